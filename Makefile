@@ -1,0 +1,90 @@
+# mod_remoteassist: build with apxs, test with Check and pytest.
+# `make run` and `make test` are the two set-up commands (see README.md).
+
+APXS      ?= apxs
+PYTHON    ?= /usr/bin/python3
+PORT      ?= 8080
+PKGS      := apr-1 apr-util-1 jansson cjose openssl
+WARN      := -std=gnu11 -Wall -Wextra -Werror
+SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+UNITS     := src/ra_token.c src/ra_entity.c src/ra_odata.c src/ra_store.c
+HEADERS   := $(wildcard include/*.h) build/ra_schema.h
+MODULE    := .libs/mod_remoteassist.so
+UNIT_SRC  := $(wildcard tests/unit/*.c)
+
+pkg_cflags = $(shell pkg-config --cflags $(1))
+pkg_libs   = $(shell pkg-config --libs $(1))
+
+.PHONY: all deps run token test unit asan integration install clean bench
+
+all: $(MODULE)
+
+deps-%:
+	@tools/deps.sh $*
+
+# The schema is compiled in from sql/schema.sql so the two never drift.
+build/ra_schema.h: sql/schema.sql
+	@mkdir -p build
+	grep -v '^--' $< | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' > $@
+
+$(MODULE): mod_remoteassist.c $(UNITS) $(HEADERS)
+	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) -I include -I build \
+	    $(call pkg_cflags,jansson cjose openssl) -o mod_remoteassist.la \
+	    mod_remoteassist.c $(UNITS) $(call pkg_libs,jansson cjose openssl)
+
+comma := ,
+
+# The same module with AddressSanitizer and UBSan, for tests/run with
+# RA_MODULE=build/asan/mod_remoteassist.so (loaded with libasan preloaded).
+build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(HEADERS)
+	@mkdir -p build/asan
+	gcc -shared -fPIC $(WARN) $(SANITIZE) -g -O1 -I include -I build \
+	    -I$(shell $(APXS) -q INCLUDEDIR) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
+	    $(call pkg_cflags,$(PKGS)) -o $@ mod_remoteassist.c $(UNITS) \
+	    $(call pkg_libs,jansson cjose openssl)
+
+build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+	@mkdir -p build
+	gcc $(WARN) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
+	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
+
+build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+	@mkdir -p build/asan
+	gcc $(WARN) $(SANITIZE) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
+	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
+
+unit: build/unit_tests
+	build/unit_tests
+
+asan: build/asan/unit_tests build/asan/mod_remoteassist.so
+	ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests
+
+integration: $(MODULE)
+	$(PYTHON) -m pytest -p no:cacheprovider tests/integration
+
+# Everything CI runs: unit tests (plain and sanitized), then the integration
+# suite against a real httpd on SQLite and PostgreSQL, then its smoke subset
+# with the sanitized module. tools/test-summary.py prints the closing line.
+test: deps-test
+	$(MAKE) all build/unit_tests build/asan/unit_tests build/asan/mod_remoteassist.so
+	tools/run-tests.sh
+
+run: deps-run all
+	tools/run-dev.sh $(PORT)
+
+token:
+	@$(PYTHON) tools/mint_token.py --key var/dev-key.pem
+
+bench: deps-bench all
+	bench/run.sh
+
+install: all
+	$(APXS) -i -n remoteassist $(MODULE)
+	install -m 644 conf/remoteassist.load /etc/apache2/mods-available/remoteassist.load
+	test -e /etc/apache2/mods-available/remoteassist.conf || \
+	    install -m 644 conf/remoteassist.conf /etc/apache2/mods-available/remoteassist.conf
+	install -d -o www-data -g www-data -m 750 /var/lib/remoteassist
+
+clean:
+	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs

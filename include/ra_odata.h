@@ -1,0 +1,57 @@
+/* OData/Graph protocol details around the entity: media types, content
+ * negotiation, URLs, ids and the Graph error body. Pure logic over APR and
+ * jansson. */
+#ifndef RA_ODATA_H
+#define RA_ODATA_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+#include <jansson.h>
+
+#define RA_ODATA_CONTENT_TYPE "application/json;odata.metadata=minimal;" \
+    "odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+/* The entity set's path below the service root. */
+#define RA_ODATA_COLLECTION "/deviceManagement/remoteAssistancePartners"
+
+/* Longest client-request-id echoed back. */
+#define RA_ODATA_CLIENT_REQUEST_ID_MAX 128
+
+/* When path (a decoded request path) names the collection, with or without a
+ * trailing slash, returns the service root path before it (possibly ""); else
+ * NULL. The entity set name is matched case-insensitively, as Graph does. */
+const char *ra_odata_service_path(apr_pool_t *pool, const char *path);
+
+/* {root}/$metadata#deviceManagement/remoteAssistancePartners/$entity */
+const char *ra_odata_context_url(apr_pool_t *pool, const char *service_root);
+
+/* {root}/deviceManagement/remoteAssistancePartners('{id}'); id must be valid
+ * (ra_entity_id_valid), so it needs no escaping. */
+const char *ra_odata_entity_url(apr_pool_t *pool, const char *service_root,
+                                const char *id);
+
+/* Whether an Accept header value admits application/json (NULL or empty:
+ * anything goes). */
+int ra_odata_accepts_json(apr_pool_t *pool, const char *accept);
+
+/* Whether a Content-Type value is application/json (charset, if any, UTF-8). */
+int ra_odata_is_json(apr_pool_t *pool, const char *content_type);
+
+/* A random (version 4) GUID in lower case; never NULL. */
+const char *ra_odata_new_guid(apr_pool_t *pool);
+
+/* Whether a client-request-id may be echoed: 1..128 printable ASCII
+ * characters without quotes or backslashes. */
+int ra_odata_client_request_id_ok(const char *value);
+
+/* Serialises json compactly into pool memory; *len gets the length. */
+char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len);
+
+/* The Graph error body:
+ * {"error":{"code":..,"message":..,"innerError":{"date":..,"request-id":..,
+ *  "client-request-id":..}}} */
+char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *message,
+                          const char *request_id, const char *client_request_id,
+                          apr_time_t now, apr_size_t *len);
+
+#endif

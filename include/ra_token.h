@@ -1,0 +1,90 @@
+/* Bearer token (JWS compact serialisation) verification for mod_remoteassist.
+ *
+ * Pure logic over APR, jansson, cjose and OpenSSL: no httpd symbols, so the
+ * unit tests and the benchmark driver link it without a server. Keys are
+ * loaded once while the configuration is read and are read-only afterwards,
+ * so one key set may be shared by every worker thread.
+ */
+#ifndef RA_TOKEN_H
+#define RA_TOKEN_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+/* The permission the Create call needs, delegated (scp) or application (roles). */
+#define RA_TOKEN_PERMISSION "DeviceManagementServiceConfig.ReadWrite.All"
+
+/* Tenant id of personal Microsoft accounts: delegated use is "not supported". */
+#define RA_TOKEN_MSA_TENANT "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+/* Longest token accepted before any decoding (httpd's default header limit is 8190). */
+#define RA_TOKEN_MAX_LENGTH 16384
+
+typedef struct ra_keyset ra_keyset_t;
+
+/* Loads a PEM public key or certificate (RSA or EC P-256/P-384/P-521), or a
+ * JWKS document ({"keys":[...]}, keys chosen by "kid"). The keys are freed by
+ * a cleanup on pool. Returns NULL with *error set on failure. */
+ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
+                                   const char **error);
+
+/* Loads an HMAC secret (HS256/HS384/HS512) from a file; surrounding white
+ * space is ignored and at least 32 bytes must remain. */
+ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
+                                   const char **error);
+
+int ra_keyset_count(const ra_keyset_t *keys);
+
+/* Comma-separated JWS algorithms the key set can verify, for log lines. */
+const char *ra_keyset_algorithms(apr_pool_t *pool, const ra_keyset_t *keys);
+
+typedef struct {
+    const apr_array_header_t *audiences; /* const char *; one must match aud */
+    const apr_array_header_t *issuers;   /* const char *; NULL or empty: any */
+    int leeway;                          /* seconds of clock skew allowed */
+} ra_token_policy_t;
+
+typedef enum {
+    RA_TOKEN_OK = 0,
+    RA_TOKEN_MISSING,          /* no credentials at all */
+    RA_TOKEN_MALFORMED,        /* not a JWS, bad base64url/JSON, bad claim types */
+    RA_TOKEN_BAD_ALGORITHM,    /* none, unknown, or not matching the key type */
+    RA_TOKEN_UNKNOWN_KEY,      /* kid not in the key set */
+    RA_TOKEN_BAD_SIGNATURE,
+    RA_TOKEN_EXPIRED,
+    RA_TOKEN_NOT_YET_VALID,
+    RA_TOKEN_BAD_AUDIENCE,
+    RA_TOKEN_BAD_ISSUER,
+    /* valid token, but the caller may not create partners (HTTP 403) */
+    RA_TOKEN_NO_PERMISSION,
+    RA_TOKEN_PERSONAL_ACCOUNT
+} ra_token_status_e;
+
+typedef struct {
+    const char *reason;  /* why it failed; names claims, never quotes the token */
+    const char *alg;     /* header alg, when it could be read */
+    const char *kid;     /* header kid, when present */
+    const char *caller;  /* oid, else sub, of a verified token */
+    int application;     /* 1 when authorised through roles (app-only token) */
+} ra_token_result_t;
+
+/* Extracts the token from an Authorization header value ("Bearer <token>",
+ * scheme case-insensitive). Returns NULL when the header is not a bearer
+ * credential of plausible form. */
+const char *ra_token_from_authorization(apr_pool_t *pool, const char *header);
+
+/* Verifies signature and claims of token at time now. The result's strings
+ * are allocated from pool. */
+ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
+                                  const ra_token_policy_t *policy,
+                                  const char *token, apr_time_t now,
+                                  ra_token_result_t *result);
+
+/* Stable machine-readable name of a status, for logs and error_description. */
+const char *ra_token_status_name(ra_token_status_e status);
+
+/* 1 when the status answers 403 (authenticated, not authorised), else 401. */
+int ra_token_status_is_forbidden(ra_token_status_e status);
+
+#endif

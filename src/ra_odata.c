@@ -1,0 +1,182 @@
+/* OData/Graph protocol helpers: negotiation, URLs, GUIDs, error bodies. */
+#include "ra_odata.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uuid.h>
+
+const char *ra_odata_service_path(apr_pool_t *pool, const char *path)
+{
+    size_t len = strlen(path), suffix = sizeof(RA_ODATA_COLLECTION) - 1;
+
+    if (len > 0 && path[len - 1] == '/') {
+        len--;
+    }
+    if (len < suffix || strncasecmp(path + len - suffix, RA_ODATA_COLLECTION, suffix)) {
+        return NULL;
+    }
+    return apr_pstrmemdup(pool, path, len - suffix);
+}
+
+const char *ra_odata_context_url(apr_pool_t *pool, const char *service_root)
+{
+    return apr_pstrcat(pool, service_root,
+                       "/$metadata#deviceManagement/remoteAssistancePartners/$entity",
+                       NULL);
+}
+
+const char *ra_odata_entity_url(apr_pool_t *pool, const char *service_root,
+                                const char *id)
+{
+    return apr_pstrcat(pool, service_root, RA_ODATA_COLLECTION "('", id, "')", NULL);
+}
+
+static char *trim(char *s)
+{
+    char *end;
+    while (apr_isspace(*s)) {
+        s++;
+    }
+    for (end = s + strlen(s); end > s && apr_isspace(end[-1]); end--)
+        ;
+    *end = '\0';
+    return s;
+}
+
+/* Splits one header element "type/sub; a=b; q=0.5" in place: returns the
+ * lower-cased media type and leaves *params at the parameter list. */
+static char *media_type(char *element, char **params)
+{
+    char *semi = strchr(element, ';');
+    *params = semi ? semi + 1 : NULL;
+    if (semi) {
+        *semi = '\0';
+    }
+    element = trim(element);
+    for (char *c = element; *c; c++) {
+        *c = (char)apr_tolower(*c);
+    }
+    return element;
+}
+
+/* Value of parameter name in params (modified in place), quotes removed. */
+static const char *media_param(char *params, const char *name)
+{
+    char *state, *param;
+    for (param = apr_strtok(params, ";", &state); param;
+         param = apr_strtok(NULL, ";", &state)) {
+        char *eq = strchr(param, '=');
+        if (!eq) {
+            continue;
+        }
+        *eq = '\0';
+        if (!strcasecmp(trim(param), name)) {
+            char *value = trim(eq + 1);
+            size_t len = strlen(value);
+            if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
+                value[len - 1] = '\0';
+                value++;
+            }
+            return value;
+        }
+    }
+    return NULL;
+}
+
+int ra_odata_accepts_json(apr_pool_t *pool, const char *accept)
+{
+    char *state, *range, *params;
+
+    if (!accept || !*trim(apr_pstrdup(pool, accept))) {
+        return 1;
+    }
+    for (range = apr_strtok(apr_pstrdup(pool, accept), ",", &state); range;
+         range = apr_strtok(NULL, ",", &state)) {
+        const char *type = media_type(range, &params);
+        if (strcmp(type, "*/*") && strcmp(type, "application/*")
+            && strcmp(type, "application/json")) {
+            continue;
+        }
+        const char *q = params ? media_param(params, "q") : NULL;
+        if (!q || strtod(q, NULL) > 0.0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ra_odata_is_json(apr_pool_t *pool, const char *content_type)
+{
+    char *params;
+
+    if (!content_type) {
+        return 0;
+    }
+    if (strcmp(media_type(apr_pstrdup(pool, content_type), &params), "application/json")) {
+        return 0;
+    }
+    const char *charset = params ? media_param(params, "charset") : NULL;
+    return !charset || !strcasecmp(charset, "utf-8");
+}
+
+const char *ra_odata_new_guid(apr_pool_t *pool)
+{
+    apr_uuid_t uuid;
+    char *text = apr_palloc(pool, APR_UUID_FORMATTED_LENGTH + 1);
+
+    /* random, not apr_uuid_get(): its clock state is shared by all threads,
+     * which stays the fallback should the system's random source fail */
+    if (apr_generate_random_bytes(uuid.data, sizeof(uuid.data)) != APR_SUCCESS) {
+        apr_uuid_get(&uuid);
+    }
+    uuid.data[6] = (unsigned char)((uuid.data[6] & 0x0F) | 0x40); /* version 4 */
+    uuid.data[8] = (unsigned char)((uuid.data[8] & 0x3F) | 0x80); /* RFC 4122 variant */
+    apr_uuid_format(text, &uuid);
+    return text;
+}
+
+int ra_odata_client_request_id_ok(const char *value)
+{
+    size_t len = value ? strlen(value) : 0;
+    if (len < 1 || len > RA_ODATA_CLIENT_REQUEST_ID_MAX) {
+        return 0;
+    }
+    for (const char *c = value; *c; c++) {
+        if (*c < 0x21 || *c > 0x7E || *c == '"' || *c == '\\') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len)
+{
+    size_t need = json_dumpb(json, NULL, 0, JSON_COMPACT);
+    char *buf = apr_palloc(pool, need + 1);
+    *len = json_dumpb(json, buf, need, JSON_COMPACT);
+    buf[*len] = '\0';
+    return buf;
+}
+
+char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *message,
+                          const char *request_id, const char *client_request_id,
+                          apr_time_t now, apr_size_t *len)
+{
+    apr_time_exp_t t;
+    char date[32];
+    apr_size_t date_len;
+
+    apr_time_exp_gmt(&t, now);
+    apr_strftime(date, &date_len, sizeof(date), "%Y-%m-%dT%H:%M:%S", &t);
+    json_t *inner = json_pack("{s:s, s:s, s:s}", "date", date, "request-id", request_id,
+                              "client-request-id", client_request_id);
+    json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message",
+                             message, "innerError", inner);
+    char *text = ra_odata_dump(pool, body, len);
+    json_decref(body);
+    return text;
+}

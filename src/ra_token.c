@@ -1,0 +1,698 @@
+/* Bearer token verification: cjose for JWS parsing and signatures, jansson
+ * for claims, OpenSSL only to turn PEM keys into JWKs. The algorithm is never
+ * chosen by the token alone: it must be one the selected key's type supports
+ * (RSA: RS*, PS*; EC: the ES* of its curve; oct: HS*), so an RSA public key can
+ * never serve as an HMAC secret. */
+#include "ra_token.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include <cjose/cjose.h>
+#include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#define RA_KEY_FILE_MAX (1024 * 1024)
+#define RA_RSA_MIN_BITS 2048
+#define RA_HMAC_MIN_BYTES 32
+
+typedef struct {
+    cjose_jwk_t *jwk;
+    const char *kid;  /* NULL: the key matches any kid */
+    const char *alg;  /* the JWK's own "alg" pin, or NULL */
+    cjose_jwk_kty_t kty;
+    const char *ec_alg;   /* EC keys: the one ES* algorithm of the curve */
+    size_t hmac_bytes;    /* oct keys: secret length */
+} ra_key_t;
+
+struct ra_keyset {
+    apr_array_header_t *keys; /* ra_key_t */
+};
+
+static apr_status_t keyset_release(void *data)
+{
+    ra_keyset_t *set = data;
+    for (int i = 0; i < set->keys->nelts; i++) {
+        cjose_jwk_release(APR_ARRAY_IDX(set->keys, i, ra_key_t).jwk);
+    }
+    set->keys->nelts = 0;
+    return APR_SUCCESS;
+}
+
+static ra_keyset_t *keyset_make(apr_pool_t *pool)
+{
+    ra_keyset_t *set = apr_palloc(pool, sizeof(*set));
+    set->keys = apr_array_make(pool, 2, sizeof(ra_key_t));
+    apr_pool_cleanup_register(pool, set, keyset_release, apr_pool_cleanup_null);
+    return set;
+}
+
+int ra_keyset_count(const ra_keyset_t *keys)
+{
+    return keys ? keys->keys->nelts : 0;
+}
+
+static const char *ec_alg_for_curve(cjose_jwk_ec_curve crv)
+{
+    switch (crv) {
+    case CJOSE_JWK_EC_P_256: return "ES256";
+    case CJOSE_JWK_EC_P_384: return "ES384";
+    case CJOSE_JWK_EC_P_521: return "ES512";
+    default: return NULL;
+    }
+}
+
+/* Adds jwk to set (taking ownership) after checking it is usable for signatures. */
+static const char *keyset_add(apr_pool_t *pool, ra_keyset_t *set,
+                              cjose_jwk_t *jwk, const char *kid, const char *alg)
+{
+    ra_key_t key = { jwk, kid, alg, cjose_jwk_get_kty(jwk, NULL), NULL, 0 };
+
+    if (key.kty == CJOSE_JWK_KTY_RSA) {
+        size_t bits = cjose_jwk_get_keysize(jwk, NULL);
+        if (bits < RA_RSA_MIN_BITS) {
+            cjose_jwk_release(jwk);
+            return apr_psprintf(pool, "RSA key of %" APR_SIZE_T_FMT " bits is "
+                                "too small (%d minimum)", bits, RA_RSA_MIN_BITS);
+        }
+    }
+    else if (key.kty == CJOSE_JWK_KTY_EC) {
+        key.ec_alg = ec_alg_for_curve(cjose_jwk_EC_get_curve(jwk, NULL));
+        if (!key.ec_alg) {
+            cjose_jwk_release(jwk);
+            return "EC key on an unsupported curve (P-256, P-384, P-521 only)";
+        }
+    }
+    else {
+        key.hmac_bytes = cjose_jwk_get_keysize(jwk, NULL) / 8;
+    }
+    APR_ARRAY_PUSH(set->keys, ra_key_t) = key;
+    return NULL;
+}
+
+static const char *read_key_file(apr_pool_t *pool, const char *path,
+                                 char **data, apr_size_t *len)
+{
+    apr_file_t *file;
+    apr_finfo_t info;
+    char errbuf[128];
+    apr_status_t rv = apr_file_open(&file, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
+                                    APR_FPROT_OS_DEFAULT, pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&info, APR_FINFO_SIZE | APR_FINFO_TYPE, file);
+    }
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(pool, "cannot read %s: %s", path,
+                            apr_strerror(rv, errbuf, sizeof(errbuf)));
+    }
+    if (info.filetype != APR_REG || info.size > RA_KEY_FILE_MAX) {
+        apr_file_close(file);
+        return apr_psprintf(pool, "%s is not a regular file of at most %d bytes",
+                            path, RA_KEY_FILE_MAX);
+    }
+    *data = apr_palloc(pool, (apr_size_t)info.size + 1);
+    rv = apr_file_read_full(file, *data, (apr_size_t)info.size, len);
+    apr_file_close(file);
+    if (rv != APR_SUCCESS && !(APR_STATUS_IS_EOF(rv) && *len == 0)) {
+        return apr_psprintf(pool, "cannot read %s: %s", path,
+                            apr_strerror(rv, errbuf, sizeof(errbuf)));
+    }
+    (*data)[*len] = '\0';
+    return NULL;
+}
+
+/* Big-endian bytes of a BIGNUM key parameter, left-padded to width when > 0. */
+static uint8_t *pkey_param_bytes(apr_pool_t *pool, const EVP_PKEY *pkey,
+                                 const char *name, int width, size_t *len)
+{
+    BIGNUM *bn = NULL;
+    uint8_t *out = NULL;
+    if (EVP_PKEY_get_bn_param(pkey, name, &bn) == 1) {
+        int n = width > 0 ? width : BN_num_bytes(bn);
+        out = apr_palloc(pool, (apr_size_t)n);
+        if (BN_bn2binpad(bn, out, n) == n) {
+            *len = (size_t)n;
+        }
+        else {
+            out = NULL;
+        }
+    }
+    BN_free(bn);
+    return out;
+}
+
+static cjose_jwk_t *jwk_from_pkey(apr_pool_t *pool, const EVP_PKEY *pkey,
+                                  const char **error)
+{
+    cjose_err err;
+    cjose_jwk_t *jwk = NULL;
+
+    if (EVP_PKEY_is_a(pkey, "RSA")) {
+        cjose_jwk_rsa_keyspec spec;
+        memset(&spec, 0, sizeof(spec));
+        spec.n = pkey_param_bytes(pool, pkey, OSSL_PKEY_PARAM_RSA_N, 0, &spec.nlen);
+        spec.e = pkey_param_bytes(pool, pkey, OSSL_PKEY_PARAM_RSA_E, 0, &spec.elen);
+        if (spec.n && spec.e) {
+            jwk = cjose_jwk_create_RSA_spec(&spec, &err);
+        }
+    }
+    else if (EVP_PKEY_is_a(pkey, "EC")) {
+        char group[64];
+        cjose_jwk_ec_keyspec spec;
+        int width;
+        memset(&spec, 0, sizeof(spec));
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+                                            group, sizeof(group), NULL)) {
+            group[0] = '\0';
+        }
+        if (!strcmp(group, "prime256v1")) {
+            spec.crv = CJOSE_JWK_EC_P_256, width = 32;
+        }
+        else if (!strcmp(group, "secp384r1")) {
+            spec.crv = CJOSE_JWK_EC_P_384, width = 48;
+        }
+        else if (!strcmp(group, "secp521r1")) {
+            spec.crv = CJOSE_JWK_EC_P_521, width = 66;
+        }
+        else {
+            *error = apr_psprintf(pool, "EC curve %s is not supported "
+                                  "(P-256, P-384, P-521 only)", group);
+            return NULL;
+        }
+        spec.x = pkey_param_bytes(pool, pkey, OSSL_PKEY_PARAM_EC_PUB_X, width, &spec.xlen);
+        spec.y = pkey_param_bytes(pool, pkey, OSSL_PKEY_PARAM_EC_PUB_Y, width, &spec.ylen);
+        if (spec.x && spec.y) {
+            jwk = cjose_jwk_create_EC_spec(&spec, &err);
+        }
+    }
+    else {
+        *error = "only RSA and EC public keys are supported";
+        return NULL;
+    }
+    if (!jwk) {
+        *error = "the public key could not be converted";
+    }
+    return jwk;
+}
+
+static const char *load_pem(apr_pool_t *pool, ra_keyset_t *set, const char *path,
+                            const char *data, apr_size_t len)
+{
+    const char *error = NULL;
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+
+    if (strstr(data, "-----BEGIN CERTIFICATE-----")) {
+        X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (cert) {
+            pkey = X509_get_pubkey(cert);
+            X509_free(cert);
+        }
+    }
+    else {
+        pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    }
+    BIO_free(bio);
+    if (!pkey) {
+        return apr_psprintf(pool, "%s holds no PEM public key, certificate "
+                            "or JWKS", path);
+    }
+    cjose_jwk_t *jwk = jwk_from_pkey(pool, pkey, &error);
+    EVP_PKEY_free(pkey);
+    if (!jwk) {
+        return apr_psprintf(pool, "%s: %s", path, error);
+    }
+    error = keyset_add(pool, set, jwk, NULL, NULL);
+    return error ? apr_psprintf(pool, "%s: %s", path, error) : NULL;
+}
+
+static const char *json_member_string(apr_pool_t *pool, json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return json_is_string(v) ? apr_pstrdup(pool, json_string_value(v)) : NULL;
+}
+
+static const char *load_jwk(apr_pool_t *pool, ra_keyset_t *set, json_t *key,
+                            const char *where)
+{
+    cjose_err err;
+    const char *use = json_member_string(pool, key, "use");
+    const char *kty = json_member_string(pool, key, "kty");
+
+    if (use && strcmp(use, "sig")) {
+        return NULL; /* an encryption key: not ours to use */
+    }
+    if (!kty || (strcmp(kty, "RSA") && strcmp(kty, "EC"))) {
+        return apr_psprintf(pool, "%s: kty must be \"RSA\" or \"EC\" (HMAC "
+                            "secrets belong in RemoteAssistTokenSecret)", where);
+    }
+    if (json_object_get(key, "d")) {
+        return apr_psprintf(pool, "%s is a private key; give the public key only", where);
+    }
+    cjose_jwk_t *jwk = cjose_jwk_import_json((cjose_header_t *)key, &err);
+    if (!jwk) {
+        return apr_psprintf(pool, "%s is not a valid JWK: %s", where, err.message);
+    }
+    const char *error = keyset_add(pool, set, jwk, json_member_string(pool, key, "kid"),
+                                   json_member_string(pool, key, "alg"));
+    return error ? apr_psprintf(pool, "%s: %s", where, error) : NULL;
+}
+
+static const char *load_jwks(apr_pool_t *pool, ra_keyset_t *set, const char *path,
+                             const char *data, apr_size_t len)
+{
+    json_error_t jerr;
+    const char *error = NULL;
+    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *keys = doc ? json_object_get(doc, "keys") : NULL;
+
+    if (!doc) {
+        return apr_psprintf(pool, "%s: invalid JSON at line %d: %s", path,
+                            jerr.line, jerr.text);
+    }
+    if (json_is_array(keys)) {
+        for (size_t i = 0; i < json_array_size(keys) && !error; i++) {
+            error = load_jwk(pool, set, json_array_get(keys, i),
+                             apr_psprintf(pool, "%s: keys[%" APR_SIZE_T_FMT "]", path, i));
+        }
+    }
+    else if (json_is_object(doc) && json_object_get(doc, "kty")) {
+        error = load_jwk(pool, set, doc, path);
+    }
+    else {
+        error = apr_psprintf(pool, "%s: a JWKS needs a \"keys\" array", path);
+    }
+    json_decref(doc);
+    return error;
+}
+
+ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
+                                   const char **error)
+{
+    char *data;
+    apr_size_t len;
+    ra_keyset_t *set = keyset_make(pool);
+    const char *first;
+
+    *error = read_key_file(pool, path, &data, &len);
+    if (*error) {
+        return NULL;
+    }
+    for (first = data; apr_isspace(*first); first++)
+        ;
+    *error = *first == '{' ? load_jwks(pool, set, path, data, len)
+                           : load_pem(pool, set, path, data, len);
+    if (!*error && set->keys->nelts == 0) {
+        *error = apr_psprintf(pool, "%s holds no signature key", path);
+    }
+    return *error ? NULL : set;
+}
+
+ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
+                                   const char **error)
+{
+    char *data;
+    apr_size_t len;
+    cjose_err err;
+
+    *error = read_key_file(pool, path, &data, &len);
+    if (*error) {
+        return NULL;
+    }
+    while (len > 0 && apr_isspace(data[len - 1])) {
+        len--;
+    }
+    while (len > 0 && apr_isspace(*data)) {
+        data++, len--;
+    }
+    if (len < RA_HMAC_MIN_BYTES) {
+        *error = apr_psprintf(pool, "%s: the secret has %" APR_SIZE_T_FMT
+                              " bytes; HS256 needs at least %d", path, len,
+                              RA_HMAC_MIN_BYTES);
+        return NULL;
+    }
+    ra_keyset_t *set = keyset_make(pool);
+    cjose_jwk_t *jwk = cjose_jwk_create_oct_spec((const uint8_t *)data, len, &err);
+    if (!jwk) {
+        *error = apr_psprintf(pool, "%s: %s", path, err.message);
+        return NULL;
+    }
+    *error = keyset_add(pool, set, jwk, NULL, NULL);
+    return *error ? NULL : set;
+}
+
+/* Whether key may verify a signature made with alg. */
+static int key_accepts(const ra_key_t *key, const char *alg)
+{
+    if (key->alg && strcmp(key->alg, alg)) {
+        return 0;
+    }
+    switch (key->kty) {
+    case CJOSE_JWK_KTY_RSA:
+        return (alg[0] == 'R' || alg[0] == 'P') && alg[1] == 'S'
+               && (!strcmp(alg + 2, "256") || !strcmp(alg + 2, "384")
+                   || !strcmp(alg + 2, "512"));
+    case CJOSE_JWK_KTY_EC:
+        return !strcmp(alg, key->ec_alg);
+    case CJOSE_JWK_KTY_OCT:
+        /* RFC 7518 3.2: the secret is at least as long as the hash */
+        return (!strcmp(alg, "HS256") && key->hmac_bytes >= 32)
+               || (!strcmp(alg, "HS384") && key->hmac_bytes >= 48)
+               || (!strcmp(alg, "HS512") && key->hmac_bytes >= 64);
+    default:
+        return 0;
+    }
+}
+
+const char *ra_keyset_algorithms(apr_pool_t *pool, const ra_keyset_t *keys)
+{
+    static const char *const all[] = { "RS256", "RS384", "RS512", "PS256", "PS384",
+                                       "PS512", "ES256", "ES384", "ES512", "HS256",
+                                       "HS384", "HS512" };
+    const char *list = NULL;
+    for (size_t a = 0; a < sizeof(all) / sizeof(all[0]); a++) {
+        for (int i = 0; i < keys->keys->nelts; i++) {
+            if (key_accepts(&APR_ARRAY_IDX(keys->keys, i, ra_key_t), all[a])) {
+                list = list ? apr_pstrcat(pool, list, ",", all[a], NULL) : all[a];
+                break;
+            }
+        }
+    }
+    return list ? list : "none";
+}
+
+const char *ra_token_from_authorization(apr_pool_t *pool, const char *header)
+{
+    const char *token;
+    apr_size_t len;
+
+    if (!header || strncasecmp(header, "Bearer ", 7)) {
+        return NULL;
+    }
+    for (token = header + 7; *token == ' '; token++)
+        ;
+    /* RFC 6750 b64token: base64url and '.', plus the padding some issuers add */
+    len = strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789-._~+/=");
+    if (len == 0 || len > RA_TOKEN_MAX_LENGTH || token[len + strspn(token + len, " ")]) {
+        return NULL;
+    }
+    return apr_pstrmemdup(pool, token, len);
+}
+
+/* Header values end up in logs and WWW-Authenticate: keep them only when
+ * they are plain tokens. */
+static const char *safe_copy(apr_pool_t *pool, const char *value)
+{
+    size_t len = strlen(value);
+    if (len == 0 || len > 128
+        || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789+/=._-") != len) {
+        return "(not printable)";
+    }
+    return apr_pstrdup(pool, value);
+}
+
+static ra_token_status_e fail(ra_token_result_t *result, ra_token_status_e status,
+                              const char *reason)
+{
+    result->reason = reason;
+    return status;
+}
+
+/* Diagnoses a token cjose would not import: a readable header with an alg
+ * cjose refuses (none, or unknown) is an algorithm error, anything else is
+ * malformed. */
+static ra_token_status_e diagnose_import(apr_pool_t *pool, const char *token,
+                                         ra_token_result_t *result)
+{
+    const char *dot = strchr(token, '.');
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    json_t *hdr = NULL;
+    ra_token_status_e status = fail(result, RA_TOKEN_MALFORMED,
+                                    "the token is not a signed JWT (JWS compact form)");
+
+    if (dot && cjose_base64url_decode(token, (size_t)(dot - token), &raw, &raw_len, NULL)) {
+        hdr = json_loadb((const char *)raw, raw_len, 0, NULL);
+        cjose_get_dealloc()(raw);
+    }
+    const char *alg = json_string_value(json_object_get(hdr, "alg"));
+    if (alg && strchr(dot + 1, '.')) {
+        result->alg = safe_copy(pool, alg);
+        status = fail(result, RA_TOKEN_BAD_ALGORITHM,
+                      apr_psprintf(pool, "algorithm %s is not accepted", result->alg));
+    }
+    json_decref(hdr);
+    return status;
+}
+
+/* Finds a key for alg/kid and verifies the signature with it. */
+static ra_token_status_e verify_signature(apr_pool_t *pool, const ra_keyset_t *keys,
+                                          cjose_jws_t *jws, const char *alg,
+                                          const char *kid, ra_token_result_t *result)
+{
+    int kid_known = 0, alg_fits = 0;
+
+    for (int i = 0; i < keys->keys->nelts; i++) {
+        const ra_key_t *key = &APR_ARRAY_IDX(keys->keys, i, ra_key_t);
+        if (kid && key->kid && strcmp(kid, key->kid)) {
+            continue;
+        }
+        kid_known = 1;
+        if (!key_accepts(key, alg)) {
+            continue;
+        }
+        alg_fits = 1;
+        if (cjose_jws_verify(jws, key->jwk, NULL)) {
+            return RA_TOKEN_OK;
+        }
+    }
+    if (!kid_known) {
+        return fail(result, RA_TOKEN_UNKNOWN_KEY,
+                    "no signing key has the token's kid");
+    }
+    if (!alg_fits) {
+        return fail(result, RA_TOKEN_BAD_ALGORITHM,
+                    apr_psprintf(pool, "algorithm %s does not match the signing key", alg));
+    }
+    return fail(result, RA_TOKEN_BAD_SIGNATURE, "the signature is invalid");
+}
+
+/* NumericDate claim: absent is fine unless required; present must be finite. */
+static int numeric_date(json_t *claims, const char *name, int required, double *value)
+{
+    json_t *v = json_object_get(claims, name);
+    if (!v) {
+        *value = NAN;
+        return !required;
+    }
+    *value = json_number_value(v);
+    return json_is_number(v) && isfinite(*value);
+}
+
+static int string_matches_any(const char *value, const apr_array_header_t *list)
+{
+    for (int i = 0; value && i < list->nelts; i++) {
+        if (!strcmp(value, APR_ARRAY_IDX(list, i, const char *))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int audience_ok(json_t *aud, const apr_array_header_t *audiences)
+{
+    if (json_is_array(aud)) {
+        for (size_t i = 0; i < json_array_size(aud); i++) {
+            if (string_matches_any(json_string_value(json_array_get(aud, i)), audiences)) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return string_matches_any(json_string_value(aud), audiences);
+}
+
+static int scope_listed(const char *scopes, const char *wanted)
+{
+    size_t n = strlen(wanted);
+    for (const char *p = scopes; (p = strstr(p, wanted)) != NULL; p += n) {
+        if ((p == scopes || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static ra_token_status_e check_time(apr_pool_t *pool, json_t *claims,
+                                    const ra_token_policy_t *policy, apr_time_t now,
+                                    ra_token_result_t *result)
+{
+    double exp, nbf, iat, t = (double)apr_time_sec(now);
+
+    if (!numeric_date(claims, "exp", 1, &exp) || !numeric_date(claims, "nbf", 0, &nbf)
+        || !numeric_date(claims, "iat", 0, &iat)) {
+        return fail(result, RA_TOKEN_MALFORMED,
+                    "exp is required; exp, nbf and iat must be NumericDate numbers");
+    }
+    /* compared as doubles: no overflow on absurd values such as 1e300 */
+    if (t > exp + policy->leeway) {
+        return fail(result, RA_TOKEN_EXPIRED,
+                    apr_psprintf(pool, "the token expired %.0f s ago (leeway %d s)",
+                                 t - exp, policy->leeway));
+    }
+    if (t + policy->leeway < nbf) {
+        return fail(result, RA_TOKEN_NOT_YET_VALID,
+                    apr_psprintf(pool, "the token is not valid for another %.0f s "
+                                 "(leeway %d s)", nbf - t, policy->leeway));
+    }
+    if (t + policy->leeway < iat) {
+        return fail(result, RA_TOKEN_NOT_YET_VALID,
+                    apr_psprintf(pool, "the token was issued %.0f s in the future "
+                                 "(leeway %d s)", iat - t, policy->leeway));
+    }
+    return RA_TOKEN_OK;
+}
+
+/* Audience, issuer and the Create permission. */
+static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
+                                      const ra_token_policy_t *policy,
+                                      ra_token_result_t *result)
+{
+    json_t *scp = json_object_get(claims, "scp");
+    json_t *roles = json_object_get(claims, "roles");
+    const char *tid = json_string_value(json_object_get(claims, "tid"));
+
+    if (!audience_ok(json_object_get(claims, "aud"), policy->audiences)) {
+        return fail(result, RA_TOKEN_BAD_AUDIENCE,
+                    "the token's aud is not an accepted audience");
+    }
+    if (policy->issuers && policy->issuers->nelts > 0
+        && !string_matches_any(json_string_value(json_object_get(claims, "iss")),
+                               policy->issuers)) {
+        return fail(result, RA_TOKEN_BAD_ISSUER, "the token's iss is not an accepted issuer");
+    }
+    if ((scp && !json_is_string(scp)) || (roles && !json_is_array(roles))) {
+        return fail(result, RA_TOKEN_MALFORMED,
+                    "scp must be a string and roles an array of strings");
+    }
+    result->caller = json_member_string(pool, claims, "oid");
+    if (!result->caller) {
+        result->caller = json_member_string(pool, claims, "sub");
+    }
+    if (scp) { /* delegated: a user signed in through an app */
+        if (tid && !strcmp(tid, RA_TOKEN_MSA_TENANT)) {
+            return fail(result, RA_TOKEN_PERSONAL_ACCOUNT,
+                        "personal Microsoft accounts are not supported");
+        }
+        if (scope_listed(json_string_value(scp), RA_TOKEN_PERMISSION)) {
+            return RA_TOKEN_OK;
+        }
+    }
+    else {
+        for (size_t i = 0; i < json_array_size(roles); i++) {
+            const char *role = json_string_value(json_array_get(roles, i));
+            if (role && !strcmp(role, RA_TOKEN_PERMISSION)) {
+                result->application = 1;
+                return RA_TOKEN_OK;
+            }
+        }
+    }
+    return fail(result, RA_TOKEN_NO_PERMISSION,
+                "the token does not grant " RA_TOKEN_PERMISSION);
+}
+
+static ra_token_status_e verify_jws(apr_pool_t *pool, const ra_keyset_t *keys,
+                                    const ra_token_policy_t *policy, cjose_jws_t *jws,
+                                    apr_time_t now, ra_token_result_t *result)
+{
+    cjose_header_t *hdr = cjose_jws_get_protected(jws);
+    json_t *kid = json_object_get((json_t *)hdr, "kid");
+    uint8_t *payload;
+    size_t payload_len;
+    ra_token_status_e status;
+
+    result->alg = apr_pstrdup(pool, cjose_header_get(hdr, CJOSE_HDR_ALG, NULL));
+    if (kid && !json_is_string(kid)) {
+        return fail(result, RA_TOKEN_MALFORMED, "kid must be a string");
+    }
+    result->kid = kid ? safe_copy(pool, json_string_value(kid)) : NULL;
+    if (json_object_get((json_t *)hdr, "crit")) {
+        return fail(result, RA_TOKEN_MALFORMED, "critical header extensions are not supported");
+    }
+    status = verify_signature(pool, keys, jws, result->alg,
+                              kid ? json_string_value(kid) : NULL, result);
+    if (status != RA_TOKEN_OK) {
+        return status;
+    }
+    if (!cjose_jws_get_plaintext(jws, &payload, &payload_len, NULL)) {
+        return fail(result, RA_TOKEN_MALFORMED, "the token has no payload");
+    }
+    json_t *claims = json_loadb((const char *)payload, payload_len,
+                                JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(claims)) {
+        status = fail(result, RA_TOKEN_MALFORMED, "the token's claims are not a JSON object");
+    }
+    else {
+        status = check_time(pool, claims, policy, now, result);
+        if (status == RA_TOKEN_OK) {
+            status = check_claims(pool, claims, policy, result);
+        }
+    }
+    json_decref(claims);
+    return status;
+}
+
+ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
+                                  const ra_token_policy_t *policy,
+                                  const char *token, apr_time_t now,
+                                  ra_token_result_t *result)
+{
+    memset(result, 0, sizeof(*result));
+    if (!token) {
+        return fail(result, RA_TOKEN_MISSING, "no bearer token");
+    }
+    size_t len = strlen(token);
+    if (len > RA_TOKEN_MAX_LENGTH) {
+        return fail(result, RA_TOKEN_MALFORMED, "the token is too long");
+    }
+    cjose_jws_t *jws = cjose_jws_import(token, len, NULL);
+    if (!jws) {
+        return diagnose_import(pool, token, result);
+    }
+    ra_token_status_e status = verify_jws(pool, keys, policy, jws, now, result);
+    cjose_jws_release(jws);
+    return status;
+}
+
+const char *ra_token_status_name(ra_token_status_e status)
+{
+    switch (status) {
+    case RA_TOKEN_OK: return "ok";
+    case RA_TOKEN_MISSING: return "missing";
+    case RA_TOKEN_MALFORMED: return "malformed";
+    case RA_TOKEN_BAD_ALGORITHM: return "bad_algorithm";
+    case RA_TOKEN_UNKNOWN_KEY: return "unknown_kid";
+    case RA_TOKEN_BAD_SIGNATURE: return "bad_signature";
+    case RA_TOKEN_EXPIRED: return "expired";
+    case RA_TOKEN_NOT_YET_VALID: return "not_yet_valid";
+    case RA_TOKEN_BAD_AUDIENCE: return "bad_audience";
+    case RA_TOKEN_BAD_ISSUER: return "bad_issuer";
+    case RA_TOKEN_NO_PERMISSION: return "insufficient_permission";
+    case RA_TOKEN_PERSONAL_ACCOUNT: return "personal_account";
+    }
+    return "unknown";
+}
+
+int ra_token_status_is_forbidden(ra_token_status_e status)
+{
+    return status == RA_TOKEN_NO_PERMISSION || status == RA_TOKEN_PERSONAL_ACCOUNT;
+}
