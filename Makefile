@@ -74,6 +74,7 @@ run: deps-run all
 	tools/run-dev.sh $(PORT)
 
 token:
+	@test -f var/dev-key.pem || { echo "run make run first: it creates var/dev-key.pem" >&2; exit 1; }
 	@$(PYTHON) tools/mint_token.py --key var/dev-key.pem
 
 bench: deps-bench all
