@@ -61,7 +61,8 @@ typedef struct {
     const char *base_url;             /* NULL: unset */
     apr_off_t max_body;
     int max_body_set;
-    int sets_handler;                 /* this very section: SetHandler remoteassist */
+    int serves;                       /* SetHandler remoteassist applies here */
+    int serves_set;                   /* this section has a SetHandler */
 } ra_dir_config_t;
 
 typedef struct {
@@ -96,7 +97,8 @@ static void *merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     cfg->base_url = add->base_url ? add->base_url : base->base_url;
     cfg->max_body = add->max_body_set ? add->max_body : base->max_body;
     cfg->max_body_set = add->max_body_set || base->max_body_set;
-    cfg->sets_handler = add->sets_handler;
+    cfg->serves = add->serves_set ? add->serves : base->serves;
+    cfg->serves_set = add->serves_set;
     return cfg;
 }
 
@@ -242,13 +244,15 @@ static const char *set_max_body(cmd_parms *cmd, void *dcfg, const char *arg)
  * - DBDriver and DBDParams: mod_dbd's server configuration is private, but
  *   the table must exist before mod_dbd's first connection prepares the
  *   insert. check_config verifies the module order this needs.
- * - SetHandler: core keeps it as an opaque expression, and check_config
- *   must know which sections serve this module to check them. */
+ * - SetHandler: core keeps it as an opaque expression, but check_config
+ *   must know which sections serve this module, and map_to_storage whether
+ *   a request is ours before the handler is chosen. */
 static const char *observe_sethandler(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     ra_dir_config_t *cfg = dcfg;
     (void)cmd;
-    cfg->sets_handler = !strcasecmp(arg, RA_HANDLER);
+    cfg->serves = !strcasecmp(arg, RA_HANDLER);
+    cfg->serves_set = 1;
     return DECLINE_CMD;
 }
 
@@ -351,7 +355,7 @@ static int check_sections(apr_pool_t *p, server_rec *s, apr_array_header_t *sect
         const core_dir_config *core = ap_get_core_module_config(sec[i]);
         const ra_dir_config_t *own = ap_get_module_config(sec[i], &remoteassist_module);
         const char *where = core->d ? core->d : "(server)";
-        if (!own->sets_handler) {
+        if (!own->serves_set || !own->serves) {
             continue;
         }
         if (!effective_config(p, s, core, sections)->keys) {
@@ -497,6 +501,16 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                  "cjose %s, %s, apr-util %s", jansson_version_str(), cjose_version(),
                  OpenSSL_version(OPENSSL_VERSION), apu_version_string());
     return setup_databases(ptemp, s);
+}
+
+/* The collection is not a file: skip the directory and file walk, as
+ * mod_proxy does, so no stat() per request and no 403 from a DocumentRoot
+ * the location happens to overlay. <Location> sections still apply. */
+static int map_to_storage(request_rec *r)
+{
+    const ra_dir_config_t *cfg = ap_get_module_config(r->per_dir_config,
+                                                      &remoteassist_module);
+    return cfg->serves ? OK : DECLINED;
 }
 
 /* mod_dbd's per-connection hook: busy timeout and durability for SQLite
@@ -840,6 +854,7 @@ static void register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     /* first, so that an administrator's DBDInitSQL can override the PRAGMAs */
     APR_OPTIONAL_HOOK(dbd, post_connect, dbd_post_connect, NULL, NULL, APR_HOOK_FIRST);
