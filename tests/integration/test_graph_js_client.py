@@ -1,0 +1,345 @@
+"""The create, driven by the official Microsoft Graph JavaScript client.
+
+tests/graph-js/create.mjs runs @microsoft/microsoft-graph-client (the exact
+version pinned in tests/graph-js/package.json and package-lock.json) under
+node with Client.init, baseUrl pointed at the test server and customHosts
+naming it, and calls client.api('/deviceManagement/remoteAssistancePartners')
+.post(body) -- no change to the client, its middleware or its headers.
+
+The client only attaches the bearer token (AuthenticationHandler) and its
+client-request-id/SdkVersion headers (TelemetryHandler) to https:// URLs
+whose host is a Graph host or in customHosts; the harness serves plain http.
+So the client talks TLS to a byte-for-byte relay in this file, which
+terminates TLS with a throwaway certificate (trusted by node through
+NODE_EXTRA_CA_CERTS) and forwards to the sqlite_service httpd unchanged.
+The relay also records the bytes the client sent, so the test can see the
+client-request-id the client generated. test_plain_http_base_url_sends_no_token
+pins the http behaviour down.
+
+node and npm are required: without them these tests fail, they never skip.
+"""
+import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import ROOT, SEED_BETA, SEED_V1
+
+GRAPH_JS = os.path.join(ROOT, "tests", "graph-js")
+SCRIPT = os.path.join(GRAPH_JS, "create.mjs")
+CLIENT_PACKAGE = "@microsoft/microsoft-graph-client"
+NPM_CI_TIMEOUT = 300
+NODE_TIMEOUT = 60
+ENTITY_CONTEXT = "$metadata#deviceManagement/remoteAssistancePartners/$entity"
+ODATA_TYPE = "#microsoft.graph.remoteAssistancePartner"
+
+
+def _require(tool):
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not on PATH: the Graph JavaScript client tests need node "
+                    f"(20+) and npm to run {SCRIPT}", pytrace=False)
+    return path
+
+
+def _pinned_version():
+    with open(os.path.join(GRAPH_JS, "package.json")) as f:
+        return json.load(f)["dependencies"][CLIENT_PACKAGE]
+
+
+def _installed_version():
+    path = os.path.join(GRAPH_JS, "node_modules", *CLIENT_PACKAGE.split("/"), "package.json")
+    try:
+        with open(path) as f:
+            return json.load(f)["version"]
+    except FileNotFoundError:
+        return None
+
+
+def _ensure_client():
+    """npm ci from the committed lock file when node_modules is missing."""
+    _require("node")
+    if not os.path.isdir(os.path.join(GRAPH_JS, "node_modules")):
+        npm = _require("npm")
+        try:
+            p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=GRAPH_JS,
+                               capture_output=True, text=True, timeout=NPM_CI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"npm ci in {GRAPH_JS} took over {NPM_CI_TIMEOUT}s", pytrace=False)
+        if p.returncode != 0:
+            pytest.fail(f"npm ci in {GRAPH_JS} failed ({p.returncode}):\n"
+                        f"{p.stdout}\n{p.stderr}", pytrace=False)
+    pinned, installed = _pinned_version(), _installed_version()
+    if installed != pinned:
+        pytest.fail(f"{CLIENT_PACKAGE} {installed} is installed in {GRAPH_JS}/node_modules "
+                    f"but package.json pins {pinned}: remove node_modules and rerun",
+                    pytrace=False)
+    return installed
+
+
+def _self_signed(directory):
+    """A throwaway certificate for 127.0.0.1, its own trust anchor."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path = os.path.join(directory, "relay-cert.pem")
+    key_path = os.path.join(directory, "relay-key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class TlsRelay:
+    """https://127.0.0.1:port -> http://127.0.0.1:backend_port, bytes unchanged,
+    on an asyncio loop in a thread. Records what clients sent."""
+
+    def __init__(self, backend_port, cert_path, key_path):
+        self.backend_port = backend_port
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert_path, key_path)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.ready = threading.Event()
+        self.lock = threading.Lock()
+        self.sent = []          # one bytearray per client connection
+        self.server = None
+        self.port = None
+        self.error = None
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.server = self.loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ctx))
+            self.port = self.server.sockets[0].getsockname()[1]
+        except Exception as e:  # reported by start()
+            self.error = e
+            self.ready.set()
+            return
+        self.ready.set()
+        self.loop.run_forever()
+        self.server.close()
+        self.loop.run_until_complete(self.server.wait_closed())
+        self.loop.close()
+
+    async def _handle(self, client_r, client_w):
+        record = bytearray()
+        with self.lock:
+            self.sent.append(record)
+        try:
+            backend_r, backend_w = await asyncio.open_connection("127.0.0.1", self.backend_port)
+        except OSError:
+            client_w.close()
+            return
+
+        async def pump(reader, writer, log=None):
+            try:
+                while True:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    if log is not None:
+                        with self.lock:
+                            log.extend(data)
+                    writer.write(data)
+                    await writer.drain()
+            except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.close()
+
+        await asyncio.gather(pump(client_r, backend_w, record), pump(backend_r, client_w),
+                             return_exceptions=True)
+
+    def start(self):
+        self.thread.start()
+        if not self.ready.wait(10) or self.error:
+            raise RuntimeError(f"TLS relay did not start: {self.error}")
+        return self
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    @property
+    def base(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    def clear(self):
+        with self.lock:
+            self.sent.clear()
+
+    def requests_sent(self):
+        """(request line, {lowercased header name: value}) for each request seen."""
+        with self.lock:
+            streams = [bytes(s) for s in self.sent]
+        out = []
+        for data in streams:
+            while data:
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                if not sep:
+                    break
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                out.append((lines[0], headers))
+                data = rest[int(headers.get("content-length", "0")):]
+        return out
+
+
+class GraphJs:
+    """Runs create.mjs against a base URL; returns (exit code, JSON output)."""
+
+    def __init__(self, relay, cert_path, version):
+        self.relay, self.cert_path, self.version = relay, cert_path, version
+
+    def run(self, body, token, api_version="v1.0", base=None, raw=False):
+        env = dict(os.environ,
+                   GRAPH_BASE_URL=base or self.relay.base,
+                   GRAPH_VERSION=api_version,
+                   GRAPH_TOKEN=token,
+                   GRAPH_BODY=json.dumps(body),
+                   NODE_EXTRA_CA_CERTS=self.cert_path)
+        env.pop("GRAPH_RESPONSE", None)
+        if raw:
+            env["GRAPH_RESPONSE"] = "raw"
+        self.relay.clear()
+        p = subprocess.run([_require("node"), SCRIPT], cwd=GRAPH_JS, env=env,
+                           capture_output=True, text=True, timeout=NODE_TIMEOUT)
+        assert p.returncode in (0, 3), (f"create.mjs exited {p.returncode}\n"
+                                        f"stdout: {p.stdout}\nstderr: {p.stderr}")
+        return p.returncode, json.loads(p.stdout)
+
+    def create(self, body, token, **kw):
+        rc, out = self.run(body, token, **kw)
+        assert rc == 0, out
+        return out
+
+    def graph_error(self, body, token, **kw):
+        rc, out = self.run(body, token, **kw)
+        assert rc == 3, out
+        return out["graphError"]
+
+
+@pytest.fixture(scope="module")
+def graph_js(sqlite_service, workroot):
+    version = _ensure_client()
+    cert_path, key_path = _self_signed(workroot.mktemp("graph-js-tls"))
+    relay = TlsRelay(sqlite_service.httpd.port, cert_path, key_path).start()
+    yield GraphJs(relay, cert_path, version)
+    relay.stop()
+
+
+def expired_token(keys):
+    now = int(time.time())
+    return keys.token(iat=now - 7200, nbf=now - 7200, exp=now - 3600)
+
+
+def assert_created(service, out, seed, version):
+    assert out["@odata.context"].endswith(f"/{version}/{ENTITY_CONTEXT}"), out
+    assert out["@odata.type"] == ODATA_TYPE, out
+    assert str(uuid.UUID(out["id"])) == out["id"].lower(), out
+    for name, value in seed.items():
+        if name != "@odata.type":
+            assert out[name] == value, (name, out)
+    row = service.backend.row(out["id"])
+    assert row is not None, f"{out['id']} is not in the database"
+    assert row["displayName"] == seed["displayName"]
+    assert row["onboardingUrl"] == seed["onboardingUrl"]
+    assert row["onboardingStatus"] == seed["onboardingStatus"]
+    return row
+
+
+def test_client_version_is_the_pinned_one(graph_js):
+    assert graph_js.version == _pinned_version()
+    assert "^" not in graph_js.version and "~" not in graph_js.version
+
+
+def test_v1_seed_is_created(graph_js, sqlite_service, keys):
+    out = graph_js.create(SEED_V1, keys.token())
+    assert_created(sqlite_service, out, SEED_V1, "v1.0")
+    assert "onboardingRequestExpiryDateTime" not in out
+    (line, headers), = graph_js.relay.requests_sent()
+    assert line == "POST /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1"
+    assert headers["authorization"].startswith("Bearer ")
+    assert headers["sdkversion"].startswith(f"graph-js/{graph_js.version}")
+
+
+def test_beta_seed_is_created_on_beta(graph_js, sqlite_service, keys):
+    out = graph_js.create(SEED_BETA, keys.token(), api_version="beta")
+    assert_created(sqlite_service, out, SEED_BETA, "beta")
+    assert out["onboardingRequestExpiryDateTime"] == SEED_BETA["onboardingRequestExpiryDateTime"]
+    (line, _), = graph_js.relay.requests_sent()
+    assert line == "POST /beta/deviceManagement/remoteAssistancePartners HTTP/1.1"
+
+
+def assert_graph_error_seen(graph_js, err, status, code):
+    assert err["statusCode"] == status, err
+    assert err["code"] == code, err
+    assert isinstance(err["message"], str) and err["message"], err
+    uuid.UUID(err["requestId"])
+    assert err["headers"]["request-id"] == err["requestId"], err
+    (_, sent), = graph_js.relay.requests_sent()
+    assert err["headers"]["client-request-id"] == sent["client-request-id"], (err, sent)
+
+
+def test_expired_token_is_a_401_graph_error(graph_js, sqlite_service, keys):
+    with sqlite_service.nothing_stored():
+        err = graph_js.graph_error(SEED_V1, expired_token(keys))
+    assert_graph_error_seen(graph_js, err, 401, "InvalidAuthenticationToken")
+
+
+def test_unknown_property_is_a_400_graph_error(graph_js, sqlite_service, keys):
+    with sqlite_service.nothing_stored():
+        err = graph_js.graph_error(dict(SEED_V1, notAProperty="x"), keys.token())
+    assert_graph_error_seen(graph_js, err, 400, "BadRequest")
+
+
+def test_client_request_id_is_echoed(graph_js, sqlite_service, keys):
+    out = graph_js.create(SEED_V1, keys.token(), raw=True)
+    assert out["status"] == 201, out
+    assert_created(sqlite_service, out["body"], SEED_V1, "v1.0")
+    (_, sent), = graph_js.relay.requests_sent()
+    client_request_id = sent.get("client-request-id")
+    assert client_request_id, f"the client sent no client-request-id: {sent}"
+    assert out["headers"]["client-request-id"] == client_request_id, (out, sent)
+    uuid.UUID(out["headers"]["request-id"])
+    assert out["headers"]["request-id"] != client_request_id
+    assert out["headers"]["location"].endswith(
+        f"/v1.0/deviceManagement/remoteAssistancePartners('{out['body']['id']}')"), out
+
+
+def test_plain_http_base_url_sends_no_token(graph_js, sqlite_service, keys):
+    """Why the relay: on http:// the client drops the token even though
+    customHosts names the host, and the module rightly answers 401."""
+    with sqlite_service.nothing_stored():
+        err = graph_js.graph_error(SEED_V1, keys.token(), base=sqlite_service.httpd.base)
+    assert err["statusCode"] == 401, err
+    assert err["code"] == "InvalidAuthenticationToken", err
+    assert graph_js.relay.requests_sent() == []
