@@ -679,7 +679,7 @@ static int decode_partner(const ra_request_t *rq, const char *body, apr_size_t l
     if (len == 0) {
         return fail(rq, HTTP_BAD_REQUEST, "BadRequest", "Empty Payload, JSON content expected.");
     }
-    json_t *json = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *json = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!json) {
         return fail(rq, HTTP_BAD_REQUEST, "BadRequest",
                     apr_psprintf(r->pool, "Invalid JSON at line %d, column %d: %s.",

@@ -153,7 +153,18 @@ DBDMax 16
                            text=True, env=self.env())
         return p.returncode, p.stdout + p.stderr
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, attempts=3):
+        """Starts httpd; a port taken between free_port() and Listen gets a new one."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+        return self
+
+    def _start(self, timeout):
         self.write_config()
         if os.path.exists(self.pid_file):
             os.unlink(self.pid_file)

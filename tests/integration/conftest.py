@@ -177,11 +177,11 @@ class Service:
         self.httpd, self.backend, self.keys = httpd, backend, keys
         self.session = requests.Session()
 
-    def url(self, version="v1.0"):
-        return self.httpd.url(version)
+    def url(self, version="v1.0", prefix=""):
+        return f"{self.httpd.base}{prefix}/{version}{COLLECTION}"
 
     def post(self, body=None, version="v1.0", token="valid", headers=None, data=None,
-             method="POST", url=None):
+             method="POST", url=None, prefix=""):
         h = {"Content-Type": "application/json"}
         if token == "valid":
             token = self.keys.token()
@@ -191,8 +191,8 @@ class Service:
         h = {k: v for k, v in h.items() if v is not None}
         if data is None and body is not None:
             data = json.dumps(body)
-        return self.session.request(method, url or self.url(version), data=data, headers=h,
-                                    timeout=30)
+        return self.session.request(method, url or self.url(version, prefix), data=data,
+                                    headers=h, timeout=30)
 
     @contextlib.contextmanager
     def nothing_stored(self):
@@ -205,9 +205,41 @@ class Service:
         return self.httpd.read_log()
 
 
-def make_service(workdir, keys, backend, locations=None, extra_config=""):
+STRICT_AUDIENCE = "api://contoso-remoteassist"
+STRICT_ISSUER = "https://issuer.example/contoso/"
+STRICT_MAX_BODY = 300
+PROXY_BASE = "https://graph.contoso.com/v1.0"
+
+
+def standard_locations(keys):
+    """v1.0 and beta as documented, plus prefixed variants that exercise the
+    other directives: /hs256 (shared secret), /pem (PEM public key), /strict
+    (own audience and issuer, no leeway, small body limit), /proxied
+    (RemoteAssistBaseURL)."""
+    jwks = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    return "".join([
+        location_block(f"/v1.0{COLLECTION}", "v1.0", jwks),
+        location_block(f"/beta{COLLECTION}", "beta", jwks),
+        location_block(f"/hs256/v1.0{COLLECTION}", "v1.0",
+                       f'RemoteAssistTokenSecret "{keys.path("secret.txt")}"'),
+        location_block(f"/pem/v1.0{COLLECTION}", "v1.0",
+                       f'RemoteAssistTokenKey "{keys.path("rsa.pub.pem")}"'),
+        location_block(f"/strict/v1.0{COLLECTION}", "v1.0", jwks,
+                       f"    RemoteAssistTokenAudience {STRICT_AUDIENCE}\n"
+                       f"    RemoteAssistTokenIssuer https://other.example/ {STRICT_ISSUER}\n"
+                       f"    RemoteAssistTokenLeeway 0\n"
+                       f"    RemoteAssistMaxBody {STRICT_MAX_BODY}"),
+        location_block(f"/proxied/v1.0{COLLECTION}", "v1.0", jwks,
+                       f"    RemoteAssistBaseURL {PROXY_BASE}/"),
+    ])
+
+
+def make_service(workdir, keys, backend, locations=None, extra_config="", **httpd_args):
     key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
-    httpd = Httpd(workdir, backend.dbd, key, locations=locations, extra_config=extra_config)
+    if locations is None:
+        locations = standard_locations(keys)
+    httpd = Httpd(workdir, backend.dbd, key, locations=locations, extra_config=extra_config,
+                  **httpd_args)
     httpd.start()
     return Service(httpd, backend, keys)
 
