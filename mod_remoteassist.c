@@ -47,6 +47,11 @@
 
 module AP_MODULE_DECLARE_DATA remoteassist_module;
 
+/* mod_dbd's functions are optional, so a configuration without mod_dbd gets
+ * this module's explanation instead of an unresolved symbol. Set once after
+ * the modules are loaded, only read by requests. */
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
 /* ---------------------------------------------------------------- config */
 
 typedef struct {
@@ -699,7 +704,7 @@ static int store_partner(const ra_request_t *rq, const ra_partner_t *partner)
 {
     request_rec *r = rq->r;
     const char *error;
-    ap_dbd_t *dbd = ap_dbd_acquire(r);
+    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
 
     if (!dbd) {
         apr_table_setn(r->headers_out, "Retry-After", RA_RETRY_AFTER);
@@ -849,9 +854,15 @@ static int handler(request_rec *r)
     return send_created(&rq, service_root(&rq, path), &partner);
 }
 
+static void retrieve_optional_fns(void)
+{
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+}
+
 static void register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_optional_fn_retrieve(retrieve_optional_fns, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);

@@ -23,9 +23,11 @@
     "onboarding_request_expiry_date_time, api_version) "                        \
     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
 
-/* SQLite waits this long for another process's write lock before failing,
- * instead of apr_dbd_sqlite3's 100 ms sleeps. */
-#define RA_STORE_SQLITE_BUSY_TIMEOUT_MS 5000
+/* SQLite's own busy handler waits this long for another process's write
+ * lock (commits take well under a millisecond) before apr_dbd_sqlite3 sees
+ * SQLITE_BUSY; the driver then sleeps 100 ms and retries, 15 times at most,
+ * so a stuck writer costs a request about 16 x 300 ms, then 503. */
+#define RA_STORE_SQLITE_BUSY_TIMEOUT_MS 200
 
 /* The CREATE TABLE of sql/schema.sql. */
 const char *ra_store_schema_sql(void);

@@ -168,9 +168,10 @@ DBDMax 16
         self.write_config()
         if os.path.exists(self.pid_file):
             os.unlink(self.pid_file)
+        # its own session: prefork signals its whole process group on shutdown
         self.proc = subprocess.Popen([APACHE, "-f", self.conf, "-DFOREGROUND"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=self.env())
+                                     env=self.env(), start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -196,7 +197,8 @@ DBDMax 16
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            # children of a killed parent would keep the port: end the group
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def child_pids(self):

@@ -1,0 +1,273 @@
+"""How the module behaves in a real deployment: logs, reverse proxies,
+virtual hosts, MPMs, concurrency, graceful restarts and database faults.
+Loads are bounded in count and time and go to 127.0.0.1 only."""
+import concurrent.futures
+import contextlib
+import re
+import sqlite3
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import (COLLECTION, PROXY_BASE, SEED_V1, Backend, PgCluster, assert_graph_error,
+                      location_block, make_service, sqlite_db)
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+# ----------------------------------------------------------------- logging
+
+def test_startup_line_names_the_library_versions(sqlite_service):
+    log = sqlite_service.log()
+    line = next(line for line in log.splitlines() if "RA00001" in line)
+    assert re.search(r"jansson 2\.\d+", line), line
+    assert re.search(r"cjose 0\.\d", line), line
+    assert "OpenSSL 3" in line and re.search(r"apr-util 1\.\d", line), line
+
+
+def test_one_info_line_per_write_with_request_id(sqlite_service):
+    resp = sqlite_service.post(SEED_V1)
+    rid, pid = resp.headers["request-id"], resp.json()["id"]
+    assert wait_for(lambda: f"request-id={rid} created id={pid}" in sqlite_service.log())
+    line = next(x for x in sqlite_service.log().splitlines() if f"request-id={rid} created" in x)
+    assert "[remoteassist:info]" in line and "version=v1.0 status=201" in line
+
+
+def test_rejections_are_logged_at_debug_with_request_id(sqlite_service):
+    resp = sqlite_service.post(data="{bad")
+    rid = resp.headers["request-id"]
+    assert wait_for(lambda: f"request-id={rid} status=400 code=BadRequest" in sqlite_service.log())
+    line = next(x for x in sqlite_service.log().splitlines() if rid in x)
+    assert "[remoteassist:debug]" in line
+
+
+def test_no_body_content_in_the_error_log(sqlite_service):
+    marker = f"secret-marker-{uuid.uuid4()}"
+    sqlite_service.post(dict(SEED_V1, displayName=marker))
+    sqlite_service.post(dict(SEED_V1, displayName=marker, **{marker: 1}))
+    sqlite_service.post(data='{"displayName": "%s",' % marker)
+    time.sleep(0.2)
+    assert marker not in sqlite_service.log()
+
+
+# ----------------------------------------------------- URLs behind proxies
+
+def test_base_url_directive_sets_location_and_context(service):
+    resp = service.post(SEED_V1, prefix="/proxied")
+    assert resp.status_code == 201
+    pid = resp.json()["id"]
+    assert resp.headers["Location"] == (f"{PROXY_BASE}/deviceManagement/"
+                                        f"remoteAssistancePartners('{pid}')")
+    assert resp.json()["@odata.context"] == (f"{PROXY_BASE}/$metadata#deviceManagement/"
+                                             "remoteAssistancePartners/$entity")
+
+
+def test_without_base_url_the_host_header_decides(sqlite_service):
+    resp = sqlite_service.post(SEED_V1, headers={"Host": "graph.example.net:8443"})
+    assert resp.status_code == 201
+    assert resp.headers["Location"].startswith(
+        "http://graph.example.net:8443/v1.0/deviceManagement/remoteAssistancePartners('")
+
+
+# ------------------------------------------------ deployments and MPMs
+
+def test_virtual_host_inherits_database_and_serves_its_location(workroot, keys):
+    workdir = workroot.mktemp("vhost")
+    key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    vhost_loc = location_block(f"/v1.0{COLLECTION}", "v1.0", key)
+    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)), locations="")
+    svc.httpd.stop()
+    svc.httpd.locations = (f"<VirtualHost *:{svc.httpd.port}>\n  ServerName api.contoso.test\n"
+                           f"{vhost_loc}</VirtualHost>\n"
+                           f"<VirtualHost *:{svc.httpd.port}>\n  ServerName other.test\n"
+                           f"</VirtualHost>\n")
+    svc.httpd.start()
+    try:
+        resp = svc.post(SEED_V1, headers={"Host": "api.contoso.test"})
+        assert resp.status_code == 201, resp.text
+        assert svc.backend.row(resp.json()["id"]) is not None
+        assert svc.post(SEED_V1, headers={"Host": "other.test"}).status_code == 404
+    finally:
+        svc.httpd.stop()
+
+
+def test_prefork_mpm(workroot, keys):
+    workdir = workroot.mktemp("prefork")
+    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)), mpm="prefork",
+                       mpm_config="StartServers 2\nMinSpareServers 2\nMaxSpareServers 4\n"
+                                  "MaxRequestWorkers 8")
+    try:
+        created = [svc.post(SEED_V1).status_code for _ in range(20)]
+        assert created == [201] * 20
+        assert svc.backend.count() == 20
+    finally:
+        svc.httpd.stop()
+
+
+# ---------------------------------------------------------- concurrency
+
+def post_fresh(url, token, body):
+    """One POST on a new connection (no keep-alive reuse across restarts)."""
+    try:
+        return requests.post(url, json=body, timeout=30, headers={
+            "Authorization": f"Bearer {token}", "Connection": "close"}).status_code
+    except requests.ConnectionError as e:
+        return f"connection error: {e}"
+
+
+def test_parallel_creates_across_two_children_on_sqlite(workroot, keys):
+    workdir = workroot.mktemp("parallel")
+    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)))
+    token = keys.token()
+    try:
+        assert len(svc.httpd.child_pids()) == 2
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda i: post_fresh(svc.url(), token,
+                                                       dict(SEED_V1, displayName=f"p{i}")),
+                                  range(400)))
+        assert codes == [201] * 400, [c for c in codes if c != 201][:5]
+        assert svc.backend.count() == 400
+        assert "locked" not in svc.log()
+    finally:
+        svc.httpd.stop()
+
+
+def test_write_lock_held_by_another_process_is_waited_for(workroot, keys):
+    """Another writer holding SQLite's lock delays a create instead of failing it."""
+    workdir = workroot.mktemp("locked")
+    backend = Backend("sqlite", sqlite_db(workdir))
+    svc = make_service(workdir, keys, backend)
+    try:
+        assert svc.post(SEED_V1).status_code == 201
+        holder = sqlite3.connect(backend.dbd[1], isolation_level=None,
+                                 check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.8, holder.execute, args=("COMMIT",)).start()
+        start = time.time()
+        resp = svc.post(SEED_V1)
+        assert resp.status_code == 201, resp.text
+        assert time.time() - start >= 0.5
+        holder.close()
+        assert backend.count() == 2
+    finally:
+        svc.httpd.stop()
+
+
+def test_graceful_restarts_under_traffic(workroot, keys):
+    workdir = workroot.mktemp("graceful")
+    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)))
+    token = keys.token()
+    codes, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set() and len(codes) < 2000:
+            codes.append(post_fresh(svc.url(), token, SEED_V1))
+    try:
+        workers = [threading.Thread(target=traffic) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for _ in range(3):
+            time.sleep(0.7)
+            svc.httpd.graceful()
+        time.sleep(0.7)
+        stop.set()
+        for w in workers:
+            w.join(30)
+        assert codes and all(c == 201 for c in codes), [c for c in codes if c != 201][:5]
+        assert svc.backend.count() == len(codes)
+        assert svc.post(SEED_V1).status_code == 201
+        log = svc.log()
+        assert "Segmentation fault" not in log and "exit signal" not in log
+        assert log.count("RA00001") >= 4  # one start-up line per (re)configuration
+    finally:
+        svc.httpd.stop()
+
+
+# ------------------------------------------------------- database faults
+
+def test_sqlite_failure_is_503_with_retry_after(workroot, keys):
+    workdir = workroot.mktemp("sqlite-fault")
+    backend = Backend("sqlite", sqlite_db(workdir))
+    svc = make_service(workdir, keys, backend)
+    try:
+        assert svc.post(SEED_V1).status_code == 201
+        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+            db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
+        resp = svc.post(SEED_V1)
+        assert_graph_error(resp, 503, "ServiceNotAvailable")
+        assert resp.headers["Retry-After"].isdigit()
+        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+            assert db.execute("SELECT count(*) FROM moved_away").fetchone()[0] == 1
+        assert wait_for(lambda: "RA00041" in svc.log())
+    finally:
+        svc.httpd.stop()
+
+
+@pytest.fixture
+def own_pg(workroot):
+    cluster = PgCluster(workroot.mktemp("pg-fault"))
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+def test_postgresql_outage_is_503_then_recovers(workroot, keys, own_pg):
+    workdir = workroot.mktemp("pg-fault-httpd")
+    backend = Backend("pgsql", ("pgsql", own_pg.dbd_params), own_pg)
+    svc = make_service(workdir, keys, backend)
+    token = keys.token()
+    try:
+        assert svc.post(SEED_V1).status_code == 201
+        own_pg.stop()
+        for _ in range(3):
+            resp = svc.post(SEED_V1, token=token)
+            assert_graph_error(resp, 503, "ServiceNotAvailable")
+            assert resp.headers["Retry-After"].isdigit()
+        own_pg.start()
+        codes = [svc.post(SEED_V1, token=token).status_code for _ in range(20)]
+        assert set(codes) <= {201, 503}, codes
+        assert codes[-10:] == [201] * 10, codes
+        assert backend.count() == 1 + codes.count(201)
+    finally:
+        svc.httpd.stop()
+
+
+def test_postgresql_restart_between_requests_recovers(workroot, keys, own_pg):
+    """pg_ctl restart drops the pooled connections and, with them, the
+    server-side prepared statement; the module prepares it again."""
+    workdir = workroot.mktemp("pg-restart-httpd")
+    backend = Backend("pgsql", ("pgsql", own_pg.dbd_params), own_pg)
+    svc = make_service(workdir, keys, backend)
+    token = keys.token()
+    try:
+        assert [svc.post(SEED_V1, token=token).status_code for _ in range(10)] == [201] * 10
+        own_pg.restart()
+        codes = [svc.post(SEED_V1, token=token).status_code for _ in range(30)]
+        assert set(codes) <= {201, 503}, codes
+        assert codes[-10:] == [201] * 10, codes
+        assert codes.count(503) <= 8, codes  # at most a failed first use per pooled link
+        assert backend.count() == 10 + codes.count(201)
+    finally:
+        svc.httpd.stop()
+
+
+def test_postgresql_down_at_startup_warns_and_serves_503(workroot, keys, own_pg):
+    workdir = workroot.mktemp("pg-down-httpd")
+    backend = Backend("pgsql", ("pgsql", own_pg.dbd_params), own_pg)
+    own_pg.stop()
+    svc = make_service(workdir, keys, backend)
+    try:
+        assert "RA00014" in svc.log()
+        assert_graph_error(svc.post(SEED_V1), 503, "ServiceNotAvailable")
+    finally:
+        svc.httpd.stop()
