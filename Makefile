@@ -81,7 +81,7 @@ bench: deps-bench all
 	bench/run.sh
 
 install: all
-	$(APXS) -i -n remoteassist $(MODULE)
+	$(APXS) -i -n remoteassist mod_remoteassist.la
 	install -m 644 conf/remoteassist.load /etc/apache2/mods-available/remoteassist.load
 	test -e /etc/apache2/mods-available/remoteassist.conf || \
 	    install -m 644 conf/remoteassist.conf /etc/apache2/mods-available/remoteassist.conf

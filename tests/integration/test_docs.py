@@ -1,0 +1,70 @@
+"""The shipped configuration and the README stay in step with the module."""
+import os
+import re
+import subprocess
+
+from conftest import ROOT, SEED_V1, Backend, Httpd, Service, sqlite_db
+from httpd_harness import APACHE, DEFAULT_MODULE
+
+
+def read(path):
+    with open(os.path.join(ROOT, path)) as f:
+        return f.read()
+
+
+def module_directives():
+    names = re.findall(r'AP_INIT_\w+\("(RemoteAssist\w+)"', read("mod_remoteassist.c"))
+    assert len(names) >= 8
+    return names
+
+
+def test_every_directive_is_documented_in_readme_and_sample_conf():
+    readme, conf = read("README.md"), read("conf/remoteassist.conf")
+    for name in module_directives():
+        assert f"| `{name}" in readme, f"{name} missing from README's directive table"
+        assert name in conf, f"{name} missing from conf/remoteassist.conf"
+
+
+def test_every_message_id_is_documented():
+    readme = read("README.md")
+    for msgid in sorted(set(re.findall(r"RALOGNO\((\d+)\)", read("mod_remoteassist.c")))):
+        assert f"RA{msgid}" in readme, f"RA{msgid} missing from README"
+
+
+def test_load_file_keeps_the_debian_dependency_line():
+    load = read("conf/remoteassist.load").splitlines()
+    assert load[0] == "# Depends: dbd"
+    assert load[1] == ("LoadModule remoteassist_module "
+                       "/usr/lib/apache2/modules/mod_remoteassist.so")
+
+
+def test_sample_conf_uncommented_serves_both_versions(workroot, keys):
+    """conf/remoteassist.{load,conf} as an administrator enables them."""
+    workdir = workroot.mktemp("sample")
+    _, db_path = sqlite_db(workdir)
+    conf = "\n".join(line[1:] if line.startswith("#    ") else line
+                     for line in read("conf/remoteassist.conf").splitlines())
+    conf = (conf.replace("/etc/remoteassist/jwks.json", keys.path("jwks.json"))
+                .replace("/var/lib/remoteassist/partners.db", db_path))
+    load = read("conf/remoteassist.load").replace(
+        "/usr/lib/apache2/modules/mod_remoteassist.so",
+        os.environ.get("RA_MODULE", DEFAULT_MODULE))
+    httpd = Httpd(workdir, ("sqlite3", db_path), "", locations="")
+    base = "\n".join(line for line in httpd.render().splitlines()
+                     if not line.startswith(("DBD", "LoadModule remoteassist")))
+    text = base + "\n" + "\n".join(l for l in load.splitlines() if not l.startswith("#")) \
+        + "\n" + conf + "\n"
+    with open(httpd.conf, "w") as f:
+        f.write(text)
+    p = subprocess.run([APACHE, "-t", "-f", httpd.conf], capture_output=True, text=True)
+    assert p.returncode == 0 and "Syntax OK" in p.stdout + p.stderr, p.stderr
+    httpd.render = lambda: text  # start exactly this file
+    httpd.start()
+    try:
+        svc = Service(httpd, Backend("sqlite", ("sqlite3", db_path)), keys)
+        for version in ("v1.0", "beta"):
+            resp = svc.post(SEED_V1, version=version)
+            assert resp.status_code == 201, resp.text
+        assert svc.backend.count() == 2
+    finally:
+        httpd.stop()
