@@ -1,0 +1,27 @@
+/* Runs every unit test suite; exits non-zero when any test fails.
+ * Set CK_FORK=no to run in one process (e.g. under a debugger). */
+#include <stdlib.h>
+
+#include <apr_general.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    int failed;
+    SRunner *sr;
+
+    if (apr_initialize() != APR_SUCCESS) {
+        return EXIT_FAILURE;
+    }
+    atexit(apr_terminate);
+
+    sr = srunner_create(token_suite());
+    srunner_add_suite(sr, entity_suite());
+    srunner_add_suite(sr, odata_suite());
+    srunner_add_suite(sr, store_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,398 @@
+/* ra_odata: service path, URLs, content negotiation, GUIDs, request ids and
+ * the Graph error body. */
+#include <ctype.h>
+#include <string.h>
+
+#include <apr_hash.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+#include <jansson.h>
+
+#include "ra_odata.h"
+#include "suites.h"
+
+static apr_pool_t *pool;
+
+static void setup(void)
+{
+    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
+}
+
+static void teardown(void)
+{
+    apr_pool_destroy(pool);
+    pool = NULL;
+}
+
+/* ---- ra_odata_service_path ---- */
+
+START_TEST(service_path_v1)
+{
+    const char *root = ra_odata_service_path(pool,
+                                             "/v1.0/deviceManagement/remoteAssistancePartners");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "/v1.0");
+}
+END_TEST
+
+START_TEST(service_path_beta_trailing_slash)
+{
+    const char *root = ra_odata_service_path(pool,
+                                             "/beta/deviceManagement/remoteAssistancePartners/");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "/beta");
+}
+END_TEST
+
+START_TEST(service_path_case_insensitive)
+{
+    const char *root = ra_odata_service_path(pool,
+                                             "/v1.0/DEVICEMANAGEMENT/RemoteAssistancePARTNERS");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "/v1.0");
+}
+END_TEST
+
+START_TEST(service_path_root)
+{
+    const char *root = ra_odata_service_path(pool, "/deviceManagement/remoteAssistancePartners");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "");
+    root = ra_odata_service_path(pool, "/deviceManagement/remoteAssistancePartners/");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "");
+}
+END_TEST
+
+START_TEST(service_path_deeper_root)
+{
+    const char *root = ra_odata_service_path(
+        pool, "/graph/v1.0/deviceManagement/remoteAssistancePartners");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "/graph/v1.0");
+}
+END_TEST
+
+START_TEST(service_path_rejects_others)
+{
+    static const char *const paths[] = {
+        "/v1.0/deviceManagement/remoteAssistancePartners/abc",
+        "/v1.0/deviceManagement/remoteAssistancePartners('abc')",
+        "/v1.0/deviceManagement/remoteAssistancePartners//",
+        "/v1.0/deviceManagement/remoteAssistancePartner",
+        "/v1.0/deviceManagement",
+        "/v1.0/deviceManagement/otherPartners",
+        "/v1.0/xdeviceManagement/remoteAssistancePartners",
+        "deviceManagement/remoteAssistancePartners",
+        "/",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        ck_assert_msg(ra_odata_service_path(pool, paths[i]) == NULL,
+                      "path \"%s\" was taken for the collection", paths[i]);
+    }
+}
+END_TEST
+
+/* ---- URLs ---- */
+
+START_TEST(context_url)
+{
+    ck_assert_str_eq(ra_odata_context_url(pool, "https://graph.example/v1.0"),
+                     "https://graph.example/v1.0/$metadata#deviceManagement/"
+                     "remoteAssistancePartners/$entity");
+    ck_assert_str_eq(ra_odata_context_url(pool, ""),
+                     "/$metadata#deviceManagement/remoteAssistancePartners/$entity");
+}
+END_TEST
+
+START_TEST(entity_url)
+{
+    ck_assert_str_eq(ra_odata_entity_url(pool, "https://graph.example/beta", "a-b.c_d~e"),
+                     "https://graph.example/beta/deviceManagement/"
+                     "remoteAssistancePartners('a-b.c_d~e')");
+    ck_assert_str_eq(ra_odata_entity_url(pool, "", "x"),
+                     "/deviceManagement/remoteAssistancePartners('x')");
+}
+END_TEST
+
+/* ---- ra_odata_accepts_json ---- */
+
+START_TEST(accepts_json_yes)
+{
+    static const char *const accepts[] = {
+        "",
+        "   ",
+        "*/*",
+        "application/json",
+        "application/json;odata.metadata=minimal",
+        "application/json; odata.metadata=minimal; charset=utf-8",
+        "APPLICATION/JSON",
+        "text/html, application/*;q=0.5",
+        "text/html,application/json;q=0.1",
+        "application/xml;q=1, */*;q=0.01",
+        "application/json;q=\"0.5\"",
+        " application/json ; q=1 ",
+    };
+    ck_assert_int_eq(ra_odata_accepts_json(pool, NULL), 1);
+    for (size_t i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++) {
+        ck_assert_msg(ra_odata_accepts_json(pool, accepts[i]) == 1,
+                      "Accept \"%s\" refused JSON", accepts[i]);
+    }
+}
+END_TEST
+
+START_TEST(accepts_json_no)
+{
+    static const char *const accepts[] = {
+        "application/json;q=0",
+        "application/json; q=0.000",
+        "*/*;q=0",
+        "application/*;q=0",
+        "text/html",
+        "application/xml, text/plain",
+        "application/jsonx",
+        "application/json-patch+json",
+        "text/json",
+    };
+    for (size_t i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++) {
+        ck_assert_msg(ra_odata_accepts_json(pool, accepts[i]) == 0,
+                      "Accept \"%s\" admitted JSON", accepts[i]);
+    }
+}
+END_TEST
+
+/* RFC 7231 5.3.2: "If more than one media range applies to a given type,
+ * the most specific reference has precedence": an explicit
+ * application/json;q=0 excludes JSON whatever a wildcard says. */
+START_TEST(accepts_json_specific_q0_overrides_wildcard)
+{
+    ck_assert_int_eq(ra_odata_accepts_json(pool, "*/*, application/json;q=0"), 0);
+    ck_assert_int_eq(ra_odata_accepts_json(pool, "application/json;q=0, application/*"), 0);
+}
+END_TEST
+
+START_TEST(accepts_json_leaves_input_alone)
+{
+    char accept[] = "Text/HTML, APPLICATION/JSON;q=0.5";
+    ck_assert_int_eq(ra_odata_accepts_json(pool, accept), 1);
+    ck_assert_str_eq(accept, "Text/HTML, APPLICATION/JSON;q=0.5");
+}
+END_TEST
+
+/* ---- ra_odata_is_json ---- */
+
+START_TEST(is_json_yes)
+{
+    static const char *const types[] = {
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        "application/json;odata.metadata=minimal;charset=utf-8",
+        "application/json; charset=\"utf-8\"",
+        " application/json ",
+        RA_ODATA_CONTENT_TYPE,
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        ck_assert_msg(ra_odata_is_json(pool, types[i]) == 1,
+                      "Content-Type \"%s\" not taken for JSON", types[i]);
+    }
+}
+END_TEST
+
+START_TEST(is_json_no)
+{
+    static const char *const types[] = {
+        "application/json;charset=iso-8859-1",
+        "application/json; charset=utf-16",
+        "application/json; charset=",
+        "text/plain",
+        "application/jsonx",
+        "application/json-patch+json",
+        "application/x-www-form-urlencoded",
+        "",
+    };
+    ck_assert_int_eq(ra_odata_is_json(pool, NULL), 0);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        ck_assert_msg(ra_odata_is_json(pool, types[i]) == 0,
+                      "Content-Type \"%s\" taken for JSON", types[i]);
+    }
+}
+END_TEST
+
+/* ---- ra_odata_new_guid ---- */
+
+static void check_guid(const char *g)
+{
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(strlen(g), 36);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            ck_assert_msg(g[i] == '-', "%s: no '-' at %d", g, i);
+        }
+        else {
+            ck_assert_msg(isxdigit((unsigned char)g[i]) && !isupper((unsigned char)g[i]),
+                          "%s: '%c' at %d is not a lower-case hex digit", g, g[i], i);
+        }
+    }
+    ck_assert_msg(g[14] == '4', "%s: version nibble is not 4", g);
+    ck_assert_msg(strchr("89ab", g[19]) != NULL, "%s: variant nibble not 8-b", g);
+}
+
+START_TEST(new_guid_format)
+{
+    const char *a = ra_odata_new_guid(pool);
+    const char *b = ra_odata_new_guid(pool);
+    check_guid(a);
+    check_guid(b);
+    ck_assert_str_ne(a, b);
+}
+END_TEST
+
+START_TEST(new_guid_many)
+{
+    /* the variant and version bits are forced on random data: over many
+     * GUIDs every variant nibble 8, 9, a and b shows up and none repeats */
+    int seen[4] = { 0, 0, 0, 0 };
+    apr_hash_t *all = apr_hash_make(pool);
+    for (int i = 0; i < 400; i++) {
+        const char *g = ra_odata_new_guid(pool);
+        check_guid(g);
+        ck_assert_ptr_null(apr_hash_get(all, g, APR_HASH_KEY_STRING));
+        apr_hash_set(all, g, APR_HASH_KEY_STRING, g);
+        seen[strchr("89ab", g[19]) - "89ab"] = 1;
+    }
+    ck_assert_int_eq(seen[0] + seen[1] + seen[2] + seen[3], 4);
+}
+END_TEST
+
+/* ---- ra_odata_client_request_id_ok ---- */
+
+START_TEST(client_request_id)
+{
+    char longest[RA_ODATA_CLIENT_REQUEST_ID_MAX + 2];
+
+    ck_assert_int_eq(ra_odata_client_request_id_ok("7b3a1c2e-1111-4222-8333-444455556666"), 1);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("a"), 1);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("!#$%&'()*+,-./:;<=>?@[]^_`{|}~"), 1);
+    ck_assert_int_eq(ra_odata_client_request_id_ok(NULL), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok(""), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("has space"), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("tab\there"), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("quote\"d"), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("back\\slash"), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("line\r\nbreak"), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("del\x7f"), 0);
+    ck_assert_int_eq(ra_odata_client_request_id_ok("caf\xc3\xa9"), 0);
+
+    memset(longest, 'x', sizeof(longest));
+    longest[RA_ODATA_CLIENT_REQUEST_ID_MAX] = '\0';
+    ck_assert_int_eq(ra_odata_client_request_id_ok(longest), 1);
+    longest[RA_ODATA_CLIENT_REQUEST_ID_MAX] = 'x';
+    longest[RA_ODATA_CLIENT_REQUEST_ID_MAX + 1] = '\0';
+    ck_assert_int_eq(ra_odata_client_request_id_ok(longest), 0);
+}
+END_TEST
+
+/* ---- ra_odata_dump and ra_odata_error_body ---- */
+
+START_TEST(dump_compact)
+{
+    apr_size_t len = 0;
+    json_t *j = json_pack("{s:i, s:[s, n]}", "a", 1, "b", "x", "c");
+    ck_assert_ptr_nonnull(j);
+    char *text = ra_odata_dump(pool, j, &len);
+    json_decref(j);
+    ck_assert_str_eq(text, "{\"a\":1,\"b\":[\"x\",null]}");
+    ck_assert_uint_eq(len, strlen(text));
+}
+END_TEST
+
+START_TEST(error_body_structure)
+{
+    apr_size_t len = 0;
+    /* 2016-12-31T23:58:36.667003Z */
+    apr_time_t now = apr_time_from_sec(1483228716) + 667003;
+    char *body = ra_odata_error_body(pool, "BadRequest", "Property 'x' is \"wrong\".",
+                                     "11111111-2222-4333-8444-555555555555",
+                                     "client-1", now, &len);
+    json_error_t jerr;
+
+    ck_assert_ptr_nonnull(body);
+    ck_assert_uint_eq(len, strlen(body));
+    json_t *got = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    ck_assert_msg(got != NULL, "error body is not JSON: %s (%s)", jerr.text, body);
+    json_t *want = json_pack("{s:{s:s, s:s, s:{s:s, s:s, s:s}}}", "error",
+                             "code", "BadRequest",
+                             "message", "Property 'x' is \"wrong\".",
+                             "innerError",
+                             "date", "2016-12-31T23:58:36",
+                             "request-id", "11111111-2222-4333-8444-555555555555",
+                             "client-request-id", "client-1");
+    int equal = json_equal(got, want);
+    json_decref(got);
+    json_decref(want);
+    ck_assert_msg(equal, "unexpected error body %s", body);
+    /* compact, in Graph's member order */
+    ck_assert_str_eq(body, "{\"error\":{\"code\":\"BadRequest\",\"message\":"
+                           "\"Property 'x' is \\\"wrong\\\".\",\"innerError\":"
+                           "{\"date\":\"2016-12-31T23:58:36\",\"request-id\":"
+                           "\"11111111-2222-4333-8444-555555555555\","
+                           "\"client-request-id\":\"client-1\"}}}");
+}
+END_TEST
+
+START_TEST(error_body_date_is_utc_and_padded)
+{
+    apr_size_t len = 0;
+    /* 2001-02-03T04:05:06Z */
+    char *body = ra_odata_error_body(pool, "c", "m", "r", "cr",
+                                     apr_time_from_sec(981173106), &len);
+    json_t *got = json_loadb(body, len, 0, NULL);
+    ck_assert_ptr_nonnull(got);
+    const char *date = json_string_value(
+        json_object_get(json_object_get(json_object_get(got, "error"), "innerError"), "date"));
+    int ok = date && !strcmp(date, "2001-02-03T04:05:06");
+    char *copy = apr_pstrdup(pool, date ? date : "(none)");
+    json_decref(got);
+    ck_assert_msg(ok, "date is %s", copy);
+}
+END_TEST
+
+Suite *odata_suite(void)
+{
+    Suite *s = suite_create("odata");
+    TCase *tc = tcase_create("paths");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, service_path_v1);
+    tcase_add_test(tc, service_path_beta_trailing_slash);
+    tcase_add_test(tc, service_path_case_insensitive);
+    tcase_add_test(tc, service_path_root);
+    tcase_add_test(tc, service_path_deeper_root);
+    tcase_add_test(tc, service_path_rejects_others);
+    tcase_add_test(tc, context_url);
+    tcase_add_test(tc, entity_url);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("negotiation");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, accepts_json_yes);
+    tcase_add_test(tc, accepts_json_no);
+    tcase_add_test(tc, accepts_json_specific_q0_overrides_wildcard);
+    tcase_add_test(tc, accepts_json_leaves_input_alone);
+    tcase_add_test(tc, is_json_yes);
+    tcase_add_test(tc, is_json_no);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ids_and_errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, new_guid_format);
+    tcase_add_test(tc, new_guid_many);
+    tcase_add_test(tc, client_request_id);
+    tcase_add_test(tc, dump_compact);
+    tcase_add_test(tc, error_body_structure);
+    tcase_add_test(tc, error_body_date_is_utc_and_padded);
+    suite_add_tcase(s, tc);
+    return s;
+}
