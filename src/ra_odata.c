@@ -87,26 +87,35 @@ static const char *media_param(char *params, const char *name)
     return NULL;
 }
 
+/* How specifically a media range names application/json: 0 not at all. */
+static int json_specificity(const char *type)
+{
+    if (!strcmp(type, "application/json")) {
+        return 3;
+    }
+    return !strcmp(type, "application/*") ? 2 : !strcmp(type, "*/*");
+}
+
 int ra_odata_accepts_json(apr_pool_t *pool, const char *accept)
 {
     char *state, *range, *params;
+    int best = 0;
+    double quality = 0.0;
 
     if (!accept || !*trim(apr_pstrdup(pool, accept))) {
         return 1;
     }
+    /* RFC 9110 12.5.1: the most specific matching range gives the quality */
     for (range = apr_strtok(apr_pstrdup(pool, accept), ",", &state); range;
          range = apr_strtok(NULL, ",", &state)) {
-        const char *type = media_type(range, &params);
-        if (strcmp(type, "*/*") && strcmp(type, "application/*")
-            && strcmp(type, "application/json")) {
-            continue;
-        }
-        const char *q = params ? media_param(params, "q") : NULL;
-        if (!q || strtod(q, NULL) > 0.0) {
-            return 1;
+        int specificity = json_specificity(media_type(range, &params));
+        if (specificity > best) {
+            const char *q = params ? media_param(params, "q") : NULL;
+            best = specificity;
+            quality = q ? strtod(q, NULL) : 1.0;
         }
     }
-    return 0;
+    return quality > 0.0;
 }
 
 int ra_odata_is_json(apr_pool_t *pool, const char *content_type)
@@ -176,6 +185,10 @@ char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *messag
                               "client-request-id", client_request_id);
     json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message",
                              message, "innerError", inner);
+    if (!body) { /* a string was not UTF-8: still answer a Graph error */
+        body = json_pack("{s:{s:s, s:s}}", "error", "code", code ? code : "InternalServerError",
+                         "message", "The request could not be processed.");
+    }
     char *text = ra_odata_dump(pool, body, len);
     json_decref(body);
     return text;

@@ -108,10 +108,37 @@ const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *
     return rv ? db_error(pool, driver, handle, rv, "connection setup") : NULL;
 }
 
-static int run_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
-                      apr_dbd_prepared_t *stmt, const char **values, int *nrows)
+/* apr_dbd_sqlite3 returns SQLite result codes. It prepares with the legacy
+ * sqlite3_prepare(), whose statements are not recompiled after a schema
+ * change (even a new index elsewhere): they fail with SQLITE_ERROR, then
+ * SQLITE_SCHEMA, until prepared again. */
+#define SQLITE_RC_ERROR 1
+#define SQLITE_RC_SCHEMA 17
+
+/* Whether a failed insert may be due to a statement the connection lost
+ * or outgrew, so that preparing it again and retrying once is worthwhile. */
+static int statement_may_be_stale(const apr_dbd_driver_t *driver, int rv)
 {
-    return apr_dbd_pquery(conn->driver, pool, conn->handle, nrows, stmt, 7, values);
+    if (!strcmp(apr_dbd_name(driver), "pgsql")) {
+        /* PQreset after a server restart drops server-side prepared
+         * statements and mod_dbd does not prepare them again. If it still
+         * exists, PREPARE fails and the first error stands. */
+        return 1;
+    }
+    return rv == SQLITE_RC_ERROR || rv == SQLITE_RC_SCHEMA;
+}
+
+/* Prepares the insert again on this connection and keeps it where mod_dbd
+ * looks it up: the hash belongs to the connection, which this request holds. */
+static apr_dbd_prepared_t *prepare_again(const ra_store_conn_t *conn,
+                                         apr_dbd_prepared_t *stmt)
+{
+    if (apr_dbd_prepare(conn->driver, conn->pool, conn->handle, RA_STORE_INSERT_SQL,
+                        RA_STORE_INSERT_LABEL, &stmt) != 0) {
+        return NULL;
+    }
+    apr_hash_set(conn->prepared, RA_STORE_INSERT_LABEL, APR_HASH_KEY_STRING, stmt);
+    return stmt;
 }
 
 ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -131,18 +158,13 @@ ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
         *error = "the insert statement is not prepared on this connection";
         return RA_STORE_FAILED;
     }
-    int rv = run_insert(pool, conn, stmt, values, &nrows);
-    if (rv != 0 && !strcmp(apr_dbd_name(conn->driver), "pgsql")) {
-        /* PQreset after a server restart drops server-side prepared
-         * statements and mod_dbd does not prepare them again: do it here,
-         * into the same statement, and retry once. If the statement still
-         * existed the PREPARE fails and the first error stands. */
+    int rv = apr_dbd_pquery(conn->driver, pool, conn->handle, &nrows, stmt, 7, values);
+    if (rv != 0 && statement_may_be_stale(conn->driver, rv)) {
         const char *first_error = db_error(pool, conn->driver, conn->handle, rv, "insert");
-        if (apr_dbd_prepare(conn->driver, conn->pool, conn->handle, RA_STORE_INSERT_SQL,
-                            RA_STORE_INSERT_LABEL, &stmt) == 0) {
-            rv = run_insert(pool, conn, stmt, values, &nrows);
-        }
-        if (rv != 0) {
+        apr_dbd_prepared_t *fresh = prepare_again(conn, stmt);
+        rv = fresh ? apr_dbd_pquery(conn->driver, pool, conn->handle, &nrows, fresh, 7, values)
+                   : rv;
+        if (rv != 0 && !fresh) {
             *error = first_error;
             return RA_STORE_FAILED;
         }

@@ -36,6 +36,12 @@ struct ra_keyset {
     apr_array_header_t *keys; /* ra_key_t */
 };
 
+/* Every JWS algorithm some key type can verify (see key_accepts). */
+static const char *const known_algorithms[] = { "RS256", "RS384", "RS512", "PS256",
+                                                "PS384", "PS512", "ES256", "ES384",
+                                                "ES512", "HS256", "HS384", "HS512" };
+#define KNOWN_ALGORITHMS (sizeof(known_algorithms) / sizeof(known_algorithms[0]))
+
 static apr_status_t keyset_release(void *data)
 {
     ra_keyset_t *set = data;
@@ -373,14 +379,12 @@ static int key_accepts(const ra_key_t *key, const char *alg)
 
 const char *ra_keyset_algorithms(apr_pool_t *pool, const ra_keyset_t *keys)
 {
-    static const char *const all[] = { "RS256", "RS384", "RS512", "PS256", "PS384",
-                                       "PS512", "ES256", "ES384", "ES512", "HS256",
-                                       "HS384", "HS512" };
     const char *list = NULL;
-    for (size_t a = 0; a < sizeof(all) / sizeof(all[0]); a++) {
+    for (size_t a = 0; a < KNOWN_ALGORITHMS; a++) {
+        const char *alg = known_algorithms[a];
         for (int i = 0; i < keys->keys->nelts; i++) {
-            if (key_accepts(&APR_ARRAY_IDX(keys->keys, i, ra_key_t), all[a])) {
-                list = list ? apr_pstrcat(pool, list, ",", all[a], NULL) : all[a];
+            if (key_accepts(&APR_ARRAY_IDX(keys->keys, i, ra_key_t), alg)) {
+                list = list ? apr_pstrcat(pool, list, ",", alg, NULL) : alg;
                 break;
             }
         }
@@ -427,9 +431,9 @@ static ra_token_status_e fail(ra_token_result_t *result, ra_token_status_e statu
     return status;
 }
 
-/* Diagnoses a token cjose would not import: a readable header with an alg
- * cjose refuses (none, or unknown) is an algorithm error, anything else is
- * malformed. */
+/* Diagnoses a token cjose would not import: a readable header whose alg is
+ * none or unknown is an algorithm error; with a usable alg, the fault is
+ * elsewhere and the token is malformed. */
 static ra_token_status_e diagnose_import(apr_pool_t *pool, const char *token,
                                          ra_token_result_t *result)
 {
@@ -445,7 +449,11 @@ static ra_token_status_e diagnose_import(apr_pool_t *pool, const char *token,
         cjose_get_dealloc()(raw);
     }
     const char *alg = json_string_value(json_object_get(hdr, "alg"));
-    if (alg && strchr(dot + 1, '.')) {
+    int known = 0;
+    for (size_t i = 0; alg && i < KNOWN_ALGORITHMS; i++) {
+        known |= !strcmp(alg, known_algorithms[i]);
+    }
+    if (alg && !known) {
         result->alg = safe_copy(pool, alg);
         status = fail(result, RA_TOKEN_BAD_ALGORITHM,
                       apr_psprintf(pool, "algorithm %s is not accepted", result->alg));

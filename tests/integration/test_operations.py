@@ -213,6 +213,23 @@ def test_sqlite_failure_is_503_with_retry_after(workroot, keys):
         svc.httpd.stop()
 
 
+def test_sqlite_schema_change_does_not_break_pooled_connections(workroot, keys):
+    """An administrator adding an index invalidates SQLite's legacy prepared
+    statements on every pooled connection; creates must go on working."""
+    workdir = workroot.mktemp("sqlite-schema")
+    backend = Backend("sqlite", sqlite_db(workdir))
+    svc = make_service(workdir, keys, backend)
+    try:
+        assert [svc.post(SEED_V1).status_code for _ in range(10)] == [201] * 10
+        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+            db.execute("CREATE INDEX partners_by_status "
+                       "ON remote_assistance_partners (onboarding_status)")
+        assert [svc.post(SEED_V1).status_code for _ in range(20)] == [201] * 20
+        assert backend.count() == 30
+    finally:
+        svc.httpd.stop()
+
+
 @pytest.fixture
 def own_pg(workroot):
     cluster = PgCluster(workroot.mktemp("pg-fault"))

@@ -66,7 +66,8 @@ def test_non_json_content_type_is_415(service, content_type):
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/xml, text/plain",
-                                    "application/json;q=0", "image/*"])
+                                    "application/json;q=0", "image/*",
+                                    "*/*, application/json;q=0"])
 def test_accept_excluding_json_is_406(service, accept):
     with service.nothing_stored():
         resp = service.post(SEED_V1, headers={"Accept": accept})
