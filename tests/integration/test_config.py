@@ -27,7 +27,8 @@ def configtest(httpd, edit=None):
         text = edit(text)
     with open(httpd.conf, "w") as f:
         f.write(text)
-    p = subprocess.run([APACHE, "-t", "-f", httpd.conf], capture_output=True, text=True)
+    p = subprocess.run([APACHE, "-t", "-f", httpd.conf], capture_output=True, text=True,
+                       env=httpd.env())
     return p.returncode, p.stdout + p.stderr
 
 

@@ -56,7 +56,8 @@ def test_sample_conf_uncommented_serves_both_versions(workroot, keys):
         + "\n" + conf + "\n"
     with open(httpd.conf, "w") as f:
         f.write(text)
-    p = subprocess.run([APACHE, "-t", "-f", httpd.conf], capture_output=True, text=True)
+    p = subprocess.run([APACHE, "-t", "-f", httpd.conf], capture_output=True, text=True,
+                       env=httpd.env())
     assert p.returncode == 0 and "Syntax OK" in p.stdout + p.stderr, p.stderr
     httpd.render = lambda: text  # start exactly this file
     httpd.start()
