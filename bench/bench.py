@@ -1,0 +1,1143 @@
+#!/usr/bin/python3
+"""`make bench`: the create path against the disk, the database and the HTTP path.
+
+Called by bench/run.sh once the module (make all) and the bench baselines
+(build/bench/) are built. Starts everything it needs on 127.0.0.1 under
+build/bench/run/ (a private PostgreSQL cluster, two httpd servers from
+tools/httpd_harness.py), runs every cell for a fixed time, stops everything
+by pid, prints one table and writes it to docs/BENCHMARKS.md ($BENCH_OUTPUT)
+with the machine, the versions, the settings and the exact commands. Every
+ratio is taken within this run. It never fails on a number; it exits 1 only
+when a cell could not be run at all (the table then says which).
+
+Environment knobs (make bench VAR=... passes them too):
+  BENCH_SECONDS          seconds per cell (10)
+  BENCH_CONNS            connection counts (\"1 16 64\")
+  BENCH_MEMORY_REQUESTS  creates between the two RSS readings (200000)
+  BENCH_MEMORY_CONNS     connections for the memory run (16)
+  BENCH_MEMORY_SECONDS   time limit of the memory run (300)
+  BENCH_OPENSSL_SECONDS  openssl speed -seconds, and the verify driver's time (3)
+  BENCH_OUTPUT           where the report goes (docs/BENCHMARKS.md)
+  BENCH_WORKDIR          servers, databases and logs, wiped first (build/bench/run)
+  BENCH_QUIET_BUDGET     seconds the run may wait in all for other load to pass (180)
+  BENCH_RETRIES          cells that may be repeated because other load disturbed them (8)
+"""
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import devserver  # noqa: E402  (SEED_BODY: the seed's example request)
+import httpd_harness  # noqa: E402
+import mint_token  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
+from pg_cluster import PgCluster  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build", "bench")
+WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
+LOGS = os.path.join(WORK, "logs")
+LUA = os.path.join(ROOT, "bench", "wrk_report.lua")
+MINIMAL_SO = os.path.join(BUILD, ".libs", "mod_bench_minimal.so")
+SCHEMA = os.path.join(ROOT, "sql", "schema.sql")
+COLLECTION = "/v1.0" + httpd_harness.COLLECTION
+
+# The mpm of a real site (and of the baseline's two-children rows).
+MPM = """
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 64
+ThreadLimit 64
+MaxRequestWorkers 128
+MinSpareThreads 64
+MaxSpareThreads 192
+MaxConnectionsPerChild 0"""
+
+# mod_dbd's pool per child: one connection per worker thread at most, so
+# ap_dbd_acquire never waits; kept, so no cell pays for reconnecting.
+DBD_POOL = """
+DBDMin 1
+DBDKeep 64
+DBDMax 64"""
+
+PG_SETTINGS = ["max_connections=300"]  # 2 children x DBDMax 64, plus pgbench's 64
+
+PGBENCH_SQL = (
+    "INSERT INTO remote_assistance_partners (id, display_name, onboarding_url, "
+    "onboarding_status, last_connection_date_time, onboarding_request_expiry_date_time, "
+    "api_version) VALUES (gen_random_uuid()::text, 'Display Name value', "
+    "'https://example.com/onboardingUrl/', 'onboarding', "
+    "'2016-12-31T23:58:36.6670033-08:00', NULL, 'v1.0') ON CONFLICT (id) DO NOTHING;\n")
+
+
+def env_number(name, default, kind=int):
+    value = os.environ.get(name, "").strip()
+    return kind(value) if value else default
+
+
+class Settings:
+    def __init__(self):
+        self.seconds = env_number("BENCH_SECONDS", 10, float)
+        self.conns = [int(c) for c in os.environ.get("BENCH_CONNS", "1 16 64").split()]
+        self.memory_requests = env_number("BENCH_MEMORY_REQUESTS", 200000)
+        self.memory_conns = env_number("BENCH_MEMORY_CONNS", 16)
+        self.memory_seconds = env_number("BENCH_MEMORY_SECONDS", 300, float)
+        self.openssl_seconds = env_number("BENCH_OPENSSL_SECONDS", 3)
+        # waiting for other load to pass: at most this long in all, and this many repeats
+        self.quiet_budget = env_number("BENCH_QUIET_BUDGET", 180, float)
+        self.retries = env_number("BENCH_RETRIES", 8)
+        self.output = os.path.join(ROOT, os.environ.get("BENCH_OUTPUT", "docs/BENCHMARKS.md"))
+
+    def secs(self):
+        s = self.seconds
+        return str(int(s)) if s == int(s) else str(s)
+
+
+class CellError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ helpers
+
+COMMANDS = []  # (what, command line) in the order they ran, for the report
+
+
+def shown(args, env=None):
+    parts = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
+    return " ".join(parts + [shlex.quote(str(a)) for a in args])
+
+
+def run(what, args, log, env=None, timeout=600, cwd=None, shown_env=None, until=None):
+    """Runs a command to completion; its output goes to logs/<log>. With until,
+    a function polled while it runs, the command gets SIGINT once until() is true
+    (wrk then stops and prints its summary)."""
+    display = shown(args, shown_env if shown_env is not None else env)
+    COMMANDS.append((what, display))
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
+    deadline = time.monotonic() + timeout
+    try:
+        if until:
+            while proc.poll() is None and not until():
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(args, timeout)
+                time.sleep(0.05)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired as e:
+        proc.kill()
+        proc.communicate()
+        raise CellError(f"{args[0]} did not finish in {timeout} s") from e
+    with open(os.path.join(LOGS, log), "w") as f:
+        f.write(f"$ {display}\n{stdout}")
+        if stderr:
+            f.write("\n--- stderr ---\n" + stderr)
+    if proc.returncode != 0:
+        raise CellError(f"{os.path.basename(str(args[0]))} exited {proc.returncode}: "
+                        f"{(stderr or stdout).strip()[-300:]}")
+    return stdout
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, int(p / 100.0 * len(sorted_values)))
+    return sorted_values[i]
+
+
+def proc_table():
+    """pid -> (ppid, utime+stime+cutime+cstime jiffies) of every process."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    return table
+
+
+def tree(table, roots):
+    """pid -> jiffies of roots and all their descendants."""
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = {}, list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid in table and pid not in found:
+            found[pid] = table[pid][1]
+            stack.extend(children.get(pid, []))
+    return found
+
+
+def tree_delta(before, after):
+    """CPU of a process tree between two snapshots. A member that exited was reaped
+    by another member, whose cutime now holds all of its time: take off its part
+    from before the first snapshot."""
+    return (sum(v - before.get(p, 0) for p, v in after.items())
+            - sum(v for p, v in before.items() if p not in after))
+
+
+def machine_jiffies():
+    """(user+nice+system, all busy) jiffies of the machine (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[0] + v[1] + v[2], sum(v) - v[3] - v[4]
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """CPU during a cell, in % of one core (200 % = both cores): the machine, the
+    server processes, and "other": what processes outside this benchmark (and
+    outside the kernel's threads) used. The machine is shared; a cell with
+    other load is waited for and repeated once (see Bench.attempt)."""
+
+    def __init__(self, roots, server_pids=()):
+        self.roots, self.server_pids = roots, list(server_pids)
+        self.t0 = time.monotonic()
+        self.m0 = machine_jiffies()
+        table = proc_table()
+        self.mine0, self.kernel0 = tree(table, roots), tree(table, [2])
+        self.server0 = {p: table[p][1] for p in self.server_pids if p in table}
+
+    def stop(self):
+        elapsed = time.monotonic() - self.t0
+        m1 = machine_jiffies()
+        table = proc_table()
+        mine = tree_delta(self.mine0, tree(table, self.roots))
+        kernel = tree_delta(self.kernel0, tree(table, [2]))
+        server = sum(table[p][1] - v for p, v in self.server0.items() if p in table)
+        scale = 100.0 / HZ / max(elapsed, 1e-3)
+        return {"all": (m1[1] - self.m0[1]) * scale, "server": server * scale,
+                "other": max(0, m1[0] - self.m0[0] - mine - kernel) * scale,
+                "seconds": elapsed}
+
+
+def fmt(value, digits=None):
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if digits is None:
+        if isinstance(value, int) or abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    return f"{value:.{digits}f}"
+
+
+# -------------------------------------------------------------------- rows
+
+class Row:
+    """One line of the table. rate: ops/s; latencies in ms."""
+
+    def __init__(self, section, name, conns, **kw):
+        self.section, self.name, self.conns = section, name, conns
+        self.rate = kw.get("rate")
+        self.p50 = kw.get("p50")
+        self.p99 = kw.get("p99")
+        self.p999 = kw.get("p999")
+        self.unexpected = kw.get("unexpected")
+        self.rows_added = kw.get("rows_added")
+        self.ratio = kw.get("ratio")
+        self.notes = kw.get("notes", "")
+        self.error = kw.get("error")
+        self.extra = kw.get("extra", {})
+
+    def cells(self):
+        if self.error:
+            return [self.section, self.name, str(self.conns), "error", "", "", "", "", "",
+                    "", self.error.replace("|", "/")]
+        ratio = self.ratio or "—"
+        return [self.section, self.name, str(self.conns), fmt(self.rate), fmt(self.p50),
+                fmt(self.p99), fmt(self.p999), fmt(self.unexpected), fmt(self.rows_added),
+                ratio, self.notes]
+
+
+HEADER = ["§", "row", "conns", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "not expected",
+          "rows added", "ratio (goal)", "notes"]
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if h in ("conns", "ops/s", "p50 ms", "p99 ms", "p99.9 ms",
+                                            "not expected", "rows added") else "---"
+                            for h in header) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(c.replace("\n", " ") for c in r) + " |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- bench
+
+class Bench:
+    # Another session's tests on the same 2 cores distort a cell: wait for quiet
+    # (other load under QUIET % of a core) before each cell, and repeat a cell
+    # once when other load reached RETRY % while it ran.
+    QUIET, RETRY = 10.0, 20.0
+
+    def __init__(self, settings):
+        self.s = settings
+        self.rows = []
+        self.goals = []
+        self.errors = []
+        self.pg = None
+        self.servers = []
+        self.info = {}
+        self.results = {}  # (kind, conns) -> dict, for the ratios
+        self.quiet_budget = settings.quiet_budget
+        self.retries_left = settings.retries
+        self.disturbed = []
+
+    # ---- set-up
+
+    def prepare(self):
+        marker = os.path.join(WORK, ".bench-workdir")
+        if os.path.exists(WORK):
+            if not os.path.exists(marker):
+                raise CellError(f"{WORK} exists and is not a bench work directory: not wiping it")
+            shutil.rmtree(WORK)
+        os.makedirs(LOGS)
+        open(marker, "w").close()
+        os.chmod(WORK, 0o755)  # httpd's User and postgres walk through here
+        key_dir = os.path.join(WORK, "keys")
+        os.makedirs(key_dir)
+        os.chmod(key_dir, 0o755)
+        self.keys = {}
+        for alg, key in (("RS256", rsa.generate_private_key(public_exponent=65537,
+                                                             key_size=2048)),
+                         ("ES256", ec.generate_private_key(ec.SECP256R1()))):
+            private = os.path.join(key_dir, f"{alg}.pem")
+            public = os.path.join(key_dir, f"{alg}.pub.pem")
+            with open(private, "wb") as f:
+                f.write(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+            with open(public, "wb") as f:
+                f.write(key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+            os.chmod(public, 0o644)
+            # minted once, valid for the whole run, reused by every request
+            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600)
+            token_file = os.path.join(key_dir, f"{alg}.token")
+            with open(token_file, "w") as f:
+                f.write(token + "\n")
+            self.keys[alg] = (public, token_file, token)
+        self.token = self.keys["RS256"][2]
+        self.bodies = {}
+        for name, text in (("create.json", devserver.SEED_BODY),
+                           # the seed's body cut short: invalid JSON, same size
+                           ("malformed.json", devserver.SEED_BODY.rstrip()[:-1])):
+            path = os.path.join(WORK, name)
+            with open(path, "w") as f:
+                f.write(text)
+            self.bodies[name] = path
+        with open(os.path.join(WORK, "pgbench-insert.sql"), "w") as f:
+            f.write(PGBENCH_SQL)
+
+    def collect_info(self):
+        def out(args):
+            try:
+                return subprocess.run(args, capture_output=True, text=True,
+                                      timeout=30).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                return "?"
+
+        cpu = "?"
+        for line in out(["lscpu"]).splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+        mem = "?"
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+        packages = ["apache2", "libapr1", "libaprutil1", "libaprutil1-dbd-sqlite3",
+                    "libaprutil1-dbd-pgsql", "libsqlite3-0", "postgresql-15", "libjansson4",
+                    "libcjose0", "libssl3", "wrk"]
+        versions = out(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + packages)
+        dirty = out(["git", "-C", ROOT, "status", "--porcelain", "--", "mod_remoteassist.c",
+                     "src", "include", "sql"])
+        changed = sorted({line[3:] for line in dirty.splitlines()})
+        self.info = {
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "cpu": f"{cpu}, {os.cpu_count()} vCPU", "memory": mem,
+            "kernel": platform.release(),
+            "virtualization": out(["systemd-detect-virt"]) or "?",
+            "disk": out(["findmnt", "-no", "SOURCE,FSTYPE", "-T", WORK]),
+            "httpd": out(["/usr/sbin/apache2", "-v"]).splitlines()[0].split(":", 1)[-1].strip(),
+            "openssl": out(["openssl", "version"]),
+            "packages": versions.replace("\n", ", "),
+            "wrk": re.sub(r".*\s(\S+)$", r"\1", out(["dpkg-query", "-W", "wrk"])),
+            "commit": out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+            + (" + uncommitted changes in " + ", ".join(changed) if changed else ""),
+        }
+
+    # ---- shared machine: other load
+
+    def roots(self):
+        roots = [os.getpid()]
+        if self.pg:
+            try:
+                with open(os.path.join(self.pg.data, "postmaster.pid")) as f:
+                    roots.append(int(f.readline()))
+            except (OSError, ValueError):
+                pass
+        return roots
+
+    def wait_quiet(self, limit=30.0):
+        """Waits (within the run's budget) until other processes use < QUIET %."""
+        waited = 0.0
+        while self.quiet_budget > 0 and waited < limit:
+            meter = Meter(self.roots())
+            time.sleep(0.5)
+            if meter.stop()["other"] < self.QUIET:
+                return
+            waited += 0.5
+            self.quiet_budget -= 0.5
+
+    def attempt(self, label, cell, server=None):
+        """Runs cell() -> dict once, or twice when other load disturbed it; the dict
+        gets the CPU figures of its run."""
+        for n in (1, 2):
+            self.wait_quiet()
+            meter = Meter(self.roots(), [server.proc.pid] + server.child_pids() if server
+                          else [])
+            d = cell()
+            d["cpu"] = meter.stop()
+            if d["cpu"]["other"] < self.RETRY or n == 2 or self.retries_left <= 0:
+                if d["cpu"]["other"] >= self.RETRY:
+                    self.disturbed.append(f"{label}: other load {d['cpu']['other']:.0f}%")
+                d["cpu"]["repeated"] = n == 2
+                return d
+            self.retries_left -= 1
+            print(f"bench: {label}: other processes used {d['cpu']['other']:.0f}% of a core; "
+                  "repeating", flush=True)
+
+    @staticmethod
+    def cpu_note(d, server=True):
+        c = d["cpu"]
+        note = (f"cpu httpd {c['server']:.0f}% / all {c['all']:.0f}%" if server
+                else f"cpu all {c['all']:.0f}%")
+        if c["other"] >= 5:
+            note += f", other {c['other']:.0f}%"
+        if c.get("repeated"):
+            note += " (repeated)"
+        return note
+
+    # ---- section 5: token verification (CPU only: first, with nothing else running)
+
+    def verify(self):
+        secs = self.s.openssl_seconds
+        args = [os.path.join(BUILD, "verify_speed"), secs]
+        for alg in ("RS256", "ES256"):
+            public, token_file, _ = self.keys[alg]
+            args += [alg, public, token_file]
+
+        def unit():
+            text = run("token unit verifies/s (bench/verify_speed.c)", args,
+                       "verify_speed.txt", timeout=secs * 4 + 60)
+            return {d["alg"]: d for d in map(json.loads, text.splitlines())}
+
+        def openssl():
+            text = run("openssl verify/s", ["openssl", "speed", "-seconds", secs, "rsa2048",
+                                            "ecdsap256"], "openssl_speed.txt",
+                       timeout=secs * 8 + 60)
+            m = re.search(r"^rsa\s+2048 bits\s+\S+\s+\S+\s+([\d.]+)\s+([\d.]+)", text, re.M)
+            n = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+([\d.]+)\s+([\d.]+)", text)
+            if not m or not n:
+                raise CellError("openssl speed output not understood (see logs)")
+            return {"RS256": float(m.group(2)), "ES256": float(n.group(2))}
+
+        try:
+            mine = self.attempt("token unit verify", unit)
+        except (CellError, ValueError, KeyError) as e:
+            mine = {}
+            self.errors.append(f"verify_speed: {e}")
+        try:
+            speed = self.attempt("openssl speed", openssl)
+        except CellError as e:
+            speed = {}
+            self.errors.append(f"openssl speed: {e}")
+        for alg, openssl_name in (("RS256", "openssl speed rsa2048 verify"),
+                                  ("ES256", "openssl speed ecdsap256 verify")):
+            name = f"{alg} verify, token unit (1 thread)"
+            if alg in mine:
+                rate = mine[alg]["per_sec"]
+                ratio = rate / speed[alg] if alg in speed else float("nan")
+                goal = " (≥ 0.8)" if alg == "RS256" else ""
+                self.rows.append(Row("5", name, "-", rate=rate,
+                                     ratio=f"÷ openssl {fmt(ratio, 2)}{goal}",
+                                     notes=f"{mine[alg]['token_bytes']}-byte token, signature "
+                                           f"+ claims; {self.cpu_note(mine, False)}"))
+                self.results[("verify", alg)] = {"rate": rate, "ratio": ratio}
+            else:
+                self.rows.append(Row("5", name, "-", error="verify_speed failed"))
+            if alg in speed:
+                self.rows.append(Row("5", openssl_name, "-", rate=speed[alg],
+                                     notes=f"-seconds {secs}, 1 thread; "
+                                           f"{self.cpu_note(speed, False)}"))
+            else:
+                self.rows.append(Row("5", openssl_name, "-", error="openssl speed failed"))
+
+    # ---- section 1: database baselines
+
+    def raw_sqlite(self):
+        for sync in ("FULL", "NORMAL"):
+            name = f"raw SQLite insert loop (C), WAL, synchronous={sync}"
+            n = 0
+
+            def cell():
+                nonlocal n
+                n += 1  # a repeated cell starts from an empty file too
+                db = os.path.join(WORK, f"raw-{sync.lower()}-{n}.db")
+                return json.loads(run(f"raw SQLite insert loop, synchronous={sync}",
+                                      [os.path.join(BUILD, "sqlite_insert"), db, SCHEMA, sync,
+                                       self.s.secs()], f"sqlite_insert-{sync}.txt",
+                                      timeout=self.s.seconds + 120))
+            try:
+                d = self.attempt(name, cell)
+            except (CellError, ValueError) as e:
+                self.fail_rows("1", [name], 1, e)
+                continue
+            self.info["sqlite"] = d["sqlite"]
+            self.results[("raw", sync)] = dict(d, rate=d["per_sec"])
+            self.rows.append(Row("1", name, 1, rate=d["per_sec"], p50=d["p50_ms"],
+                                 p99=d["p99_ms"], p999=d["p999_ms"], unexpected=0,
+                                 rows_added=d["rows_added"],
+                                 notes="one connection (SQLite has one writer); "
+                                       + self.cpu_note(d, False)))
+
+    def start_pg(self):
+        self.pg = PgCluster(os.path.join(WORK, "pg"), settings=PG_SETTINGS)
+        COMMANDS.append(("private PostgreSQL cluster (tools/pg_cluster.py)",
+                         f"initdb -A trust; pg_ctl start -o '-p {self.pg.port} "
+                         f"-c listen_addresses=127.0.0.1 "
+                         + " ".join(f"-c {s}" for s in PG_SETTINGS) + "'"))
+        self.pg.start()
+        with open(SCHEMA) as f:
+            self.pg.psql(f.read())
+        self.info["postgresql"] = self.pg.psql("SHOW server_version")
+
+    def pg_count(self):
+        return int(self.pg.psql("SELECT count(*) FROM remote_assistance_partners"))
+
+    def pgbench(self):
+        name = "pgbench -M prepared, 1-row INSERT, same table"
+        for conns in self.s.conns:
+            logdir = os.path.join(LOGS, f"pgbench-{conns}")
+            args = ["pgbench", "-n", "-M", "prepared", "-f",
+                    os.path.join(WORK, "pgbench-insert.sql"), "-c", conns, "-j",
+                    min(2, conns), "-T", self.s.secs(), "-l", "--log-prefix",
+                    os.path.join(logdir, "pgbench_log"), "-h", "127.0.0.1", "-p",
+                    self.pg.port, "-U", "postgres", self.pg.database]
+
+            def cell():
+                shutil.rmtree(logdir, ignore_errors=True)
+                os.makedirs(logdir)
+                before = self.pg_count()
+                text = run(f"pgbench at {conns} connections", args, f"pgbench-{conns}.txt",
+                           timeout=self.s.seconds + 120)
+                added = self.pg_count() - before
+                m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", text)
+                failed = re.search(r"number of failed transactions: (\d+)", text)
+                if not m:
+                    raise CellError("pgbench printed no tps")
+                lat = []
+                for log in os.listdir(logdir):
+                    with open(os.path.join(logdir, log)) as f:
+                        lat.extend(int(line.split()[2]) / 1000.0 for line in f if line.strip())
+                shutil.rmtree(logdir)  # a line per transaction: keep the summary only
+                lat.sort()
+                return {"rate": float(m.group(1)), "lat": lat, "added": added,
+                        "failed": int(failed.group(1)) if failed else 0}
+            try:
+                d = self.attempt(f"{name} at {conns}", cell)
+            except (CellError, subprocess.CalledProcessError, ValueError) as e:
+                self.fail_rows("1", [name], conns, e)
+                continue
+            lat = d.pop("lat")
+            self.results[("pgbench", conns)] = d
+            self.rows.append(Row("1", name, conns, rate=d["rate"], p50=percentile(lat, 50),
+                                 p99=percentile(lat, 99), p999=percentile(lat, 99.9),
+                                 unexpected=d["failed"], rows_added=d["added"],
+                                 notes=f"{len(lat):,} tx; -j {min(2, conns)}; "
+                                       + self.cpu_note(d, False)))
+
+    # ---- the HTTP servers
+
+    def start_httpd(self, backend):
+        workdir = os.path.join(WORK, f"httpd-{backend}")
+        if backend == "sqlite":
+            db = httpd_harness.sqlite_db(workdir)
+        else:
+            db = ("pgsql", self.pg.dbd_params)
+        extra = f"""LoadModule bench_minimal_module {MINIMAL_SO}
+{DBD_POOL}
+<Location "/bench-minimal">
+    SetHandler bench-minimal
+</Location>"""
+        server = httpd_harness.Httpd(
+            workdir, db, f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"',
+            module=httpd_harness.DEFAULT_MODULE, preload="", mpm="event", mpm_config=MPM,
+            extra_config=extra, log_level="warn")
+        server.backend = backend
+        # the static file: the minimal handler's 400-byte document
+        with open(os.path.join(workdir, "htdocs", "partner.json"), "w") as f:
+            f.write(minimal_body())
+        self.servers.append(server)
+        server.start()
+        COMMANDS.append((f"httpd ({backend}), generated by tools/httpd_harness.py",
+                         f"/usr/sbin/apache2 -f {os.path.relpath(server.conf, ROOT)} "
+                         "-DFOREGROUND"))
+        shutil.copy(server.conf, os.path.join(LOGS, f"httpd-{backend}.conf"))
+        for _ in range(50):
+            if len(server.child_pids()) == 2:
+                return server
+            time.sleep(0.1)
+        raise CellError(f"httpd ({backend}) has {len(server.child_pids())} children, not 2")
+
+    def stop_httpd(self, server):
+        if os.path.exists(server.error_log):
+            shutil.copy(server.error_log,
+                        os.path.join(LOGS, f"httpd-{server.backend}-error.log"))
+        server.stop()
+        self.servers.remove(server)
+
+    def count_rows(self, server):
+        if server.backend == "sqlite":
+            with contextlib.closing(sqlite3.connect(server.db[1], timeout=60)) as db:
+                return db.execute("SELECT count(*) FROM remote_assistance_partners").fetchone()[0]
+        return self.pg_count()
+
+    @staticmethod
+    def db_failures(server):
+        """('database is locked' messages, insert failures) in the error log so far."""
+        log = server.read_log()
+        return log.count("database is locked"), log.count("RA00041") + log.count("RA00040")
+
+    def sanity(self, server):
+        """One request per route before the load: each answers what the table assumes."""
+        import requests
+        checks = [("POST", COLLECTION, self.bearer(), "create.json", 201),
+                  ("POST", COLLECTION, "Bearer not-a-jwt", "create.json", 401),
+                  ("GET", COLLECTION, self.bearer(), None, 405),
+                  ("POST", COLLECTION, self.bearer(), "malformed.json", 400),
+                  ("GET", "/partner.json", None, None, 200),
+                  ("POST", "/bench-minimal", None, "create.json", 201)]
+        for method, path, auth, body, want in checks:
+            headers = {"Content-Type": "application/json"} if body else {}
+            if auth:
+                headers["Authorization"] = auth
+            data = None
+            if body:
+                with open(self.bodies[body], "rb") as f:
+                    data = f.read()
+            r = requests.request(method, server.base + path, headers=headers, data=data,
+                                 timeout=30)
+            if r.status_code != want:
+                raise CellError(f"{method} {path} answered {r.status_code}, not {want}: "
+                                f"{r.text[:200]}")
+
+    def bearer(self):
+        return f"Bearer {self.token}"
+
+    def wrk(self, server, path, conns, method="GET", body=None, auth=None, seconds=None,
+            stop_after=0, what=""):
+        seconds = seconds or self.s.seconds
+        threads = min(2, conns)
+        secs = str(int(seconds)) if seconds == int(seconds) else str(seconds)
+        args = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
+                "--latency", "-s", LUA, server.base + path]
+        marker = os.path.join(WORK, "wrk-stopped-")
+        for t in range(1, threads + 1):
+            if os.path.exists(marker + str(t)):
+                os.unlink(marker + str(t))
+        env = {"BENCH_METHOD": method, "BENCH_BODY_FILE": self.bodies[body] if body else "",
+               "BENCH_AUTH": auth or "", "BENCH_STOP_AFTER": str(stop_after),
+               "BENCH_STOP_MARKER": marker if stop_after else ""}
+        show = {k: v for k, v in env.items() if v and v != "0"}
+        if auth == self.bearer():
+            show["BENCH_AUTH"] = "Bearer $TOKEN"
+        if body:
+            show["BENCH_BODY_FILE"] = os.path.relpath(self.bodies[body], ROOT)
+        if stop_after:
+            show["BENCH_STOP_MARKER"] = os.path.relpath(marker, ROOT)
+        log = f"wrk-{server.backend}-{re.sub(r'[^a-z0-9]+', '-', what.lower())}-{conns}.txt"
+        until = None
+        if stop_after:
+            def until():
+                return all(os.path.exists(marker + str(t)) for t in range(1, threads + 1))
+        text = run(what, args, log, env=env, shown_env=show, timeout=seconds + 120, until=until)
+        m = re.search(r"^BENCH-RESULT (.*)$", text, re.M)
+        if not m:
+            raise CellError("wrk printed no result (see logs/" + log + ")")
+        d = {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+        d["statuses"] = {int(a): int(b) for a, b in
+                         re.findall(r"^BENCH-STATUS (\d+) (\d+)$", text, re.M)}
+        d["responses"] = sum(d["statuses"].values())
+        d["rate"] = d["requests"] / (d["duration_us"] / 1e6) if d["duration_us"] else 0.0
+        d["socket_errors"] = int(d["connect_errors"] + d["read_errors"] + d["write_errors"]
+                                 + d["timeouts"])
+        return d
+
+    def http_row(self, section, name, kind, server, path, conns, want, method="GET",
+                 body=None, auth=None, count_rows=False, ratio=None):
+        """One wrk cell: a row with rate, latencies, unexpected statuses."""
+        def cell():
+            before = self.count_rows(server) if count_rows else None
+            failures0 = self.db_failures(server)
+            d = self.wrk(server, path, conns, method, body, auth, what=name)
+            d["locked"], d["failed"] = (x - y for x, y in
+                                        zip(self.db_failures(server), failures0))
+            d["rows_added"] = self.count_rows(server) - before if count_rows else None
+            return d
+        try:
+            d = self.attempt(f"{name} at {conns}", cell, server)
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows(section, [name], conns, e)
+            return None
+        good = d["statuses"].get(want, 0)
+        d["unexpected"] = d["responses"] - good + d["socket_errors"]
+        self.results[(kind, conns)] = d
+        added = d["rows_added"]
+        notes = [self.cpu_note(d)]
+        others = {s: n for s, n in d["statuses"].items() if s != want}
+        if others:
+            notes.append("other statuses " + ", ".join(f"{s}×{n}" for s, n in
+                                                        sorted(others.items())))
+        if d["socket_errors"]:
+            notes.append(f"socket errors {d['socket_errors']} (timeouts {int(d['timeouts'])})")
+        if count_rows and want == 201:
+            # a request in flight when wrk stops may commit without its 201 being read
+            notes.append(f"201s {good:,}" + ("" if good <= added <= good + conns
+                                             else " ≠ rows added"))
+            notes.append(f"'database is locked' {d['locked']}")
+        elif count_rows and added:
+            notes.append(f"STORED {added} rows")
+        if d["failed"] and not (count_rows and want == 201):
+            notes.append(f"insert failures logged {d['failed']}")
+        self.rows.append(Row(section, name, conns, rate=d["rate"], p50=d["p50_us"] / 1000,
+                             p99=d["p99_us"] / 1000, p999=d["p999_us"] / 1000,
+                             unexpected=d["unexpected"], rows_added=added,
+                             ratio=ratio(d) if ratio else None, notes="; ".join(notes)))
+        return d
+
+    def ratio_text(self, d, base_key, goal):
+        base = self.results.get(base_key)
+        if not base or not base.get("rate"):
+            return "n/a"
+        return f"{fmt(d['rate'] / base['rate'], 2)}{goal}"
+
+    def http_sqlite(self):
+        server = self.start_httpd("sqlite")
+        try:
+            self.sanity(server)
+            for conns in self.s.conns:
+                self.http_row("1", "static GET, 400-byte file", "static", server,
+                              "/partner.json", conns, 200)
+            for conns in self.s.conns:
+                self.http_row("1", "minimal POST handler (bench/), 201 + 400 B, flush",
+                              "minimal", server, "/bench-minimal", conns, 201, "POST",
+                              "create.json")
+            for conns in self.s.conns:
+                goal = " (≥ 0.6)" if conns in (1, 16) else ""
+                self.http_row(
+                    "2", "create, SQLite (WAL, synchronous FULL), 2 children", "create-sqlite",
+                    server, COLLECTION, conns, 201, "POST", "create.json", self.bearer(),
+                    count_rows=True,
+                    ratio=lambda d, g=goal: "÷ raw FULL " + self.ratio_text(d, ("raw", "FULL"),
+                                                                              g))
+            rejections = [
+                ("401, malformed token (no signature check, no DB)", "r401", "POST",
+                 "create.json", "Bearer not-a-jwt", 401, " (≥ 0.7)"),
+                ("405, GET on the collection (no token check, no DB)", "r405", "GET", None,
+                 self.bearer(), 405, " (≥ 0.7)"),
+                ("400, malformed JSON, valid token (1 verify, no DB)", "r400", "POST",
+                 "malformed.json", self.bearer(), 400, ""),
+            ]
+            for label, kind, method, body, auth, want, goal in rejections:
+                for conns in self.s.conns:
+                    self.http_row(
+                        "4", label, kind, server, COLLECTION, conns, want, method, body, auth,
+                        count_rows=True,
+                        ratio=lambda d, c=conns, g=goal: "÷ minimal "
+                        + self.ratio_text(d, ("minimal", c), g))
+            self.memory(server)
+        finally:
+            self.stop_httpd(server)
+
+    def http_pgsql(self):
+        server = self.start_httpd("pgsql")
+        try:
+            self.sanity(server)
+            for conns in self.s.conns:
+                goal = " (≥ 0.5)" if conns == 16 else ""
+                self.http_row(
+                    "3", "create, PostgreSQL (apr_dbd_pgsql), 2 children", "create-pgsql",
+                    server, COLLECTION, conns, 201, "POST", "create.json", self.bearer(),
+                    count_rows=True,
+                    ratio=lambda d, c=conns, g=goal: "÷ pgbench "
+                    + self.ratio_text(d, ("pgbench", c), g))
+            self.memory(server)
+        finally:
+            self.stop_httpd(server)
+
+    # ---- section 6: memory
+
+    def memory(self, server):
+        n = self.s.memory_requests
+        conns = self.s.memory_conns
+        threads = min(2, conns)
+        name = f"RSS per child, {n:,} creates ({server.backend})"
+        warm = max(1000, n // 20)
+        try:
+            pids = server.child_pids()
+            self.wait_quiet()
+            self.wrk(server, COLLECTION, conns, "POST", "create.json", self.bearer(),
+                     seconds=self.s.memory_seconds, stop_after=math.ceil(warm / threads),
+                     what=f"memory warm-up {server.backend}")
+            before = {pid: rss_kb(pid) for pid in pids}
+            rows0 = self.count_rows(server)
+            meter = Meter(self.roots(), [server.proc.pid] + pids)
+            d = self.wrk(server, COLLECTION, conns, "POST", "create.json", self.bearer(),
+                         seconds=self.s.memory_seconds, stop_after=math.ceil(n / threads),
+                         what=f"memory {server.backend}")
+            d["cpu"] = meter.stop()
+            after = {pid: rss_kb(pid) for pid in pids}
+            added = self.count_rows(server) - rows0
+            if sorted(server.child_pids()) != sorted(pids):
+                raise CellError(f"the children changed during the run: {pids} -> "
+                                f"{server.child_pids()}")
+        except (CellError, OSError, sqlite3.Error) as e:
+            self.fail_rows("6", [name], conns, e)
+            return
+        done = d["responses"]
+        growth_kb = sum(after[p] - before[p] for p in pids)
+        per_100k = growth_kb / 1024 * 100000 / done if done else float("nan")
+        self.results[("memory", server.backend)] = {"per_100k": per_100k, "done": done}
+        unexpected = done - d["statuses"].get(201, 0) + d["socket_errors"]
+        children = "; ".join(f"child {p}: {before[p] / 1024:.1f} → {after[p] / 1024:.1f} MB"
+                             for p in pids)
+        notes = (f"{children}; {done:,} requests in {d['cpu']['seconds']:.0f} s after "
+                 f"{warm:,} warm-up; {self.cpu_note(d)}")
+        if done < n:
+            notes += f"; STOPPED at the {self.s.memory_seconds:.0f} s limit"
+        self.rows.append(Row("6", name, conns, rate=done / d["cpu"]["seconds"],
+                             p50=d["p50_us"] / 1000, p99=d["p99_us"] / 1000,
+                             p999=d["p999_us"] / 1000, unexpected=unexpected,
+                             rows_added=added, ratio=f"{fmt(per_100k, 3)} MB/100k (< 1)",
+                             notes=notes))
+
+    # ---- bookkeeping
+
+    def fail_rows(self, section, names, conns, error):
+        for name in names:
+            self.rows.append(Row(section, name, conns, error=str(error)))
+        self.errors.append(f"{names[0]} at {conns}: {error}")
+
+    def evaluate_goals(self):
+        conns = self.s.conns
+
+        def at(wanted):
+            return [c for c in conns if c in wanted] or conns
+
+        def where(cs):
+            return "conns " + "/".join(map(str, cs))
+
+        def status(values):
+            if not values or any(v is None for v in values):
+                return "n/a"
+            return "yes" if all(values) else "**no**"
+
+        def ratios(kind, base, cs, goal, label=""):
+            vals, met = [], []
+            for c in cs:
+                d = self.results.get((kind, c))
+                b = self.results.get(base(c))
+                if d and b and b.get("rate"):
+                    vals.append(f"{label}{c}: {d['rate'] / b['rate']:.2f}")
+                    met.append(d["rate"] / b["rate"] >= goal)
+                else:
+                    met.append(None)
+            return vals, met
+
+        vals, met = ratios("create-sqlite", lambda c: ("raw", "FULL"), at((1, 16)), 0.6)
+        self.goals.append(("create/s SQLite FULL ÷ raw SQLite FULL inserts/s ≥ 0.6",
+                           where(at((1, 16))), ", ".join(vals) or "n/a", status(met)))
+
+        vals, met = [], []
+        for c in at((16, 64)):
+            d = self.results.get(("create-sqlite", c))
+            if d:
+                vals.append(f"{c}: p99 {d['p99_us'] / 1000:.1f} ms, locked {d['locked']}, "
+                            f"non-201 {d['unexpected']}")
+                met.append(d["p99_us"] / 1000 <= 15 and d["locked"] == 0
+                           and d["unexpected"] == 0)
+            else:
+                met.append(None)
+        self.goals.append(("create p99 ≤ 15 ms and zero 'database is locked' "
+                           "(SQLite, 2 children)", where(at((16, 64))),
+                           "; ".join(vals) or "n/a", status(met)))
+
+        vals, met = ratios("create-pgsql", lambda c: ("pgbench", c), at((16,)), 0.5)
+        self.goals.append(("create/s PostgreSQL ÷ pgbench tps ≥ 0.5", where(at((16,))),
+                           ", ".join(vals) or "n/a", status(met)))
+
+        vals, met = ratios("r401", lambda c: ("minimal", c), conns, 0.7, "401@")
+        vals5, met5 = ratios("r405", lambda c: ("minimal", c), conns, 0.7, "405@")
+        self.goals.append(("401-malformed and 405 req/s ÷ minimal handler req/s ≥ 0.7",
+                           where(conns), ", ".join(vals + vals5) or "n/a",
+                           status(met + met5)))
+
+        d = self.results.get(("verify", "RS256"))
+        ok = d and not math.isnan(d["ratio"])
+        self.goals.append(("in-module RS256 verify/s ÷ openssl speed rsa2048 verify/s ≥ 0.8",
+                           "1 thread", f"{d['ratio']:.2f}" if ok else "n/a",
+                           status([d["ratio"] >= 0.8 if ok else None])))
+
+        vals, met = [], []
+        for backend in ("sqlite", "pgsql"):
+            d = self.results.get(("memory", backend))
+            vals.append(f"{backend}: {d['per_100k']:.3f} MB" if d else f"{backend}: n/a")
+            met.append(d["per_100k"] < 1 if d else None)
+        self.goals.append(("RSS growth per 100k requests < 1 MB",
+                           f"{self.s.memory_requests:,} creates, {self.s.memory_conns} conns",
+                           ", ".join(vals), status(met)))
+
+    def report(self, elapsed):
+        order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5}
+        rows = sorted(self.rows, key=lambda r: order[r.section])  # stable: run order inside
+        table = markdown_table(HEADER, [r.cells() for r in rows])
+        goals = markdown_table(["goal (not an assertion)", "where", "measured", "met"],
+                               [list(g) for g in self.goals])
+        knobs = ("BENCH_SECONDS", "BENCH_CONNS", "BENCH_MEMORY_REQUESTS", "BENCH_MEMORY_CONNS",
+                 "BENCH_MEMORY_SECONDS", "BENCH_OPENSSL_SECONDS", "BENCH_OUTPUT")
+        invocation = "make bench" + "".join(f" {k}={shlex.quote(os.environ[k])}"
+                                            for k in knobs if os.environ.get(k))
+        i = self.info
+        machine = markdown_table(["item", "value"], [
+            ["date", i.get("date", "?")], ["CPU", i.get("cpu", "?")],
+            ["memory", i.get("memory", "?")],
+            ["kernel / virtualization", f"{i.get('kernel', '?')} / {i.get('virtualization')}"],
+            ["disk under build/bench/run (SQLite files, PostgreSQL cluster)",
+             i.get("disk", "?")],
+            ["httpd", i.get("httpd", "?")], ["OpenSSL", i.get("openssl", "?")],
+            ["SQLite (library)", i.get("sqlite", "?")],
+            ["PostgreSQL (server)", i.get("postgresql", "?")],
+            ["Debian packages", i.get("packages", "?")],
+            ["module", f"{os.path.relpath(httpd_harness.DEFAULT_MODULE, ROOT)} built from "
+                       f"{i.get('commit', '?')}"],
+        ])
+        disturbed = ("Other processes stayed under the limit in every cell."
+                     if not self.disturbed else
+                     "Cells still disturbed after their repeat: " + "; ".join(self.disturbed)
+                     + ".")
+        commands = "\n".join(f"# {what}\n{cmd}" for what, cmd in COMMANDS)
+        mpm = MPM.strip().replace("\n", ", ")
+        dbd = DBD_POOL.strip().replace("\n", ", ")
+        text = f"""# Benchmarks: the create path against the disk, the database and the HTTP path
+
+Produced by `{invocation}` (bench/run.sh, then bench/bench.py) on {i.get('date', '?')}; the
+run took {elapsed / 60:.1f} min. Run it again with `make bench`. The knobs are `BENCH_SECONDS`
+(per cell, default 10), `BENCH_CONNS` (default "1 16 64"), `BENCH_MEMORY_REQUESTS` (default
+200000), `BENCH_OPENSSL_SECONDS` (default 3) and `BENCH_OUTPUT` (default: this file). The raw
+outputs of the last run are in {os.path.relpath(LOGS, ROOT)}/, which is not committed.
+
+Every ratio below is taken within this one run. Absolute numbers move ±15–20 % from run to run
+on these VMs (see ../shared/reference/performance-baseline.md), and wrk shares the 2 cores with
+the server. The goals are targets, not assertions: `make bench` reports numbers and never fails
+on one.
+
+## Results ({self.s.secs()} s per cell)
+
+{table}
+
+Columns:
+- **ops/s** is requests/s (wrk), transactions/s (pgbench), inserts/s or verifies/s.
+- **Latencies** are per request (wrk `--latency`; p99.9 comes from bench/wrk_report.lua), per
+  transaction (pgbench `-l` log), or per insert (the C loop).
+- **not expected** counts responses whose status differs from the row's (201, 200, 401, 405 or
+  400), plus socket errors and timeouts.
+- **rows added** is the table's row count after the cell minus the count before (sqlite3 /
+  psql). For creates it must equal the 201s, give or take the requests still in flight when wrk
+  stops (at most one per connection). For rejections it must be 0.
+- **cpu** is CPU time during the cell in % of one core (200 % = both cores). "httpd" is the
+  server's processes; "all" is the whole machine, where the rest is mostly wrk or pgbench.
+  "other" is shown from 5 % upwards and means processes outside this benchmark: the machine is
+  shared, so each cell first waits for other load to drop below {self.QUIET:.0f} %, and a cell
+  during which other load reached {self.RETRY:.0f} % is run once more. {disturbed}
+
+## Goals
+
+{goals}
+
+## Machine and versions
+
+{machine}
+
+## Settings
+
+- **httpd**: mpm_event with {mpm}. KeepAlive On, MaxKeepAliveRequests 0, KeepAliveTimeout 5
+  (default). HTTP/1.1 cleartext on 127.0.0.1. **Access log off**: mod_log_config is not loaded.
+  LogLevel warn. EnableSendfile off (default). The configuration is generated by
+  tools/httpd_harness.py and copied to the logs directory.
+- **mod_dbd pool, per child**: {dbd}. DBDMax equals ThreadsPerChild, so `ap_dbd_acquire`
+  never waits for a connection; DBDKeep 64 means no cell pays for reconnecting.
+- **mod_remoteassist**, configured as `make run` configures it: the `/v1.0` and `/beta`
+  collections, and `RemoteAssistTokenKey` set to a PEM RSA-2048 public key. On every connection
+  the module sets WAL, synchronous FULL and a 5 s busy timeout.
+- **Databases**: SQLite is one database file. PostgreSQL is a private cluster
+  (tools/pg_cluster.py) with default settings except {', '.join(PG_SETTINGS)};
+  synchronous_commit is on.
+- **Requests**:
+  - Creates send the seed's example body without an id ({len(devserver.SEED_BODY)} bytes,
+    tools/devserver.py SEED_BODY), so every create inserts a new row.
+  - One RS256 token ({len(self.token)} bytes) is minted once with tools/mint_token.py and
+    reused for every request.
+  - The 401 row sends `Authorization: Bearer not-a-jwt`.
+  - The 405 row sends GET with the valid token.
+  - The 400 row sends the seed body without its closing brace.
+- **Baselines**, all measured in the same run:
+  - bench/sqlite_insert.c: one connection, one prepared INSERT of the module's own statement,
+    autocommit, WAL.
+  - pgbench `-M prepared` with a one-row INSERT into the same table, ids from
+    `gen_random_uuid()`.
+  - GET of a 400-byte static file.
+  - bench/mod_bench_minimal.c, served by the same httpd as the module: it reads the body and
+    answers 201 with a fixed 400-byte JSON, then calls `ap_rflush`.
+  - bench/verify_speed.c: src/ra_token.c built with the module's flags, one thread, compared
+    with `openssl speed`.
+- **wrk** {i.get('wrk', '')}:
+  - `-t2` (`-t1` at 1 connection), `--latency`, bench/wrk_report.lua.
+  - `--timeout 10s`: wrk leaves timed-out requests out of its percentiles. At 10 s none should
+    time out, and any that do are counted as "not expected".
+  - wrk_report.lua counts every status. Its `response()` callback costs wrk some CPU, the same
+    on every row.
+- **Memory**: VmRSS of each httpd child, read from /proc/<pid>/status. It is read once after a
+  warm-up of max(1000, N/20) creates and again after N more. MaxConnectionsPerChild 0 keeps the
+  children alive throughout. Growth per 100k = (the sum of the children's growth) ÷ requests ×
+  100k.
+
+## Commands, in the order they ran
+
+```sh
+{commands}
+```
+"""
+        if self.errors:
+            text += "\n## Cells that could not run\n\n" + "\n".join(
+                f"- {e}" for e in self.errors) + "\n"
+        return table, goals, text
+
+    def cleanup(self):
+        for server in list(self.servers):
+            try:
+                self.stop_httpd(server)
+            except Exception as e:  # noqa: BLE001 - keep stopping the rest
+                print(f"bench: stopping httpd: {e}", file=sys.stderr)
+        if self.pg:
+            try:
+                self.pg.destroy()
+            except Exception as e:  # noqa: BLE001
+                print(f"bench: stopping PostgreSQL: {e}", file=sys.stderr)
+            self.pg = None
+
+
+def minimal_body():
+    """The 400-byte document of bench/mod_bench_minimal.c, for the static file."""
+    with open(os.path.join(ROOT, "bench", "mod_bench_minimal.c")) as f:
+        source = f.read()
+    literal = re.search(r"body\[\] =(.*?);", source, re.S).group(1)
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', literal)).replace('\\"', '"')
+
+
+def main():
+    settings = Settings()
+    bench = Bench(settings)
+    started = time.time()
+
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    steps = [("token verification", bench.verify),
+             ("raw SQLite", bench.raw_sqlite),
+             ("PostgreSQL cluster", bench.start_pg),
+             ("pgbench", bench.pgbench),
+             ("httpd on SQLite", bench.http_sqlite),
+             ("httpd on PostgreSQL", bench.http_pgsql)]
+    try:
+        bench.prepare()
+        bench.collect_info()
+        print(f"bench: {settings.secs()} s per cell, connections {settings.conns}, "
+              f"logs in {os.path.relpath(LOGS, ROOT)}/", flush=True)
+        for label, step in steps:
+            if label == "pgbench" and not bench.pg:
+                bench.fail_rows("1", ["pgbench -M prepared, 1-row INSERT, same table"], "-",
+                                "no PostgreSQL cluster")
+                continue
+            if label == "httpd on PostgreSQL" and not bench.pg:
+                bench.fail_rows("3", ["create, PostgreSQL (apr_dbd_pgsql), 2 children"], "-",
+                                "no PostgreSQL cluster")
+                continue
+            print(f"bench: {label} ({(time.time() - started) / 60:.1f} min)", flush=True)
+            try:
+                step()
+            except (CellError, RuntimeError, subprocess.CalledProcessError, OSError) as e:
+                detail = getattr(e, "stderr", None) or ""
+                bench.errors.append(f"{label}: {e} {detail}".strip())
+                print(f"bench: {label} failed: {e} {detail}", file=sys.stderr, flush=True)
+    finally:
+        bench.cleanup()
+    bench.evaluate_goals()
+    table, goals, text = bench.report(time.time() - started)
+    os.makedirs(os.path.dirname(settings.output), exist_ok=True)
+    with open(settings.output, "w") as f:
+        f.write(text)
+    print()
+    print(table)
+    print()
+    print(goals)
+    print(f"\nbench: written to {os.path.relpath(settings.output, ROOT)} in "
+          f"{(time.time() - started) / 60:.1f} min")
+    if bench.errors:
+        print("bench: some cells could not run:\n  " + "\n  ".join(bench.errors),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+/* Baseline for `make bench`: bearer tokens verified per second by the
+ * module's own token unit (src/ra_token.c), in one thread, with no httpd.
+ *
+ *   verify_speed SECONDS ALG PUBLIC_KEY TOKEN_FILE [ALG PUBLIC_KEY TOKEN_FILE ...]
+ *
+ * For each triple: loads the key as RemoteAssistTokenKey does
+ * (ra_keyset_load_public), checks the token verifies (RA_TOKEN_OK, else exit
+ * 1), then calls ra_token_verify in a loop for SECONDS with a pool cleared
+ * after every call, as a request pool would be. Prints one JSON line per
+ * algorithm. Compare with `openssl speed ... verify/s` in the same run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+#include "ra_token.h"
+
+static const char *read_token(apr_pool_t *pool, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[RA_TOKEN_MAX_LENGTH + 2];
+    size_t len;
+
+    if (!f) {
+        fprintf(stderr, "verify_speed: cannot read %s\n", path);
+        exit(1);
+    }
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ')) {
+        len--;
+    }
+    return apr_pstrmemdup(pool, buf, len);
+}
+
+static void run(apr_pool_t *pool, double seconds, const char *alg, const char *key_path,
+                const char *token_path)
+{
+    const char *error = NULL;
+    const ra_keyset_t *keys = ra_keyset_load_public(pool, key_path, &error);
+    const char *token = read_token(pool, token_path);
+    apr_array_header_t *audiences = apr_array_make(pool, 1, sizeof(const char *));
+    ra_token_policy_t policy = { audiences, NULL, 300 };
+    ra_token_result_t result;
+    ra_token_status_e status;
+    apr_pool_t *scratch;
+    apr_time_t start, now, end;
+    unsigned long n = 0;
+
+    if (!keys) {
+        fprintf(stderr, "verify_speed: %s\n", error);
+        exit(1);
+    }
+    APR_ARRAY_PUSH(audiences, const char *) = "https://graph.microsoft.com";
+    apr_pool_create(&scratch, pool);
+    status = ra_token_verify(scratch, keys, &policy, token, apr_time_now(), &result);
+    if (status != RA_TOKEN_OK || !result.alg || strcmp(result.alg, alg)) {
+        fprintf(stderr, "verify_speed: %s token does not verify: %s (%s, alg %s)\n", alg,
+                ra_token_status_name(status), result.reason ? result.reason : "-",
+                result.alg ? result.alg : "-");
+        exit(1);
+    }
+    apr_pool_clear(scratch);
+
+    start = apr_time_now();
+    end = start + (apr_time_t)(seconds * APR_USEC_PER_SEC);
+    do {
+        /* the clock is read per call, as the module's r->request_time is */
+        for (int i = 0; i < 64; i++) {
+            now = apr_time_now();
+            if (ra_token_verify(scratch, keys, &policy, token, now, &result) != RA_TOKEN_OK) {
+                fprintf(stderr, "verify_speed: %s verify failed in the loop\n", alg);
+                exit(1);
+            }
+            apr_pool_clear(scratch);
+        }
+        n += 64;
+    } while (now < end);
+    double elapsed = (double)(now - start) / (double)APR_USEC_PER_SEC;
+    printf("{\"alg\": \"%s\", \"verifies\": %lu, \"seconds\": %.3f, \"per_sec\": %.1f, "
+           "\"token_bytes\": %zu}\n", alg, n, elapsed, (double)n / elapsed, strlen(token));
+    fflush(stdout);
+    apr_pool_destroy(scratch);
+}
+
+int main(int argc, char **argv)
+{
+    apr_pool_t *pool;
+    double seconds = argc > 1 ? atof(argv[1]) : 0;
+
+    if (argc < 5 || (argc - 2) % 3 != 0 || seconds <= 0) {
+        fprintf(stderr, "usage: %s SECONDS ALG PUBLIC_KEY TOKEN_FILE [...]\n", argv[0]);
+        return 2;
+    }
+    apr_initialize();
+    atexit(apr_terminate);
+    apr_pool_create(&pool, NULL);
+    for (int i = 2; i + 2 < argc; i += 3) {
+        run(pool, seconds, argv[i], argv[i + 1], argv[i + 2]);
+    }
+    apr_pool_destroy(pool);
+    return 0;
+}

@@ -1,0 +1,72 @@
+-- wrk script for `make bench`: the request comes from the environment, and
+-- done() prints what wrk's own summary lacks: p99.9 and a count per HTTP
+-- status (wrk itself only reports "Non-2xx or 3xx responses").
+--   BENCH_METHOD      GET (default), POST, ...
+--   BENCH_BODY_FILE   request body, sent with Content-Type: application/json
+--   BENCH_AUTH        Authorization header value
+--   BENCH_STOP_AFTER  each thread stops after this many responses (0: never)
+--                     and creates the file BENCH_STOP_MARKER<thread number>;
+--                     wrk itself still waits for -d unless sent SIGINT, which
+--                     bench.py does once every thread has left its marker
+-- Output lines (parsed by bench/bench.py):
+--   BENCH-RESULT key=value ...   latencies in microseconds
+--   BENCH-STATUS <status> <count>
+
+local method = os.getenv("BENCH_METHOD") or "GET"
+local body_file = os.getenv("BENCH_BODY_FILE") or ""
+local auth = os.getenv("BENCH_AUTH") or ""
+local stop_after = tonumber(os.getenv("BENCH_STOP_AFTER") or "0") or 0
+local stop_marker = os.getenv("BENCH_STOP_MARKER") or ""
+
+wrk.method = method
+if body_file ~= "" then
+   local f = assert(io.open(body_file, "rb"))
+   wrk.body = f:read("*a")
+   f:close()
+   wrk.headers["Content-Type"] = "application/json"
+end
+if auth ~= "" then
+   wrk.headers["Authorization"] = auth
+end
+
+local threads = {}
+
+function setup(thread)
+   table.insert(threads, thread)
+   thread:set("number", #threads)
+end
+
+-- per thread (each thread has its own Lua state)
+statuses = {}
+responses = 0
+
+function response(status, headers, body)
+   statuses[status] = (statuses[status] or 0) + 1
+   responses = responses + 1
+   if stop_after > 0 and responses == stop_after then
+      wrk.thread:stop()
+      if stop_marker ~= "" then
+         assert(io.open(stop_marker .. tostring(number), "w")):close()
+      end
+   end
+end
+
+function done(summary, latency, requests)
+   local counts = {}
+   for _, thread in ipairs(threads) do
+      for status, n in pairs(thread:get("statuses")) do
+         counts[status] = (counts[status] or 0) + n
+      end
+   end
+   local e = summary.errors
+   io.write(string.format(
+      "BENCH-RESULT requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d "
+         .. "max_us=%d mean_us=%.1f connect_errors=%d read_errors=%d write_errors=%d "
+         .. "status_errors=%d timeouts=%d\n",
+      summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+      latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean,
+      e.connect, e.read, e.write, e.status, e.timeout))
+   for status, n in pairs(counts) do
+      io.write(string.format("BENCH-STATUS %d %d\n", status, n))
+   end
+end

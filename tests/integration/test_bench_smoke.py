@@ -1,0 +1,103 @@
+"""`make bench` keeps working: one short pass of every row.
+
+Runs `make bench` with 1 s per cell, 1 connection and a 2,000-request memory
+run from the repository root (no waiting for other load, no repeats), into a
+work directory and report file of its own, so the committed docs/BENCHMARKS.md
+and a full run's build/bench/run/ are left alone. It checks the exit status
+and that the printed table has every row with its numbers filled in. The
+numbers themselves are not judged: that is what the full run is for.
+"""
+import os
+import re
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# (section, start of the row's label, whether it has latencies, whether it has a ratio)
+ROWS = [
+    ("1", "raw SQLite insert loop (C), WAL, synchronous=FULL", True, False),
+    ("1", "raw SQLite insert loop (C), WAL, synchronous=NORMAL", True, False),
+    ("1", "pgbench -M prepared", True, False),
+    ("1", "static GET", True, False),
+    ("1", "minimal POST handler", True, False),
+    ("2", "create, SQLite", True, True),
+    ("3", "create, PostgreSQL", True, True),
+    ("4", "401, malformed token", True, True),
+    ("4", "405, GET on the collection", True, True),
+    ("4", "400, malformed JSON", True, True),
+    ("5", "RS256 verify, token unit", False, True),
+    ("5", "openssl speed rsa2048 verify", False, False),
+    ("5", "ES256 verify, token unit", False, True),
+    ("5", "openssl speed ecdsap256 verify", False, False),
+    ("6", "RSS per child, 2,000 creates (sqlite)", True, True),
+    ("6", "RSS per child, 2,000 creates (pgsql)", True, True),
+]
+GOALS = 6
+NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
+
+
+def table_rows(stdout):
+    """The printed markdown tables' body lines, split into cells."""
+    rows = []
+    for line in stdout.splitlines():
+        if line.startswith("| ") and not line.startswith("| §") \
+                and not line.startswith("| goal"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    report = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
+    env = dict(os.environ, BENCH_SECONDS="1", BENCH_CONNS="1", BENCH_MEMORY_REQUESTS="2000",
+               BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report),
+               BENCH_WORKDIR="build/bench/smoke", BENCH_QUIET_BUDGET="0", BENCH_RETRIES="0")
+    for name in ("RA_MODULE", "RA_PRELOAD", "MAKEFLAGS", "MFLAGS"):
+        env.pop(name, None)  # the real module, built by make all, unsanitized
+    proc = subprocess.run(["make", "bench"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=170)
+    return proc, report
+
+
+def test_make_bench_exits_0(bench_run):
+    proc, _ = bench_run
+    assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-4000:])
+
+
+def test_every_row_has_its_numbers(bench_run):
+    proc, _ = bench_run
+    rows = table_rows(proc.stdout)
+    for section, label, latencies, ratio in ROWS:
+        found = [r for r in rows if r[0] == section and r[1].startswith(label)]
+        assert len(found) == 1, f"row {label!r}: {len(found)} in\n{proc.stdout}"
+        row = found[0]
+        assert NUMBER.match(row[3]), f"{label}: ops/s is {row[3]!r}"
+        if latencies:
+            for col in (4, 5, 6):
+                assert NUMBER.match(row[col]), f"{label}: column {col} is {row[col]!r}"
+            assert row[7] == "0", f"{label}: {row[7]} responses not as expected: {row}"
+        if ratio:
+            assert re.search(r"\d+\.\d+", row[9]), f"{label}: ratio is {row[9]!r}"
+        if label.startswith("create"):
+            assert NUMBER.match(row[8]) and int(row[8].replace(",", "")) > 0, row
+        if section == "4":
+            assert row[8] == "0", f"{label}: a rejected request stored rows: {row}"
+
+
+def test_every_goal_is_evaluated(bench_run):
+    proc, _ = bench_run
+    goals = [line for line in proc.stdout.splitlines()
+             if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| **no** |"))]
+    assert len(goals) == GOALS, proc.stdout
+
+
+def test_report_file_holds_the_run(bench_run):
+    proc, report = bench_run
+    text = report.read_text()
+    assert "make bench BENCH_SECONDS=1 BENCH_CONNS=1" in text
+    for heading in ("## Results", "## Goals", "## Machine and versions", "## Settings",
+                    "## Commands, in the order they ran"):
+        assert heading in text
+    assert "wrk -t1 -c1 -d1s" in text and "pgbench -n -M prepared" in text
