@@ -446,8 +446,24 @@ static void sqlite_ownership(apr_pool_t *p, server_rec *s, const char *path)
     }
 }
 
+/* Whether this database was set up before in this httpd's life: the
+ * process pool outlives restarts (and this module's own reloading). */
+static int set_up_before(server_rec *s, const char *key, int mark)
+{
+    apr_pool_t *pool = s->process->pool;
+    const char *name = apr_pstrcat(pool, "remoteassist-db-ready:", key, NULL);
+    void *seen = NULL;
+    apr_pool_userdata_get(&seen, name, pool);
+    if (mark && !seen) {
+        apr_pool_userdata_set("1", name, apr_pool_cleanup_null, pool);
+    }
+    return seen != NULL;
+}
+
 /* Creates the table (and SQLite's WAL mode) once per database, in the parent,
- * before mod_dbd's first pooled connection prepares the insert. */
+ * before mod_dbd's first pooled connection prepares the insert. A database
+ * that worked before and fails during a restart is logged, not fatal: the
+ * site stays up and the running children keep their connections. */
 static int setup_databases(apr_pool_t *ptemp, server_rec *main_server)
 {
     apr_table_t *done = apr_table_make(ptemp, 4);
@@ -474,9 +490,15 @@ static int setup_databases(apr_pool_t *ptemp, server_rec *main_server)
             sqlite_ownership(ptemp, s, scfg->dbd_params);
         }
         if (state == RA_STORE_READY) {
+            set_up_before(s, key, 1);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00013)
                          "%s %s: table remote_assistance_partners ready",
                          scfg->dbd_driver, db);
+        }
+        else if (set_up_before(s, key, 0)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00017)
+                         "%s %s: %s; it worked before, so the restart goes on",
+                         scfg->dbd_driver, db, error);
         }
         else if (state == RA_STORE_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */

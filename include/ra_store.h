@@ -29,6 +29,10 @@
  * so a stuck writer costs a request about 16 x 300 ms, then 503. */
 #define RA_STORE_SQLITE_BUSY_TIMEOUT_MS 200
 
+/* The start-up check may wait longer: on a graceful restart the old
+ * children go on writing while the parent sets up. */
+#define RA_STORE_SETUP_BUSY_TIMEOUT_MS 10000
+
 /* The CREATE TABLE of sql/schema.sql. */
 const char *ra_store_schema_sql(void);
 

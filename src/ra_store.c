@@ -69,12 +69,21 @@ ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_na
                               open_error ? open_error : "no reason given");
         return RA_STORE_UNREACHABLE;
     }
-    if (!strcmp(driver_name, "sqlite3")
-        && (select_all(pool, driver, handle, "PRAGMA journal_mode=WAL", &mode) != 0
-            || !mode || strcasecmp(mode, "wal"))) {
-        *error = apr_psprintf(pool, "cannot switch to WAL (journal mode %s): %s",
-                              mode ? mode : "unknown", apr_dbd_error(driver, handle, 0));
-        result = RA_STORE_BROKEN;
+    if (!strcmp(driver_name, "sqlite3")) {
+        /* httpd's children may be writing (a graceful restart): wait for
+         * them rather than fail, and change the journal only when needed */
+        select_all(pool, driver, handle, "PRAGMA busy_timeout = "
+                   APR_STRINGIFY(RA_STORE_SETUP_BUSY_TIMEOUT_MS), NULL);
+        if (select_all(pool, driver, handle, "PRAGMA journal_mode", &mode) == 0 && mode
+            && strcasecmp(mode, "wal")) {
+            mode = NULL;
+            select_all(pool, driver, handle, "PRAGMA journal_mode=WAL", &mode);
+        }
+        if (!mode || strcasecmp(mode, "wal")) {
+            *error = apr_psprintf(pool, "cannot switch to WAL (journal mode %s): %s",
+                                  mode ? mode : "unknown", apr_dbd_error(driver, handle, 0));
+            result = RA_STORE_BROKEN;
+        }
     }
     /* The CREATE may fail where the table exists but the user may not create
      * (or another node created it a moment ago); what matters is the probe. */

@@ -178,13 +178,24 @@ DBDMax 16
                 out = self.proc.stdout.read().decode(errors="replace")
                 raise RuntimeError(f"httpd exited with {self.proc.returncode}:\n{out}\n"
                                    f"{self.read_log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            # httpd writes its PidFile once its listeners are bound: a port
+            # that answers could belong to another process, our pid cannot
+            if self._pid_file_is_ours():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"httpd did not listen on {self.port}:\n{self.read_log()}")
+
+    def _pid_file_is_ours(self):
+        try:
+            with open(self.pid_file) as f:
+                return int(f.read().strip() or 0) == self.proc.pid
+        except (OSError, ValueError):
+            return False
 
     def graceful(self):
         """SIGUSR1: re-read the configuration, finish requests in flight."""
