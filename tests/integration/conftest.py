@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import httpd_harness  # noqa: E402
 from httpd_harness import COLLECTION, Httpd, location_block, sqlite_db  # noqa: E402,F401
 from pg_cluster import PgCluster  # noqa: E402
 
@@ -256,6 +255,23 @@ def service(request, keys, workroot):
     svc = make_service(workdir, keys, backend)
     yield svc
     svc.httpd.stop()
+
+
+@pytest.fixture
+def private_service(workroot, keys):
+    """A factory of services of the test's own, all stopped when it ends:
+    private_service(name, pg=None, **Httpd arguments); SQLite unless pg."""
+    started = []
+
+    def start(name, pg=None, **httpd_args):
+        workdir = workroot.mktemp(name)
+        backend = (Backend("pgsql", ("pgsql", pg.dbd_params), pg) if pg
+                   else Backend("sqlite", sqlite_db(workdir)))
+        started.append(make_service(workdir, keys, backend, **httpd_args))
+        return started[-1]
+    yield start
+    for svc in started:
+        svc.httpd.stop()
 
 
 @pytest.fixture(scope="session")

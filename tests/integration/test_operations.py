@@ -12,8 +12,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import (COLLECTION, PROXY_BASE, SEED_V1, Backend, PgCluster, assert_graph_error,
-                      location_block, make_service, sqlite_db)
+from conftest import (COLLECTION, PROXY_BASE, SEED_V1, PgCluster, assert_graph_error,
+                      location_block)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):
@@ -81,37 +81,25 @@ def test_without_base_url_the_host_header_decides(sqlite_service):
 
 # ------------------------------------------------ deployments and MPMs
 
-def test_virtual_host_inherits_database_and_serves_its_location(workroot, keys):
-    workdir = workroot.mktemp("vhost")
+def test_virtual_host_inherits_database_and_serves_its_location(private_service, keys):
     key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
     vhost_loc = location_block(f"/v1.0{COLLECTION}", "v1.0", key)
-    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)), locations="")
-    svc.httpd.stop()
-    svc.httpd.locations = (f"<VirtualHost *:{svc.httpd.port}>\n  ServerName api.contoso.test\n"
-                           f"{vhost_loc}</VirtualHost>\n"
-                           f"<VirtualHost *:{svc.httpd.port}>\n  ServerName other.test\n"
-                           f"</VirtualHost>\n")
-    svc.httpd.start()
-    try:
-        resp = svc.post(SEED_V1, headers={"Host": "api.contoso.test"})
-        assert resp.status_code == 201, resp.text
-        assert svc.backend.row(resp.json()["id"]) is not None
-        assert svc.post(SEED_V1, headers={"Host": "other.test"}).status_code == 404
-    finally:
-        svc.httpd.stop()
+    vhosts = ("<VirtualHost *:*>\n  ServerName api.contoso.test\n"
+              f"{vhost_loc}</VirtualHost>\n"
+              "<VirtualHost *:*>\n  ServerName other.test\n</VirtualHost>\n")
+    svc = private_service("vhost", locations=vhosts)
+    resp = svc.post(SEED_V1, headers={"Host": "api.contoso.test"})
+    assert resp.status_code == 201, resp.text
+    assert svc.backend.row(resp.json()["id"]) is not None
+    assert svc.post(SEED_V1, headers={"Host": "other.test"}).status_code == 404
 
 
-def test_prefork_mpm(workroot, keys):
-    workdir = workroot.mktemp("prefork")
-    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)), mpm="prefork",
-                       mpm_config="StartServers 2\nMinSpareServers 2\nMaxSpareServers 4\n"
+def test_prefork_mpm(private_service):
+    svc = private_service("prefork", mpm="prefork", mpm_config="StartServers 2\nMinSpareServers 2\nMaxSpareServers 4\n"
                                   "MaxRequestWorkers 8")
-    try:
-        created = [svc.post(SEED_V1).status_code for _ in range(20)]
-        assert created == [201] * 20
-        assert svc.backend.count() == 20
-    finally:
-        svc.httpd.stop()
+    created = [svc.post(SEED_V1).status_code for _ in range(20)]
+    assert created == [201] * 20
+    assert svc.backend.count() == 20
 
 
 # ---------------------------------------------------------- concurrency
@@ -125,130 +113,106 @@ def post_fresh(url, token, body):
         return f"connection error: {e}"
 
 
-def test_parallel_creates_across_two_children_on_sqlite(workroot, keys):
-    workdir = workroot.mktemp("parallel")
-    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)))
-    token = keys.token()
-    try:
-        assert len(svc.httpd.child_pids()) == 2
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            codes = list(pool.map(lambda i: post_fresh(svc.url(), token,
-                                                       dict(SEED_V1, displayName=f"p{i}")),
-                                  range(400)))
-        assert codes == [201] * 400, [c for c in codes if c != 201][:5]
-        assert svc.backend.count() == 400
-        locked = [line for line in svc.log().splitlines() if "locked" in line]
-        assert not locked, locked
-    finally:
-        svc.httpd.stop()
+def test_parallel_creates_across_two_children_on_sqlite(private_service):
+    svc = private_service("parallel")
+    token = svc.keys.token()
+    assert len(svc.httpd.child_pids()) == 2
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda i: post_fresh(svc.url(), token,
+                                                   dict(SEED_V1, displayName=f"p{i}")),
+                              range(400)))
+    assert codes == [201] * 400, [c for c in codes if c != 201][:5]
+    assert svc.backend.count() == 400
+    locked = [line for line in svc.log().splitlines() if "locked" in line]
+    assert not locked, locked
 
 
-def test_write_lock_held_by_another_process_is_waited_for(workroot, keys):
+def test_write_lock_held_by_another_process_is_waited_for(private_service):
     """Another writer holding SQLite's lock delays a create instead of failing it."""
-    workdir = workroot.mktemp("locked")
-    backend = Backend("sqlite", sqlite_db(workdir))
-    svc = make_service(workdir, keys, backend)
-    try:
-        assert svc.post(SEED_V1).status_code == 201
-        holder = sqlite3.connect(backend.dbd[1], isolation_level=None,
-                                 check_same_thread=False)
-        holder.execute("BEGIN IMMEDIATE")
-        threading.Timer(0.8, holder.execute, args=("COMMIT",)).start()
-        start = time.time()
-        resp = svc.post(SEED_V1)
-        assert resp.status_code == 201, resp.text
-        assert time.time() - start >= 0.5
-        holder.close()
-        assert backend.count() == 2
-    finally:
-        svc.httpd.stop()
+    svc = private_service("locked")
+    backend = svc.backend
+    assert svc.post(SEED_V1).status_code == 201
+    holder = sqlite3.connect(backend.dbd[1], isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.8, holder.execute, args=("COMMIT",)).start()
+    start = time.time()
+    resp = svc.post(SEED_V1)
+    assert resp.status_code == 201, resp.text
+    assert time.time() - start >= 0.5
+    holder.close()
+    assert backend.count() == 2
 
 
-def test_graceful_restarts_under_traffic(workroot, keys):
-    workdir = workroot.mktemp("graceful")
-    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)))
-    token = keys.token()
+def test_graceful_restarts_under_traffic(private_service):
+    svc = private_service("graceful")
+    token = svc.keys.token()
     codes, stop = [], threading.Event()
 
     def traffic():
         while not stop.is_set() and len(codes) < 2000:
             codes.append(post_fresh(svc.url(), token, SEED_V1))
-    try:
-        workers = [threading.Thread(target=traffic) for _ in range(4)]
-        for w in workers:
-            w.start()
-        for _ in range(3):
-            time.sleep(0.7)
-            svc.httpd.graceful()
+    workers = [threading.Thread(target=traffic) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for _ in range(3):
         time.sleep(0.7)
-        stop.set()
-        for w in workers:
-            w.join(30)
-        assert codes and all(c == 201 for c in codes), [c for c in codes if c != 201][:5]
-        assert svc.backend.count() == len(codes)
-        assert svc.post(SEED_V1).status_code == 201
-        log = svc.log()
-        assert "Segmentation fault" not in log and "exit signal" not in log
-        assert log.count("RA00001") >= 4  # one start-up line per (re)configuration
-    finally:
-        svc.httpd.stop()
+        svc.httpd.graceful()
+    time.sleep(0.7)
+    stop.set()
+    for w in workers:
+        w.join(30)
+    assert codes and all(c == 201 for c in codes), [c for c in codes if c != 201][:5]
+    assert svc.backend.count() == len(codes)
+    assert svc.post(SEED_V1).status_code == 201
+    log = svc.log()
+    assert "Segmentation fault" not in log and "exit signal" not in log
+    assert log.count("RA00001") >= 4  # one start-up line per (re)configuration
 
 
 # ------------------------------------------------------- database faults
 
-def test_database_broken_at_a_graceful_restart_keeps_the_site_up(workroot, keys):
+def test_database_broken_at_a_graceful_restart_keeps_the_site_up(private_service):
     """A database that worked before but fails the start-up check during a
     graceful restart is logged (RA00017); the server does not exit."""
-    workdir = workroot.mktemp("restart-broken")
-    backend = Backend("sqlite", sqlite_db(workdir))
-    svc = make_service(workdir, keys, backend)
-    try:
-        assert svc.post(SEED_V1).status_code == 201
-        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
-            db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
-            db.execute("CREATE VIEW remote_assistance_partners AS SELECT 1 AS x")
-        svc.httpd.graceful()
-        assert wait_for(lambda: "RA00017" in svc.log(), timeout=15), svc.log()[-2000:]
-        assert svc.httpd.proc.poll() is None
-        assert wait_for(lambda: svc.log().count("resuming normal operations") >= 2)
-        assert_graph_error(svc.post(SEED_V1), 503, "ServiceNotAvailable")
-    finally:
-        svc.httpd.stop()
+    svc = private_service("restart-broken")
+    backend = svc.backend
+    assert svc.post(SEED_V1).status_code == 201
+    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+        db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
+        db.execute("CREATE VIEW remote_assistance_partners AS SELECT 1 AS x")
+    svc.httpd.graceful()
+    assert wait_for(lambda: "RA00017" in svc.log(), timeout=15), svc.log()[-2000:]
+    assert svc.httpd.proc.poll() is None
+    assert wait_for(lambda: svc.log().count("resuming normal operations") >= 2)
+    assert_graph_error(svc.post(SEED_V1), 503, "ServiceNotAvailable")
 
 
-def test_sqlite_failure_is_503_with_retry_after(workroot, keys):
-    workdir = workroot.mktemp("sqlite-fault")
-    backend = Backend("sqlite", sqlite_db(workdir))
-    svc = make_service(workdir, keys, backend)
-    try:
-        assert svc.post(SEED_V1).status_code == 201
-        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
-            db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
-        resp = svc.post(SEED_V1)
-        assert_graph_error(resp, 503, "ServiceNotAvailable")
-        assert resp.headers["Retry-After"].isdigit()
-        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
-            assert db.execute("SELECT count(*) FROM moved_away").fetchone()[0] == 1
-        assert wait_for(lambda: "RA00041" in svc.log())
-    finally:
-        svc.httpd.stop()
+def test_sqlite_failure_is_503_with_retry_after(private_service):
+    svc = private_service("sqlite-fault")
+    backend = svc.backend
+    assert svc.post(SEED_V1).status_code == 201
+    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+        db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
+    resp = svc.post(SEED_V1)
+    assert_graph_error(resp, 503, "ServiceNotAvailable")
+    assert resp.headers["Retry-After"].isdigit()
+    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+        assert db.execute("SELECT count(*) FROM moved_away").fetchone()[0] == 1
+    assert wait_for(lambda: "RA00041" in svc.log())
 
 
-def test_sqlite_schema_change_does_not_break_pooled_connections(workroot, keys):
+def test_sqlite_schema_change_does_not_break_pooled_connections(private_service):
     """An administrator adding an index invalidates SQLite's legacy prepared
     statements on every pooled connection; creates must go on working."""
-    workdir = workroot.mktemp("sqlite-schema")
-    backend = Backend("sqlite", sqlite_db(workdir))
-    svc = make_service(workdir, keys, backend)
-    try:
-        assert [svc.post(SEED_V1).status_code for _ in range(10)] == [201] * 10
-        with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
-            db.execute("CREATE INDEX partners_by_status "
-                       "ON remote_assistance_partners (onboarding_status)")
-        assert [svc.post(SEED_V1).status_code for _ in range(20)] == [201] * 20
-        assert backend.count() == 30
-    finally:
-        svc.httpd.stop()
+    svc = private_service("sqlite-schema")
+    backend = svc.backend
+    assert [svc.post(SEED_V1).status_code for _ in range(10)] == [201] * 10
+    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+        db.execute("CREATE INDEX partners_by_status "
+                   "ON remote_assistance_partners (onboarding_status)")
+    assert [svc.post(SEED_V1).status_code for _ in range(20)] == [201] * 20
+    assert backend.count() == 30
 
 
 @pytest.fixture
@@ -259,53 +223,40 @@ def own_pg(workroot):
     cluster.destroy()
 
 
-def test_postgresql_outage_is_503_then_recovers(workroot, keys, own_pg):
-    workdir = workroot.mktemp("pg-fault-httpd")
-    backend = Backend("pgsql", ("pgsql", own_pg.dbd_params), own_pg)
-    svc = make_service(workdir, keys, backend)
-    token = keys.token()
-    try:
-        assert svc.post(SEED_V1).status_code == 201
-        own_pg.stop()
-        for _ in range(3):
-            resp = svc.post(SEED_V1, token=token)
-            assert_graph_error(resp, 503, "ServiceNotAvailable")
-            assert resp.headers["Retry-After"].isdigit()
-        own_pg.start()
-        codes = [svc.post(SEED_V1, token=token).status_code for _ in range(20)]
-        assert set(codes) <= {201, 503}, codes
-        assert codes[-10:] == [201] * 10, codes
-        assert backend.count() == 1 + codes.count(201)
-    finally:
-        svc.httpd.stop()
+def test_postgresql_outage_is_503_then_recovers(private_service, own_pg):
+    svc = private_service("pg-fault-httpd", pg=own_pg)
+    backend = svc.backend
+    token = svc.keys.token()
+    assert svc.post(SEED_V1).status_code == 201
+    own_pg.stop()
+    for _ in range(3):
+        resp = svc.post(SEED_V1, token=token)
+        assert_graph_error(resp, 503, "ServiceNotAvailable")
+        assert resp.headers["Retry-After"].isdigit()
+    own_pg.start()
+    codes = [svc.post(SEED_V1, token=token).status_code for _ in range(20)]
+    assert set(codes) <= {201, 503}, codes
+    assert codes[-10:] == [201] * 10, codes
+    assert backend.count() == 1 + codes.count(201)
 
 
-def test_postgresql_restart_between_requests_recovers(workroot, keys, own_pg):
+def test_postgresql_restart_between_requests_recovers(private_service, own_pg):
     """pg_ctl restart drops the pooled connections and, with them, the
     server-side prepared statement; the module prepares it again."""
-    workdir = workroot.mktemp("pg-restart-httpd")
-    backend = Backend("pgsql", ("pgsql", own_pg.dbd_params), own_pg)
-    svc = make_service(workdir, keys, backend)
-    token = keys.token()
-    try:
-        assert [svc.post(SEED_V1, token=token).status_code for _ in range(10)] == [201] * 10
-        own_pg.restart()
-        codes = [svc.post(SEED_V1, token=token).status_code for _ in range(30)]
-        assert set(codes) <= {201, 503}, codes
-        assert codes[-10:] == [201] * 10, codes
-        assert codes.count(503) <= 8, codes  # at most a failed first use per pooled link
-        assert backend.count() == 10 + codes.count(201)
-    finally:
-        svc.httpd.stop()
+    svc = private_service("pg-restart-httpd", pg=own_pg)
+    backend = svc.backend
+    token = svc.keys.token()
+    assert [svc.post(SEED_V1, token=token).status_code for _ in range(10)] == [201] * 10
+    own_pg.restart()
+    codes = [svc.post(SEED_V1, token=token).status_code for _ in range(30)]
+    assert set(codes) <= {201, 503}, codes
+    assert codes[-10:] == [201] * 10, codes
+    assert codes.count(503) <= 8, codes  # at most a failed first use per pooled link
+    assert backend.count() == 10 + codes.count(201)
 
 
-def test_postgresql_down_at_startup_warns_and_serves_503(workroot, keys, own_pg):
-    workdir = workroot.mktemp("pg-down-httpd")
-    backend = Backend("pgsql", ("pgsql", own_pg.dbd_params), own_pg)
+def test_postgresql_down_at_startup_warns_and_serves_503(private_service, own_pg):
     own_pg.stop()
-    svc = make_service(workdir, keys, backend)
-    try:
-        assert "RA00014" in svc.log()
-        assert_graph_error(svc.post(SEED_V1), 503, "ServiceNotAvailable")
-    finally:
-        svc.httpd.stop()
+    svc = private_service("pg-down", pg=own_pg)
+    assert "RA00014" in svc.log()
+    assert_graph_error(svc.post(SEED_V1), 503, "ServiceNotAvailable")

@@ -225,8 +225,8 @@ def test_keep_alive_survives_errors(service):
     sock = socket.create_connection(("127.0.0.1", service.httpd.port), timeout=10)
     body = json.dumps(SEED_V1)
     token = service.keys.token()
-    requests_ = [f"GET /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1\r\n"
-                 f"Host: 127.0.0.1\r\n\r\n",
+    requests_ = ["GET /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1\r\n"
+                 "Host: 127.0.0.1\r\n\r\n",
                  f"POST /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1\r\n"
                  f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"]
