@@ -339,9 +339,9 @@ static const ra_dir_config_t *effective_config(apr_pool_t *p, server_rec *s,
     ap_conf_vector_t **sec = (ap_conf_vector_t **)sections->elts;
 
     for (int i = 0; i < sections->nelts; i++) {
-        if (section_contains(ap_get_core_module_config(sec[i]), target)) {
-            cfg = merge_dir_config(p, (void *)cfg,
-                                   ap_get_module_config(sec[i], &remoteassist_module));
+        const ra_dir_config_t *own = ap_get_module_config(sec[i], &remoteassist_module);
+        if (own && section_contains(ap_get_core_module_config(sec[i]), target)) {
+            cfg = merge_dir_config(p, (void *)cfg, (void *)own);
         }
     }
     return cfg;
@@ -358,9 +358,11 @@ static int check_sections(apr_pool_t *p, server_rec *s, apr_array_header_t *sect
 
     for (int i = 0; i < sections->nelts; i++) {
         const core_dir_config *core = ap_get_core_module_config(sec[i]);
+        /* httpd creates a module's part of a section only when one of its
+         * directives (SetHandler included, see observe_sethandler) is there */
         const ra_dir_config_t *own = ap_get_module_config(sec[i], &remoteassist_module);
         const char *where = core->d ? core->d : "(server)";
-        if (!own->serves_set || !own->serves) {
+        if (!own || !own->serves) {
             continue;
         }
         if (!effective_config(p, s, core, sections)->keys) {

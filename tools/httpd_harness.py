@@ -117,6 +117,14 @@ LogLevel {self.log_level}
 User {user}
 Group {group}
 DocumentRoot "{self.workdir}/htdocs"
+# as Debian's apache2.conf: sections without any of the module's directives
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{self.workdir}/htdocs">
+    Require all granted
+</Directory>
 Mutex file:{self.workdir}
 LoadModule mpm_{self.mpm}_module {MODULES}/mod_mpm_{self.mpm}.so
 LoadModule authz_core_module {MODULES}/mod_authz_core.so

@@ -69,3 +69,34 @@ def test_sample_conf_uncommented_serves_both_versions(workroot, keys):
         assert svc.backend.count() == 2
     finally:
         httpd.stop()
+
+
+def test_debian_stock_configuration_with_the_module_enabled(workroot, keys):
+    """A copy of this machine's /etc/apache2, with remoteassist.load and .conf
+    in mods-enabled as `make install && a2enmod remoteassist` leave them:
+    `apache2 -t` passes with the shipped (commented) conf and with it enabled."""
+    import shutil
+    etc = os.path.join(workroot.mktemp("etc"), "apache2")
+    shutil.copytree("/etc/apache2", etc, symlinks=True)
+    enabled = os.path.join(etc, "mods-enabled")
+    for name in ("dbd.load",):
+        target = os.path.join(etc, "mods-available", name)
+        if not os.path.exists(os.path.join(enabled, name)):
+            os.symlink(target, os.path.join(enabled, name))
+    module = os.environ.get("RA_MODULE", DEFAULT_MODULE)
+    with open(os.path.join(enabled, "remoteassist.load"), "w") as f:
+        f.write(read("conf/remoteassist.load").replace(
+            "/usr/lib/apache2/modules/mod_remoteassist.so", module))
+    _, db_path = sqlite_db(workroot.mktemp("stock-db"))
+    shipped = read("conf/remoteassist.conf")
+    enabled_conf = "\n".join(line[1:] if line.startswith("#    ") else line
+                             for line in shipped.splitlines())
+    enabled_conf = (enabled_conf.replace("/etc/remoteassist/jwks.json", keys.path("jwks.json"))
+                    .replace("/var/lib/remoteassist/partners.db", db_path))
+    env = Httpd(workroot.mktemp("stock"), ("sqlite3", db_path), "").env()
+    for conf in (shipped, enabled_conf):
+        with open(os.path.join(enabled, "remoteassist.conf"), "w") as f:
+            f.write(conf)
+        p = subprocess.run(["bash", "-c", f". {etc}/envvars && exec {APACHE} -d {etc} -t"],
+                           capture_output=True, text=True, env=env)
+        assert p.returncode == 0 and "Syntax OK" in p.stderr, p.stderr
