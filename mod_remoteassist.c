@@ -556,6 +556,8 @@ static apr_status_t dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg, ap_db
                      "%s", error);
         return APR_EGENERAL;
     }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, dbd_cfg->server, RALOGNO(00018)
+                 "new %s connection set up", apr_dbd_name(dbd->driver));
     return APR_SUCCESS;
 }
 
