@@ -23,6 +23,7 @@ ROWS = [
     ("1", "static GET", True, False),
     ("1", "minimal POST handler", True, False),
     ("2", "create, SQLite", True, True),
+    ("2", "diagnostic: the same creates, 1 child", True, True),
     ("3", "create, PostgreSQL", True, True),
     ("4", "401, malformed token", True, True),
     ("4", "405, GET on the collection", True, True),
