@@ -21,7 +21,9 @@
 #include <apr_dbd.h>
 #include "mod_dbd.h"
 #include "unixd.h"
+#include "util_mutex.h"
 
+#include <apr_global_mutex.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 #include <apu_version.h>
@@ -44,6 +46,8 @@
 #define RA_DEFAULT_MAX_BODY 65536
 #define RA_MAX_BODY_LIMIT (16 * 1024 * 1024)
 #define RA_RETRY_AFTER "5"
+/* Mutex type (see the Mutex directive) that serialises SQLite writers */
+#define RA_SQLITE_MUTEX "remoteassist-sqlite"
 
 module AP_MODULE_DECLARE_DATA remoteassist_module;
 
@@ -74,6 +78,7 @@ typedef struct {
     const char *dbd_driver;   /* DBDriver / DBDParams as mod_dbd gets them */
     const char *dbd_params;
     int statement_prepared;   /* a RemoteAssist* directive is in this server */
+    apr_global_mutex_t *sqlite_writer; /* set at start-up for SQLite databases */
 } ra_server_config_t;
 
 static void *create_dir_config(apr_pool_t *p, char *dir)
@@ -122,6 +127,7 @@ static void *merge_server_config(apr_pool_t *p, void *basev, void *addv)
     cfg->dbd_params = add->dbd_params ? add->dbd_params : base->dbd_params;
     /* mod_dbd overlays the main server's statements onto every vhost */
     cfg->statement_prepared = add->statement_prepared || base->statement_prepared;
+    cfg->sqlite_writer = NULL;
     return cfg;
 }
 
@@ -462,28 +468,57 @@ static int set_up_before(server_rec *s, const char *key, int mark)
     return seen != NULL;
 }
 
+/* SQLite has one writer at a time. httpd's children otherwise take turns
+ * through SQLite's busy handler, which sleeps while apr_dbd_sqlite3 holds its
+ * process-wide mutex (stalling every database call of that child) and then
+ * falls back to the driver's 100 ms sleeps: p99 of 0.3-0.6 s at 16
+ * connections with two children. A cross-process mutex per database lets the
+ * waiting child sleep in the kernel until the writer is done. */
+static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
+                                               apr_hash_t *made, const char *path)
+{
+    apr_global_mutex_t *mutex = apr_hash_get(made, path, APR_HASH_KEY_STRING);
+    if (!mutex) {
+        const char *instance = apr_itoa(pconf, (int)apr_hash_count(made) + 1);
+        apr_status_t rv = ap_global_mutex_create(&mutex, NULL, RA_SQLITE_MUTEX, instance,
+                                                 s, pconf, 0);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, RALOGNO(00019)
+                         "cannot create the %s mutex for %s", RA_SQLITE_MUTEX, path);
+            return NULL;
+        }
+        apr_hash_set(made, path, APR_HASH_KEY_STRING, mutex);
+    }
+    return mutex;
+}
+
 /* Creates the table (and SQLite's WAL mode) once per database, in the parent,
  * before mod_dbd's first pooled connection prepares the insert. A database
  * that worked before and fails during a restart is logged, not fatal: the
  * site stays up and the running children keep their connections. */
-static int setup_databases(apr_pool_t *ptemp, server_rec *main_server)
+static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *main_server)
 {
     apr_table_t *done = apr_table_make(ptemp, 4);
+    apr_hash_t *mutexes = apr_hash_make(ptemp);
 
     for (server_rec *s = main_server; s; s = s->next) {
-        const ra_server_config_t *scfg = ap_get_module_config(s->module_config,
-                                                              &remoteassist_module);
+        ra_server_config_t *scfg = ap_get_module_config(s->module_config,
+                                                        &remoteassist_module);
         const char *error, *key;
         if (!scfg->statement_prepared || !scfg->dbd_driver || !scfg->dbd_params
             || !ra_store_driver_supported(scfg->dbd_driver)) {
             continue;
+        }
+        int sqlite = !strcmp(scfg->dbd_driver, "sqlite3");
+        if (sqlite && !(scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes,
+                                                                  scfg->dbd_params))) {
+            return HTTP_INTERNAL_SERVER_ERROR;
         }
         key = apr_pstrcat(ptemp, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
         if (apr_table_get(done, key)) {
             continue;
         }
         apr_table_setn(done, key, "1");
-        int sqlite = !strcmp(scfg->dbd_driver, "sqlite3");
         ra_store_setup_e state = ra_store_setup_database(ptemp, scfg->dbd_driver,
                                                          scfg->dbd_params, &error);
         /* the file path is not secret; PostgreSQL parameters may hold a password */
@@ -529,7 +564,46 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                  "mod_remoteassist/" RA_MODULE_VERSION " running with jansson %s, "
                  "cjose %s, %s, apr-util %s", jansson_version_str(), cjose_version(),
                  OpenSSL_version(OPENSSL_VERSION), apu_version_string());
-    return setup_databases(ptemp, s);
+    return setup_databases(pconf, ptemp, s);
+}
+
+static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)plog, (void)ptemp;
+    return ap_mutex_register(pconf, RA_SQLITE_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+/* Each child reattaches the SQLite writer mutexes; servers that share a
+ * database share its mutex, which is reattached once. */
+static void child_init(apr_pool_t *p, server_rec *main_server)
+{
+    apr_hash_t *attached = apr_hash_make(p);
+
+    for (server_rec *s = main_server; s; s = s->next) {
+        ra_server_config_t *scfg = ap_get_module_config(s->module_config,
+                                                        &remoteassist_module);
+        apr_global_mutex_t **mine;
+        if (!scfg->sqlite_writer) {
+            continue;
+        }
+        mine = apr_hash_get(attached, &scfg->sqlite_writer, sizeof(scfg->sqlite_writer));
+        if (!mine) {
+            mine = apr_palloc(p, sizeof(*mine));
+            *mine = scfg->sqlite_writer;
+            apr_status_t rv = apr_global_mutex_child_init(
+                mine, apr_global_mutex_lockfile(*mine), p);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, RALOGNO(00021)
+                             "cannot reattach the %s mutex; SQLite writers of this "
+                             "child will wait through SQLite's busy handler", RA_SQLITE_MUTEX);
+                *mine = NULL;
+            }
+            apr_hash_set(attached, apr_pmemdup(p, &scfg->sqlite_writer,
+                                               sizeof(scfg->sqlite_writer)),
+                         sizeof(scfg->sqlite_writer), mine);
+        }
+        scfg->sqlite_writer = *mine;
+    }
 }
 
 /* The collection is not a file: skip the directory and file walk, as
@@ -741,7 +815,19 @@ static int store_partner(const ra_request_t *rq, const ra_partner_t *partner)
                     "The partner store is unavailable; try again later.");
     }
     ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared };
-    switch (ra_store_insert(r->pool, &conn, partner, rq->cfg->version, &error)) {
+    const ra_server_config_t *scfg = ap_get_module_config(r->server->module_config,
+                                                          &remoteassist_module);
+    apr_global_mutex_t *writer = !strcmp(apr_dbd_name(dbd->driver), "sqlite3")
+                                 ? scfg->sqlite_writer : NULL;
+    if (writer && apr_global_mutex_lock(writer) != APR_SUCCESS) {
+        writer = NULL; /* SQLite's own locking still keeps the data safe */
+    }
+    ra_store_result_e stored = ra_store_insert(r->pool, &conn, partner, rq->cfg->version,
+                                               &error);
+    if (writer) {
+        apr_global_mutex_unlock(writer);
+    }
+    switch (stored) {
     case RA_STORE_CREATED:
         return OK;
     case RA_STORE_CONFLICT:
@@ -890,7 +976,9 @@ static void register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_optional_fn_retrieve(retrieve_optional_fns, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     /* first, so that an administrator's DBDInitSQL can override the PRAGMAs */
