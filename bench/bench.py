@@ -822,7 +822,8 @@ EnableMMAP off
                  "create.json", "Bearer not-a-jwt", 401, " (≥ 0.7)"),
                 ("405, GET on the collection (no token check, no DB)", "r405", "GET", None,
                  self.bearer(), 405, " (≥ 0.7)"),
-                ("400, malformed JSON, valid token (1 verify, no DB)", "r400", "POST",
+                ("400, malformed JSON, valid token (1 verify, no DB; httpd closes the "
+                 "connection after a 400)", "r400", "POST",
                  "malformed.json", self.bearer(), 400, ""),
             ]
             for conns in self.s.conns:
