@@ -608,12 +608,23 @@ static void child_init(apr_pool_t *p, server_rec *main_server)
 
 /* The collection is not a file: skip the directory and file walk, as
  * mod_proxy does, so no stat() per request and no 403 from a DocumentRoot
- * the location happens to overlay. <Location> sections still apply. */
-static int map_to_storage(request_rec *r)
+ * the location happens to overlay. <Location> sections still apply.
+ * httpd resets per_dir_config to the server's defaults just before
+ * map_to_storage, so the decision is taken at translate_name, after the
+ * first location walk, and kept in the request's config. */
+static int translate_name(request_rec *r)
 {
     const ra_dir_config_t *cfg = ap_get_module_config(r->per_dir_config,
                                                       &remoteassist_module);
-    return cfg->serves ? OK : DECLINED;
+    if (cfg && cfg->serves) {
+        ap_set_module_config(r->request_config, &remoteassist_module, (void *)cfg);
+    }
+    return DECLINED;
+}
+
+static int map_to_storage(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &remoteassist_module) ? OK : DECLINED;
 }
 
 /* mod_dbd's per-connection hook: busy timeout and durability for SQLite
@@ -979,6 +990,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     /* first, so that an administrator's DBDInitSQL can override the PRAGMAs */

@@ -94,6 +94,16 @@ def test_virtual_host_inherits_database_and_serves_its_location(private_service,
     assert svc.post(SEED_V1, headers={"Host": "other.test"}).status_code == 404
 
 
+def test_the_collection_is_not_mapped_to_files(private_service):
+    """The location overlays DocumentRoot, which denies everyone here: only
+    the skipped directory walk lets the request reach the module (no HTML 403)."""
+    svc = private_service("no-files", extra_config="<Directory />\n    Require all denied\n"
+                                                   "</Directory>\n<DirectoryMatch .>\n"
+                                                   "    Require all denied\n</DirectoryMatch>")
+    resp = svc.post(SEED_V1)
+    assert resp.status_code == 201, resp.text
+
+
 def test_prefork_mpm(private_service):
     svc = private_service("prefork", mpm="prefork", mpm_config="StartServers 2\nMinSpareServers 2\nMaxSpareServers 4\n"
                                   "MaxRequestWorkers 8")
