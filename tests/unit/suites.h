@@ -2,7 +2,13 @@
 #ifndef RA_UNIT_SUITES_H
 #define RA_UNIT_SUITES_H
 
+#include <apr_pools.h>
 #include <check.h>
+
+/* A fresh pool for each test (a checked fixture), shared by the suites. */
+extern apr_pool_t *pool;
+void pool_setup(void);
+void pool_teardown(void);
 
 Suite *token_suite(void);
 Suite *entity_suite(void);

@@ -10,18 +10,6 @@
 #include "ra_entity.h"
 #include "suites.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 /* The seeds' example request bodies (tests/integration/conftest.py). */
 static json_t *seed_v1(void)
@@ -594,7 +582,7 @@ Suite *entity_suite(void)
 {
     Suite *s = suite_create("entity");
     TCase *tc = tcase_create("from_json");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, version_parse_and_name);
     tcase_add_test(tc, seed_v1_accepted);
     tcase_add_test(tc, seed_beta_accepted);
@@ -615,14 +603,14 @@ Suite *entity_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("datetime");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, datetime_valid);
     tcase_add_test(tc, datetime_invalid);
     tcase_add_test(tc, datetime_properties);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("to_json");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, to_json_v1);
     tcase_add_test(tc, to_json_beta);
     tcase_add_test(tc, round_trip);

@@ -12,18 +12,6 @@
 #include "ra_odata.h"
 #include "suites.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 /* ---- ra_odata_service_path ---- */
 
@@ -364,7 +352,7 @@ Suite *odata_suite(void)
 {
     Suite *s = suite_create("odata");
     TCase *tc = tcase_create("paths");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, service_path_v1);
     tcase_add_test(tc, service_path_beta_trailing_slash);
     tcase_add_test(tc, service_path_case_insensitive);
@@ -376,7 +364,7 @@ Suite *odata_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("negotiation");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, accepts_json_yes);
     tcase_add_test(tc, accepts_json_no);
     tcase_add_test(tc, accepts_json_specific_q0_overrides_wildcard);
@@ -386,7 +374,7 @@ Suite *odata_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ids_and_errors");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, new_guid_format);
     tcase_add_test(tc, new_guid_many);
     tcase_add_test(tc, client_request_id);

@@ -13,7 +13,6 @@
 #include "ra_store.h"
 #include "suites.h"
 
-static apr_pool_t *pool;
 static const apr_dbd_driver_t *driver;
 /* base: made by the runner (unchecked fixture), removed when the test case
  * ends even when a forked test stopped early; dir: one per test, inside it */
@@ -55,7 +54,7 @@ static void base_teardown(void)
 
 static void setup(void)
 {
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    pool_setup();
     ck_assert_int_eq(apr_dbd_init(pool), APR_SUCCESS);
     ck_assert_int_eq(apr_dbd_get_driver(pool, "sqlite3", &driver), APR_SUCCESS);
     snprintf(dir, sizeof(dir), "%s/test_XXXXXX", base);
@@ -65,8 +64,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    apr_pool_destroy(pool); /* closes the connections first */
-    pool = NULL;
+    pool_teardown(); /* closes the connections first */
     remove_tree(dir);
 }
 

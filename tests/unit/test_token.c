@@ -323,18 +323,6 @@ static void keys_teardown(void)
 
 /* ---- per-test pool and helpers ---- */
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 static const ra_keyset_t *load_public(const char *path)
 {
@@ -1323,7 +1311,7 @@ Suite *token_suite(void)
     Suite *s = suite_create("token");
     TCase *tc = tcase_create("keys");
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, load_pem_rsa);
     tcase_add_test(tc, load_pem_ec);
@@ -1346,7 +1334,7 @@ Suite *token_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("authorization");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, authorization_header);
     tcase_add_test(tc, authorization_header_length);
     tcase_add_test(tc, status_names);
@@ -1354,7 +1342,7 @@ Suite *token_suite(void)
 
     tc = tcase_create("verify");
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, verify_rs256);
     tcase_add_test(tc, verify_other_rsa_algorithms);
