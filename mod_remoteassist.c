@@ -371,11 +371,18 @@ static int check_sections(apr_pool_t *p, server_rec *s, apr_array_header_t *sect
         if (!own || !own->serves) {
             continue;
         }
-        if (!effective_config(p, s, core, sections)->keys) {
+        const ra_dir_config_t *cfg = effective_config(p, s, core, sections);
+        if (!cfg->keys) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00002)
                          "%s (SetHandler remoteassist) has no RemoteAssistTokenKey or "
                          "RemoteAssistTokenSecret: every request would be refused", where);
             problems++;
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00007)
+                         "%s serves %s; %d key(s) from %s accept %s", where,
+                         ra_version_name(cfg->version), ra_keyset_count(cfg->keys),
+                         cfg->key_source, ra_keyset_algorithms(p, cfg->keys));
         }
         if (!scfg->dbd_driver) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00003)

@@ -35,6 +35,14 @@ def test_startup_line_names_the_library_versions(sqlite_service):
     assert "OpenSSL 3" in line and re.search(r"apr-util 1\.\d", line), line
 
 
+def test_startup_lists_each_sections_keys_and_algorithms(sqlite_service, keys):
+    log = sqlite_service.log()
+    assert re.search(r"RA00007: /v1\.0/deviceManagement/remoteAssistancePartners serves v1\.0; "
+                     r"2 key\(s\) from RemoteAssistTokenKey \S*jwks\.json accept RS256,ES256", log), log
+    assert re.search(r"RA00007: /hs256/\S+ serves v1\.0; 1 key\(s\) from "
+                     r"RemoteAssistTokenSecret \S*secret\.txt accept HS256", log), log
+
+
 def test_one_info_line_per_write_with_request_id(sqlite_service):
     resp = sqlite_service.post(SEED_V1)
     rid, pid = resp.headers["request-id"], resp.json()["id"]
