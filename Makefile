@@ -8,7 +8,7 @@ PKGS      := apr-1 apr-util-1 jansson cjose openssl
 WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNITS     := src/ra_token.c src/ra_entity.c src/ra_odata.c src/ra_store.c
+UNITS     := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_odata.c src/ra_store.c
 HEADERS   := $(wildcard include/*.h) build/ra_schema.h
 MODULE    := .libs/mod_remoteassist.so
 UNIT_SRC  := $(wildcard tests/unit/*.c)

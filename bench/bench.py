@@ -1118,7 +1118,7 @@ Columns:
   - GET of a 400-byte static file.
   - bench/mod_bench_minimal.c, served by the same httpd as the module: it reads the body and
     answers 201 with a fixed 400-byte JSON, then calls `ap_rflush`.
-  - bench/verify_speed.c: src/ra_token.c built with the module's flags, one thread, compared
+  - bench/verify_speed.c: src/ra_token.c (with src/ra_jose.c) built with the module's flags, one thread, compared
     with `openssl speed`.
 - **wrk** {i.get('wrk', '')}:
   - `-t2` (`-t1` at 1 connection), `--latency`, bench/wrk_report.lua.

@@ -23,14 +23,25 @@
 
 typedef struct ra_keyset ra_keyset_t;
 
-/* Loads a PEM public key or certificate (RSA or EC P-256/P-384/P-521), or a
- * JWKS document ({"keys":[...]}, keys chosen by "kid"). The keys are freed by
- * a cleanup on pool. Returns NULL with *error set on failure. */
+/* Parses a PEM public key or certificate (RSA or EC P-256/P-384/P-521), or a
+ * JWKS document ({"keys":[...]}, keys chosen by "kid"), from data; source
+ * names it in errors. The keys are freed by a cleanup on pool. Returns NULL
+ * with *error set on failure. */
+ra_keyset_t *ra_keyset_parse_public(apr_pool_t *pool, const char *source, const char *data,
+                                    apr_size_t len, const char **error);
+
+/* Parses an HMAC secret (HS256/HS384/HS512); surrounding white space is
+ * ignored and at least 32 bytes must remain. */
+ra_keyset_t *ra_keyset_parse_secret(apr_pool_t *pool, const char *source, const char *data,
+                                    apr_size_t len, const char **error);
+
+/* Reads a key file of at most 1 MiB into pool memory: NULL, or why not. */
+const char *ra_keyset_read_file(apr_pool_t *pool, const char *path, char **data,
+                                apr_size_t *len);
+
+/* ra_keyset_read_file, then the matching parse. */
 ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
                                    const char **error);
-
-/* Loads an HMAC secret (HS256/HS384/HS512) from a file; surrounding white
- * space is ignored and at least 32 bytes must remain. */
 ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
                                    const char **error);
 

@@ -4,6 +4,7 @@
  * (RSA: RS*, PS*; EC: the ES* of its curve; oct: HS*), so an RSA public key can
  * never serve as an HMAC secret. */
 #include "ra_token.h"
+#include "ra_jose.h"
 
 #include <math.h>
 #include <string.h>
@@ -248,9 +249,9 @@ static const char *json_member_string(apr_pool_t *pool, json_t *obj, const char 
 static const char *load_jwk(apr_pool_t *pool, ra_keyset_t *set, json_t *key,
                             const char *where)
 {
-    cjose_err err;
     const char *use = json_member_string(pool, key, "use");
     const char *kty = json_member_string(pool, key, "kty");
+    const char *error = NULL;
 
     if (use && strcmp(use, "sig")) {
         return NULL; /* an encryption key: not ours to use */
@@ -262,12 +263,12 @@ static const char *load_jwk(apr_pool_t *pool, ra_keyset_t *set, json_t *key,
     if (json_object_get(key, "d")) {
         return apr_psprintf(pool, "%s is a private key; give the public key only", where);
     }
-    cjose_jwk_t *jwk = cjose_jwk_import_json((cjose_header_t *)key, &err);
+    cjose_jwk_t *jwk = ra_jose_jwk_import(pool, key, &error);
     if (!jwk) {
-        return apr_psprintf(pool, "%s is not a valid JWK: %s", where, err.message);
+        return apr_psprintf(pool, "%s is not a valid JWK: %s", where, error);
     }
-    const char *error = keyset_add(pool, set, jwk, json_member_string(pool, key, "kid"),
-                                   json_member_string(pool, key, "alg"));
+    error = keyset_add(pool, set, jwk, json_member_string(pool, key, "kid"),
+                       json_member_string(pool, key, "alg"));
     return error ? apr_psprintf(pool, "%s: %s", where, error) : NULL;
 }
 
@@ -299,39 +300,35 @@ static const char *load_jwks(apr_pool_t *pool, ra_keyset_t *set, const char *pat
     return error;
 }
 
-ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
-                                   const char **error)
+const char *ra_keyset_read_file(apr_pool_t *pool, const char *path, char **data,
+                                apr_size_t *len)
 {
-    char *data;
-    apr_size_t len;
+    return read_key_file(pool, path, data, len);
+}
+
+ra_keyset_t *ra_keyset_parse_public(apr_pool_t *pool, const char *source, const char *data,
+                                    apr_size_t len, const char **error)
+{
     ra_keyset_t *set = keyset_make(pool);
     const char *first;
 
-    *error = read_key_file(pool, path, &data, &len);
-    if (*error) {
-        return NULL;
-    }
-    for (first = data; apr_isspace(*first); first++)
+    /* the parsers below want a NUL-terminated copy */
+    char *text = apr_pstrmemdup(pool, data, len);
+    for (first = text; apr_isspace(*first); first++)
         ;
-    *error = *first == '{' ? load_jwks(pool, set, path, data, len)
-                           : load_pem(pool, set, path, data, len);
+    *error = *first == '{' ? load_jwks(pool, set, source, text, len)
+                           : load_pem(pool, set, source, text, len);
     if (!*error && set->keys->nelts == 0) {
-        *error = apr_psprintf(pool, "%s holds no signature key", path);
+        *error = apr_psprintf(pool, "%s holds no signature key", source);
     }
     return *error ? NULL : set;
 }
 
-ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
-                                   const char **error)
+ra_keyset_t *ra_keyset_parse_secret(apr_pool_t *pool, const char *source, const char *data,
+                                    apr_size_t len, const char **error)
 {
-    char *data;
-    apr_size_t len;
     cjose_err err;
 
-    *error = read_key_file(pool, path, &data, &len);
-    if (*error) {
-        return NULL;
-    }
     while (len > 0 && apr_isspace(data[len - 1])) {
         len--;
     }
@@ -340,18 +337,38 @@ ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
     }
     if (len < RA_HMAC_MIN_BYTES) {
         *error = apr_psprintf(pool, "%s: the secret has %" APR_SIZE_T_FMT
-                              " bytes; HS256 needs at least %d", path, len,
+                              " bytes; HS256 needs at least %d", source, len,
                               RA_HMAC_MIN_BYTES);
         return NULL;
     }
     ra_keyset_t *set = keyset_make(pool);
     cjose_jwk_t *jwk = cjose_jwk_create_oct_spec((const uint8_t *)data, len, &err);
     if (!jwk) {
-        *error = apr_psprintf(pool, "%s: %s", path, err.message);
+        *error = apr_psprintf(pool, "%s: %s", source, err.message);
         return NULL;
     }
     *error = keyset_add(pool, set, jwk, NULL, NULL);
     return *error ? NULL : set;
+}
+
+ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
+                                   const char **error)
+{
+    char *data;
+    apr_size_t len;
+
+    *error = read_key_file(pool, path, &data, &len);
+    return *error ? NULL : ra_keyset_parse_public(pool, path, data, len, error);
+}
+
+ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
+                                   const char **error)
+{
+    char *data;
+    apr_size_t len;
+
+    *error = read_key_file(pool, path, &data, &len);
+    return *error ? NULL : ra_keyset_parse_secret(pool, path, data, len, error);
 }
 
 /* Whether key may verify a signature made with alg. */
@@ -431,25 +448,18 @@ static ra_token_status_e fail(ra_token_result_t *result, ra_token_status_e statu
     return status;
 }
 
-/* Diagnoses a token cjose would not import: a readable header whose alg is
- * none or unknown is an algorithm error; with a usable alg, the fault is
- * elsewhere and the token is malformed. */
-static ra_token_status_e diagnose_import(apr_pool_t *pool, const char *token,
+/* Diagnoses a token the gate or cjose would not import: a readable header
+ * whose alg is none or unknown is an algorithm error; with a usable alg, the
+ * fault is elsewhere and the token is malformed. */
+static ra_token_status_e diagnose_import(apr_pool_t *pool, const char *token, size_t len,
                                          ra_token_result_t *result)
 {
-    const char *dot = strchr(token, '.');
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
-    json_t *hdr = NULL;
+    json_t *hdr = ra_jose_header(token, len);
     ra_token_status_e status = fail(result, RA_TOKEN_MALFORMED,
                                     "the token is not a signed JWT (JWS compact form)");
-
-    if (dot && cjose_base64url_decode(token, (size_t)(dot - token), &raw, &raw_len, NULL)) {
-        hdr = json_loadb((const char *)raw, raw_len, 0, NULL);
-        cjose_get_dealloc()(raw);
-    }
     const char *alg = json_string_value(json_object_get(hdr, "alg"));
     int known = 0;
+
     for (size_t i = 0; alg && i < KNOWN_ALGORITHMS; i++) {
         known |= !strcmp(alg, known_algorithms[i]);
     }
@@ -672,9 +682,9 @@ ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
     if (len > RA_TOKEN_MAX_LENGTH) {
         return fail(result, RA_TOKEN_MALFORMED, "the token is too long");
     }
-    cjose_jws_t *jws = cjose_jws_import(token, len, NULL);
+    cjose_jws_t *jws = ra_jose_jws_import(token, len);
     if (!jws) {
-        return diagnose_import(pool, token, result);
+        return diagnose_import(pool, token, len, result);
     }
     ra_token_status_e status = verify_jws(pool, keys, policy, jws, now, result);
     cjose_jws_release(jws);

@@ -29,7 +29,8 @@ int main(void)
     }
     atexit(apr_terminate);
 
-    sr = srunner_create(token_suite());
+    sr = srunner_create(jose_suite());
+    srunner_add_suite(sr, token_suite());
     srunner_add_suite(sr, entity_suite());
     srunner_add_suite(sr, odata_suite());
     srunner_add_suite(sr, store_suite());

@@ -10,6 +10,7 @@ extern apr_pool_t *pool;
 void pool_setup(void);
 void pool_teardown(void);
 
+Suite *jose_suite(void);
 Suite *token_suite(void);
 Suite *entity_suite(void);
 Suite *odata_suite(void);

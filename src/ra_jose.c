@@ -1,0 +1,118 @@
+/* The gate to cjose for outside bytes: see ra_jose.h for why. */
+#include "ra_jose.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+static const char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                      "0123456789-_";
+
+int ra_jose_b64url_valid(const char *s, size_t len)
+{
+    if (len % 4 == 1) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        /* s may hold NUL bytes (fuzzers do): memchr, not strchr, which
+         * would accept the terminator */
+        if (s[i] == '\0' || !memchr(b64url_alphabet, s[i], sizeof(b64url_alphabet) - 1)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Splits a compact JWS into its three segment lengths; 0 unless there are
+ * exactly three, each strict base64url, the header not empty. (An empty
+ * signature decodes to nothing and then fails as a bad signature.) */
+static int compact_segments(const char *token, size_t len, size_t seg[3])
+{
+    const char *start = token, *end = token + len;
+
+    for (int i = 0; i < 3; i++) {
+        const char *dot = i < 2 ? memchr(start, '.', (size_t)(end - start)) : end;
+        if (!dot) {
+            return 0;
+        }
+        seg[i] = (size_t)(dot - start);
+        if (!ra_jose_b64url_valid(start, seg[i])) {
+            return 0; /* a third dot lands here too: '.' is not base64url */
+        }
+        start = dot + 1;
+    }
+    return seg[0] > 0;
+}
+
+cjose_jws_t *ra_jose_jws_import(const char *token, size_t len)
+{
+    size_t seg[3];
+    return compact_segments(token, len, seg) ? cjose_jws_import(token, len, NULL) : NULL;
+}
+
+json_t *ra_jose_header(const char *token, size_t len)
+{
+    const char *dot = memchr(token, '.', len);
+    size_t hlen = dot ? (size_t)(dot - token) : len;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    json_t *header = NULL;
+
+    if (hlen == 0 || !ra_jose_b64url_valid(token, hlen)
+        || !cjose_base64url_decode(token, hlen, &raw, &raw_len, NULL)) {
+        return NULL;
+    }
+    header = json_loadb((const char *)raw, raw_len, 0, NULL);
+    cjose_get_dealloc()(raw);
+    return header;
+}
+
+/* Members cjose 0.6.2.1 base64url-decodes on import, per key type. */
+static const char *const decoded_members[] = { "n", "e", "d", "p", "q", "dp", "dq",
+                                               "qi", "x", "y", "k" };
+
+static int required_member(const char *kty, const char *name)
+{
+    if (!strcmp(kty, "RSA")) {
+        return !strcmp(name, "n") || !strcmp(name, "e");
+    }
+    if (!strcmp(kty, "EC")) {
+        return !strcmp(name, "x") || !strcmp(name, "y");
+    }
+    return !strcmp(kty, "oct") && !strcmp(name, "k");
+}
+
+cjose_jwk_t *ra_jose_jwk_import(apr_pool_t *pool, json_t *jwk, const char **error)
+{
+    const char *kty = json_string_value(json_object_get(jwk, "kty"));
+    cjose_err err;
+    cjose_jwk_t *key;
+
+    memset(&err, 0, sizeof(err));
+    if (!json_is_object(jwk) || !kty) {
+        *error = "a JWK needs a string \"kty\"";
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(decoded_members) / sizeof(decoded_members[0]); i++) {
+        const char *name = decoded_members[i];
+        json_t *value = json_object_get(jwk, name);
+        if (!value) {
+            if (required_member(kty, name)) {
+                *error = apr_psprintf(pool, "member \"%s\" is missing", name);
+                return NULL;
+            }
+            continue;
+        }
+        if (!json_is_string(value) || json_string_length(value) == 0
+            || !ra_jose_b64url_valid(json_string_value(value), json_string_length(value))) {
+            *error = apr_psprintf(pool, "member \"%s\" is not unpadded base64url "
+                                  "(RFC 7515: A-Z a-z 0-9 - _, no '=')", name);
+            return NULL;
+        }
+    }
+    key = cjose_jwk_import_json((cjose_header_t *)jwk, &err);
+    if (!key) {
+        *error = apr_pstrdup(pool, err.message ? err.message : "cjose refused it");
+    }
+    return key;
+}
