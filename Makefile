@@ -4,12 +4,20 @@
 APXS      ?= apxs
 PYTHON    ?= /usr/bin/python3
 PORT      ?= 8080
-PKGS      := apr-1 apr-util-1 jansson cjose openssl
+PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3
+# what the module links besides httpd's own APR
+LIBS      := jansson cjose openssl sqlite3
 WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNITS     := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_odata.c src/ra_store.c
-HEADERS   := $(wildcard include/*.h) build/ra_schema.h
+# httpd-free core units (unit-tested with Check) and the httpd glue
+UNITS     := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_route.c src/ra_query.c \
+             src/ra_odata.c src/ra_store.c
+GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
+             src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
+             src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c
+SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h
+HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 
@@ -23,26 +31,32 @@ all: $(MODULE)
 deps-%:
 	@tools/deps.sh $*
 
-# The schema is compiled in from sql/schema.sql so the two never drift.
-build/ra_schema.h: sql/schema.sql
+# The schema is compiled in from sql/schema.sql so the two never drift; the
+# SQLite form is the PostgreSQL one without COLLATE "C" (SQLite's default).
+build/schema-pgsql.sql: sql/schema.sql
 	@mkdir -p build
+	cp $< $@
+build/schema-sqlite.sql: sql/schema.sql
+	@mkdir -p build
+	sed -e 's/ COLLATE "C"//' $< > $@
+build/ra_schema_%.h: build/schema-%.sql
 	grep -v '^--' $< | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' > $@
 
-$(MODULE): mod_remoteassist.c $(UNITS) $(HEADERS)
+$(MODULE): mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) -I include -I build \
-	    $(call pkg_cflags,jansson cjose openssl) -o mod_remoteassist.la \
-	    mod_remoteassist.c $(UNITS) $(call pkg_libs,jansson cjose openssl)
+	    $(call pkg_cflags,$(LIBS)) -o mod_remoteassist.la \
+	    mod_remoteassist.c $(UNITS) $(GLUE) $(call pkg_libs,$(LIBS))
 
 comma := ,
 
 # The same module with AddressSanitizer and UBSan, for tests/run with
 # RA_MODULE=build/asan/mod_remoteassist.so (loaded with libasan preloaded).
-build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(HEADERS)
+build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	@mkdir -p build/asan
 	gcc -shared -fPIC $(WARN) $(SANITIZE) -g -O1 -I include -I build \
 	    -I$(shell $(APXS) -q INCLUDEDIR) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
-	    $(call pkg_cflags,$(PKGS)) -o $@ mod_remoteassist.c $(UNITS) \
-	    $(call pkg_libs,jansson cjose openssl)
+	    $(call pkg_cflags,$(PKGS)) -o $@ mod_remoteassist.c $(UNITS) $(GLUE) \
+	    $(call pkg_libs,$(LIBS))
 
 build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
 	@mkdir -p build

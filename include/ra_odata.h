@@ -8,31 +8,32 @@
 #include <apr_time.h>
 #include <jansson.h>
 
+#include "ra_entity.h"
+
 #define RA_ODATA_CONTENT_TYPE "application/json;odata.metadata=minimal;" \
     "odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
-
-/* The entity set's path below the service root. */
-#define RA_ODATA_COLLECTION "/deviceManagement/remoteAssistancePartners"
 
 /* Longest client-request-id echoed back. */
 #define RA_ODATA_CLIENT_REQUEST_ID_MAX 128
 
-/* When path (a decoded request path) names the collection, with or without a
- * trailing slash, returns the service root path before it (possibly ""); else
- * NULL. The entity set name is matched case-insensitively, as Graph does. */
-const char *ra_odata_service_path(apr_pool_t *pool, const char *path);
+/* The context URL: {root}/$metadata#deviceManagement/remoteAssistancePartners,
+ * then (p1,p2) when select (an RA_PROP_BIT mask) names some properties of
+ * the version but not all, then /$entity for a single entity. */
+const char *ra_odata_context_url(apr_pool_t *pool, const char *service_root,
+                                 ra_version_e version, unsigned select, int entity);
 
-/* {root}/$metadata#deviceManagement/remoteAssistancePartners/$entity */
-const char *ra_odata_context_url(apr_pool_t *pool, const char *service_root);
+/* {root}/deviceManagement/remoteAssistancePartners */
+const char *ra_odata_collection_url(apr_pool_t *pool, const char *service_root);
 
 /* {root}/deviceManagement/remoteAssistancePartners('{id}'); id must be valid
  * (ra_entity_id_valid), so it needs no escaping. */
 const char *ra_odata_entity_url(apr_pool_t *pool, const char *service_root,
                                 const char *id);
 
-/* Whether an Accept header value admits application/json (NULL or empty:
- * anything goes). */
-int ra_odata_accepts_json(apr_pool_t *pool, const char *accept);
+/* Whether an Accept header value admits the media type type/subtype (NULL
+ * or empty: anything goes). RFC 9110 12.5.1: the most specific matching
+ * range decides, and q=0 excludes. */
+int ra_odata_accepts(apr_pool_t *pool, const char *accept, const char *media_type);
 
 /* Whether a Content-Type value is application/json (charset, if any, UTF-8). */
 int ra_odata_is_json(apr_pool_t *pool, const char *content_type);
@@ -43,6 +44,11 @@ const char *ra_odata_new_guid(apr_pool_t *pool);
 /* Whether a client-request-id may be echoed: 1..128 printable ASCII
  * characters without quotes or backslashes. */
 int ra_odata_client_request_id_ok(const char *value);
+
+/* The Graph error code for an HTTP error status, and a message for when
+ * httpd itself refused the request (before the module could read it). */
+const char *ra_odata_status_code(int status);
+const char *ra_odata_status_message(int status);
 
 /* Serialises json compactly into pool memory; *len gets the length. */
 char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len);

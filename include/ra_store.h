@@ -1,55 +1,67 @@
-/* Storage of partners through apr_dbd. The module reaches the database through
- * mod_dbd's connection pool; this unit holds the SQL and the driver-facing
- * logic, with no httpd symbols, so it is tested against a real SQLite file. */
+/* Storage of partners through apr_dbd (SQLite and PostgreSQL). The module
+ * reaches the database through mod_dbd's connection pool; this unit holds
+ * the SQL and the driver-facing logic, with no httpd symbols, so it is tested
+ * against a real SQLite file. Every value is bound as a parameter: fixed
+ * statements are prepared by mod_dbd under the labels below, and the SQL of
+ * a list or count is generated from a parsed query (ra_query.h) with column
+ * names from a whitelist and placeholders only. */
 #ifndef RA_STORE_H
 #define RA_STORE_H
 
 #include <apr_dbd.h>
 #include <apr_hash.h>
 #include <apr_pools.h>
+#include <apr_tables.h>
 
 #include "ra_entity.h"
+#include "ra_query.h"
 
-/* Label under which the insert is prepared on every pooled connection. A
- * plain identifier: PostgreSQL uses it as the prepared statement's name. */
-#define RA_STORE_INSERT_LABEL "remoteassist_insert"
-
-/* The insert, in apr_dbd's portable placeholder syntax. ON CONFLICT DO
- * NOTHING reports a taken id as zero rows instead of an error whose text
- * would differ per driver. */
-#define RA_STORE_INSERT_SQL                                                      \
-    "INSERT INTO remote_assistance_partners (id, display_name, onboarding_url, " \
-    "onboarding_status, last_connection_date_time, "                            \
-    "onboarding_request_expiry_date_time, api_version) "                        \
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+#define RA_STORE_SCHEMA_VERSION 2
 
 /* SQLite's own busy handler waits this long for another process's write
- * lock (commits take well under a millisecond) before apr_dbd_sqlite3 sees
- * SQLITE_BUSY; the driver then sleeps 100 ms and retries, 15 times at most,
- * so a stuck writer costs a request about 16 x 300 ms, then 503. */
+ * lock before apr_dbd_sqlite3 sees SQLITE_BUSY; the driver then sleeps
+ * 100 ms and retries, 15 times at most, so a stuck writer costs a request
+ * about 16 x 300 ms, then 503. */
 #define RA_STORE_SQLITE_BUSY_TIMEOUT_MS 200
 
 /* The start-up check may wait longer: on a graceful restart the old
  * children go on writing while the parent sets up. */
 #define RA_STORE_SETUP_BUSY_TIMEOUT_MS 10000
 
-/* The CREATE TABLE of sql/schema.sql. */
-const char *ra_store_schema_sql(void);
+/* The statements mod_dbd prepares on every pooled connection. Labels are
+ * plain identifiers: PostgreSQL uses them as prepared statement names. */
+typedef enum {
+    RA_STMT_INSERT,
+    RA_STMT_GET,
+    RA_STMT_REPLACE,    /* every property and a new ETag, if the ETag is still the one read */
+    RA_STMT_DELETE,
+    RA_STMT_DELETE_IF,  /* only while the ETag is the given one */
+    RA_STMT_KINDS
+} ra_stmt_e;
 
-/* Whether the insert's SQL runs on this apr_dbd driver (sqlite3, pgsql). */
+const char *ra_store_statement_label(ra_stmt_e stmt);
+const char *ra_store_statement_sql(ra_stmt_e stmt);
+
+/* Whether this apr_dbd driver is one the module's SQL runs on. */
 int ra_store_driver_supported(const char *driver_name);
 
 typedef enum {
-    RA_STORE_READY,        /* the table exists */
+    RA_STORE_READY,        /* the tables exist, at this schema version */
     RA_STORE_UNREACHABLE,  /* could not connect */
-    RA_STORE_BROKEN        /* connected, but the table is missing or unusable */
+    RA_STORE_BROKEN        /* connected, but unusable or not upgradable: *error says why */
 } ra_store_setup_e;
 
 /* Start-up, before any pooled connection: connects with the driver, creates
- * the table when missing, switches SQLite to WAL, and checks the table is
- * usable. *error explains anything but RA_STORE_READY. */
+ * the tables when missing, upgrades a database of schema version 1 (no
+ * tenants: its rows go to legacy_tenant, which must be set when there are
+ * any), switches SQLite to WAL, and checks the table is usable. *upgraded
+ * gets the number of rows an upgrade carried over, else -1. */
 ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_name,
-                                         const char *params, const char **error);
+                                         const char *params, const char *legacy_tenant,
+                                         long *upgraded, const char **error);
+
+/* The directive that names the tenant of a version 1 database's rows. */
+#define RA_STORE_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
 
 /* Per new pooled connection: SQLite busy timeout and synchronous=FULL (a
  * later DBDInitSQL may change the latter). NULL or an error message. */
@@ -65,15 +77,68 @@ typedef struct {
 } ra_store_conn_t;
 
 typedef enum {
-    RA_STORE_CREATED,   /* committed */
-    RA_STORE_CONFLICT,  /* the id is taken; nothing written */
+    RA_STORE_DONE,      /* created, found, replaced or deleted (and committed) */
+    RA_STORE_CONFLICT,  /* insert: the tenant already has that id */
+    RA_STORE_MISSING,   /* no such row, or not with the expected ETag */
     RA_STORE_FAILED     /* nothing written; *error says why */
 } ra_store_result_e;
 
-/* Inserts partner (its id set) in one autocommit statement: when this
- * returns RA_STORE_CREATED the row is committed. */
+/* Inserts partner (id and etag set) for tenant in one autocommit statement. */
 ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
-                                  const ra_partner_t *partner, ra_version_e version,
-                                  const char **error);
+                                  const char *tenant, const ra_partner_t *partner,
+                                  ra_version_e version, const char **error);
+
+/* Reads the tenant's partner id into *partner (etag included). */
+ra_store_result_e ra_store_get(apr_pool_t *pool, const ra_store_conn_t *conn,
+                               const char *tenant, const char *id, ra_partner_t *partner,
+                               const char **error);
+
+/* Writes every property of partner and its (new) etag, if the row still has
+ * expected_etag: RA_STORE_MISSING when it is gone or was changed since. */
+ra_store_result_e ra_store_replace(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                   const char *tenant, const ra_partner_t *partner,
+                                   const char *expected_etag, const char **error);
+
+/* Deletes the tenant's partner id; with expected_etag only that version. */
+ra_store_result_e ra_store_delete(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                  const char *tenant, const char *id,
+                                  const char *expected_etag, const char **error);
+
+/* Counts the tenant's partners that match filter (NULL: all). */
+ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                 const char *tenant, const ra_qnode_t *filter,
+                                 apr_int64_t *count, const char **error);
+
+/* Up to limit of the tenant's partners that match the query, in its order,
+ * after its $skiptoken position, skipping offset rows: ra_partner_t in
+ * *rows. */
+ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                const char *tenant, const ra_query_t *query,
+                                apr_int64_t limit, apr_int64_t offset,
+                                apr_array_header_t **rows, const char **error);
+
+/* The generated SQL of a list or count, in apr_dbd's placeholder syntax,
+ * with its parameters; exposed for the unit tests. */
+typedef struct {
+    int is_number;
+    const char *text;   /* NULL and !is_number: SQL NULL */
+    apr_int64_t number;
+} ra_sql_param_t;
+
+typedef struct {
+    const char *text;
+    apr_array_header_t *params;  /* ra_sql_param_t */
+} ra_sql_t;
+
+typedef enum { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL } ra_dialect_e;
+
+ra_sql_t *ra_store_list_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
+                            const ra_query_t *query, apr_int64_t limit, apr_int64_t offset);
+ra_sql_t *ra_store_count_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
+                             const ra_qnode_t *filter);
+
+/* The sort key values of partner for query's order, for its $skiptoken. */
+void ra_store_key_values(const ra_query_t *query, const ra_partner_t *partner,
+                         ra_key_value_t *values);
 
 #endif

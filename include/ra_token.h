@@ -12,8 +12,12 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
-/* The permission the Create call needs, delegated (scp) or application (roles). */
-#define RA_TOKEN_PERMISSION "DeviceManagementServiceConfig.ReadWrite.All"
+/* Graph's permissions for this resource, delegated (scp) or application
+ * (roles): reads take either, writes the second. Beta list and get also
+ * take the third as an application permission. */
+#define RA_TOKEN_READ_PERMISSION "DeviceManagementServiceConfig.Read.All"
+#define RA_TOKEN_WRITE_PERMISSION "DeviceManagementServiceConfig.ReadWrite.All"
+#define RA_TOKEN_BETA_APP_READ_PERMISSION "DeviceManagementConfiguration.Read.All"
 
 /* Tenant id of personal Microsoft accounts: delegated use is "not supported". */
 #define RA_TOKEN_MSA_TENANT "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -67,7 +71,8 @@ typedef enum {
     RA_TOKEN_NOT_YET_VALID,
     RA_TOKEN_BAD_AUDIENCE,
     RA_TOKEN_BAD_ISSUER,
-    /* valid token, but the caller may not create partners (HTTP 403) */
+    RA_TOKEN_NO_TENANT,        /* no tid claim: tenants are kept apart by it */
+    /* valid token, but the caller may not do this (HTTP 403) */
     RA_TOKEN_NO_PERMISSION,
     RA_TOKEN_PERSONAL_ACCOUNT
 } ra_token_status_e;
@@ -76,21 +81,40 @@ typedef struct {
     const char *reason;  /* why it failed; names claims, never quotes the token */
     const char *alg;     /* header alg, when it could be read */
     const char *kid;     /* header kid, when present */
-    const char *caller;  /* oid, else sub, of a verified token */
-    int application;     /* 1 when authorised through roles (app-only token) */
+    /* of a verified token: */
+    const char *caller;  /* oid, else sub */
+    const char *tenant;  /* tid */
+    int application;     /* no scp: an application (app-only) token, granted roles */
+    const char *scopes;  /* scp, space-separated (delegated tokens) */
+    apr_array_header_t *roles; /* const char *: the roles claim */
 } ra_token_result_t;
+
+typedef enum {
+    RA_ACCESS_READ,   /* list, get, $count */
+    RA_ACCESS_WRITE   /* create, update, delete, actions */
+} ra_access_e;
 
 /* Extracts the token from an Authorization header value ("Bearer <token>",
  * scheme case-insensitive). Returns NULL when the header is not a bearer
  * credential of plausible form. */
 const char *ra_token_from_authorization(apr_pool_t *pool, const char *header);
 
-/* Verifies signature and claims of token at time now. The result's strings
- * are allocated from pool. */
+/* Verifies signature, time, audience, issuer and tenant of token at time
+ * now, and reads the caller's grants. The result's strings are allocated
+ * from pool. Whether the grants permit an operation: ra_token_authorize. */
 ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
                                   const ra_token_policy_t *policy,
                                   const char *token, apr_time_t now,
                                   ra_token_result_t *result);
+
+/* Whether a verified token may have access: RA_TOKEN_OK, or (403)
+ * RA_TOKEN_PERSONAL_ACCOUNT or RA_TOKEN_NO_PERMISSION with *reason set.
+ * beta: the request is for the beta API. */
+ra_token_status_e ra_token_authorize(const ra_token_result_t *token, ra_access_e access,
+                                     int beta, const char **reason);
+
+/* The permission a 403 names for access (WWW-Authenticate scope=). */
+const char *ra_token_permission(ra_access_e access);
 
 /* Stable machine-readable name of a status, for logs and error_description. */
 const char *ra_token_status_name(ra_token_status_e status);

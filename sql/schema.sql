@@ -1,19 +1,33 @@
--- mod_remoteassist schema: one table, portable between SQLite (>= 3.24) and
--- PostgreSQL. The module runs this statement itself at start-up (it is
--- compiled in from this file); run it by hand only when the database user
+-- mod_remoteassist schema, version 2: partners kept per tenant. This is the
+-- PostgreSQL form; the SQLite form (build/schema-sqlite.sql, installed beside
+-- it) is the same without COLLATE "C", SQLite's own default. The module runs
+-- these statements itself at start-up (they are compiled in), and upgrades a
+-- version 1 database in place; run them by hand only when the database user
 -- httpd connects with may not create tables:
---   sqlite3 /var/lib/remoteassist/partners.db < sql/schema.sql
---   psql "host=db dbname=remoteassist" -f sql/schema.sql
+--   psql "host=db dbname=remoteassist" -f schema-pgsql.sql
+--   sqlite3 /var/lib/remoteassist/partners.db < schema-sqlite.sql
 -- Date-times are kept as the client sent them (Edm.DateTimeOffset text), so a
--- read returns exactly what was written.
+-- read returns exactly what was written; the *_ticks columns hold the same
+-- instants in 100 ns ticks since 0001-01-01Z, for $filter and $orderby.
+-- Strings compare by code point ("C") on both databases, so both order alike.
 CREATE TABLE IF NOT EXISTS remote_assistance_partners (
-    id TEXT PRIMARY KEY,
-    display_name TEXT,
-    onboarding_url TEXT,
-    onboarding_status TEXT
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    display_name TEXT COLLATE "C",
+    onboarding_url TEXT COLLATE "C",
+    onboarding_status TEXT NOT NULL
         CHECK (onboarding_status IN ('notOnboarded', 'onboarding', 'onboarded')),
-    last_connection_date_time TEXT,
-    onboarding_request_expiry_date_time TEXT,
+    last_connection_date_time TEXT NOT NULL,
+    last_connection_ticks BIGINT NOT NULL,
+    onboarding_request_expiry_date_time TEXT NOT NULL,
+    onboarding_request_expiry_ticks BIGINT NOT NULL,
+    etag TEXT NOT NULL,
     api_version TEXT NOT NULL,
-    created_date_time TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
-)
+    created_date_time TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT remote_assistance_partners_key PRIMARY KEY (tenant_id, id)
+);
+CREATE TABLE IF NOT EXISTS remoteassist_schema (
+    version INTEGER NOT NULL
+);
+INSERT INTO remoteassist_schema (version)
+    SELECT 2 WHERE NOT EXISTS (SELECT 1 FROM remoteassist_schema);

@@ -1,42 +1,38 @@
-/* remoteAssistancePartner properties, one table for validation and output,
- * so the documented order and the version split live in one place. */
+/* remoteAssistancePartner properties: one table for validation, defaults,
+ * output and query names, so the documented order, the version split and the
+ * CSDL's nullability live in one place. */
 #include "ra_entity.h"
 
 #include <stddef.h>
 #include <string.h>
 
+#include <apr_general.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 
-typedef enum {
-    PROP_ID,       /* Edm.String key, restricted to URL-safe characters */
-    PROP_STRING,   /* Edm.String or null */
-    PROP_STATUS,   /* remoteAssistanceOnboardingStatus or null */
-    PROP_DATETIME  /* Edm.DateTimeOffset or null */
-} prop_kind_e;
-
 typedef struct {
     const char *name;
-    size_t offset;    /* of the const char * in ra_partner_t */
-    prop_kind_e kind;
-    size_t max_chars; /* PROP_STRING: longest value in characters */
+    ra_prop_kind_e kind;
+    int nullable;           /* the CSDL's Nullable */
+    size_t max_chars;       /* strings: longest value in characters */
     int beta_only;
+    const char *fallback;   /* a create's value when the body has none */
 } prop_t;
 
-#define PARTNER_FIELD(member) offsetof(ra_partner_t, member)
-
-/* Documented order of the resource page; responses follow it. */
-static const prop_t props[] = {
-    { "id", PARTNER_FIELD(id), PROP_ID, RA_ENTITY_ID_MAX, 0 },
-    { "displayName", PARTNER_FIELD(display_name), PROP_STRING, 256, 0 },
-    { "onboardingUrl", PARTNER_FIELD(onboarding_url), PROP_STRING, 2048, 0 },
-    { "onboardingStatus", PARTNER_FIELD(onboarding_status), PROP_STATUS, 0, 0 },
-    { "lastConnectionDateTime", PARTNER_FIELD(last_connection_date_time),
-      PROP_DATETIME, 0, 0 },
-    { "onboardingRequestExpiryDateTime",
-      PARTNER_FIELD(onboarding_request_expiry_date_time), PROP_DATETIME, 0, 1 },
+/* Indexed by ra_prop_e. Nullability from Graph's metadata: the DateTimeOffsets
+ * and the status are Nullable="false"; Intune answers 0001-01-01T00:00:00Z
+ * for a DateTimeOffset never set. */
+static const prop_t props[RA_PROP_COUNT] = {
+    [RA_PROP_ID] = { "id", RA_KIND_ID, 0, RA_ENTITY_ID_MAX, 0, NULL },
+    [RA_PROP_DISPLAY_NAME] = { "displayName", RA_KIND_STRING, 1, 256, 0, NULL },
+    [RA_PROP_ONBOARDING_URL] = { "onboardingUrl", RA_KIND_STRING, 1, 2048, 0, NULL },
+    [RA_PROP_ONBOARDING_STATUS] = { "onboardingStatus", RA_KIND_STATUS, 0, 0, 0,
+                                    RA_ENTITY_STATUS_DEFAULT },
+    [RA_PROP_LAST_CONNECTION] = { "lastConnectionDateTime", RA_KIND_DATETIME, 0, 0, 0,
+                                  RA_ENTITY_DATETIME_UNSET },
+    [RA_PROP_EXPIRY] = { "onboardingRequestExpiryDateTime", RA_KIND_DATETIME, 0, 0, 1,
+                         RA_ENTITY_DATETIME_UNSET },
 };
-#define PROP_COUNT (sizeof(props) / sizeof(props[0]))
 
 /* Enum members are case-sensitive, as in OData JSON. */
 static const char *const onboarding_statuses[] = { "notOnboarded", "onboarding",
@@ -61,20 +57,35 @@ int ra_version_parse(const char *word, ra_version_e *version)
     return 1;
 }
 
-static const char **prop_slot(const prop_t *prop, const ra_partner_t *partner)
+const char *ra_prop_name(ra_prop_e prop)
 {
-    return (const char **)((char *)partner + prop->offset);
+    return props[prop].name;
 }
 
-static const prop_t *find_prop(ra_version_e version, const char *name, size_t len)
+ra_prop_kind_e ra_prop_kind(ra_prop_e prop)
 {
-    for (size_t i = 0; i < PROP_COUNT; i++) {
+    return props[prop].kind;
+}
+
+int ra_prop_nullable(ra_prop_e prop)
+{
+    return props[prop].nullable;
+}
+
+int ra_prop_in_version(ra_prop_e prop, ra_version_e version)
+{
+    return !props[prop].beta_only || version == RA_VERSION_BETA;
+}
+
+int ra_prop_find(ra_version_e version, const char *name, size_t len)
+{
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
         if (strlen(props[i].name) == len && !strncmp(props[i].name, name, len)
-            && (!props[i].beta_only || version == RA_VERSION_BETA)) {
-            return &props[i];
+            && ra_prop_in_version((ra_prop_e)i, version)) {
+            return i;
         }
     }
-    return NULL;
+    return -1;
 }
 
 /* Characters (code points) in valid UTF-8, as jansson guarantees. */
@@ -87,12 +98,15 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-static int two_digits(const char *s, int *value)
+static int digits(const char *s, int count, int *value)
 {
-    if (!apr_isdigit(s[0]) || !apr_isdigit(s[1])) {
-        return 0;
+    *value = 0;
+    for (int i = 0; i < count; i++) {
+        if (!apr_isdigit(s[i])) {
+            return 0;
+        }
+        *value = *value * 10 + (s[i] - '0');
     }
-    *value = (s[0] - '0') * 10 + (s[1] - '0');
     return 1;
 }
 
@@ -103,42 +117,71 @@ static int days_in_month(int year, int month)
     return days[month - 1] + (month == 2 && leap);
 }
 
-int ra_entity_datetime_valid(const char *s)
+/* Days from 0001-01-01 to year-month-day in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil, shifted to .NET's epoch). */
+static apr_int64_t days_since_epoch(int year, int month, int day)
 {
-    int century, yy, month, day, hour, minute, second = 0, oh, om;
+    int y = year - (month <= 2);
+    int era = y / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    /* era * 146097 + doe - 719468 counts from 1970-01-01; 0001-01-01 is -719162 */
+    return (apr_int64_t)era * 146097 + doe - 719468 + 719162;
+}
 
-    if (!two_digits(s, &century) || !two_digits(s + 2, &yy) || s[4] != '-'
-        || !two_digits(s + 5, &month) || s[7] != '-' || !two_digits(s + 8, &day)
-        || s[10] != 'T' || !two_digits(s + 11, &hour) || s[13] != ':'
-        || !two_digits(s + 14, &minute)) {
+#define TICKS_PER_SECOND APR_INT64_C(10000000)
+
+int ra_entity_datetime_parse(const char *s, apr_int64_t *ticks)
+{
+    int year, month, day, hour, minute, second = 0, oh = 0, om = 0, sign = 0;
+    apr_int64_t fraction = 0;
+
+    if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &month) || s[7] != '-'
+        || !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour)
+        || s[13] != ':' || !digits(s + 14, 2, &minute)) {
         return 0;
     }
-    int year = century * 100 + yy;
     s += 16;
     if (*s == ':') {
-        if (!two_digits(s + 1, &second)) {
+        if (!digits(s + 1, 2, &second)) {
             return 0;
         }
         s += 3;
         if (*s == '.') {
-            size_t digits = strspn(s + 1, "0123456789");
-            if (digits < 1 || digits > 7) {
+            size_t n = strspn(s + 1, "0123456789");
+            if (n < 1 || n > 7) {
                 return 0;
             }
-            s += 1 + digits;
+            for (size_t i = 0; i < 7; i++) {
+                fraction = fraction * 10 + (i < n ? s[1 + i] - '0' : 0);
+            }
+            s += 1 + n;
         }
     }
-    if (year < 1 || month < 1 || month > 12 || day < 1
-        || day > days_in_month(year, month) || hour > 23 || minute > 59
-        || second > 59) {
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)
+        || hour > 23 || minute > 59 || second > 59) {
         return 0;
     }
     if (s[0] == 'Z') {
-        return s[1] == '\0';
+        if (s[1] != '\0') {
+            return 0;
+        }
     }
-    return (s[0] == '+' || s[0] == '-') && two_digits(s + 1, &oh) && s[3] == ':'
-           && two_digits(s + 4, &om) && s[6] == '\0' && om <= 59
-           && (oh < 14 || (oh == 14 && om == 0));
+    else if ((s[0] == '+' || s[0] == '-') && digits(s + 1, 2, &oh) && s[3] == ':'
+             && digits(s + 4, 2, &om) && s[6] == '\0' && om <= 59
+             && (oh < 14 || (oh == 14 && om == 0))) {
+        sign = s[0] == '+' ? 1 : -1;
+    }
+    else {
+        return 0;
+    }
+    if (ticks) {
+        apr_int64_t seconds = days_since_epoch(year, month, day) * 86400 + hour * 3600
+                            + minute * 60 + second - sign * (oh * 3600 + om * 60);
+        *ticks = seconds * TICKS_PER_SECOND + fraction;
+    }
+    return 1;
 }
 
 int ra_entity_id_valid(const char *s)
@@ -149,7 +192,7 @@ int ra_entity_id_valid(const char *s)
                         "0123456789-._~") == len;
 }
 
-static int status_valid(const char *s)
+int ra_entity_status_valid(const char *s)
 {
     for (size_t i = 0; i < sizeof(onboarding_statuses) / sizeof(onboarding_statuses[0]); i++) {
         if (!strcmp(s, onboarding_statuses[i])) {
@@ -165,29 +208,33 @@ static const char *check_value(apr_pool_t *pool, const prop_t *prop, json_t *val
     const char *s = json_string_value(value);
 
     if (json_is_null(value)) {
-        return prop->kind == PROP_ID
+        if (prop->nullable) {
+            return NULL;
+        }
+        return prop->kind == RA_KIND_ID
                ? "Property 'id' cannot be null; omit it to have one generated."
-               : NULL;
+               : apr_psprintf(pool, "Property '%s' cannot be null; omit it to keep "
+                              "its current or default value.", prop->name);
     }
     if (!s) {
         return apr_psprintf(pool, "Property '%s' must be a string%s.", prop->name,
-                            prop->kind == PROP_ID ? "" : " or null");
+                            prop->nullable ? " or null" : "");
     }
     switch (prop->kind) {
-    case PROP_ID:
+    case RA_KIND_ID:
         return ra_entity_id_valid(s) ? NULL
                : "Property 'id' must be 1 to 128 characters from A-Z, a-z, 0-9, "
                  "'-', '.', '_' and '~'.";
-    case PROP_STRING:
+    case RA_KIND_STRING:
         return utf8_chars(s) <= prop->max_chars ? NULL
                : apr_psprintf(pool, "Property '%s' is longer than %" APR_SIZE_T_FMT
                               " characters.", prop->name, prop->max_chars);
-    case PROP_STATUS:
-        return status_valid(s) ? NULL
+    case RA_KIND_STATUS:
+        return ra_entity_status_valid(s) ? NULL
                : "Property 'onboardingStatus' has an invalid value; expected one of "
                  "notOnboarded, onboarding, onboarded.";
-    case PROP_DATETIME:
-        return ra_entity_datetime_valid(s) ? NULL
+    case RA_KIND_DATETIME:
+        return ra_entity_datetime_parse(s, NULL) ? NULL
                : apr_psprintf(pool, "Property '%s' has an invalid value; expected an "
                               "ISO 8601 DateTimeOffset with offset, such as "
                               "2016-12-31T23:58:36.6670033-08:00.", prop->name);
@@ -207,6 +254,7 @@ static const char *check_member(apr_pool_t *pool, ra_version_e version,
                                 const char *key, json_t *value, ra_partner_t *partner)
 {
     const char *at = strchr(key, '@');
+    size_t len = at ? (size_t)(at - key) : strlen(key);
 
     if (at == key) { /* an instance annotation */
         if (strcmp(key, "@odata.type")) {
@@ -216,22 +264,24 @@ static const char *check_member(apr_pool_t *pool, ra_version_e version,
                && !strcmp(json_string_value(value), RA_ENTITY_ODATA_TYPE) ? NULL
                : "Property '@odata.type' must be '" RA_ENTITY_ODATA_TYPE "'.";
     }
-    const prop_t *prop = find_prop(version, key, at ? (size_t)(at - key) : strlen(key));
-    if (!prop) {
-        return unknown_property(pool, key, at ? (size_t)(at - key) : strlen(key));
+    int prop = ra_prop_find(version, key, len);
+    if (prop < 0) {
+        return unknown_property(pool, key, len);
     }
     if (at) {
         return NULL; /* an annotation of a defined property */
     }
-    const char *message = check_value(pool, prop, value);
-    if (!message && json_is_string(value)) {
-        *prop_slot(prop, partner) = apr_pstrdup(pool, json_string_value(value));
+    const char *message = check_value(pool, &props[prop], value);
+    if (!message) {
+        partner->values[prop] = json_is_string(value)
+                                ? apr_pstrdup(pool, json_string_value(value)) : NULL;
+        partner->present |= RA_PROP_BIT(prop);
     }
     return message;
 }
 
-int ra_entity_from_json(apr_pool_t *pool, ra_version_e version, json_t *body,
-                        ra_partner_t *partner, const char **message)
+int ra_entity_decode(apr_pool_t *pool, ra_version_e version, ra_decode_e mode,
+                     json_t *body, ra_partner_t *partner, const char **message)
 {
     const char *key;
     json_t *value;
@@ -244,21 +294,95 @@ int ra_entity_from_json(apr_pool_t *pool, ra_version_e version, json_t *body,
             return 0;
         }
     }
+    for (int i = 0; mode == RA_DECODE_CREATE && i < RA_PROP_COUNT; i++) {
+        if (!(partner->present & RA_PROP_BIT(i))) {
+            partner->values[i] = props[i].fallback;
+        }
+    }
     return 1;
 }
 
+void ra_entity_apply(ra_partner_t *target, const ra_partner_t *patch)
+{
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        if (i != RA_PROP_ID && (patch->present & RA_PROP_BIT(i))) {
+            target->values[i] = patch->values[i];
+        }
+    }
+}
+
 json_t *ra_entity_to_json(const ra_partner_t *partner, ra_version_e version,
-                          const char *context_url)
+                          unsigned select, const char *context_url)
 {
     json_t *out = json_object();
-    json_object_set_new(out, "@odata.context", json_string(context_url));
+    if (context_url) {
+        json_object_set_new(out, "@odata.context", json_string(context_url));
+    }
     json_object_set_new(out, "@odata.type", json_string(RA_ENTITY_ODATA_TYPE));
-    for (size_t i = 0; i < PROP_COUNT; i++) {
-        if (props[i].beta_only && version != RA_VERSION_BETA) {
+    if (partner->etag) {
+        json_object_set_new(out, "@odata.etag", json_sprintf("W/\"%s\"", partner->etag));
+    }
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        if (!ra_prop_in_version((ra_prop_e)i, version)
+            || (select && !(select & RA_PROP_BIT(i)))) {
             continue;
         }
-        const char *value = *prop_slot(&props[i], partner);
+        const char *value = partner->values[i];
         json_object_set_new(out, props[i].name, value ? json_string(value) : json_null());
     }
     return out;
+}
+
+#define ETAG_BYTES 12
+
+const char *ra_entity_new_etag(apr_pool_t *pool)
+{
+    unsigned char raw[ETAG_BYTES];
+    char *text = apr_palloc(pool, 2 * ETAG_BYTES + 1);
+
+    if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS) {
+        /* the system's random source failed: still unique per write */
+        apr_time_t now = apr_time_now();
+        memset(raw, 0, sizeof(raw));
+        memcpy(raw, &now, sizeof(now) < sizeof(raw) ? sizeof(now) : sizeof(raw));
+    }
+    for (int i = 0; i < ETAG_BYTES; i++) {
+        apr_snprintf(text + 2 * i, 3, "%02x", raw[i]);
+    }
+    return text;
+}
+
+const char *ra_entity_etag_header(apr_pool_t *pool, const char *etag)
+{
+    return apr_pstrcat(pool, "W/\"", etag, "\"", NULL);
+}
+
+int ra_entity_if_match(const char *if_match, const char *etag)
+{
+    const char *p = if_match;
+    size_t len = strlen(etag);
+
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        if (*p == '*') {
+            return 1;
+        }
+        if (!strncmp(p, "W/", 2)) {
+            p += 2;
+        }
+        if (*p != '"') {
+            return 0; /* not an entity-tag list: nothing matches */
+        }
+        const char *end = strchr(p + 1, '"');
+        if (!end) {
+            return 0;
+        }
+        if ((size_t)(end - p - 1) == len && !strncmp(p + 1, etag, len)) {
+            return 1;
+        }
+        p = end + 1;
+    }
+    return 0;
 }

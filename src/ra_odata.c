@@ -1,5 +1,6 @@
 /* OData/Graph protocol helpers: negotiation, URLs, GUIDs, error bodies. */
 #include "ra_odata.h"
+#include "ra_route.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,30 +10,38 @@
 #include <apr_strings.h>
 #include <apr_uuid.h>
 
-const char *ra_odata_service_path(apr_pool_t *pool, const char *path)
+const char *ra_odata_context_url(apr_pool_t *pool, const char *service_root,
+                                 ra_version_e version, unsigned select, int entity)
 {
-    size_t len = strlen(path), suffix = sizeof(RA_ODATA_COLLECTION) - 1;
+    const char *list = NULL;
+    int all = 1;
 
-    if (len > 0 && path[len - 1] == '/') {
-        len--;
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        if (!ra_prop_in_version((ra_prop_e)i, version)) {
+            continue;
+        }
+        if (select & RA_PROP_BIT(i)) {
+            const char *name = ra_prop_name((ra_prop_e)i);
+            list = list ? apr_pstrcat(pool, list, ",", name, NULL) : name;
+        }
+        else {
+            all = 0;
+        }
     }
-    if (len < suffix || strncasecmp(path + len - suffix, RA_ODATA_COLLECTION, suffix)) {
-        return NULL;
-    }
-    return apr_pstrmemdup(pool, path, len - suffix);
+    return apr_pstrcat(pool, service_root, "/$metadata#deviceManagement/remoteAssistancePartners",
+                       list && !all ? apr_pstrcat(pool, "(", list, ")", NULL) : "",
+                       entity ? "/$entity" : "", NULL);
 }
 
-const char *ra_odata_context_url(apr_pool_t *pool, const char *service_root)
+const char *ra_odata_collection_url(apr_pool_t *pool, const char *service_root)
 {
-    return apr_pstrcat(pool, service_root,
-                       "/$metadata#deviceManagement/remoteAssistancePartners/$entity",
-                       NULL);
+    return apr_pstrcat(pool, service_root, RA_ROUTE_COLLECTION_PATH, NULL);
 }
 
 const char *ra_odata_entity_url(apr_pool_t *pool, const char *service_root,
                                 const char *id)
 {
-    return apr_pstrcat(pool, service_root, RA_ODATA_COLLECTION "('", id, "')", NULL);
+    return apr_pstrcat(pool, service_root, RA_ROUTE_COLLECTION_PATH "('", id, "')", NULL);
 }
 
 static char *trim(char *s)
@@ -49,7 +58,7 @@ static char *trim(char *s)
 
 /* Splits one header element "type/sub; a=b; q=0.5" in place: returns the
  * lower-cased media type and leaves *params at the parameter list. */
-static char *media_type(char *element, char **params)
+static char *media_type_of(char *element, char **params)
 {
     char *semi = strchr(element, ';');
     *params = semi ? semi + 1 : NULL;
@@ -87,16 +96,20 @@ static const char *media_param(char *params, const char *name)
     return NULL;
 }
 
-/* How specifically a media range names application/json: 0 not at all. */
-static int json_specificity(const char *type)
+/* How specifically a media range names type/subtype: 0 not at all. */
+static int specificity(const char *range, const char *media_type)
 {
-    if (!strcmp(type, "application/json")) {
+    size_t type_len = strcspn(media_type, "/");
+    if (!strcmp(range, media_type)) {
         return 3;
     }
-    return !strcmp(type, "application/*") ? 2 : !strcmp(type, "*/*");
+    if (!strncmp(range, media_type, type_len + 1) && !strcmp(range + type_len + 1, "*")) {
+        return 2;
+    }
+    return !strcmp(range, "*/*");
 }
 
-int ra_odata_accepts_json(apr_pool_t *pool, const char *accept)
+int ra_odata_accepts(apr_pool_t *pool, const char *accept, const char *media_type)
 {
     char *state, *range, *params;
     int best = 0;
@@ -105,13 +118,12 @@ int ra_odata_accepts_json(apr_pool_t *pool, const char *accept)
     if (!accept || !*trim(apr_pstrdup(pool, accept))) {
         return 1;
     }
-    /* RFC 9110 12.5.1: the most specific matching range gives the quality */
     for (range = apr_strtok(apr_pstrdup(pool, accept), ",", &state); range;
          range = apr_strtok(NULL, ",", &state)) {
-        int specificity = json_specificity(media_type(range, &params));
-        if (specificity > best) {
+        int match = specificity(media_type_of(range, &params), media_type);
+        if (match > best) {
             const char *q = params ? media_param(params, "q") : NULL;
-            best = specificity;
+            best = match;
             quality = q ? strtod(q, NULL) : 1.0;
         }
     }
@@ -125,7 +137,7 @@ int ra_odata_is_json(apr_pool_t *pool, const char *content_type)
     if (!content_type) {
         return 0;
     }
-    if (strcmp(media_type(apr_pstrdup(pool, content_type), &params), "application/json")) {
+    if (strcmp(media_type_of(apr_pstrdup(pool, content_type), &params), "application/json")) {
         return 0;
     }
     const char *charset = params ? media_param(params, "charset") : NULL;
@@ -160,6 +172,58 @@ int ra_odata_client_request_id_ok(const char *value)
         }
     }
     return 1;
+}
+
+static const struct {
+    int status;
+    const char *code;
+    const char *message;
+} statuses[] = {
+    { 400, "BadRequest", "The request is malformed (for example its framing, chunked "
+                         "encoding, headers or an encoded NUL in its path)." },
+    { 401, "InvalidAuthenticationToken", "The request needs a valid bearer token." },
+    { 403, "Forbidden", "The request is not allowed." },
+    { 404, "ResourceNotFound", "Resource not found (an encoded '/' in a path segment "
+                               "names no resource)." },
+    { 405, "MethodNotAllowed", "The HTTP method is not allowed on this resource." },
+    { 406, "NotAcceptable", "The response is application/json, which the Accept header "
+                            "excludes." },
+    { 408, "RequestTimeout", "The request was not received in time." },
+    { 409, "Conflict", "The request conflicts with the resource's state." },
+    { 411, "LengthRequired", "The request body needs a Content-Length or chunked "
+                             "encoding." },
+    { 412, "PreconditionFailed", "The resource's ETag does not match If-Match." },
+    { 413, "RequestEntityTooLarge", "The request body is too large." },
+    { 414, "RequestUriTooLong", "The request URI is too long." },
+    { 415, "UnsupportedMediaType", "The request body must be application/json." },
+    { 417, "ExpectationFailed", "The Expect header cannot be met." },
+    { 431, "RequestHeaderFieldsTooLarge", "The request's headers are too large." },
+    { 500, "InternalServerError", "The service failed to process the request." },
+    { 501, "NotImplemented", "The request uses a feature the service does not "
+                             "implement (for example a Transfer-Encoding)." },
+    { 503, "ServiceNotAvailable", "The service is unavailable; try again later." },
+};
+
+static int status_index(int status)
+{
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        if (statuses[i].status == status) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+const char *ra_odata_status_code(int status)
+{
+    int i = status_index(status);
+    return i >= 0 ? statuses[i].code : status < 500 ? "BadRequest" : "InternalServerError";
+}
+
+const char *ra_odata_status_message(int status)
+{
+    int i = status_index(status);
+    return i >= 0 ? statuses[i].message : "The request could not be processed.";
 }
 
 char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len)

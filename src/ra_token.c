@@ -542,6 +542,9 @@ static int audience_ok(json_t *aud, const apr_array_header_t *audiences)
 static int scope_listed(const char *scopes, const char *wanted)
 {
     size_t n = strlen(wanted);
+    if (!scopes) {
+        return 0;
+    }
     for (const char *p = scopes; (p = strstr(p, wanted)) != NULL; p += n) {
         if ((p == scopes || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) {
             return 1;
@@ -580,14 +583,14 @@ static ra_token_status_e check_time(apr_pool_t *pool, json_t *claims,
     return RA_TOKEN_OK;
 }
 
-/* Audience, issuer and the Create permission. */
+/* Audience, issuer, tenant and the caller's identity and grants; whether the
+ * grants permit an operation is ra_token_authorize's question. */
 static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
                                       const ra_token_policy_t *policy,
                                       ra_token_result_t *result)
 {
     json_t *scp = json_object_get(claims, "scp");
     json_t *roles = json_object_get(claims, "roles");
-    const char *tid = json_string_value(json_object_get(claims, "tid"));
 
     if (!audience_ok(json_object_get(claims, "aud"), policy->audiences)) {
         return fail(result, RA_TOKEN_BAD_AUDIENCE,
@@ -602,30 +605,73 @@ static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
         return fail(result, RA_TOKEN_MALFORMED,
                     "scp must be a string and roles an array of strings");
     }
+    result->tenant = json_member_string(pool, claims, "tid");
+    if (!result->tenant || !*result->tenant) {
+        return fail(result, RA_TOKEN_NO_TENANT, "the token has no tid (tenant) claim");
+    }
     result->caller = json_member_string(pool, claims, "oid");
     if (!result->caller) {
         result->caller = json_member_string(pool, claims, "sub");
     }
-    if (scp) { /* delegated: a user signed in through an app */
-        if (tid && !strcmp(tid, RA_TOKEN_MSA_TENANT)) {
-            return fail(result, RA_TOKEN_PERSONAL_ACCOUNT,
-                        "personal Microsoft accounts are not supported");
+    result->application = scp == NULL;
+    result->scopes = scp ? apr_pstrdup(pool, json_string_value(scp)) : NULL;
+    result->roles = apr_array_make(pool, (int)json_array_size(roles), sizeof(const char *));
+    for (size_t i = 0; i < json_array_size(roles); i++) {
+        const char *role = json_string_value(json_array_get(roles, i));
+        if (role) {
+            APR_ARRAY_PUSH(result->roles, const char *) = apr_pstrdup(pool, role);
         }
-        if (scope_listed(json_string_value(scp), RA_TOKEN_PERMISSION)) {
+    }
+    return RA_TOKEN_OK;
+}
+
+/* The permissions that grant each access, strongest last. */
+static const char *const read_permissions[] = { RA_TOKEN_READ_PERMISSION,
+                                                RA_TOKEN_WRITE_PERMISSION, NULL };
+static const char *const write_permissions[] = { RA_TOKEN_WRITE_PERMISSION, NULL };
+
+static int granted(const ra_token_result_t *token, const char *permission)
+{
+    if (!token->application) {
+        return scope_listed(token->scopes, permission);
+    }
+    for (int i = 0; i < token->roles->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(token->roles, i, const char *), permission)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+ra_token_status_e ra_token_authorize(const ra_token_result_t *token, ra_access_e access,
+                                     int beta, const char **reason)
+{
+    const char *const *accepted = access == RA_ACCESS_READ ? read_permissions
+                                                           : write_permissions;
+    if (!token->application && !strcmp(token->tenant, RA_TOKEN_MSA_TENANT)) {
+        *reason = "personal Microsoft accounts are not supported";
+        return RA_TOKEN_PERSONAL_ACCOUNT;
+    }
+    for (; *accepted; accepted++) {
+        if (granted(token, *accepted)) {
             return RA_TOKEN_OK;
         }
     }
-    else {
-        for (size_t i = 0; i < json_array_size(roles); i++) {
-            const char *role = json_string_value(json_array_get(roles, i));
-            if (role && !strcmp(role, RA_TOKEN_PERMISSION)) {
-                result->application = 1;
-                return RA_TOKEN_OK;
-            }
-        }
+    /* Graph's beta list and get also take this application permission */
+    if (access == RA_ACCESS_READ && beta && token->application
+        && granted(token, RA_TOKEN_BETA_APP_READ_PERMISSION)) {
+        return RA_TOKEN_OK;
     }
-    return fail(result, RA_TOKEN_NO_PERMISSION,
-                "the token does not grant " RA_TOKEN_PERMISSION);
+    *reason = access == RA_ACCESS_READ
+              ? "the token grants neither " RA_TOKEN_READ_PERMISSION " nor "
+                RA_TOKEN_WRITE_PERMISSION
+              : "the token does not grant " RA_TOKEN_WRITE_PERMISSION;
+    return RA_TOKEN_NO_PERMISSION;
+}
+
+const char *ra_token_permission(ra_access_e access)
+{
+    return access == RA_ACCESS_READ ? RA_TOKEN_READ_PERMISSION : RA_TOKEN_WRITE_PERMISSION;
 }
 
 static ra_token_status_e verify_jws(apr_pool_t *pool, const ra_keyset_t *keys,
@@ -704,6 +750,7 @@ const char *ra_token_status_name(ra_token_status_e status)
     case RA_TOKEN_NOT_YET_VALID: return "not_yet_valid";
     case RA_TOKEN_BAD_AUDIENCE: return "bad_audience";
     case RA_TOKEN_BAD_ISSUER: return "bad_issuer";
+    case RA_TOKEN_NO_TENANT: return "no_tenant";
     case RA_TOKEN_NO_PERMISSION: return "insufficient_permission";
     case RA_TOKEN_PERSONAL_ACCOUNT: return "personal_account";
     }

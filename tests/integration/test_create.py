@@ -32,10 +32,13 @@ def test_seed_example_answers_like_the_seed_response(service, version, request_b
                        "#deviceManagement/remoteAssistancePartners/$entity")
     new_id = body.pop("id")
     uuid.UUID(new_id)
+    etag = body.pop("@odata.etag")
+    assert etag == resp.headers["ETag"] and etag.startswith('W/"')
     expected = {k: v for k, v in expected.items() if k != "id"}
     assert body == expected
     # documented order: annotations, then id, then the properties
-    assert list(resp.json()) == ["@odata.context", "@odata.type", "id"] + list(expected)[1:]
+    assert list(resp.json()) == (["@odata.context", "@odata.type", "@odata.etag", "id"]
+                                 + list(expected)[1:])
     row = service.backend.row(new_id)
     assert row["apiVersion"] == version
     for prop, value in expected.items():
@@ -98,22 +101,31 @@ def test_generated_ids_are_unique(service):
     assert len(ids) == 25
 
 
-def test_minimal_body_returns_every_property_as_null(service):
+def test_minimal_body_takes_intunes_defaults_for_non_nullable_properties(service):
+    """Graph's metadata makes the status and the date-times Nullable="false":
+    a create without them gets what Intune answers for values never set."""
     resp = service.post({})
     assert resp.status_code == 201
     body = resp.json()
     assert body["@odata.type"] == "#microsoft.graph.remoteAssistancePartner"
-    for prop in ("displayName", "onboardingUrl", "onboardingStatus", "lastConnectionDateTime"):
-        assert body[prop] is None
+    assert body["displayName"] is None and body["onboardingUrl"] is None
+    assert body["onboardingStatus"] == "notOnboarded"
+    assert body["lastConnectionDateTime"] == "0001-01-01T00:00:00Z"
     assert "onboardingRequestExpiryDateTime" not in body
     row = service.backend.row(body["id"])
-    assert row["displayName"] is None and row["onboardingStatus"] is None
+    assert row["displayName"] is None and row["onboardingStatus"] == "notOnboarded"
 
 
 def test_beta_minimal_body_includes_beta_property(service):
     body = service.post({}, version="beta").json()
-    assert "onboardingRequestExpiryDateTime" in body
-    assert body["onboardingRequestExpiryDateTime"] is None
+    assert body["onboardingRequestExpiryDateTime"] == "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("prop", ["onboardingStatus", "lastConnectionDateTime"])
+def test_null_for_a_non_nullable_property_is_400(service, prop):
+    with service.nothing_stored():
+        err = assert_graph_error(service.post({prop: None}), 400, "BadRequest")
+    assert f"'{prop}'" in err["message"] and "null" in err["message"]
 
 
 def test_explicit_nulls_and_unicode_are_stored_as_sent(service):

@@ -7,36 +7,58 @@ import pytest
 from conftest import SEED_BETA, SEED_V1, STRICT_MAX_BODY, assert_graph_error
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
-def test_other_methods_are_405_with_allow(service, method):
+# What each route allows, as the dispatch table says: Allow, 405s and CORS
+# preflights all come from it.
+ROUTE_ALLOWS = [
+    ("", "GET, POST, OPTIONS"),
+    ("/$count", "GET, OPTIONS"),
+    ("('abc')", "GET, PATCH, DELETE, OPTIONS"),
+    ("/abc", "GET, PATCH, DELETE, OPTIONS"),
+    ("/abc/beginOnboarding", "POST, OPTIONS"),
+    ("('abc')/microsoft.graph.disconnect", "POST, OPTIONS"),
+]
+
+
+NOT_ALLOWED = [(suffix, allow, method) for suffix, allow in ROUTE_ALLOWS
+               for method in ("GET", "PUT", "PATCH", "DELETE", "POST", "TRACE", "FOO")
+               if method not in allow.split(", ")]
+
+
+def route_url(service, suffix):
+    return service.url() + suffix
+
+
+@pytest.mark.parametrize("suffix,allow,method", NOT_ALLOWED)
+def test_methods_a_route_does_not_take_are_405_with_its_allow(service, suffix, allow, method):
     with service.nothing_stored():
-        resp = service.post(SEED_V1, method=method)
+        resp = service.post(SEED_V1, method=method, url=route_url(service, suffix))
     err = assert_graph_error(resp, 405, "MethodNotAllowed")
     assert method in err["message"]
-    assert resp.headers["Allow"] == "POST, OPTIONS"
+    assert resp.headers["Allow"] == allow
 
 
-def test_head_is_405_without_body(service):
-    resp = service.post(method="HEAD")
+def test_head_of_a_write_only_route_is_405_without_body(service):
+    resp = service.post(method="HEAD", url=route_url(service, "/abc/disconnect"))
     assert resp.status_code == 405
     assert resp.headers["Allow"] == "POST, OPTIONS"
     assert resp.content == b""
 
 
 def test_method_is_checked_before_the_token(service):
-    assert_graph_error(service.post(method="GET", token=None), 405, "MethodNotAllowed")
+    assert_graph_error(service.post(method="PUT", token=None), 405, "MethodNotAllowed")
 
 
-def test_options_answers_a_cors_preflight_without_token(service):
-    resp = service.post(method="OPTIONS", token=None, headers={
+@pytest.mark.parametrize("suffix,allow", ROUTE_ALLOWS)
+def test_options_answers_a_cors_preflight_without_token(service, suffix, allow):
+    resp = service.post(method="OPTIONS", token=None, url=route_url(service, suffix), headers={
         "Origin": "https://admin.contoso.com",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",
         "Content-Type": None})
     assert resp.status_code == 204
-    assert resp.headers["Allow"] == "POST, OPTIONS"
+    assert resp.headers["Allow"] == allow
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
-    assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+    assert resp.headers["Access-Control-Allow-Methods"] == allow
     assert resp.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
     assert resp.content == b""
 
@@ -48,8 +70,9 @@ def test_cross_origin_post_is_readable(service):
     assert "Location" in resp.headers["Access-Control-Expose-Headers"]
 
 
-@pytest.mark.parametrize("suffix", ["/abc", "('abc')/x", "/abc/beginOnboarding", "/$count"])
-def test_paths_below_the_collection_are_404(service, suffix):
+@pytest.mark.parametrize("suffix", ["/abc/x", "('abc')/x", "/abc/beginOnboarding/x",
+                                    "/$count/x", "/a%20b", "/abc/$value", "/$metadata"])
+def test_paths_that_name_no_resource_are_404(service, suffix):
     url = service.url() + (suffix if suffix.startswith("/") else "/" + suffix)
     with service.nothing_stored():
         resp = service.post(SEED_V1, url=url)
@@ -225,8 +248,8 @@ def test_keep_alive_survives_errors(service):
     sock = socket.create_connection(("127.0.0.1", service.httpd.port), timeout=10)
     body = json.dumps(SEED_V1)
     token = service.keys.token()
-    requests_ = ["GET /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1\r\n"
-                 "Host: 127.0.0.1\r\n\r\n",
+    requests_ = ["PUT /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1\r\n"
+                 "Host: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
                  f"POST /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1\r\n"
                  f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"]

@@ -1,0 +1,98 @@
+/* httpd glue: the module's configuration, per section (directory) and per
+ * server, its directives and the start-up checks apachectl -t runs. */
+#ifndef MOD_RA_CONFIG_H
+#define MOD_RA_CONFIG_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+
+#include <apr_global_mutex.h>
+
+#include "ra_entity.h"
+#include "ra_token.h"
+
+#define RA_MODULE_VERSION "0.2.0"
+#define RA_HANDLER "remoteassist"
+
+/* Stable message ids, as httpd's own AH numbers but for this module; each
+ * number is used once (tests/integration/test_docs.py checks). */
+#define RALOGNO(n) "RA" #n ": "
+
+/* Mutex type (see the Mutex directive) that serialises SQLite writers. */
+#define RA_SQLITE_MUTEX "remoteassist-sqlite"
+
+#define RA_DEFAULT_LEEWAY 300
+#define RA_DEFAULT_MAX_BODY 65536
+#define RA_MAX_BODY_LIMIT (16 * 1024 * 1024)
+#define RA_DEFAULT_PAGE_SIZE 100
+#define RA_MAX_PAGE_SIZE 1000
+/* Intune's partners onboard interactively; an hour covers a sign-in at the
+ * partner's portal without leaving stale requests open for days. */
+#define RA_DEFAULT_ONBOARDING_WINDOW 3600
+#define RA_MAX_ONBOARDING_WINDOW (30 * 86400)
+
+extern module AP_MODULE_DECLARE_DATA remoteassist_module;
+
+typedef struct {
+    ra_version_e version;
+    const ra_keyset_t *keys;          /* NULL: unset */
+    const char *key_source;           /* "RemoteAssistTokenKey /path", for logs */
+    apr_array_header_t *audiences;    /* NULL: unset (Graph's audiences) */
+    apr_array_header_t *issuers;      /* NULL: unset (any issuer) */
+    apr_array_header_t *tenants;      /* NULL: unset (any tenant) */
+    int leeway;
+    const char *base_url;             /* NULL: unset */
+    apr_off_t max_body;
+    int page_size;
+    int onboarding_window;            /* seconds */
+    int serves;                       /* SetHandler remoteassist applies here */
+    unsigned set;                     /* RA_SET_* of the members set in this section */
+} ra_dir_config_t;
+
+/* Which members a section set, so merging keeps an inner value and
+ * inherits the rest (mod_dbd's habit: no member relies on a sentinel). */
+enum {
+    RA_SET_VERSION = 1u << 0,
+    RA_SET_LEEWAY = 1u << 1,
+    RA_SET_MAX_BODY = 1u << 2,
+    RA_SET_PAGE_SIZE = 1u << 3,
+    RA_SET_ONBOARDING_WINDOW = 1u << 4,
+    RA_SET_SERVES = 1u << 5
+};
+
+typedef struct {
+    const char *dbd_driver;   /* DBDriver / DBDParams as mod_dbd gets them */
+    const char *dbd_params;
+    int statements_prepared;  /* a RemoteAssist* directive is in this server */
+    const char *legacy_tenant;            /* RemoteAssistLegacyTenant */
+    apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
+    apr_array_header_t *collections;      /* const char *: plain <Location> paths
+                                           * that serve the entity set */
+} ra_server_config_t;
+
+extern const command_rec ra_config_commands[];
+
+void *ra_config_create_dir(apr_pool_t *p, char *dir);
+void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv);
+void *ra_config_create_server(apr_pool_t *p, server_rec *s);
+void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv);
+
+/* check_config hook: runs under apachectl -t too (post_config does not). */
+int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *main_server);
+
+static inline ra_server_config_t *ra_server_config(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &remoteassist_module);
+}
+
+static inline const ra_dir_config_t *ra_dir_config(const request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &remoteassist_module);
+}
+
+/* The audiences a section accepts: its own, else Graph's two. */
+const apr_array_header_t *ra_config_audiences(apr_pool_t *pool, const ra_dir_config_t *cfg);
+
+#endif

@@ -1,0 +1,28 @@
+/* httpd glue: the hooks mod_remoteassist.c registers, by the unit that
+ * implements them. */
+#ifndef MOD_RA_HOOKS_H
+#define MOD_RA_HOOKS_H
+
+#include "httpd.h"
+#include <apr_dbd.h>
+#include "mod_dbd.h"
+
+/* mod_ra_startup.c: the database and the SQLite writer mutex */
+int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s);
+void ra_startup_child_init(apr_pool_t *p, server_rec *main_server);
+apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
+                                         ap_dbd_t *dbd);
+
+/* mod_ra_request.c */
+void ra_request_retrieve_optional_fns(void);
+
+/* mod_ra_dispatch.c: which requests are the module's, and the dispatch table */
+int ra_dispatch_translate_name(request_rec *r);
+int ra_dispatch_map_to_storage(request_rec *r);
+int ra_dispatch_handler(request_rec *r);
+void ra_dispatch_insert_error_filter(request_rec *r);
+void ra_dispatch_register_filters(void);
+
+#endif

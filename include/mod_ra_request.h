@@ -1,0 +1,82 @@
+/* httpd glue: one request's context and the steps every operation shares
+ * (answering, failing with a Graph error, authorizing, reading the body,
+ * reaching the database). Each step returns OK to go on, or DONE (or
+ * AP_FILTER_ERROR) once the request has been answered. */
+#ifndef MOD_RA_REQUEST_H
+#define MOD_RA_REQUEST_H
+
+#include "httpd.h"
+
+#include <apr_global_mutex.h>
+#include <jansson.h>
+
+#include "mod_ra_config.h"
+#include "ra_entity.h"
+#include "ra_query.h"
+#include "ra_route.h"
+#include "ra_store.h"
+#include "ra_token.h"
+
+/* Seconds a client waits before retrying a 503. */
+#define RA_RETRY_AFTER "5"
+
+typedef struct {
+    request_rec *r;
+    const ra_dir_config_t *cfg;
+    const char *request_id;
+    const char *client_request_id;
+    ra_route_t route;
+    const char *service_root;   /* the public root URLs are built on */
+    ra_token_result_t token;    /* once authorized */
+    ra_query_t query;           /* once parsed */
+    ra_store_conn_t conn;       /* once ra_request_connect() succeeded */
+} ra_request_t;
+
+/* Fresh request and client request ids; the request id is also r's log id. */
+void ra_request_init(ra_request_t *rq, request_rec *r);
+
+/* Answers status with body (NULL: none) of content_type, with Graph's
+ * headers, and flushes. Returns DONE. */
+int ra_respond(ra_request_t *rq, int status, const char *content_type,
+               const char *body, apr_size_t len);
+
+/* Answers status with json (the reference is consumed) as Graph JSON. */
+int ra_respond_json(ra_request_t *rq, int status, json_t *json);
+
+/* Answers status with one entity: its @odata.context, ETag header and the
+ * query's $select. */
+int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner);
+
+/* A Graph error response. Logged at debug (the client's mistake) or error
+ * (ours), never with the message, which may quote the request. */
+int ra_fail(ra_request_t *rq, int status, const char *code, const char *message);
+
+/* 503 ServiceNotAvailable with Retry-After, after logging what failed. */
+int ra_unavailable(ra_request_t *rq, const char *what, const char *error);
+
+/* The bearer token, the tenant restriction and the caller's permission for
+ * access: 401 or 403 with RFC 6750's WWW-Authenticate when refused. */
+int ra_authorize(ra_request_t *rq, ra_access_e access);
+
+/* 406 unless the Accept header admits media_type. */
+int ra_negotiate(ra_request_t *rq, const char *media_type);
+
+/* The request body as a JSON object, in the documented order: 415 for a
+ * media type other than application/json, 406 unless Accept admits the
+ * response's media type, 413 over RemoteAssistMaxBody (or LimitRequestBody),
+ * 408 when the client stops sending, 400 for an empty body, invalid JSON, a
+ * duplicate member or anything but an object. */
+int ra_read_json_object(ra_request_t *rq, const char *response_type, json_t **object);
+
+/* 400 when a request that takes no body (actions, DELETE) carries one. */
+int ra_expect_no_body(ra_request_t *rq);
+
+/* A pooled database connection in rq->conn, or 503. */
+int ra_request_connect(ra_request_t *rq);
+
+/* The cross-child SQLite writer lock around a write (NULL for PostgreSQL or
+ * when it cannot be taken: SQLite's own locking still keeps the data safe). */
+apr_global_mutex_t *ra_write_lock(ra_request_t *rq);
+void ra_write_unlock(apr_global_mutex_t *lock);
+
+#endif

@@ -1,0 +1,92 @@
+/* OData system query options: the text of a request's query string becomes
+ * a validated tree ($filter) and lists ($orderby, $select), never SQL. The
+ * store generates SQL from these (ra_store.h), from a whitelist of columns
+ * and placeholders. Pure logic over APR and jansson. */
+#ifndef RA_QUERY_H
+#define RA_QUERY_H
+
+#include <apr_pools.h>
+
+#include "ra_entity.h"
+
+/* Limits that keep a hostile $filter cheap to parse and to run. */
+#define RA_QUERY_FILTER_MAX_LENGTH 4096
+#define RA_QUERY_FILTER_MAX_NODES 100
+#define RA_QUERY_FILTER_MAX_DEPTH 32
+#define RA_QUERY_TOP_MAX APR_INT64_C(1000000000)
+
+typedef enum {
+    RA_QNODE_OR,
+    RA_QNODE_AND,
+    RA_QNODE_NOT,
+    RA_QNODE_COMPARE,   /* property op literal */
+    RA_QNODE_FUNCTION   /* startswith/endswith/contains(property, 'text') */
+} ra_qnode_kind_e;
+
+typedef enum { RA_Q_EQ, RA_Q_NE, RA_Q_GT, RA_Q_GE, RA_Q_LT, RA_Q_LE } ra_q_compare_e;
+typedef enum { RA_Q_STARTSWITH, RA_Q_ENDSWITH, RA_Q_CONTAINS } ra_q_function_e;
+
+typedef struct ra_qnode ra_qnode_t;
+struct ra_qnode {
+    ra_qnode_kind_e kind;
+    ra_qnode_t *left, *right;  /* OR, AND: both; NOT: left */
+    ra_prop_e prop;            /* COMPARE, FUNCTION */
+    int op;                    /* ra_q_compare_e or ra_q_function_e */
+    const char *text;          /* the literal's value; NULL for null */
+    apr_int64_t ticks;         /* a DateTimeOffset literal's instant */
+};
+
+typedef struct {
+    ra_prop_e prop;
+    int descending;
+} ra_order_t;
+
+/* One sort key's value in a $skiptoken: text (NULL for null), or ticks for
+ * a DateTimeOffset property. */
+typedef struct {
+    const char *text;
+    apr_int64_t ticks;
+} ra_key_value_t;
+
+typedef struct {
+    ra_qnode_t *filter;         /* NULL: every row */
+    const char *filter_text;    /* decoded, for nextLink */
+    ra_order_t order[RA_PROP_COUNT]; /* ends with the id, the tie-breaker */
+    int order_count;
+    const char *orderby_text;
+    unsigned select;            /* RA_PROP_BIT mask; 0: all */
+    const char *select_text;
+    apr_int64_t top, skip;      /* -1: absent */
+    int count;                  /* $count=true */
+    int after_set;              /* a $skiptoken: rows after after[] */
+    ra_key_value_t after[RA_PROP_COUNT];
+} ra_query_t;
+
+/* What the request addresses decides which options it may carry. */
+typedef enum {
+    RA_QUERY_LIST,    /* every option */
+    RA_QUERY_COUNT,   /* /$count: $filter */
+    RA_QUERY_ENTITY,  /* one entity: $select */
+    RA_QUERY_NONE     /* writes and actions: none */
+} ra_query_target_e;
+
+/* Parses a raw (percent-encoded) query string, NULL for none. Custom options
+ * (names without '$') are ignored, as OData allows; an unknown or
+ * unsupported system option, one the target does not take, a repeated one,
+ * a syntax error (with its position) or an unknown property is an error:
+ * returns 0 with *message a Graph error message naming the option. */
+int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
+                   const char *args, ra_query_t *query, const char **message);
+
+/* The $skiptoken that continues after the row whose sort key values are
+ * values (one per query->order entry): opaque base64url, bound to the
+ * query's $filter and $orderby. */
+const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
+                               const ra_key_value_t *values);
+
+/* The query string of the next page: the query's options and a $skiptoken
+ * (no $skip: the token already continues after it), percent-encoded. */
+const char *ra_query_next_args(apr_pool_t *pool, const ra_query_t *query,
+                               const char *skiptoken);
+
+#endif

@@ -1,0 +1,545 @@
+/* httpd glue: configuration structures, their merge, the directives, and the
+ * checks that make a bad configuration fail apachectl -t. */
+#include "mod_ra_config.h"
+
+#include "http_core.h"
+#include "ap_mpm.h"
+#include <apr_dbd.h>
+#include "mod_dbd.h"
+
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include "ra_route.h"
+#include "ra_store.h"
+
+APLOG_USE_MODULE(remoteassist);
+
+/* ------------------------------------------------------------ structures */
+
+void *ra_config_create_dir(apr_pool_t *p, char *dir)
+{
+    ra_dir_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
+    (void)dir;
+    cfg->version = RA_VERSION_V1;
+    cfg->leeway = RA_DEFAULT_LEEWAY;
+    cfg->max_body = RA_DEFAULT_MAX_BODY;
+    cfg->page_size = RA_DEFAULT_PAGE_SIZE;
+    cfg->onboarding_window = RA_DEFAULT_ONBOARDING_WINDOW;
+    return cfg;
+}
+
+#define MERGE_FLAGGED(member, flag) \
+    cfg->member = (add->set & (flag)) ? add->member : base->member
+#define MERGE_POINTER(member) cfg->member = add->member ? add->member : base->member
+
+void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    const ra_dir_config_t *base = basev, *add = addv;
+    ra_dir_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
+
+    MERGE_FLAGGED(version, RA_SET_VERSION);
+    MERGE_POINTER(keys);
+    cfg->key_source = add->keys ? add->key_source : base->key_source;
+    MERGE_POINTER(audiences);
+    MERGE_POINTER(issuers);
+    MERGE_POINTER(tenants);
+    MERGE_FLAGGED(leeway, RA_SET_LEEWAY);
+    MERGE_POINTER(base_url);
+    MERGE_FLAGGED(max_body, RA_SET_MAX_BODY);
+    MERGE_FLAGGED(page_size, RA_SET_PAGE_SIZE);
+    MERGE_FLAGGED(onboarding_window, RA_SET_ONBOARDING_WINDOW);
+    MERGE_FLAGGED(serves, RA_SET_SERVES);
+    cfg->set = add->set | base->set;
+    return cfg;
+}
+
+void *ra_config_create_server(apr_pool_t *p, server_rec *s)
+{
+    (void)s;
+    return apr_pcalloc(p, sizeof(ra_server_config_t));
+}
+
+void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
+{
+    const ra_server_config_t *base = basev, *add = addv;
+    ra_server_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
+
+    MERGE_POINTER(dbd_driver);
+    MERGE_POINTER(dbd_params);
+    MERGE_POINTER(legacy_tenant);
+    /* mod_dbd overlays the main server's statements onto every vhost */
+    cfg->statements_prepared = add->statements_prepared || base->statements_prepared;
+    return cfg;
+}
+
+static const char *const graph_audiences[] = { "https://graph.microsoft.com",
+                                               "00000003-0000-0000-c000-000000000000" };
+
+const apr_array_header_t *ra_config_audiences(apr_pool_t *pool, const ra_dir_config_t *cfg)
+{
+    apr_array_header_t *list;
+    if (cfg->audiences) {
+        return cfg->audiences;
+    }
+    list = apr_array_make(pool, 2, sizeof(const char *));
+    for (size_t i = 0; i < sizeof(graph_audiences) / sizeof(graph_audiences[0]); i++) {
+        APR_ARRAY_PUSH(list, const char *) = graph_audiences[i];
+    }
+    return list;
+}
+
+/* ------------------------------------------------------------ directives */
+
+/* Every RemoteAssist* directive registers the module's statements with
+ * mod_dbd for the server it appears in, once, while the configuration is
+ * read: mod_dbd prepares them on each new pooled connection (as
+ * mod_authn_dbd does). */
+static const char *use_server(cmd_parms *cmd)
+{
+    ra_server_config_t *scfg = ra_server_config(cmd->server);
+    APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare;
+
+    if (scfg->statements_prepared) {
+        return NULL;
+    }
+    prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    if (!prepare) {
+        return apr_psprintf(cmd->pool, "%s needs mod_dbd: add LoadModule dbd_module "
+                            "before mod_remoteassist", cmd->cmd->name);
+    }
+    for (int i = 0; i < RA_STMT_KINDS; i++) {
+        prepare(cmd->server, ra_store_statement_sql((ra_stmt_e)i),
+                ra_store_statement_label((ra_stmt_e)i));
+    }
+    scfg->statements_prepared = 1;
+    return NULL;
+}
+
+static const char *set_api_version(cmd_parms *cmd, void *dcfg, const char *word)
+{
+    ra_dir_config_t *cfg = dcfg;
+    if (!ra_version_parse(word, &cfg->version)) {
+        return apr_psprintf(cmd->pool, "RemoteAssistApiVersion must be v1.0 or beta, "
+                            "not '%s'", word);
+    }
+    cfg->set |= RA_SET_VERSION;
+    return use_server(cmd);
+}
+
+/* The last key file that parsed, per directive and path, is kept as bytes in
+ * the process pool, which outlives configuration generations. A key file
+ * that turns bad before a graceful restart then leaves the server serving
+ * with the keys it had (a directive error would stop the parent, and the
+ * site), and says why. At start-up and under apachectl -t a bad file is an
+ * error as usual. Only bytes are kept: httpd unloads and reloads the module,
+ * and libcjose with it, between generations, so cjose objects cannot
+ * survive one. */
+typedef struct {
+    apr_pool_t *pool;   /* a child of the process pool; holds data */
+    char *data;
+    apr_size_t len;
+} ra_good_key_file_t;
+
+/* httpd reads its configuration twice at start-up (generations 0 and 1);
+ * a later generation is a restart */
+#define RA_FIRST_RESTART_GENERATION 2
+
+static const ra_keyset_t *load_keys(cmd_parms *cmd, int secret, const char *path,
+                                    const char **error)
+{
+    apr_pool_t *process_pool = cmd->server->process->pool;
+    const char *name = apr_pstrcat(cmd->temp_pool, "remoteassist-keys:", cmd->cmd->name,
+                                   ":", path, NULL);
+    ra_good_key_file_t *good = NULL;
+    ra_keyset_t *(*parse)(apr_pool_t *, const char *, const char *, apr_size_t,
+                          const char **) = secret ? ra_keyset_parse_secret
+                                                  : ra_keyset_parse_public;
+    const ra_keyset_t *keys = NULL;
+    char *data;
+    apr_size_t len;
+
+    /* several sections of one configuration may name the same file */
+    apr_pool_userdata_get((void **)&keys, name, cmd->pool);
+    if (keys) {
+        return keys;
+    }
+    apr_pool_userdata_get((void **)&good, name, process_pool);
+    *error = ra_keyset_read_file(cmd->temp_pool, path, &data, &len);
+    if (!*error) {
+        keys = parse(cmd->pool, path, data, len, error);
+    }
+    if (keys) {
+        if (!good) {
+            good = apr_pcalloc(process_pool, sizeof(*good));
+            apr_pool_userdata_set(good, apr_pstrdup(process_pool, name),
+                                  apr_pool_cleanup_null, process_pool);
+        }
+        else {
+            apr_pool_destroy(good->pool);
+        }
+        apr_pool_create(&good->pool, process_pool);
+        apr_pool_tag(good->pool, "remoteassist-keyfile");
+        good->data = apr_pmemdup(good->pool, data, len);
+        good->len = len;
+    }
+    else if (good && ap_state_query(AP_SQ_CONFIG_GEN) >= RA_FIRST_RESTART_GENERATION) {
+        const char *why = *error;
+        keys = parse(cmd->pool, path, good->data, good->len, error);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server, RALOGNO(00009)
+                     "%s %s: %s; this restart keeps the keys the file held before: "
+                     "fix it and restart again", cmd->cmd->name, path, why);
+    }
+    if (keys) {
+        apr_pool_userdata_setn(keys, apr_pstrdup(cmd->pool, name), apr_pool_cleanup_null,
+                               cmd->pool);
+    }
+    return keys;
+}
+
+/* RemoteAssistTokenKey and RemoteAssistTokenSecret; cmd->info says which. */
+static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
+{
+    ra_dir_config_t *cfg = dcfg;
+    const char *path = ap_server_root_relative(cmd->pool, file);
+    const char *error = NULL;
+
+    if (cfg->keys) {
+        return apr_psprintf(cmd->pool, "%s: this section already has %s; use a JWKS "
+                            "file for several keys", cmd->cmd->name, cfg->key_source);
+    }
+    if (!path) {
+        return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", cmd->cmd->name, file);
+    }
+    cfg->keys = load_keys(cmd, cmd->info != NULL, path, &error);
+    if (!cfg->keys) {
+        return apr_psprintf(cmd->pool, RALOGNO(00008) "%s: %s", cmd->cmd->name, error);
+    }
+    cfg->key_source = apr_pstrcat(cmd->pool, cmd->cmd->name, " ", path, NULL);
+    return use_server(cmd);
+}
+
+/* RemoteAssistTokenAudience, RemoteAssistTokenIssuer and RemoteAssistTenant:
+ * the list replaces an inherited one; cmd->info is the member's offset. */
+static const char *add_list_value(cmd_parms *cmd, void *dcfg, const char *value)
+{
+    apr_array_header_t **list = (apr_array_header_t **)((char *)dcfg + (size_t)cmd->info);
+    if (!*list) {
+        *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(*list, const char *) = value;
+    return use_server(cmd);
+}
+
+/* A whole number from min to max, for the integer directives. */
+static const char *parse_number(cmd_parms *cmd, const char *arg, long min, long max,
+                                const char *unit, long *value)
+{
+    char *end;
+    *value = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || *value < min || *value > max) {
+        return apr_psprintf(cmd->pool, "%s must be a number of %s from %ld to %ld, not '%s'",
+                            cmd->cmd->name, unit, min, max, arg);
+    }
+    return NULL;
+}
+
+static const char *set_leeway(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    long value;
+    const char *error = parse_number(cmd, arg, 0, 86400, "seconds", &value);
+    if (error) {
+        return error;
+    }
+    cfg->leeway = (int)value;
+    cfg->set |= RA_SET_LEEWAY;
+    return use_server(cmd);
+}
+
+static const char *set_page_size(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    long value;
+    const char *error = parse_number(cmd, arg, 1, RA_MAX_PAGE_SIZE, "entities", &value);
+    if (error) {
+        return error;
+    }
+    cfg->page_size = (int)value;
+    cfg->set |= RA_SET_PAGE_SIZE;
+    return use_server(cmd);
+}
+
+static const char *set_onboarding_window(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    long value;
+    const char *error = parse_number(cmd, arg, 60, RA_MAX_ONBOARDING_WINDOW, "seconds",
+                                     &value);
+    if (error) {
+        return error;
+    }
+    cfg->onboarding_window = (int)value;
+    cfg->set |= RA_SET_ONBOARDING_WINDOW;
+    return use_server(cmd);
+}
+
+static const char *set_max_body(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    char *end;
+    apr_off_t value;
+    if (apr_strtoff(&value, arg, &end, 10) != APR_SUCCESS || *end || value < 2
+        || value > RA_MAX_BODY_LIMIT) {
+        return apr_psprintf(cmd->pool, "RemoteAssistMaxBody must be a number of bytes "
+                            "from 2 to %d", RA_MAX_BODY_LIMIT);
+    }
+    cfg->max_body = value;
+    cfg->set |= RA_SET_MAX_BODY;
+    return use_server(cmd);
+}
+
+static const char *set_base_url(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    apr_uri_t uri;
+    size_t len = strlen(arg);
+
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http"))
+        || !uri.hostname || uri.query || uri.fragment) {
+        return apr_psprintf(cmd->pool, "RemoteAssistBaseURL must be an absolute http(s) "
+                            "URL such as https://graph.contoso.com/v1.0, not '%s'", arg);
+    }
+    while (len > 0 && arg[len - 1] == '/') {
+        len--; /* the service root never ends in '/' */
+    }
+    cfg->base_url = apr_pstrmemdup(cmd->pool, arg, len);
+    return use_server(cmd);
+}
+
+static const char *set_legacy_tenant(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    (void)dcfg;
+    if (!*arg) {
+        return "RemoteAssistLegacyTenant needs a tenant id";
+    }
+    ra_server_config(cmd->server)->legacy_tenant = arg;
+    return use_server(cmd);
+}
+
+/* Three directives of other modules are read on the way, then declined so
+ * their owner handles them as usual (httpd offers a declined directive to the
+ * next module that has it):
+ * - DBDriver and DBDParams: mod_dbd's server configuration is private, but
+ *   the tables must exist before mod_dbd's first connection prepares the
+ *   statements. ra_config_check verifies the module order this needs.
+ * - SetHandler: core keeps it as an opaque expression, but the checks must
+ *   know which sections serve this module. */
+static const char *observe_sethandler(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    (void)cmd;
+    cfg->serves = !strcasecmp(arg, RA_HANDLER);
+    cfg->set |= RA_SET_SERVES;
+    return DECLINE_CMD;
+}
+
+static const char *observe_dbd(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_server_config_t *scfg = ra_server_config(cmd->server);
+    (void)dcfg;
+    if (cmd->info) {
+        scfg->dbd_params = arg;
+    }
+    else {
+        scfg->dbd_driver = arg;
+    }
+    return DECLINE_CMD;
+}
+
+#define RA_CONF (RSRC_CONF | ACCESS_CONF)
+
+const command_rec ra_config_commands[] = {
+    AP_INIT_TAKE1("RemoteAssistApiVersion", set_api_version, NULL, RA_CONF,
+                  "Graph API version served here: v1.0 (default) or beta"),
+    AP_INIT_TAKE1("RemoteAssistTokenKey", set_token_key, NULL, RA_CONF,
+                  "PEM public key, certificate or JWKS file that verifies bearer tokens"),
+    AP_INIT_TAKE1("RemoteAssistTokenSecret", set_token_key, (void *)"secret", RA_CONF,
+                  "File holding an HS256 shared secret that verifies bearer tokens"),
+    AP_INIT_ITERATE("RemoteAssistTokenAudience", add_list_value,
+                    (void *)APR_OFFSETOF(ra_dir_config_t, audiences), RA_CONF,
+                    "Accepted aud values (default: https://graph.microsoft.com and "
+                    "00000003-0000-0000-c000-000000000000)"),
+    AP_INIT_ITERATE("RemoteAssistTokenIssuer", add_list_value,
+                    (void *)APR_OFFSETOF(ra_dir_config_t, issuers), RA_CONF,
+                    "Accepted iss values (default: any)"),
+    AP_INIT_TAKE1("RemoteAssistTokenLeeway", set_leeway, NULL, RA_CONF,
+                  "Seconds of clock skew allowed on exp, nbf and iat (default 300)"),
+    AP_INIT_ITERATE("RemoteAssistTenant", add_list_value,
+                    (void *)APR_OFFSETOF(ra_dir_config_t, tenants), RA_CONF,
+                    "Tenant ids (tid) this section serves (default: any)"),
+    AP_INIT_TAKE1("RemoteAssistBaseURL", set_base_url, NULL, RA_CONF,
+                  "Public service root, e.g. https://graph.contoso.com/v1.0, for "
+                  "@odata.context, @odata.nextLink and Location behind a reverse proxy"),
+    AP_INIT_TAKE1("RemoteAssistMaxBody", set_max_body, NULL, RA_CONF,
+                  "Largest request body in bytes (default 65536)"),
+    AP_INIT_TAKE1("RemoteAssistPageSize", set_page_size, NULL, RA_CONF,
+                  "Most entities in one page of a list (default 100)"),
+    AP_INIT_TAKE1("RemoteAssistOnboardingWindow", set_onboarding_window, NULL, RA_CONF,
+                  "Seconds from beginOnboarding to onboardingRequestExpiryDateTime "
+                  "(default 3600)"),
+    AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
+                  "Tenant id that partners stored before tenants (schema version 1) "
+                  "belong to, for the upgrade"),
+    AP_INIT_TAKE1("DBDriver", observe_dbd, NULL, RSRC_CONF,
+                  "(mod_dbd's; seen by mod_remoteassist to create its tables)"),
+    AP_INIT_TAKE1("DBDParams", observe_dbd, (void *)"params", RSRC_CONF,
+                  "(mod_dbd's; seen by mod_remoteassist to create its tables)"),
+    AP_INIT_TAKE1("SetHandler", observe_sethandler, NULL, OR_FILEINFO,
+                  "(core's; seen by mod_remoteassist to check its sections)"),
+    { NULL }
+};
+
+/* ------------------------------------------------------- start-up checks */
+
+/* Whether the plain (non-regex) section outer applies wherever inner does. */
+static int section_contains(const core_dir_config *outer, const core_dir_config *inner)
+{
+    size_t len;
+    if (outer == inner) {
+        return 1;
+    }
+    if (outer->r || !outer->d || !inner->d) {
+        return 0;
+    }
+    len = strlen(outer->d);
+    return !strncmp(outer->d, inner->d, len)
+           && (len == 0 || outer->d[len - 1] == '/' || inner->d[len] == '/'
+               || inner->d[len] == '\0');
+}
+
+/* Our configuration as a section sees it: the server's defaults, then each
+ * section that contains it, in configuration order. */
+static const ra_dir_config_t *effective_config(apr_pool_t *p, server_rec *s,
+                                               const core_dir_config *target,
+                                               apr_array_header_t *sections)
+{
+    const ra_dir_config_t *cfg = ap_get_module_config(s->lookup_defaults,
+                                                      &remoteassist_module);
+    ap_conf_vector_t **sec = (ap_conf_vector_t **)sections->elts;
+
+    for (int i = 0; i < sections->nelts; i++) {
+        const ra_dir_config_t *own = ap_get_module_config(sec[i], &remoteassist_module);
+        if (own && section_contains(ap_get_core_module_config(sec[i]), target)) {
+            cfg = ra_config_merge_dir(p, (void *)cfg, (void *)own);
+        }
+    }
+    return cfg;
+}
+
+/* A plain <Location> that serves the entity set is claimed by the module
+ * for every URL form below it (see ra_dispatch_translate_name); one whose
+ * path does not end in the entity set's could serve nothing. */
+static int note_collection(apr_pool_t *pconf, server_rec *s, const core_dir_config *core,
+                           const char *where)
+{
+    ra_server_config_t *scfg = ra_server_config(s);
+    size_t len = strlen(core->d), suffix = sizeof(RA_ROUTE_COLLECTION_PATH) - 1;
+
+    while (len > 1 && core->d[len - 1] == '/') {
+        len--;
+    }
+    if (len < suffix || strncasecmp(core->d + len - suffix, RA_ROUTE_COLLECTION_PATH, suffix)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00010)
+                     "<Location %s> (SetHandler remoteassist) does not end in "
+                     RA_ROUTE_COLLECTION_PATH ": its path is the entity set itself, e.g. "
+                     "/v1.0" RA_ROUTE_COLLECTION_PATH, where);
+        return 1;
+    }
+    if (!scfg->collections) {
+        scfg->collections = apr_array_make(pconf, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(scfg->collections, const char *) = apr_pstrmemdup(pconf, core->d, len);
+    return 0;
+}
+
+/* A section that serves our handler needs keys, and its server a database
+ * this module can use. Returns the number of problems logged. */
+static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
+                          apr_array_header_t *sections, int locations)
+{
+    const ra_server_config_t *scfg = ra_server_config(s);
+    ap_conf_vector_t **sec = (ap_conf_vector_t **)sections->elts;
+    int problems = 0;
+
+    for (int i = 0; i < sections->nelts; i++) {
+        const core_dir_config *core = ap_get_core_module_config(sec[i]);
+        /* httpd creates a module's part of a section only when one of its
+         * directives (SetHandler included, see observe_sethandler) is there */
+        const ra_dir_config_t *own = ap_get_module_config(sec[i], &remoteassist_module);
+        const char *where = core->d ? core->d : "(server)";
+        if (!own || !own->serves) {
+            continue;
+        }
+        const ra_dir_config_t *cfg = effective_config(p, s, core, sections);
+        if (locations && core->d && !core->r) {
+            problems += note_collection(pconf, s, core, where);
+        }
+        if (!cfg->keys) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00002)
+                         "%s (SetHandler remoteassist) has no RemoteAssistTokenKey or "
+                         "RemoteAssistTokenSecret: every request would be refused", where);
+            problems++;
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00007)
+                         "%s serves %s; %d key(s) from %s accept %s", where,
+                         ra_version_name(cfg->version), ra_keyset_count(cfg->keys),
+                         cfg->key_source, ra_keyset_algorithms(p, cfg->keys));
+        }
+        if (!scfg->dbd_driver) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00003)
+                         "%s (SetHandler remoteassist) has no DBDriver in its server: "
+                         "add DBDriver sqlite3 and DBDParams /path/to/partners.db", where);
+            problems++;
+        }
+        else if (!ra_store_driver_supported(scfg->dbd_driver)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00004)
+                         "%s (SetHandler remoteassist): DBDriver %s is not supported; "
+                         "use sqlite3 or pgsql", where, scfg->dbd_driver);
+            problems++;
+        }
+        else if (!scfg->statements_prepared) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00005)
+                         "%s (SetHandler remoteassist): no RemoteAssist* directive applies "
+                         "to its server, so its statements are not prepared", where);
+            problems++;
+        }
+    }
+    return problems;
+}
+
+int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *main_server)
+{
+    module *dbd = ap_find_linked_module("mod_dbd.c");
+    int problems = 0;
+    (void)plog;
+
+    for (module *m = ap_top_module; dbd && m && m != &remoteassist_module; m = m->next) {
+        if (m == dbd) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00006)
+                         "mod_remoteassist is loaded before mod_dbd; load it after "
+                         "(LoadModule dbd_module first) so it can see DBDriver");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    for (server_rec *s = main_server; s; s = s->next) {
+        core_server_config *core = ap_get_core_module_config(s->module_config);
+        ra_server_config(s)->collections = NULL;
+        problems += check_sections(pconf, ptemp, s, core->sec_url, 1);
+        problems += check_sections(pconf, ptemp, s, core->sec_dir, 0);
+    }
+    return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
+}

@@ -1,0 +1,274 @@
+/* httpd glue: which requests are the module's, and what each one runs.
+ *
+ * One table, operations[], decides everything about a route and method:
+ * the access the token needs, the query options it takes and the operation;
+ * Allow headers, 405s and CORS preflights are derived from it. */
+#include "mod_ra_hooks.h"
+
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+
+#include <apr_strings.h>
+
+#include "mod_ra_ops.h"
+#include "ra_odata.h"
+
+APLOG_USE_MODULE(remoteassist);
+
+typedef struct {
+    ra_route_kind_e route;
+    int method;                 /* M_GET, ...; HEAD is M_GET */
+    ra_access_e access;
+    ra_query_target_e query;    /* which query options it takes */
+    int (*run)(ra_request_t *rq);
+} ra_operation_t;
+
+static const ra_operation_t operations[] = {
+    { RA_ROUTE_COLLECTION, M_GET, RA_ACCESS_READ, RA_QUERY_LIST, ra_op_list },
+    { RA_ROUTE_COLLECTION, M_POST, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_create },
+    { RA_ROUTE_COUNT, M_GET, RA_ACCESS_READ, RA_QUERY_COUNT, ra_op_count },
+    { RA_ROUTE_ENTITY, M_GET, RA_ACCESS_READ, RA_QUERY_ENTITY, ra_op_get },
+    { RA_ROUTE_ENTITY, M_PATCH, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_update },
+    { RA_ROUTE_ENTITY, M_DELETE, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_delete },
+    { RA_ROUTE_BEGIN_ONBOARDING, M_POST, RA_ACCESS_WRITE, RA_QUERY_NONE,
+      ra_op_begin_onboarding },
+    { RA_ROUTE_DISCONNECT, M_POST, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect },
+};
+#define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
+
+static const ra_operation_t *find_operation(ra_route_kind_e route, int method)
+{
+    for (size_t i = 0; i < OPERATIONS; i++) {
+        if (operations[i].route == route && operations[i].method == method) {
+            return &operations[i];
+        }
+    }
+    return NULL;
+}
+
+/* "GET, POST, OPTIONS": what the route's operations take, and OPTIONS. */
+static const char *allowed_methods(apr_pool_t *pool, ra_route_kind_e route)
+{
+    const char *allow = "";
+    for (size_t i = 0; i < OPERATIONS; i++) {
+        if (operations[i].route == route) {
+            allow = apr_pstrcat(pool, allow, ap_method_name_of(pool, operations[i].method),
+                                ", ", NULL);
+        }
+    }
+    return apr_pstrcat(pool, allow, "OPTIONS", NULL);
+}
+
+/* ------------------------------------------------------ the URL space */
+
+/* What translate_name learnt of a request: the path to route (as the
+ * client wrote it), and the service root's path when the URI had to be
+ * rewritten for httpd's location walk (else NULL). */
+typedef struct {
+    const char *path;
+    const char *root_path;
+} ra_claim_t;
+
+/* The plain <Location> serving the entity set that path falls under,
+ * whatever its case and whether a key in parentheses follows, or NULL. */
+static const char *collection_of(const server_rec *s, const char *path)
+{
+    const apr_array_header_t *list = ra_server_config(s)->collections;
+    for (int i = 0; path && list && i < list->nelts; i++) {
+        const char *collection = APR_ARRAY_IDX(list, i, const char *);
+        if (ra_route_under(path, collection)) {
+            return collection;
+        }
+    }
+    return NULL;
+}
+
+/* httpd matches <Location> paths by whole segments and case-sensitively, so
+ * the entity URL a 201 puts in Location, .../remoteAssistancePartners('id'),
+ * and Graph's case-insensitive spellings would miss the section. The module
+ * claims them here, after the first location walk: the URI is rewritten to
+ * the section's own spelling (with a '/' before a key in parentheses) for
+ * the walk httpd repeats after map_to_storage, and the claim keeps the path
+ * to route. A request the first walk already matched is claimed as is. */
+int ra_dispatch_translate_name(request_rec *r)
+{
+    const ra_dir_config_t *cfg = ra_dir_config(r);
+    const char *collection;
+    ra_claim_t *claim;
+
+    if (cfg && cfg->serves) {
+        claim = apr_pcalloc(r->pool, sizeof(*claim));
+        claim->path = r->uri;
+    }
+    else if ((collection = collection_of(r->server, r->uri)) != NULL) {
+        size_t len = strlen(collection);
+        claim = apr_pcalloc(r->pool, sizeof(*claim));
+        claim->path = r->uri;
+        claim->root_path = apr_pstrmemdup(r->pool, collection,
+                                          len - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1));
+        r->uri = apr_pstrcat(r->pool, collection, r->uri[len] == '(' ? "/" : "",
+                             r->uri + len, NULL);
+    }
+    else {
+        return DECLINED;
+    }
+    ap_set_module_config(r->request_config, &remoteassist_module, claim);
+    return DECLINED;
+}
+
+/* The entity set is not a file: skip the directory and file walk, as
+ * mod_proxy does, so no stat() per request and no 403 from a DocumentRoot
+ * the location happens to overlay. <Location> sections still apply.
+ * httpd resets per_dir_config to the server's defaults just before
+ * map_to_storage, so the decision was taken at translate_name. */
+int ra_dispatch_map_to_storage(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &remoteassist_module) ? OK : DECLINED;
+}
+
+/* ------------------------------------------------------------ the handler */
+
+static const char *service_root(ra_request_t *rq, const ra_claim_t *claim)
+{
+    const char *root_path = claim && claim->root_path ? claim->root_path
+                                                      : rq->route.root_path;
+    if (rq->cfg->base_url) {
+        return rq->cfg->base_url;
+    }
+    return ap_construct_url(rq->r->pool, ap_escape_uri(rq->r->pool, root_path), rq->r);
+}
+
+static int answer_options(ra_request_t *rq)
+{
+    request_rec *r = rq->r;
+    const char *allow = allowed_methods(r->pool, rq->route.kind);
+    const char *wanted = apr_table_get(r->headers_in, "Access-Control-Request-Headers");
+
+    apr_table_setn(r->headers_out, "Allow", allow);
+    if (apr_table_get(r->headers_in, "Access-Control-Request-Method")) {
+        apr_table_setn(r->headers_out, "Access-Control-Allow-Methods", allow);
+        apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
+                       wanted ? wanted : "Authorization, Content-Type, Accept, "
+                                         "client-request-id, If-Match, Prefer");
+        apr_table_setn(r->headers_out, "Access-Control-Max-Age", "600");
+    }
+    return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
+}
+
+int ra_dispatch_handler(request_rec *r)
+{
+    const ra_claim_t *claim;
+    const ra_operation_t *op;
+    const char *message;
+    ra_request_t rq;
+    int rc;
+
+    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
+        return DECLINED;
+    }
+    ra_request_init(&rq, r);
+    claim = ap_get_module_config(r->request_config, &remoteassist_module);
+    switch (ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
+    case RA_ROUTE_OK:
+        break;
+    case RA_ROUTE_BAD_KEY:
+        return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    default:
+        return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
+    }
+    rq.service_root = service_root(&rq, claim);
+    if (r->method_number == M_OPTIONS) {
+        return answer_options(&rq);
+    }
+    if (!(op = find_operation(rq.route.kind, r->method_number))) {
+        const char *allow = allowed_methods(r->pool, rq.route.kind);
+        apr_table_setn(r->headers_out, "Allow", allow);
+        return ra_fail(&rq, HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                       apr_psprintf(r->pool, "The HTTP method '%s' is not allowed on this "
+                                    "resource; it allows %s.", r->method, allow));
+    }
+    if ((rc = ra_authorize(&rq, op->access)) != OK) {
+        return rc;
+    }
+    if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
+        return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    }
+    return op->run(&rq);
+}
+
+/* ---------------------------------------- httpd's own refusals, as Graph's */
+
+#define RA_ERROR_FILTER "RA_GRAPH_ERROR"
+
+/* The path a request asked for, even when httpd refused it before parsing
+ * its URI (a request line over LimitRequestLine leaves only the line). */
+static const char *requested_path(request_rec *r)
+{
+    const char *line = r->the_request, *start;
+    if (r->uri) {
+        return r->uri;
+    }
+    if (!line || !(start = strchr(line, ' '))) {
+        return NULL;
+    }
+    start++;
+    return apr_pstrmemdup(r->pool, start, strcspn(start, " ?"));
+}
+
+/* Runs when httpd answers an error itself (ap_send_error_response): inside
+ * the module's URL space the answer becomes a Graph error body. */
+void ra_dispatch_insert_error_filter(request_rec *r)
+{
+    if (ap_get_module_config(r->request_config, &remoteassist_module)
+        || (r->handler && !strcmp(r->handler, RA_HANDLER))
+        || collection_of(r->server, requested_path(r))) {
+        ap_add_output_filter(RA_ERROR_FILTER, NULL, r, r->connection);
+    }
+}
+
+/* Drops httpd's HTML error page and sends the Graph error of the same
+ * status once the page ends. */
+static apr_status_t graph_error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    apr_bucket *b;
+    ra_request_t rq;
+    apr_size_t len;
+
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)) {
+            break;
+        }
+    }
+    int eos = b != APR_BRIGADE_SENTINEL(bb);
+    apr_brigade_cleanup(bb);
+    if (!eos) {
+        return APR_SUCCESS; /* nothing passes until the page is complete */
+    }
+    ra_request_init(&rq, r);
+    char *body = ra_odata_error_body(r->pool, ra_odata_status_code(r->status),
+                                     ra_odata_status_message(r->status), rq.request_id,
+                                     rq.client_request_id, apr_time_now(), &len);
+    ap_set_content_type(r, RA_ODATA_CONTENT_TYPE);
+    r->content_languages = NULL;
+    apr_table_setn(r->err_headers_out, "request-id", rq.request_id);
+    apr_table_setn(r->err_headers_out, "client-request-id", rq.client_request_id);
+    apr_table_setn(r->err_headers_out, "OData-Version", "4.0");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00035)
+                  "request-id=%s status=%d answered by httpd, with a Graph error body",
+                  rq.request_id, r->status);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(body, len, r->pool,
+                                                       f->c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+void ra_dispatch_register_filters(void)
+{
+    ap_register_output_filter(RA_ERROR_FILTER, graph_error_filter, NULL, AP_FTYPE_CONTENT_SET);
+}

@@ -1,0 +1,103 @@
+/* httpd glue: List, Get and $count. */
+#include "mod_ra_ops.h"
+
+#include "http_protocol.h"
+
+#include <apr_strings.h>
+
+#include "ra_odata.h"
+
+APLOG_USE_MODULE(remoteassist);
+
+int ra_op_get(ra_request_t *rq)
+{
+    ra_partner_t partner;
+    const char *error;
+    int rc;
+
+    if ((rc = ra_negotiate(rq, "application/json")) != OK
+        || (rc = ra_request_connect(rq)) != OK) {
+        return rc;
+    }
+    switch (ra_store_get(rq->r->pool, &rq->conn, rq->token.tenant, rq->route.id, &partner,
+                         &error)) {
+    case RA_STORE_DONE:
+        return ra_respond_entity(rq, HTTP_OK, &partner);
+    case RA_STORE_MISSING:
+        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                       apr_psprintf(rq->r->pool, "No remoteAssistancePartner has the id "
+                                    "'%s'.", rq->route.id));
+    default:
+        return ra_unavailable(rq, "read", error);
+    }
+}
+
+int ra_op_count(ra_request_t *rq)
+{
+    apr_int64_t count;
+    const char *error, *text;
+    int rc;
+
+    if ((rc = ra_negotiate(rq, "text/plain")) != OK
+        || (rc = ra_request_connect(rq)) != OK) {
+        return rc;
+    }
+    if (ra_store_count(rq->r->pool, &rq->conn, rq->token.tenant, rq->query.filter, &count,
+                       &error) != RA_STORE_DONE) {
+        return ra_unavailable(rq, "count", error);
+    }
+    text = apr_psprintf(rq->r->pool, "%" APR_INT64_T_FMT, count);
+    return ra_respond(rq, HTTP_OK, "text/plain;charset=utf-8", text, strlen(text));
+}
+
+/* One page: at most RemoteAssistPageSize entities (fewer when $top asks for
+ * fewer: Graph's $top is a page size), continued by an @odata.nextLink whose
+ * $skiptoken holds the last row's sort keys, so the next page starts after
+ * that row whatever was inserted or deleted meanwhile. */
+int ra_op_list(ra_request_t *rq)
+{
+    request_rec *r = rq->r;
+    const ra_query_t *query = &rq->query;
+    apr_int64_t page = rq->cfg->page_size, count = 0;
+    apr_array_header_t *rows;
+    const char *error;
+    int rc;
+
+    if ((rc = ra_negotiate(rq, "application/json")) != OK
+        || (rc = ra_request_connect(rq)) != OK) {
+        return rc;
+    }
+    if (query->top >= 0 && query->top < page) {
+        page = query->top;
+    }
+    /* one row more than the page tells whether another page follows */
+    if (ra_store_list(r->pool, &rq->conn, rq->token.tenant, query, page + 1,
+                      query->skip > 0 ? query->skip : 0, &rows, &error) != RA_STORE_DONE
+        || (query->count && ra_store_count(r->pool, &rq->conn, rq->token.tenant,
+                                           query->filter, &count, &error) != RA_STORE_DONE)) {
+        return ra_unavailable(rq, "list", error);
+    }
+    json_t *out = json_object(), *value = json_array();
+    json_object_set_new(out, "@odata.context",
+                        json_string(ra_odata_context_url(r->pool, rq->service_root,
+                                                         rq->cfg->version, query->select, 0)));
+    if (query->count) {
+        json_object_set_new(out, "@odata.count", json_integer(count));
+    }
+    if (rows->nelts > page && (rows->nelts = (int)page) > 0) { /* $top=0: no next page */
+        ra_key_value_t last[RA_PROP_COUNT];
+        ra_store_key_values(query, &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_partner_t), last);
+        const char *next = ra_query_next_args(r->pool, query,
+                                              ra_query_skiptoken(r->pool, query, last));
+        json_object_set_new(out, "@odata.nextLink",
+                            json_string(apr_pstrcat(r->pool, ra_odata_collection_url(
+                                                        r->pool, rq->service_root),
+                                                    "?", next, NULL)));
+    }
+    for (int i = 0; i < rows->nelts; i++) {
+        json_array_append_new(value, ra_entity_to_json(&APR_ARRAY_IDX(rows, i, ra_partner_t),
+                                                       rq->cfg->version, query->select, NULL));
+    }
+    json_object_set_new(out, "value", value);
+    return ra_respond_json(rq, HTTP_OK, out);
+}

@@ -1,0 +1,383 @@
+/* httpd glue: the steps every operation shares. */
+#include "mod_ra_request.h"
+
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include <apr_dbd.h>
+#include "mod_dbd.h"
+#include "util_filter.h"
+
+#include <apr_strings.h>
+
+#include "ra_odata.h"
+
+APLOG_USE_MODULE(remoteassist);
+
+/* mod_dbd's functions are optional, so a configuration without mod_dbd gets
+ * this module's explanation instead of an unresolved symbol. Set once after
+ * the modules are loaded, only read by requests. */
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
+void ra_request_retrieve_optional_fns(void)
+{
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+}
+
+void ra_request_init(ra_request_t *rq, request_rec *r)
+{
+    const char *client_id = apr_table_get(r->headers_in, "client-request-id");
+
+    memset(rq, 0, sizeof(*rq));
+    rq->r = r;
+    rq->cfg = ra_dir_config(r);
+    rq->request_id = ra_odata_new_guid(r->pool);
+    r->log_id = rq->request_id; /* ErrorLogFormat/LogFormat %L show it */
+    rq->client_request_id = ra_odata_client_request_id_ok(client_id) ? client_id
+                                                                       : rq->request_id;
+}
+
+int ra_respond(ra_request_t *rq, int status, const char *content_type,
+               const char *body, apr_size_t len)
+{
+    request_rec *r = rq->r;
+
+    r->status = status;
+    apr_table_setn(r->headers_out, "request-id", rq->request_id);
+    apr_table_setn(r->headers_out, "client-request-id", rq->client_request_id);
+    apr_table_setn(r->headers_out, "OData-Version", "4.0");
+    if (apr_table_get(r->headers_in, "Origin")) {
+        apr_table_setn(r->headers_out, "Access-Control-Allow-Origin", "*");
+        apr_table_setn(r->headers_out, "Access-Control-Expose-Headers",
+                       "Location, ETag, Preference-Applied, request-id, "
+                       "client-request-id, OData-Version");
+    }
+    if (body) {
+        ap_set_content_type(r, content_type);
+        ap_set_content_length(r, (apr_off_t)len);
+        ap_rwrite(body, (int)len, r);
+    }
+    /* Send now: otherwise httpd first tries to read a pipelined request and
+     * only then writes the buffered response (measured 1.3-2.3x slower). */
+    ap_rflush(r);
+    return DONE;
+}
+
+int ra_respond_json(ra_request_t *rq, int status, json_t *json)
+{
+    apr_size_t len;
+    char *body = ra_odata_dump(rq->r->pool, json, &len);
+    json_decref(json);
+    return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
+}
+
+int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
+{
+    request_rec *r = rq->r;
+    const char *context = ra_odata_context_url(r->pool, rq->service_root, rq->cfg->version,
+                                               rq->query.select, 1);
+    apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, partner->etag));
+    return ra_respond_json(rq, status, ra_entity_to_json(partner, rq->cfg->version,
+                                                         rq->query.select, context));
+}
+
+int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+{
+    apr_size_t len;
+    char *body = ra_odata_error_body(rq->r->pool, code, message, rq->request_id,
+                                     rq->client_request_id, apr_time_now(), &len);
+    ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_DEBUG, 0, rq->r,
+                  RALOGNO(00030) "request-id=%s status=%d code=%s",
+                  rq->request_id, status, code);
+    return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
+}
+
+int ra_unavailable(ra_request_t *rq, const char *what, const char *error)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, rq->r, RALOGNO(00041)
+                  "request-id=%s %s failed: %s", rq->request_id, what, error);
+    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
+    return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
+                   "The partner store is unavailable; try again later.");
+}
+
+/* ------------------------------------------------------------- the token */
+
+/* 401 or 403 for a token that failed, with RFC 6750's WWW-Authenticate. */
+static int fail_token(ra_request_t *rq, ra_token_status_e status, ra_access_e access)
+{
+    request_rec *r = rq->r;
+    const ra_token_result_t *token = &rq->token;
+    const char *realm = ap_escape_quotes(r->pool, ap_get_server_name(r));
+    int forbidden = ra_token_status_is_forbidden(status);
+
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00031)
+                  "request-id=%s token refused: %s (%s; alg=%s kid=%s)", rq->request_id,
+                  ra_token_status_name(status), token->reason,
+                  token->alg ? token->alg : "-", token->kid ? token->kid : "-");
+    if (status == RA_TOKEN_MISSING) {
+        apr_table_setn(r->headers_out, "WWW-Authenticate",
+                       apr_psprintf(r->pool, "Bearer realm=\"%s\"", realm));
+    }
+    else if (status == RA_TOKEN_NO_PERMISSION) {
+        apr_table_setn(r->headers_out, "WWW-Authenticate",
+                       apr_psprintf(r->pool, "Bearer realm=\"%s\", error=\"insufficient_scope\", "
+                                    "scope=\"%s\"", realm, ra_token_permission(access)));
+    }
+    else if (!forbidden) {
+        apr_table_setn(r->headers_out, "WWW-Authenticate",
+                       apr_psprintf(r->pool, "Bearer realm=\"%s\", error=\"invalid_token\", "
+                                    "error_description=\"%s\"", realm,
+                                    ap_escape_quotes(r->pool, token->reason)));
+    }
+    if (forbidden) {
+        return ra_fail(rq, HTTP_FORBIDDEN, "Authorization_RequestDenied",
+                       apr_pstrcat(r->pool, "Insufficient privileges to complete the "
+                                   "operation: ", token->reason, ".", NULL));
+    }
+    return ra_fail(rq, HTTP_UNAUTHORIZED, "InvalidAuthenticationToken",
+                   status == RA_TOKEN_MISSING ? "Access token is empty."
+                   : apr_pstrcat(r->pool, "Access token validation failure: ",
+                                 token->reason, ".", NULL));
+}
+
+static int listed(const apr_array_header_t *list, const char *value)
+{
+    for (int i = 0; i < list->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(list, i, const char *), value)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ra_authorize(ra_request_t *rq, ra_access_e access)
+{
+    request_rec *r = rq->r;
+    const ra_dir_config_t *cfg = rq->cfg;
+    const char *header = apr_table_get(r->headers_in, "Authorization");
+    ra_token_policy_t policy = { ra_config_audiences(r->pool, cfg), cfg->issuers,
+                                 cfg->leeway };
+    ra_token_status_e status;
+    const char *reason;
+
+    if (!cfg->keys) { /* ra_config_check catches this for plain <Location>s */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00032)
+                      "request-id=%s no RemoteAssistTokenKey applies to %s",
+                      rq->request_id, r->uri);
+        return ra_fail(rq, HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                       "The service is not configured to verify tokens.");
+    }
+    const char *token = ra_token_from_authorization(r->pool, header);
+    if (!token && header) {
+        rq->token.reason = "the Authorization header is not 'Bearer <JWT>'";
+        return fail_token(rq, RA_TOKEN_MALFORMED, access);
+    }
+    status = ra_token_verify(r->pool, cfg->keys, &policy, token, r->request_time, &rq->token);
+    if (status != RA_TOKEN_OK) {
+        return fail_token(rq, status, access);
+    }
+    if (cfg->tenants && !listed(cfg->tenants, rq->token.tenant)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00034)
+                      "request-id=%s tenant %s is not among RemoteAssistTenant",
+                      rq->request_id, rq->token.tenant);
+        return ra_fail(rq, HTTP_FORBIDDEN, "Authorization_RequestDenied",
+                       "Insufficient privileges to complete the operation: this service "
+                       "does not serve the token's tenant.");
+    }
+    status = ra_token_authorize(&rq->token, access, cfg->version == RA_VERSION_BETA, &reason);
+    if (status != RA_TOKEN_OK) {
+        rq->token.reason = reason;
+        return fail_token(rq, status, access);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00033)
+                  "request-id=%s token ok: alg=%s kid=%s tenant=%s caller=%s %s",
+                  rq->request_id, rq->token.alg, rq->token.kid ? rq->token.kid : "-",
+                  rq->token.tenant, rq->token.caller ? rq->token.caller : "-",
+                  rq->token.application ? "application" : "delegated");
+    return OK;
+}
+
+/* -------------------------------------------------------------- the body */
+
+int ra_negotiate(ra_request_t *rq, const char *media_type)
+{
+    if (ra_odata_accepts(rq->r->pool, apr_table_get(rq->r->headers_in, "Accept"),
+                         media_type)) {
+        return OK;
+    }
+    return ra_fail(rq, HTTP_NOT_ACCEPTABLE, "NotAcceptable",
+                   apr_pstrcat(rq->r->pool, "The response is ", media_type,
+                               ", which the Accept header excludes.", NULL));
+}
+
+/* A refusal after which the rest of the body must not be read: httpd would
+ * otherwise discard it before the next request on the connection. */
+static int fail_reading(ra_request_t *rq, int status, const char *message)
+{
+    rq->r->connection->keepalive = AP_CONN_CLOSE;
+    return ra_fail(rq, status, ra_odata_status_code(status), message);
+}
+
+static int too_large(ra_request_t *rq, apr_off_t limit)
+{
+    return fail_reading(rq, HTTP_REQUEST_ENTITY_TOO_LARGE,
+                        apr_psprintf(rq->r->pool, "The request body exceeds %" APR_OFF_T_FMT
+                                     " bytes.", limit));
+}
+
+/* Reads the whole body into *body (NUL-terminated), through the input
+ * filters, so that their refusals keep their meaning: LimitRequestBody is
+ * 413 at any size, a read timeout (mod_reqtimeout) 408, and a malformed
+ * chunk an error httpd answers itself (AP_FILTER_ERROR; see the error
+ * filter in mod_ra_dispatch.c for its Graph body). */
+static int read_body(ra_request_t *rq, char **body, apr_size_t *len)
+{
+    request_rec *r = rq->r;
+    apr_off_t limit = rq->cfg->max_body, declared;
+    const char *content_length = apr_table_get(r->headers_in, "Content-Length");
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    char *end;
+    int eos = 0;
+
+    if (content_length && apr_strtoff(&declared, content_length, &end, 10) == APR_SUCCESS
+        && !*end && declared > limit) {
+        return too_large(rq, limit); /* without reading a byte of it */
+    }
+    *body = apr_palloc(r->pool, (apr_size_t)limit + 1);
+    *len = 0;
+    while (!eos) {
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS) {
+            int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            apr_brigade_cleanup(bb);
+            if (status == AP_FILTER_ERROR) {
+                return AP_FILTER_ERROR; /* a filter answered the request already */
+            }
+            return fail_reading(rq, status, ra_odata_status_message(status));
+        }
+        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t n;
+            if (APR_BUCKET_IS_EOS(b)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b)) {
+                continue;
+            }
+            rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS) {
+                apr_brigade_cleanup(bb);
+                return fail_reading(rq, HTTP_BAD_REQUEST, "The request body could not be read.");
+            }
+            if ((apr_off_t)(*len + n) > limit) {
+                apr_brigade_cleanup(bb);
+                return too_large(rq, limit);
+            }
+            memcpy(*body + *len, data, n);
+            *len += n;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    (*body)[*len] = '\0';
+    return OK;
+}
+
+int ra_read_json_object(ra_request_t *rq, const char *response_type, json_t **object)
+{
+    request_rec *r = rq->r;
+    json_error_t jerr;
+    char *body;
+    apr_size_t len;
+    int rc;
+
+    if (!ra_odata_is_json(r->pool, apr_table_get(r->headers_in, "Content-Type"))) {
+        return ra_fail(rq, HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
+                       "The request body must be application/json (UTF-8).");
+    }
+    if ((rc = ra_negotiate(rq, response_type)) != OK
+        || (rc = read_body(rq, &body, &len)) != OK) {
+        return rc;
+    }
+    if (len == 0) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       "Empty Payload, JSON content expected.");
+    }
+    *object = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!*object) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       apr_psprintf(r->pool, "Invalid JSON at line %d, column %d: %s.",
+                                    jerr.line, jerr.column, jerr.text));
+    }
+    if (!json_is_object(*object)) {
+        json_decref(*object);
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       "The request body must be a JSON object (a remoteAssistancePartner).");
+    }
+    return OK;
+}
+
+int ra_expect_no_body(ra_request_t *rq)
+{
+    char *body;
+    apr_size_t len;
+    int rc;
+
+    if (!ap_request_has_body(rq->r)) {
+        return OK;
+    }
+    if ((rc = read_body(rq, &body, &len)) != OK) {
+        return rc;
+    }
+    /* nothing, or an empty JSON object, which some clients send for "no
+     * parameters"; anything else would be ignored, so it is refused */
+    json_t *json = len ? json_loadb(body, len, 0, NULL) : NULL;
+    int empty = len == 0 || body[strspn(body, " \t\r\n")] == '\0'
+                || (json_is_object(json) && json_object_size(json) == 0);
+    json_decref(json);
+    return empty ? OK : ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                                "This request takes no body.");
+}
+
+/* ------------------------------------------------------------ the store */
+
+int ra_request_connect(ra_request_t *rq)
+{
+    request_rec *r = rq->r;
+    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+
+    if (!dbd) {
+        apr_table_setn(r->headers_out, "Retry-After", RA_RETRY_AFTER);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00040)
+                      "request-id=%s no database connection (see mod_dbd's messages)",
+                      rq->request_id);
+        return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
+                       "The partner store is unavailable; try again later.");
+    }
+    rq->conn.driver = dbd->driver;
+    rq->conn.handle = dbd->handle;
+    rq->conn.pool = dbd->pool;
+    rq->conn.prepared = dbd->prepared;
+    return OK;
+}
+
+apr_global_mutex_t *ra_write_lock(ra_request_t *rq)
+{
+    apr_global_mutex_t *lock = strcmp(apr_dbd_name(rq->conn.driver), "sqlite3")
+                               ? NULL : ra_server_config(rq->r->server)->sqlite_writer;
+    if (lock && apr_global_mutex_lock(lock) != APR_SUCCESS) {
+        lock = NULL;
+    }
+    return lock;
+}
+
+void ra_write_unlock(apr_global_mutex_t *lock)
+{
+    if (lock) {
+        apr_global_mutex_unlock(lock);
+    }
+}

@@ -1,0 +1,126 @@
+/* httpd glue: Update remoteAssistancePartner (PATCH), and the optimistic
+ * read-modify-write that the actions share with it. */
+#include "mod_ra_ops.h"
+
+#include "http_log.h"
+#include "http_protocol.h"
+
+#include <apr_strings.h>
+
+APLOG_USE_MODULE(remoteassist);
+
+/* How often a write that lost a race with another is tried again before
+ * the client is told to retry; each try is one read and one write. */
+#define RA_MODIFY_ATTEMPTS 8
+
+static int not_found(ra_request_t *rq)
+{
+    return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                   apr_psprintf(rq->r->pool, "No remoteAssistancePartner has the id '%s'.",
+                                rq->route.id));
+}
+
+int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
+                 ra_partner_t *result)
+{
+    request_rec *r = rq->r;
+    const char *if_match = apr_table_get(r->headers_in, "If-Match");
+    const char *error;
+    int rc;
+
+    if ((rc = ra_request_connect(rq)) != OK) {
+        return rc;
+    }
+    for (int attempt = 0; attempt < RA_MODIFY_ATTEMPTS; attempt++) {
+        ra_partner_t current;
+        switch (ra_store_get(r->pool, &rq->conn, rq->token.tenant, rq->route.id, &current,
+                             &error)) {
+        case RA_STORE_DONE:
+            break;
+        case RA_STORE_MISSING:
+            return not_found(rq);
+        default:
+            return ra_unavailable(rq, "read", error);
+        }
+        if (if_match && !ra_entity_if_match(if_match, current.etag)) {
+            return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
+                           "The remoteAssistancePartner was changed since the ETag in "
+                           "If-Match was read; read it again.");
+        }
+        *result = current;
+        mutate(rq, result, baton);
+        result->etag = ra_entity_new_etag(r->pool);
+        /* lands only on the version just read: a concurrent writer makes
+         * this a miss, and the loop reads again (and checks If-Match again) */
+        apr_global_mutex_t *lock = ra_write_lock(rq);
+        ra_store_result_e stored = ra_store_replace(r->pool, &rq->conn, rq->token.tenant,
+                                                    result, current.etag, &error);
+        ra_write_unlock(lock);
+        if (stored == RA_STORE_DONE) {
+            return OK;
+        }
+        if (stored == RA_STORE_FAILED) {
+            return ra_unavailable(rq, "update", error);
+        }
+    }
+    return ra_fail(rq, HTTP_CONFLICT, "Conflict",
+                   "The remoteAssistancePartner kept changing while this request tried to "
+                   "update it; try again.");
+}
+
+static void apply_patch(ra_request_t *rq, ra_partner_t *partner, const void *patch)
+{
+    (void)rq;
+    ra_entity_apply(partner, patch);
+}
+
+/* Prefer: return=minimal (RFC 7240, OData 8.2.8.7) asks for 204. */
+static int prefers_minimal(request_rec *r)
+{
+    const char *prefer = apr_table_get(r->headers_in, "Prefer");
+    char *state, *item;
+    for (item = prefer ? apr_strtok(apr_pstrdup(r->pool, prefer), ",", &state) : NULL; item;
+         item = apr_strtok(NULL, ",", &state)) {
+        item += strspn(item, " \t");
+        if (!strncasecmp(item, "return=minimal", 14) && strchr(" \t;", item[14] ? item[14] : ' ')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ra_op_update(ra_request_t *rq)
+{
+    request_rec *r = rq->r;
+    ra_partner_t patch, stored;
+    const char *message;
+    json_t *body;
+    int rc;
+
+    if ((rc = ra_read_json_object(rq, "application/json", &body)) != OK) {
+        return rc;
+    }
+    int valid = ra_entity_decode(r->pool, rq->cfg->version, RA_DECODE_UPDATE, body, &patch,
+                                 &message);
+    json_decref(body);
+    if (!valid) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    }
+    if ((patch.present & RA_PROP_BIT(RA_PROP_ID))
+        && strcmp(patch.values[RA_PROP_ID], rq->route.id)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       "Property 'id' is the key: it cannot be changed.");
+    }
+    if ((rc = ra_op_modify(rq, apply_patch, &patch, &stored)) != OK) {
+        return rc;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, RALOGNO(00022)
+                  "request-id=%s updated id=%s tenant=%s", rq->request_id, rq->route.id,
+                  rq->token.tenant);
+    if (prefers_minimal(r)) {
+        apr_table_setn(r->headers_out, "Preference-Applied", "return=minimal");
+        apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, stored.etag));
+        return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
+    }
+    return ra_respond_entity(rq, HTTP_OK, &stored);
+}

@@ -1,0 +1,873 @@
+/* OData system query options, parsed into ra_query_t. $filter is parsed by
+ * recursive descent into a tree, with limits on length, nodes and depth so
+ * that hostile input stays cheap; every literal is type-checked against the
+ * property it is compared with. */
+#include "ra_query.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <apr_encode.h>
+#include <apr_escape.h>
+#include <apr_hash.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include <jansson.h>
+
+/* ------------------------------------------------------------ the string */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)apr_tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* jansson refuses a string that is not UTF-8: the values end up in JSON
+ * bodies and in text columns, which would refuse them too. */
+static int utf8_valid(const char *s, size_t len)
+{
+    json_t *probe = json_stringn(s, len);
+    json_decref(probe);
+    return probe != NULL;
+}
+
+/* Percent-decodes s[0..len); '+' is a space (form encoding, which many
+ * clients use). NULL when a %-sequence is malformed, a NUL appears, or the
+ * result is not UTF-8. */
+static char *url_decode(apr_pool_t *pool, const char *s, size_t len)
+{
+    char *out = apr_palloc(pool, len + 1);
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        }
+        else if (c == '%') {
+            int hi, lo;
+            if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0
+                || (lo = hex_value(s[i + 2])) < 0) {
+                return NULL;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0') {
+            return NULL;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return utf8_valid(out, n) ? out : NULL;
+}
+
+/* ----------------------------------------------------------- the options */
+
+typedef enum {
+    OPT_FILTER, OPT_ORDERBY, OPT_SELECT, OPT_TOP, OPT_SKIP, OPT_COUNT, OPT_SKIPTOKEN,
+    OPT_COUNT_OF_OPTIONS
+} option_e;
+
+#define ON_LIST (1u << RA_QUERY_LIST)
+#define ON_COUNT (1u << RA_QUERY_COUNT)
+#define ON_ENTITY (1u << RA_QUERY_ENTITY)
+
+static const struct {
+    const char *name;
+    unsigned targets;
+} options[OPT_COUNT_OF_OPTIONS] = {
+    [OPT_FILTER] = { "$filter", ON_LIST | ON_COUNT },
+    [OPT_ORDERBY] = { "$orderby", ON_LIST },
+    [OPT_SELECT] = { "$select", ON_LIST | ON_ENTITY },
+    [OPT_TOP] = { "$top", ON_LIST },
+    [OPT_SKIP] = { "$skip", ON_LIST },
+    [OPT_COUNT] = { "$count", ON_LIST },
+    [OPT_SKIPTOKEN] = { "$skiptoken", ON_LIST },
+};
+
+/* System query options OData defines that this entity set does not serve. */
+static const struct {
+    const char *name;
+    const char *why;
+} unsupported[] = {
+    { "$expand", "remoteAssistancePartner has no navigation properties" },
+    { "$search", "remoteAssistancePartners cannot be searched; use $filter" },
+    { "$apply", "data aggregation is not supported" },
+    { "$compute", "computed properties are not supported" },
+    { "$format", "responses are always JSON" },
+    { "$levels", "remoteAssistancePartner has no navigation properties" },
+    { "$deltatoken", "delta queries are not supported" },
+    { "$index", "it applies to collections of values only" },
+    { "$schemaversion", "schema versions are not supported" },
+    { "$id", "it applies to entity references only" },
+};
+
+static const char *target_name(ra_query_target_e target)
+{
+    switch (target) {
+    case RA_QUERY_COUNT: return "$count";
+    case RA_QUERY_ENTITY: return "a single remoteAssistancePartner";
+    case RA_QUERY_LIST: return "the collection";
+    case RA_QUERY_NONE: break;
+    }
+    return "this request";
+}
+
+/* ------------------------------------------------------------- $filter */
+
+typedef enum {
+    TOK_END, TOK_LPAREN, TOK_RPAREN, TOK_COMMA, TOK_WORD, TOK_STRING, TOK_DATETIME,
+    TOK_ENUM, TOK_NUMBER
+} token_e;
+
+typedef struct {
+    token_e kind;
+    const char *start;   /* in the source, for positions */
+    size_t len;
+    const char *text;    /* TOK_STRING, TOK_ENUM: the unescaped value */
+    size_t qualifier_len;/* TOK_ENUM: the type name's length, at start */
+} token_t;
+
+typedef struct {
+    apr_pool_t *pool;
+    ra_version_e version;
+    const char *source;
+    const char *p;
+    token_t tok;
+    int nodes;
+    int depth;
+    const char *error;
+} parser_t;
+
+static int fail_at(parser_t *ps, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail_at(parser_t *ps, const char *where, const char *fmt, ...)
+{
+    va_list ap;
+    if (!ps->error) {
+        va_start(ap, fmt);
+        ps->error = apr_psprintf(ps->pool, "Invalid $filter at position %d: %s.",
+                                 (int)(where - ps->source) + 1,
+                                 apr_pvsprintf(ps->pool, fmt, ap));
+        va_end(ap);
+    }
+    return 0;
+}
+
+/* A token's text for messages, shortened. */
+static const char *shown(parser_t *ps, const token_t *tok)
+{
+    if (tok->kind == TOK_END) {
+        return "the end";
+    }
+    return apr_psprintf(ps->pool, "'%.*s'", (int)(tok->len > 40 ? 40 : tok->len), tok->start);
+}
+
+/* A string literal starting at the quote p: '' stands for one quote. */
+static int lex_string(parser_t *ps, const char *p, const char **end, const char **text)
+{
+    char *out = apr_palloc(ps->pool, strlen(p));
+    size_t n = 0;
+    for (p++;; p++) {
+        if (*p == '\0') {
+            return fail_at(ps, ps->tok.start, "the string literal is not closed");
+        }
+        if (*p == '\'') {
+            if (p[1] != '\'') {
+                break;
+            }
+            p++;
+        }
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    *text = out;
+    *end = p + 1;
+    return 1;
+}
+
+static int next(parser_t *ps)
+{
+    const char *p = ps->p;
+    token_t *tok = &ps->tok;
+
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    memset(tok, 0, sizeof(*tok));
+    tok->start = p;
+    if (*p == '\0') {
+        tok->kind = TOK_END;
+    }
+    else if (*p == '(' || *p == ')' || *p == ',') {
+        tok->kind = *p == '(' ? TOK_LPAREN : *p == ')' ? TOK_RPAREN : TOK_COMMA;
+        p++;
+    }
+    else if (*p == '\'') {
+        tok->kind = TOK_STRING;
+        if (!lex_string(ps, p, &p, &tok->text)) {
+            return 0;
+        }
+    }
+    else if (apr_isdigit(*p) || (*p == '-' && apr_isdigit(p[1]))) {
+        size_t n = 1 + strspn(p + 1, "0123456789:.-+TZ");
+        tok->kind = memchr(p, 'T', n) ? TOK_DATETIME : TOK_NUMBER;
+        p += n;
+    }
+    else if (apr_isalpha(*p) || *p == '_') {
+        p += strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.");
+        tok->kind = TOK_WORD;
+        if (*p == '\'') { /* a qualified enum literal: Namespace.Type'member' */
+            tok->kind = TOK_ENUM;
+            tok->qualifier_len = (size_t)(p - tok->start);
+            if (!lex_string(ps, p, &p, &tok->text)) {
+                return 0;
+            }
+        }
+    }
+    else {
+        return fail_at(ps, p, "unexpected character '%c'", *p);
+    }
+    tok->len = (size_t)(p - tok->start);
+    ps->p = p;
+    return 1;
+}
+
+static int word_is(const token_t *tok, const char *word)
+{
+    return tok->kind == TOK_WORD && tok->len == strlen(word)
+           && !strncmp(tok->start, word, tok->len);
+}
+
+static ra_qnode_t *new_node(parser_t *ps, ra_qnode_kind_e kind)
+{
+    if (++ps->nodes > RA_QUERY_FILTER_MAX_NODES) {
+        fail_at(ps, ps->tok.start, "the filter has more than %d terms",
+                RA_QUERY_FILTER_MAX_NODES);
+        return NULL;
+    }
+    ra_qnode_t *node = apr_pcalloc(ps->pool, sizeof(*node));
+    node->kind = kind;
+    return node;
+}
+
+static const char *const compare_words[] = { [RA_Q_EQ] = "eq", [RA_Q_NE] = "ne",
+                                             [RA_Q_GT] = "gt", [RA_Q_GE] = "ge",
+                                             [RA_Q_LT] = "lt", [RA_Q_LE] = "le" };
+static const char *const function_words[] = { [RA_Q_STARTSWITH] = "startswith",
+                                              [RA_Q_ENDSWITH] = "endswith",
+                                              [RA_Q_CONTAINS] = "contains" };
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static int find_word(const token_t *tok, const char *const *words, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (word_is(tok, words[i])) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* One side of a comparison. */
+typedef struct {
+    token_t tok;
+    int prop;     /* >= 0: a property */
+    int is_null;
+} operand_t;
+
+static int operand(parser_t *ps, operand_t *out)
+{
+    out->tok = ps->tok;
+    out->prop = -1;
+    out->is_null = 0;
+    switch (ps->tok.kind) {
+    case TOK_WORD:
+        if (word_is(&ps->tok, "null")) {
+            out->is_null = 1;
+        }
+        else if (!word_is(&ps->tok, "true") && !word_is(&ps->tok, "false")) {
+            out->prop = ra_prop_find(ps->version, ps->tok.start, ps->tok.len);
+            if (out->prop < 0) {
+                return fail_at(ps, ps->tok.start, "'%.*s' is not a property of "
+                               RA_ENTITY_TYPE, (int)ps->tok.len, ps->tok.start);
+            }
+        }
+        break;
+    case TOK_STRING: case TOK_DATETIME: case TOK_ENUM: case TOK_NUMBER:
+        break;
+    default:
+        return fail_at(ps, ps->tok.start, "expected a property or a literal, found %s",
+                       shown(ps, &ps->tok));
+    }
+    return next(ps);
+}
+
+/* Checks literal against the property's type and fills node. */
+static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
+{
+    ra_prop_e prop = node->prop;
+    const char *name = ra_prop_name(prop);
+    ra_prop_kind_e kind = ra_prop_kind(prop);
+
+    if (lit->is_null) {
+        if (node->op != RA_Q_EQ && node->op != RA_Q_NE) {
+            return fail_at(ps, lit->tok.start, "null can only be compared with eq or ne");
+        }
+        node->text = NULL;
+        return 1;
+    }
+    switch (kind) {
+    case RA_KIND_ID:
+    case RA_KIND_STRING:
+        if (lit->tok.kind != TOK_STRING) {
+            return fail_at(ps, lit->tok.start, "%s is a string: compare it with a "
+                           "string literal such as 'text'", name);
+        }
+        node->text = lit->tok.text;
+        return 1;
+    case RA_KIND_STATUS:
+        if (node->op != RA_Q_EQ && node->op != RA_Q_NE) {
+            return fail_at(ps, lit->tok.start, "%s can only be compared with eq or ne", name);
+        }
+        if (lit->tok.kind == TOK_ENUM
+            && (lit->tok.qualifier_len != strlen(RA_ENTITY_STATUS_TYPE)
+                || strncmp(lit->tok.start, RA_ENTITY_STATUS_TYPE, lit->tok.qualifier_len))) {
+            return fail_at(ps, lit->tok.start, "%s is of type " RA_ENTITY_STATUS_TYPE, name);
+        }
+        if ((lit->tok.kind != TOK_STRING && lit->tok.kind != TOK_ENUM)
+            || !ra_entity_status_valid(lit->tok.text)) {
+            return fail_at(ps, lit->tok.start, "%s is one of 'notOnboarded', "
+                           "'onboarding' or 'onboarded'", name);
+        }
+        node->text = lit->tok.text;
+        return 1;
+    case RA_KIND_DATETIME:
+        node->text = apr_pstrmemdup(ps->pool, lit->tok.start, lit->tok.len);
+        if (lit->tok.kind != TOK_DATETIME || !ra_entity_datetime_parse(node->text, &node->ticks)) {
+            return fail_at(ps, lit->tok.start, "%s is a DateTimeOffset: compare it with "
+                           "a literal such as 2016-12-31T23:58:36Z (unquoted)", name);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int flipped(int op)
+{
+    switch (op) {
+    case RA_Q_GT: return RA_Q_LT;
+    case RA_Q_GE: return RA_Q_LE;
+    case RA_Q_LT: return RA_Q_GT;
+    case RA_Q_LE: return RA_Q_GE;
+    default: return op;
+    }
+}
+
+static ra_qnode_t *comparison(parser_t *ps)
+{
+    operand_t left, right;
+    ra_qnode_t *node;
+    int op;
+
+    if (!operand(ps, &left)) {
+        return NULL;
+    }
+    op = find_word(&ps->tok, compare_words, COUNT_OF(compare_words));
+    if (op < 0) {
+        fail_at(ps, ps->tok.start, "expected a comparison operator (eq, ne, gt, ge, lt, "
+                "le), found %s", shown(ps, &ps->tok));
+        return NULL;
+    }
+    if (!next(ps) || !operand(ps, &right)) {
+        return NULL;
+    }
+    if ((left.prop >= 0) == (right.prop >= 0)) {
+        fail_at(ps, left.tok.start, left.prop >= 0
+                ? "comparing two properties is not supported"
+                : "a comparison needs a property on one side");
+        return NULL;
+    }
+    if (!(node = new_node(ps, RA_QNODE_COMPARE))) {
+        return NULL;
+    }
+    node->prop = (ra_prop_e)(left.prop >= 0 ? left.prop : right.prop);
+    node->op = left.prop >= 0 ? op : flipped(op);
+    return typed_literal(ps, node, left.prop >= 0 ? &right : &left) ? node : NULL;
+}
+
+static ra_qnode_t *function_call(parser_t *ps, int fn)
+{
+    ra_qnode_t *node = new_node(ps, RA_QNODE_FUNCTION);
+    int prop;
+
+    if (!node || !next(ps) || !next(ps)) { /* the name, then '(' */
+        return NULL;
+    }
+    prop = ps->tok.kind == TOK_WORD ? ra_prop_find(ps->version, ps->tok.start, ps->tok.len) : -1;
+    if (prop < 0 || (ra_prop_kind((ra_prop_e)prop) != RA_KIND_STRING
+                     && ra_prop_kind((ra_prop_e)prop) != RA_KIND_ID)) {
+        fail_at(ps, ps->tok.start, "%s takes a string property (id, displayName or "
+                "onboardingUrl) first", function_words[fn]);
+        return NULL;
+    }
+    node->prop = (ra_prop_e)prop;
+    node->op = fn;
+    if (!next(ps)) {
+        return NULL;
+    }
+    if (ps->tok.kind != TOK_COMMA) {
+        fail_at(ps, ps->tok.start, "expected ',' in %s, found %s", function_words[fn],
+                shown(ps, &ps->tok));
+        return NULL;
+    }
+    if (!next(ps)) {
+        return NULL;
+    }
+    if (ps->tok.kind != TOK_STRING) {
+        fail_at(ps, ps->tok.start, "%s takes a string literal second", function_words[fn]);
+        return NULL;
+    }
+    node->text = ps->tok.text;
+    if (!next(ps)) {
+        return NULL;
+    }
+    if (ps->tok.kind != TOK_RPAREN) {
+        fail_at(ps, ps->tok.start, "expected ')' after the arguments of %s, found %s",
+                function_words[fn], shown(ps, &ps->tok));
+        return NULL;
+    }
+    return next(ps) ? node : NULL;
+}
+
+static ra_qnode_t *or_expression(parser_t *ps);
+
+static int enter(parser_t *ps)
+{
+    if (++ps->depth > RA_QUERY_FILTER_MAX_DEPTH) {
+        return fail_at(ps, ps->tok.start, "the filter nests deeper than %d levels",
+                       RA_QUERY_FILTER_MAX_DEPTH);
+    }
+    return 1;
+}
+
+static ra_qnode_t *primary(parser_t *ps)
+{
+    if (ps->tok.kind == TOK_LPAREN) {
+        ra_qnode_t *inner;
+        if (!enter(ps) || !next(ps) || !(inner = or_expression(ps))) {
+            return NULL;
+        }
+        if (ps->tok.kind != TOK_RPAREN) {
+            fail_at(ps, ps->tok.start, "expected ')', found %s", shown(ps, &ps->tok));
+            return NULL;
+        }
+        ps->depth--;
+        return next(ps) ? inner : NULL;
+    }
+    int fn = find_word(&ps->tok, function_words, COUNT_OF(function_words));
+    if (fn >= 0) {
+        /* a function only when a '(' follows: else it names a property */
+        const char *after = ps->p;
+        while (*after == ' ' || *after == '\t') {
+            after++;
+        }
+        if (*after == '(') {
+            return function_call(ps, fn);
+        }
+    }
+    return comparison(ps);
+}
+
+static ra_qnode_t *not_expression(parser_t *ps)
+{
+    if (word_is(&ps->tok, "not")) {
+        ra_qnode_t *node = new_node(ps, RA_QNODE_NOT);
+        if (!node || !enter(ps) || !next(ps) || !(node->left = not_expression(ps))) {
+            return NULL;
+        }
+        ps->depth--;
+        return node;
+    }
+    return primary(ps);
+}
+
+/* left (word right)*, for "and" over not-expressions and "or" over ands */
+static ra_qnode_t *binary(parser_t *ps, const char *word, ra_qnode_kind_e kind,
+                          ra_qnode_t *(*operand_fn)(parser_t *))
+{
+    ra_qnode_t *left = operand_fn(ps);
+    while (left && word_is(&ps->tok, word)) {
+        ra_qnode_t *node = new_node(ps, kind);
+        if (!node || !next(ps) || !(node->right = operand_fn(ps))) {
+            return NULL;
+        }
+        node->left = left;
+        left = node;
+    }
+    return left;
+}
+
+static ra_qnode_t *and_expression(parser_t *ps)
+{
+    return binary(ps, "and", RA_QNODE_AND, not_expression);
+}
+
+static ra_qnode_t *or_expression(parser_t *ps)
+{
+    return binary(ps, "or", RA_QNODE_OR, and_expression);
+}
+
+static int parse_filter(apr_pool_t *pool, ra_version_e version, const char *text,
+                        ra_query_t *query, const char **message)
+{
+    parser_t ps = { pool, version, text, text, { 0 }, 0, 0, NULL };
+
+    if (strlen(text) > RA_QUERY_FILTER_MAX_LENGTH) {
+        *message = apr_psprintf(pool, "Invalid $filter: longer than %d characters.",
+                                RA_QUERY_FILTER_MAX_LENGTH);
+        return 0;
+    }
+    if (next(&ps)) {
+        query->filter = or_expression(&ps);
+        if (query->filter && ps.tok.kind != TOK_END) {
+            fail_at(&ps, ps.tok.start, "unexpected %s", shown(&ps, &ps.tok));
+        }
+    }
+    if (ps.error) {
+        *message = ps.error;
+        return 0;
+    }
+    query->filter_text = text;
+    return 1;
+}
+
+/* ------------------------------------------------------ lists, numbers */
+
+static char *trimmed(apr_pool_t *pool, const char *s, size_t len)
+{
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++, len--;
+    }
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) {
+        len--;
+    }
+    return apr_pstrmemdup(pool, s, len);
+}
+
+/* Calls item() for each comma-separated, trimmed item of text. */
+static int each_item(apr_pool_t *pool, const char *text,
+                     int (*item)(void *, const char *), void *baton)
+{
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (!item(baton, trimmed(pool, p, len))) {
+            return 0;
+        }
+        if (p[len] == '\0') {
+            return 1;
+        }
+        p += len + 1;
+    }
+}
+
+typedef struct {
+    apr_pool_t *pool;
+    ra_version_e version;
+    ra_query_t *query;
+    const char *message;
+} list_baton_t;
+
+static int unknown_in(list_baton_t *b, const char *option, const char *name)
+{
+    b->message = apr_psprintf(b->pool, "Invalid %s: '%s' is not a property of "
+                              RA_ENTITY_TYPE ".", option, name);
+    return 0;
+}
+
+static int order_item(void *baton, const char *item)
+{
+    list_baton_t *b = baton;
+    ra_query_t *q = b->query;
+    size_t len = strcspn(item, " \t");
+    const char *direction = item + len + strspn(item + len, " \t");
+    int prop = ra_prop_find(b->version, item, len);
+
+    if (!*item) {
+        b->message = "Invalid $orderby: an empty item.";
+        return 0;
+    }
+    if (prop < 0) {
+        return unknown_in(b, "$orderby", apr_pstrmemdup(b->pool, item, len));
+    }
+    if (*direction && strcmp(direction, "asc") && strcmp(direction, "desc")) {
+        b->message = apr_psprintf(b->pool, "Invalid $orderby: '%s' is not asc or desc.",
+                                  direction);
+        return 0;
+    }
+    for (int i = 0; i < q->order_count; i++) {
+        if (q->order[i].prop == (ra_prop_e)prop) {
+            b->message = apr_psprintf(b->pool, "Invalid $orderby: '%s' appears twice.",
+                                      ra_prop_name((ra_prop_e)prop));
+            return 0;
+        }
+    }
+    q->order[q->order_count].prop = (ra_prop_e)prop;
+    q->order[q->order_count].descending = !strcmp(direction, "desc");
+    q->order_count++;
+    return 1;
+}
+
+static int select_item(void *baton, const char *item)
+{
+    list_baton_t *b = baton;
+    int prop;
+
+    if (!strcmp(item, "*")) {
+        b->query->select = (1u << RA_PROP_COUNT) - 1;
+        return 1;
+    }
+    prop = ra_prop_find(b->version, item, strlen(item));
+    if (prop < 0) {
+        if (!*item) {
+            b->message = "Invalid $select: an empty item.";
+            return 0;
+        }
+        return unknown_in(b, "$select", item);
+    }
+    b->query->select |= RA_PROP_BIT(prop);
+    return 1;
+}
+
+static int parse_count_value(apr_pool_t *pool, const char *option, const char *text,
+                             apr_int64_t *value, const char **message)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len > 10 || strspn(text, "0123456789") != len
+        || (*value = apr_atoi64(text)) > RA_QUERY_TOP_MAX) {
+        *message = apr_psprintf(pool, "Invalid %s: '%s' is not a number from 0 to %"
+                                APR_INT64_T_FMT ".", option, text, RA_QUERY_TOP_MAX);
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------ skiptoken */
+
+/* A digest of what a $skiptoken's position depends on, so a token is not
+ * reused with another $filter or $orderby. Not a security measure: the
+ * tenant never comes from the token. */
+static const char *query_shape(apr_pool_t *pool, const ra_query_t *q)
+{
+    const char *shape = q->filter_text ? q->filter_text : "";
+    for (int i = 0; i < q->order_count; i++) {
+        shape = apr_psprintf(pool, "%s\n%d%c", shape, (int)q->order[i].prop,
+                             q->order[i].descending ? 'd' : 'a');
+    }
+    apr_ssize_t len = (apr_ssize_t)strlen(shape);
+    return apr_psprintf(pool, "%08x", apr_hashfunc_default(shape, &len));
+}
+
+const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
+                               const ra_key_value_t *values)
+{
+    json_t *doc = json_array();
+    json_array_append_new(doc, json_string(query_shape(pool, query)));
+    for (int i = 0; i < query->order_count; i++) {
+        json_array_append_new(doc, ra_prop_kind(query->order[i].prop) == RA_KIND_DATETIME
+                              ? json_integer(values[i].ticks)
+                              : values[i].text ? json_string(values[i].text) : json_null());
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    const char *token = apr_pencode_base64(pool, text, APR_ENCODE_STRING,
+                                           APR_ENCODE_BASE64URL, NULL);
+    free(text);
+    return token;
+}
+
+static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
+                           const char **message)
+{
+    apr_size_t len = 0;
+    const char *raw = apr_pdecode_base64(pool, text, APR_ENCODE_STRING,
+                                         APR_ENCODE_BASE64URL, &len);
+    json_t *doc = raw ? json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    int ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
+             && json_is_string(json_array_get(doc, 0))
+             && !strcmp(json_string_value(json_array_get(doc, 0)), query_shape(pool, q));
+
+    for (int i = 0; ok && i < q->order_count; i++) {
+        json_t *v = json_array_get(doc, (size_t)i + 1);
+        if (ra_prop_kind(q->order[i].prop) == RA_KIND_DATETIME) {
+            ok = json_is_integer(v);
+            q->after[i].ticks = json_integer_value(v);
+        }
+        else {
+            ok = json_is_string(v) || (json_is_null(v) && ra_prop_nullable(q->order[i].prop));
+            q->after[i].text = json_is_string(v) ? apr_pstrdup(pool, json_string_value(v))
+                                                 : NULL;
+        }
+    }
+    json_decref(doc);
+    if (!ok) {
+        *message = "Invalid $skiptoken: use the @odata.nextLink of the previous page "
+                   "unchanged, with the same $filter and $orderby.";
+        return 0;
+    }
+    q->after_set = 1;
+    return 1;
+}
+
+/* --------------------------------------------------------------- parsing */
+
+/* Splits args into the system options' decoded values (raw[option]),
+ * refusing unknown, unsupported, misplaced and repeated ones. */
+static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
+                   const char **raw, const char **message)
+{
+    const char *p = args;
+
+    while (p && *p) {
+        size_t len = strcspn(p, "&");
+        const char *eq = memchr(p, '=', len);
+        size_t name_len = eq ? (size_t)(eq - p) : len;
+        char *name = url_decode(pool, p, name_len);
+        char *value = eq ? url_decode(pool, eq + 1, len - name_len - 1) : "";
+        const char *next_item = p[len] ? p + len + 1 : NULL;
+
+        if (!name || !value) {
+            *message = "The query string is not valid: a malformed %-escape, a NUL byte "
+                       "or text that is not UTF-8.";
+            return 0;
+        }
+        p = next_item;
+        if (name[0] != '$') {
+            for (int i = 0; i < OPT_COUNT_OF_OPTIONS; i++) {
+                if (!strcasecmp(name, options[i].name + 1)) {
+                    *message = apr_psprintf(pool, "The query option '%s' needs its '$' "
+                                            "prefix: %s.", name, options[i].name);
+                    return 0;
+                }
+            }
+            continue; /* a custom query option: not ours to interpret */
+        }
+        int found = -1;
+        for (int i = 0; i < OPT_COUNT_OF_OPTIONS && found < 0; i++) {
+            found = strcasecmp(name, options[i].name) ? -1 : i;
+        }
+        if (found < 0) {
+            for (size_t i = 0; i < COUNT_OF(unsupported); i++) {
+                if (!strcasecmp(name, unsupported[i].name)) {
+                    *message = apr_psprintf(pool, "The query option '%s' is not supported: "
+                                            "%s.", unsupported[i].name, unsupported[i].why);
+                    return 0;
+                }
+            }
+            *message = apr_psprintf(pool, "'%.64s' is not an OData system query option.",
+                                    name);
+            return 0;
+        }
+        if (!(options[found].targets & (1u << target))) {
+            *message = apr_psprintf(pool, "The query option '%s' is not allowed on %s.",
+                                    options[found].name, target_name(target));
+            return 0;
+        }
+        if (raw[found]) {
+            *message = apr_psprintf(pool, "The query option '%s' is given more than once.",
+                                    options[found].name);
+            return 0;
+        }
+        raw[found] = value;
+    }
+    return 1;
+}
+
+int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
+                   const char *args, ra_query_t *query, const char **message)
+{
+    const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 };
+    list_baton_t baton = { pool, version, query, NULL };
+
+    memset(query, 0, sizeof(*query));
+    query->top = query->skip = -1;
+    *message = NULL;
+    if (!collect(pool, target, args, raw, message)) {
+        return 0;
+    }
+    if (raw[OPT_FILTER] && !parse_filter(pool, version, raw[OPT_FILTER], query, message)) {
+        return 0;
+    }
+    if (raw[OPT_ORDERBY] && !each_item(pool, raw[OPT_ORDERBY], order_item, &baton)) {
+        *message = baton.message;
+        return 0;
+    }
+    query->orderby_text = raw[OPT_ORDERBY];
+    int has_id = 0;
+    for (int i = 0; i < query->order_count; i++) {
+        has_id |= query->order[i].prop == RA_PROP_ID;
+    }
+    if (!has_id) { /* the tie-breaker that makes the order, and keyset paging, total */
+        query->order[query->order_count].prop = RA_PROP_ID;
+        query->order[query->order_count++].descending = 0;
+    }
+    if (raw[OPT_SELECT] && !each_item(pool, raw[OPT_SELECT], select_item, &baton)) {
+        *message = baton.message;
+        return 0;
+    }
+    query->select_text = raw[OPT_SELECT];
+    if ((raw[OPT_TOP] && !parse_count_value(pool, "$top", raw[OPT_TOP], &query->top, message))
+        || (raw[OPT_SKIP]
+            && !parse_count_value(pool, "$skip", raw[OPT_SKIP], &query->skip, message))) {
+        return 0;
+    }
+    if (raw[OPT_COUNT]) {
+        if (strcmp(raw[OPT_COUNT], "true") && strcmp(raw[OPT_COUNT], "false")) {
+            *message = apr_psprintf(pool, "Invalid $count: '%s' is not true or false.",
+                                    raw[OPT_COUNT]);
+            return 0;
+        }
+        query->count = !strcmp(raw[OPT_COUNT], "true");
+    }
+    return !raw[OPT_SKIPTOKEN] || parse_skiptoken(pool, raw[OPT_SKIPTOKEN], query, message);
+}
+
+static const char *option_pair(apr_pool_t *pool, const char *args, const char *name,
+                               const char *value)
+{
+    const char *pair = apr_pstrcat(pool, name, "=", apr_pescape_urlencoded(pool, value),
+                                   NULL);
+    return *args ? apr_pstrcat(pool, args, "&", pair, NULL) : pair;
+}
+
+const char *ra_query_next_args(apr_pool_t *pool, const ra_query_t *query,
+                               const char *skiptoken)
+{
+    const char *args = "";
+    if (query->filter_text) {
+        args = option_pair(pool, args, "$filter", query->filter_text);
+    }
+    if (query->orderby_text) {
+        args = option_pair(pool, args, "$orderby", query->orderby_text);
+    }
+    if (query->select_text) {
+        args = option_pair(pool, args, "$select", query->select_text);
+    }
+    if (query->top >= 0) {
+        args = option_pair(pool, args, "$top", apr_psprintf(pool, "%" APR_INT64_T_FMT,
+                                                            query->top));
+    }
+    if (query->count) {
+        args = option_pair(pool, args, "$count", "true");
+    }
+    return option_pair(pool, args, "$skiptoken", skiptoken);
+}
