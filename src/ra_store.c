@@ -93,6 +93,16 @@ static const char *db_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
     return apr_psprintf(pool, "%s: %s", what, text ? text : "unknown error");
 }
 
+/* Column n of row, NULL for SQL NULL: apr_dbd_get_entry cannot tell, as
+ * apr_dbd_pgsql returns PQgetvalue's "" for a NULL; apr_dbd_datum_get says
+ * APR_ENOENT on both drivers. */
+static const char *entry(const apr_dbd_driver_t *driver, apr_dbd_row_t *row, int n)
+{
+    char *value = NULL;
+    return apr_dbd_datum_get(driver, row, n, APR_DBD_TYPE_STRING, &value) == APR_SUCCESS
+           ? value : NULL;
+}
+
 /* ------------------------------------------------------------- start-up */
 
 /* Runs a statement that may return rows, reading them all so the connection
@@ -466,7 +476,7 @@ ra_store_result_e ra_store_get(apr_pool_t *pool, const ra_store_conn_t *conn,
     while (apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0) {
         const char *values[SELECTED_COUNT];
         for (int i = 0; i < SELECTED_COUNT; i++) {
-            values[i] = apr_dbd_get_entry(conn->driver, row, i);
+            values[i] = entry(conn->driver, row, i);
         }
         partner_from_values(pool, values, partner);
         result = RA_STORE_DONE;
@@ -773,7 +783,7 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
     }
     while (apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0) {
         for (int i = 0; i < ncols; i++) {
-            values[i] = apr_dbd_get_entry(conn->driver, row, i);
+            values[i] = entry(conn->driver, row, i);
         }
         each(pool, values, baton);
     }
