@@ -49,6 +49,15 @@ def sqlite_db(workdir):
     return ("sqlite3", os.path.join(d, "partners.db"))
 
 
+def pid_file_holds(path, pid):
+    """Whether the pid file at `path` names `pid` (servers write it once bound)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0) == pid
+    except (OSError, ValueError):
+        return False
+
+
 def location_block(path, version, key_directive, extra=""):
     return f"""
 <Location "{path}">
@@ -199,11 +208,7 @@ DBDMax 16
         raise RuntimeError(f"httpd did not listen on {self.port}:\n{self.read_log()}")
 
     def _pid_file_is_ours(self):
-        try:
-            with open(self.pid_file) as f:
-                return int(f.read().strip() or 0) == self.proc.pid
-        except (OSError, ValueError):
-            return False
+        return pid_file_holds(self.pid_file, self.proc.pid)
 
     def graceful(self):
         """SIGUSR1: re-read the configuration, finish requests in flight."""
