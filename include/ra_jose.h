@@ -19,8 +19,8 @@
 int ra_jose_b64url_valid(const char *s, size_t len);
 
 /* Parses a JWS in compact form: exactly three dot-separated segments, each
- * strict base64url, the header not empty. NULL when the token is
- * not of that form or cjose refuses it. */
+ * strict base64url, the header not empty and a JSON object that names each
+ * member once. NULL when the token is not of that form or cjose refuses it. */
 cjose_jws_t *ra_jose_jws_import(const char *token, size_t len);
 
 /* Decodes a compact token's header segment to JSON, for diagnosing a token

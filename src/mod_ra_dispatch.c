@@ -22,21 +22,22 @@ APLOG_USE_MODULE(remoteassist);
 typedef struct {
     ra_route_kind_e route;
     int method;                 /* M_GET, ...; HEAD is M_GET */
+    const char *method_name;    /* for Allow: httpd's registry maps HEAD to M_GET too */
     ra_access_e access;
     ra_query_target_e query;    /* which query options it takes */
     int (*run)(ra_request_t *rq);
 } ra_operation_t;
 
 static const ra_operation_t operations[] = {
-    { RA_ROUTE_COLLECTION, M_GET, RA_ACCESS_READ, RA_QUERY_LIST, ra_op_list },
-    { RA_ROUTE_COLLECTION, M_POST, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_create },
-    { RA_ROUTE_COUNT, M_GET, RA_ACCESS_READ, RA_QUERY_COUNT, ra_op_count },
-    { RA_ROUTE_ENTITY, M_GET, RA_ACCESS_READ, RA_QUERY_ENTITY, ra_op_get },
-    { RA_ROUTE_ENTITY, M_PATCH, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_update },
-    { RA_ROUTE_ENTITY, M_DELETE, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_delete },
-    { RA_ROUTE_BEGIN_ONBOARDING, M_POST, RA_ACCESS_WRITE, RA_QUERY_NONE,
+    { RA_ROUTE_COLLECTION, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_LIST, ra_op_list },
+    { RA_ROUTE_COLLECTION, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_create },
+    { RA_ROUTE_COUNT, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_COUNT, ra_op_count },
+    { RA_ROUTE_ENTITY, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_ENTITY, ra_op_get },
+    { RA_ROUTE_ENTITY, M_PATCH, "PATCH", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_update },
+    { RA_ROUTE_ENTITY, M_DELETE, "DELETE", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_delete },
+    { RA_ROUTE_BEGIN_ONBOARDING, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE,
       ra_op_begin_onboarding },
-    { RA_ROUTE_DISCONNECT, M_POST, RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect },
+    { RA_ROUTE_DISCONNECT, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect },
 };
 #define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
@@ -56,8 +57,7 @@ static const char *allowed_methods(apr_pool_t *pool, ra_route_kind_e route)
     const char *allow = "";
     for (size_t i = 0; i < OPERATIONS; i++) {
         if (operations[i].route == route) {
-            allow = apr_pstrcat(pool, allow, ap_method_name_of(pool, operations[i].method),
-                                ", ", NULL);
+            allow = apr_pstrcat(pool, allow, operations[i].method_name, ", ", NULL);
         }
     }
     return apr_pstrcat(pool, allow, "OPTIONS", NULL);
@@ -93,7 +93,10 @@ static const char *collection_of(const server_rec *s, const char *path)
  * claims them here, after the first location walk: the URI is rewritten to
  * the section's own spelling (with a '/' before a key in parentheses) for
  * the walk httpd repeats after map_to_storage, and the claim keeps the path
- * to route. A request the first walk already matched is claimed as is. */
+ * to route. A request the first walk already matched is claimed as is.
+ * A claimed URL maps to no file (as mod_proxy's "proxy:" ones): core's
+ * translation, which fails on a path longer than a file name may be, never
+ * runs for it. */
 int ra_dispatch_translate_name(request_rec *r)
 {
     const ra_dir_config_t *cfg = ra_dir_config(r);
@@ -117,7 +120,8 @@ int ra_dispatch_translate_name(request_rec *r)
         return DECLINED;
     }
     ap_set_module_config(r->request_config, &remoteassist_module, claim);
-    return DECLINED;
+    r->filename = apr_pstrcat(r->pool, RA_HANDLER ":", r->uri, NULL);
+    return OK;
 }
 
 /* The entity set is not a file: skip the directory and file walk, as

@@ -44,13 +44,8 @@ static int compact_segments(const char *token, size_t len, size_t seg[3])
     return seg[0] > 0;
 }
 
-cjose_jws_t *ra_jose_jws_import(const char *token, size_t len)
-{
-    size_t seg[3];
-    return compact_segments(token, len, seg) ? cjose_jws_import(token, len, NULL) : NULL;
-}
-
-json_t *ra_jose_header(const char *token, size_t len)
+/* The header segment as JSON, parsed with the given jansson flags. */
+static json_t *header_json(const char *token, size_t len, size_t flags)
 {
     const char *dot = memchr(token, '.', len);
     size_t hlen = dot ? (size_t)(dot - token) : len;
@@ -62,9 +57,33 @@ json_t *ra_jose_header(const char *token, size_t len)
         || !cjose_base64url_decode(token, hlen, &raw, &raw_len, NULL)) {
         return NULL;
     }
-    header = json_loadb((const char *)raw, raw_len, 0, NULL);
+    header = json_loadb((const char *)raw, raw_len, flags, NULL);
     cjose_get_dealloc()(raw);
     return header;
+}
+
+cjose_jws_t *ra_jose_jws_import(const char *token, size_t len)
+{
+    size_t seg[3];
+    json_t *header;
+
+    if (!compact_segments(token, len, seg)) {
+        return NULL;
+    }
+    /* cjose parses the header keeping the last of repeated members, so
+     * {"alg":"none","alg":"RS256"} would be read one way here and maybe
+     * another by whoever issued it: a header must name each member once,
+     * as the claims must */
+    if (!(header = header_json(token, len, JSON_REJECT_DUPLICATES))) {
+        return NULL;
+    }
+    json_decref(header);
+    return cjose_jws_import(token, len, NULL);
+}
+
+json_t *ra_jose_header(const char *token, size_t len)
+{
+    return header_json(token, len, 0);
 }
 
 /* Members cjose 0.6.2.1 base64url-decodes on import, per key type. */

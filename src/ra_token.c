@@ -567,17 +567,17 @@ static ra_token_status_e check_time(apr_pool_t *pool, json_t *claims,
     /* compared as doubles: no overflow on absurd values such as 1e300 */
     if (t > exp + policy->leeway) {
         return fail(result, RA_TOKEN_EXPIRED,
-                    apr_psprintf(pool, "the token expired %.0f s ago (leeway %d s)",
+                    apr_psprintf(pool, "the token expired %.6g s ago (leeway %d s)",
                                  t - exp, policy->leeway));
     }
     if (t + policy->leeway < nbf) {
         return fail(result, RA_TOKEN_NOT_YET_VALID,
-                    apr_psprintf(pool, "the token is not valid for another %.0f s "
+                    apr_psprintf(pool, "the token is not valid for another %.6g s "
                                  "(leeway %d s)", nbf - t, policy->leeway));
     }
     if (t + policy->leeway < iat) {
         return fail(result, RA_TOKEN_NOT_YET_VALID,
-                    apr_psprintf(pool, "the token was issued %.0f s in the future "
+                    apr_psprintf(pool, "the token was issued %.6g s in the future "
                                  "(leeway %d s)", iat - t, policy->leeway));
     }
     return RA_TOKEN_OK;

@@ -187,9 +187,10 @@ def slow_headers(svc):
 
 def slow_bodies(svc):
     """A create whose body comes one byte at a time. Half carry a valid token:
-    the module reads their body, and completed it would be stored. The other
-    half have none: the 401 goes out at once, but httpd still reads the rest
-    of the body before the connection could serve another request."""
+    the module reads their body, and completed it would be stored; cut, the
+    module answers 408 RequestTimeout. The other half have none: the 401
+    goes out at once, but httpd still reads the rest of the body before the
+    connection could serve another request."""
     bodies = [json.dumps(dict(SEED_V1, id=f"slow-{n}")).encode()
               for n in range(SLOW_CONNECTIONS)]
     auth = f"Authorization: Bearer {svc.keys.token()}\r\n"
@@ -198,7 +199,7 @@ def slow_bodies(svc):
         return request_head(svc, f"{auth if n % 2 else ''}Content-Type: application/json\r\n"
                                  f"Content-Length: {len(bodies[n])}\r\n\r\n")
     return Attack(opening=opening, trickle=lambda n: bodies[n],
-                  answer=lambda n: b"HTTP/1.1 400 " if n % 2 else b"HTTP/1.1 401 ")
+                  answer=lambda n: b"HTTP/1.1 408 " if n % 2 else b"HTTP/1.1 401 ")
 
 
 # stage, attack, what mod_reqtimeout logs (info) for each connection it cuts
