@@ -12,10 +12,24 @@ def read(path):
         return f.read()
 
 
+def module_sources():
+    """The module's C sources: the module file and every unit under src/."""
+    return ["mod_remoteassist.c"] + sorted(os.path.join("src", name)
+                                           for name in os.listdir(os.path.join(ROOT, "src"))
+                                           if name.endswith(".c"))
+
+
 def module_directives():
-    names = re.findall(r'AP_INIT_\w+\("(RemoteAssist\w+)"', read("mod_remoteassist.c"))
-    assert len(names) >= 8
+    names = [n for path in module_sources()
+             for n in re.findall(r'AP_INIT_\w+\("(RemoteAssist\w+)"', read(path))]
+    assert len(names) >= 12
     return names
+
+
+def message_ids():
+    """Every RALOGNO(n) use in the sources, as (id, file)."""
+    return [(f"RA{n}", path) for path in module_sources()
+            for n in re.findall(r"RALOGNO\((\d+)\)", read(path))]
 
 
 def test_every_directive_is_documented_in_readme_and_sample_conf():
@@ -27,8 +41,24 @@ def test_every_directive_is_documented_in_readme_and_sample_conf():
 
 def test_every_message_id_is_documented():
     readme = read("README.md")
-    for msgid in sorted(set(re.findall(r"RALOGNO\((\d+)\)", read("mod_remoteassist.c")))):
-        assert f"RA{msgid}" in readme, f"RA{msgid} missing from README"
+    ids = message_ids()
+    assert len(ids) >= 30
+    for msgid, path in ids:
+        assert f"| {msgid} |" in readme, f"{msgid} ({path}) missing from README's table"
+
+
+def test_every_message_id_is_used_once():
+    """Stable ids, as httpd's AH numbers: one call site each."""
+    seen = {}
+    for msgid, path in message_ids():
+        assert msgid not in seen, f"{msgid} is used in {seen[msgid]} and {path}"
+        seen[msgid] = path
+
+
+def test_readme_lists_only_ids_the_module_uses():
+    used = {msgid for msgid, _ in message_ids()}
+    listed = set(re.findall(r"^\| (RA\d{5}) \|", read("README.md"), re.M))
+    assert listed == used, (listed - used, used - listed)
 
 
 def test_only_the_jose_gate_hands_outside_bytes_to_cjose():
