@@ -56,6 +56,17 @@ def _pem_public(key):
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def _ec_jwk(key):
+    """The public JWK of a P-256 key. PyJWT 2.6 (Debian 12) drops a
+    coordinate's leading zero bytes, and cjose rightly refuses such a JWK
+    (RFC 7518 6.2.1.2: the full 32 bytes), which failed one session in ~128."""
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    numbers = key.public_key().public_numbers()
+    for name in ("x", "y"):
+        jwk[name] = jwt.utils.base64url_encode(getattr(numbers, name).to_bytes(32, "big")).decode()
+    return jwk
+
+
 class Keys:
     """Signing keys on disk and a token factory.
 
@@ -77,8 +88,7 @@ class Keys:
         self._write("jwks.json", json.dumps({"keys": [
             dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key())),
                  kid="rsa-1", use="sig", alg="RS256"),
-            dict(json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key())),
-                 kid="ec-1", use="sig"),
+            dict(_ec_jwk(self.ec), kid="ec-1", use="sig"),
         ]}).encode())
 
     def _write(self, name, data):
