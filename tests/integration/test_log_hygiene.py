@@ -66,8 +66,10 @@ def shared(workroot, keys):
     workdir = workroot.mktemp("shared")
     svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)), extra_config=DENIED)
     yield svc
-    denied(svc, "while-the-session-ends")
-    svc.stop()
+    try:
+        denied(svc, "while-the-session-ends")
+    finally:
+        svc.stop()
 
 
 @pytest.mark.expect_log("AH01630")
