@@ -8,6 +8,7 @@ module under test, and the database of choice. Run with Debian's python3
 import os
 import pwd
 import grp
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,8 @@ APACHE = "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
 DEFAULT_MODULE = os.path.join(ROOT, ".libs", "mod_remoteassist.so")
 COLLECTION = "/deviceManagement/remoteAssistancePartners"
+LOG_DIRECTIVE = re.compile(r'^\s*(?:ErrorLog|CustomLog|TransferLog)\s+(?:"([^"]+)"|(\S+))',
+                           re.MULTILINE | re.IGNORECASE)
 
 
 def free_port():
@@ -69,8 +72,22 @@ def location_block(path, version, key_directive, extra=""):
 """
 
 
+def _exited(pid):
+    """A zombie, or gone altogether."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 class Httpd:
     """httpd -DFOREGROUND with a generated httpd.conf; stop() ends it by pid."""
+
+    # Every Httpd this process started, in order, so that a test session can
+    # check all their logs (tests/integration/conftest.py does); log_origin is
+    # the error log's size before the first start.
+    started = []
 
     def __init__(self, workdir, db, key_directive, port=None, module=None,
                  locations=None, extra_config="", mpm="event", mpm_config=None,
@@ -172,6 +189,9 @@ DBDMax 16
 
     def start(self, timeout=20, attempts=3):
         """Starts httpd; a port taken between free_port() and Listen gets a new one."""
+        if self not in Httpd.started:
+            self.log_origin = self.log_size()
+            Httpd.started.append(self)
         for attempt in range(attempts):
             try:
                 return self._start(timeout)
@@ -214,9 +234,19 @@ DBDMax 16
         """SIGUSR1: re-read the configuration, finish requests in flight."""
         os.kill(self.proc.pid, signal.SIGUSR1)
 
-    def stop(self, timeout=20):
+    def stop(self, timeout=20, grace=0.5):
+        """Stops httpd without tearing a child down mid-request, which makes
+        httpd log errors of its own (the event MPM's keep-alive hand-off
+        after its pollset is gone: AH03093): a graceful stop (SIGWINCH) lets
+        the children finish their requests; after at most grace seconds
+        (clients may hold idle keep-alive connections) SIGTERM ends the rest
+        and spares the parent its one-second polls. Past timeout, SIGKILL."""
         if not self.proc or self.proc.poll() is not None:
             return
+        os.kill(self.proc.pid, signal.SIGWINCH)
+        graceful_until = time.time() + grace
+        while self.child_pids(running=True) and time.time() < graceful_until:
+            time.sleep(0.02)
         self.proc.terminate()
         try:
             self.proc.wait(timeout)
@@ -225,10 +255,31 @@ DBDMax 16
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
-    def child_pids(self):
+    def child_pids(self, running=False):
+        """The children's pids; running=True leaves out those that have exited
+        and wait for the parent to reap them."""
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
                              text=True).stdout
-        return [int(p) for p in out.split()]
+        pids = [int(p) for p in out.split()]
+        return [p for p in pids if not running or not _exited(p)]
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.error_log)
+        except FileNotFoundError:
+            return 0
+
+    def log_files(self):
+        """The files the written configuration logs to (ErrorLog, CustomLog,
+        TransferLog; pipes and syslog are not files)."""
+        try:
+            with open(self.conf) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return [self.error_log]
+        paths = (quoted or bare for quoted, bare in LOG_DIRECTIVE.findall(text))
+        return [os.path.join(self.workdir, p) for p in paths
+                if not p.startswith(("|", "syslog"))]
 
     def read_log(self):
         try:

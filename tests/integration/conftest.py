@@ -1,8 +1,11 @@
 """Fixtures: keys and tokens, a private PostgreSQL cluster, and a real httpd
-serving the module per backend (SQLite and PostgreSQL)."""
+serving the module per backend (SQLite and PostgreSQL); and the error-log
+checks every test gets (see "Log hygiene" below)."""
 import contextlib
+import glob
 import json
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -37,6 +40,10 @@ SEED_V1 = {
     "lastConnectionDateTime": "2016-12-31T23:58:36.6670033-08:00",
 }
 SEED_BETA = dict(SEED_V1, onboardingRequestExpiryDateTime="2017-01-01T00:02:07.7573274-08:00")
+# Request-body values no log line may ever hold (the module logs ids and
+# status, never content); most tests send the seeds.
+BODY_MARKERS = [SEED_BETA[p] for p in ("displayName", "onboardingUrl", "lastConnectionDateTime",
+                                       "onboardingRequestExpiryDateTime")]
 
 
 def _pem_private(key):
@@ -47,6 +54,17 @@ def _pem_private(key):
 def _pem_public(key):
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _ec_jwk(key):
+    """The public JWK of a P-256 key. PyJWT 2.6 (Debian 12) drops a
+    coordinate's leading zero bytes, and cjose rightly refuses such a JWK
+    (RFC 7518 6.2.1.2: the full 32 bytes), which failed one session in ~128."""
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    numbers = key.public_key().public_numbers()
+    for name in ("x", "y"):
+        jwk[name] = jwt.utils.base64url_encode(getattr(numbers, name).to_bytes(32, "big")).decode()
+    return jwk
 
 
 class Keys:
@@ -62,6 +80,7 @@ class Keys:
         self.ec = ec.generate_private_key(ec.SECP256R1())
         self.secret_value = os.urandom(32).hex()
         self.paths = {}
+        self.minted = []  # every token handed out, for the session-end log scan
         for name, key in (("rsa", self.rsa), ("ec", self.ec), ("rsa-other", self.rsa_other)):
             self._write(f"{name}.pem", _pem_private(key))
             self._write(f"{name}.pub.pem", _pem_public(key))
@@ -69,8 +88,7 @@ class Keys:
         self._write("jwks.json", json.dumps({"keys": [
             dict(json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key())),
                  kid="rsa-1", use="sig", alg="RS256"),
-            dict(json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key())),
-                 kid="ec-1", use="sig"),
+            dict(_ec_jwk(self.ec), kid="ec-1", use="sig"),
         ]}).encode())
 
     def _write(self, name, data):
@@ -104,7 +122,19 @@ class Keys:
         h = dict(headers or {})
         if kid is not None:
             h["kid"] = kid
-        return jwt.encode(self.claims(**claims), key, algorithm=alg, headers=h or None)
+        token = jwt.encode(self.claims(**claims), key, algorithm=alg, headers=h or None)
+        self.minted.append(token)
+        return token
+
+    def secrets(self):
+        """{text: what it is} for everything of these keys no log may show:
+        the HMAC secret and each full line of the private keys' PEM."""
+        found = {self.secret_value: "the HMAC secret"}
+        for name, key in (("rsa", self.rsa), ("ec", self.ec), ("rsa-other", self.rsa_other)):
+            for line in _pem_private(key).decode().splitlines():
+                if len(line) == 64:  # a full base64 line, nothing short enough to recur
+                    found[line] = f"private key {name}.pem"
+        return found
 
 
 class WorkRoot:
@@ -203,6 +233,12 @@ class Service:
     def log(self):
         return self.httpd.read_log()
 
+    def stop(self):
+        """Closes the client's keep-alive connections first, so that httpd's
+        graceful stop need not wait for them."""
+        self.session.close()
+        self.httpd.stop()
+
 
 STRICT_AUDIENCE = "api://contoso-remoteassist"
 STRICT_ISSUER = "https://issuer.example/contoso/"
@@ -233,13 +269,21 @@ def standard_locations(keys):
     ])
 
 
-def make_service(workdir, keys, backend, locations=None, extra_config="", **httpd_args):
+def make_service(workdir, keys, backend, locations=None, extra_config="", expect_log=(),
+                 **httpd_args):
+    """A started Service; its start-up may log nothing at error level or
+    worse but the message ids in expect_log."""
     key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
     if locations is None:
         locations = standard_locations(keys)
     httpd = Httpd(workdir, backend.dbd, key, locations=locations, extra_config=extra_config,
                   **httpd_args)
     httpd.start()
+    unexpected = LOG_WATCH.unexpected(expect_log, httpds=[httpd])
+    if unexpected:
+        httpd.stop()
+        pytest.fail(lines_report(f"the start-up of httpd in {workdir} logged", unexpected),
+                    pytrace=False)
     return Service(httpd, backend, keys)
 
 
@@ -254,24 +298,26 @@ def service(request, keys, workroot):
         backend = Backend("pgsql", ("pgsql", pg.dbd_params), pg)
     svc = make_service(workdir, keys, backend)
     yield svc
-    svc.httpd.stop()
+    svc.stop()
 
 
 @pytest.fixture
-def private_service(workroot, keys):
+def private_service(request, workroot, keys):
     """A factory of services of the test's own, all stopped when it ends:
-    private_service(name, pg=None, **Httpd arguments); SQLite unless pg."""
+    private_service(name, pg=None, **Httpd arguments); SQLite unless pg.
+    Their start-up may log what the test declares with expect_log."""
     started = []
 
     def start(name, pg=None, **httpd_args):
         workdir = workroot.mktemp(name)
         backend = (Backend("pgsql", ("pgsql", pg.dbd_params), pg) if pg
                    else Backend("sqlite", sqlite_db(workdir)))
-        started.append(make_service(workdir, keys, backend, **httpd_args))
+        started.append(make_service(workdir, keys, backend,
+                                    expect_log=expected_log_ids(request.node), **httpd_args))
         return started[-1]
     yield start
     for svc in started:
-        svc.httpd.stop()
+        svc.stop()
 
 
 @pytest.fixture(scope="session")
@@ -280,7 +326,7 @@ def sqlite_service(keys, workroot):
     workdir = workroot.mktemp("httpd-sqlite-only")
     svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)))
     yield svc
-    svc.httpd.stop()
+    svc.stop()
 
 
 def assert_graph_error(resp, status, code):
@@ -297,3 +343,170 @@ def assert_graph_error(resp, status, code):
     assert len(inner["date"]) == 19 and inner["date"][10] == "T"
     uuid.UUID(resp.headers["request-id"])
     return err
+
+
+# ------------------------------------------------------------ log hygiene
+#
+# As httpd's test/pyhttpd does: a test fails when the error logs show a line
+# at error level or worse, a child killed by a signal, or a sanitizer report,
+# unless it declares the line's message id with
+# @pytest.mark.expect_log("RA00040", "AH00629"). Session services are shared,
+# so lines are attributed by offset: what every started httpd's log gained
+# from the test's first function fixture to the end of its teardown is the
+# test's; what they gained between tests (session and module services
+# starting and stopping) is checked at session end, undeclarable. Warnings
+# never fail. At session end the logs must also hold no minted token, no key
+# material and no request-body marker.
+
+FAILING_LEVEL = re.compile(r"\[[\w.-]*:(?:emerg|alert|crit|error)\]")
+# AH00052: "child pid N exit signal S"; AH00051 is the same when a core was dumped
+CHILD_CRASH = re.compile(r"\bAH0005[12]\b")
+SANITIZER = re.compile(r"ERROR: AddressSanitizer|runtime error:")
+MESSAGE_ID = re.compile(r"\b(?:RA|AH)\d{5}\b")
+TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{43,}")  # 43: the shortest signature (HS256)
+REPORT_LINES = 40
+
+
+def expected_log_ids(item):
+    return {i for mark in item.iter_markers("expect_log") for i in mark.args}
+
+
+def unexpected_line(line, allowed):
+    if SANITIZER.search(line):
+        return True  # no sanitizer report can be expected
+    if not (FAILING_LEVEL.search(line) or CHILD_CRASH.search(line)):
+        return False
+    return not set(MESSAGE_ID.findall(line)) & set(allowed)
+
+
+def sanitizer_reports():
+    """The report files of ASan/UBSan runs with log_path (tools/run-tests.sh)."""
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        for option in os.environ.get(var, "").split(":"):
+            name, _, prefix = option.partition("=")
+            if name == "log_path" and prefix.startswith("/"):
+                yield from sorted(glob.glob(glob.escape(prefix) + ".*"))
+
+
+def lines_report(title, lines):
+    shown = lines[:REPORT_LINES]
+    more = [f"... and {len(lines) - len(shown)} more"] if len(lines) > len(shown) else []
+    return "\n".join([title + ":"] + ["  " + line for line in shown] + more)
+
+
+class LogWatch:
+    """Hands out what the error logs of every started httpd, and the
+    sanitizers' report files, gained since the last look, each line once."""
+
+    def __init__(self):
+        # reports written before this session (a shared log_path) are not ours
+        self.offsets = {path: os.path.getsize(path) for path in sanitizer_reports()}
+        self.between_tests = []  # unexpected lines no test is responsible for
+
+    def _take(self, path, origin, final):
+        start = self.offsets.get(path, origin)
+        try:
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        if not final:  # a line still being written waits for the next look
+            data = data[:data.rfind(b"\n") + 1]
+        self.offsets[path] = start + len(data)
+        return data.decode(errors="replace").splitlines()
+
+    def unexpected(self, allowed, httpds=None, final=False):
+        """'file: line' for each new line that the ids in allowed do not cover;
+        only the logs of httpds if given, else every log and sanitizer report."""
+        found = []
+        for httpd in Httpd.started if httpds is None else httpds:
+            found += [f"{httpd.error_log}: {line}"
+                      for line in self._take(httpd.error_log, httpd.log_origin, final)
+                      if unexpected_line(line, allowed)]
+        if httpds is None:
+            for path in sanitizer_reports():
+                found += [f"{path}: {line}" for line in self._take(path, 0, final)]
+        return found
+
+
+LOG_WATCH = LogWatch()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "expect_log(*ids): error-log lines at error level or worse (or a "
+        "child's exit signal) carrying one of these message ids (RAnnnnn, AHnnnnn) "
+        "do not fail the test")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for i in expected_log_ids(item):
+            if not re.fullmatch(MESSAGE_ID, i):
+                raise pytest.UsageError(f"{item.nodeid}: expect_log takes message ids "
+                                        f"like RA00040 or AH00052, not {i!r}")
+
+
+@pytest.fixture(autouse=True)
+def _log_lines_before_the_test():
+    """Set up after session and module fixtures, before the test's own: what
+    was logged until now belongs to no test."""
+    LOG_WATCH.between_tests += LOG_WATCH.unexpected(())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """After the call and after teardown: the test fails on lines it did not
+    declare (a test that failed anyway gets them as a report section)."""
+    report = (yield).get_result()
+    if call.when == "setup":
+        return
+    unexpected = LOG_WATCH.unexpected(expected_log_ids(item))
+    if not unexpected:
+        return
+    text = lines_report("the error log shows lines this test did not declare with "
+                        "@pytest.mark.expect_log", unexpected)
+    if report.failed:
+        report.sections.append(("unexpected error-log lines", text))
+    else:
+        report.outcome, report.longrepr = "failed", text
+
+
+def leaks(path, needles, signatures):
+    """'file:line: what' for each needle or token signature in the file."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    found = {needle: what for needle, what in needles.items() if needle in text}
+    by_prefix = {sig[:16]: sig for sig in signatures}
+    for run in TOKEN_RUN.findall(text):
+        for i in range(len(run) - 42):
+            sig = by_prefix.get(run[i:i + 16])
+            if sig and run.startswith(sig, i):
+                found[sig] = "the signature of a token minted by Keys.token()"
+    return [f"{path}:{n}: {what}: {line.strip().replace(needle, '<' + what + '>')[:300]}"
+            for n, line in enumerate(text.splitlines(), 1)
+            for needle, what in found.items() if needle in line]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_hygiene_at_session_end(keys):
+    """After every service has stopped: lines logged between tests, and
+    secrets or request bodies in any log of any httpd the session started."""
+    yield
+    problems = []
+    between = LOG_WATCH.between_tests + LOG_WATCH.unexpected((), final=True)
+    if between:
+        problems.append(lines_report("lines logged outside any test (session and module "
+                                     "services starting or stopping)", between))
+    needles = dict(keys.secrets(), **{m: "request-body content" for m in BODY_MARKERS})
+    signatures = {token.rsplit(".", 1)[1] for token in keys.minted}
+    files = dict.fromkeys(path for httpd in Httpd.started for path in httpd.log_files())
+    leaked = [hit for path in files for hit in leaks(path, needles, signatures)]
+    if leaked:
+        problems.append(lines_report("secrets or request content in the logs", leaked))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

@@ -190,6 +190,10 @@ def test_graceful_restarts_under_traffic(private_service):
 
 # ------------------------------------------------------- database faults
 
+# RA00017 in the parent; each new child's mod_dbd cannot prepare the insert
+# against the view (AH00632, AH00633, AH00636), so the create is a 503
+# (RA00040, RA00030)
+@pytest.mark.expect_log("RA00017", "AH00632", "AH00633", "AH00636", "RA00040", "RA00030")
 def test_database_broken_at_a_graceful_restart_keeps_the_site_up(private_service):
     """A database that worked before but fails the start-up check during a
     graceful restart is logged (RA00017); the server does not exit."""
@@ -206,6 +210,7 @@ def test_database_broken_at_a_graceful_restart_keeps_the_site_up(private_service
     assert_graph_error(svc.post(SEED_V1), 503, "ServiceNotAvailable")
 
 
+@pytest.mark.expect_log("RA00041", "RA00030")
 def test_sqlite_failure_is_503_with_retry_after(private_service):
     svc = private_service("sqlite-fault")
     backend = svc.backend
@@ -241,6 +246,9 @@ def own_pg(workroot):
     cluster.destroy()
 
 
+# the pooled connection's insert fails (RA00041), its check fails (AH00639),
+# new connections fail (AH00629, AH02655): each a 503 (RA00040, RA00030)
+@pytest.mark.expect_log("RA00041", "AH00639", "AH00629", "AH02655", "RA00040", "RA00030")
 def test_postgresql_outage_is_503_then_recovers(private_service, own_pg):
     svc = private_service("pg-fault-httpd", pg=own_pg)
     backend = svc.backend
@@ -258,6 +266,8 @@ def test_postgresql_outage_is_503_then_recovers(private_service, own_pg):
     assert backend.count() == 1 + codes.count(201)
 
 
+# a stale pooled connection's insert fails once (RA00041, RA00030)
+@pytest.mark.expect_log("RA00041", "RA00030")
 def test_postgresql_restart_between_requests_recovers(private_service, own_pg):
     """pg_ctl restart drops the pooled connections and, with them, the
     server-side prepared statement; the module prepares it again."""
@@ -273,6 +283,9 @@ def test_postgresql_restart_between_requests_recovers(private_service, own_pg):
     assert backend.count() == 10 + codes.count(201)
 
 
+# mod_dbd cannot connect in child init (AH00629, AH00633, AH00636) nor at
+# the request, which is a 503 (RA00040, RA00030)
+@pytest.mark.expect_log("AH00629", "AH00633", "AH00636", "RA00040", "RA00030")
 def test_postgresql_down_at_startup_warns_and_serves_503(private_service, own_pg):
     own_pg.stop()
     svc = private_service("pg-down", pg=own_pg)

@@ -52,6 +52,7 @@ def test_jwks_that_aborted_configtest_is_a_named_error(make, workroot, keys, mem
         assert word in out, out
 
 
+@pytest.mark.expect_log("RA00009")
 def test_bad_key_file_at_graceful_restart_keeps_old_keys(private_service, workroot, keys):
     """A JWKS swapped for a broken one before a graceful restart: the parent
     keeps running and serving with the keys it had, and logs why (RA00009)."""
