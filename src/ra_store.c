@@ -331,6 +331,9 @@ ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_na
     }
     apr_dbd_close(st.driver, st.handle);
     *error = st.error;
+    if (!ok) {
+        *upgraded = -1; /* rolled back: no row was carried over */
+    }
     return ok ? RA_STORE_READY : RA_STORE_BROKEN;
 }
 

@@ -19,6 +19,14 @@ void pool_teardown(void)
     pool = NULL;
 }
 
+TCase *pool_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 int main(void)
 {
     int failed;
@@ -32,6 +40,8 @@ int main(void)
     sr = srunner_create(jose_suite());
     srunner_add_suite(sr, token_suite());
     srunner_add_suite(sr, entity_suite());
+    srunner_add_suite(sr, route_suite());
+    srunner_add_suite(sr, query_suite());
     srunner_add_suite(sr, odata_suite());
     srunner_add_suite(sr, store_suite());
     srunner_run_all(sr, CK_NORMAL);

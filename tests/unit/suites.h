@@ -10,9 +10,14 @@ extern apr_pool_t *pool;
 void pool_setup(void);
 void pool_teardown(void);
 
+/* A test case of s whose tests each get that pool. */
+TCase *pool_tcase(Suite *s, const char *name);
+
 Suite *jose_suite(void);
 Suite *token_suite(void);
 Suite *entity_suite(void);
+Suite *route_suite(void);
+Suite *query_suite(void);
 Suite *odata_suite(void);
 Suite *store_suite(void);
 

@@ -153,13 +153,11 @@ END_TEST
 Suite *jose_suite(void)
 {
     Suite *s = suite_create("jose");
-    TCase *tc = tcase_create("gate");
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    TCase *tc = pool_tcase(s, "gate");
     tcase_add_test(tc, b64url_strictness);
     tcase_add_test(tc, hostile_tokens_are_malformed);
     tcase_add_test(tc, hostile_jwk_members_are_refused);
     tcase_add_test(tc, jwk_member_types_and_presence);
     tcase_add_test(tc, header_of_hostile_tokens);
-    suite_add_tcase(s, tc);
     return s;
 }

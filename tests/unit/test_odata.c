@@ -1,5 +1,5 @@
-/* ra_odata: service path, URLs, content negotiation, GUIDs, request ids and
- * the Graph error body. */
+/* ra_odata: context and resource URLs, content negotiation, GUIDs, request
+ * ids, status codes and the Graph error body. (Paths: test_route.c.) */
 #include <ctype.h>
 #include <string.h>
 
@@ -13,85 +13,54 @@
 #include "suites.h"
 
 
-/* ---- ra_odata_service_path ---- */
-
-START_TEST(service_path_v1)
-{
-    const char *root = ra_odata_service_path(pool,
-                                             "/v1.0/deviceManagement/remoteAssistancePartners");
-    ck_assert_ptr_nonnull(root);
-    ck_assert_str_eq(root, "/v1.0");
-}
-END_TEST
-
-START_TEST(service_path_beta_trailing_slash)
-{
-    const char *root = ra_odata_service_path(pool,
-                                             "/beta/deviceManagement/remoteAssistancePartners/");
-    ck_assert_ptr_nonnull(root);
-    ck_assert_str_eq(root, "/beta");
-}
-END_TEST
-
-START_TEST(service_path_case_insensitive)
-{
-    const char *root = ra_odata_service_path(pool,
-                                             "/v1.0/DEVICEMANAGEMENT/RemoteAssistancePARTNERS");
-    ck_assert_ptr_nonnull(root);
-    ck_assert_str_eq(root, "/v1.0");
-}
-END_TEST
-
-START_TEST(service_path_root)
-{
-    const char *root = ra_odata_service_path(pool, "/deviceManagement/remoteAssistancePartners");
-    ck_assert_ptr_nonnull(root);
-    ck_assert_str_eq(root, "");
-    root = ra_odata_service_path(pool, "/deviceManagement/remoteAssistancePartners/");
-    ck_assert_ptr_nonnull(root);
-    ck_assert_str_eq(root, "");
-}
-END_TEST
-
-START_TEST(service_path_deeper_root)
-{
-    const char *root = ra_odata_service_path(
-        pool, "/graph/v1.0/deviceManagement/remoteAssistancePartners");
-    ck_assert_ptr_nonnull(root);
-    ck_assert_str_eq(root, "/graph/v1.0");
-}
-END_TEST
-
-START_TEST(service_path_rejects_others)
-{
-    static const char *const paths[] = {
-        "/v1.0/deviceManagement/remoteAssistancePartners/abc",
-        "/v1.0/deviceManagement/remoteAssistancePartners('abc')",
-        "/v1.0/deviceManagement/remoteAssistancePartners//",
-        "/v1.0/deviceManagement/remoteAssistancePartner",
-        "/v1.0/deviceManagement",
-        "/v1.0/deviceManagement/otherPartners",
-        "/v1.0/xdeviceManagement/remoteAssistancePartners",
-        "deviceManagement/remoteAssistancePartners",
-        "/",
-        "",
-    };
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        ck_assert_msg(ra_odata_service_path(pool, paths[i]) == NULL,
-                      "path \"%s\" was taken for the collection", paths[i]);
-    }
-}
-END_TEST
-
 /* ---- URLs ---- */
+
+#define CONTEXT "https://graph.example/v1.0/$metadata#deviceManagement/remoteAssistancePartners"
 
 START_TEST(context_url)
 {
-    ck_assert_str_eq(ra_odata_context_url(pool, "https://graph.example/v1.0"),
-                     "https://graph.example/v1.0/$metadata#deviceManagement/"
-                     "remoteAssistancePartners/$entity");
-    ck_assert_str_eq(ra_odata_context_url(pool, ""),
+    static const unsigned v1_all = RA_PROP_BIT(RA_PROP_ID) | RA_PROP_BIT(RA_PROP_DISPLAY_NAME)
+                                   | RA_PROP_BIT(RA_PROP_ONBOARDING_URL)
+                                   | RA_PROP_BIT(RA_PROP_ONBOARDING_STATUS)
+                                   | RA_PROP_BIT(RA_PROP_LAST_CONNECTION);
+    static const struct {
+        ra_version_e version;
+        unsigned select;
+        int entity;
+        const char *url;
+    } cases[] = {
+        { RA_VERSION_V1, 0, 1, CONTEXT "/$entity" },
+        { RA_VERSION_V1, 0, 0, CONTEXT },
+        /* selected properties in the document's order */
+        { RA_VERSION_V1, RA_PROP_BIT(RA_PROP_ONBOARDING_STATUS) | RA_PROP_BIT(RA_PROP_ID), 0,
+          CONTEXT "(id,onboardingStatus)" },
+        { RA_VERSION_V1, RA_PROP_BIT(RA_PROP_DISPLAY_NAME), 1, CONTEXT "(displayName)/$entity" },
+        /* every property of the version is no selection at all */
+        { RA_VERSION_V1, v1_all, 0, CONTEXT },
+        { RA_VERSION_V1, (1u << RA_PROP_COUNT) - 1, 1, CONTEXT "/$entity" },
+        { RA_VERSION_BETA, (1u << RA_PROP_COUNT) - 1, 0, CONTEXT },
+        /* but not in beta, which has one more */
+        { RA_VERSION_BETA, v1_all, 0,
+          CONTEXT "(id,displayName,onboardingUrl,onboardingStatus,lastConnectionDateTime)" },
+        { RA_VERSION_BETA, RA_PROP_BIT(RA_PROP_EXPIRY), 1,
+          CONTEXT "(onboardingRequestExpiryDateTime)/$entity" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_str_eq(ra_odata_context_url(pool, "https://graph.example/v1.0",
+                                              cases[i].version, cases[i].select,
+                                              cases[i].entity), cases[i].url);
+    }
+    ck_assert_str_eq(ra_odata_context_url(pool, "", RA_VERSION_V1, 0, 1),
                      "/$metadata#deviceManagement/remoteAssistancePartners/$entity");
+}
+END_TEST
+
+START_TEST(collection_url)
+{
+    ck_assert_str_eq(ra_odata_collection_url(pool, "https://graph.example/beta"),
+                     "https://graph.example/beta/deviceManagement/remoteAssistancePartners");
+    ck_assert_str_eq(ra_odata_collection_url(pool, ""),
+                     "/deviceManagement/remoteAssistancePartners");
 }
 END_TEST
 
@@ -105,7 +74,12 @@ START_TEST(entity_url)
 }
 END_TEST
 
-/* ---- ra_odata_accepts_json ---- */
+/* ---- ra_odata_accepts ---- */
+
+static int accepts_json(const char *accept)
+{
+    return ra_odata_accepts(pool, accept, "application/json");
+}
 
 START_TEST(accepts_json_yes)
 {
@@ -123,9 +97,9 @@ START_TEST(accepts_json_yes)
         "application/json;q=\"0.5\"",
         " application/json ; q=1 ",
     };
-    ck_assert_int_eq(ra_odata_accepts_json(pool, NULL), 1);
+    ck_assert_int_eq(accepts_json(NULL), 1);
     for (size_t i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++) {
-        ck_assert_msg(ra_odata_accepts_json(pool, accepts[i]) == 1,
+        ck_assert_msg(accepts_json(accepts[i]) == 1,
                       "Accept \"%s\" refused JSON", accepts[i]);
     }
 }
@@ -145,26 +119,73 @@ START_TEST(accepts_json_no)
         "text/json",
     };
     for (size_t i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++) {
-        ck_assert_msg(ra_odata_accepts_json(pool, accepts[i]) == 0,
+        ck_assert_msg(accepts_json(accepts[i]) == 0,
                       "Accept \"%s\" admitted JSON", accepts[i]);
     }
 }
 END_TEST
 
-/* RFC 7231 5.3.2: "If more than one media range applies to a given type,
- * the most specific reference has precedence": an explicit
- * application/json;q=0 excludes JSON whatever a wildcard says. */
-START_TEST(accepts_json_specific_q0_overrides_wildcard)
+typedef struct {
+    const char *accept;
+    int accepted;
+} accept_case_t;
+
+static void assert_accepts(const char *media_type, const accept_case_t *cases, size_t n)
 {
-    ck_assert_int_eq(ra_odata_accepts_json(pool, "*/*, application/json;q=0"), 0);
-    ck_assert_int_eq(ra_odata_accepts_json(pool, "application/json;q=0, application/*"), 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(ra_odata_accepts(pool, cases[i].accept, media_type) == cases[i].accepted,
+                      "Accept \"%s\" should %sadmit %s",
+                      cases[i].accept ? cases[i].accept : "(none)",
+                      cases[i].accepted ? "" : "not ", media_type);
+    }
+}
+
+/* RFC 9110 12.5.1: "If more than one media range applies to a given type,
+ * the most specific reference has precedence": an explicit
+ * application/json;q=0 excludes JSON whatever a wildcard says, and the other
+ * way round. */
+START_TEST(accepts_json_most_specific_decides)
+{
+    static const accept_case_t cases[] = {
+        { "*/*, application/json;q=0", 0 },
+        { "application/json;q=0, application/*", 0 },
+        { "*/*;q=0, application/json", 1 },
+        { "application/*;q=0, application/json;q=0.1", 1 },
+        { "*/*;q=0, application/*;q=0.5", 1 },
+    };
+    assert_accepts("application/json", cases, sizeof(cases) / sizeof(cases[0]));
+}
+END_TEST
+
+/* $count answers text/plain: the same rules for another media type. */
+START_TEST(accepts_text_plain)
+{
+    static const accept_case_t cases[] = {
+        { NULL, 1 },
+        { "", 1 },
+        { "text/plain", 1 },
+        { "TEXT/Plain;charset=utf-8", 1 },
+        { "text/*", 1 },
+        { "*/*", 1 },
+        { "application/json, text/*;q=0.2", 1 },
+        { "*/*;q=0, text/plain", 1 },
+        { "text/*;q=0, text/plain;q=0.5", 1 },
+        { "application/json", 0 },
+        { "text/html", 0 },
+        { "text/plainx", 0 },
+        { "text/plain;q=0", 0 },
+        { "text/*;q=0", 0 },
+        { "*/*, text/plain;q=0", 0 },
+        { "text/plain;q=0, text/*", 0 },
+    };
+    assert_accepts("text/plain", cases, sizeof(cases) / sizeof(cases[0]));
 }
 END_TEST
 
 START_TEST(accepts_json_leaves_input_alone)
 {
     char accept[] = "Text/HTML, APPLICATION/JSON;q=0.5";
-    ck_assert_int_eq(ra_odata_accepts_json(pool, accept), 1);
+    ck_assert_int_eq(accepts_json(accept), 1);
     ck_assert_str_eq(accept, "Text/HTML, APPLICATION/JSON;q=0.5");
 }
 END_TEST
@@ -283,6 +304,49 @@ START_TEST(client_request_id)
 }
 END_TEST
 
+/* ---- ra_odata_status_code and ra_odata_status_message ---- */
+
+START_TEST(status_codes)
+{
+    static const struct {
+        int status;
+        const char *code;
+    } cases[] = {
+        { 400, "BadRequest" },
+        { 401, "InvalidAuthenticationToken" },
+        { 403, "Forbidden" },
+        { 404, "ResourceNotFound" },
+        { 405, "MethodNotAllowed" },
+        { 406, "NotAcceptable" },
+        { 408, "RequestTimeout" },
+        { 409, "Conflict" },
+        { 411, "LengthRequired" },
+        { 412, "PreconditionFailed" },
+        { 413, "RequestEntityTooLarge" },
+        { 414, "RequestUriTooLong" },
+        { 415, "UnsupportedMediaType" },
+        { 417, "ExpectationFailed" },
+        { 431, "RequestHeaderFieldsTooLarge" },
+        { 500, "InternalServerError" },
+        { 501, "NotImplemented" },
+        { 503, "ServiceNotAvailable" },
+        /* statuses without an entry: by class */
+        { 418, "BadRequest" },
+        { 499, "BadRequest" },
+        { 502, "InternalServerError" },
+        { 599, "InternalServerError" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_str_eq(ra_odata_status_code(cases[i].status), cases[i].code);
+        ck_assert_ptr_nonnull(ra_odata_status_message(cases[i].status));
+    }
+    ck_assert_str_eq(ra_odata_status_message(412),
+                     "The resource's ETag does not match If-Match.");
+    ck_assert_str_eq(ra_odata_status_message(418), "The request could not be processed.");
+    ck_assert_str_ne(ra_odata_status_message(413), ra_odata_status_message(414));
+}
+END_TEST
+
 /* ---- ra_odata_dump and ra_odata_error_body ---- */
 
 START_TEST(dump_compact)
@@ -351,36 +415,27 @@ END_TEST
 Suite *odata_suite(void)
 {
     Suite *s = suite_create("odata");
-    TCase *tc = tcase_create("paths");
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
-    tcase_add_test(tc, service_path_v1);
-    tcase_add_test(tc, service_path_beta_trailing_slash);
-    tcase_add_test(tc, service_path_case_insensitive);
-    tcase_add_test(tc, service_path_root);
-    tcase_add_test(tc, service_path_deeper_root);
-    tcase_add_test(tc, service_path_rejects_others);
+    TCase *tc = pool_tcase(s, "paths");
     tcase_add_test(tc, context_url);
+    tcase_add_test(tc, collection_url);
     tcase_add_test(tc, entity_url);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("negotiation");
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tc = pool_tcase(s, "negotiation");
     tcase_add_test(tc, accepts_json_yes);
     tcase_add_test(tc, accepts_json_no);
-    tcase_add_test(tc, accepts_json_specific_q0_overrides_wildcard);
+    tcase_add_test(tc, accepts_json_most_specific_decides);
+    tcase_add_test(tc, accepts_text_plain);
     tcase_add_test(tc, accepts_json_leaves_input_alone);
     tcase_add_test(tc, is_json_yes);
     tcase_add_test(tc, is_json_no);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("ids_and_errors");
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tc = pool_tcase(s, "ids_and_errors");
     tcase_add_test(tc, new_guid_format);
     tcase_add_test(tc, new_guid_many);
     tcase_add_test(tc, client_request_id);
+    tcase_add_test(tc, status_codes);
     tcase_add_test(tc, dump_compact);
     tcase_add_test(tc, error_body_structure);
     tcase_add_test(tc, error_body_date_is_utc_and_padded);
-    suite_add_tcase(s, tc);
     return s;
 }

@@ -1,4 +1,7 @@
-/* ra_store against a real SQLite file through apr_dbd's sqlite3 driver. */
+/* ra_store against a real SQLite file through apr_dbd's sqlite3 driver:
+ * set-up and the upgrade from schema version 1, the fixed statements per
+ * tenant with ETag compare-and-swap, the SQL generated from queries, and
+ * lists, counts and keyset paging on real rows. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,12 +9,23 @@
 #include <unistd.h>
 
 #include <apr_dbd.h>
+#include <apr_escape.h>
 #include <apr_hash.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
 
+#include <sqlite3.h>
+
 #include "ra_store.h"
 #include "suites.h"
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define UNSET RA_ENTITY_DATETIME_UNSET
+#define T1 "11111111-1111-4111-8111-111111111111"
+#define T2 "22222222-2222-4222-8222-222222222222"
+#define T3 "33333333-3333-4333-8333-333333333333"
+#define SELECTED "id, display_name, onboarding_url, onboarding_status, " \
+    "last_connection_date_time, onboarding_request_expiry_date_time, etag"
 
 static const apr_dbd_driver_t *driver;
 /* base: made by the runner (unchecked fixture), removed when the test case
@@ -109,6 +123,12 @@ static const char *query_value(apr_dbd_t *handle, const char *sql)
     return value;
 }
 
+/* Every row of a one-column query, comma-separated. */
+static const char *query_list(apr_dbd_t *handle, const char *sql)
+{
+    return query_value(handle, apr_psprintf(pool, "SELECT group_concat(v, ',') FROM (%s)", sql));
+}
+
 static void exec_sql(apr_dbd_t *handle, const char *sql)
 {
     int nrows = 0;
@@ -119,43 +139,84 @@ static void exec_sql(apr_dbd_t *handle, const char *sql)
 static void setup_db(void)
 {
     const char *error = "(unset)";
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, &error),
+    long upgraded = 42;
+    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, NULL, &upgraded, &error),
                      RA_STORE_READY);
     ck_assert_ptr_null(error);
+    ck_assert_int_eq(upgraded, -1);
 }
 
-/* A pooled connection as mod_dbd would hold it, with the insert prepared. */
+/* A pooled connection as mod_dbd would hold it, every statement prepared
+ * under its label (or none). */
 static ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare)
 {
     ra_store_conn_t conn = { driver, handle, pool, apr_hash_make(pool) };
-    if (prepare) {
+    for (int i = 0; prepare && i < RA_STMT_KINDS; i++) {
         apr_dbd_prepared_t *stmt = NULL;
-        int rv = apr_dbd_prepare(driver, pool, handle, RA_STORE_INSERT_SQL,
-                                 RA_STORE_INSERT_LABEL, &stmt);
-        ck_assert_msg(rv == 0, "prepare: %s", apr_dbd_error(driver, handle, rv));
-        apr_hash_set(conn.prepared, RA_STORE_INSERT_LABEL, APR_HASH_KEY_STRING, stmt);
+        const char *label = ra_store_statement_label((ra_stmt_e)i);
+        int rv = apr_dbd_prepare(driver, pool, handle, ra_store_statement_sql((ra_stmt_e)i),
+                                 label, &stmt);
+        ck_assert_msg(rv == 0, "prepare %s: %s", label, apr_dbd_error(driver, handle, rv));
+        apr_hash_set(conn.prepared, label, APR_HASH_KEY_STRING, stmt);
     }
     return conn;
 }
 
-static const char *column(apr_dbd_t *handle, const char *id, const char *expr)
+/* A partner with a fresh ETag. */
+static ra_partner_t partner(const char *id, const char *name, const char *url,
+                            const char *status, const char *last, const char *expiry)
+{
+    ra_partner_t p = { .values = { id, name, url, status, last, expiry },
+                       .etag = ra_entity_new_etag(pool) };
+    return p;
+}
+
+static void insert(const ra_store_conn_t *conn, const char *tenant, const ra_partner_t *p)
+{
+    const char *error = "(unset)";
+    ra_store_result_e result = ra_store_insert(pool, conn, tenant, p, RA_VERSION_BETA, &error);
+    ck_assert_msg(result == RA_STORE_DONE, "insert %s: %d (%s)", p->values[RA_PROP_ID],
+                  (int)result, error ? error : "no error");
+}
+
+static const char *column(apr_dbd_t *handle, const char *tenant, const char *id,
+                          const char *expr)
 {
     return query_value(handle, apr_psprintf(pool, "SELECT %s FROM remote_assistance_partners "
-                                            "WHERE id = '%s'", expr, id));
+                                            "WHERE tenant_id = '%s' AND id = '%s'", expr,
+                                            tenant, id));
+}
+
+static const char *row_count(apr_dbd_t *handle)
+{
+    return query_value(handle, "SELECT count(*) FROM remote_assistance_partners");
+}
+
+static int table_exists(apr_dbd_t *handle, const char *name)
+{
+    return atoi(query_value(handle, apr_psprintf(pool, "SELECT count(*) FROM sqlite_master "
+                                                 "WHERE type = 'table' AND name = '%s'",
+                                                 name)));
+}
+
+static void parse(ra_version_e version, const char *args, ra_query_t *query)
+{
+    const char *message = NULL;
+    ck_assert_msg(ra_query_parse(pool, version, RA_QUERY_LIST, args, query, &message),
+                  "%s: %s", args, message);
 }
 
 /* ---- schema, drivers ---- */
 
 static char *read_schema_file(void)
 {
-    static const char *const candidates[] = { "sql/schema.sql", NULL };
     const char *here = __FILE__;
     const char *slash = strrchr(here, '/');
     const char *relative = slash ? apr_pstrcat(pool, apr_pstrmemdup(pool, here,
                                                                      (apr_size_t)(slash - here)),
                                                "/../../sql/schema.sql", NULL)
                                  : "../../sql/schema.sql";
-    FILE *f = fopen(candidates[0], "r");
+    FILE *f = fopen("sql/schema.sql", "r");
     if (!f) {
         f = fopen(relative, "r");
     }
@@ -164,20 +225,55 @@ static char *read_schema_file(void)
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
         if (strncmp(line, "--", 2) != 0) {
-            size_t len = strlen(line);
-            out = apr_pstrcat(pool, out, line, len && line[len - 1] == '\n' ? "" : "\n", NULL);
+            out = apr_pstrcat(pool, out, line, NULL);
         }
     }
     fclose(f);
     return out;
 }
 
+/* The schema objects of a database file, one "type name: sql" per line. */
+static const char *schema_of(const char *path)
+{
+    apr_dbd_t *handle = NULL;
+    const char *error = NULL;
+    ck_assert_int_eq(apr_dbd_open_ex(driver, pool, path, &handle, &error), APR_SUCCESS);
+    const char *out = query_value(handle, "SELECT group_concat(type || ' ' || name || ': ' || "
+                                          "ifnull(sql, ''), char(10)) FROM "
+                                          "(SELECT * FROM sqlite_master ORDER BY name)");
+    apr_dbd_close(driver, handle);
+    return out;
+}
+
+/* The module creates exactly sql/schema.sql's objects, in its SQLite form:
+ * the PostgreSQL text without COLLATE "C". */
 START_TEST(schema_matches_file)
 {
-    const char *want = read_schema_file();
-    ck_assert_ptr_nonnull(strstr(want, "CREATE TABLE"));
-    ck_assert_str_eq(ra_store_schema_sql(), want);
-    ck_assert_ptr_null(strstr(ra_store_schema_sql(), "--"));
+    char *file = read_schema_file();
+    ck_assert_ptr_nonnull(strstr(file, " COLLATE \"C\""));
+    const char *sqlite_form = "";
+    char *rest = file;
+    for (char *c; (c = strstr(rest, " COLLATE \"C\"")) != NULL; rest = c + 12) {
+        sqlite_form = apr_pstrcat(pool, sqlite_form, apr_pstrmemdup(pool, rest,
+                                                                    (apr_size_t)(c - rest)),
+                                  NULL);
+    }
+    sqlite_form = apr_pstrcat(pool, sqlite_form, rest, NULL);
+    const char *reference = apr_pstrcat(pool, dir, "/reference.db", NULL);
+    sqlite3 *db = NULL;
+    char *error = NULL;
+    ck_assert_int_eq(sqlite3_open(reference, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sqlite_form, NULL, NULL, &error);
+    char *shown = apr_pstrdup(pool, error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ck_assert_msg(rc == SQLITE_OK, "sql/schema.sql on SQLite: %s", shown);
+
+    setup_db();
+    const char *created = schema_of(db_path);
+    ck_assert_ptr_nonnull(strstr(created, "table remote_assistance_partners: CREATE TABLE"));
+    ck_assert_ptr_null(strstr(created, "COLLATE"));
+    ck_assert_str_eq(created, schema_of(reference));
 }
 END_TEST
 
@@ -193,19 +289,43 @@ START_TEST(driver_supported)
 }
 END_TEST
 
+/* Labels are plain identifiers (PostgreSQL prepared statement names), one
+ * per statement. */
+START_TEST(statement_labels)
+{
+    apr_hash_t *seen = apr_hash_make(pool);
+    for (int i = 0; i < RA_STMT_KINDS; i++) {
+        const char *label = ra_store_statement_label((ra_stmt_e)i);
+        ck_assert_uint_eq(strspn(label, "abcdefghijklmnopqrstuvwxyz_"), strlen(label));
+        ck_assert_ptr_null(apr_hash_get(seen, label, APR_HASH_KEY_STRING));
+        apr_hash_set(seen, label, APR_HASH_KEY_STRING, label);
+        /* every fixed statement is confined to one tenant */
+        ck_assert_ptr_nonnull(strstr(ra_store_statement_sql((ra_stmt_e)i), "tenant_id"));
+    }
+    ck_assert_str_eq(ra_store_statement_label(RA_STMT_INSERT), "remoteassist_insert");
+}
+END_TEST
+
 /* ---- ra_store_setup_database ---- */
 
-START_TEST(setup_creates_table_and_wal)
+START_TEST(setup_fresh)
 {
     setup_db();
     apr_dbd_t *h = open_db();
     ck_assert_str_eq(query_value(h, "PRAGMA journal_mode"), "wal");
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                                    "AND name = 'remote_assistance_partners'"), "1");
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM pragma_table_info("
-                                    "'remote_assistance_partners')"), "8");
-    ck_assert_str_eq(query_value(h, "SELECT pk FROM pragma_table_info("
-                                    "'remote_assistance_partners') WHERE name = 'id'"), "1");
+    ck_assert_int_eq(table_exists(h, "remote_assistance_partners"), 1);
+    ck_assert_str_eq(query_list(h, "SELECT name AS v FROM pragma_table_info("
+                                   "'remote_assistance_partners') ORDER BY cid"),
+                     "tenant_id,id,display_name,onboarding_url,onboarding_status,"
+                     "last_connection_date_time,last_connection_ticks,"
+                     "onboarding_request_expiry_date_time,onboarding_request_expiry_ticks,"
+                     "etag,api_version,created_date_time");
+    /* the key is the tenant and the id, in that order */
+    ck_assert_str_eq(query_list(h, "SELECT name AS v FROM pragma_table_info("
+                                   "'remote_assistance_partners') WHERE pk > 0 ORDER BY pk"),
+                     "tenant_id,id");
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
+                     "2");
     close_db(h);
 }
 END_TEST
@@ -214,50 +334,66 @@ START_TEST(setup_twice_keeps_rows)
 {
     setup_db();
     apr_dbd_t *h = open_db();
-    exec_sql(h, "INSERT INTO remote_assistance_partners (id, api_version) VALUES ('keep', 'v1.0')");
+    ra_store_conn_t conn = make_conn(h, 1);
+    ra_partner_t p = partner("keep", NULL, NULL, "onboarded", UNSET, UNSET);
+    insert(&conn, T1, &p);
     close_db(h);
     setup_db();
     h = open_db();
     ck_assert_str_eq(query_value(h, "PRAGMA journal_mode"), "wal");
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners"), "1");
+    ck_assert_str_eq(row_count(h), "1");
+    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remoteassist_schema"), "1");
     close_db(h);
 }
 END_TEST
 
-START_TEST(setup_missing_directory_unreachable)
+static void assert_setup_fails(const char *driver_name, const char *path, const char *tenant,
+                               ra_store_setup_e want, const char *error_part)
 {
     const char *error = NULL;
-    const char *path = apr_pstrcat(pool, dir, "/missing/partners.db", NULL);
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", path, &error),
-                     RA_STORE_UNREACHABLE);
+    long upgraded = 42;
+    ck_assert_int_eq(ra_store_setup_database(pool, driver_name, path, tenant, &upgraded,
+                                             &error), want);
     ck_assert_ptr_nonnull(error);
-    ck_assert_msg(strstr(error, "cannot connect") != NULL, "error: %s", error);
+    ck_assert_msg(strstr(error, error_part) != NULL, "error: %s", error);
+    ck_assert_int_eq(upgraded, -1);
+}
+
+START_TEST(setup_missing_directory_unreachable)
+{
+    const char *path = apr_pstrcat(pool, dir, "/missing/partners.db", NULL);
+    assert_setup_fails("sqlite3", path, NULL, RA_STORE_UNREACHABLE, "cannot connect");
     ck_assert_int_eq(access(apr_pstrcat(pool, dir, "/missing", NULL), F_OK), -1);
 }
 END_TEST
 
 START_TEST(setup_not_a_database_broken)
 {
-    const char *error = NULL;
     FILE *f = fopen(db_path, "w");
     ck_assert_ptr_nonnull(f);
     for (int i = 0; i < 200; i++) {
         fputs("this is not an SQLite database file at all. ", f);
     }
     fclose(f);
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, &error),
-                     RA_STORE_BROKEN);
-    ck_assert_ptr_nonnull(error);
+    assert_setup_fails("sqlite3", db_path, NULL, RA_STORE_BROKEN, "");
 }
 END_TEST
 
 START_TEST(setup_unknown_driver_broken)
 {
-    const char *error = NULL;
-    ck_assert_int_eq(ra_store_setup_database(pool, "nosuchdriver", db_path, &error),
-                     RA_STORE_BROKEN);
-    ck_assert_ptr_nonnull(error);
-    ck_assert_ptr_nonnull(strstr(error, "nosuchdriver"));
+    assert_setup_fails("nosuchdriver", db_path, NULL, RA_STORE_BROKEN, "nosuchdriver");
+}
+END_TEST
+
+/* A database from a newer module is left alone. */
+START_TEST(setup_newer_schema_broken)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    exec_sql(h, "UPDATE remoteassist_schema SET version = 3");
+    close_db(h);
+    assert_setup_fails("sqlite3", db_path, T1, RA_STORE_BROKEN,
+                       "the database has schema version 3; this module knows version 2");
 }
 END_TEST
 
@@ -281,49 +417,239 @@ START_TEST(connection_setup_pragmas)
 }
 END_TEST
 
-/* ---- ra_store_insert ---- */
+/* ---- upgrading a schema version 1 database ---- */
 
-START_TEST(insert_created_v1)
+/* The table of schema version 1, as `git show 7b9b737:sql/schema.sql` has it. */
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS remote_assistance_partners ("
+    "    id TEXT PRIMARY KEY,"
+    "    display_name TEXT,"
+    "    onboarding_url TEXT,"
+    "    onboarding_status TEXT"
+    "        CHECK (onboarding_status IN ('notOnboarded', 'onboarding', 'onboarded')),"
+    "    last_connection_date_time TEXT,"
+    "    onboarding_request_expiry_date_time TEXT,"
+    "    api_version TEXT NOT NULL,"
+    "    created_date_time TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP"
+    ")";
+
+/* A version 1 database with the given rows (SQL value lists). */
+static void make_v1_database(const char *const *rows, size_t n)
+{
+    apr_dbd_t *h = open_db();
+    exec_sql(h, schema_v1);
+    for (size_t i = 0; i < n; i++) {
+        exec_sql(h, apr_pstrcat(pool, "INSERT INTO remote_assistance_partners (id, "
+                                "display_name, onboarding_url, onboarding_status, "
+                                "last_connection_date_time, onboarding_request_expiry_date_time, "
+                                "api_version, created_date_time) VALUES (", rows[i], ")", NULL));
+    }
+    close_db(h);
+}
+
+static const char *const v1_rows[] = {
+    "'full', 'Full', 'https://full/', 'onboarded', '2016-12-31T23:58:36.6670033-08:00', "
+    "'2017-01-01T00:02:07.7573274-08:00', 'beta', '2020-05-01 10:00:00'",
+    "'nulls', NULL, NULL, NULL, NULL, NULL, 'v1.0', '2020-05-02 10:00:00'",
+    "'half', 'Half', NULL, 'onboarding', '2016-12-31T23:58Z', NULL, 'v1.0', "
+    "'2020-05-03 10:00:00'",
+};
+
+/* The v1 database as it was: its table and rows, nothing of version 2. */
+static void assert_v1_untouched(size_t rows)
+{
+    apr_dbd_t *h = open_db();
+    ck_assert_str_eq(row_count(h), apr_itoa(pool, (int)rows));
+    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM pragma_table_info("
+                                    "'remote_assistance_partners') WHERE name = 'tenant_id'"),
+                     "0");
+    ck_assert_int_eq(table_exists(h, "remoteassist_schema"), 0);
+    ck_assert_int_eq(table_exists(h, "remote_assistance_partners_v1"), 0);
+    close_db(h);
+}
+
+START_TEST(upgrade_keeps_rows_for_legacy_tenant)
 {
     const char *error = "(unset)";
-    ra_partner_t p = { "p-1", "Display Name value", "https://example.com/onboardingUrl/",
-                       "onboarding", "2016-12-31T23:58:36.6670033-08:00", NULL };
-    setup_db();
+    long upgraded = 0;
+    make_v1_database(v1_rows, COUNT_OF(v1_rows));
+    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, T1, &upgraded, &error),
+                     RA_STORE_READY);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(upgraded, 3);
+
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
+    static const struct {
+        const char *id;
+        const char *values[RA_PROP_COUNT];
+        const char *api_version, *created;
+    } want[] = {
+        { "full", { "full", "Full", "https://full/", "onboarded",
+                    "2016-12-31T23:58:36.6670033-08:00", "2017-01-01T00:02:07.7573274-08:00" },
+          "beta", "2020-05-01 10:00:00" },
+        /* nulls where version 2 has none: Intune's defaults */
+        { "nulls", { "nulls", NULL, NULL, "notOnboarded", UNSET, UNSET }, "v1.0",
+          "2020-05-02 10:00:00" },
+        { "half", { "half", "Half", NULL, "onboarding", "2016-12-31T23:58Z", UNSET }, "v1.0",
+          "2020-05-03 10:00:00" },
+    };
+    apr_hash_t *etags = apr_hash_make(pool);
+    for (size_t i = 0; i < COUNT_OF(want); i++) {
+        ra_partner_t p;
+        ck_assert_int_eq(ra_store_get(pool, &conn, T1, want[i].id, &p, &error), RA_STORE_DONE);
+        for (int k = 0; k < RA_PROP_COUNT; k++) {
+            ck_assert_pstr_eq(p.values[k], want[i].values[k]);
+        }
+        /* every row gets its own ETag */
+        ck_assert_uint_eq(strlen(p.etag), 24);
+        ck_assert_ptr_null(apr_hash_get(etags, p.etag, APR_HASH_KEY_STRING));
+        apr_hash_set(etags, p.etag, APR_HASH_KEY_STRING, p.etag);
+        /* and its sort keys */
+        apr_int64_t last, expiry;
+        ck_assert(ra_entity_datetime_parse(p.values[RA_PROP_LAST_CONNECTION], &last));
+        ck_assert(ra_entity_datetime_parse(p.values[RA_PROP_EXPIRY], &expiry));
+        ck_assert_str_eq(column(h, T1, want[i].id, "last_connection_ticks"),
+                         apr_psprintf(pool, "%" APR_INT64_T_FMT, last));
+        ck_assert_str_eq(column(h, T1, want[i].id, "onboarding_request_expiry_ticks"),
+                         apr_psprintf(pool, "%" APR_INT64_T_FMT, expiry));
+        ck_assert_str_eq(column(h, T1, want[i].id, "api_version"), want[i].api_version);
+        ck_assert_str_eq(column(h, T1, want[i].id, "created_date_time"), want[i].created);
+        /* the rows are the legacy tenant's only */
+        ck_assert_int_eq(ra_store_get(pool, &conn, T2, want[i].id, &p, &error),
+                         RA_STORE_MISSING);
+    }
+    ck_assert_int_eq(table_exists(h, "remote_assistance_partners_v1"), 0);
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
+                     "2");
 
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &p, RA_VERSION_V1, &error), RA_STORE_CREATED);
-    ck_assert_ptr_null(error);
-    ck_assert_str_eq(column(h, "p-1", "display_name"), "Display Name value");
-    ck_assert_str_eq(column(h, "p-1", "onboarding_url"), "https://example.com/onboardingUrl/");
-    ck_assert_str_eq(column(h, "p-1", "onboarding_status"), "onboarding");
-    ck_assert_str_eq(column(h, "p-1", "last_connection_date_time"),
-                     "2016-12-31T23:58:36.6670033-08:00");
-    ck_assert_str_eq(column(h, "p-1", "typeof(onboarding_request_expiry_date_time)"), "null");
-    ck_assert_str_eq(column(h, "p-1", "api_version"), "v1.0");
-    ck_assert_str_eq(column(h, "p-1", "created_date_time IS NOT NULL"), "1");
+    /* ordered by instant: the ticks are right */
+    ra_query_t q;
+    apr_array_header_t *rows;
+    parse(RA_VERSION_BETA, "$orderby=lastConnectionDateTime desc", &q);
+    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
+    ck_assert_int_eq(rows->nelts, 3);
+    ck_assert_str_eq(APR_ARRAY_IDX(rows, 0, ra_partner_t).values[RA_PROP_ID], "full");
+    ck_assert_str_eq(APR_ARRAY_IDX(rows, 1, ra_partner_t).values[RA_PROP_ID], "half");
+    ck_assert_str_eq(APR_ARRAY_IDX(rows, 2, ra_partner_t).values[RA_PROP_ID], "nulls");
+    close_db(h);
+
+    /* done once: the next start finds version 2 */
+    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, T2, &upgraded, &error),
+                     RA_STORE_READY);
+    ck_assert_int_eq(upgraded, -1);
+    h = open_db();
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(DISTINCT tenant_id) FROM "
+                                    "remote_assistance_partners"), T1);
     close_db(h);
 }
 END_TEST
 
-START_TEST(insert_nulls_and_beta)
+/* Rows with no tenant to give them to: refused, naming the directive and
+ * the count, and nothing changed. */
+START_TEST(upgrade_refused_without_legacy_tenant)
+{
+    make_v1_database(v1_rows, COUNT_OF(v1_rows));
+    assert_setup_fails("sqlite3", db_path, NULL, RA_STORE_BROKEN,
+                       "the database holds 3 partners from before tenants (schema version 1): "
+                       "name the tenant they belong to with RemoteAssistLegacyTenant");
+    assert_v1_untouched(3);
+}
+END_TEST
+
+/* An empty version 1 table needs no tenant. */
+START_TEST(upgrade_empty_without_legacy_tenant)
 {
     const char *error = "(unset)";
-    ra_partner_t p = { "p-2", NULL, NULL, NULL, NULL, "2017-01-01T00:02:07.7573274-08:00" };
+    long upgraded = 42;
+    make_v1_database(NULL, 0);
+    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, NULL, &upgraded, &error),
+                     RA_STORE_READY);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(upgraded, 0);
+    apr_dbd_t *h = open_db();
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
+                     "2");
+    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM pragma_table_info("
+                                    "'remote_assistance_partners') WHERE name = 'tenant_id'"),
+                     "1");
+    close_db(h);
+}
+END_TEST
+
+/* A row the upgrade cannot carry over rolls the whole upgrade back. */
+START_TEST(upgrade_bad_datetime_rolls_back)
+{
+    static const char *const rows[] = {
+        "'good', NULL, NULL, NULL, '2016-12-31T23:58Z', NULL, 'v1.0', '2020-05-01 10:00:00'",
+        "'bad', NULL, NULL, NULL, 'yesterday', NULL, 'v1.0', '2020-05-01 10:00:00'",
+    };
+    make_v1_database(rows, COUNT_OF(rows));
+    assert_setup_fails("sqlite3", db_path, T1, RA_STORE_BROKEN,
+                       "row 'bad' has a date-time that is not an Edm.DateTimeOffset");
+    assert_v1_untouched(2);
+}
+END_TEST
+
+/* ---- the fixed statements ---- */
+
+START_TEST(insert_v1)
+{
+    const char *error = "(unset)";
+    ra_partner_t p = partner("p-1", "Display Name value", "https://example.com/onboardingUrl/",
+                             "onboarding", "2016-12-31T23:58:36.6670033-08:00", UNSET);
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
 
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &p, RA_VERSION_BETA, &error),
-                     RA_STORE_CREATED);
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error),
+                     RA_STORE_DONE);
     ck_assert_ptr_null(error);
-    ck_assert_str_eq(column(h, "p-2", "typeof(display_name)"), "null");
-    ck_assert_str_eq(column(h, "p-2", "typeof(onboarding_url)"), "null");
-    ck_assert_str_eq(column(h, "p-2", "typeof(onboarding_status)"), "null");
-    ck_assert_str_eq(column(h, "p-2", "typeof(last_connection_date_time)"), "null");
-    ck_assert_str_eq(column(h, "p-2", "onboarding_request_expiry_date_time"),
+    ck_assert_str_eq(column(h, T1, "p-1", "display_name"), "Display Name value");
+    ck_assert_str_eq(column(h, T1, "p-1", "onboarding_url"), "https://example.com/onboardingUrl/");
+    ck_assert_str_eq(column(h, T1, "p-1", "onboarding_status"), "onboarding");
+    ck_assert_str_eq(column(h, T1, "p-1", "last_connection_date_time"),
+                     "2016-12-31T23:58:36.6670033-08:00");
+    ck_assert_str_eq(column(h, T1, "p-1", "last_connection_ticks"), "636188543166670033");
+    ck_assert_str_eq(column(h, T1, "p-1", "onboarding_request_expiry_date_time"), UNSET);
+    ck_assert_str_eq(column(h, T1, "p-1", "onboarding_request_expiry_ticks"), "0");
+    ck_assert_str_eq(column(h, T1, "p-1", "etag"), p.etag);
+    ck_assert_str_eq(column(h, T1, "p-1", "api_version"), "v1.0");
+    ck_assert_str_eq(column(h, T1, "p-1", "created_date_time IS NOT NULL"), "1");
+    close_db(h);
+}
+END_TEST
+
+/* A decoded create without properties: nullable columns NULL, the others
+ * the defaults. */
+START_TEST(insert_defaults_and_beta)
+{
+    const char *error = "(unset)";
+    ra_partner_t p;
+    json_t *body = json_pack("{s:s}", "onboardingRequestExpiryDateTime",
+                             "2017-01-01T00:02:07.7573274-08:00");
+    ck_assert_int_eq(ra_entity_decode(pool, RA_VERSION_BETA, RA_DECODE_CREATE, body, &p,
+                                      &error), 1);
+    json_decref(body);
+    p.values[RA_PROP_ID] = "p-2";
+    p.etag = ra_entity_new_etag(pool);
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_BETA, &error),
+                     RA_STORE_DONE);
+    ck_assert_ptr_null(error);
+    ck_assert_str_eq(column(h, T1, "p-2", "typeof(display_name)"), "null");
+    ck_assert_str_eq(column(h, T1, "p-2", "typeof(onboarding_url)"), "null");
+    ck_assert_str_eq(column(h, T1, "p-2", "onboarding_status"), "notOnboarded");
+    ck_assert_str_eq(column(h, T1, "p-2", "last_connection_date_time"), UNSET);
+    ck_assert_str_eq(column(h, T1, "p-2", "last_connection_ticks"), "0");
+    ck_assert_str_eq(column(h, T1, "p-2", "onboarding_request_expiry_date_time"),
                      "2017-01-01T00:02:07.7573274-08:00");
-    ck_assert_str_eq(column(h, "p-2", "api_version"), "beta");
+    ck_assert_str_eq(column(h, T1, "p-2", "onboarding_request_expiry_ticks"),
+                     "636188545277573274");
+    ck_assert_str_eq(column(h, T1, "p-2", "api_version"), "beta");
     close_db(h);
 }
 END_TEST
@@ -331,30 +657,37 @@ END_TEST
 START_TEST(insert_conflict_keeps_row)
 {
     const char *error = "(unset)";
-    ra_partner_t first = { "dup", "first", NULL, "onboarded", NULL, NULL };
-    ra_partner_t second = { "dup", "second", "https://other/", "notOnboarded",
-                            "2016-12-31T23:58Z", "2017-01-01T00:00Z" };
+    ra_partner_t first = partner("dup", "first", NULL, "onboarded", UNSET, UNSET);
+    ra_partner_t second = partner("dup", "second", "https://other/", "notOnboarded",
+                                  "2016-12-31T23:58Z", "2017-01-01T00:00Z");
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
 
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &first, RA_VERSION_V1, &error),
-                     RA_STORE_CREATED);
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &second, RA_VERSION_BETA, &error),
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &first, RA_VERSION_V1, &error),
+                     RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &second, RA_VERSION_BETA, &error),
                      RA_STORE_CONFLICT);
     ck_assert_ptr_null(error);
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners"), "1");
-    ck_assert_str_eq(column(h, "dup", "display_name"), "first");
-    ck_assert_str_eq(column(h, "dup", "typeof(onboarding_url)"), "null");
-    ck_assert_str_eq(column(h, "dup", "onboarding_status"), "onboarded");
-    ck_assert_str_eq(column(h, "dup", "typeof(onboarding_request_expiry_date_time)"), "null");
-    ck_assert_str_eq(column(h, "dup", "api_version"), "v1.0");
+    ck_assert_str_eq(row_count(h), "1");
+    ck_assert_str_eq(column(h, T1, "dup", "display_name"), "first");
+    ck_assert_str_eq(column(h, T1, "dup", "typeof(onboarding_url)"), "null");
+    ck_assert_str_eq(column(h, T1, "dup", "onboarding_status"), "onboarded");
+    ck_assert_str_eq(column(h, T1, "dup", "onboarding_request_expiry_date_time"), UNSET);
+    ck_assert_str_eq(column(h, T1, "dup", "etag"), first.etag);
+    ck_assert_str_eq(column(h, T1, "dup", "api_version"), "v1.0");
+
+    /* ids are per tenant: another tenant may have the same one */
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T2, &second, RA_VERSION_BETA, &error),
+                     RA_STORE_DONE);
+    ck_assert_str_eq(column(h, T2, "dup", "display_name"), "second");
+    ck_assert_str_eq(column(h, T1, "dup", "display_name"), "first");
 
     /* the statement is still usable for another id */
-    ra_partner_t third = { "other", NULL, NULL, NULL, NULL, NULL };
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &third, RA_VERSION_V1, &error),
-                     RA_STORE_CREATED);
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners"), "2");
+    ra_partner_t third = partner("other", NULL, NULL, "onboarded", UNSET, UNSET);
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &third, RA_VERSION_V1, &error),
+                     RA_STORE_DONE);
+    ck_assert_str_eq(row_count(h), "3");
     close_db(h);
 }
 END_TEST
@@ -362,35 +695,42 @@ END_TEST
 START_TEST(insert_conflict_across_connections)
 {
     const char *error = "(unset)";
-    ra_partner_t p = { "shared", "one", NULL, NULL, NULL, NULL };
-    ra_partner_t q = { "shared", "two", NULL, NULL, NULL, NULL };
+    ra_partner_t p = partner("shared", "one", NULL, "onboarded", UNSET, UNSET);
+    ra_partner_t q = partner("shared", "two", NULL, "onboarded", UNSET, UNSET);
     setup_db();
     apr_dbd_t *h1 = open_db(), *h2 = open_db();
     ra_store_conn_t c1 = make_conn(h1, 1), c2 = make_conn(h2, 1);
     ck_assert_ptr_null(ra_store_connection_setup(pool, driver, h1));
     ck_assert_ptr_null(ra_store_connection_setup(pool, driver, h2));
 
-    ck_assert_int_eq(ra_store_insert(pool, &c1, &p, RA_VERSION_V1, &error), RA_STORE_CREATED);
-    ck_assert_int_eq(ra_store_insert(pool, &c2, &q, RA_VERSION_V1, &error), RA_STORE_CONFLICT);
+    ck_assert_int_eq(ra_store_insert(pool, &c1, T1, &p, RA_VERSION_V1, &error), RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_insert(pool, &c2, T1, &q, RA_VERSION_V1, &error),
+                     RA_STORE_CONFLICT);
     /* committed: the first connection's row is visible to the second */
-    ck_assert_str_eq(column(h2, "shared", "display_name"), "one");
+    ck_assert_str_eq(column(h2, T1, "shared", "display_name"), "one");
     close_db(h1);
     close_db(h2);
 }
 END_TEST
 
-START_TEST(insert_not_prepared_fails)
+START_TEST(statements_not_prepared_fail)
 {
     const char *error = NULL;
-    ra_partner_t p = { "np", NULL, NULL, NULL, NULL, NULL };
+    ra_partner_t p = partner("np", NULL, NULL, "onboarded", UNSET, UNSET);
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 0);
 
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &p, RA_VERSION_V1, &error), RA_STORE_FAILED);
-    ck_assert_ptr_nonnull(error);
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error),
+                     RA_STORE_FAILED);
+    ck_assert_str_eq(error, "statement remoteassist_insert is not prepared on this connection");
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "np", &p, &error), RA_STORE_FAILED);
     ck_assert_ptr_nonnull(strstr(error, "not prepared"));
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners"), "0");
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &p, p.etag, &error), RA_STORE_FAILED);
+    ck_assert_ptr_nonnull(strstr(error, "not prepared"));
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "np", NULL, &error), RA_STORE_FAILED);
+    ck_assert_ptr_nonnull(strstr(error, "not prepared"));
+    ck_assert_str_eq(row_count(h), "0");
     close_db(h);
 }
 END_TEST
@@ -398,15 +738,43 @@ END_TEST
 START_TEST(insert_check_constraint_fails)
 {
     const char *error = NULL;
-    ra_partner_t p = { "bad-status", NULL, NULL, "Onboarding", NULL, NULL };
+    ra_partner_t p = partner("bad-status", NULL, NULL, "Onboarding", UNSET, UNSET);
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
 
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &p, RA_VERSION_V1, &error), RA_STORE_FAILED);
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error),
+                     RA_STORE_FAILED);
     ck_assert_ptr_nonnull(error);
-    ck_assert_msg(strncmp(error, "insert: ", 8) == 0, "error: %s", error);
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners"), "0");
+    ck_assert_msg(strncmp(error, "remoteassist_insert: ", 21) == 0, "error: %s", error);
+    ck_assert_str_eq(row_count(h), "0");
+    close_db(h);
+}
+END_TEST
+
+/* A date-time that is not one never reaches the database: it has no ticks. */
+START_TEST(invalid_datetime_fails)
+{
+    const char *error = NULL;
+    ra_partner_t p = partner("bad-date", NULL, NULL, "onboarded", "yesterday", UNSET);
+    ra_partner_t q = partner("bad-expiry", NULL, NULL, "onboarded", UNSET, "2017-02-29T00:00Z");
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error),
+                     RA_STORE_FAILED);
+    ck_assert_str_eq(error, "a date-time is not an Edm.DateTimeOffset");
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &q, RA_VERSION_BETA, &error),
+                     RA_STORE_FAILED);
+    ck_assert_str_eq(row_count(h), "0");
+
+    ra_partner_t good = partner("good", "name", NULL, "onboarded", UNSET, UNSET);
+    insert(&conn, T1, &good);
+    p.values[RA_PROP_ID] = "good";
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &p, good.etag, &error), RA_STORE_FAILED);
+    ck_assert_str_eq(error, "a date-time is not an Edm.DateTimeOffset");
+    ck_assert_str_eq(column(h, T1, "good", "last_connection_date_time"), UNSET);
     close_db(h);
 }
 END_TEST
@@ -414,7 +782,7 @@ END_TEST
 START_TEST(insert_table_dropped_fails)
 {
     const char *error = NULL;
-    ra_partner_t p = { "gone", "x", NULL, NULL, NULL, NULL };
+    ra_partner_t p = partner("gone", "x", NULL, "onboarded", UNSET, UNSET);
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
@@ -422,25 +790,24 @@ START_TEST(insert_table_dropped_fails)
     exec_sql(other, "DROP TABLE remote_assistance_partners");
     close_db(other);
 
-    ck_assert_int_eq(ra_store_insert(pool, &conn, &p, RA_VERSION_V1, &error), RA_STORE_FAILED);
+    ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error),
+                     RA_STORE_FAILED);
     ck_assert_ptr_nonnull(error);
-    ck_assert_msg(strncmp(error, "insert: ", 8) == 0, "error: %s", error);
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM sqlite_master WHERE name = "
-                                    "'remote_assistance_partners'"), "0");
+    ck_assert_msg(strncmp(error, "remoteassist_insert: ", 21) == 0, "error: %s", error);
+    ck_assert_int_eq(table_exists(h, "remote_assistance_partners"), 0);
     close_db(h);
 }
 END_TEST
 
 /* Another connection changes the schema without touching the table (an
- * administrator adds an index): the statement prepared earlier must still
- * insert. apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
- * statements are not recompiled after a schema change; ra_store_insert only
- * re-prepares for pgsql. */
-START_TEST(insert_after_schema_change)
+ * administrator adds an index): the statements prepared earlier must still
+ * run. apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
+ * statements are not recompiled after a schema change. */
+START_TEST(statements_after_schema_change)
 {
-    const char *error = NULL;
-    ra_partner_t p = { "after-index", "x", NULL, NULL, NULL, NULL };
-    ra_partner_t q = { "after-index-2", "y", NULL, NULL, NULL, NULL };
+    const char *error = NULL, *error2 = NULL;
+    ra_partner_t p = partner("after-index", "x", NULL, "onboarded", UNSET, UNSET);
+    ra_partner_t q = partner("after-index-2", "y", NULL, "onboarded", UNSET, UNSET);
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
@@ -450,50 +817,635 @@ START_TEST(insert_after_schema_change)
                     "(onboarding_status)");
     close_db(other);
 
-    const char *error2 = NULL;
-    ra_store_result_e first = ra_store_insert(pool, &conn, &p, RA_VERSION_V1, &error);
+    ra_store_result_e first = ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error);
     /* not a one-off either: the next insert on the connection must work too */
-    ra_store_result_e second = ra_store_insert(pool, &conn, &q, RA_VERSION_V1, &error2);
-    ck_assert_msg(first == RA_STORE_CREATED && second == RA_STORE_CREATED,
-                  "inserts after CREATE INDEX on another connection: %s (%s), then %s (%s)",
-                  first == RA_STORE_CREATED ? "CREATED" : first == RA_STORE_CONFLICT
-                  ? "CONFLICT" : "FAILED", error ? error : "no error",
-                  second == RA_STORE_CREATED ? "CREATED" : second == RA_STORE_CONFLICT
-                  ? "CONFLICT" : "FAILED", error2 ? error2 : "no error");
-    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners"), "2");
+    ra_store_result_e second = ra_store_insert(pool, &conn, T1, &q, RA_VERSION_V1, &error2);
+    ck_assert_msg(first == RA_STORE_DONE && second == RA_STORE_DONE,
+                  "inserts after CREATE INDEX on another connection: %d (%s), then %d (%s)",
+                  (int)first, error ? error : "no error", (int)second,
+                  error2 ? error2 : "no error");
+    ck_assert_str_eq(row_count(h), "2");
+
+    other = open_db();
+    exec_sql(other, "DROP INDEX partners_by_status");
+    close_db(other);
+    ra_partner_t read;
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "after-index", &read, &error), RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "after-index-2", NULL, &error),
+                     RA_STORE_DONE);
     close_db(h);
 }
 END_TEST
 
-Suite *store_suite(void)
+START_TEST(get_per_tenant)
 {
-    Suite *s = suite_create("store");
-    TCase *tc = tcase_create("setup");
+    const char *error = "(unset)";
+    ra_partner_t mine = partner("p", "mine", "https://mine/", "onboarding",
+                                "2016-12-31T23:58:36.6670033-08:00",
+                                "2017-01-01T00:02:07.7573274-08:00");
+    ra_partner_t theirs = partner("p", "theirs", NULL, "onboarded", UNSET, UNSET);
+    ra_partner_t got;
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert(&conn, T1, &mine);
+    insert(&conn, T2, &theirs);
+
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "p", &got, &error), RA_STORE_DONE);
+    ck_assert_ptr_null(error);
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        ck_assert_pstr_eq(got.values[i], mine.values[i]);
+    }
+    ck_assert_str_eq(got.etag, mine.etag);
+    ck_assert_uint_eq(got.present, 0);
+    ck_assert_int_eq(ra_store_get(pool, &conn, T2, "p", &got, &error), RA_STORE_DONE);
+    ck_assert_str_eq(got.values[RA_PROP_DISPLAY_NAME], "theirs");
+    ck_assert_ptr_null(got.values[RA_PROP_ONBOARDING_URL]);
+    ck_assert_str_eq(got.etag, theirs.etag);
+    ck_assert_int_eq(ra_store_get(pool, &conn, T3, "p", &got, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "P", &got, &error), RA_STORE_MISSING);
+    ck_assert_ptr_null(error);
+    close_db(h);
+}
+END_TEST
+
+/* Two writers read the same version; the first to write wins, the second
+ * finds its ETag gone and changes nothing. */
+START_TEST(replace_compare_and_swap)
+{
+    const char *error = "(unset)";
+    ra_partner_t original = partner("p", "original", NULL, "notOnboarded", UNSET, UNSET);
+    ra_partner_t a, b, now;
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert(&conn, T1, &original);
+    insert(&conn, T2, &original);
+
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "p", &a, &error), RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "p", &b, &error), RA_STORE_DONE);
+    const char *read_etag = a.etag;
+    a.values[RA_PROP_DISPLAY_NAME] = "by a";
+    a.values[RA_PROP_LAST_CONNECTION] = "1970-01-01T00:00:00Z";
+    a.etag = ra_entity_new_etag(pool);
+    b.values[RA_PROP_DISPLAY_NAME] = "by b";
+    b.etag = ra_entity_new_etag(pool);
+
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &a, read_etag, &error), RA_STORE_DONE);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &b, read_etag, &error), RA_STORE_MISSING);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "p", &now, &error), RA_STORE_DONE);
+    ck_assert_str_eq(now.values[RA_PROP_DISPLAY_NAME], "by a");
+    ck_assert_str_eq(now.etag, a.etag);
+    /* the sort key follows the value */
+    ck_assert_str_eq(column(h, T1, "p", "last_connection_ticks"), "621355968000000000");
+
+    /* with the current ETag, but in another tenant: not there */
+    b.etag = ra_entity_new_etag(pool);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T3, &b, a.etag, &error), RA_STORE_MISSING);
+    /* the other tenant's row of the same id is its own */
+    ck_assert_str_eq(column(h, T2, "p", "display_name"), "original");
+    ck_assert_str_eq(column(h, T2, "p", "etag"), original.etag);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T2, &b, original.etag, &error),
+                     RA_STORE_DONE);
+    ck_assert_str_eq(column(h, T1, "p", "display_name"), "by a");
+    /* a missing id */
+    b.values[RA_PROP_ID] = "nobody";
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &b, b.etag, &error), RA_STORE_MISSING);
+    ck_assert_str_eq(row_count(h), "2");
+    close_db(h);
+}
+END_TEST
+
+START_TEST(delete_per_tenant_and_etag)
+{
+    const char *error = "(unset)";
+    ra_partner_t p = partner("p", "one", NULL, "onboarded", UNSET, UNSET);
+    ra_partner_t q = partner("q", "two", NULL, "onboarded", UNSET, UNSET);
+    ra_partner_t theirs = partner("p", "theirs", NULL, "onboarded", UNSET, UNSET);
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert(&conn, T1, &p);
+    insert(&conn, T1, &q);
+    insert(&conn, T2, &theirs);
+
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T3, "p", NULL, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", theirs.etag, &error),
+                     RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", "stale", &error), RA_STORE_MISSING);
+    ck_assert_ptr_null(error);
+    ck_assert_str_eq(row_count(h), "3");
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", p.etag, &error), RA_STORE_DONE);
+    ck_assert_ptr_null(column(h, T1, "p", "id"));
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", NULL, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "q", NULL, &error), RA_STORE_DONE);
+    /* the other tenant's row of the same id is still there */
+    ck_assert_str_eq(column(h, T2, "p", "display_name"), "theirs");
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
+}
+END_TEST
+
+/* ---- generated SQL ---- */
+
+/* The parameters as text: 'text', numbers, null. */
+static const char *params_of(const ra_sql_t *sql)
+{
+    const char *out = "";
+    for (int i = 0; i < sql->params->nelts; i++) {
+        const ra_sql_param_t *p = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
+        out = apr_pstrcat(pool, out, i ? "," : "",
+                          p->is_number ? apr_psprintf(pool, "%" APR_INT64_T_FMT, p->number)
+                          : p->text ? apr_pstrcat(pool, "'", p->text, "'", NULL) : "null",
+                          NULL);
+    }
+    return out;
+}
+
+#define COUNT_SQL "SELECT COUNT(*) FROM remote_assistance_partners WHERE tenant_id = %s AND "
+
+/* Filters as SQL: whitelisted columns, placeholders, two-valued logic for
+ * nullable columns, each dialect's string functions. */
+START_TEST(filter_sql)
+{
+    static const struct {
+        const char *filter;
+        const char *sqlite, *sqlite_params;
+        const char *pgsql, *pgsql_params;  /* NULL: as SQLite */
+    } cases[] = {
+        { "displayName eq 'x'", "(display_name IS NOT NULL AND display_name = %s)", "'t','x'",
+          NULL, NULL },
+        { "displayName ne 'x'", "(display_name IS NULL OR display_name <> %s)", "'t','x'",
+          NULL, NULL },
+        { "displayName gt 'x'", "(display_name IS NOT NULL AND display_name > %s)", "'t','x'",
+          NULL, NULL },
+        { "'x' ge onboardingUrl", "(onboarding_url IS NOT NULL AND onboarding_url <= %s)",
+          "'t','x'", NULL, NULL },
+        { "displayName eq null", "(display_name IS NULL)", "'t'", NULL, NULL },
+        { "displayName ne null", "(display_name IS NOT NULL)", "'t'", NULL, NULL },
+        { "id ge 'a'", "(id >= %s)", "'t','a'", NULL, NULL },
+        { "id lt 'a'", "(id < %s)", "'t','a'", NULL, NULL },
+        { "onboardingStatus eq 'onboarded'", "(onboarding_status = %s)", "'t','onboarded'",
+          NULL, NULL },
+        { "onboardingStatus eq null", "(onboarding_status IS NULL)", "'t'", NULL, NULL },
+        /* DateTimeOffsets compare by instant */
+        { "lastConnectionDateTime le 1970-01-01T01:00:00+01:00",
+          "(last_connection_ticks <= %lld)", "'t',621355968000000000", NULL, NULL },
+        { "onboardingRequestExpiryDateTime ne 0001-01-01T00:00:00Z",
+          "(onboarding_request_expiry_ticks <> %lld)", "'t',0", NULL, NULL },
+        { "lastConnectionDateTime eq null", "(1 = 0)", "'t'", NULL, NULL },
+        { "lastConnectionDateTime ne null", "(1 = 1)", "'t'", NULL, NULL },
+        { "startswith(displayName,'ab')",
+          "(display_name IS NOT NULL AND substr(display_name, 1, length(%s)) = %s)",
+          "'t','ab','ab'", NULL, NULL },
+        { "endswith(onboardingUrl,'/')",
+          "(onboarding_url IS NOT NULL AND (length(%s) = 0 OR "
+          "substr(onboarding_url, -length(%s)) = %s))", "'t','/','/','/'",
+          "(onboarding_url IS NOT NULL AND right(onboarding_url, length(%s)) = %s)",
+          "'t','/','/'" },
+        { "contains(id,'x')", "(id IS NOT NULL AND instr(id, %s) > 0)", "'t','x'",
+          "(id IS NOT NULL AND strpos(id, %s) > 0)", NULL },
+        { "not (id eq 'a' or id eq 'b') and contains(displayName,'c')",
+          "((NOT ((id = %s) OR (id = %s))) AND (display_name IS NOT NULL AND "
+          "instr(display_name, %s) > 0))", "'t','a','b','c'",
+          "((NOT ((id = %s) OR (id = %s))) AND (display_name IS NOT NULL AND "
+          "strpos(display_name, %s) > 0))", NULL },
+        /* a literal is never SQL text */
+        { "displayName eq '''; DROP TABLE remote_assistance_partners; --'",
+          "(display_name IS NOT NULL AND display_name = %s)",
+          "'t',''; DROP TABLE remote_assistance_partners; --'", NULL, NULL },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ra_query_t q;
+        const char *message;
+        ck_assert_msg(ra_query_parse(pool, RA_VERSION_BETA, RA_QUERY_COUNT,
+                                     apr_pstrcat(pool, "$filter=",
+                                                 apr_pescape_urlencoded(pool, cases[i].filter),
+                                                 NULL), &q,
+                                     &message), "%s: %s", cases[i].filter, message);
+        ra_sql_t *sqlite = ra_store_count_sql(pool, RA_DIALECT_SQLITE, "t", q.filter);
+        ra_sql_t *pgsql = ra_store_count_sql(pool, RA_DIALECT_PGSQL, "t", q.filter);
+        ck_assert_str_eq(sqlite->text, apr_pstrcat(pool, COUNT_SQL, cases[i].sqlite, NULL));
+        ck_assert_str_eq(params_of(sqlite), cases[i].sqlite_params);
+        ck_assert_str_eq(pgsql->text, apr_pstrcat(pool, COUNT_SQL, cases[i].pgsql
+                                                  ? cases[i].pgsql : cases[i].sqlite, NULL));
+        ck_assert_str_eq(params_of(pgsql), cases[i].pgsql_params ? cases[i].pgsql_params
+                                                                 : cases[i].sqlite_params);
+    }
+    ck_assert_str_eq(ra_store_count_sql(pool, RA_DIALECT_SQLITE, "t", NULL)->text,
+                     "SELECT COUNT(*) FROM remote_assistance_partners WHERE tenant_id = %s");
+}
+END_TEST
+
+#define LIST_SQL "SELECT " SELECTED " FROM remote_assistance_partners WHERE tenant_id = %s"
+
+/* Order, limit, offset and the keyset predicate after a $skiptoken. */
+START_TEST(list_sql)
+{
+    static const struct {
+        const char *args;
+        ra_key_value_t after[3];  /* for a $skiptoken; .text "-": none */
+        apr_int64_t limit, offset;
+        const char *sql, *params;
+    } cases[] = {
+        { NULL, { { "-", 0 } }, 26, 0, LIST_SQL " ORDER BY id ASC LIMIT %lld", "'t',26" },
+        { "$orderby=displayName desc,lastConnectionDateTime&$filter=id ne 'x'",
+          { { "-", 0 } }, 5, 10,
+          LIST_SQL " AND (id <> %s) ORDER BY display_name DESC NULLS LAST, "
+          "last_connection_ticks ASC, id ASC LIMIT %lld OFFSET %lld", "'t','x',5,10" },
+        { "$orderby=onboardingUrl,onboardingStatus desc,id desc", { { "-", 0 } }, 1, 0,
+          LIST_SQL " ORDER BY onboarding_url ASC NULLS FIRST, onboarding_status DESC, "
+          "id DESC LIMIT %lld", "'t',1" },
+        { NULL, { { "p-5", 0 } }, 3, 0,
+          LIST_SQL " AND (((id > %s))) ORDER BY id ASC LIMIT %lld", "'t','p-5',3" },
+        { "$orderby=displayName", { { "m", 0 }, { "p-5", 0 } }, 3, 0,
+          LIST_SQL " AND (((display_name > %s)) OR (display_name = %s AND (id > %s))) "
+          "ORDER BY display_name ASC NULLS FIRST, id ASC LIMIT %lld", "'t','m','m','p-5',3" },
+        /* null sorts first ascending: every non-null comes after it */
+        { "$orderby=displayName", { { NULL, 0 }, { "p-5", 0 } }, 3, 0,
+          LIST_SQL " AND ((display_name IS NOT NULL) OR (display_name IS NULL AND (id > %s))) "
+          "ORDER BY display_name ASC NULLS FIRST, id ASC LIMIT %lld", "'t','p-5',3" },
+        /* and last descending: after a value come the smaller ones and nulls */
+        { "$orderby=displayName desc", { { "m", 0 }, { "p-5", 0 } }, 3, 0,
+          LIST_SQL " AND (((display_name < %s OR display_name IS NULL)) OR "
+          "(display_name = %s AND (id > %s))) ORDER BY display_name DESC NULLS LAST, id ASC "
+          "LIMIT %lld", "'t','m','m','p-5',3" },
+        { "$orderby=displayName desc", { { NULL, 0 }, { "p-5", 0 } }, 3, 0,
+          LIST_SQL " AND ((1 = 0) OR (display_name IS NULL AND (id > %s))) "
+          "ORDER BY display_name DESC NULLS LAST, id ASC LIMIT %lld", "'t','p-5',3" },
+        { "$orderby=lastConnectionDateTime desc&$filter=id ne 'x'",
+          { { NULL, 42 }, { "p-5", 0 } }, 3, 2,
+          LIST_SQL " AND (id <> %s) AND (((last_connection_ticks < %lld)) OR "
+          "(last_connection_ticks = %lld AND (id > %s))) ORDER BY last_connection_ticks DESC, "
+          "id ASC LIMIT %lld OFFSET %lld", "'t','x',42,42,'p-5',3,2" },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ra_query_t q;
+        parse(RA_VERSION_BETA, cases[i].args, &q);
+        if (!cases[i].after[0].text || strcmp(cases[i].after[0].text, "-")) {
+            const char *token = ra_query_skiptoken(pool, &q, cases[i].after);
+            parse(RA_VERSION_BETA, apr_pstrcat(pool, cases[i].args ? cases[i].args : "",
+                                               "&$skiptoken=", token, NULL), &q);
+        }
+        static const ra_dialect_e dialects[] = { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL };
+        for (size_t d = 0; d < COUNT_OF(dialects); d++) {
+            ra_sql_t *sql = ra_store_list_sql(pool, dialects[d], "t", &q, cases[i].limit,
+                                              cases[i].offset);
+            ck_assert_str_eq(sql->text, cases[i].sql);
+            ck_assert_str_eq(params_of(sql), cases[i].params);
+        }
+    }
+}
+END_TEST
+
+/* ---- lists and counts on real rows ---- */
+
+typedef struct {
+    const char *id, *name, *url, *status, *last;
+} row_t;
+
+/* Inserts rows for tenant, the expiry left at its default. */
+static void insert_rows(const ra_store_conn_t *conn, const char *tenant, const row_t *rows,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ra_partner_t p = partner(rows[i].id, rows[i].name, rows[i].url, rows[i].status,
+                                 rows[i].last, UNSET);
+        insert(conn, tenant, &p);
+    }
+}
+
+/* The ids of rows, comma-separated. */
+static const char *ids_of(const apr_array_header_t *rows, int n)
+{
+    const char *out = "";
+    for (int i = 0; i < n && i < rows->nelts; i++) {
+        out = apr_pstrcat(pool, out, i ? "," : "",
+                          APR_ARRAY_IDX(rows, i, ra_partner_t).values[RA_PROP_ID], NULL);
+    }
+    return out;
+}
+
+/* The ids a list answers for args (at most limit, after offset). */
+static const char *list_ids(const ra_store_conn_t *conn, const char *tenant, const char *args,
+                            apr_int64_t limit, apr_int64_t offset)
+{
+    ra_query_t q;
+    apr_array_header_t *rows;
+    const char *error = "(unset)";
+    parse(RA_VERSION_BETA, args, &q);
+    ck_assert_int_eq(ra_store_list(pool, conn, tenant, &q, limit, offset, &rows, &error),
+                     RA_STORE_DONE);
+    ck_assert_ptr_null(error);
+    return ids_of(rows, rows->nelts);
+}
+
+/* Every page of args, page rows at a time, each continued by the
+ * $skiptoken of its last row as the module builds its nextLink. */
+static const char *all_pages(const ra_store_conn_t *conn, const char *tenant, const char *args,
+                             int page)
+{
+    const char *ids = "", *error;
+    for (int pages = 0; pages < 100; pages++) {
+        ra_query_t q;
+        apr_array_header_t *rows;
+        ra_key_value_t last[RA_PROP_COUNT];
+        parse(RA_VERSION_BETA, args, &q);
+        ck_assert_int_eq(ra_store_list(pool, conn, tenant, &q, page + 1, 0, &rows, &error),
+                         RA_STORE_DONE);
+        if (rows->nelts > 0) {
+            ids = apr_pstrcat(pool, ids, *ids ? "," : "", ids_of(rows, page), NULL);
+        }
+        if (rows->nelts <= page) {
+            return ids;
+        }
+        ra_store_key_values(&q, &APR_ARRAY_IDX(rows, page - 1, ra_partner_t), last);
+        args = ra_query_next_args(pool, &q, ra_query_skiptoken(pool, &q, last));
+    }
+    ck_abort_msg("%s: paging does not end", args);
+    return NULL;
+}
+
+/* How many items a comma-separated list has. */
+static apr_int64_t items(const char *list)
+{
+    apr_int64_t n = *list != '\0';
+    for (; *list; list++) {
+        n += *list == ',';
+    }
+    return n;
+}
+
+static const row_t filter_rows[] = {
+    { "a1", "Contoso", "https://contoso.example/", "onboarded", "2016-12-31T23:58:36-08:00" },
+    { "a2", "contoso", NULL, "onboarding", "2017-01-01T07:00:00Z" },
+    { "a3", NULL, "https://x.example/path", "notOnboarded", UNSET },
+    { "a4", "Caf\xc3\xa9 \xc3\xa9", "https://y.example/", "onboarded",
+      "2017-01-01T12:00:00+05:30" },
+    { "a5", "", NULL, "notOnboarded", "2018-06-01T00:00:00Z" },
+};
+
+/* What OData says each filter selects, on SQLite: null is unequal to any
+ * value and not ordered, strings compare by code point, functions count
+ * characters, DateTimeOffsets compare by instant. */
+START_TEST(filters_on_rows)
+{
+    static const struct {
+        const char *filter, *ids;
+    } cases[] = {
+        { "displayName eq 'Contoso'", "a1" },
+        { "displayName ne 'Contoso'", "a2,a3,a4,a5" },
+        { "not (displayName eq 'Contoso')", "a2,a3,a4,a5" },
+        { "displayName eq null", "a3" },
+        { "displayName ne null", "a1,a2,a4,a5" },
+        { "displayName gt 'C'", "a1,a2,a4" },
+        { "not (displayName gt 'C')", "a3,a5" },
+        { "displayName lt 'c'", "a1,a4,a5" },
+        { "displayName le ''", "a5" },
+        { "startswith(displayName,'Con')", "a1" },
+        { "startswith(displayName,'')", "a1,a2,a4,a5" },
+        { "not startswith(displayName,'Con')", "a2,a3,a4,a5" },
+        { "endswith(displayName,'\xc3\xa9 \xc3\xa9')", "a4" },
+        { "endswith(displayName,'')", "a1,a2,a4,a5" },
+        { "endswith(onboardingUrl,'/')", "a1,a4" },
+        { "endswith(displayName,'xContoso')", "" },
+        { "endswith(displayName,'O')", "" },
+        { "contains(displayName,'nto')", "a1,a2" },
+        { "contains(displayName,'NTO')", "" },
+        { "contains(displayName,'')", "a1,a2,a4,a5" },
+        { "contains(onboardingUrl,'x.example')", "a3" },
+        { "startswith(displayName,'Caf\xc3\xa9')", "a4" },
+        { "onboardingStatus eq 'onboarded'", "a1,a4" },
+        { "onboardingStatus ne microsoft.graph.remoteAssistanceOnboardingStatus'onboarded'",
+          "a2,a3,a5" },
+        { "lastConnectionDateTime gt 2017-01-01T07:00:00Z", "a1,a5" },
+        { "lastConnectionDateTime ge 2017-01-01T12:30:00+05:30", "a1,a2,a5" },
+        { "lastConnectionDateTime eq 2017-01-01T07:58:36Z", "a1" },
+        { "lastConnectionDateTime le 0001-01-01T00:00:00Z", "a3" },
+        { "lastConnectionDateTime lt 2017-01-01T07:00:00.0000001Z", "a2,a3,a4" },
+        { "lastConnectionDateTime eq null", "" },
+        { "lastConnectionDateTime ne null", "a1,a2,a3,a4,a5" },
+        { "onboardingRequestExpiryDateTime eq 0001-01-01T00:00:00Z", "a1,a2,a3,a4,a5" },
+        { "id eq 'a1' or id eq 'a3' and displayName eq null", "a1,a3" },
+        { "(id eq 'a1' or id eq 'a3') and displayName eq null", "a3" },
+        { "startswith(id,'a') and not contains(id,'3')", "a1,a2,a4,a5" },
+    };
+    static const row_t other_tenant[] = {
+        { "a1", "Contoso", "https://contoso.example/", "onboarded", UNSET },
+        { "b1", "Contoso", NULL, "onboarded", "2017-01-01T07:58:36Z" },
+    };
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert_rows(&conn, T1, filter_rows, COUNT_OF(filter_rows));
+    insert_rows(&conn, T2, other_tenant, COUNT_OF(other_tenant));
+
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ra_query_t q;
+        apr_int64_t count = -1;
+        const char *error = "(unset)";
+        const char *args = apr_pstrcat(pool, "$filter=",
+                                       apr_pescape_urlencoded(pool, cases[i].filter), NULL);
+        const char *ids = list_ids(&conn, T1, args, 100, 0);
+        ck_assert_msg(!strcmp(ids, cases[i].ids), "%s: %s, expected %s", cases[i].filter, ids,
+                      cases[i].ids);
+        parse(RA_VERSION_BETA, args, &q);
+        ck_assert_int_eq(ra_store_count(pool, &conn, T1, q.filter, &count, &error),
+                         RA_STORE_DONE);
+        ck_assert_ptr_null(error);
+        ck_assert_msg(count == items(cases[i].ids), "%s: count %lld", cases[i].filter,
+                      (long long)count);
+    }
+    close_db(h);
+}
+END_TEST
+
+START_TEST(list_and_count_per_tenant)
+{
+    static const row_t others[] = { { "z9", "Z", NULL, "onboarded", UNSET } };
+    apr_int64_t count = -1;
+    const char *error;
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert_rows(&conn, T1, filter_rows, COUNT_OF(filter_rows));
+    insert_rows(&conn, T2, others, COUNT_OF(others));
+
+    ck_assert_str_eq(list_ids(&conn, T1, NULL, 100, 0), "a1,a2,a3,a4,a5");
+    ck_assert_str_eq(list_ids(&conn, T2, NULL, 100, 0), "z9");
+    ck_assert_str_eq(list_ids(&conn, T3, NULL, 100, 0), "");
+    ck_assert_int_eq(ra_store_count(pool, &conn, T1, NULL, &count, &error), RA_STORE_DONE);
+    ck_assert_int_eq(count, 5);
+    ck_assert_int_eq(ra_store_count(pool, &conn, T2, NULL, &count, &error), RA_STORE_DONE);
+    ck_assert_int_eq(count, 1);
+    ck_assert_int_eq(ra_store_count(pool, &conn, T3, NULL, &count, &error), RA_STORE_DONE);
+    ck_assert_int_eq(count, 0);
+    /* limit and offset ($top and $skip) */
+    ck_assert_str_eq(list_ids(&conn, T1, NULL, 2, 0), "a1,a2");
+    ck_assert_str_eq(list_ids(&conn, T1, NULL, 2, 2), "a3,a4");
+    ck_assert_str_eq(list_ids(&conn, T1, NULL, 2, 4), "a5");
+    ck_assert_str_eq(list_ids(&conn, T1, NULL, 0, 0), "");
+    ck_assert_str_eq(list_ids(&conn, T1, "$orderby=id desc", 2, 1), "a4,a3");
+
+    /* each row comes back whole, ETag included */
+    ra_query_t q;
+    apr_array_header_t *rows;
+    parse(RA_VERSION_BETA, "$filter=id eq 'a4'", &q);
+    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
+    ck_assert_int_eq(rows->nelts, 1);
+    ra_partner_t got, *listed = &APR_ARRAY_IDX(rows, 0, ra_partner_t);
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "a4", &got, &error), RA_STORE_DONE);
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        ck_assert_pstr_eq(listed->values[i], got.values[i]);
+    }
+    ck_assert_str_eq(listed->etag, got.etag);
+    close_db(h);
+}
+END_TEST
+
+/* Keyset paging over NULL display names, in both directions and at every
+ * page size, gives exactly the order of one big page. */
+START_TEST(paging_with_nulls)
+{
+    static const row_t rows[] = {
+        { "p1", "b", NULL, "onboarded", UNSET },
+        { "p2", NULL, NULL, "onboarded", UNSET },
+        { "p3", "a", NULL, "onboarded", UNSET },
+        { "p4", "b", NULL, "onboarded", UNSET },
+        { "p5", NULL, NULL, "onboarded", UNSET },
+        { "p6", "c", NULL, "onboarded", UNSET },
+        { "p7", "a", NULL, "onboarded", UNSET },
+    };
+    static const struct {
+        const char *args, *ids;
+    } cases[] = {
+        /* nulls first ascending, last descending; ties by id */
+        { "$orderby=displayName", "p2,p5,p3,p7,p1,p4,p6" },
+        { "$orderby=displayName desc", "p6,p1,p4,p3,p7,p2,p5" },
+        { "$orderby=displayName,id desc", "p5,p2,p7,p3,p4,p1,p6" },
+        { "$orderby=displayName desc,id desc", "p6,p4,p1,p7,p3,p5,p2" },
+        { "$orderby=displayName&$filter=id ne 'p5'", "p2,p3,p7,p1,p4,p6" },
+        { "$orderby=onboardingUrl desc,displayName desc", "p6,p1,p4,p3,p7,p2,p5" },
+    };
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert_rows(&conn, T1, rows, COUNT_OF(rows));
+    insert_rows(&conn, T2, rows, 3); /* never on a page of T1 */
+
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ck_assert_str_eq(list_ids(&conn, T1, cases[i].args, 100, 0), cases[i].ids);
+        for (int page = 1; page <= 3; page++) {
+            const char *ids = all_pages(&conn, T1, cases[i].args, page);
+            ck_assert_msg(!strcmp(ids, cases[i].ids), "%s, %d a page: %s, expected %s",
+                          cases[i].args, page, ids, cases[i].ids);
+        }
+    }
+    close_db(h);
+}
+END_TEST
+
+/* DateTimeOffsets order by instant, not by the text written with offsets,
+ * in one page and across pages. */
+START_TEST(paging_by_instant)
+{
+    static const row_t rows[] = {
+        { "d1", NULL, NULL, "onboarded", "2017-01-01T00:00:00+05:00" },  /* 19:00Z */
+        { "d2", NULL, NULL, "onboarded", "2016-12-31T20:00:00Z" },
+        { "d3", NULL, NULL, "onboarded", "2016-12-31T18:30:00-01:00" },  /* 19:30Z */
+        { "d4", NULL, NULL, "onboarded", "2016-12-31T19:00:00.0000001Z" },
+        { "d5", NULL, NULL, "onboarded", "2016-12-31T19:00:00Z" },       /* as d1 */
+    };
+    static const struct {
+        const char *args, *ids;
+    } cases[] = {
+        { "$orderby=lastConnectionDateTime", "d1,d5,d4,d3,d2" },
+        { "$orderby=lastConnectionDateTime desc", "d2,d3,d4,d1,d5" },
+        { "$orderby=lastConnectionDateTime desc,id desc", "d2,d3,d4,d5,d1" },
+        { "$orderby=lastConnectionDateTime&$filter=lastConnectionDateTime lt "
+          "2016-12-31T19:30:00Z", "d1,d5,d4" },
+    };
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert_rows(&conn, T1, rows, COUNT_OF(rows));
+
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ck_assert_str_eq(list_ids(&conn, T1, cases[i].args, 100, 0), cases[i].ids);
+        for (int page = 1; page <= 2; page++) {
+            const char *ids = all_pages(&conn, T1, cases[i].args, page);
+            ck_assert_msg(!strcmp(ids, cases[i].ids), "%s, %d a page: %s, expected %s",
+                          cases[i].args, page, ids, cases[i].ids);
+        }
+    }
+    /* the values come back as written */
+    ra_query_t q;
+    apr_array_header_t *listed;
+    const char *error;
+    parse(RA_VERSION_BETA, "$orderby=lastConnectionDateTime", &q);
+    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 1, 0, &listed, &error), RA_STORE_DONE);
+    ck_assert_str_eq(APR_ARRAY_IDX(listed, 0, ra_partner_t).values[RA_PROP_LAST_CONNECTION],
+                     "2017-01-01T00:00:00+05:00");
+    close_db(h);
+}
+END_TEST
+
+/* A test case of s whose tests each get a database directory and a pool. */
+static TCase *db_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
     tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = db_tcase(s, "setup");
     tcase_add_test(tc, schema_matches_file);
     tcase_add_test(tc, driver_supported);
-    tcase_add_test(tc, setup_creates_table_and_wal);
+    tcase_add_test(tc, statement_labels);
+    tcase_add_test(tc, setup_fresh);
     tcase_add_test(tc, setup_twice_keeps_rows);
     tcase_add_test(tc, setup_missing_directory_unreachable);
     tcase_add_test(tc, setup_not_a_database_broken);
     tcase_add_test(tc, setup_unknown_driver_broken);
+    tcase_add_test(tc, setup_newer_schema_broken);
     tcase_add_test(tc, connection_setup_pragmas);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("insert");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, insert_created_v1);
-    tcase_add_test(tc, insert_nulls_and_beta);
+    tc = db_tcase(s, "upgrade");
+    tcase_add_test(tc, upgrade_keeps_rows_for_legacy_tenant);
+    tcase_add_test(tc, upgrade_refused_without_legacy_tenant);
+    tcase_add_test(tc, upgrade_empty_without_legacy_tenant);
+    tcase_add_test(tc, upgrade_bad_datetime_rolls_back);
+
+    tc = db_tcase(s, "statements");
+    tcase_add_test(tc, insert_v1);
+    tcase_add_test(tc, insert_defaults_and_beta);
     tcase_add_test(tc, insert_conflict_keeps_row);
     tcase_add_test(tc, insert_conflict_across_connections);
-    tcase_add_test(tc, insert_not_prepared_fails);
+    tcase_add_test(tc, statements_not_prepared_fail);
     tcase_add_test(tc, insert_check_constraint_fails);
+    tcase_add_test(tc, invalid_datetime_fails);
     tcase_add_test(tc, insert_table_dropped_fails);
-    tcase_add_test(tc, insert_after_schema_change);
-    suite_add_tcase(s, tc);
+    tcase_add_test(tc, statements_after_schema_change);
+    tcase_add_test(tc, get_per_tenant);
+    tcase_add_test(tc, replace_compare_and_swap);
+    tcase_add_test(tc, delete_per_tenant_and_etag);
+
+    tc = pool_tcase(s, "generated_sql");
+    tcase_add_test(tc, filter_sql);
+    tcase_add_test(tc, list_sql);
+
+    tc = db_tcase(s, "lists");
+    tcase_add_test(tc, filters_on_rows);
+    tcase_add_test(tc, list_and_count_per_tenant);
+    tcase_add_test(tc, paging_with_nulls);
+    tcase_add_test(tc, paging_by_instant);
     return s;
 }

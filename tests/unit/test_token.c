@@ -369,7 +369,7 @@ static json_t *claims(void)
                           "iat", (json_int_t)(NOW_SEC - 300),
                           "nbf", (json_int_t)(NOW_SEC - 300),
                           "exp", (json_int_t)(NOW_SEC + 3600),
-                          "scp", "User.Read " RA_TOKEN_PERMISSION,
+                          "scp", "User.Read " RA_TOKEN_WRITE_PERMISSION,
                           "tid", TENANT, "oid", "oid-1", "sub", "sub-1");
     ck_assert_ptr_nonnull(c);
     return c;
@@ -983,21 +983,22 @@ static ra_token_status_e verify_payload(const char *payload, ra_token_result_t *
 START_TEST(verify_exp_not_json_numbers)
 {
     ra_token_result_t r;
+#define GRANTS ",\"scp\":\"" RA_TOKEN_WRITE_PERMISSION "\",\"tid\":\"" TENANT "\"}"
     static const char *const payloads[] = {
-        "{\"aud\":\"" AUDIENCE "\",\"exp\":NaN,\"scp\":\"" RA_TOKEN_PERMISSION "\"}",
-        "{\"aud\":\"" AUDIENCE "\",\"exp\":Infinity,\"scp\":\"" RA_TOKEN_PERMISSION "\"}",
-        "{\"aud\":\"" AUDIENCE "\",\"exp\":1e400,\"scp\":\"" RA_TOKEN_PERMISSION "\"}",
-        "{\"aud\":\"" AUDIENCE "\",\"exp\":-,\"scp\":\"" RA_TOKEN_PERMISSION "\"}",
+        "{\"aud\":\"" AUDIENCE "\",\"exp\":NaN" GRANTS,
+        "{\"aud\":\"" AUDIENCE "\",\"exp\":Infinity" GRANTS,
+        "{\"aud\":\"" AUDIENCE "\",\"exp\":1e400" GRANTS,
+        "{\"aud\":\"" AUDIENCE "\",\"exp\":-" GRANTS,
         /* duplicate claims are refused rather than resolved */
-        "{\"aud\":\"" AUDIENCE "\",\"exp\":1,\"exp\":1800000000,\"scp\":\""
-        RA_TOKEN_PERMISSION "\"}",
+        "{\"aud\":\"" AUDIENCE "\",\"exp\":1,\"exp\":1800000000" GRANTS,
         "[\"" AUDIENCE "\"]",
         "\"just a string\"",
         "",
     };
     /* the control: the same shape with a real exp passes */
-    assert_status(verify_payload("{\"aud\":\"" AUDIENCE "\",\"exp\":1800000000,\"scp\":\""
-                                 RA_TOKEN_PERMISSION "\"}", &r), RA_TOKEN_OK, r);
+    assert_status(verify_payload("{\"aud\":\"" AUDIENCE "\",\"exp\":1800000000" GRANTS, &r),
+                  RA_TOKEN_OK, r);
+#undef GRANTS
     for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
         ra_token_status_e status = verify_payload(payloads[i], &r);
         ck_assert_msg(status == RA_TOKEN_MALFORMED, "payload %s: %s", payloads[i],
@@ -1055,90 +1056,183 @@ START_TEST(verify_issuer)
 }
 END_TEST
 
-/* ---- ra_token_verify: permission ---- */
+/* ---- ra_token_verify: tenant and grants; ra_token_authorize ---- */
 
-START_TEST(verify_scope)
+/* Verifies claims c (expecting success), then asks for access. */
+static ra_token_status_e authorize_claims(json_t *c, ra_access_e access, int beta,
+                                          ra_token_result_t *r, const char **reason)
 {
-    ra_token_result_t r;
-    assert_status(verify_claims(with(claims(), "scp", json_string(RA_TOKEN_PERMISSION)), &r),
-                  RA_TOKEN_OK, r);
-    ck_assert_int_eq(r.application, 0);
-    assert_status(verify_claims(with(claims(), "scp", json_string(
-                                         "openid " RA_TOKEN_PERMISSION " User.Read")), &r),
-                  RA_TOKEN_OK, r);
-    assert_status(verify_claims(with(claims(), "scp", json_string(
-                                         RA_TOKEN_PERMISSION "X " RA_TOKEN_PERMISSION)), &r),
-                  RA_TOKEN_OK, r);
+    assert_status(verify_claims(c, r), RA_TOKEN_OK, *r);
+    *reason = NULL;
+    ra_token_status_e status = ra_token_authorize(r, access, beta, reason);
+    ck_assert_msg((status == RA_TOKEN_OK) == (*reason == NULL), "reason %s with status %s",
+                  *reason ? *reason : "none", ra_token_status_name(status));
+    return status;
 }
-END_TEST
 
-START_TEST(verify_scope_substring_only)
+START_TEST(verify_tenant_required)
 {
     ra_token_result_t r;
-    static const char *const scopes[] = {
-        RA_TOKEN_PERMISSION "X",
-        "User.Read " RA_TOKEN_PERMISSION "X",
-        "X" RA_TOKEN_PERMISSION,
-        "User.Read X" RA_TOKEN_PERMISSION " Mail.Read",
-        "DeviceManagementServiceConfig.ReadWrite",
-        "DeviceManagementServiceConfig.Read.All",
-        "devicemanagementserviceconfig.readwrite.all",
-        RA_TOKEN_PERMISSION ",User.Read",
-        "",
-    };
-    for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
-        ra_token_status_e status = verify_claims(with(claims(), "scp", json_string(scopes[i])),
-                                                 &r);
-        ck_assert_msg(status == RA_TOKEN_NO_PERMISSION, "scp \"%s\": %s", scopes[i],
-                      ra_token_status_name(status));
-        ck_assert_int_eq(ra_token_status_is_forbidden(status), 1);
+    assert_status(verify_claims(claims(), &r), RA_TOKEN_OK, r);
+    ck_assert_str_eq(r.tenant, TENANT);
+    static json_t *(*const bad[])(void) = { json_null, json_true, json_object };
+    assert_status(verify_claims(with(claims(), "tid", NULL), &r), RA_TOKEN_NO_TENANT, r);
+    ck_assert_int_eq(ra_token_status_is_forbidden(RA_TOKEN_NO_TENANT), 0);
+    ck_assert_str_eq(r.reason, "the token has no tid (tenant) claim");
+    assert_status(verify_claims(with(claims(), "tid", json_string("")), &r),
+                  RA_TOKEN_NO_TENANT, r);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_status(verify_claims(with(claims(), "tid", bad[i]()), &r), RA_TOKEN_NO_TENANT, r);
     }
 }
 END_TEST
 
-START_TEST(verify_roles)
+/* What a verified token carries for authorisation. */
+START_TEST(verify_fills_grants)
 {
     ra_token_result_t r;
+    assert_status(verify_claims(with(claims(), "roles", json_pack("[s]", "Ignored.Role")), &r),
+                  RA_TOKEN_OK, r);
+    ck_assert_int_eq(r.application, 0);
+    ck_assert_str_eq(r.scopes, "User.Read " RA_TOKEN_WRITE_PERMISSION);
+    ck_assert_str_eq(r.tenant, TENANT);
+
     json_t *c = with(with(claims(), "scp", NULL), "roles",
-                     json_pack("[s, s]", "Other.Role", RA_TOKEN_PERMISSION));
+                     json_pack("[s, i, s]", "Role.One", 7, RA_TOKEN_READ_PERMISSION));
     assert_status(verify_claims(c, &r), RA_TOKEN_OK, r);
     ck_assert_int_eq(r.application, 1);
+    ck_assert_ptr_null(r.scopes);
+    /* entries that are not strings grant nothing and are left out */
+    ck_assert_int_eq(r.roles->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(r.roles, 0, const char *), "Role.One");
+    ck_assert_str_eq(APR_ARRAY_IDX(r.roles, 1, const char *), RA_TOKEN_READ_PERMISSION);
     ck_assert_str_eq(r.caller, "oid-1");
 
-    c = with(with(claims(), "scp", NULL), "roles", json_pack("[s]", RA_TOKEN_PERMISSION "X"));
-    assert_status(verify_claims(c, &r), RA_TOKEN_NO_PERMISSION, r);
-    ck_assert_int_eq(r.application, 0);
-    c = with(with(claims(), "scp", NULL), "roles", json_array());
-    assert_status(verify_claims(c, &r), RA_TOKEN_NO_PERMISSION, r);
     /* roles must be an array */
-    c = with(with(claims(), "scp", NULL), "roles", json_string(RA_TOKEN_PERMISSION));
+    c = with(with(claims(), "scp", NULL), "roles", json_string(RA_TOKEN_WRITE_PERMISSION));
     assert_status(verify_claims(c, &r), RA_TOKEN_MALFORMED, r);
     /* scp must be a string */
-    c = with(claims(), "scp", json_pack("[s]", RA_TOKEN_PERMISSION));
+    c = with(claims(), "scp", json_pack("[s]", RA_TOKEN_WRITE_PERMISSION));
     assert_status(verify_claims(c, &r), RA_TOKEN_MALFORMED, r);
 }
 END_TEST
 
-START_TEST(verify_no_scope_no_roles)
+#define READ_ALL RA_TOKEN_READ_PERMISSION
+#define READWRITE_ALL RA_TOKEN_WRITE_PERMISSION
+#define BETA_APP_READ RA_TOKEN_BETA_APP_READ_PERMISSION
+
+/* Who may do what: delegated (scp) or application (roles) tokens, read or
+ * write, v1.0 or beta. */
+START_TEST(authorize_matrix)
 {
-    ra_token_result_t r;
-    assert_status(verify_claims(with(claims(), "scp", NULL), &r), RA_TOKEN_NO_PERMISSION, r);
-    ck_assert_ptr_nonnull(r.reason);
-    ck_assert_int_eq(r.application, 0);
+    enum { NO = RA_TOKEN_NO_PERMISSION, OK = RA_TOKEN_OK, MSA = RA_TOKEN_PERSONAL_ACCOUNT };
+    static const struct {
+        const char *scp;      /* NULL: an application token */
+        const char *role;     /* NULL: no roles claim */
+        const char *tenant;
+        int read_v1, read_beta, write_v1, write_beta;
+    } cases[] = {
+        { READ_ALL, NULL, TENANT, OK, OK, NO, NO },
+        { READWRITE_ALL, NULL, TENANT, OK, OK, OK, OK },
+        { "openid " READ_ALL " User.Read", NULL, TENANT, OK, OK, NO, NO },
+        { READ_ALL " " READWRITE_ALL, NULL, TENANT, OK, OK, OK, OK },
+        /* the beta application permission is not a delegated one */
+        { BETA_APP_READ, NULL, TENANT, NO, NO, NO, NO },
+        { "User.Read", NULL, TENANT, NO, NO, NO, NO },
+        { "", NULL, TENANT, NO, NO, NO, NO },
+        /* a delegated token is judged by its scopes, never its roles */
+        { "User.Read", READWRITE_ALL, TENANT, NO, NO, NO, NO },
+        /* personal accounts, whatever they were granted */
+        { READWRITE_ALL, NULL, RA_TOKEN_MSA_TENANT, MSA, MSA, MSA, MSA },
+        { READ_ALL, NULL, RA_TOKEN_MSA_TENANT, MSA, MSA, MSA, MSA },
+        { NULL, READ_ALL, TENANT, OK, OK, NO, NO },
+        { NULL, READWRITE_ALL, TENANT, OK, OK, OK, OK },
+        { NULL, BETA_APP_READ, TENANT, NO, OK, NO, NO },
+        { NULL, "Other.Role", TENANT, NO, NO, NO, NO },
+        { NULL, NULL, TENANT, NO, NO, NO, NO },
+        /* application tokens are judged by their roles, even in that tenant */
+        { NULL, READWRITE_ALL, RA_TOKEN_MSA_TENANT, OK, OK, OK, OK },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const int want[4] = { cases[i].read_v1, cases[i].read_beta, cases[i].write_v1,
+                              cases[i].write_beta };
+        for (int k = 0; k < 4; k++) {
+            ra_token_result_t r;
+            const char *reason;
+            json_t *c = with(with(with(claims(), "tid", json_string(cases[i].tenant)), "scp",
+                                  cases[i].scp ? json_string(cases[i].scp) : NULL),
+                             "roles", cases[i].role ? json_pack("[s]", cases[i].role) : NULL);
+            ra_access_e access = k < 2 ? RA_ACCESS_READ : RA_ACCESS_WRITE;
+            ra_token_status_e got = authorize_claims(c, access, k % 2, &r, &reason);
+            ck_assert_msg(got == (ra_token_status_e)want[k],
+                          "scp \"%s\", role %s, tenant %s, %s %s: %s, expected %s",
+                          cases[i].scp ? cases[i].scp : "(none)",
+                          cases[i].role ? cases[i].role : "(none)", cases[i].tenant,
+                          access == RA_ACCESS_READ ? "read" : "write", k % 2 ? "beta" : "v1.0",
+                          ra_token_status_name(got), ra_token_status_name(want[k]));
+            ck_assert_int_eq(ra_token_status_is_forbidden(got), got != RA_TOKEN_OK);
+        }
+    }
 }
 END_TEST
 
-START_TEST(verify_personal_account)
+START_TEST(authorize_reasons)
 {
     ra_token_result_t r;
-    ra_token_status_e status = verify_claims(with(claims(), "tid",
-                                                  json_string(RA_TOKEN_MSA_TENANT)), &r);
-    assert_status(status, RA_TOKEN_PERSONAL_ACCOUNT, r);
-    ck_assert_int_eq(ra_token_status_is_forbidden(status), 1);
-    /* the same tenant with an app-only token is judged by its roles */
-    json_t *c = with(with(with(claims(), "tid", json_string(RA_TOKEN_MSA_TENANT)), "scp", NULL),
-                     "roles", json_pack("[s]", RA_TOKEN_PERMISSION));
-    assert_status(verify_claims(c, &r), RA_TOKEN_OK, r);
+    const char *reason;
+    ck_assert_int_eq(authorize_claims(with(claims(), "scp", json_string("User.Read")),
+                                      RA_ACCESS_READ, 0, &r, &reason), RA_TOKEN_NO_PERMISSION);
+    ck_assert_str_eq(reason, "the token grants neither DeviceManagementServiceConfig.Read.All "
+                             "nor DeviceManagementServiceConfig.ReadWrite.All");
+    ck_assert_int_eq(authorize_claims(with(claims(), "scp", json_string(READ_ALL)),
+                                      RA_ACCESS_WRITE, 1, &r, &reason), RA_TOKEN_NO_PERMISSION);
+    ck_assert_str_eq(reason, "the token does not grant "
+                             "DeviceManagementServiceConfig.ReadWrite.All");
+    ck_assert_int_eq(authorize_claims(with(claims(), "tid", json_string(RA_TOKEN_MSA_TENANT)),
+                                      RA_ACCESS_READ, 0, &r, &reason),
+                     RA_TOKEN_PERSONAL_ACCOUNT);
+    ck_assert_str_eq(reason, "personal Microsoft accounts are not supported");
+    /* what a 403 names in WWW-Authenticate */
+    ck_assert_str_eq(ra_token_permission(RA_ACCESS_READ), READ_ALL);
+    ck_assert_str_eq(ra_token_permission(RA_ACCESS_WRITE), READWRITE_ALL);
+}
+END_TEST
+
+/* A permission is a whole, case-sensitive, space-separated word of scp. */
+START_TEST(authorize_scope_words)
+{
+    static const char *const granting[] = {
+        READWRITE_ALL,
+        "openid " READWRITE_ALL " User.Read",
+        READWRITE_ALL "X " READWRITE_ALL,
+    };
+    static const char *const refused[] = {
+        READWRITE_ALL "X",
+        "User.Read " READWRITE_ALL "X",
+        "X" READWRITE_ALL,
+        "User.Read X" READWRITE_ALL " Mail.Read",
+        "DeviceManagementServiceConfig.ReadWrite",
+        READ_ALL,
+        "devicemanagementserviceconfig.readwrite.all",
+        READWRITE_ALL ",User.Read",
+        "",
+    };
+    ra_token_result_t r;
+    const char *reason;
+    for (size_t i = 0; i < sizeof(granting) / sizeof(granting[0]); i++) {
+        ck_assert_msg(authorize_claims(with(claims(), "scp", json_string(granting[i])),
+                                       RA_ACCESS_WRITE, 0, &r, &reason) == RA_TOKEN_OK,
+                      "scp \"%s\" refused: %s", granting[i], reason);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        ck_assert_msg(authorize_claims(with(claims(), "scp", json_string(refused[i])),
+                                       RA_ACCESS_WRITE, 0, &r, &reason)
+                      == RA_TOKEN_NO_PERMISSION, "scp \"%s\" granted writing", refused[i]);
+    }
+    /* roles compare whole strings too */
+    json_t *c = with(with(claims(), "scp", NULL), "roles", json_pack("[s]", READWRITE_ALL "X"));
+    ck_assert_int_eq(authorize_claims(c, RA_ACCESS_READ, 1, &r, &reason),
+                     RA_TOKEN_NO_PERMISSION);
 }
 END_TEST
 
@@ -1293,6 +1387,7 @@ START_TEST(status_names)
         { RA_TOKEN_NOT_YET_VALID, "not_yet_valid", 0 },
         { RA_TOKEN_BAD_AUDIENCE, "bad_audience", 0 },
         { RA_TOKEN_BAD_ISSUER, "bad_issuer", 0 },
+        { RA_TOKEN_NO_TENANT, "no_tenant", 0 },
         { RA_TOKEN_NO_PERMISSION, "insufficient_permission", 1 },
         { RA_TOKEN_PERSONAL_ACCOUNT, "personal_account", 1 },
     };
@@ -1309,9 +1404,8 @@ END_TEST
 Suite *token_suite(void)
 {
     Suite *s = suite_create("token");
-    TCase *tc = tcase_create("keys");
+    TCase *tc = pool_tcase(s, "keys");
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, load_pem_rsa);
     tcase_add_test(tc, load_pem_ec);
@@ -1331,18 +1425,14 @@ Suite *token_suite(void)
     tcase_add_test(tc, load_secret_64);
     tcase_add_test(tc, load_secret_too_short);
     tcase_add_test(tc, keyset_count_null);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("authorization");
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tc = pool_tcase(s, "authorization");
     tcase_add_test(tc, authorization_header);
     tcase_add_test(tc, authorization_header_length);
     tcase_add_test(tc, status_names);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("verify");
+    tc = pool_tcase(s, "verify");
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, verify_rs256);
     tcase_add_test(tc, verify_other_rsa_algorithms);
@@ -1361,11 +1451,11 @@ Suite *token_suite(void)
     tcase_add_test(tc, verify_exp_not_json_numbers);
     tcase_add_test(tc, verify_audience);
     tcase_add_test(tc, verify_issuer);
-    tcase_add_test(tc, verify_scope);
-    tcase_add_test(tc, verify_scope_substring_only);
-    tcase_add_test(tc, verify_roles);
-    tcase_add_test(tc, verify_no_scope_no_roles);
-    tcase_add_test(tc, verify_personal_account);
+    tcase_add_test(tc, verify_tenant_required);
+    tcase_add_test(tc, verify_fills_grants);
+    tcase_add_test(tc, authorize_matrix);
+    tcase_add_test(tc, authorize_reasons);
+    tcase_add_test(tc, authorize_scope_words);
     tcase_add_test(tc, verify_caller_falls_back_to_sub);
     tcase_add_test(tc, verify_crit_header);
     tcase_add_test(tc, verify_kid_not_string);
@@ -1374,6 +1464,5 @@ Suite *token_suite(void)
     tcase_add_test(tc, verify_missing_and_garbage);
     tcase_add_test(tc, verify_not_three_parts);
     tcase_add_test(tc, verify_bad_base64url_parts);
-    suite_add_tcase(s, tc);
     return s;
 }
