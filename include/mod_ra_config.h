@@ -64,7 +64,7 @@ enum {
 typedef struct {
     const char *dbd_driver;   /* DBDriver / DBDParams as mod_dbd gets them */
     const char *dbd_params;
-    int statements_prepared;  /* a RemoteAssist* directive is in this server */
+    int uses_database;        /* a RemoteAssist* directive is in this server */
     const char *legacy_tenant;            /* RemoteAssistLegacyTenant */
     apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
     apr_array_header_t *collections;      /* const char *: plain <Location> paths

@@ -28,8 +28,9 @@
  * children go on writing while the parent sets up. */
 #define RA_STORE_SETUP_BUSY_TIMEOUT_MS 10000
 
-/* The statements mod_dbd prepares on every pooled connection. Labels are
- * plain identifiers: PostgreSQL uses them as prepared statement names. */
+/* The statements prepared on every pooled connection, kept in mod_dbd's
+ * per-connection hash under these labels. Labels are plain identifiers:
+ * PostgreSQL uses them as prepared statement names. */
 typedef enum {
     RA_STMT_INSERT,
     RA_STMT_GET,
@@ -75,6 +76,11 @@ typedef struct {
     apr_pool_t *pool;       /* the connection's own pool */
     apr_hash_t *prepared;   /* label -> apr_dbd_prepared_t * */
 } ra_store_conn_t;
+
+/* Prepares every statement on a new connection (after its settings), into
+ * conn->prepared. NULL, or what failed; a statement missing there is
+ * prepared when first used. */
+const char *ra_store_prepare_statements(const ra_store_conn_t *conn);
 
 typedef enum {
     RA_STORE_DONE,      /* created, found, replaced or deleted (and committed) */

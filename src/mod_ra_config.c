@@ -69,7 +69,7 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     MERGE_POINTER(dbd_params);
     MERGE_POINTER(legacy_tenant);
     /* mod_dbd overlays the main server's statements onto every vhost */
-    cfg->statements_prepared = add->statements_prepared || base->statements_prepared;
+    cfg->uses_database = add->uses_database || base->uses_database;
     return cfg;
 }
 
@@ -91,28 +91,20 @@ const apr_array_header_t *ra_config_audiences(apr_pool_t *pool, const ra_dir_con
 
 /* ------------------------------------------------------------ directives */
 
-/* Every RemoteAssist* directive registers the module's statements with
- * mod_dbd for the server it appears in, once, while the configuration is
- * read: mod_dbd prepares them on each new pooled connection (as
- * mod_authn_dbd does). */
+/* Every RemoteAssist* directive marks the server it appears in as one whose
+ * mod_dbd connections carry the module's statements. They are not given to
+ * mod_dbd with ap_dbd_prepare, as mod_authn_dbd does: mod_dbd prepares such
+ * statements on a new connection before any post_connect hook runs, so on
+ * SQLite before the module's busy timeout, and a connection opened while
+ * another process checkpoints the WAL failed with "database is locked" (a
+ * 503). ra_startup_dbd_post_connect prepares them after its settings. */
 static const char *use_server(cmd_parms *cmd)
 {
-    ra_server_config_t *scfg = ra_server_config(cmd->server);
-    APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare;
-
-    if (scfg->statements_prepared) {
-        return NULL;
-    }
-    prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    if (!prepare) {
+    if (!APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire)) {
         return apr_psprintf(cmd->pool, "%s needs mod_dbd: add LoadModule dbd_module "
                             "before mod_remoteassist", cmd->cmd->name);
     }
-    for (int i = 0; i < RA_STMT_KINDS; i++) {
-        prepare(cmd->server, ra_store_statement_sql((ra_stmt_e)i),
-                ra_store_statement_label((ra_stmt_e)i));
-    }
-    scfg->statements_prepared = 1;
+    ra_server_config(cmd->server)->uses_database = 1;
     return NULL;
 }
 
@@ -510,10 +502,10 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          "use sqlite3 or pgsql", where, scfg->dbd_driver);
             problems++;
         }
-        else if (!scfg->statements_prepared) {
+        else if (!scfg->uses_database) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00005)
                          "%s (SetHandler remoteassist): no RemoteAssist* directive applies "
-                         "to its server, so its statements are not prepared", where);
+                         "to its server, so its database connections are not set up", where);
             problems++;
         }
     }

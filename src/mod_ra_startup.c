@@ -10,6 +10,7 @@
 #include "http_config.h"
 #include "http_core.h"
 #include "http_log.h"
+#include "http_main.h"
 #include "ap_mpm.h"
 #include "unixd.h"
 #include "util_mutex.h"
@@ -108,7 +109,7 @@ static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *mai
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);
         const char *error, *key;
-        if (!scfg->statements_prepared || !scfg->dbd_driver || !scfg->dbd_params
+        if (!scfg->uses_database || !scfg->dbd_driver || !scfg->dbd_params
             || !ra_store_driver_supported(scfg->dbd_driver)) {
             continue;
         }
@@ -217,24 +218,44 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
     }
 }
 
-/* mod_dbd's per-connection hook: busy timeout and durability for SQLite
- * connections that carry our statements. */
+/* Whether a mod_dbd pool group is one of the module's databases: a server
+ * with RemoteAssist* directives uses that driver and those parameters. */
+static int our_database(const dbd_cfg_t *dbd_cfg)
+{
+    for (server_rec *s = ap_server_conf; s; s = s->next) {
+        const ra_server_config_t *scfg = ra_server_config(s);
+        if (scfg->uses_database && scfg->dbd_driver && scfg->dbd_params && dbd_cfg->name
+            && dbd_cfg->params && !strcmp(scfg->dbd_driver, dbd_cfg->name)
+            && !strcmp(scfg->dbd_params, dbd_cfg->params)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* mod_dbd's per-connection hook: the busy timeout and durability settings
+ * (SQLite), then the module's statements, in that order (see use_server in
+ * mod_ra_config.c). A statement that cannot be prepared here is prepared at
+ * its first use (ra_store.c). */
 apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
                                          ap_dbd_t *dbd)
 {
+    ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared };
     const char *error;
-    if (!apr_hash_get(dbd->prepared, ra_store_statement_label(RA_STMT_INSERT),
-                      APR_HASH_KEY_STRING)) {
+
+    if (!our_database(dbd_cfg)) {
         return APR_SUCCESS;
     }
     error = ra_store_connection_setup(pool, dbd->driver, dbd->handle);
+    if (!error) {
+        error = ra_store_prepare_statements(&conn);
+    }
     if (error) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, dbd_cfg->server, RALOGNO(00016)
-                     "%s", error);
+                     "%s; each request prepares what it needs", error);
         return APR_EGENERAL;
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, dbd_cfg->server, RALOGNO(00018)
                  "new %s connection set up", apr_dbd_name(dbd->driver));
     return APR_SUCCESS;
 }
-

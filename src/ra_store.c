@@ -376,17 +376,31 @@ static int statement_may_be_stale(const apr_dbd_driver_t *driver, int rv)
     return rv == SQLITE_RC_ERROR || rv == SQLITE_RC_SCHEMA;
 }
 
-/* Prepares a statement again on this connection and keeps it where mod_dbd
- * looks it up: the hash belongs to the connection, which this request holds. */
-static apr_dbd_prepared_t *prepare_again(const ra_store_conn_t *conn, ra_stmt_e which,
-                                         apr_dbd_prepared_t *stmt)
+/* Prepares a statement (again) on this connection and keeps it where mod_dbd
+ * keeps a connection's statements: the hash belongs to the connection, which
+ * this request (or mod_dbd's hook) holds. *rv gets the driver's code. */
+static apr_dbd_prepared_t *prepare(const ra_store_conn_t *conn, ra_stmt_e which,
+                                   apr_dbd_prepared_t *stmt, int *rv)
 {
-    if (apr_dbd_prepare(conn->driver, conn->pool, conn->handle, statements[which].sql,
-                        statements[which].label, &stmt) != 0) {
+    *rv = apr_dbd_prepare(conn->driver, conn->pool, conn->handle, statements[which].sql,
+                          statements[which].label, &stmt);
+    if (*rv != 0) {
         return NULL;
     }
     apr_hash_set(conn->prepared, statements[which].label, APR_HASH_KEY_STRING, stmt);
     return stmt;
+}
+
+const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
+{
+    int rv;
+    for (int i = 0; i < RA_STMT_KINDS; i++) {
+        if (!prepare(conn, (ra_stmt_e)i, NULL, &rv)) {
+            return db_error(conn->pool, conn->driver, conn->handle, rv,
+                            apr_pstrcat(conn->pool, "prepare ", statements[i].label, NULL));
+        }
+    }
+    return NULL;
 }
 
 /* Runs a fixed statement: a write (res NULL: *nrows gets the rows changed)
@@ -399,9 +413,9 @@ static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e whic
                                             APR_HASH_KEY_STRING);
     int attempt = 0, rv;
 
-    if (!stmt) {
-        *error = apr_psprintf(pool, "statement %s is not prepared on this connection",
-                              statements[which].label);
+    if (!stmt && !(stmt = prepare(conn, which, NULL, &rv))) {
+        *error = db_error(pool, conn->driver, conn->handle, rv,
+                          apr_pstrcat(pool, "prepare ", statements[which].label, NULL));
         return 0;
     }
     for (;;) {
@@ -413,7 +427,7 @@ static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e whic
         const char *first_error = db_error(pool, conn->driver, conn->handle, rv,
                                            statements[which].label);
         if (attempt++ || !statement_may_be_stale(conn->driver, rv)
-            || !(stmt = prepare_again(conn, which, stmt))) {
+            || !(stmt = prepare(conn, which, stmt, &rv))) {
             *error = first_error;
             return 0;
         }

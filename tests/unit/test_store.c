@@ -713,24 +713,49 @@ START_TEST(insert_conflict_across_connections)
 }
 END_TEST
 
-START_TEST(statements_not_prepared_fail)
+START_TEST(statements_missing_are_prepared_at_first_use)
 {
     const char *error = NULL;
     ra_partner_t p = partner("np", NULL, NULL, "onboarded", UNSET, UNSET);
     setup_db();
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 0);
+    const char *insert = ra_store_statement_label(RA_STMT_INSERT);
 
+    /* mod_dbd's hook could not prepare them (a locked database, say) */
+    ck_assert_ptr_null(apr_hash_get(conn.prepared, insert, APR_HASH_KEY_STRING));
     ck_assert_int_eq(ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error),
-                     RA_STORE_FAILED);
-    ck_assert_str_eq(error, "statement remoteassist_insert is not prepared on this connection");
-    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "np", &p, &error), RA_STORE_FAILED);
-    ck_assert_ptr_nonnull(strstr(error, "not prepared"));
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &p, p.etag, &error), RA_STORE_FAILED);
-    ck_assert_ptr_nonnull(strstr(error, "not prepared"));
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "np", NULL, &error), RA_STORE_FAILED);
-    ck_assert_ptr_nonnull(strstr(error, "not prepared"));
-    ck_assert_str_eq(row_count(h), "0");
+                     RA_STORE_DONE);
+    ck_assert_ptr_nonnull(apr_hash_get(conn.prepared, insert, APR_HASH_KEY_STRING));
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "np", &p, &error), RA_STORE_DONE);
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
+}
+END_TEST
+
+START_TEST(prepare_statements_fills_the_connections_hash)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 0);
+
+    ck_assert_ptr_null(ra_store_prepare_statements(&conn));
+    for (int i = 0; i < RA_STMT_KINDS; i++) {
+        ck_assert_ptr_nonnull(apr_hash_get(conn.prepared, ra_store_statement_label((ra_stmt_e)i),
+                                           APR_HASH_KEY_STRING));
+    }
+    close_db(h);
+}
+END_TEST
+
+START_TEST(prepare_statements_says_what_failed)
+{
+    apr_dbd_t *h = open_db(); /* no schema: the statements cannot compile */
+    ra_store_conn_t conn = make_conn(h, 0);
+    const char *error = ra_store_prepare_statements(&conn);
+
+    ck_assert_ptr_nonnull(error);
+    ck_assert_msg(strstr(error, "prepare remoteassist_insert"), "%s", error);
     close_db(h);
 }
 END_TEST
@@ -1429,7 +1454,9 @@ Suite *store_suite(void)
     tcase_add_test(tc, insert_defaults_and_beta);
     tcase_add_test(tc, insert_conflict_keeps_row);
     tcase_add_test(tc, insert_conflict_across_connections);
-    tcase_add_test(tc, statements_not_prepared_fail);
+    tcase_add_test(tc, statements_missing_are_prepared_at_first_use);
+    tcase_add_test(tc, prepare_statements_fills_the_connections_hash);
+    tcase_add_test(tc, prepare_statements_says_what_failed);
     tcase_add_test(tc, insert_check_constraint_fails);
     tcase_add_test(tc, invalid_datetime_fails);
     tcase_add_test(tc, insert_table_dropped_fails);
