@@ -292,7 +292,8 @@ def db_on_tmpfs(backend):
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES},mode=0755",
                         "tmpfs", path], capture_output=True, text=True)
     if p.returncode:
-        raise Unavailable(f"mount -t tmpfs refused: {(p.stderr or p.stdout).strip()}")
+        said = (p.stderr or p.stdout or "no message").strip().splitlines()[0]
+        raise Unavailable(f"mount -t tmpfs refused: {said}")
     try:
         give_to_run_user(path)
         yield
