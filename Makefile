@@ -103,3 +103,5 @@ install: all
 
 clean:
 	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs
+
+include tests/reliability/reliability.mk
