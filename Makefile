@@ -89,3 +89,4 @@ install: all
 
 clean:
 	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs
+include tests/fuzz/fuzz.mk
