@@ -105,3 +105,4 @@ clean:
 	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs
 
 include tests/reliability/reliability.mk
+include tests/fuzz/fuzz.mk

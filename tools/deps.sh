@@ -7,7 +7,7 @@ set -eu
 
 build="apache2 apache2-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 libjansson-dev libcjose-dev libssl-dev libsqlite3-dev pkg-config make gcc"
 python="python3 python3-jwt python3-cryptography"
-test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql sqlite3 wrk nginx"
+test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql sqlite3 wrk nginx clang libclang-rt-14-dev"
 bench="$python wrk postgresql libaprutil1-dbd-pgsql sqlite3 python3-requests"
 
 case "${1:-}" in

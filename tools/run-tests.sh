@@ -70,5 +70,14 @@ if compgen -G "$asan_logs/*" > /dev/null; then
 fi
 rm -rf "$asan_logs"
 
+# ---- fuzz smoke: each libFuzzer target of tests/fuzz for FUZZ_SMOKE_SECONDS,
+# then its committed corpus and regressions replayed; one count per target.
+# libFuzzer's own output stays in build/fuzz/logs (tests/fuzz/README.md).
+fuzz_out=$(make --no-print-directory fuzz-smoke 2>&1); fuzz_rc=$?
+echo "$fuzz_out"
+tally "fuzz smoke" "$fuzz_rc" "$(echo "$fuzz_out" | grep -c '^fuzz [a-z_]*: passed')" \
+    "$(echo "$fuzz_out" | grep -c '^fuzz [a-z_]*: failed')"
+# ---- end fuzz smoke
+
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
