@@ -47,8 +47,9 @@ int ra_respond_json(ra_request_t *rq, int status, json_t *json);
  * query's $select. */
 int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner);
 
-/* A Graph error response. Logged at debug (the client's mistake) or error
- * (ours), never with the message, which may quote the request. */
+/* A Graph error response. Logged at debug (the client's mistake, 501
+ * included) or error (ours), never with the message, which may quote the
+ * request. */
 int ra_fail(ra_request_t *rq, int status, const char *code, const char *message);
 
 /* 503 ServiceNotAvailable with Retry-After, after logging what failed. */

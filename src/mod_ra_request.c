@@ -87,7 +87,9 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
     apr_size_t len;
     char *body = ra_odata_error_body(rq->r->pool, code, message, rq->request_id,
                                      rq->client_request_id, apr_time_now(), &len);
-    ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_DEBUG, 0, rq->r,
+    /* 501 answers what the client sent (a transfer coding), not a fault here */
+    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
+    ap_log_rerror(APLOG_MARK, ours ? APLOG_ERR : APLOG_DEBUG, 0, rq->r,
                   RALOGNO(00030) "request-id=%s status=%d code=%s",
                   rq->request_id, status, code);
     return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);

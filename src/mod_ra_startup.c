@@ -4,7 +4,11 @@
  * pooled connection's settings. */
 #include "mod_ra_hooks.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "http_config.h"
@@ -28,34 +32,83 @@
 APLOG_USE_MODULE(remoteassist);
 
 /* The children, running as User, must be able to create SQLite's -wal and
- * -shm files beside the database. When httpd starts as root the parent has
- * just created the file, so hand it over, and warn about the directory. */
-static void sqlite_ownership(apr_pool_t *p, server_rec *s, const char *path)
+ * -shm files beside the database: warn when its directory does not look
+ * writable by User (the set-up below then fails as it would for them). */
+static void sqlite_directory_check(apr_pool_t *p, server_rec *s, const char *path)
 {
     struct stat st;
     char *dir = ap_make_dirstr_parent(p, path);
     uid_t uid = ap_unixd_config.user_id;
     gid_t gid = ap_unixd_config.group_id;
-    static const char *const suffixes[] = { "", "-wal", "-shm" };
 
-    if (geteuid() != 0) {
-        return;
-    }
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        const char *file = apr_pstrcat(p, path, suffixes[i], NULL);
-        if (stat(file, &st) == 0 && st.st_uid == 0 && chown(file, uid, gid) != 0) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, RALOGNO(00011)
-                         "cannot give %s to User %s", file, ap_unixd_config.user_name);
-        }
-    }
-    if (stat(*dir ? dir : ".", &st) == 0
+    if (geteuid() == 0 && stat(*dir ? dir : ".", &st) == 0
         && !((st.st_uid == uid && (st.st_mode & S_IWUSR))
              || (st.st_gid == gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH))) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00012)
                      "directory %s does not look writable by User %s: SQLite must "
-                     "create %s-wal and -shm there, or every create fails with 503",
+                     "create %s-wal and -shm there, or every write fails with 503",
                      dir, ap_unixd_config.user_name, path);
     }
+}
+
+/* What a set-up done in another process reports through a pipe. */
+typedef struct {
+    int state;
+    long upgraded;
+    char error[1024];
+} ra_setup_report_t;
+
+/* SQLite creates the database, -wal and -shm as whoever opens it. Opened by
+ * the parent as root, they would leave the children (User) read-only: the
+ * file until handed over, and at a graceful restart for good any connection
+ * an old child opened meanwhile ("attempt to write a readonly database",
+ * 503s under load). So when httpd starts as root, a SQLite database is set
+ * up by a forked process that has become User, as the children will. */
+static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
+                                       long *upgraded, const char **error)
+{
+    ra_setup_report_t report;
+    int fds[2];
+    pid_t pid;
+
+    if (geteuid() != 0 || strcmp(scfg->dbd_driver, "sqlite3")) {
+        return ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
+                                       scfg->legacy_tenant, upgraded, error);
+    }
+    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+        *error = apr_psprintf(p, "cannot start the set-up as User: %s", strerror(errno));
+        return RA_STORE_BROKEN;
+    }
+    if (pid == 0) {
+        gid_t gid = ap_unixd_config.group_id;
+        memset(&report, 0, sizeof(report));
+        close(fds[0]);
+        if (setgroups(1, &gid) != 0 || setgid(gid) != 0
+            || setuid(ap_unixd_config.user_id) != 0) {
+            report.state = RA_STORE_BROKEN;
+            apr_snprintf(report.error, sizeof(report.error), "cannot become User %s: %s",
+                         ap_unixd_config.user_name, strerror(errno));
+        }
+        else {
+            const char *why = NULL;
+            report.state = ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
+                                                   scfg->legacy_tenant, &report.upgraded,
+                                                   &why);
+            apr_cpystrn(report.error, why ? why : "", sizeof(report.error));
+        }
+        _exit(write(fds[1], &report, sizeof(report)) == sizeof(report) ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], &report, sizeof(report));
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    if (got != sizeof(report)) {
+        *error = "the set-up as User ended without a report";
+        return RA_STORE_BROKEN;
+    }
+    *upgraded = report.upgraded;
+    *error = report.error[0] ? apr_pstrdup(p, report.error) : NULL;
+    return (ra_store_setup_e)report.state;
 }
 
 /* Whether this database was set up before in this httpd's life: the
@@ -124,14 +177,12 @@ static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *mai
         }
         apr_table_setn(done, key, "1");
         long upgraded;
-        ra_store_setup_e state = ra_store_setup_database(ptemp, scfg->dbd_driver,
-                                                         scfg->dbd_params, scfg->legacy_tenant,
-                                                         &upgraded, &error);
+        if (sqlite) {
+            sqlite_directory_check(ptemp, s, scfg->dbd_params);
+        }
+        ra_store_setup_e state = setup_database(ptemp, scfg, &upgraded, &error);
         /* the file path is not secret; PostgreSQL parameters may hold a password */
         const char *db = sqlite ? scfg->dbd_params : "the pgsql database";
-        if (sqlite && state != RA_STORE_UNREACHABLE) {
-            sqlite_ownership(ptemp, s, scfg->dbd_params);
-        }
         if (state == RA_STORE_READY && upgraded >= 0) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
                          "%s %s: upgraded to schema version %d; %ld partner(s) from before "

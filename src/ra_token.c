@@ -76,6 +76,8 @@ static const char *ec_alg_for_curve(cjose_jwk_ec_curve crv)
     }
 }
 
+static int key_accepts(const ra_key_t *key, const char *alg);
+
 /* Adds jwk to set (taking ownership) after checking it is usable for signatures. */
 static const char *keyset_add(apr_pool_t *pool, ra_keyset_t *set,
                               cjose_jwk_t *jwk, const char *kid, const char *alg)
@@ -99,6 +101,12 @@ static const char *keyset_add(apr_pool_t *pool, ra_keyset_t *set,
     }
     else {
         key.hmac_bytes = cjose_jwk_get_keysize(jwk, NULL) / 8;
+    }
+    /* a pin no token could satisfy would refuse every token, silently */
+    if (alg && !key_accepts(&key, alg)) {
+        cjose_jwk_release(jwk);
+        return apr_psprintf(pool, "its alg %s cannot be verified with a key of its type",
+                            alg);
     }
     APR_ARRAY_PUSH(set->keys, ra_key_t) = key;
     return NULL;

@@ -8,9 +8,10 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS       ?= fuzz_token fuzz_keyset fuzz_entity fuzz_odata
+FUZZ_TARGETS       ?= fuzz_token fuzz_keyset fuzz_entity fuzz_odata fuzz_query
 FUZZ_BUILD         := build/fuzz
-FUZZ_UNITS         := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_odata.c
+FUZZ_UNITS         := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_route.c \
+                      src/ra_query.c src/ra_odata.c src/ra_store.c
 FUZZ_OBJS          := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_UNITS))
 FUZZ_BINS          := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 
@@ -24,9 +25,9 @@ FUZZ_CFLAGS := $(WARN) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefin
 fuzz-build: $(FUZZ_BINS)
 
 # The units get coverage instrumentation; only the targets link libFuzzer's main.
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard include/*.h)
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) $(SCHEMAS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I build -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer \

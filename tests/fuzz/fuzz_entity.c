@@ -1,7 +1,8 @@
 /* libFuzzer target: a request body as the handler decodes it (json_loadb
- * with JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, then ra_entity_from_json for
- * v1.0 and for beta), and the 201 body it renders from an accepted partner
- * (ra_entity_to_json), which must decode to the same partner again. */
+ * with JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, then ra_entity_decode for a
+ * create and an update, v1.0 and beta): the 201 body rendered from an
+ * accepted create (ra_entity_to_json) must decode to the same partner, and
+ * an update must change exactly the properties it carries. */
 #include <string.h>
 
 #include <apr_pools.h>
@@ -26,35 +27,67 @@ static int same_text(const char *a, const char *b)
     return a == b || (a && b && !strcmp(a, b));
 }
 
-static int same_partner(const ra_partner_t *a, const ra_partner_t *b)
+static int same_partner(const ra_partner_t *a, const ra_partner_t *b, ra_version_e version)
 {
-    return same_text(a->id, b->id) && same_text(a->display_name, b->display_name)
-           && same_text(a->onboarding_url, b->onboarding_url)
-           && same_text(a->onboarding_status, b->onboarding_status)
-           && same_text(a->last_connection_date_time, b->last_connection_date_time)
-           && same_text(a->onboarding_request_expiry_date_time,
-                        b->onboarding_request_expiry_date_time);
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        if (ra_prop_in_version((ra_prop_e)i, version)
+            && !same_text(a->values[i], b->values[i])) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
-static void decode_and_render(apr_pool_t *pool, json_t *body, ra_version_e version)
+/* A create: an accepted body renders to a 201 that decodes to the same
+ * partner, and every non-nullable property has a value (a default). */
+static void create(apr_pool_t *pool, json_t *body, ra_version_e version)
 {
     ra_partner_t partner, again;
     const char *message;
     apr_size_t len;
 
-    if (!ra_entity_from_json(pool, version, body, &partner, &message)) {
+    if (!ra_entity_decode(pool, version, RA_DECODE_CREATE, body, &partner, &message)) {
         FUZZ_EXPECT(message != NULL); /* the 400 names what is wrong */
         return;
     }
-    if (!partner.id) {
-        partner.id = GENERATED_ID;
+    if (!partner.values[RA_PROP_ID]) {
+        partner.values[RA_PROP_ID] = GENERATED_ID;
     }
-    json_t *rendered = ra_entity_to_json(&partner, version,
-                                         ra_odata_context_url(pool, SERVICE_ROOT));
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        FUZZ_EXPECT(ra_prop_nullable((ra_prop_e)i) || partner.values[i]);
+        if (partner.values[i] && ra_prop_kind((ra_prop_e)i) == RA_KIND_DATETIME) {
+            FUZZ_EXPECT(ra_entity_datetime_parse(partner.values[i], NULL));
+        }
+    }
+    partner.etag = ra_entity_new_etag(pool);
+    json_t *rendered = ra_entity_to_json(&partner, version, 0,
+                                         ra_odata_context_url(pool, SERVICE_ROOT, version, 0, 1));
     FUZZ_EXPECT(ra_odata_dump(pool, rendered, &len) != NULL && len > 0);
-    FUZZ_EXPECT(ra_entity_from_json(pool, version, rendered, &again, &message));
-    FUZZ_EXPECT(same_partner(&partner, &again));
+    FUZZ_EXPECT(ra_entity_decode(pool, version, RA_DECODE_CREATE, rendered, &again, &message));
+    FUZZ_EXPECT(same_partner(&partner, &again, version));
     json_decref(rendered);
+}
+
+/* An update: only the present properties change, never the id. */
+static void update(apr_pool_t *pool, json_t *body, ra_version_e version)
+{
+    ra_partner_t patch, target = { { "fixed-id", "name", NULL, "onboarded",
+                                     RA_ENTITY_DATETIME_UNSET, RA_ENTITY_DATETIME_UNSET },
+                                   "etag", 0 };
+    const ra_partner_t before = target;
+    const char *message;
+
+    if (!ra_entity_decode(pool, version, RA_DECODE_UPDATE, body, &patch, &message)) {
+        FUZZ_EXPECT(message != NULL);
+        return;
+    }
+    ra_entity_apply(&target, &patch);
+    FUZZ_EXPECT(!strcmp(target.values[RA_PROP_ID], "fixed-id"));
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        FUZZ_EXPECT(same_text(target.values[i], (patch.present & RA_PROP_BIT(i))
+                              && i != RA_PROP_ID ? patch.values[i] : before.values[i]));
+        FUZZ_EXPECT(ra_prop_nullable((ra_prop_e)i) || target.values[i]);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,8 +101,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_EXPECT(apr_pool_create(&pool, NULL) == APR_SUCCESS);
     /* not only objects: the handler checks that first, the unit must not rely on it */
-    decode_and_render(pool, body, RA_VERSION_V1);
-    decode_and_render(pool, body, RA_VERSION_BETA);
+    for (ra_version_e version = RA_VERSION_V1; version <= RA_VERSION_BETA; version++) {
+        create(pool, body, version);
+        update(pool, body, version);
+    }
     json_decref(body);
     apr_pool_destroy(pool);
     return 0;

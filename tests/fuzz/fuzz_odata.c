@@ -1,10 +1,9 @@
 /* libFuzzer target: the request metadata the handler parses before the
  * body. The input is up to four lines, each handed to its parser as a C
- * string (a header value holds no line break): Accept (ra_odata_accepts_json),
- * Content-Type (ra_odata_is_json), the decoded request path
- * (ra_odata_service_path) and client-request-id
- * (ra_odata_client_request_id_ok, then echoed in a Graph error body). A
- * missing line is a missing header. */
+ * string (a header value holds no line break): Accept (ra_odata_accepts, for
+ * JSON and text/plain), Content-Type (ra_odata_is_json), the decoded request
+ * path (ra_route_parse) and client-request-id (ra_odata_client_request_id_ok,
+ * then echoed in a Graph error body). A missing line is a missing header. */
 #include <string.h>
 
 #include <apr_pools.h>
@@ -12,7 +11,9 @@
 #include <jansson.h>
 
 #include "fuzz.h"
+#include "ra_entity.h"
 #include "ra_odata.h"
+#include "ra_route.h"
 
 enum { ACCEPT, CONTENT_TYPE, PATH, CLIENT_REQUEST_ID, FIELDS };
 
@@ -23,11 +24,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* The service root is what comes before the collection in the path. */
+/* The service root is what comes before the collection in the path; an
+ * entity's id is one a key literal or URL may carry unescaped; a refusal
+ * says why. */
 static void check_path(apr_pool_t *pool, const char *path)
 {
-    const char *root = ra_odata_service_path(pool, path);
-    FUZZ_EXPECT(!root || !strncmp(root, path, strlen(root)));
+    ra_route_t route;
+    const char *message;
+
+    if (ra_route_parse(pool, path, &route, &message) != RA_ROUTE_OK) {
+        FUZZ_EXPECT(message != NULL);
+        return;
+    }
+    FUZZ_EXPECT(!strncmp(route.root_path, path, strlen(route.root_path)));
+    FUZZ_EXPECT(ra_route_under(path + strlen(route.root_path), RA_ROUTE_COLLECTION_PATH));
+    FUZZ_EXPECT((route.kind == RA_ROUTE_COLLECTION || route.kind == RA_ROUTE_COUNT)
+                == (route.id == NULL));
+    FUZZ_EXPECT(!route.id || ra_entity_id_valid(route.id));
 }
 
 /* An id that may be echoed comes back unchanged in the error body. */
@@ -62,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at += len + 1;
     }
     FUZZ_EXPECT(apr_pool_create(&pool, NULL) == APR_SUCCESS);
-    ra_odata_accepts_json(pool, field[ACCEPT]);
+    ra_odata_accepts(pool, field[ACCEPT], "application/json");
+    ra_odata_accepts(pool, field[ACCEPT], "text/plain");
     ra_odata_is_json(pool, field[CONTENT_TYPE]);
     if (field[PATH]) { /* httpd's r->uri is never NULL */
         check_path(pool, field[PATH]);

@@ -19,7 +19,21 @@ CI = lf.Settings(clients=8, rate=150, max_requests=5000, before=1.0, settle=1.0,
                  recovery_limit=lf.RECOVERY_BOUND + 3, outage=3.0, hold=1.0, bite_limit=10.0,
                  restart_gap=0.7)
 
-CASES = [pytest.param(scenario, backend, mpm, id=f"{backend}-{mpm}-{scenario.name}")
+# What each fault makes the module and mod_dbd log at error while it lasts:
+# the failed statement (RA00041) or connection (RA00040, and mod_dbd's own
+# AH00629/AH00633/AH00636/AH00639/AH02655), a connection that could not be
+# set up (RA00016), and each 503 answered (RA00030).
+DATABASE_DOWN = ("RA00016", "RA00030", "RA00040", "RA00041", "AH00629", "AH00633",
+                 "AH00636", "AH00639", "AH02655")
+EXPECTED_LOGS = {
+    "pg-restart": DATABASE_DOWN,
+    "pg-outage": DATABASE_DOWN,
+    "disk-full": ("RA00030", "RA00041"),
+    "disk-full-simulated": ("RA00030", "RA00041"),
+}
+
+CASES = [pytest.param(scenario, backend, mpm, id=f"{backend}-{mpm}-{scenario.name}",
+                      marks=pytest.mark.expect_log(*EXPECTED_LOGS.get(scenario.name, ())))
          for backend in lf.BOTH for mpm in ("event", "prefork")
          for scenario in lf.SCENARIOS if backend in scenario.backends]
 

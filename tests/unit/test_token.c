@@ -580,6 +580,27 @@ START_TEST(load_jwks_alg_pin)
 }
 END_TEST
 
+/* A JWK pinned to an algorithm its key type cannot verify would refuse
+ * every token: it is a load error, which apachectl -t shows (RA00008). */
+START_TEST(load_jwk_alg_that_cannot_fit_is_refused)
+{
+    static const struct {
+        int ec;
+        const char *alg;
+    } pins[] = { { 0, "HS256" }, { 0, "ES256" }, { 0, "none" }, { 0, "XS256" },
+                 { 1, "RS256" }, { 1, "ES384" }, { 1, "HS256" } };
+    for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+        char path[PATH_LEN];
+        write_jwks(path, "jwks-bad-pin.json", 1,
+                   jwk_json(pins[i].ec ? ec_jwk : rsa_jwk, 0, "k", "sig", pins[i].alg));
+        const char *error = load_public_error(path);
+        ck_assert_msg(strstr(error, pins[i].alg) && strstr(error, "cannot be verified"),
+                      "%s: %s", pins[i].alg, error);
+        unlink(path);
+    }
+}
+END_TEST
+
 START_TEST(load_missing_file)
 {
     const char *error = load_public_error(f.missing);
@@ -1418,6 +1439,7 @@ Suite *token_suite(void)
     tcase_add_test(tc, load_jwks_other_errors);
     tcase_add_test(tc, load_single_jwk);
     tcase_add_test(tc, load_jwks_alg_pin);
+    tcase_add_test(tc, load_jwk_alg_that_cannot_fit_is_refused);
     tcase_add_test(tc, load_missing_file);
     tcase_add_test(tc, load_garbage_rejected);
     tcase_add_test(tc, load_rsa_1024_rejected);

@@ -1,0 +1,88 @@
+/* libFuzzer target: a request's query string, as ra_query_parse reads it for
+ * each kind of request and both API versions, and the SQL the store
+ * generates from what it accepts (ra_store_list_sql, ra_store_count_sql, for
+ * SQLite and PostgreSQL). An accepted query must generate SQL whose
+ * placeholders match its parameters one to one, and whose $skiptoken,
+ * made from any row, is accepted back by the same query. */
+#include <string.h>
+
+#include <apr_pools.h>
+#include <apr_strings.h>
+
+#include "fuzz.h"
+#include "ra_query.h"
+#include "ra_store.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    fuzz_apr_init();
+    return 0;
+}
+
+/* apr_dbd's placeholders in generated SQL: %s and %lld, nothing else. */
+static int placeholders(const char *sql)
+{
+    int n = 0;
+    for (const char *p = sql; (p = strchr(p, '%')) != NULL; n++) {
+        FUZZ_EXPECT(!strncmp(p, "%s", 2) || !strncmp(p, "%lld", 4));
+        p += p[1] == 's' ? 2 : 4;
+    }
+    return n;
+}
+
+static void check_sql(const ra_sql_t *sql)
+{
+    FUZZ_EXPECT(placeholders(sql->text) == sql->params->nelts);
+    FUZZ_EXPECT(strstr(sql->text, "WHERE tenant_id = %s") != NULL);
+}
+
+/* A row with text in every property: its keys make a $skiptoken that the
+ * same query must take back. */
+static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_query_t *query)
+{
+    static const ra_partner_t row = { { "id-1", "name", "https://x.example/", "onboarding",
+                                        "2024-01-01T00:00:00Z", RA_ENTITY_DATETIME_UNSET },
+                                      "etag", 0 };
+    ra_key_value_t keys[RA_PROP_COUNT];
+    ra_query_t next;
+    const char *message;
+
+    ra_store_key_values(query, &row, keys);
+    const char *next_args = ra_query_next_args(pool, query,
+                                               ra_query_skiptoken(pool, query, keys));
+    FUZZ_EXPECT(ra_query_parse(pool, version, RA_QUERY_LIST, next_args, &next, &message));
+    FUZZ_EXPECT(next.after_set && next.order_count == query->order_count);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const ra_query_target_e targets[] = { RA_QUERY_LIST, RA_QUERY_COUNT,
+                                                 RA_QUERY_ENTITY, RA_QUERY_NONE };
+    apr_pool_t *pool;
+    ra_query_t query;
+    const char *message;
+
+    FUZZ_EXPECT(apr_pool_create(&pool, NULL) == APR_SUCCESS);
+    /* a query string never holds a NUL: httpd's r->args ends at the first */
+    const char *args = apr_pstrndup(pool, (const char *)data, size);
+    for (ra_version_e version = RA_VERSION_V1; version <= RA_VERSION_BETA; version++) {
+        for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+            if (!ra_query_parse(pool, version, targets[t], args, &query, &message)) {
+                FUZZ_EXPECT(message != NULL);
+                continue;
+            }
+            FUZZ_EXPECT(query.order_count > 0
+                        && query.order[query.order_count - 1].prop == RA_PROP_ID);
+            for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
+                check_sql(ra_store_list_sql(pool, d, "tenant", &query, 101, query.skip));
+                check_sql(ra_store_count_sql(pool, d, "tenant", query.filter));
+            }
+            if (targets[t] == RA_QUERY_LIST) {
+                check_skiptoken(pool, version, &query);
+            }
+        }
+    }
+    apr_pool_destroy(pool);
+    return 0;
+}
