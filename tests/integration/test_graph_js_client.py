@@ -1,4 +1,5 @@
-"""The create, driven by the official Microsoft Graph JavaScript client.
+"""The official Microsoft Graph JavaScript client, unmodified: the create
+(create.mjs) and the whole cycle of the resource (cycle.mjs).
 
 tests/graph-js/create.mjs runs @microsoft/microsoft-graph-client (the exact
 version pinned in tests/graph-js/package.json and package-lock.json) under
@@ -36,7 +37,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import ROOT, SEED_BETA, SEED_V1
+from conftest import (COLLECTION, ROOT, SEED_BETA, SEED_V1, Backend, location_block,
+                      make_service, sqlite_db)
 
 GRAPH_JS = os.path.join(ROOT, "tests", "graph-js")
 SCRIPT = os.path.join(GRAPH_JS, "create.mjs")
@@ -343,3 +345,56 @@ def test_plain_http_base_url_sends_no_token(graph_js, sqlite_service, keys):
     assert err["statusCode"] == 401, err
     assert err["code"] == "InvalidAuthenticationToken", err
     assert graph_js.relay.requests_sent() == []
+
+
+CYCLE_SCRIPT = os.path.join(GRAPH_JS, "cycle.mjs")
+
+
+@pytest.fixture(scope="module")
+def cycle_service(graph_js, workroot, keys):
+    """A service whose public root is the relay's https URL (as behind any
+    TLS front), so @odata.nextLink is a URL the client sends its token to."""
+    cert_path, key_path = _self_signed(workroot.mktemp("graph-js-cycle-tls"))
+    relay = TlsRelay(0, cert_path, key_path).start()
+    jwks = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    workdir = workroot.mktemp("graph-js-cycle")
+    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)),
+                       locations=location_block(
+                           f"/v1.0{COLLECTION}", "v1.0", jwks,
+                           f"    RemoteAssistBaseURL {relay.base}/v1.0"))
+    relay.backend_port = svc.httpd.port
+    yield svc, relay, cert_path
+    svc.httpd.stop()
+    relay.stop()
+
+
+def test_the_whole_cycle_through_the_graph_client(cycle_service, keys):
+    svc, relay, cert_path = cycle_service
+    prefix = f"JS cycle {uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, GRAPH_BASE_URL=relay.base, GRAPH_VERSION="v1.0",
+               GRAPH_TOKEN=keys.token(), GRAPH_PREFIX=prefix, NODE_EXTRA_CA_CERTS=cert_path)
+    p = subprocess.run([_require("node"), CYCLE_SCRIPT], cwd=GRAPH_JS, env=env,
+                       capture_output=True, text=True, timeout=NODE_TIMEOUT)
+    assert p.returncode == 0, f"cycle.mjs exited {p.returncode}\n{p.stdout}\n{p.stderr}"
+    out = json.loads(p.stdout)
+    created = out["created"]
+    first = created[0]
+    assert out["got"] == first
+    # the list, filtered, projected, ordered and walked page by page
+    assert out["firstPage"]["@odata.context"].endswith(
+        "$metadata#deviceManagement/remoteAssistancePartners(id,displayName)")
+    assert len(out["firstPage"]["value"]) == 2
+    assert out["firstPage"]["@odata.nextLink"].startswith(relay.base + "/v1.0/")
+    names = [p["displayName"] for p in out["walked"]]
+    assert names == sorted((c["displayName"] for c in created), reverse=True)
+    assert {k for p in out["walked"] for k in p if not k.startswith("@")} == {"id", "displayName"}
+    # update, actions, delete
+    assert out["updated"]["displayName"] == f"{prefix} renamed"
+    assert out["updated"]["onboardingUrl"] == first["onboardingUrl"]
+    assert out["updated"]["@odata.etag"] != first["@odata.etag"]
+    assert out["afterBegin"]["onboardingStatus"] == "onboarding"
+    assert out["afterDisconnect"]["onboardingStatus"] == "notOnboarded"
+    assert out["afterDelete"]["graphError"]["statusCode"] == 404
+    assert out["afterDelete"]["graphError"]["code"] == "ResourceNotFound"
+    assert svc.backend.row(first["id"]) is None
+    assert len([r for r in svc.backend.rows() if r[1] and r[1].startswith(prefix)]) == 4

@@ -1,0 +1,160 @@
+"""A database written by version 0.1 of the module (schema version 1: no
+tenants, nullable status and date-times) is upgraded in place at start-up,
+on SQLite and PostgreSQL: every row is kept, goes to the tenant
+RemoteAssistLegacyTenant names, and reads back with Intune's defaults; none
+becomes visible to another tenant. Without the directive, start-up fails,
+naming it and the row count, and the database is left as it was."""
+import contextlib
+import sqlite3
+import uuid
+
+import pytest
+
+from conftest import Backend, Httpd, make_service, sqlite_db
+from httpd_harness import give_to_run_user
+from graph_calls import Caller
+
+# sql/schema.sql as version 0.1 shipped it (commit 7b9b737)
+SCHEMA_V1 = """CREATE TABLE remote_assistance_partners (
+    id TEXT PRIMARY KEY,
+    display_name TEXT,
+    onboarding_url TEXT,
+    onboarding_status TEXT
+        CHECK (onboarding_status IN ('notOnboarded', 'onboarding', 'onboarded')),
+    last_connection_date_time TEXT,
+    onboarding_request_expiry_date_time TEXT,
+    api_version TEXT NOT NULL,
+    created_date_time TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+)"""
+
+ROWS_V1 = [  # id, displayName, onboardingUrl, status, last connection, expiry, version
+    ("full", "Full partner", "https://full.example/", "onboarded",
+     "2016-12-31T23:58:36.6670033-08:00", "2017-01-01T00:02:07.7573274-08:00", "beta"),
+    ("nulls", None, None, None, None, None, "v1.0"),
+    ("unicode", "T\u00e9l\u00e9-assistance \u2603", None, "onboarding",
+     "2024-02-29T00:00Z", None, "v1.0"),
+    ("dot.tilde~id_1", "O'Brien", "https://o.example/?a=1&b=2", "notOnboarded", None,
+     "2025-06-30T12:00:00+14:00", "beta"),
+]
+UNSET = "0001-01-01T00:00:00Z"
+LEGACY = "5c6f6a57-2a3b-4b8e-9c41-0d1e2f3a4b5c"
+
+
+class V1Database:
+    """A database in version 1 form, on one backend, and reads of it."""
+
+    def __init__(self, backend_name, workroot, pg=None):
+        self.pg = pg
+        if pg:
+            self.name = "upgrade_" + uuid.uuid4().hex[:12]
+            pg.psql(f"CREATE DATABASE {self.name}", db="postgres")
+            self.dbd = ("pgsql", f"host=127.0.0.1 port={pg.port} dbname={self.name} "
+                                 "user=postgres")
+        else:
+            self.dbd = sqlite_db(workroot.mktemp("upgrade-sqlite"))
+
+    def execute(self, sql, rows=()):
+        if self.pg:
+            for row in rows or [None]:
+                self.pg.psql(sql if row is None else sql % tuple(
+                    "NULL" if v is None else "'" + v.replace("'", "''") + "'" for v in row),
+                    db=self.name)
+            return
+        with contextlib.closing(sqlite3.connect(self.dbd[1])) as db:
+            if rows:
+                db.executemany(sql.replace("%s", "?"), rows)
+            else:
+                db.execute(sql)
+            db.commit()
+        give_to_run_user(self.dbd[1])  # the file is the children's, as a real site's
+
+    def query(self, sql):
+        if self.pg:
+            out = self.pg.psql(sql, db=self.name)
+            return [tuple(None if v == "\\N" else v for v in line.split("|"))
+                    for line in out.splitlines()]
+        with contextlib.closing(sqlite3.connect(self.dbd[1])) as db:
+            return db.execute(sql).fetchall()
+
+    def fill(self, rows):
+        self.execute(SCHEMA_V1)
+        if rows:
+            self.execute("INSERT INTO remote_assistance_partners (id, display_name, "
+                         "onboarding_url, onboarding_status, last_connection_date_time, "
+                         "onboarding_request_expiry_date_time, api_version) "
+                         "VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+        return self
+
+
+@pytest.fixture(params=["sqlite", "pgsql"])
+def v1(request, workroot):
+    pg = request.getfixturevalue("pg") if request.param == "pgsql" else None
+    return V1Database(request.param, workroot, pg)
+
+
+def start(workroot, keys, v1, extra_config=""):
+    return make_service(workroot.mktemp("upgraded"), keys, Backend("upgrade", v1.dbd, None),
+                        extra_config=extra_config)
+
+
+def test_every_row_survives_the_upgrade_in_the_legacy_tenant(v1, workroot, keys):
+    v1.fill(ROWS_V1)
+    svc = start(workroot, keys, v1, f"RemoteAssistLegacyTenant {LEGACY}")
+    try:
+        assert f"upgraded to schema version 2; {len(ROWS_V1)} partner(s)" in svc.log()
+        assert LEGACY in svc.log()
+        owner, beta = Caller(svc, tenant=LEGACY), Caller(svc, tenant=LEGACY, version="beta")
+        for pid, name, url, status, last, expiry, _ in ROWS_V1:
+            entity = beta.get(pid).json()
+            assert entity["id"] == pid
+            assert entity["displayName"] == name and entity["onboardingUrl"] == url
+            assert entity["onboardingStatus"] == (status or "notOnboarded")
+            assert entity["lastConnectionDateTime"] == (last or UNSET)
+            assert entity["onboardingRequestExpiryDateTime"] == (expiry or UNSET)
+            assert entity["@odata.etag"].startswith('W/"')
+            assert owner.get(pid).status_code == 200
+        assert sorted(owner.ids()) == sorted(r[0] for r in ROWS_V1)
+        assert owner.count(**{"$filter": "lastConnectionDateTime gt 2020-01-01T00:00:00Z"}
+                           ).text == "1"
+        # no row became anybody else's
+        assert Caller(svc).ids() == []
+        assert v1.query("SELECT version FROM remoteassist_schema") in ([(2,)], [("2",)])
+        # and the upgraded table takes writes
+        assert owner.patch("nulls", {"displayName": "named"}).status_code == 200
+        assert owner.request("POST", body={"id": "after"}).status_code == 201
+    finally:
+        svc.httpd.stop()
+    # a second start finds schema version 2: nothing to upgrade again
+    again = start(workroot, keys, v1, f"RemoteAssistLegacyTenant {LEGACY}")
+    try:
+        assert "upgraded to schema version" not in again.log()
+        assert len(Caller(again, tenant=LEGACY).ids()) == len(ROWS_V1) + 1
+    finally:
+        again.httpd.stop()
+
+
+@pytest.mark.expect_log("RA00015", "AH00020")
+def test_rows_without_a_legacy_tenant_stop_the_start(v1, workroot, keys):
+    v1.fill(ROWS_V1)
+    httpd = Httpd(workroot.mktemp("no-legacy"), v1.dbd,
+                  f'RemoteAssistTokenKey "{keys.path("jwks.json")}"')
+    with pytest.raises(RuntimeError) as e:
+        httpd.start()
+    log = httpd.read_log() + str(e.value)
+    assert "RA00015" in log and "RemoteAssistLegacyTenant" in log, log
+    assert f"holds {len(ROWS_V1)} partners" in log, log
+    # the database is as it was: version 1, every row
+    assert sorted(r[0] for r in v1.query("SELECT id FROM remote_assistance_partners")) == \
+        sorted(r[0] for r in ROWS_V1)
+    assert v1.query("SELECT COUNT(*) FROM remote_assistance_partners WHERE "
+                    "onboarding_status IS NULL") in ([(1,)], [("1",)])
+
+
+def test_an_empty_version_1_table_upgrades_without_a_tenant(v1, workroot, keys):
+    v1.fill([])
+    svc = start(workroot, keys, v1)
+    try:
+        assert "0 partner(s)" in svc.log()
+        assert Caller(svc).request("POST", body={}).status_code == 201
+    finally:
+        svc.httpd.stop()
