@@ -9,6 +9,7 @@
 
 #include <apr_global_mutex.h>
 
+#include "ra_commit.h"
 #include "ra_entity.h"
 #include "ra_token.h"
 
@@ -30,6 +31,11 @@
 /* Intune's partners onboard interactively; an hour covers a sign-in at the
  * partner's portal without leaving stale requests open for days. */
 #define RA_DEFAULT_ONBOARDING_WINDOW 3600
+/* Rows one group commit may hold: enough for every thread of a Debian
+ * child (25) and then some, small enough that a batch on PostgreSQL (one
+ * round trip a row) stays a few milliseconds. */
+#define RA_DEFAULT_COMMIT_BATCH 64
+#define RA_MAX_COMMIT_BATCH 1000
 #define RA_MAX_ONBOARDING_WINDOW (30 * 86400)
 
 extern module AP_MODULE_DECLARE_DATA remoteassist_module;
@@ -66,6 +72,8 @@ typedef struct {
     const char *dbd_params;
     int uses_database;        /* a RemoteAssist* directive is in this server */
     const char *legacy_tenant;            /* RemoteAssistLegacyTenant */
+    int commit_batch;                     /* RemoteAssistCommitBatch; 0: unset */
+    ra_commit_queue_t *commit_queue;      /* per child, threaded MPMs only */
     apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
     apr_array_header_t *collections;      /* const char *: plain <Location> paths
                                            * that serve the entity set */

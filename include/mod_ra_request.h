@@ -72,6 +72,9 @@ int ra_read_json_object(ra_request_t *rq, const char *response_type, json_t **ob
 /* 400 when a request that takes no body (actions, DELETE) carries one. */
 int ra_expect_no_body(ra_request_t *rq);
 
+/* A pooled database connection in rq->conn: 1, or 0 with *error (logged). */
+int ra_request_acquire(ra_request_t *rq, const char **error);
+
 /* A pooled database connection in rq->conn, or 503. */
 int ra_request_connect(ra_request_t *rq);
 

@@ -68,6 +68,7 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     MERGE_POINTER(dbd_driver);
     MERGE_POINTER(dbd_params);
     MERGE_POINTER(legacy_tenant);
+    cfg->commit_batch = add->commit_batch ? add->commit_batch : base->commit_batch;
     /* mod_dbd overlays the main server's statements onto every vhost */
     cfg->uses_database = add->uses_database || base->uses_database;
     return cfg;
@@ -310,6 +311,18 @@ static const char *set_base_url(cmd_parms *cmd, void *dcfg, const char *arg)
     return use_server(cmd);
 }
 
+static const char *set_commit_batch(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    long value;
+    const char *error = parse_number(cmd, arg, 1, RA_MAX_COMMIT_BATCH, "rows", &value);
+    (void)dcfg;
+    if (error) {
+        return error;
+    }
+    ra_server_config(cmd->server)->commit_batch = (int)value;
+    return use_server(cmd);
+}
+
 static const char *set_legacy_tenant(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     (void)dcfg;
@@ -381,6 +394,9 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistOnboardingWindow", set_onboarding_window, NULL, RA_CONF,
                   "Seconds from beginOnboarding to onboardingRequestExpiryDateTime "
                   "(default 3600)"),
+    AP_INIT_TAKE1("RemoteAssistCommitBatch", set_commit_batch, NULL, RSRC_CONF,
+                  "Most creates one transaction commits together (default 64; 1: one "
+                  "transaction per create)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),

@@ -4,17 +4,67 @@
 #include "http_log.h"
 #include "http_protocol.h"
 
+#include <string.h>
+
 #include <apr_strings.h>
 
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
 
+/* The database as a group-commit leader reaches it: this request's pooled
+ * connection, and the SQLite writer lock for the transaction. */
+typedef struct {
+    ra_request_t *rq;
+    apr_global_mutex_t *lock;
+} leader_t;
+
+static int leader_acquire(void *baton, ra_store_conn_t *conn, const char **error)
+{
+    leader_t *leader = baton;
+    if (!ra_request_acquire(leader->rq, error)) {
+        return 0;
+    }
+    *conn = leader->rq->conn;
+    leader->lock = ra_write_lock(leader->rq);
+    return 1;
+}
+
+static void leader_release(void *baton)
+{
+    ra_write_unlock(((leader_t *)baton)->lock);
+}
+
+/* Stores the row: with this child's group-commit queue, or on its own. */
+static ra_store_result_e store(ra_request_t *rq, ra_commit_item_t *item)
+{
+    ra_commit_queue_t *queue = ra_server_config(rq->r->server)->commit_queue;
+    leader_t leader = { rq, NULL };
+    const char *error = NULL;
+
+    if (queue) {
+        ra_commit_access_t access = { leader_acquire, leader_release, &leader };
+        ra_commit_submit(queue, item, &access, rq->r->pool);
+        return item->result;
+    }
+    item->batch_size = 1;
+    if (!leader_acquire(&leader, &rq->conn, &error)) {
+        apr_cpystrn(item->error, error, sizeof(item->error));
+        return RA_STORE_FAILED;
+    }
+    item->result = ra_store_insert(rq->r->pool, &rq->conn, item->row.tenant,
+                                   item->row.partner, item->row.version, &error);
+    leader_release(&leader);
+    apr_cpystrn(item->error, error ? error : "", sizeof(item->error));
+    return item->result;
+}
+
 int ra_op_create(ra_request_t *rq)
 {
     request_rec *r = rq->r;
     ra_partner_t partner;
-    const char *message, *error;
+    ra_commit_item_t item;
+    const char *message;
     json_t *body;
     int rc;
 
@@ -31,14 +81,11 @@ int ra_op_create(ra_request_t *rq)
         partner.values[RA_PROP_ID] = ra_odata_new_guid(r->pool);
     }
     partner.etag = ra_entity_new_etag(r->pool);
-    if ((rc = ra_request_connect(rq)) != OK) {
-        return rc;
-    }
-    apr_global_mutex_t *lock = ra_write_lock(rq);
-    ra_store_result_e stored = ra_store_insert(r->pool, &rq->conn, rq->token.tenant, &partner,
-                                               rq->cfg->version, &error);
-    ra_write_unlock(lock);
-    switch (stored) {
+    memset(&item, 0, sizeof(item));
+    item.row.tenant = rq->token.tenant;
+    item.row.partner = &partner;
+    item.row.version = rq->cfg->version;
+    switch (store(rq, &item)) {
     case RA_STORE_DONE:
         break;
     case RA_STORE_CONFLICT: /* within the caller's tenant only: ids are per tenant */
@@ -46,13 +93,13 @@ int ra_op_create(ra_request_t *rq)
                        apr_psprintf(r->pool, "A remoteAssistancePartner with id '%s' "
                                     "already exists.", partner.values[RA_PROP_ID]));
     default:
-        return ra_unavailable(rq, "insert", error);
+        return ra_unavailable(rq, "insert", item.error);
     }
     apr_table_setn(r->headers_out, "Location",
                    ra_odata_entity_url(r->pool, rq->service_root, partner.values[RA_PROP_ID]));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, RALOGNO(00020)
-                  "request-id=%s created id=%s tenant=%s version=%s status=201",
+                  "request-id=%s created id=%s tenant=%s version=%s batch=%d status=201",
                   rq->request_id, partner.values[RA_PROP_ID], rq->token.tenant,
-                  ra_version_name(rq->cfg->version));
+                  ra_version_name(rq->cfg->version), item.batch_size);
     return ra_respond_entity(rq, HTTP_CREATED, &partner);
 }

@@ -376,24 +376,34 @@ int ra_expect_no_body(ra_request_t *rq)
 
 /* ------------------------------------------------------------ the store */
 
-int ra_request_connect(ra_request_t *rq)
+int ra_request_acquire(ra_request_t *rq, const char **error)
 {
     request_rec *r = rq->r;
     ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
 
     if (!dbd) {
-        apr_table_setn(r->headers_out, "Retry-After", RA_RETRY_AFTER);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00040)
                       "request-id=%s no database connection (see mod_dbd's messages)",
                       rq->request_id);
-        return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
-                       "The partner store is unavailable; try again later.");
+        *error = "no database connection";
+        return 0;
     }
     rq->conn.driver = dbd->driver;
     rq->conn.handle = dbd->handle;
     rq->conn.pool = dbd->pool;
     rq->conn.prepared = dbd->prepared;
-    return OK;
+    return 1;
+}
+
+int ra_request_connect(ra_request_t *rq)
+{
+    const char *error;
+    if (ra_request_acquire(rq, &error)) {
+        return OK;
+    }
+    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
+    return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
+                   "The partner store is unavailable; try again later.");
 }
 
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq)

@@ -238,10 +238,28 @@ int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 }
 
 /* Each child reattaches the SQLite writer mutexes; servers that share a
- * database share its mutex, which is reattached once. */
+ * database share its mutex, which is reattached once. A threaded child also
+ * gets a group-commit queue per server (under prefork one thread per child
+ * never has company to commit with). */
 void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
 {
     apr_hash_t *attached = apr_hash_make(p);
+    int threaded = 0;
+
+    ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+    for (server_rec *s = main_server; threaded != AP_MPMQ_NOT_SUPPORTED && s; s = s->next) {
+        ra_server_config_t *scfg = ra_server_config(s);
+        int batch = scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH;
+        if (!scfg->uses_database || batch == 1) {
+            continue;
+        }
+        apr_status_t rv = ra_commit_queue_create(p, batch, &scfg->commit_queue);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, RALOGNO(00026)
+                         "cannot create the group-commit queue; each create commits "
+                         "on its own");
+        }
+    }
 
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);

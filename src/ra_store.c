@@ -466,6 +466,60 @@ ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
     return nrows == 0 ? RA_STORE_CONFLICT : RA_STORE_DONE;
 }
 
+/* Begins a transaction that will write: SQLite takes the write lock at
+ * once (no lock upgrade to deadlock on later). */
+static int begin_write(const ra_store_conn_t *conn)
+{
+    int nrows;
+    return apr_dbd_query(conn->driver, conn->handle, &nrows,
+                         dialect_of(conn->driver) == RA_DIALECT_SQLITE ? "BEGIN IMMEDIATE"
+                                                                       : "BEGIN") == 0;
+}
+
+static int end_transaction(const ra_store_conn_t *conn, const char *how)
+{
+    int nrows;
+    return apr_dbd_query(conn->driver, conn->handle, &nrows, how) == 0;
+}
+
+/* Whether the tenant's row id carries etag: then it is the row a create
+ * with that ETag wrote (ETags are random per write). */
+static int stored_with_etag(apr_pool_t *pool, const ra_store_conn_t *conn,
+                            const ra_store_row_t *row)
+{
+    ra_partner_t stored;
+    const char *error;
+    return ra_store_get(pool, conn, row->tenant, row->partner->values[RA_PROP_ID], &stored,
+                        &error) == RA_STORE_DONE
+           && !strcmp(stored.etag, row->partner->etag);
+}
+
+void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
+                           const ra_store_row_t *const *rows, int n,
+                           ra_store_result_e *results, const char **errors)
+{
+    int ok = n > 1 && begin_write(conn);
+
+    for (int i = 0; ok && i < n; i++) {
+        results[i] = ra_store_insert(pool, conn, rows[i]->tenant, rows[i]->partner,
+                                     rows[i]->version, &errors[i]);
+        ok = results[i] != RA_STORE_FAILED;
+    }
+    if (ok && end_transaction(conn, "COMMIT")) {
+        return;
+    }
+    if (n > 1) {
+        end_transaction(conn, "ROLLBACK"); /* fails harmlessly when nothing is open */
+    }
+    for (int i = 0; i < n; i++) {
+        results[i] = ra_store_insert(pool, conn, rows[i]->tenant, rows[i]->partner,
+                                     rows[i]->version, &errors[i]);
+        if (results[i] == RA_STORE_CONFLICT && n > 1 && stored_with_etag(pool, conn, rows[i])) {
+            results[i] = RA_STORE_DONE;
+        }
+    }
+}
+
 /* A row of SELECTED as a partner; values are copied into pool. */
 static void partner_from_values(apr_pool_t *pool, const char *const *values,
                                 ra_partner_t *partner)

@@ -48,7 +48,8 @@ def test_one_info_line_per_write_with_request_id(sqlite_service):
     rid, pid = resp.headers["request-id"], resp.json()["id"]
     assert wait_for(lambda: f"request-id={rid} created id={pid}" in sqlite_service.log())
     line = next(x for x in sqlite_service.log().splitlines() if f"request-id={rid} created" in x)
-    assert "[remoteassist:info]" in line and "version=v1.0 status=201" in line
+    assert "[remoteassist:info]" in line and "version=v1.0 batch=" in line
+    assert line.endswith("status=201")
 
 
 def test_rejections_are_logged_at_debug_with_request_id(sqlite_service):
@@ -285,7 +286,7 @@ def test_postgresql_restart_between_requests_recovers(private_service, own_pg):
 
 # mod_dbd cannot connect in child init (AH00629, AH00633, AH00636) nor at
 # the request, which is a 503 (RA00040, RA00030)
-@pytest.mark.expect_log("AH00629", "AH00633", "AH00636", "RA00040", "RA00030")
+@pytest.mark.expect_log("AH00629", "AH00633", "AH00636", "RA00040", "RA00041", "RA00030")
 def test_postgresql_down_at_startup_warns_and_serves_503(private_service, own_pg):
     own_pg.stop()
     svc = private_service("pg-down", pg=own_pg)

@@ -1,0 +1,132 @@
+"""Group commit of creates, on SQLite and PostgreSQL, under the event and
+prefork MPMs: concurrent creates share transactions, each keeps its own
+outcome, and no failure inside a batch turns into a 201 for a row that is
+not committed, nor into a 409 or 503 for one that is. Bounded in count."""
+import collections
+import concurrent.futures
+import re
+import sqlite3
+import contextlib
+import threading
+import uuid
+
+import pytest
+
+from graph_calls import Caller
+
+CLIENTS = 32
+CREATES = 400          # per test: a few seconds on this machine
+DUPLICATES = 40        # ids sent twice, at once, so both land in one batch
+POISON = "poison"      # displayName a trigger refuses: its statement fails
+
+MPMS = {
+    "event": None,
+    "prefork": "StartServers 8\nServerLimit 48\nMaxRequestWorkers 48\n"
+               "MinSpareServers 8\nMaxSpareServers 48",
+}
+
+
+@pytest.fixture(params=[(backend, mpm) for backend in ("sqlite", "pgsql")
+                        for mpm in ("event", "prefork")], ids=lambda p: "-".join(p))
+def committing(request, private_service, workroot):
+    backend, mpm = request.param
+    pg = request.getfixturevalue("pg") if backend == "pgsql" else None
+    svc = private_service(f"commit-{backend}-{mpm}", pg=pg, mpm=mpm,
+                          mpm_config=MPMS[mpm])
+    return svc, backend, mpm
+
+
+def fire(caller, bodies):
+    """Sends every body as a create of caller's tenant from CLIENTS threads,
+    each with its own connection; (body, status)."""
+    barrier = threading.Barrier(CLIENTS)
+
+    def send(chunk):
+        client = Caller(caller.service, tenant=caller.tenant)
+        barrier.wait(30)
+        return [(body, client.request("POST", body=body).status_code) for body in chunk]
+
+    chunks = [bodies[i::CLIENTS] for i in range(CLIENTS)]
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        return [pair for result in pool.map(send, chunks) for pair in result]
+
+
+def stored_ids(svc, tenant):
+    rows = svc.backend.rows("SELECT id, tenant_id FROM remote_assistance_partners")
+    return collections.Counter(pid for pid, tid in rows if tid == tenant)
+
+
+def batch_sizes(svc):
+    return [int(n) for n in re.findall(r"RA00020: .* batch=(\d+) status=201", svc.log())]
+
+
+def test_concurrent_creates_with_duplicate_ids(committing):
+    svc, backend, mpm = committing
+    caller = Caller(svc)
+    twins = [f"twin-{i}" for i in range(DUPLICATES)]
+    bodies = ([{"id": f"solo-{i}"} for i in range(CREATES - 2 * DUPLICATES)]
+              + [{"id": t, "displayName": side} for t in twins for side in ("a", "b")])
+    results = fire(caller, bodies)
+    statuses = collections.Counter(status for _, status in results)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [b["id"] for b, status in results if status == 201]
+    conflicted = [b["id"] for b, status in results if status == 409]
+    stored = stored_ids(svc, caller.tenant)
+    # every 201's row is there, once; each 409 id exactly once; nothing else
+    assert sorted(stored) == sorted(created)
+    assert all(count == 1 for count in stored.values())
+    assert sorted(conflicted) == sorted(twins)
+    assert len(created) == CREATES - DUPLICATES
+    if mpm == "event":  # threads of one child committed together
+        assert max(batch_sizes(svc)) > 1, "no create shared a transaction"
+    else:               # one thread per child: one transaction per create
+        assert set(batch_sizes(svc)) == {1}
+
+
+def poison_trigger(svc, backend):
+    if backend == "sqlite":
+        with contextlib.closing(sqlite3.connect(svc.backend.dbd[1])) as db:
+            db.execute(f"""CREATE TRIGGER refuse_poison BEFORE INSERT ON remote_assistance_partners
+                           WHEN NEW.display_name = '{POISON}'
+                           BEGIN SELECT RAISE(ABORT, 'poisoned row'); END""")
+            db.commit()
+        return
+    svc.backend.pg.psql(f"""CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$
+        BEGIN IF NEW.display_name = '{POISON}' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+        RETURN NEW; END $$ LANGUAGE plpgsql;
+        DROP TRIGGER IF EXISTS refuse_poison ON remote_assistance_partners;
+        CREATE TRIGGER refuse_poison BEFORE INSERT ON remote_assistance_partners
+        FOR EACH ROW EXECUTE FUNCTION refuse_poison()""")
+
+
+def drop_poison_trigger(svc, backend):
+    if backend == "sqlite":
+        with contextlib.closing(sqlite3.connect(svc.backend.dbd[1])) as db:
+            db.execute("DROP TRIGGER refuse_poison")
+            db.commit()
+    else:
+        svc.backend.pg.psql("DROP TRIGGER refuse_poison ON remote_assistance_partners")
+
+
+@pytest.mark.expect_log("RA00041", "RA00030")
+def test_a_statement_failing_inside_a_batch(committing):
+    """Some rows' inserts fail (a trigger refuses them) among good ones: the
+    good rows are created, each refused row answers 503 and is absent, and
+    no 201 lacks its row."""
+    svc, backend, _ = committing
+    poison_trigger(svc, backend)
+    try:
+        caller = Caller(svc)
+        bodies = [{"id": f"p-{uuid.uuid4().hex[:8]}",
+                   "displayName": POISON if i % 10 == 0 else "good"}
+                  for i in range(CREATES // 2)]
+        results = fire(caller, bodies)
+    finally:
+        drop_poison_trigger(svc, backend)
+    stored = stored_ids(svc, caller.tenant)
+    for body, status in results:
+        if body["displayName"] == POISON:
+            assert status == 503 and body["id"] not in stored, (body, status)
+        else:
+            assert status == 201 and stored[body["id"]] == 1, (body, status)
+    assert len(stored) == len([b for b in bodies if b["displayName"] != POISON])
