@@ -12,7 +12,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 # httpd-free core units (unit-tested with Check) and the httpd glue
 UNITS     := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_route.c src/ra_query.c \
-             src/ra_commit.c \
+             src/ra_commit.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_store.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
@@ -69,6 +69,13 @@ build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
 	gcc $(WARN) $(SANITIZE) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
+# The unit tests under ThreadSanitizer: the group-commit queue and the token
+# cache are shared by a child's threads, and their tests run real threads.
+build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+	@mkdir -p build/tsan
+	gcc $(WARN) -fsanitize=thread -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
+	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
+
 unit: build/unit_tests
 	build/unit_tests
 
@@ -82,7 +89,8 @@ integration: $(MODULE)
 # suite against a real httpd on SQLite and PostgreSQL, then its smoke subset
 # with the sanitized module. tools/test-summary.py prints the closing line.
 test: deps-test
-	$(MAKE) all build/unit_tests build/asan/unit_tests build/asan/mod_remoteassist.so
+	$(MAKE) all build/unit_tests build/asan/unit_tests build/tsan/unit_tests \
+	    build/asan/mod_remoteassist.so
 	tools/run-tests.sh
 
 run: deps-run all

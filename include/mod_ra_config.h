@@ -12,6 +12,7 @@
 #include "ra_commit.h"
 #include "ra_entity.h"
 #include "ra_token.h"
+#include "ra_token_cache.h"
 
 #define RA_MODULE_VERSION "0.2.0"
 #define RA_HANDLER "remoteassist"
@@ -36,6 +37,10 @@
  * round trip a row) stays a few milliseconds. */
 #define RA_DEFAULT_COMMIT_BATCH 64
 #define RA_MAX_COMMIT_BATCH 1000
+/* Verified tokens a child remembers: a token is a few KB of claims, so this
+ * is a few MB per child at most, for that many clients an hour. */
+#define RA_DEFAULT_TOKEN_CACHE 1024
+#define RA_MAX_TOKEN_CACHE 1000000
 #define RA_MAX_ONBOARDING_WINDOW (30 * 86400)
 
 extern module AP_MODULE_DECLARE_DATA remoteassist_module;
@@ -73,6 +78,8 @@ typedef struct {
     int uses_database;        /* a RemoteAssist* directive is in this server */
     const char *legacy_tenant;            /* RemoteAssistLegacyTenant */
     int commit_batch;                     /* RemoteAssistCommitBatch; 0: unset */
+    int token_cache_size;                 /* RemoteAssistTokenCache; -1: unset */
+    ra_token_cache_t *token_cache;        /* the child's, shared by its servers */
     ra_commit_queue_t *commit_queue;      /* per child, threaded MPMs only */
     apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
     apr_array_header_t *collections;      /* const char *: plain <Location> paths

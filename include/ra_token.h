@@ -87,6 +87,7 @@ typedef struct {
     int application;     /* no scp: an application (app-only) token, granted roles */
     const char *scopes;  /* scp, space-separated (delegated tokens) */
     apr_array_header_t *roles; /* const char *: the roles claim */
+    int cached;          /* the signature check was the cache's, earlier */
 } ra_token_result_t;
 
 typedef enum {
@@ -106,6 +107,16 @@ ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
                                   const ra_token_policy_t *policy,
                                   const char *token, apr_time_t now,
                                   ra_token_result_t *result);
+
+/* ra_token_verify with a cache of verified tokens (ra_token_cache.h; NULL:
+ * none): a token it holds for keys skips the signature and the claims'
+ * parse; time, audience, issuer and tenant are checked all the same. */
+typedef struct ra_token_cache ra_token_cache_t;
+ra_token_status_e ra_token_verify_cached(apr_pool_t *pool, ra_token_cache_t *cache,
+                                         const ra_keyset_t *keys,
+                                         const ra_token_policy_t *policy,
+                                         const char *token, apr_time_t now,
+                                         ra_token_result_t *result);
 
 /* Whether a verified token may have access: RA_TOKEN_OK, or (403)
  * RA_TOKEN_PERSONAL_ACCOUNT or RA_TOKEN_NO_PERMISSION with *reason set.

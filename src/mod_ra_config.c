@@ -56,8 +56,10 @@ void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
 
 void *ra_config_create_server(apr_pool_t *p, server_rec *s)
 {
+    ra_server_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
     (void)s;
-    return apr_pcalloc(p, sizeof(ra_server_config_t));
+    cfg->token_cache_size = -1;
+    return cfg;
 }
 
 void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
@@ -69,6 +71,8 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     MERGE_POINTER(dbd_params);
     MERGE_POINTER(legacy_tenant);
     cfg->commit_batch = add->commit_batch ? add->commit_batch : base->commit_batch;
+    cfg->token_cache_size = add->token_cache_size >= 0 ? add->token_cache_size
+                                                       : base->token_cache_size;
     /* mod_dbd overlays the main server's statements onto every vhost */
     cfg->uses_database = add->uses_database || base->uses_database;
     return cfg;
@@ -323,6 +327,22 @@ static const char *set_commit_batch(cmd_parms *cmd, void *dcfg, const char *arg)
     return use_server(cmd);
 }
 
+static const char *set_token_cache(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    long value;
+    const char *error = parse_number(cmd, arg, 0, RA_MAX_TOKEN_CACHE, "tokens", &value);
+    (void)dcfg;
+    if (error) {
+        return error;
+    }
+    if (cmd->server->is_virtual) {
+        return "RemoteAssistTokenCache sizes the one cache of a child: set it in the "
+               "main server configuration";
+    }
+    ra_server_config(cmd->server)->token_cache_size = (int)value;
+    return use_server(cmd);
+}
+
 static const char *set_legacy_tenant(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     (void)dcfg;
@@ -397,6 +417,9 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistCommitBatch", set_commit_batch, NULL, RSRC_CONF,
                   "Most creates one transaction commits together (default 64; 1: one "
                   "transaction per create)"),
+    AP_INIT_TAKE1("RemoteAssistTokenCache", set_token_cache, NULL, RSRC_CONF,
+                  "Verified tokens each child remembers until they expire (default 1024; "
+                  "0: verify every request's token)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),

@@ -176,7 +176,8 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
         rq->token.reason = "the Authorization header is not 'Bearer <JWT>'";
         return fail_token(rq, RA_TOKEN_MALFORMED, access);
     }
-    status = ra_token_verify(r->pool, cfg->keys, &policy, token, r->request_time, &rq->token);
+    status = ra_token_verify_cached(r->pool, ra_server_config(r->server)->token_cache, cfg->keys,
+                                    &policy, token, r->request_time, &rq->token);
     if (status != RA_TOKEN_OK) {
         return fail_token(rq, status, access);
     }
@@ -194,10 +195,11 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
         return fail_token(rq, status, access);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00033)
-                  "request-id=%s token ok: alg=%s kid=%s tenant=%s caller=%s %s",
+                  "request-id=%s token ok: alg=%s kid=%s tenant=%s caller=%s %s%s",
                   rq->request_id, rq->token.alg, rq->token.kid ? rq->token.kid : "-",
                   rq->token.tenant, rq->token.caller ? rq->token.caller : "-",
-                  rq->token.application ? "application" : "delegated");
+                  rq->token.application ? "application" : "delegated",
+                  rq->token.cached ? " (cached)" : "");
     return OK;
 }
 

@@ -28,6 +28,7 @@
 
 #include "mod_ra_config.h"
 #include "ra_store.h"
+#include "ra_token_cache.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -244,7 +245,19 @@ int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
 {
     apr_hash_t *attached = apr_hash_make(p);
-    int threaded = 0;
+    int threaded = 0, cache_size = ra_server_config(main_server)->token_cache_size;
+    ra_token_cache_t *cache = NULL;
+
+    if (cache_size < 0) {
+        cache_size = RA_DEFAULT_TOKEN_CACHE;
+    }
+    if (cache_size > 0 && ra_token_cache_create(p, cache_size, &cache) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00027)
+                     "cannot create the token cache; every request's token is verified");
+    }
+    for (server_rec *s = main_server; s; s = s->next) {
+        ra_server_config(s)->token_cache = cache;
+    }
 
     ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
     for (server_rec *s = main_server; threaded != AP_MPMQ_NOT_SUPPORTED && s; s = s->next) {

@@ -5,6 +5,7 @@
  * never serve as an HMAC secret. */
 #include "ra_token.h"
 #include "ra_jose.h"
+#include "ra_token_cache.h"
 
 #include <math.h>
 #include <string.h>
@@ -682,9 +683,11 @@ const char *ra_token_permission(ra_access_e access)
     return access == RA_ACCESS_READ ? RA_TOKEN_READ_PERMISSION : RA_TOKEN_WRITE_PERMISSION;
 }
 
+/* The signature and the claims' parse, what the cache saves: *claims gets
+ * the claims object of a token one of keys signed. */
 static ra_token_status_e verify_jws(apr_pool_t *pool, const ra_keyset_t *keys,
-                                    const ra_token_policy_t *policy, cjose_jws_t *jws,
-                                    apr_time_t now, ra_token_result_t *result)
+                                    cjose_jws_t *jws, ra_token_result_t *result,
+                                    json_t **claims)
 {
     cjose_header_t *hdr = cjose_jws_get_protected(jws);
     json_t *kid = json_object_get((json_t *)hdr, "kid");
@@ -708,26 +711,49 @@ static ra_token_status_e verify_jws(apr_pool_t *pool, const ra_keyset_t *keys,
     if (!cjose_jws_get_plaintext(jws, &payload, &payload_len, NULL)) {
         return fail(result, RA_TOKEN_MALFORMED, "the token has no payload");
     }
-    json_t *claims = json_loadb((const char *)payload, payload_len,
-                                JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(claims)) {
-        status = fail(result, RA_TOKEN_MALFORMED, "the token's claims are not a JSON object");
+    *claims = json_loadb((const char *)payload, payload_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(*claims)) {
+        json_decref(*claims);
+        *claims = NULL;
+        return fail(result, RA_TOKEN_MALFORMED, "the token's claims are not a JSON object");
     }
-    else {
-        status = check_time(pool, claims, policy, now, result);
-        if (status == RA_TOKEN_OK) {
-            status = check_claims(pool, claims, policy, result);
-        }
-    }
-    json_decref(claims);
-    return status;
+    return RA_TOKEN_OK;
 }
 
-ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
-                                  const ra_token_policy_t *policy,
-                                  const char *token, apr_time_t now,
-                                  ra_token_result_t *result)
+/* What depends on the request: time, audience, issuer, tenant. */
+static ra_token_status_e check_policy(apr_pool_t *pool, json_t *claims,
+                                      const ra_token_policy_t *policy, apr_time_t now,
+                                      ra_token_result_t *result)
 {
+    ra_token_status_e status = check_time(pool, claims, policy, now, result);
+    return status == RA_TOKEN_OK ? check_claims(pool, claims, policy, result) : status;
+}
+
+typedef struct {
+    apr_pool_t *pool;
+    const ra_token_policy_t *policy;
+    apr_time_t now;
+    ra_token_result_t *result;
+    ra_token_status_e status;
+} cached_check_t;
+
+static void check_cached(json_t *claims, void *baton)
+{
+    cached_check_t *c = baton;
+    c->status = check_policy(c->pool, claims, c->policy, c->now, c->result);
+}
+
+ra_token_status_e ra_token_verify_cached(apr_pool_t *pool, ra_token_cache_t *cache,
+                                         const ra_keyset_t *keys,
+                                         const ra_token_policy_t *policy,
+                                         const char *token, apr_time_t now,
+                                         ra_token_result_t *result)
+{
+    ra_token_cache_key_t key;
+    cached_check_t cached = { pool, policy, now, result, RA_TOKEN_OK };
+    json_t *claims = NULL;
+    ra_token_status_e status;
+
     memset(result, 0, sizeof(*result));
     if (!token) {
         return fail(result, RA_TOKEN_MISSING, "no bearer token");
@@ -736,13 +762,41 @@ ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
     if (len > RA_TOKEN_MAX_LENGTH) {
         return fail(result, RA_TOKEN_MALFORMED, "the token is too long");
     }
+    if (cache) {
+        ra_token_cache_key(token, len, &key);
+        if (ra_token_cache_use(cache, &key, keys, (double)apr_time_sec(now), pool,
+                               &result->alg, &result->kid, check_cached, &cached)) {
+            result->cached = 1;
+            return cached.status;
+        }
+    }
     cjose_jws_t *jws = ra_jose_jws_import(token, len);
     if (!jws) {
         return diagnose_import(pool, token, len, result);
     }
-    ra_token_status_e status = verify_jws(pool, keys, policy, jws, now, result);
+    status = verify_jws(pool, keys, jws, result, &claims);
     cjose_jws_release(jws);
+    if (status == RA_TOKEN_OK) {
+        status = check_policy(pool, claims, policy, now, result);
+    }
+    /* only tokens that passed everything: a failure is never remembered */
+    if (status == RA_TOKEN_OK && cache) {
+        ra_token_cache_put(cache, &key, keys, claims,
+                           json_number_value(json_object_get(claims, "exp")), result->alg,
+                           result->kid);
+    }
+    else {
+        json_decref(claims);
+    }
     return status;
+}
+
+ra_token_status_e ra_token_verify(apr_pool_t *pool, const ra_keyset_t *keys,
+                                  const ra_token_policy_t *policy,
+                                  const char *token, apr_time_t now,
+                                  ra_token_result_t *result)
+{
+    return ra_token_verify_cached(pool, NULL, keys, policy, token, now, result);
 }
 
 const char *ra_token_status_name(ra_token_status_e status)

@@ -2,7 +2,8 @@
 # `make test` after the build: every suite, then one closing line
 # "tests: N passed, N failed". Exits non-zero when anything failed.
 #   1. Check unit tests of the token, entity, OData and store units
-#   2. the same under AddressSanitizer + UBSan (leak detection on)
+#   2. the same under AddressSanitizer + UBSan (leak detection on), and
+#      under ThreadSanitizer
 #   3. pytest integration: real httpd on SQLite and a private PostgreSQL
 #      cluster, the Graph JavaScript client, and the `make bench` smoke run
 #   4. the integration suite's SQLite half again with the sanitized module
@@ -52,6 +53,7 @@ run_pytest() { # name [env...] -- pytest args
 
 run_check "unit" build/unit_tests
 run_check "unit (ASan+UBSan)" build/asan/unit_tests ASAN_OPTIONS=detect_leaks=1
+run_check "unit (TSan)" build/tsan/unit_tests TSAN_OPTIONS=halt_on_error=1
 run_pytest "integration" -- tests/integration
 
 asan_logs=$(mktemp -d /tmp/ra-asan-XXXXXX)

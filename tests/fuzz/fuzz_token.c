@@ -22,6 +22,7 @@
 
 #include "fuzz.h"
 #include "ra_token.h"
+#include "ra_token_cache.h"
 
 /* 2026-01-01T00:00:00Z: the seed tokens are valid around it
  * (tests/fuzz/mint_seeds.py), and runs do not depend on the clock. */
@@ -138,10 +139,20 @@ static int header_safe(const char *s)
     return 1;
 }
 
+static int same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The verified-token cache never changes an answer: verified twice through
+ * a cache (a miss, then a hit when it passed), a token gets what it got
+ * without one. The cache lives in the input's pool: nothing carries over. */
 static void verify(apr_pool_t *pool, const char *token)
 {
     const ra_keyset_t *const sets[] = { public_keys, secret_keys };
+    ra_token_cache_t *cache;
 
+    FUZZ_EXPECT(ra_token_cache_create(pool, 4, &cache) == APR_SUCCESS);
     for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
         ra_token_result_t result;
         ra_token_status_e status = ra_token_verify(pool, sets[i], &policy, token,
@@ -150,6 +161,16 @@ static void verify(apr_pool_t *pool, const char *token)
         FUZZ_EXPECT((status == RA_TOKEN_OK) == (result.reason == NULL));
         FUZZ_EXPECT(header_safe(result.reason) && header_safe(result.alg)
                     && header_safe(result.kid));
+        for (int use = 0; use < 2; use++) {
+            ra_token_result_t cached;
+            FUZZ_EXPECT(ra_token_verify_cached(pool, cache, sets[i], &policy, token,
+                                               apr_time_from_sec(NOW_SEC), &cached) == status);
+            FUZZ_EXPECT(cached.cached == (use == 1 && status == RA_TOKEN_OK));
+            FUZZ_EXPECT(same_text(cached.tenant, result.tenant)
+                        && same_text(cached.caller, result.caller)
+                        && same_text(cached.scopes, result.scopes)
+                        && same_text(cached.alg, result.alg) && same_text(cached.kid, result.kid));
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <apr_thread_proc.h>
 #include <apr_time.h>
 
 #include <cjose/cjose.h>
@@ -22,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "ra_token.h"
+#include "ra_token_cache.h"
 #include "suites.h"
 
 #define AUDIENCE "api://remoteassist"
@@ -1389,6 +1391,176 @@ START_TEST(verify_bad_base64url_parts)
 }
 END_TEST
 
+/* ---- the verified-token cache ---- */
+
+static ra_token_status_e verify_cached(ra_token_cache_t *cache, const ra_keyset_t *keys,
+                                       const char *audience, int leeway, long at,
+                                       const char *token, ra_token_result_t *result)
+{
+    ra_token_policy_t policy = { list(1, audience), NULL, leeway };
+    return ra_token_verify_cached(pool, cache, keys, &policy, token, apr_time_from_sec(at),
+                                  result);
+}
+
+static ra_token_cache_t *new_cache(int capacity)
+{
+    ra_token_cache_t *cache;
+    ck_assert_int_eq(ra_token_cache_create(pool, capacity, &cache), APR_SUCCESS);
+    return cache;
+}
+
+/* A hit answers as a miss did, claims and all. */
+START_TEST(cache_remembers_a_verified_token)
+{
+    ra_token_result_t first, second;
+    ra_token_cache_t *cache = new_cache(64);
+    const ra_keyset_t *keys = load_public(f.jwks);
+    const char *token = sign(rsa_jwk, "RS256", "rsa-1", claims());
+
+    assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC, token, &first),
+                  RA_TOKEN_OK, first);
+    ck_assert_int_eq(ra_token_cache_count(cache), 1);
+    assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC, token, &second),
+                  RA_TOKEN_OK, second);
+    ck_assert_int_eq(ra_token_cache_count(cache), 1);
+    ck_assert_str_eq(second.alg, "RS256");
+    ck_assert_str_eq(second.kid, "rsa-1");
+    ck_assert_str_eq(second.tenant, first.tenant);
+    ck_assert_str_eq(second.caller, first.caller);
+    ck_assert_str_eq(second.scopes, first.scopes);
+}
+END_TEST
+
+/* What depends on the request is checked on every use, cached or not. */
+START_TEST(cache_checks_time_and_policy_on_every_use)
+{
+    static const struct {
+        const char *name;
+        const char *audience;
+        long at;
+        int other_keys;
+        ra_token_status_e expected;
+    } uses[] = {
+        { "the same location again", AUDIENCE, NOW_SEC, 0, RA_TOKEN_OK },
+        { "another location's audience", "api://other", NOW_SEC, 0, RA_TOKEN_BAD_AUDIENCE },
+        { "before nbf", AUDIENCE, NOW_SEC - 400, 0, RA_TOKEN_NOT_YET_VALID },
+        { "past exp (the entry ends there)", AUDIENCE, NOW_SEC + 3601, 0, RA_TOKEN_EXPIRED },
+        { "another location's keys", AUDIENCE, NOW_SEC, 1, RA_TOKEN_BAD_ALGORITHM },
+    };
+    /* keys has the RSA key that signs; others an EC key only */
+    const ra_keyset_t *keys = load_public(f.rsa_pem), *others = load_public(f.ec_pem);
+    for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+        ra_token_result_t r;
+        ra_token_cache_t *cache = new_cache(64);
+        const char *token = sign(rsa_jwk, "RS256", NULL, claims());
+        assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC, token, &r),
+                      RA_TOKEN_OK, r);
+        ra_token_status_e got = verify_cached(cache, uses[i].other_keys ? others : keys,
+                                              uses[i].audience, 0, uses[i].at, token, &r);
+        ck_assert_msg(got == uses[i].expected, "%s: %s", uses[i].name,
+                      ra_token_status_name(got));
+    }
+}
+END_TEST
+
+/* Failures are never remembered: not a bad signature, not a token valid
+ * but refused by the policy (another audience, expired). */
+START_TEST(cache_never_remembers_a_failure)
+{
+    ra_token_result_t r;
+    ra_token_cache_t *cache = new_cache(64);
+    const ra_keyset_t *keys = load_public(f.jwks);
+    const char *token = sign(rsa_jwk, "RS256", "rsa-1", claims());
+    const char *forged = sign(rsa2_jwk, "RS256", "rsa-1", claims());
+
+    assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC, forged, &r),
+                  RA_TOKEN_BAD_SIGNATURE, r);
+    assert_status(verify_cached(cache, keys, "api://other", 0, NOW_SEC, token, &r),
+                  RA_TOKEN_BAD_AUDIENCE, r);
+    assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC + 7200, token, &r),
+                  RA_TOKEN_EXPIRED, r);
+    ck_assert_int_eq(ra_token_cache_count(cache), 0);
+}
+END_TEST
+
+/* A full cache stays within its size: the least recently used goes. */
+START_TEST(cache_is_bounded)
+{
+    ra_token_result_t r;
+    ra_token_cache_t *cache = new_cache(16);
+    const ra_keyset_t *keys = load_secret(f.secret);
+
+    for (int i = 0; i < 200; i++) {
+        const char *token = sign(hmac_jwk, "HS256", NULL,
+                                 with(claims(), "oid", json_string(apr_itoa(pool, i))));
+        assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC, token, &r),
+                      RA_TOKEN_OK, r);
+        ck_assert_int_le(ra_token_cache_count(cache), 16);
+    }
+    ck_assert_int_gt(ra_token_cache_count(cache), 0);
+}
+END_TEST
+
+/* Many threads of a child share the cache; the sanitized build runs this. */
+#define CACHE_THREADS 16
+#define CACHE_ROUNDS 200
+#define CACHE_TOKENS 24
+
+typedef struct {
+    ra_token_cache_t *cache;
+    const ra_keyset_t *keys;
+    const char *const *tokens;
+    int failures;
+} cache_worker_t;
+
+/* Returns rather than apr_thread_exit(), as test_store.c's workers do. */
+static void *APR_THREAD_FUNC use_cache(apr_thread_t *thread, void *data)
+{
+    cache_worker_t *w = data;
+    apr_pool_t *p;
+    (void)thread;
+    apr_pool_create_unmanaged(&p);
+    for (int i = 0; i < CACHE_ROUNDS; i++) {
+        ra_token_result_t r;
+        ra_token_policy_t policy = { NULL, NULL, 0 };
+        apr_array_header_t *audiences = apr_array_make(p, 1, sizeof(const char *));
+        APR_ARRAY_PUSH(audiences, const char *) = AUDIENCE;
+        policy.audiences = audiences;
+        w->failures += ra_token_verify_cached(p, w->cache, w->keys, &policy,
+                                              w->tokens[i % CACHE_TOKENS],
+                                              apr_time_from_sec(NOW_SEC), &r) != RA_TOKEN_OK;
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+START_TEST(cache_is_shared_by_threads)
+{
+    const char *tokens[CACHE_TOKENS];
+    cache_worker_t workers[CACHE_THREADS];
+    apr_thread_t *threads[CACHE_THREADS];
+    ra_token_cache_t *cache = new_cache(CACHE_TOKENS / 2); /* hits, misses and evictions */
+    const ra_keyset_t *keys = load_secret(f.secret);
+
+    for (int i = 0; i < CACHE_TOKENS; i++) {
+        tokens[i] = sign(hmac_jwk, "HS256", NULL,
+                         with(claims(), "oid", json_string(apr_itoa(pool, i))));
+    }
+    for (int t = 0; t < CACHE_THREADS; t++) {
+        workers[t] = (cache_worker_t){ cache, keys, tokens, 0 };
+        ck_assert_int_eq(apr_thread_create(&threads[t], NULL, use_cache, &workers[t], pool),
+                         APR_SUCCESS);
+    }
+    for (int t = 0; t < CACHE_THREADS; t++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, threads[t]);
+        ck_assert_int_eq(workers[t].failures, 0);
+    }
+    ck_assert_int_le(ra_token_cache_count(cache), CACHE_TOKENS);
+}
+END_TEST
+
 /* ---- status helpers ---- */
 
 START_TEST(status_names)
@@ -1452,6 +1624,15 @@ Suite *token_suite(void)
     tcase_add_test(tc, authorization_header);
     tcase_add_test(tc, authorization_header_length);
     tcase_add_test(tc, status_names);
+
+    tc = pool_tcase(s, "cache");
+    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, cache_remembers_a_verified_token);
+    tcase_add_test(tc, cache_checks_time_and_policy_on_every_use);
+    tcase_add_test(tc, cache_never_remembers_a_failure);
+    tcase_add_test(tc, cache_is_bounded);
+    tcase_add_test(tc, cache_is_shared_by_threads);
 
     tc = pool_tcase(s, "verify");
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);

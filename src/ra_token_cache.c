@@ -1,0 +1,173 @@
+/* A sharded, bounded cache of verified token claims (ra_token_cache.h). */
+#include "ra_token_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <openssl/evp.h>
+
+/* A power of two: a shard is a key's first byte modulo it. */
+#define SHARDS 16
+
+typedef struct {
+    ra_token_cache_key_t key;
+    const ra_keyset_t *keys;
+    json_t *claims;          /* NULL: the slot is free */
+    double exp;
+    char *alg, *kid;         /* malloc'd: entries outlive requests */
+    apr_uint64_t used;       /* the shard's clock at the last hit */
+} entry_t;
+
+typedef struct {
+    apr_thread_mutex_t *mutex;
+    entry_t *entries;
+    apr_uint64_t clock;
+} shard_t;
+
+struct ra_token_cache {
+    shard_t shards[SHARDS];
+    int per_shard;
+};
+
+static void clear(entry_t *e)
+{
+    json_decref(e->claims);
+    free(e->alg);
+    free(e->kid);
+    memset(e, 0, sizeof(*e));
+}
+
+static apr_status_t cache_cleanup(void *data)
+{
+    ra_token_cache_t *cache = data;
+    for (int s = 0; s < SHARDS; s++) {
+        for (int i = 0; i < cache->per_shard; i++) {
+            clear(&cache->shards[s].entries[i]);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ra_token_cache_create(apr_pool_t *pool, int capacity, ra_token_cache_t **cache)
+{
+    ra_token_cache_t *c = apr_pcalloc(pool, sizeof(*c));
+    apr_status_t rv = APR_SUCCESS;
+
+    c->per_shard = (capacity + SHARDS - 1) / SHARDS;
+    for (int s = 0; s < SHARDS && rv == APR_SUCCESS; s++) {
+        c->shards[s].entries = apr_pcalloc(pool, sizeof(entry_t) * (size_t)c->per_shard);
+        rv = apr_thread_mutex_create(&c->shards[s].mutex, APR_THREAD_MUTEX_DEFAULT, pool);
+    }
+    apr_pool_cleanup_register(pool, c, cache_cleanup, apr_pool_cleanup_null);
+    *cache = rv == APR_SUCCESS ? c : NULL;
+    return rv;
+}
+
+void ra_token_cache_key(const char *token, size_t len, ra_token_cache_key_t *key)
+{
+    if (!EVP_Digest(token, len, key->hash, NULL, EVP_sha256(), NULL)) {
+        memset(key->hash, 0, sizeof(key->hash)); /* looks nothing up: never put */
+    }
+}
+
+static int empty_key(const ra_token_cache_key_t *key)
+{
+    static const ra_token_cache_key_t zero;
+    return !memcmp(key, &zero, sizeof(zero));
+}
+
+static shard_t *shard_of(ra_token_cache_t *cache, const ra_token_cache_key_t *key)
+{
+    return &cache->shards[key->hash[0] % SHARDS];
+}
+
+static entry_t *find(ra_token_cache_t *cache, shard_t *shard, const ra_token_cache_key_t *key,
+                     const ra_keyset_t *keys)
+{
+    for (int i = 0; i < cache->per_shard; i++) {
+        entry_t *e = &shard->entries[i];
+        if (e->claims && e->keys == keys && !memcmp(&e->key, key, sizeof(*key))) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+int ra_token_cache_use(ra_token_cache_t *cache, const ra_token_cache_key_t *key,
+                       const ra_keyset_t *keys, double now, apr_pool_t *pool,
+                       const char **alg, const char **kid,
+                       void (*use)(json_t *claims, void *baton), void *baton)
+{
+    shard_t *shard = shard_of(cache, key);
+    int found = 0;
+
+    if (empty_key(key)) {
+        return 0;
+    }
+    apr_thread_mutex_lock(shard->mutex);
+    entry_t *e = find(cache, shard, key, keys);
+    if (e && now >= e->exp) {
+        clear(e); /* an entry lives until its token's exp, not a second more */
+    }
+    else if (e) {
+        use(e->claims, baton);
+        *alg = apr_pstrdup(pool, e->alg);
+        *kid = e->kid ? apr_pstrdup(pool, e->kid) : NULL;
+        e->used = ++shard->clock;
+        found = 1;
+    }
+    apr_thread_mutex_unlock(shard->mutex);
+    return found;
+}
+
+void ra_token_cache_put(ra_token_cache_t *cache, const ra_token_cache_key_t *key,
+                        const ra_keyset_t *keys, json_t *claims, double exp,
+                        const char *alg, const char *kid)
+{
+    shard_t *shard = shard_of(cache, key);
+    entry_t *victim = NULL;
+
+    if (empty_key(key)) {
+        json_decref(claims);
+        return;
+    }
+    apr_thread_mutex_lock(shard->mutex);
+    if (find(cache, shard, key, keys)) { /* another thread was first */
+        json_decref(claims);
+    }
+    else {
+        for (int i = 0; i < cache->per_shard; i++) {
+            entry_t *e = &shard->entries[i];
+            if (!victim || !e->claims || (victim->claims && e->used < victim->used)) {
+                victim = e;
+            }
+            if (!e->claims) {
+                break;
+            }
+        }
+        clear(victim);
+        victim->key = *key;
+        victim->keys = keys;
+        victim->claims = claims;
+        victim->exp = exp;
+        victim->alg = strdup(alg ? alg : "");
+        victim->kid = kid ? strdup(kid) : NULL;
+        victim->used = ++shard->clock;
+    }
+    apr_thread_mutex_unlock(shard->mutex);
+}
+
+int ra_token_cache_count(ra_token_cache_t *cache)
+{
+    int n = 0;
+    for (int s = 0; s < SHARDS; s++) {
+        apr_thread_mutex_lock(cache->shards[s].mutex);
+        for (int i = 0; i < cache->per_shard; i++) {
+            n += cache->shards[s].entries[i].claims != NULL;
+        }
+        apr_thread_mutex_unlock(cache->shards[s].mutex);
+    }
+    return n;
+}
