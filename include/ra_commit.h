@@ -2,8 +2,8 @@
  * beaten the one-fsync-per-transaction rate by committing many transactions
  * at once; this does the same one level up. Concurrent creates join a queue;
  * one of their threads leads: it takes the database (a pooled connection and,
- * on SQLite, the cross-child writer lock), inserts every queued row in one
- * transaction (ra_store_insert_batch), commits once, and wakes each waiting
+ * on SQLite, the cross-child writer lock), inserts every queued row with one
+ * statement (ra_store_insert_batch), committed once, and wakes each waiting
  * thread with its own row's outcome. While a batch commits, the next one
  * fills; batches form on their own, with no artificial delay. Pure logic
  * over APR threads (no httpd), so the unit tests drive it with real threads

@@ -102,15 +102,16 @@ typedef struct {
     ra_version_e version;
 } ra_store_row_t;
 
-/* Inserts n rows in one transaction, committed once; results[i] and
- * errors[i] get each row's own outcome: RA_STORE_CONFLICT for an id its
- * tenant has, including one an earlier row of the batch took. If anything
- * fails (a statement, the commit), the transaction is rolled back and the
- * rows are inserted one by one, each in its own autocommit statement; a row
- * then found taken with this very row's ETag was committed by the batch
- * after all, and is RA_STORE_DONE. So no row is reported created unless it
- * is committed, nor failed or taken when its own insert committed. One row
- * is one autocommit statement. */
+/* Inserts n rows with one statement (a multi-row INSERT ... ON CONFLICT DO
+ * NOTHING RETURNING etag: atomic, one round trip, one commit); results[i]
+ * and errors[i] get each row's own outcome: RA_STORE_CONFLICT for an id its
+ * tenant has, including one an earlier row of the batch took. If the
+ * statement fails, nothing of it is written and the rows are inserted one by
+ * one, each in its own autocommit statement; a row then found taken with
+ * this very row's ETag was written by the batch after all (its answer was
+ * lost) and is RA_STORE_DONE. So no row is reported created unless it is
+ * committed, nor failed or taken when its own insert committed. One row is
+ * the prepared insert. */
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors);

@@ -46,8 +46,8 @@ static ra_commit_item_t *take_batch(ra_commit_queue_t *q, int *n)
     return first;
 }
 
-/* The leader's part, outside the queue's lock: one transaction for the
- * batch on the leader's connection. Errors are copied into each item, as
+/* The leader's part, outside the queue's lock: one statement for the batch
+ * on the leader's connection. Errors are copied into each item, as
  * they live in the leader's pool and the items outlive its request. */
 static void commit_batch(ra_commit_item_t *batch, int n, const ra_commit_access_t *access,
                          apr_pool_t *pool)

@@ -466,22 +466,6 @@ ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
     return nrows == 0 ? RA_STORE_CONFLICT : RA_STORE_DONE;
 }
 
-/* Begins a transaction that will write: SQLite takes the write lock at
- * once (no lock upgrade to deadlock on later). */
-static int begin_write(const ra_store_conn_t *conn)
-{
-    int nrows;
-    return apr_dbd_query(conn->driver, conn->handle, &nrows,
-                         dialect_of(conn->driver) == RA_DIALECT_SQLITE ? "BEGIN IMMEDIATE"
-                                                                       : "BEGIN") == 0;
-}
-
-static int end_transaction(const ra_store_conn_t *conn, const char *how)
-{
-    int nrows;
-    return apr_dbd_query(conn->driver, conn->handle, &nrows, how) == 0;
-}
-
 /* Whether the tenant's row id carries etag: then it is the row a create
  * with that ETag wrote (ETags are random per write). */
 static int stored_with_etag(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -494,22 +478,81 @@ static int stored_with_etag(apr_pool_t *pool, const ra_store_conn_t *conn,
            && !strcmp(stored.etag, row->partner->etag);
 }
 
+static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
+                            const ra_sql_t *sql, int ncols,
+                            void (*each)(apr_pool_t *, const char *const *, void *),
+                            void *baton, const char **error);
+
+static void add_text(ra_sql_t *sql, const char *text);
+static void add_param(ra_sql_t *sql, const char *text, const apr_int64_t *number);
+
+/* One statement for the whole batch: a multi-row INSERT ... ON CONFLICT DO
+ * NOTHING RETURNING etag. It is atomic, one round trip, one commit; the
+ * ETags it returns (random per row) are the rows it created, and a row it
+ * skipped had its id taken, by the tenant or by an earlier row of the batch.
+ * NULL when a row's date-times cannot be sorted (never, once validated). */
+static ra_sql_t *batch_insert_sql(apr_pool_t *pool, const ra_store_row_t *const *rows, int n)
+{
+    ra_sql_t *sql = apr_pcalloc(pool, sizeof(*sql));
+    sql->params = apr_array_make(pool, 11 * n, sizeof(ra_sql_param_t));
+    sql->text = "INSERT INTO " TABLE " (tenant_id, id, display_name, onboarding_url, "
+                "onboarding_status, last_connection_date_time, last_connection_ticks, "
+                "onboarding_request_expiry_date_time, onboarding_request_expiry_ticks, etag, "
+                "api_version) VALUES ";
+    for (int i = 0; i < n; i++) {
+        const ra_partner_t *p = rows[i]->partner;
+        apr_int64_t last, expiry;
+        if (!partner_ticks(p, &last, &expiry)) {
+            return NULL;
+        }
+        const char *texts[] = { rows[i]->tenant, p->values[RA_PROP_ID],
+                                p->values[RA_PROP_DISPLAY_NAME],
+                                p->values[RA_PROP_ONBOARDING_URL],
+                                p->values[RA_PROP_ONBOARDING_STATUS],
+                                p->values[RA_PROP_LAST_CONNECTION] };
+        add_text(sql, i ? ", (" : "(");
+        for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+            add_param(sql, texts[t], NULL);
+            add_text(sql, ", ");
+        }
+        add_param(sql, NULL, &last);
+        add_text(sql, ", ");
+        add_param(sql, p->values[RA_PROP_EXPIRY], NULL);
+        add_text(sql, ", ");
+        add_param(sql, NULL, &expiry);
+        add_text(sql, ", ");
+        add_param(sql, p->etag, NULL);
+        add_text(sql, ", ");
+        add_param(sql, ra_version_name(rows[i]->version), NULL);
+        add_text(sql, ")");
+    }
+    add_text(sql, " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING etag");
+    return sql;
+}
+
+static void created_etag(apr_pool_t *pool, const char *const *values, void *baton)
+{
+    apr_hash_t *created = baton;
+    if (values[0]) {
+        apr_hash_set(created, apr_pstrdup(pool, values[0]), APR_HASH_KEY_STRING, "");
+    }
+}
+
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors)
 {
-    int ok = n > 1 && begin_write(conn);
+    apr_hash_t *created = apr_hash_make(pool);
+    ra_sql_t *sql = n > 1 ? batch_insert_sql(pool, rows, n) : NULL;
+    const char *error = NULL;
 
-    for (int i = 0; ok && i < n; i++) {
-        results[i] = ra_store_insert(pool, conn, rows[i]->tenant, rows[i]->partner,
-                                     rows[i]->version, &errors[i]);
-        ok = results[i] != RA_STORE_FAILED;
-    }
-    if (ok && end_transaction(conn, "COMMIT")) {
+    if (sql && select_generated(pool, conn, sql, 1, created_etag, created, &error)) {
+        for (int i = 0; i < n; i++) {
+            results[i] = apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)
+                         ? RA_STORE_DONE : RA_STORE_CONFLICT;
+            errors[i] = NULL;
+        }
         return;
-    }
-    if (n > 1) {
-        end_transaction(conn, "ROLLBACK"); /* fails harmlessly when nothing is open */
     }
     for (int i = 0; i < n; i++) {
         results[i] = ra_store_insert(pool, conn, rows[i]->tenant, rows[i]->partner,
