@@ -24,6 +24,7 @@ typedef struct ra_commit_item {
     char error[256];              /* RA_STORE_FAILED: why */
     int batch_size;               /* rows in the transaction that held it */
     struct ra_commit_item *next;  /* the queue's */
+    struct apr_thread_cond_t *wake; /* the queue's: this item's thread waits on it */
     int done;                     /* the queue's */
 } ra_commit_item_t;
 
@@ -42,7 +43,8 @@ apr_status_t ra_commit_queue_create(apr_pool_t *pool, int max_batch,
 
 /* Queues item and returns once its row is committed (RA_STORE_DONE), found
  * taken (RA_STORE_CONFLICT) or failed (RA_STORE_FAILED, nothing written):
- * maybe after leading a batch with access and pool. */
+ * maybe after leading a batch with access and pool. pool is the caller's
+ * (its request's): the item's wait is allocated there. */
 void ra_commit_submit(ra_commit_queue_t *queue, ra_commit_item_t *item,
                       const ra_commit_access_t *access, apr_pool_t *pool);
 

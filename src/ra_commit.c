@@ -9,7 +9,6 @@
 
 struct ra_commit_queue {
     apr_thread_mutex_t *mutex;
-    apr_thread_cond_t *committed;   /* signalled when a batch is done */
     ra_commit_item_t *head, *tail;  /* waiting, not yet in a batch */
     int leading;                    /* a batch is being committed */
     int max_batch;
@@ -22,9 +21,6 @@ apr_status_t ra_commit_queue_create(apr_pool_t *pool, int max_batch,
     ra_commit_queue_t *q = apr_pcalloc(pool, sizeof(*q));
     apr_status_t rv = apr_thread_mutex_create(&q->mutex, APR_THREAD_MUTEX_DEFAULT, pool);
 
-    if (rv == APR_SUCCESS) {
-        rv = apr_thread_cond_create(&q->committed, pool);
-    }
     q->max_batch = max_batch > 0 ? max_batch : 1;
     *queue = rv == APR_SUCCESS ? q : NULL;
     return rv;
@@ -80,11 +76,21 @@ static void commit_batch(ra_commit_item_t *batch, int n, const ra_commit_access_
     }
 }
 
+/* Each waiting thread has a condition of its own, so that a batch's end
+ * wakes exactly its rows' threads, and the first waiting one to lead the
+ * next: waking every waiter to find most with nothing to do cost more CPU in
+ * context switches than the creates themselves. */
 void ra_commit_submit(ra_commit_queue_t *q, ra_commit_item_t *item,
                       const ra_commit_access_t *access, apr_pool_t *pool)
 {
     item->next = NULL;
     item->done = 0;
+    if (apr_thread_cond_create(&item->wake, pool) != APR_SUCCESS) {
+        item->result = RA_STORE_FAILED;
+        apr_cpystrn(item->error, "cannot wait for a group commit", sizeof(item->error));
+        item->batch_size = 0;
+        return;
+    }
     apr_thread_mutex_lock(q->mutex);
     if (q->tail) {
         q->tail->next = item;
@@ -95,7 +101,7 @@ void ra_commit_submit(ra_commit_queue_t *q, ra_commit_item_t *item,
     q->tail = item;
     while (!item->done) {
         if (q->leading) {
-            apr_thread_cond_wait(q->committed, q->mutex);
+            apr_thread_cond_wait(item->wake, q->mutex);
             continue;
         }
         /* no batch is committing: this thread leads the next one, which
@@ -106,13 +112,19 @@ void ra_commit_submit(ra_commit_queue_t *q, ra_commit_item_t *item,
         apr_thread_mutex_unlock(q->mutex);
         commit_batch(batch, n, access, pool);
         apr_thread_mutex_lock(q->mutex);
-        for (ra_commit_item_t *done = batch; done; done = done->next) {
+        for (ra_commit_item_t *done = batch, *next; done; done = next) {
+            next = done->next; /* done's thread may return once woken */
             done->done = 1;
+            if (done != item) {
+                apr_thread_cond_signal(done->wake);
+            }
         }
         q->batches++;
         q->rows += (apr_uint64_t)n;
         q->leading = 0;
-        apr_thread_cond_broadcast(q->committed);
+        if (q->head) {
+            apr_thread_cond_signal(q->head->wake); /* the next leader */
+        }
     }
     apr_thread_mutex_unlock(q->mutex);
 }
