@@ -228,56 +228,48 @@ static const char *add_list_value(cmd_parms *cmd, void *dcfg, const char *value)
     return use_server(cmd);
 }
 
-/* A whole number from min to max, for the integer directives. */
-static const char *parse_number(cmd_parms *cmd, const char *arg, long min, long max,
-                                const char *unit, long *value)
+/* The whole-number directives: where each goes and what it takes. */
+typedef struct {
+    size_t offset;    /* of an int in ra_dir_config_t, or ra_server_config_t */
+    int server;       /* the server's configuration, not the section's */
+    int main_only;    /* the main server's only (one value per child) */
+    unsigned set;     /* RA_SET_* flag of a section's member */
+    long min, max;
+    const char *unit;
+} ra_number_t;
+
+static const ra_number_t leeway = { APR_OFFSETOF(ra_dir_config_t, leeway), 0, 0,
+                                    RA_SET_LEEWAY, 0, 86400, "seconds" };
+static const ra_number_t page_size = { APR_OFFSETOF(ra_dir_config_t, page_size), 0, 0,
+                                       RA_SET_PAGE_SIZE, 1, RA_MAX_PAGE_SIZE, "entities" };
+static const ra_number_t onboarding_window = {
+    APR_OFFSETOF(ra_dir_config_t, onboarding_window), 0, 0, RA_SET_ONBOARDING_WINDOW, 60,
+    RA_MAX_ONBOARDING_WINDOW, "seconds" };
+static const ra_number_t commit_batch = { APR_OFFSETOF(ra_server_config_t, commit_batch), 1,
+                                          0, 0, 1, RA_MAX_COMMIT_BATCH, "rows" };
+static const ra_number_t token_cache = {
+    APR_OFFSETOF(ra_server_config_t, token_cache_size), 1, 1, 0, 0, RA_MAX_TOKEN_CACHE,
+    "tokens" };
+
+static const char *set_number(cmd_parms *cmd, void *dcfg, const char *arg)
 {
+    const ra_number_t *number = cmd->info;
     char *end;
-    *value = strtol(arg, &end, 10);
-    if (*arg == '\0' || *end != '\0' || *value < min || *value > max) {
+    long value = strtol(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || value < number->min || value > number->max) {
         return apr_psprintf(cmd->pool, "%s must be a number of %s from %ld to %ld, not '%s'",
-                            cmd->cmd->name, unit, min, max, arg);
+                            cmd->cmd->name, number->unit, number->min, number->max, arg);
     }
-    return NULL;
-}
-
-static const char *set_leeway(cmd_parms *cmd, void *dcfg, const char *arg)
-{
-    ra_dir_config_t *cfg = dcfg;
-    long value;
-    const char *error = parse_number(cmd, arg, 0, 86400, "seconds", &value);
-    if (error) {
-        return error;
+    if (number->main_only && cmd->server->is_virtual) {
+        return apr_psprintf(cmd->pool, "%s sizes what each child has one of: set it in the "
+                            "main server configuration", cmd->cmd->name);
     }
-    cfg->leeway = (int)value;
-    cfg->set |= RA_SET_LEEWAY;
-    return use_server(cmd);
-}
-
-static const char *set_page_size(cmd_parms *cmd, void *dcfg, const char *arg)
-{
-    ra_dir_config_t *cfg = dcfg;
-    long value;
-    const char *error = parse_number(cmd, arg, 1, RA_MAX_PAGE_SIZE, "entities", &value);
-    if (error) {
-        return error;
+    void *config = number->server ? (void *)ra_server_config(cmd->server) : dcfg;
+    *(int *)((char *)config + number->offset) = (int)value;
+    if (!number->server) {
+        ((ra_dir_config_t *)dcfg)->set |= number->set;
     }
-    cfg->page_size = (int)value;
-    cfg->set |= RA_SET_PAGE_SIZE;
-    return use_server(cmd);
-}
-
-static const char *set_onboarding_window(cmd_parms *cmd, void *dcfg, const char *arg)
-{
-    ra_dir_config_t *cfg = dcfg;
-    long value;
-    const char *error = parse_number(cmd, arg, 60, RA_MAX_ONBOARDING_WINDOW, "seconds",
-                                     &value);
-    if (error) {
-        return error;
-    }
-    cfg->onboarding_window = (int)value;
-    cfg->set |= RA_SET_ONBOARDING_WINDOW;
     return use_server(cmd);
 }
 
@@ -312,34 +304,6 @@ static const char *set_base_url(cmd_parms *cmd, void *dcfg, const char *arg)
         len--; /* the service root never ends in '/' */
     }
     cfg->base_url = apr_pstrmemdup(cmd->pool, arg, len);
-    return use_server(cmd);
-}
-
-static const char *set_commit_batch(cmd_parms *cmd, void *dcfg, const char *arg)
-{
-    long value;
-    const char *error = parse_number(cmd, arg, 1, RA_MAX_COMMIT_BATCH, "rows", &value);
-    (void)dcfg;
-    if (error) {
-        return error;
-    }
-    ra_server_config(cmd->server)->commit_batch = (int)value;
-    return use_server(cmd);
-}
-
-static const char *set_token_cache(cmd_parms *cmd, void *dcfg, const char *arg)
-{
-    long value;
-    const char *error = parse_number(cmd, arg, 0, RA_MAX_TOKEN_CACHE, "tokens", &value);
-    (void)dcfg;
-    if (error) {
-        return error;
-    }
-    if (cmd->server->is_virtual) {
-        return "RemoteAssistTokenCache sizes the one cache of a child: set it in the "
-               "main server configuration";
-    }
-    ra_server_config(cmd->server)->token_cache_size = (int)value;
     return use_server(cmd);
 }
 
@@ -399,7 +363,7 @@ const command_rec ra_config_commands[] = {
     AP_INIT_ITERATE("RemoteAssistTokenIssuer", add_list_value,
                     (void *)APR_OFFSETOF(ra_dir_config_t, issuers), RA_CONF,
                     "Accepted iss values (default: any)"),
-    AP_INIT_TAKE1("RemoteAssistTokenLeeway", set_leeway, NULL, RA_CONF,
+    AP_INIT_TAKE1("RemoteAssistTokenLeeway", set_number, (void *)&leeway, RA_CONF,
                   "Seconds of clock skew allowed on exp, nbf and iat (default 300)"),
     AP_INIT_ITERATE("RemoteAssistTenant", add_list_value,
                     (void *)APR_OFFSETOF(ra_dir_config_t, tenants), RA_CONF,
@@ -409,15 +373,16 @@ const command_rec ra_config_commands[] = {
                   "@odata.context, @odata.nextLink and Location behind a reverse proxy"),
     AP_INIT_TAKE1("RemoteAssistMaxBody", set_max_body, NULL, RA_CONF,
                   "Largest request body in bytes (default 65536)"),
-    AP_INIT_TAKE1("RemoteAssistPageSize", set_page_size, NULL, RA_CONF,
+    AP_INIT_TAKE1("RemoteAssistPageSize", set_number, (void *)&page_size, RA_CONF,
                   "Most entities in one page of a list (default 100)"),
-    AP_INIT_TAKE1("RemoteAssistOnboardingWindow", set_onboarding_window, NULL, RA_CONF,
+    AP_INIT_TAKE1("RemoteAssistOnboardingWindow", set_number, (void *)&onboarding_window,
+                  RA_CONF,
                   "Seconds from beginOnboarding to onboardingRequestExpiryDateTime "
                   "(default 3600)"),
-    AP_INIT_TAKE1("RemoteAssistCommitBatch", set_commit_batch, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("RemoteAssistCommitBatch", set_number, (void *)&commit_batch, RSRC_CONF,
                   "Most creates one transaction commits together (default 64; 1: one "
                   "transaction per create)"),
-    AP_INIT_TAKE1("RemoteAssistTokenCache", set_token_cache, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024; "
                   "0: verify every request's token)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,

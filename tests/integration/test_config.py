@@ -57,10 +57,29 @@ def loc(key_line, extra=""):
     ("RemoteAssistBaseURL ftp://graph.contoso.com/v1.0", ["RemoteAssistBaseURL"]),
     ("RemoteAssistMaxBody 0", ["RemoteAssistMaxBody"]),
     ("RemoteAssistMaxBody lots", ["RemoteAssistMaxBody"]),
+    ("RemoteAssistPageSize 0", ["RemoteAssistPageSize", "1 to 1000"]),
+    ("RemoteAssistPageSize 1001", ["RemoteAssistPageSize"]),
+    ("RemoteAssistOnboardingWindow 59", ["RemoteAssistOnboardingWindow", "seconds"]),
+    ("RemoteAssistOnboardingWindow soon", ["RemoteAssistOnboardingWindow"]),
 ])
 def test_bad_directive_values_fail(make, keys, extra, words):
     key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
     rc, out = configtest(make(locations=loc(key, extra)))
+    assert rc != 0
+    for w in words:
+        assert w in out, out
+
+
+@pytest.mark.parametrize("server_config,words", [
+    ("RemoteAssistCommitBatch 0", ["RemoteAssistCommitBatch", "rows"]),
+    ("RemoteAssistCommitBatch 1001", ["RemoteAssistCommitBatch"]),
+    ("RemoteAssistTokenCache -1", ["RemoteAssistTokenCache", "tokens"]),
+    ("<VirtualHost 127.0.0.1:80>\n    RemoteAssistTokenCache 10\n</VirtualHost>",
+     ["RemoteAssistTokenCache", "main server"]),
+    ("RemoteAssistLegacyTenant", ["RemoteAssistLegacyTenant"]),
+])
+def test_bad_server_directive_values_fail(make, server_config, words):
+    rc, out = configtest(make(extra_config=server_config))
     assert rc != 0
     for w in words:
         assert w in out, out
