@@ -204,7 +204,7 @@ static int forwarded_origin(request_rec *r, const ra_dir_config_t *cfg, const ch
                             const char **authority)
 {
     const char *proto, *host;
-    if (!cfg->trusted_proxies || !trusted_proxy(cfg, r->connection)) {
+    if (!trusted_proxy(cfg, r->connection)) {
         return 0;
     }
     proto = last_member(r->pool, apr_table_get(r->headers_in, "X-Forwarded-Proto"));
