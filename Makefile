@@ -4,6 +4,7 @@
 APXS      ?= apxs
 PYTHON    ?= /usr/bin/python3
 PORT      ?= 8080
+TLS_PORT  ?= 8443
 PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3
 # what the module links besides httpd's own APR
 LIBS      := jansson cjose openssl sqlite3
@@ -25,7 +26,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.c)
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 
-.PHONY: all deps run token test unit asan integration install clean bench
+.PHONY: all deps run token test unit asan integration install uninstall deb clean bench
 
 all: $(MODULE)
 
@@ -94,7 +95,7 @@ test: deps-test
 	tools/run-tests.sh
 
 run: deps-run all
-	tools/run-dev.sh $(PORT)
+	tools/run-dev.sh $(PORT) $(TLS_PORT)
 
 token:
 	@test -f var/dev-key.pem || { echo "run make run first: it creates var/dev-key.pem" >&2; exit 1; }
@@ -103,12 +104,47 @@ token:
 bench: deps-bench all
 	bench/run.sh
 
+# What `make install` puts into the live system (DESTDIR: under another
+# root); `make uninstall` takes exactly that away again.
+LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR)
+MODS_AVAILABLE := $(DESTDIR)/etc/apache2/mods-available
+DATA_DIR := $(DESTDIR)/var/lib/remoteassist
+
 install: all
-	$(APXS) -i -n remoteassist mod_remoteassist.la
-	install -m 644 conf/remoteassist.load /etc/apache2/mods-available/remoteassist.load
-	test -e /etc/apache2/mods-available/remoteassist.conf || \
-	    install -m 644 conf/remoteassist.conf /etc/apache2/mods-available/remoteassist.conf
-	install -d -o www-data -g www-data -m 750 /var/lib/remoteassist
+	install -d $(DESTDIR)$(LIBEXECDIR) $(MODS_AVAILABLE)
+	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(LIBEXECDIR) -n remoteassist mod_remoteassist.la
+	install -m 644 conf/remoteassist.load $(MODS_AVAILABLE)/remoteassist.load
+	test -e $(MODS_AVAILABLE)/remoteassist.conf || \
+	    install -m 644 conf/remoteassist.conf $(MODS_AVAILABLE)/remoteassist.conf
+	install -d -o www-data -g www-data -m 750 $(DATA_DIR)
+
+# Refuses while the module is enabled (Apache would fail to start without
+# it); keeps an edited remoteassist.conf and a database, and says so.
+uninstall:
+	@if [ -e $(DESTDIR)/etc/apache2/mods-enabled/remoteassist.load ]; then \
+	    echo "remoteassist is enabled: a2dismod remoteassist, reload Apache, then make uninstall" >&2; \
+	    exit 1; fi
+	rm -f $(DESTDIR)$(LIBEXECDIR)/mod_remoteassist.so $(MODS_AVAILABLE)/remoteassist.load
+	@if cmp -s conf/remoteassist.conf $(MODS_AVAILABLE)/remoteassist.conf; then \
+	    rm -f $(MODS_AVAILABLE)/remoteassist.conf; \
+	elif [ -e $(MODS_AVAILABLE)/remoteassist.conf ]; then \
+	    echo "kept $(MODS_AVAILABLE)/remoteassist.conf: it has your changes"; fi
+	@rmdir $(DATA_DIR) 2>/dev/null || { [ ! -e $(DATA_DIR) ] || \
+	    echo "kept $(DATA_DIR): it holds the database"; }
+
+# The Debian package (debian/), built in a copy of the tree so that the
+# package build's clean step leaves this one alone:
+# build/deb/libapache2-mod-remoteassist_<version>_<arch>.deb, then lintian.
+DEB_STAGE := build/deb/libapache2-mod-remoteassist
+deb: deps-deb
+	rm -rf build/deb
+	mkdir -p $(DEB_STAGE)
+	tar -c --exclude=./build --exclude=./var --exclude=./.git --exclude=./.libs \
+	    --exclude=node_modules --exclude=__pycache__ --exclude='*.o' --exclude='*.lo' \
+	    --exclude='*.slo' --exclude='*.la' . | tar -x -C $(DEB_STAGE)
+	cd $(DEB_STAGE) && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning --display-info build/deb/*.changes
+	@ls build/deb/*.deb
 
 clean:
 	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs

@@ -53,7 +53,11 @@ typedef struct {
     apr_array_header_t *issuers;      /* NULL: unset (any issuer) */
     apr_array_header_t *tenants;      /* NULL: unset (any tenant) */
     int leeway;
-    const char *base_url;             /* NULL: unset */
+    const char *base_url;             /* NULL: unset; without a version at its end */
+    const char *base_url_text;        /* RemoteAssistBaseURL as written, for messages */
+    int base_url_versioned;           /* it ended in base_url_version (an older form) */
+    ra_version_e base_url_version;
+    apr_array_header_t *trusted_proxies;  /* apr_ipsubnet_t *; NULL: unset (none) */
     apr_off_t max_body;
     int page_size;
     int onboarding_window;            /* seconds */

@@ -7,6 +7,7 @@
 #include <apr_dbd.h>
 #include "mod_dbd.h"
 
+#include <apr_network_io.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 
@@ -46,6 +47,12 @@ void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_POINTER(tenants);
     MERGE_FLAGGED(leeway, RA_SET_LEEWAY);
     MERGE_POINTER(base_url);
+    /* the parts of RemoteAssistBaseURL travel together */
+    cfg->base_url_text = add->base_url ? add->base_url_text : base->base_url_text;
+    cfg->base_url_versioned = add->base_url ? add->base_url_versioned
+                                            : base->base_url_versioned;
+    cfg->base_url_version = add->base_url ? add->base_url_version : base->base_url_version;
+    MERGE_POINTER(trusted_proxies);
     MERGE_FLAGGED(max_body, RA_SET_MAX_BODY);
     MERGE_FLAGGED(page_size, RA_SET_PAGE_SIZE);
     MERGE_FLAGGED(onboarding_window, RA_SET_ONBOARDING_WINDOW);
@@ -288,22 +295,72 @@ static const char *set_max_body(cmd_parms *cmd, void *dcfg, const char *arg)
     return use_server(cmd);
 }
 
+/* RemoteAssistBaseURL names the service root without the version: each
+ * section appends its own (service_root in mod_ra_dispatch.c), so one value
+ * at server level is right for v1.0 and beta alike. A value that ends in a
+ * version, the form of version 0.2, is kept: the version is taken off here,
+ * and ra_config_check refuses it in a section of another version. */
 static const char *set_base_url(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     ra_dir_config_t *cfg = dcfg;
     apr_uri_t uri;
-    size_t len = strlen(arg);
+    size_t len = strlen(arg), path_len, segment_len;
+    const char *path, *segment;
 
     if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
         || (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http"))
         || !uri.hostname || uri.query || uri.fragment) {
         return apr_psprintf(cmd->pool, "RemoteAssistBaseURL must be an absolute http(s) "
-                            "URL such as https://graph.contoso.com/v1.0, not '%s'", arg);
+                            "URL such as https://graph.contoso.com, not '%s'", arg);
     }
     while (len > 0 && arg[len - 1] == '/') {
         len--; /* the service root never ends in '/' */
     }
+    /* without query and fragment the URL ends in its path, so a version
+     * word as the path's last segment is the URL's last segment too */
+    path = uri.path ? uri.path : "";
+    path_len = strlen(path);
+    while (path_len > 0 && path[path_len - 1] == '/') {
+        path_len--;
+    }
+    for (segment_len = 0; segment_len < path_len; segment_len++) {
+        if (path[path_len - segment_len - 1] == '/') {
+            break;
+        }
+    }
+    segment = apr_pstrmemdup(cmd->temp_pool, path + path_len - segment_len, segment_len);
+    cfg->base_url_text = arg;
+    cfg->base_url_versioned = segment_len < path_len
+                              && ra_version_parse(segment, &cfg->base_url_version);
+    if (cfg->base_url_versioned) {
+        len -= segment_len + 1;
+    }
     cfg->base_url = apr_pstrmemdup(cmd->pool, arg, len);
+    return use_server(cmd);
+}
+
+/* RemoteAssistTrustedProxy: addresses or networks (mod_remoteip's forms:
+ * 10.0.0.1, 10.0.0.0/8, 10.0.0.0/255.0.0.0, 2001:db8::/32) whose
+ * X-Forwarded-Proto and X-Forwarded-Host name the public URL. The list
+ * replaces an inherited one. */
+static const char *add_trusted_proxy(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    ra_dir_config_t *cfg = dcfg;
+    char *address = apr_pstrdup(cmd->temp_pool, arg);
+    char *mask = strchr(address, '/');
+    apr_ipsubnet_t *subnet;
+
+    if (mask) {
+        *mask++ = '\0';
+    }
+    if (apr_ipsubnet_create(&subnet, address, mask, cmd->pool) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "RemoteAssistTrustedProxy takes IP addresses or "
+                            "networks (10.0.0.1, 10.0.0.0/8, 2001:db8::/32), not '%s'", arg);
+    }
+    if (!cfg->trusted_proxies) {
+        cfg->trusted_proxies = apr_array_make(cmd->pool, 2, sizeof(apr_ipsubnet_t *));
+    }
+    APR_ARRAY_PUSH(cfg->trusted_proxies, apr_ipsubnet_t *) = subnet;
     return use_server(cmd);
 }
 
@@ -369,8 +426,11 @@ const command_rec ra_config_commands[] = {
                     (void *)APR_OFFSETOF(ra_dir_config_t, tenants), RA_CONF,
                     "Tenant ids (tid) this section serves (default: any)"),
     AP_INIT_TAKE1("RemoteAssistBaseURL", set_base_url, NULL, RA_CONF,
-                  "Public service root, e.g. https://graph.contoso.com/v1.0, for "
-                  "@odata.context, @odata.nextLink and Location behind a reverse proxy"),
+                  "Public service root without the version, e.g. https://graph.contoso.com, "
+                  "for @odata.context, @odata.nextLink and Location behind a reverse proxy"),
+    AP_INIT_ITERATE("RemoteAssistTrustedProxy", add_trusted_proxy, NULL, RA_CONF,
+                    "Proxy addresses or networks whose X-Forwarded-Proto and "
+                    "X-Forwarded-Host name the public URL (default: none)"),
     AP_INIT_TAKE1("RemoteAssistMaxBody", set_max_body, NULL, RA_CONF,
                   "Largest request body in bytes (default 65536)"),
     AP_INIT_TAKE1("RemoteAssistPageSize", set_number, (void *)&page_size, RA_CONF,
@@ -493,6 +553,15 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          "%s serves %s; %d key(s) from %s accept %s", where,
                          ra_version_name(cfg->version), ra_keyset_count(cfg->keys),
                          cfg->key_source, ra_keyset_algorithms(p, cfg->keys));
+        }
+        if (cfg->base_url_versioned && cfg->base_url_version != cfg->version) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00050)
+                         "%s (SetHandler remoteassist) serves %s, but its RemoteAssistBaseURL "
+                         "%s ends in %s: name the service root without the version "
+                         "(RemoteAssistBaseURL %s), and each section appends its own", where,
+                         ra_version_name(cfg->version), cfg->base_url_text,
+                         ra_version_name(cfg->base_url_version), cfg->base_url);
+            problems++;
         }
         if (!scfg->dbd_driver) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00003)

@@ -12,6 +12,7 @@
 #include "http_request.h"
 #include "util_filter.h"
 
+#include <apr_network_io.h>
 #include <apr_strings.h>
 
 #include "mod_ra_ops.h"
@@ -136,14 +137,119 @@ int ra_dispatch_map_to_storage(request_rec *r)
 
 /* ------------------------------------------------------------ the handler */
 
+/* The last member of a comma-separated header, trimmed: what the proxy
+ * next to httpd wrote, whether it replaced the header or appended to what
+ * the client sent; NULL when the header is absent or its last member empty. */
+static const char *last_member(apr_pool_t *pool, const char *value)
+{
+    const char *start, *end;
+    if (!value) {
+        return NULL;
+    }
+    start = strrchr(value, ',');
+    start = start ? start + 1 : value;
+    start += strspn(start, " \t");
+    for (end = start + strlen(start); end > start && (end[-1] == ' ' || end[-1] == '\t');) {
+        end--;
+    }
+    return end > start ? apr_pstrmemdup(pool, start, (apr_size_t)(end - start)) : NULL;
+}
+
+/* host[:port] as a URL's authority may take it: a DNS name or IPv4 address,
+ * or an IPv6 literal in brackets, and a port of digits. Nothing that could
+ * end the authority ('/', '?', '#', '@') or need escaping. */
+static int valid_authority(const char *authority)
+{
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-._~";
+    size_t host_len, port_len;
+    if (*authority == '[') {
+        host_len = 1 + strspn(authority + 1, "0123456789abcdefABCDEF:.");
+        if (host_len < 3 || authority[host_len] != ']') {
+            return 0;
+        }
+        host_len++;
+    }
+    else {
+        host_len = strspn(authority, name_chars);
+    }
+    if (host_len == 0 || host_len > 255) {
+        return 0;
+    }
+    if (authority[host_len] == '\0') {
+        return 1;
+    }
+    port_len = strspn(authority + host_len + 1, "0123456789");
+    return authority[host_len] == ':' && port_len >= 1 && port_len <= 5
+           && authority[host_len + 1 + port_len] == '\0';
+}
+
+static int trusted_proxy(const ra_dir_config_t *cfg, const conn_rec *c)
+{
+    for (int i = 0; cfg->trusted_proxies && i < cfg->trusted_proxies->nelts; i++) {
+        if (apr_ipsubnet_test(APR_ARRAY_IDX(cfg->trusted_proxies, i, apr_ipsubnet_t *),
+                              c->client_addr)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The scheme and authority a trusted proxy says the client used, from
+ * X-Forwarded-Proto and X-Forwarded-Host; each one absent or invalid is
+ * left as the request's own. Returns 0 when neither applies. The peer is
+ * the connection's (c->client_addr): mod_remoteip rewrites the request's
+ * useragent address from headers the client may have written itself. */
+static int forwarded_origin(request_rec *r, const ra_dir_config_t *cfg, const char **scheme,
+                            const char **authority)
+{
+    const char *proto, *host;
+    if (!trusted_proxy(cfg, r->connection)) {
+        return 0;
+    }
+    proto = last_member(r->pool, apr_table_get(r->headers_in, "X-Forwarded-Proto"));
+    host = last_member(r->pool, apr_table_get(r->headers_in, "X-Forwarded-Host"));
+    if (proto && (!strcasecmp(proto, "https") || !strcasecmp(proto, "http"))) {
+        *scheme = apr_pstrdup(r->pool, proto);
+        ap_str_tolower((char *)*scheme);
+    }
+    else {
+        proto = NULL;
+        *scheme = ap_http_scheme(r);
+    }
+    if (host && valid_authority(host)) {
+        *authority = host;
+    }
+    else {
+        /* the Host header as httpd parsed it: its port only if it had one */
+        host = NULL;
+        *authority = r->parsed_uri.port_str
+                     ? apr_pstrcat(r->pool, ap_get_server_name_for_url(r), ":",
+                                   r->parsed_uri.port_str, NULL)
+                     : ap_get_server_name_for_url(r);
+    }
+    return proto || host;
+}
+
+/* The public service root: RemoteAssistBaseURL and the section's version;
+ * else the scheme and host a trusted proxy forwarded, or the request's own,
+ * and the path before the entity set. */
 static const char *service_root(ra_request_t *rq, const ra_claim_t *claim)
 {
+    request_rec *r = rq->r;
     const char *root_path = claim && claim->root_path ? claim->root_path
                                                       : rq->route.root_path;
+    const char *scheme, *authority;
+
     if (rq->cfg->base_url) {
-        return rq->cfg->base_url;
+        return apr_pstrcat(r->pool, rq->cfg->base_url, "/", ra_version_name(rq->cfg->version),
+                           NULL);
     }
-    return ap_construct_url(rq->r->pool, ap_escape_uri(rq->r->pool, root_path), rq->r);
+    root_path = ap_escape_uri(r->pool, root_path);
+    if (forwarded_origin(r, rq->cfg, &scheme, &authority)) {
+        return apr_pstrcat(r->pool, scheme, "://", authority, root_path, NULL);
+    }
+    return ap_construct_url(r->pool, root_path, r);
 }
 
 static int answer_options(ra_request_t *rq)

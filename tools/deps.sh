@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs the Debian 12 packages a make target needs, and only those missing.
-# Usage: tools/deps.sh build|run|test|bench
+# Usage: tools/deps.sh build|run|test|bench|deb
 # As root it runs apt-get (update once, then install); otherwise it prints the
 # apt-get line and fails, so nothing is half-built on a machine without the deps.
 set -eu
 
 build="apache2 apache2-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 libjansson-dev libcjose-dev libssl-dev libsqlite3-dev pkg-config make gcc"
 python="python3 python3-jwt python3-cryptography"
-test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql sqlite3 wrk nginx clang libclang-rt-14-dev"
+# make deb: dh and dh_apache2 (apache2-dev, in build), dpkg-buildpackage, lintian
+deb="debhelper dpkg-dev lintian"
+test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql sqlite3 wrk nginx clang libclang-rt-14-dev $deb"
 bench="$python wrk postgresql libaprutil1-dbd-pgsql sqlite3 python3-requests"
 
 case "${1:-}" in
@@ -15,7 +17,8 @@ case "${1:-}" in
     run)   want="$build $python" ;;
     test)  want="$build $test" ;;
     bench) want="$build $bench" ;;
-    *) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
+    deb)   want="$build $deb" ;;
+    *) echo "usage: $0 build|run|test|bench|deb" >&2; exit 2 ;;
 esac
 
 missing=""

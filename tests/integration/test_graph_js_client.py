@@ -20,8 +20,6 @@ pins the http behaviour down.
 node and npm are required: without them these tests fail, they never skip.
 """
 import asyncio
-import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -32,13 +30,10 @@ import time
 import uuid
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from conftest import (COLLECTION, ROOT, SEED_BETA, SEED_V1, Backend, location_block,
                       make_service, sqlite_db)
+from devcert import self_signed
 
 GRAPH_JS = os.path.join(ROOT, "tests", "graph-js")
 SCRIPT = os.path.join(GRAPH_JS, "create.mjs")
@@ -90,29 +85,6 @@ def _ensure_client():
                     f"but package.json pins {pinned}: remove node_modules and rerun",
                     pytrace=False)
     return installed
-
-
-def _self_signed(directory):
-    """A throwaway certificate for 127.0.0.1, its own trust anchor."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path = os.path.join(directory, "relay-cert.pem")
-    key_path = os.path.join(directory, "relay-key.pem")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class TlsRelay:
@@ -252,7 +224,7 @@ class GraphJs:
 @pytest.fixture(scope="module")
 def graph_js(sqlite_service, workroot):
     version = _ensure_client()
-    cert_path, key_path = _self_signed(workroot.mktemp("graph-js-tls"))
+    cert_path, key_path = self_signed(workroot.mktemp("graph-js-tls"), "relay")
     relay = TlsRelay(sqlite_service.httpd.port, cert_path, key_path).start()
     yield GraphJs(relay, cert_path, version)
     relay.stop()
@@ -354,7 +326,7 @@ CYCLE_SCRIPT = os.path.join(GRAPH_JS, "cycle.mjs")
 def cycle_service(graph_js, workroot, keys):
     """A service whose public root is the relay's https URL (as behind any
     TLS front), so @odata.nextLink is a URL the client sends its token to."""
-    cert_path, key_path = _self_signed(workroot.mktemp("graph-js-cycle-tls"))
+    cert_path, key_path = self_signed(workroot.mktemp("graph-js-cycle-tls"), "relay")
     relay = TlsRelay(0, cert_path, key_path).start()
     jwks = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
     workdir = workroot.mktemp("graph-js-cycle")

@@ -11,7 +11,6 @@ import os
 import re
 import selectors
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -20,9 +19,7 @@ import pytest
 import requests
 
 from conftest import COLLECTION, ROOT, SEED_V1
-from httpd_harness import free_port, pid_file_holds, run_user
-
-NGINX = "/usr/sbin/nginx"
+from fronts import NginxFront
 
 
 def recommended_timeout():
@@ -233,64 +230,6 @@ def test_slow_clients_delay_a_create_by_a_bounded_time(private_service, record_p
     assert [row[0] for row in svc.backend.rows()] == [good_id]
 
 
-class NginxFront:
-    """nginx in front of httpd, as README "Slow clients" recommends: default
-    request buffering (a request goes to httpd only once nginx has all of it),
-    its own prefix, pid file, logs and temporary directories."""
-
-    def __init__(self, workdir, backend_port):
-        self.workdir, self.backend_port = workdir, backend_port
-        self.port = free_port()
-        self.conf = os.path.join(workdir, "nginx.conf")
-        self.error_log = os.path.join(workdir, "error.log")
-        self.pid_file = os.path.join(workdir, "nginx.pid")
-        self.proc = None
-
-    def render(self):
-        user = "user {} {};".format(*run_user()) if os.geteuid() == 0 else ""
-        temp = "\n".join(f"    {kind}_temp_path {self.workdir}/{kind};"
-                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        return f"""{user}
-daemon off;
-worker_processes 1;
-pid {self.pid_file};
-error_log {self.error_log} info;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-{temp}
-    server {{
-        listen 127.0.0.1:{self.port};
-        location / {{
-            proxy_pass http://127.0.0.1:{self.backend_port};
-            proxy_set_header Host $http_host;
-        }}
-    }}
-}}
-"""
-
-    def __enter__(self):
-        with open(self.conf, "w") as f:
-            f.write(self.render())
-        self.proc = subprocess.Popen([NGINX, "-p", self.workdir, "-c", self.conf,
-                                      "-e", self.error_log], start_new_session=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while time.time() < deadline and self.proc.poll() is None:
-            # the pid file is written once the listener is bound, and names us
-            if pid_file_holds(self.pid_file, self.proc.pid):
-                return self
-            time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError(f"nginx did not start on {self.port}: "
-                           f"{self.proc.stdout.read().decode(errors='replace')}")
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
 # nginx forwards a request once it has all of it, so the good client waits
 # for its own request only: far less than one round of the timeouts (5 s).
 FRONT_BOUND = 2
@@ -302,7 +241,8 @@ def test_behind_nginx_slow_clients_cost_httpd_nothing(private_service, workroot,
     nginx: 100 slow-header and 100 slow-body connections are still open
     while the good client is answered."""
     svc = private_service("slow-front")
-    with NginxFront(workroot.mktemp("nginx"), svc.httpd.port) as front:
+    with NginxFront(workroot.mktemp("nginx"), svc.httpd.port,
+                    headers="proxy_set_header Host $http_host;") as front:
         crowds = [SlowClients(front.port, attack(svc), SLOW_CONNECTIONS // len(ATTACKS))
                   for _, attack, _ in ATTACKS]
         with trickling(crowds, FRONT_BOUND):
