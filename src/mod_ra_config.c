@@ -440,11 +440,11 @@ const command_rec ra_config_commands[] = {
                   "Seconds from beginOnboarding to onboardingRequestExpiryDateTime "
                   "(default 3600)"),
     AP_INIT_TAKE1("RemoteAssistCommitBatch", set_number, (void *)&commit_batch, RSRC_CONF,
-                  "Most creates one transaction commits together (default 64; 1: one "
-                  "transaction per create)"),
+                  "Most creates one transaction commits together (default 64, and 1 gives "
+                  "each create its own transaction)"),
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
-                  "Verified tokens each child remembers until they expire (default 1024; "
-                  "0: verify every request's token)"),
+                  "Verified tokens each child remembers until they expire (default 1024, and "
+                  "0 verifies every request's token)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),
