@@ -6,18 +6,20 @@ PYTHON    ?= /usr/bin/python3
 PORT      ?= 8080
 TLS_PORT  ?= 8443
 PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3
-# what the module links besides httpd's own APR
-LIBS      := jansson cjose openssl sqlite3
+# what the module links besides httpd's own APR (libcurl: keys from a URL,
+# in the httpd glue only)
+LIBS      := jansson cjose openssl sqlite3 libcurl
 WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # httpd-free core units (unit-tested with Check) and the httpd glue
-UNITS     := src/ra_jose.c src/ra_token.c src/ra_entity.c src/ra_route.c src/ra_query.c \
-             src/ra_commit.c src/ra_token_cache.c \
+UNITS     := src/ra_jose.c src/ra_token.c src/ra_keys.c src/ra_entity.c src/ra_route.c \
+             src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_store.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
-             src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c
+             src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
+             src/mod_ra_keys.c
 SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
@@ -57,7 +59,7 @@ build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	@mkdir -p build/asan
 	gcc -shared -fPIC $(WARN) $(SANITIZE) -g -O1 -I include -I build \
 	    -I$(shell $(APXS) -q INCLUDEDIR) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
-	    $(call pkg_cflags,$(PKGS)) -o $@ mod_remoteassist.c $(UNITS) $(GLUE) \
+	    $(call pkg_cflags,$(PKGS) $(LIBS)) -o $@ mod_remoteassist.c $(UNITS) $(GLUE) \
 	    $(call pkg_libs,$(LIBS))
 
 build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)

@@ -10,8 +10,10 @@
  *   translate_name claims the URL -> route -> method -> bearer token ->
  *   query options -> media types -> body -> entity -> apr_dbd through
  *   mod_dbd's pool -> Graph/OData answer.
- * Nothing mutable is shared between requests: configuration and keys are
- * built while the configuration is read and only read afterwards. */
+ * Nothing mutable is shared between requests: configuration and key files
+ * are read with the configuration and only read afterwards; keys from a URL
+ * are replaced as whole snapshots that no request sees change
+ * (src/mod_ra_keys.c). */
 #include "httpd.h"
 #include "http_config.h"
 #include "http_protocol.h"
@@ -28,6 +30,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_check_config(ra_config_check, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_config(ra_startup_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ra_startup_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* before mod_watchdog's (APR_HOOK_LAST), which starts what is registered */
+    ap_hook_post_config(ra_keys_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ra_startup_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(ra_dispatch_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(ra_dispatch_map_to_storage, NULL, NULL, APR_HOOK_FIRST);

@@ -9,6 +9,7 @@
 
 #include <apr_global_mutex.h>
 
+#include "mod_ra_keys.h"
 #include "ra_commit.h"
 #include "ra_entity.h"
 #include "ra_token.h"
@@ -48,7 +49,9 @@ extern module AP_MODULE_DECLARE_DATA remoteassist_module;
 typedef struct {
     ra_version_e version;
     const ra_keyset_t *keys;          /* NULL: unset */
+    ra_key_source_t *key_url;         /* RemoteAssistTokenJwksUri/MetadataUrl; NULL: unset */
     const char *key_source;           /* "RemoteAssistTokenKey /path", for logs */
+    ra_keys_fetch_t key_fetch;        /* how key_url is fetched */
     apr_array_header_t *audiences;    /* NULL: unset (Graph's audiences) */
     apr_array_header_t *issuers;      /* NULL: unset (any issuer) */
     apr_array_header_t *tenants;      /* NULL: unset (any tenant) */
@@ -73,7 +76,10 @@ enum {
     RA_SET_MAX_BODY = 1u << 2,
     RA_SET_PAGE_SIZE = 1u << 3,
     RA_SET_ONBOARDING_WINDOW = 1u << 4,
-    RA_SET_SERVES = 1u << 5
+    RA_SET_SERVES = 1u << 5,
+    RA_SET_KEYS_REFRESH = 1u << 6,
+    RA_SET_KEYS_MIN_INTERVAL = 1u << 7,
+    RA_SET_KEYS_ALLOW_HTTP = 1u << 8
 };
 
 typedef struct {
@@ -85,6 +91,7 @@ typedef struct {
     int token_cache_size;                 /* RemoteAssistTokenCache; -1: unset */
     ra_token_cache_t *token_cache;        /* the child's, shared by its servers */
     ra_commit_queue_t *commit_queue;      /* per child, threaded MPMs only */
+    const char *keys_cache;               /* RemoteAssistTokenKeysCache (main server) */
     apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
     apr_array_header_t *collections;      /* const char *: plain <Location> paths
                                            * that serve the entity set */

@@ -1,9 +1,10 @@
 /* Bearer token (JWS compact serialisation) verification for mod_remoteassist.
  *
  * Pure logic over APR, jansson, cjose and OpenSSL: no httpd symbols, so the
- * unit tests and the benchmark driver link it without a server. Keys are
- * loaded once while the configuration is read and are read-only afterwards,
- * so one key set may be shared by every worker thread.
+ * unit tests and the benchmark driver link it without a server. A key set is
+ * read-only once parsed, so one may be shared by every worker thread; key
+ * sets fetched from a URL are replaced by new ones (see ra_keys.h), never
+ * changed.
  */
 #ifndef RA_TOKEN_H
 #define RA_TOKEN_H
@@ -49,16 +50,52 @@ ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
 ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
                                    const char **error);
 
+/* Parses a JWKS document ({"keys":[...]}) as an identity provider serves
+ * it. With skipped NULL, as ra_keyset_parse_public does for a JWKS file:
+ * any unusable key refuses the document. Otherwise a key that fails the
+ * same checks (strict base64url members, RSA of 2048 bits or more, a
+ * supported curve, an alg its type can verify, a public key) is left out
+ * and *skipped gets "keys[i] (kid X): why" (allocated from pool), so that a
+ * key type the module does not know cannot stop a rotation; the document
+ * is refused only when no usable key remains. Encryption keys ("use" other
+ * than "sig") are left out silently either way. */
+ra_keyset_t *ra_keyset_parse_jwks(apr_pool_t *pool, const char *source, const char *data,
+                                  apr_size_t len, apr_array_header_t *skipped,
+                                  const char **error);
+
 int ra_keyset_count(const ra_keyset_t *keys);
+
+/* A number that tells key sets apart for a cache of verified tokens: each
+ * key set parsed in this process gets a larger one than every key set
+ * before it (a refresh from a URL included), so a result cached with one
+ * generation is stale once the current key set has another. Key sets of
+ * different processes, or of different configuration generations, may
+ * share numbers. 0 for NULL. */
+apr_uint64_t ra_keyset_generation(const ra_keyset_t *keys);
 
 /* Comma-separated JWS algorithms the key set can verify, for log lines. */
 const char *ra_keyset_algorithms(apr_pool_t *pool, const ra_keyset_t *keys);
 
+/* Comma-separated kids of the key set ("-" for a key without one), for log
+ * lines: they name keys, they are not key material. */
+const char *ra_keyset_kids(apr_pool_t *pool, const ra_keyset_t *keys);
+
+/* The placeholder an accepted issuer may hold (Microsoft's multi-tenant
+ * metadata does: https://login.microsoftonline.com/{tenantid}/v2.0). */
+#define RA_TOKEN_TENANT_PLACEHOLDER "{tenantid}"
+
 typedef struct {
     const apr_array_header_t *audiences; /* const char *; one must match aud */
-    const apr_array_header_t *issuers;   /* const char *; NULL or empty: any */
+    const apr_array_header_t *issuers;   /* const char *; NULL or empty: any;
+                                          * may hold RA_TOKEN_TENANT_PLACEHOLDER */
     int leeway;                          /* seconds of clock skew allowed */
 } ra_token_policy_t;
+
+/* Whether iss is the accepted issuer, where each RA_TOKEN_TENANT_PLACEHOLDER
+ * in accepted stands for the token's own tid (which must then be a
+ * non-empty string): how multi-tenant applications check the issuer of
+ * tokens from every tenant. */
+int ra_token_issuer_matches(const char *accepted, const char *iss, const char *tid);
 
 typedef enum {
     RA_TOKEN_OK = 0,

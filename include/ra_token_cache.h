@@ -1,10 +1,10 @@
 /* A child's cache of verified tokens. Graph clients send the same token for
  * an hour, and verifying its signature (an RSA or ECDSA verify) and parsing
  * its claims is most of what authorizing a request costs; the cache keeps
- * what they gave, keyed by a SHA-256 of the whole token and the key set that
- * verified it, until the token's exp. What depends on the request (time,
- * audience, issuer, tenant, permission) is still checked on every use
- * (ra_token_verify_cached). One cache per child: nothing is shared between
+ * what they gave, keyed by a SHA-256 of the whole token and the generation
+ * of the key set that verified it (ra_keyset_generation), until the
+ * token's exp. What depends on the request (time, audience, issuer,
+ * tenant, permission) is still checked on every use (ra_token_verify_cached). One cache per child: nothing is shared between
  * processes, and a graceful restart starts empty. Inside a child the cache
  * is split into shards by hash, each with its own lock, so no single lock
  * serialises the hot path; each shard evicts its least recently used entry.

@@ -27,6 +27,8 @@ void *ra_config_create_dir(apr_pool_t *p, char *dir)
     cfg->max_body = RA_DEFAULT_MAX_BODY;
     cfg->page_size = RA_DEFAULT_PAGE_SIZE;
     cfg->onboarding_window = RA_DEFAULT_ONBOARDING_WINDOW;
+    cfg->key_fetch.refresh = RA_KEYS_DEFAULT_REFRESH;
+    cfg->key_fetch.min_interval = RA_KEYS_DEFAULT_MIN_INTERVAL;
     return cfg;
 }
 
@@ -40,8 +42,15 @@ void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     ra_dir_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
 
     MERGE_FLAGGED(version, RA_SET_VERSION);
-    MERGE_POINTER(keys);
-    cfg->key_source = add->keys ? add->key_source : base->key_source;
+    /* a section's keys come from one place: a file or a URL */
+    const ra_dir_config_t *keyed = add->keys || add->key_url ? add : base;
+    cfg->keys = keyed->keys;
+    cfg->key_url = keyed->key_url;
+    cfg->key_source = keyed->key_source;
+    MERGE_POINTER(key_fetch.ca);
+    MERGE_FLAGGED(key_fetch.refresh, RA_SET_KEYS_REFRESH);
+    MERGE_FLAGGED(key_fetch.min_interval, RA_SET_KEYS_MIN_INTERVAL);
+    MERGE_FLAGGED(key_fetch.allow_http, RA_SET_KEYS_ALLOW_HTTP);
     MERGE_POINTER(audiences);
     MERGE_POINTER(issuers);
     MERGE_POINTER(tenants);
@@ -80,6 +89,7 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     cfg->commit_batch = add->commit_batch ? add->commit_batch : base->commit_batch;
     cfg->token_cache_size = add->token_cache_size >= 0 ? add->token_cache_size
                                                        : base->token_cache_size;
+    MERGE_POINTER(keys_cache);
     /* mod_dbd overlays the main server's statements onto every vhost */
     cfg->uses_database = add->uses_database || base->uses_database;
     return cfg;
@@ -208,7 +218,7 @@ static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
     const char *path = ap_server_root_relative(cmd->pool, file);
     const char *error = NULL;
 
-    if (cfg->keys) {
+    if (cfg->keys || cfg->key_url) {
         return apr_psprintf(cmd->pool, "%s: this section already has %s; use a JWKS "
                             "file for several keys", cmd->cmd->name, cfg->key_source);
     }
@@ -221,6 +231,64 @@ static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
     }
     cfg->key_source = apr_pstrcat(cmd->pool, cmd->cmd->name, " ", path, NULL);
     return use_server(cmd);
+}
+
+/* RemoteAssistTokenJwksUri and RemoteAssistTokenMetadataUrl (cmd->info):
+ * keys fetched from a URL instead of a file. */
+static const char *set_token_url(cmd_parms *cmd, void *dcfg, const char *url)
+{
+    ra_dir_config_t *cfg = dcfg;
+    const char *error = NULL;
+
+    if (cfg->keys || cfg->key_url) {
+        return apr_psprintf(cmd->pool, "%s: this section already has %s; a section takes "
+                            "its keys from one file or one URL", cmd->cmd->name,
+                            cfg->key_source);
+    }
+    if (!(cfg->key_url = ra_keys_source(cmd, cmd->info != NULL, url, &error))) {
+        return error;
+    }
+    cfg->key_source = ra_keys_source_name(cfg->key_url);
+    return use_server(cmd);
+}
+
+static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
+{
+    ra_dir_config_t *cfg = dcfg;
+    const char *path = ap_server_root_relative(cmd->pool, file);
+    apr_finfo_t info;
+
+    if (!path || apr_stat(&info, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+        || info.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "RemoteAssistTokenCA: %s is not a readable file of "
+                            "PEM CA certificates", path ? path : file);
+    }
+    cfg->key_fetch.ca = path;
+    return use_server(cmd);
+}
+
+static const char *set_keys_allow_http(cmd_parms *cmd, void *dcfg, int on)
+{
+    ra_dir_config_t *cfg = dcfg;
+    cfg->key_fetch.allow_http = on;
+    cfg->set |= RA_SET_KEYS_ALLOW_HTTP;
+    return use_server(cmd);
+}
+
+static const char *set_keys_cache(cmd_parms *cmd, void *dcfg, const char *dir)
+{
+    const char *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path = ap_server_root_relative(cmd->pool, dir);
+    (void)dcfg;
+
+    if (error) {
+        return error;
+    }
+    if (!path) {
+        return apr_psprintf(cmd->pool, "RemoteAssistTokenKeysCache: invalid path '%s'", dir);
+    }
+    ra_server_config(cmd->server)->keys_cache = path;
+    return NULL;
 }
 
 /* RemoteAssistTokenAudience, RemoteAssistTokenIssuer and RemoteAssistTenant:
@@ -257,6 +325,12 @@ static const ra_number_t commit_batch = { APR_OFFSETOF(ra_server_config_t, commi
 static const ra_number_t token_cache = {
     APR_OFFSETOF(ra_server_config_t, token_cache_size), 1, 1, 0, 0, RA_MAX_TOKEN_CACHE,
     "tokens" };
+static const ra_number_t keys_refresh = {
+    APR_OFFSETOF(ra_dir_config_t, key_fetch.refresh), 0, 0, RA_SET_KEYS_REFRESH, 1,
+    RA_KEYS_MAX_INTERVAL, "seconds" };
+static const ra_number_t keys_min_interval = {
+    APR_OFFSETOF(ra_dir_config_t, key_fetch.min_interval), 0, 0, RA_SET_KEYS_MIN_INTERVAL, 1,
+    RA_KEYS_MAX_INTERVAL, "seconds" };
 
 static const char *set_number(cmd_parms *cmd, void *dcfg, const char *arg)
 {
@@ -413,6 +487,24 @@ const command_rec ra_config_commands[] = {
                   "PEM public key, certificate or JWKS file that verifies bearer tokens"),
     AP_INIT_TAKE1("RemoteAssistTokenSecret", set_token_key, (void *)"secret", RA_CONF,
                   "File holding an HS256 shared secret that verifies bearer tokens"),
+    AP_INIT_TAKE1("RemoteAssistTokenJwksUri", set_token_url, NULL, RA_CONF,
+                  "URL of a JWKS whose keys verify bearer tokens, fetched and refreshed"),
+    AP_INIT_TAKE1("RemoteAssistTokenMetadataUrl", set_token_url, (void *)"metadata", RA_CONF,
+                  "URL of an OpenID Connect discovery document: its jwks_uri's keys verify "
+                  "bearer tokens, its issuer is the accepted iss"),
+    AP_INIT_TAKE1("RemoteAssistTokenCA", set_token_ca, NULL, RA_CONF,
+                  "PEM file of the CA certificates that the key URLs' servers are "
+                  "verified with (default: the system's)"),
+    AP_INIT_FLAG("RemoteAssistTokenAllowHttp", set_keys_allow_http, NULL, RA_CONF,
+                 "On: key URLs may be plain http:// (test rigs only; default Off)"),
+    AP_INIT_TAKE1("RemoteAssistTokenKeysRefresh", set_number, (void *)&keys_refresh, RA_CONF,
+                  "Seconds between two fetches of the keys from a URL (default 3600)"),
+    AP_INIT_TAKE1("RemoteAssistTokenKeysMinInterval", set_number,
+                  (void *)&keys_min_interval, RA_CONF, "Fewest seconds between two early fetches that unknown kids "
+                  "ask for (default 60)"),
+    AP_INIT_TAKE1("RemoteAssistTokenKeysCache", set_keys_cache, NULL, RSRC_CONF,
+                  "Directory where the last good keys from each URL are kept for the next "
+                  "start (default: DefaultRuntimeDir/remoteassist-keys)"),
     AP_INIT_ITERATE("RemoteAssistTokenAudience", add_list_value,
                     (void *)APR_OFFSETOF(ra_dir_config_t, audiences), RA_CONF,
                     "Accepted aud values (default: https://graph.microsoft.com and "
@@ -542,20 +634,27 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
         if (locations && core->d && !core->r) {
             problems += note_collection(pconf, s, core, where);
         }
-        if (!cfg->keys) {
+        if (!cfg->keys && !cfg->key_url) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00002)
-                         "%s (SetHandler remoteassist) has no RemoteAssistTokenKey or "
-                         "RemoteAssistTokenSecret: every request would be refused", where);
+                         "%s (SetHandler remoteassist) has no RemoteAssistTokenKey, "
+                         "RemoteAssistTokenSecret, RemoteAssistTokenJwksUri or "
+                         "RemoteAssistTokenMetadataUrl: every request would be refused",
+                         where);
             problems++;
         }
         else {
+            problems += cfg->key_url ? ra_keys_check_source(s, cfg->key_url, &cfg->key_fetch,
+                                                            where)
+                                     : 0;
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00007)
-                         "%s serves %s; %d key(s) from %s accept %s", where,
-                         ra_version_name(cfg->version), ra_keyset_count(cfg->keys),
-                         cfg->key_source, ra_keyset_algorithms(p, cfg->keys));
+                         "%s serves %s; %s", where, ra_version_name(cfg->version),
+                         cfg->keys ? apr_psprintf(p, "%d key(s) from %s accept %s",
+                                                  ra_keyset_count(cfg->keys), cfg->key_source,
+                                                  ra_keyset_algorithms(p, cfg->keys))
+                                   : apr_pstrcat(p, "keys from ", cfg->key_source, NULL));
         }
         if (cfg->base_url_versioned && cfg->base_url_version != cfg->version) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00050)
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00011)
                          "%s (SetHandler remoteassist) serves %s, but its RemoteAssistBaseURL "
                          "%s ends in %s: name the service root without the version "
                          "(RemoteAssistBaseURL %s), and each section appends its own", where,

@@ -154,6 +154,15 @@ static int listed(const apr_array_header_t *list, const char *value)
     return 0;
 }
 
+/* Keys from a URL: the snapshot's, and the discovery document's issuer
+ * unless the section names its own. */
+static const ra_keyset_t *snapshot_keys(const ra_keysnap_t *snap, const ra_dir_config_t *cfg,
+                                        ra_token_policy_t *policy)
+{
+    policy->issuers = cfg->issuers ? cfg->issuers : snap->issuers;
+    return snap->keys;
+}
+
 int ra_authorize(ra_request_t *rq, ra_access_e access)
 {
     request_rec *r = rq->r;
@@ -161,10 +170,13 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
     const char *header = apr_table_get(r->headers_in, "Authorization");
     ra_token_policy_t policy = { ra_config_audiences(r->pool, cfg), cfg->issuers,
                                  cfg->leeway };
+    const ra_keyset_t *keys = cfg->keys;
+    const ra_keysnap_t *snap = NULL;
+    ra_token_cache_t *cache = ra_server_config(r->server)->token_cache;
     ra_token_status_e status;
     const char *reason;
 
-    if (!cfg->keys) { /* ra_config_check catches this for plain <Location>s */
+    if (!cfg->keys && !cfg->key_url) { /* ra_config_check catches this for plain <Location>s */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00032)
                       "request-id=%s no RemoteAssistTokenKey applies to %s",
                       rq->request_id, r->uri);
@@ -176,8 +188,27 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
         rq->token.reason = "the Authorization header is not 'Bearer <JWT>'";
         return fail_token(rq, RA_TOKEN_MALFORMED, access);
     }
-    status = ra_token_verify_cached(r->pool, ra_server_config(r->server)->token_cache, cfg->keys,
-                                    &policy, token, r->request_time, &rq->token);
+    if (cfg->key_url) {
+        if (!(snap = ra_keys_current(r, cfg->key_url))) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00057)
+                          "request-id=%s no keys from %s yet (see RA00052)", rq->request_id,
+                          ra_keys_source_name(cfg->key_url));
+            apr_table_setn(r->headers_out, "Retry-After", RA_RETRY_AFTER);
+            return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
+                           "The keys that verify access tokens have not been fetched yet; "
+                           "try again later.");
+        }
+        keys = snapshot_keys(snap, cfg, &policy);
+    }
+    status = ra_token_verify_cached(r->pool, cache, keys, &policy, token, r->request_time,
+                                    &rq->token);
+    /* a key the identity provider has published since the last refresh */
+    if (status == RA_TOKEN_UNKNOWN_KEY && snap
+        && (snap = ra_keys_after_unknown_kid(r, cfg->key_url, snap, rq->request_id))) {
+        keys = snapshot_keys(snap, cfg, &policy);
+        status = ra_token_verify_cached(r->pool, cache, keys, &policy, token,
+                                        r->request_time, &rq->token);
+    }
     if (status != RA_TOKEN_OK) {
         return fail_token(rq, status, access);
     }

@@ -36,7 +36,11 @@ typedef struct {
 
 struct ra_keyset {
     apr_array_header_t *keys; /* ra_key_t */
+    apr_uint64_t generation;  /* see ra_keyset_generation */
 };
+
+/* The last generation handed out in this process. */
+static apr_uint64_t last_generation;
 
 /* Every JWS algorithm some key type can verify (see key_accepts). */
 static const char *const known_algorithms[] = { "RS256", "RS384", "RS512", "PS256",
@@ -58,6 +62,9 @@ static ra_keyset_t *keyset_make(apr_pool_t *pool)
 {
     ra_keyset_t *set = apr_palloc(pool, sizeof(*set));
     set->keys = apr_array_make(pool, 2, sizeof(ra_key_t));
+    /* key sets are parsed by several threads at once (one per child that
+     * takes a refresh): the counter is atomic */
+    set->generation = __atomic_add_fetch(&last_generation, 1, __ATOMIC_RELAXED);
     apr_pool_cleanup_register(pool, set, keyset_release, apr_pool_cleanup_null);
     return set;
 }
@@ -65,6 +72,11 @@ static ra_keyset_t *keyset_make(apr_pool_t *pool)
 int ra_keyset_count(const ra_keyset_t *keys)
 {
     return keys ? keys->keys->nelts : 0;
+}
+
+apr_uint64_t ra_keyset_generation(const ra_keyset_t *keys)
+{
+    return keys ? keys->generation : 0;
 }
 
 static const char *ec_alg_for_curve(cjose_jwk_ec_curve crv)
@@ -78,6 +90,7 @@ static const char *ec_alg_for_curve(cjose_jwk_ec_curve crv)
 }
 
 static int key_accepts(const ra_key_t *key, const char *alg);
+static const char *safe_copy(apr_pool_t *pool, const char *value);
 
 /* Adds jwk to set (taking ownership) after checking it is usable for signatures. */
 static const char *keyset_add(apr_pool_t *pool, ra_keyset_t *set,
@@ -281,8 +294,11 @@ static const char *load_jwk(apr_pool_t *pool, ra_keyset_t *set, json_t *key,
     return error ? apr_psprintf(pool, "%s: %s", where, error) : NULL;
 }
 
+/* A JWKS, or (single_jwk) one JWK object. With skipped, an unusable key is
+ * listed there rather than refusing the document (ra_keyset_parse_jwks). */
 static const char *load_jwks(apr_pool_t *pool, ra_keyset_t *set, const char *path,
-                             const char *data, apr_size_t len)
+                             const char *data, apr_size_t len, int single_jwk,
+                             apr_array_header_t *skipped)
 {
     json_error_t jerr;
     const char *error = NULL;
@@ -295,11 +311,19 @@ static const char *load_jwks(apr_pool_t *pool, ra_keyset_t *set, const char *pat
     }
     if (json_is_array(keys)) {
         for (size_t i = 0; i < json_array_size(keys) && !error; i++) {
-            error = load_jwk(pool, set, json_array_get(keys, i),
-                             apr_psprintf(pool, "%s: keys[%" APR_SIZE_T_FMT "]", path, i));
+            json_t *key = json_array_get(keys, i);
+            const char *kid = json_string_value(json_object_get(key, "kid"));
+            error = load_jwk(pool, set, key,
+                             apr_psprintf(pool, "%s: keys[%" APR_SIZE_T_FMT "]%s%s%s", path,
+                                          i, kid ? " (kid " : "", kid ? safe_copy(pool, kid)
+                                                                      : "", kid ? ")" : ""));
+            if (error && skipped) {
+                APR_ARRAY_PUSH(skipped, const char *) = error;
+                error = NULL;
+            }
         }
     }
-    else if (json_is_object(doc) && json_object_get(doc, "kty")) {
+    else if (single_jwk && json_is_object(doc) && json_object_get(doc, "kty")) {
         error = load_jwk(pool, set, doc, path);
     }
     else {
@@ -325,10 +349,26 @@ ra_keyset_t *ra_keyset_parse_public(apr_pool_t *pool, const char *source, const 
     char *text = apr_pstrmemdup(pool, data, len);
     for (first = text; apr_isspace(*first); first++)
         ;
-    *error = *first == '{' ? load_jwks(pool, set, source, text, len)
+    *error = *first == '{' ? load_jwks(pool, set, source, text, len, 1, NULL)
                            : load_pem(pool, set, source, text, len);
     if (!*error && set->keys->nelts == 0) {
         *error = apr_psprintf(pool, "%s holds no signature key", source);
+    }
+    return *error ? NULL : set;
+}
+
+ra_keyset_t *ra_keyset_parse_jwks(apr_pool_t *pool, const char *source, const char *data,
+                                  apr_size_t len, apr_array_header_t *skipped,
+                                  const char **error)
+{
+    ra_keyset_t *set = keyset_make(pool);
+
+    *error = load_jwks(pool, set, source, data, len, 0, skipped);
+    if (!*error && set->keys->nelts == 0) {
+        *error = skipped && skipped->nelts > 0
+                 ? apr_psprintf(pool, "%s holds no usable signature key: %s", source,
+                                APR_ARRAY_IDX(skipped, 0, const char *))
+                 : apr_psprintf(pool, "%s holds no signature key", source);
     }
     return *error ? NULL : set;
 }
@@ -414,6 +454,17 @@ const char *ra_keyset_algorithms(apr_pool_t *pool, const ra_keyset_t *keys)
                 break;
             }
         }
+    }
+    return list ? list : "none";
+}
+
+const char *ra_keyset_kids(apr_pool_t *pool, const ra_keyset_t *keys)
+{
+    const char *list = NULL;
+    for (int i = 0; i < keys->keys->nelts; i++) {
+        const char *kid = APR_ARRAY_IDX(keys->keys, i, ra_key_t).kid;
+        kid = kid ? safe_copy(pool, kid) : "-";
+        list = list ? apr_pstrcat(pool, list, ",", kid, NULL) : kid;
     }
     return list ? list : "none";
 }
@@ -535,6 +586,42 @@ static int string_matches_any(const char *value, const apr_array_header_t *list)
     return 0;
 }
 
+int ra_token_issuer_matches(const char *accepted, const char *iss, const char *tid)
+{
+    static const size_t placeholder_len = sizeof(RA_TOKEN_TENANT_PLACEHOLDER) - 1;
+    size_t tid_len = tid ? strlen(tid) : 0;
+
+    if (!accepted || !iss) {
+        return 0;
+    }
+    for (;;) {
+        const char *placeholder = strstr(accepted, RA_TOKEN_TENANT_PLACEHOLDER);
+        size_t literal = placeholder ? (size_t)(placeholder - accepted) : strlen(accepted);
+        if (strncmp(accepted, iss, literal)) {
+            return 0;
+        }
+        iss += literal;
+        if (!placeholder) {
+            return *iss == '\0';
+        }
+        if (tid_len == 0 || strncmp(iss, tid, tid_len)) {
+            return 0;
+        }
+        iss += tid_len;
+        accepted = placeholder + placeholder_len;
+    }
+}
+
+static int issuer_ok(const char *iss, const char *tid, const apr_array_header_t *issuers)
+{
+    for (int i = 0; i < issuers->nelts; i++) {
+        if (ra_token_issuer_matches(APR_ARRAY_IDX(issuers, i, const char *), iss, tid)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int audience_ok(json_t *aud, const apr_array_header_t *audiences)
 {
     if (json_is_array(aud)) {
@@ -606,8 +693,8 @@ static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
                     "the token's aud is not an accepted audience");
     }
     if (policy->issuers && policy->issuers->nelts > 0
-        && !string_matches_any(json_string_value(json_object_get(claims, "iss")),
-                               policy->issuers)) {
+        && !issuer_ok(json_string_value(json_object_get(claims, "iss")),
+                      json_string_value(json_object_get(claims, "tid")), policy->issuers)) {
         return fail(result, RA_TOKEN_BAD_ISSUER, "the token's iss is not an accepted issuer");
     }
     if ((scp && !json_is_string(scp)) || (roles && !json_is_array(roles))) {

@@ -1,5 +1,6 @@
 /* A sharded, bounded cache of verified token claims (ra_token_cache.h). */
 #include "ra_token_cache.h"
+#include "ra_token.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,10 @@
 
 typedef struct {
     ra_token_cache_key_t key;
-    const ra_keyset_t *keys;
+    /* the verifying key set's generation, not its address: a key set
+     * fetched from a URL is freed at a refresh, and a later one may be
+     * allocated where it was */
+    apr_uint64_t generation;
     json_t *claims;          /* NULL: the slot is free */
     double exp;
     char *alg, *kid;         /* malloc'd: entries outlive requests */
@@ -86,9 +90,10 @@ static shard_t *shard_of(ra_token_cache_t *cache, const ra_token_cache_key_t *ke
 static entry_t *find(ra_token_cache_t *cache, shard_t *shard, const ra_token_cache_key_t *key,
                      const ra_keyset_t *keys)
 {
+    apr_uint64_t generation = ra_keyset_generation(keys);
     for (int i = 0; i < cache->per_shard; i++) {
         entry_t *e = &shard->entries[i];
-        if (e->claims && e->keys == keys && !memcmp(&e->key, key, sizeof(*key))) {
+        if (e->claims && e->generation == generation && !memcmp(&e->key, key, sizeof(*key))) {
             return e;
         }
     }
@@ -149,7 +154,7 @@ void ra_token_cache_put(ra_token_cache_t *cache, const ra_token_cache_key_t *key
         }
         clear(victim);
         victim->key = *key;
-        victim->keys = keys;
+        victim->generation = ra_keyset_generation(keys);
         victim->claims = claims;
         victim->exp = exp;
         victim->alg = strdup(alg ? alg : "");

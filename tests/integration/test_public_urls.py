@@ -97,7 +97,7 @@ def test_base_url_of_another_version_fails_configtest(workroot, keys, server_lev
                          + location_block(f"/beta{COLLECTION}", "beta", jwks(keys), beta_extra),
                          server_level)
     assert rc != 0, out
-    assert "RA00050" in out and f"/beta{COLLECTION}" in out, out
+    assert "RA00011" in out and f"/beta{COLLECTION}" in out, out
     assert f"RemoteAssistBaseURL {PUBLIC})" in out, out
     assert f"/v1.0{COLLECTION} (SetHandler" not in out, out
 

@@ -15,6 +15,7 @@ TCase *pool_tcase(Suite *s, const char *name);
 
 Suite *jose_suite(void);
 Suite *token_suite(void);
+Suite *keys_suite(void);
 Suite *entity_suite(void);
 Suite *route_suite(void);
 Suite *query_suite(void);
