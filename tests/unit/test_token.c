@@ -1463,6 +1463,36 @@ START_TEST(cache_checks_time_and_policy_on_every_use)
 }
 END_TEST
 
+/* A key set refreshed from a URL replaces the one it followed, which is
+ * freed; the next may be allocated at the same address. An entry belongs to
+ * the generation that verified it, so a token whose key the refresh dropped
+ * is verified again, and refused, whatever the new set's address. */
+START_TEST(cache_tells_a_refreshed_key_set_from_the_one_it_replaced)
+{
+    ra_token_result_t r;
+    ra_token_cache_t *cache = new_cache(64);
+    const char *token = sign(rsa_jwk, "RS256", NULL, claims());
+    const char *error = NULL;
+    apr_pool_t *before, *after;
+
+    apr_pool_create(&before, pool);
+    const ra_keyset_t *old_keys = ra_keyset_load_public(before, f.rsa_pem, &error);
+    ck_assert_ptr_nonnull(old_keys);
+    assert_status(verify_cached(cache, old_keys, AUDIENCE, 0, NOW_SEC, token, &r),
+                  RA_TOKEN_OK, r);
+    apr_uint64_t old_generation = ra_keyset_generation(old_keys);
+    apr_pool_destroy(before);
+
+    apr_pool_create(&after, pool);
+    const ra_keyset_t *new_keys = ra_keyset_load_public(after, f.ec_pem, &error);
+    ck_assert_ptr_nonnull(new_keys);
+    ck_assert_uint_gt(ra_keyset_generation(new_keys), old_generation);
+    ck_assert_int_eq(verify_cached(cache, new_keys, AUDIENCE, 0, NOW_SEC, token, &r),
+                     RA_TOKEN_BAD_ALGORITHM);
+    apr_pool_destroy(after);
+}
+END_TEST
+
 /* Failures are never remembered: not a bad signature, not a token valid
  * but refused by the policy (another audience, expired). */
 START_TEST(cache_never_remembers_a_failure)
@@ -1630,6 +1660,7 @@ Suite *token_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cache_remembers_a_verified_token);
     tcase_add_test(tc, cache_checks_time_and_policy_on_every_use);
+    tcase_add_test(tc, cache_tells_a_refreshed_key_set_from_the_one_it_replaced);
     tcase_add_test(tc, cache_never_remembers_a_failure);
     tcase_add_test(tc, cache_is_bounded);
     tcase_add_test(tc, cache_is_shared_by_threads);
