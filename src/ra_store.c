@@ -403,30 +403,42 @@ const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
     return NULL;
 }
 
+/* How often a failed statement is prepared again. Twice, for SQLite: a
+ * statement that the connection expired (a PRAGMA from DBDInitSQL after the
+ * statements were prepared does) fails before SQLite has looked at the
+ * schema, so after another connection changed it (a trigger, an index) the
+ * first new copy is compiled against the old schema and fails once more,
+ * which makes SQLite read the new one. */
+#define STALE_RETRIES 2
+
 /* Runs a fixed statement: a write (res NULL: *nrows gets the rows changed)
- * or a read (all rows buffered in *res). Retries once on a stale statement. */
+ * or a read (all rows buffered in *res). Prepares it again after a failure
+ * that may mean it is stale; the error reported is the first one. */
 static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e which,
                    const void **args, int *nrows, apr_dbd_results_t **res,
                    const char **error)
 {
     apr_dbd_prepared_t *stmt = apr_hash_get(conn->prepared, statements[which].label,
                                             APR_HASH_KEY_STRING);
-    int attempt = 0, rv;
+    const char *first_error = NULL;
+    int rv;
 
     if (!stmt && !(stmt = prepare(conn, which, NULL, &rv))) {
         *error = db_error(pool, conn->driver, conn->handle, rv,
                           apr_pstrcat(pool, "prepare ", statements[which].label, NULL));
         return 0;
     }
-    for (;;) {
+    for (int attempt = 0;; attempt++) {
         rv = res ? apr_dbd_pbselect(conn->driver, pool, conn->handle, res, stmt, 1, args)
                  : apr_dbd_pbquery(conn->driver, pool, conn->handle, nrows, stmt, args);
         if (rv == 0) {
             return 1;
         }
-        const char *first_error = db_error(pool, conn->driver, conn->handle, rv,
-                                           statements[which].label);
-        if (attempt++ || !statement_may_be_stale(conn->driver, rv)
+        if (!first_error) {
+            first_error = db_error(pool, conn->driver, conn->handle, rv,
+                                   statements[which].label);
+        }
+        if (attempt == STALE_RETRIES || !statement_may_be_stale(conn->driver, rv)
             || !(stmt = prepare(conn, which, stmt, &rv))) {
             *error = first_error;
             return 0;

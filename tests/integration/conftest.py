@@ -171,6 +171,15 @@ def pg(workroot):
     cluster.destroy()
 
 
+@pytest.fixture
+def own_pg(workroot):
+    """A PostgreSQL cluster of the test's own, which it may stop and start."""
+    cluster = PgCluster(workroot.mktemp("pg-fault"))
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
 class Backend:
     """Row counts and reads straight from the database, bypassing httpd."""
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import (COLLECTION, PROXY_BASE, SEED_V1, PgCluster, assert_graph_error,
+from conftest import (COLLECTION, PROXY_BASE, SEED_V1, assert_graph_error,
                       location_block)
 
 
@@ -237,14 +237,6 @@ def test_sqlite_schema_change_does_not_break_pooled_connections(private_service)
                    "ON remote_assistance_partners (onboarding_status)")
     assert [svc.post(SEED_V1).status_code for _ in range(20)] == [201] * 20
     assert backend.count() == 30
-
-
-@pytest.fixture
-def own_pg(workroot):
-    cluster = PgCluster(workroot.mktemp("pg-fault"))
-    cluster.start()
-    yield cluster
-    cluster.destroy()
 
 
 # the pooled connection's insert fails (RA00041), its check fails (AH00639),
