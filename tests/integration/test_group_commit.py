@@ -4,13 +4,16 @@ outcome, and no failure inside a batch turns into a 201 for a row that is
 not committed, nor into a 409 or 503 for one that is. Bounded in count."""
 import collections
 import concurrent.futures
+import contextlib
+import os
 import re
 import sqlite3
-import contextlib
 import threading
+import time
 import uuid
 
 import pytest
+import requests
 
 from graph_calls import Caller
 
@@ -33,14 +36,19 @@ MPMS = {
 FOREIGN_KEYS = {"sqlite": 'DBDInitSQL "PRAGMA foreign_keys = ON"', "pgsql": ""}
 
 
-@pytest.fixture(params=[(backend, mpm) for backend in ("sqlite", "pgsql")
-                        for mpm in ("event", "prefork")], ids=lambda p: "-".join(p))
-def committing(request, private_service, workroot):
-    backend, mpm = request.param
-    pg = request.getfixturevalue("pg") if backend == "pgsql" else None
+def committing_service(request, private_service, backend, mpm, pg=None):
+    if backend == "pgsql" and pg is None:
+        pg = request.getfixturevalue("pg")
     svc = private_service(f"commit-{backend}-{mpm}", pg=pg, mpm=mpm,
                           mpm_config=MPMS[mpm], extra_config=FOREIGN_KEYS[backend])
-    return svc, backend, mpm
+    return svc
+
+
+@pytest.fixture(params=[(backend, mpm) for backend in ("sqlite", "pgsql")
+                        for mpm in ("event", "prefork")], ids=lambda p: "-".join(p))
+def committing(request, private_service):
+    backend, mpm = request.param
+    return committing_service(request, private_service, backend, mpm), backend, mpm
 
 
 def fire(caller, bodies):
@@ -164,3 +172,123 @@ def test_rows_failing_inside_a_batch(committing, where):
         else:
             assert status == 201 and stored[body["id"]] == 1, (body, status)
     assert len(stored) == len([b for b in bodies if b["displayName"] != POISON])
+
+
+# ---------------------------------------------------------------- faults under load
+
+class Load:
+    """CLIENTS threads creating partners of one tenant with fresh ids, each on
+    its own keep-alive connection, until stopped: what each id got (a status,
+    or None when the connection failed, which leaves the outcome in doubt).
+    Bounded: at most LOAD_LIMIT creates."""
+
+    LOAD_LIMIT = 20000
+
+    def __init__(self, svc):
+        self.caller = Caller(svc)
+        self.results = []  # (id, status or None), in the order answered
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(8)]
+
+    def run(self, n):
+        client = Caller(self.caller.service, tenant=self.caller.tenant)
+        for i in range(self.LOAD_LIMIT // len(self.threads)):
+            if self.stopping.is_set():
+                return
+            pid = f"load-{n}-{i}"
+            try:
+                status = client.request("POST", body={"id": pid}).status_code
+            except requests.ConnectionError:
+                status, client = None, Caller(self.caller.service, tenant=self.caller.tenant)
+            with self.lock:
+                self.results.append((pid, status))
+
+    def count(self, status):
+        with self.lock:
+            return sum(1 for _, got in self.results if got == status)
+
+    def wait_for(self, status, more, timeout=20):
+        """Waits until `more` further answers have this status."""
+        goal, deadline = self.count(status) + more, time.monotonic() + timeout
+        while self.count(status) < goal:
+            assert time.monotonic() < deadline, f"no {more} more {status}s in {timeout} s"
+            time.sleep(0.05)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(60)
+
+    def check_against(self, svc):
+        """No 201 without its row, no 503 with one, nothing but 201 and 503."""
+        stored = stored_ids(svc, self.caller.tenant)
+        statuses = collections.Counter(status for _, status in self.results)
+        assert set(statuses) <= {201, 503, None}, statuses
+        assert statuses[201] and statuses[503], statuses  # the fault bit, and passed
+        for pid, status in self.results:
+            if status == 201:
+                assert stored[pid] == 1, f"{pid} answered 201 but is not stored"
+            elif status == 503:
+                assert pid not in stored, f"{pid} answered 503 but is stored"
+        return statuses
+
+
+@pytest.fixture(params=["event", "prefork"])
+def sqlite_committing(request, private_service):
+    return committing_service(request, private_service, "sqlite", request.param)
+
+
+# A graceful restart that finds the database read-only says so (RA00017);
+# creates then fail (RA00041, RA00030)
+@pytest.mark.expect_log("RA00017", "RA00041", "RA00030")
+def test_sqlite_made_read_only_under_load(sqlite_committing):
+    """The database file loses its write permission while creates run; a
+    graceful restart makes new connections open it read-only, so creates
+    answer 503 until the permission and another restart come back."""
+    svc = sqlite_committing
+    db = svc.backend.dbd[1]
+    mode = os.stat(db).st_mode
+    with Load(svc) as load:
+        load.wait_for(201, 50)
+        os.chmod(db, 0o444)
+        try:
+            svc.httpd.graceful()
+            load.wait_for(503, 20)
+        finally:
+            # SQLite gives a -wal or -shm it creates the database file's
+            # mode: the read-only connections may have made read-only ones
+            for path in (db, db + "-wal", db + "-shm"):
+                if os.path.exists(path):
+                    os.chmod(path, mode)
+        svc.httpd.graceful()
+        load.wait_for(201, 50)
+    load.check_against(svc)
+
+
+@pytest.fixture(params=["event", "prefork"])
+def pg_committing(request, private_service, own_pg):
+    return committing_service(request, private_service, "pgsql", request.param, pg=own_pg), own_pg
+
+
+# the pooled connections' statements fail (RA00041), their checks fail
+# (AH00639), new connections fail (AH00629, AH02655): each a 503 (RA00040, RA00030)
+@pytest.mark.expect_log("RA00041", "AH00639", "AH00629", "AH02655", "RA00040", "RA00030")
+def test_postgresql_stopped_under_load(pg_committing):
+    """PostgreSQL stops (pg_ctl stop -m fast) while creates run, and starts
+    again: creates answer 503 meanwhile and 201 after."""
+    svc, cluster = pg_committing
+    with Load(svc) as load:
+        load.wait_for(201, 50)
+        cluster.stop()
+        try:
+            load.wait_for(503, 20)
+        finally:
+            cluster.start()
+        load.wait_for(201, 50, timeout=30)
+    load.check_against(svc)
