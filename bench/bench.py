@@ -1503,7 +1503,7 @@ Columns:
   - `--timeout 10s`: wrk leaves timed-out requests out of its percentiles. At 10 s none should
     time out, and any that do are counted as "not expected".
   - wrk_report.lua counts every status. Its `response()` callback costs wrk some CPU, the same
-    on every row.
+    on every row but the list's, whose {LIST_TOP}-partner body wrk also hands it.
 - **Memory**: VmRSS of each httpd child, read from /proc/<pid>/status. It is read once after a
   warm-up of max(1000, N/20) creates and again after N more. MaxConnectionsPerChild 0 keeps the
   children alive throughout. Growth per 100k = (the sum of the children's growth) ÷ requests ×
