@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""`make bench`: the create path against the disk, the database and the HTTP path.
+"""`make bench`: the module's operations against the database and the HTTP path.
 
 Called by bench/run.sh once the module (make all) and the bench baselines
 (build/bench/) are built. Starts everything it needs on 127.0.0.1 under
@@ -15,6 +15,7 @@ Environment knobs (make bench VAR=... passes them too):
   BENCH_CONNS            connection counts (\"1 16 64\")
   BENCH_MEMORY_REQUESTS  creates between the two RSS readings (200000)
   BENCH_MEMORY_CONNS     connections for the memory run (16)
+  BENCH_OPS_ROWS         partners of the tenant the reads and updates run on (3000)
   BENCH_MEMORY_SECONDS   time limit of the memory run (300)
   BENCH_OPENSSL_SECONDS  openssl speed -seconds, and the verify driver's time (3)
   BENCH_OUTPUT           where the report goes (docs/BENCHMARKS.md)
@@ -47,13 +48,16 @@ import mint_token  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
+import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
 LOGS = os.path.join(WORK, "logs")
 LUA = os.path.join(ROOT, "bench", "wrk_report.lua")
 MINIMAL_SO = os.path.join(BUILD, ".libs", "mod_bench_minimal.so")
-SCHEMA = os.path.join(ROOT, "sql", "schema.sql")
+# the module's schema as the Makefile builds it from sql/schema.sql
+SCHEMA = {"sqlite": os.path.join(ROOT, "build", "schema-sqlite.sql"),
+          "pgsql": os.path.join(ROOT, "build", "schema-pgsql.sql")}
 # Findings from investigating goals that were not met, written by hand and
 # copied into every report (they say when and how they were measured).
 NOTES = os.path.join(ROOT, "bench", "NOTES.md")
@@ -93,25 +97,75 @@ DBDKeep 128
 DBDMax 128"""
 
 ROW_RAW = "raw SQLite insert loop (C), WAL, synchronous="
-ROW_PGBENCH = "pgbench -M prepared, 1-row INSERT, same table"
+ROW_PGBENCH = "pgbench -M prepared, the module's INSERT, same table"
 ROW_STATIC = "static GET, 400-byte file"
 ROW_MINIMAL = "minimal POST handler (bench/), 201 + 400 B, flush"
 ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
 ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
 ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
+
+# Tenants (the tokens' tid): creates go to one, the reads and updates run on
+# the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
+CREATE_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+OPS_TENANT = "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f"
+OPS_FIRST = 100000
+LIST_TOP = 100
+LIST_QUERY = f"$top={LIST_TOP}"
+PATCH_BODY = '{"displayName": "Display Name patched"}'
+
+
+class Operation:
+    """A read or update of the resource, and the raw loop of the statements
+    the module runs for it (bench/statements.py builds their scripts)."""
+
+    def __init__(self, kind, label, method, raw, mode, by_id, body=None):
+        self.kind, self.label, self.method, self.raw = kind, label, method, raw
+        self.mode = mode  # pgbench -M: the module prepares fixed statements once
+        self.by_id = by_id  # a random one of the tenant's ids per request
+        self.body = body
+        self.writes = method == "PATCH"
+
+    def path(self):
+        return COLLECTION if self.by_id else f"{COLLECTION}?{LIST_QUERY}"
+
+    def raw_row(self):
+        sync = ", WAL, synchronous=FULL" if self.writes else ""
+        return f"raw SQLite loop (C), {self.raw}{sync}"
+
+    def pgbench_row(self):
+        return f"pgbench -M {self.mode}, {self.raw}"
+
+    def row(self, backend):
+        return f"{self.label}, {backend}, 2 children"
+
+
+OPERATIONS = [
+    Operation("get", "get by id (GET .../{id})", "GET",
+              "the module's get statement (SELECT by tenant and id)", "prepared", True),
+    Operation("list", f"list page of 100 (GET ...?{LIST_QUERY})", "GET",
+              "the SQL the module generates for that page", "extended", False),
+    Operation("patch", "PATCH one property (displayName)", "PATCH",
+              "the module's get + replace statements", "prepared", True, "patch.json"),
+]
+# (kind, backend) -> (goal of the module's rate ÷ its baseline's, the connection
+# counts it holds at). PATCH, a write bound by the database, has the create's
+# goals. The reads' are what a module would reach that added only this box's
+# HTTP cost, one RS256 verify and a single pass of jansson over the page to the
+# baseline's work (bench/NOTES.md shows the arithmetic).
+OPERATION_GOALS = {
+    ("get", "sqlite"): (0.08, (16,)), ("get", "pgsql"): (0.3, (16,)),
+    ("list", "sqlite"): (0.12, (16,)), ("list", "pgsql"): (0.25, (16,)),
+    ("patch", "sqlite"): (0.6, (1, 16)), ("patch", "pgsql"): (0.5, (16,)),
+}
 # display order inside a section (rows run interleaved)
-ROW_ORDER = [ROW_RAW, ROW_PGBENCH, ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE,
-             ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL, "401", "405", "400", "RS256", "openssl speed rsa",
-             "ES256", "openssl speed ecdsa", "RSS per child"]
+ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
+             + [op.pgbench_row() for op in OPERATIONS]
+             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL]
+             + [op.label for op in OPERATIONS]
+             + ["401", "405", "400", "RS256", "openssl speed rsa", "ES256", "openssl speed ecdsa",
+                "RSS per child"])
 
 PG_SETTINGS = ["max_connections=300"]  # 2 children x DBDMax 64, plus pgbench's 64
-
-PGBENCH_SQL = (
-    "INSERT INTO remote_assistance_partners (id, display_name, onboarding_url, "
-    "onboarding_status, last_connection_date_time, onboarding_request_expiry_date_time, "
-    "api_version) VALUES (gen_random_uuid()::text, 'Display Name value', "
-    "'https://example.com/onboardingUrl/', 'onboarding', "
-    "'2016-12-31T23:58:36.6670033-08:00', NULL, 'v1.0') ON CONFLICT (id) DO NOTHING;\n")
 
 
 def env_number(name, default, kind=int):
@@ -126,6 +180,10 @@ class Settings:
         self.memory_requests = env_number("BENCH_MEMORY_REQUESTS", 200000)
         self.memory_conns = env_number("BENCH_MEMORY_CONNS", 16)
         self.memory_seconds = env_number("BENCH_MEMORY_SECONDS", 300, float)
+        self.ops_rows = env_number("BENCH_OPS_ROWS", 3000)
+        # get, list and PATCH run at 1 and 16 connections (of those asked for): at
+        # 64 the two cores are as saturated as at 16, and the run stays near 12 min
+        self.ops_conns = [c for c in self.conns if c in (1, 16)] or self.conns
         self.openssl_seconds = env_number("BENCH_OPENSSL_SECONDS", 3)
         # waiting for other load to pass: at most this long in all, and this many repeats
         self.quiet_budget = env_number("BENCH_QUIET_BUDGET", 240, float)
@@ -175,6 +233,10 @@ def run(what, args, log, env=None, timeout=600, cwd=None, shown_env=None, until=
         proc.kill()
         proc.communicate()
         raise CellError(f"{args[0]} did not finish in {timeout} s") from e
+    except BaseException:  # a stopped run (SIGTERM) leaves no wrk or openssl behind
+        proc.kill()
+        proc.communicate()
+        raise
     with open(os.path.join(LOGS, log), "w") as f:
         f.write(f"$ {display}\n{stdout}")
         if stderr:
@@ -287,6 +349,11 @@ def fmt(value, digits=None):
     return f"{value:.{digits}f}"
 
 
+def ratio_fmt(ratio):
+    """Two decimals; three below 0.1, where two would hide a goal missed (0.078 < 0.08)."""
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}"
+
+
 # -------------------------------------------------------------------- rows
 
 class Row:
@@ -348,6 +415,7 @@ class Bench:
         self.quiet_budget = settings.quiet_budget
         self.retries_left = settings.retries
         self.disturbed = []
+        self.written = {}  # backend -> a partner the module stored from the create body
 
     # ---- set-up
 
@@ -378,22 +446,28 @@ class Bench:
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
             os.chmod(public, 0o644)
             # minted once, valid for the whole run, reused by every request
-            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600)
+            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600, tid=CREATE_TENANT)
             token_file = os.path.join(key_dir, f"{alg}.token")
             with open(token_file, "w") as f:
                 f.write(token + "\n")
             self.keys[alg] = (public, token_file, token)
+            if alg == "RS256":
+                self.ops_token = mint_token.mint(private, alg=alg, lifetime=6 * 3600,
+                                                 tid=OPS_TENANT)
         self.token = self.keys["RS256"][2]
         self.bodies = {}
         for name, text in (("create.json", devserver.SEED_BODY),
                            # the seed's body cut short: invalid JSON, same size
-                           ("malformed.json", devserver.SEED_BODY.rstrip()[:-1])):
+                           ("malformed.json", devserver.SEED_BODY.rstrip()[:-1]),
+                           ("patch.json", PATCH_BODY)):
             path = os.path.join(WORK, name)
             with open(path, "w") as f:
                 f.write(text)
             self.bodies[name] = path
-        with open(os.path.join(WORK, "pgbench-insert.sql"), "w") as f:
-            f.write(PGBENCH_SQL)
+        # the module returns a page and reads one row more to know whether
+        # another follows (src/mod_ra_read.c); trace_module_sql checks it does
+        self.sql = statements.module_sql(os.path.join(BUILD, "module_sql"), OPS_TENANT,
+                                         LIST_QUERY, min(LIST_TOP, page_size()) + 1)
         # Every server of the run loads this copy: a rebuild of .libs/ while the
         # run goes on (make all elsewhere in the tree) cannot mix two versions.
         self.module = os.path.join(WORK, "mod_remoteassist.so")
@@ -554,33 +628,102 @@ class Bench:
             else:
                 self.rows.append(Row("5", openssl_name, "-", error="openssl speed failed"))
 
-    # ---- section 1: database baselines
+    # ---- the databases, as the bench reads them between cells
 
-    def raw_sqlite(self):
-        for sync in ("FULL", "NORMAL"):
-            name = f"{ROW_RAW}{sync}"
-            n = 0
+    def db_rows(self, target, sql):
+        """A query's rows as dicts, on a SQLite file (target: its path) or on the
+        PostgreSQL cluster (target "pgsql"). sql holds only the bench's constants."""
+        if target == "pgsql":
+            return json.loads(self.pg.psql(f"SELECT coalesce(json_agg(q), '[]') FROM ({sql}) q"))
+        with contextlib.closing(sqlite3.connect(target, timeout=60)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(sql)]
 
-            def cell():
-                nonlocal n
-                n += 1  # a repeated cell starts from an empty file too
-                db = os.path.join(WORK, f"raw-{sync.lower()}-{n}.db")
-                return json.loads(run(f"raw SQLite insert loop, synchronous={sync}",
-                                      [os.path.join(BUILD, "sqlite_insert"), db, SCHEMA, sync,
-                                       self.s.secs()], f"sqlite_insert-{sync}.txt",
-                                      timeout=self.s.seconds + 120))
-            try:
-                d = self.attempt(name, cell)
-            except (CellError, ValueError) as e:
-                self.fail_rows("1", [name], 1, e)
-                continue
+    def count(self, target):
+        return self.db_rows(target, "SELECT count(*) AS n FROM remote_assistance_partners")[0]["n"]
+
+    def etags(self, target):
+        """id -> ETag of the partners the reads and updates run on."""
+        return {r["id"]: r["etag"] for r in self.db_rows(
+            target, f"SELECT id, etag FROM remote_assistance_partners "
+                    f"WHERE tenant_id = '{OPS_TENANT}'")}
+
+    def changed_since(self, target, etags):
+        now = self.etags(target)
+        return sum(1 for i, e in etags.items() if now.get(i) != e)
+
+    @staticmethod
+    def new_sqlite_db(path):
+        """An empty database of the module's schema, in WAL as the module keeps it."""
+        with open(SCHEMA["sqlite"]) as f:
+            schema = f.read()
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(schema)
+        return path
+
+    # ---- section 1: database baselines, running the module's statements
+    # (bench/statements.py) on SQLite (bench/sqlite_script.c) and PostgreSQL
+    # (pgbench): results[(kind, conns)] and a row each
+
+    def baseline_cell(self, name, kind, conns, command, target, changed):
+        """Runs command(log) -> dict with rate and sorted latencies in ms; adds the
+        rows the target gained and, for an update, how many partners changed."""
+        def cell():
+            db = target() if callable(target) else target
+            before = self.count(db)
+            etags = self.etags(db) if changed else None
+            d = command(db)
+            d["rows_added"] = self.count(db) - before
+            d["changed"] = self.changed_since(db, etags) if changed else None
+            return d
+        try:
+            d = self.attempt(f"{name} at {conns}", cell)
+        except (CellError, subprocess.CalledProcessError, ValueError, sqlite3.Error) as e:
+            self.fail_rows("1", [name], conns, e)
+            return None
+        self.results[(kind, conns)] = d
+        return d
+
+    def baseline_row(self, name, conns, d, notes):
+        if d is None:
+            return
+        if d["changed"] is not None:
+            notes.append(f"partners changed {d['changed']:,}")
+        notes.append(self.cpu_note(d, False))
+        self.rows.append(Row("1", name, conns, rate=d["rate"], p50=d["p50"], p99=d["p99"],
+                             p999=d["p999"], unexpected=d["failed"], rows_added=d["rows_added"],
+                             notes="; ".join(notes)))
+
+    def sqlite_baseline(self, name, kind, conns, script, target, note, threads=1, sync="FULL",
+                        mode="prepared", rows_per_query=None, changed=False):
+        """bench/sqlite_script.c on target (a path, or a function making a fresh
+        file per attempt) with threads connections."""
+        path = script.write(os.path.join(WORK, f"sqlite-{kind}.sql"))
+
+        def command(db):
+            d = json.loads(run(name, [os.path.join(BUILD, "sqlite_script"), db, sync,
+                                      self.s.secs(), threads, path, "-M", mode]
+                               + script.sqlite_args(), f"sqlite-{kind}-{threads}.txt",
+                               timeout=self.s.seconds + 120))
+            if rows_per_query and d["rows_read"] != rows_per_query * d["iterations"]:
+                raise CellError(f"{d['rows_read']:,} rows in {d['iterations']:,} queries, "
+                                f"not {rows_per_query} each")
             self.info["sqlite"] = d["sqlite"]
-            self.results[("raw", sync)] = dict(d, rate=d["per_sec"])
-            self.rows.append(Row("1", name, 1, rate=d["per_sec"], p50=d["p50_ms"],
-                                 p99=d["p99_ms"], p999=d["p999_ms"], unexpected=0,
-                                 rows_added=d["rows_added"],
-                                 notes="one connection (SQLite has one writer); "
-                                       + self.cpu_note(d, False)))
+            return dict(d, rate=d["per_sec"], p50=d["p50_ms"], p99=d["p99_ms"],
+                        p999=d["p999_ms"], failed=0)
+        d = self.baseline_cell(name, kind, conns, command, target, changed)
+        self.baseline_row(name, conns, d, [note])
+
+    def raw_sqlite(self, script):
+        """The module's INSERT, into a fresh file each, at both synchronous levels."""
+        for sync in ("FULL", "NORMAL"):
+            files = iter(range(1, 100))  # a repeated cell starts from an empty file too
+
+            def fresh(sync=sync, files=files):
+                return self.new_sqlite_db(os.path.join(WORK, f"raw-{sync}-{next(files)}.db"))
+            self.sqlite_baseline(f"{ROW_RAW}{sync}", f"raw-{sync}", 1, script, fresh,
+                                 "one connection (SQLite has one writer)", sync=sync)
 
     def start_pg(self):
         self.pg = PgCluster(os.path.join(WORK, "pg"), settings=PG_SETTINGS)
@@ -589,30 +732,24 @@ class Bench:
                          f"-c listen_addresses=127.0.0.1 "
                          + " ".join(f"-c {s}" for s in PG_SETTINGS) + "'"))
         self.pg.start()
-        with open(SCHEMA) as f:
+        with open(SCHEMA["pgsql"]) as f:
             self.pg.psql(f.read())
         self.info["postgresql"] = self.pg.psql("SHOW server_version")
 
-    def pg_count(self):
-        return int(self.pg.psql("SELECT count(*) FROM remote_assistance_partners"))
-
-    def pgbench(self, conns):
+    def pgbench(self, name, kind, conns, script, mode="prepared", changed=False):
         """pgbench at one connection count, right before the module's cell."""
-        name = ROW_PGBENCH
-        logdir = os.path.join(LOGS, f"pgbench-{conns}")
-        args = ["pgbench", "-n", "-M", "prepared", "-f",
-                os.path.join(WORK, "pgbench-insert.sql"), "-c", conns, "-j",
-                min(2, conns), "-T", self.s.secs(), "-l", "--log-prefix",
-                os.path.join(logdir, "pgbench_log"), "-h", "127.0.0.1", "-p",
-                self.pg.port, "-U", "postgres", self.pg.database]
+        path = script.write(os.path.join(WORK, f"pgbench-{kind}.sql"))
+        logdir = os.path.join(LOGS, f"pgbench-{kind}-{conns}")
+        args = (["pgbench", "-n", "-M", mode, "-f", path] + script.pgbench_args()
+                + ["-c", conns, "-j", min(2, conns), "-T", self.s.secs(), "-l", "--log-prefix",
+                   os.path.join(logdir, "pgbench_log"), "-h", "127.0.0.1", "-p", self.pg.port,
+                   "-U", "postgres", self.pg.database])
 
-        def cell():
+        def command(db):
             shutil.rmtree(logdir, ignore_errors=True)
             os.makedirs(logdir)
-            before = self.pg_count()
-            text = run(f"pgbench at {conns} connections", args, f"pgbench-{conns}.txt",
-                       timeout=self.s.seconds + 120)
-            added = self.pg_count() - before
+            text = run(f"pgbench {kind} at {conns} connections", args,
+                       f"pgbench-{kind}-{conns}.txt", timeout=self.s.seconds + 120)
             m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", text)
             failed = re.search(r"number of failed transactions: (\d+)", text)
             if not m:
@@ -623,20 +760,11 @@ class Bench:
                     lat.extend(int(line.split()[2]) / 1000.0 for line in f if line.strip())
             shutil.rmtree(logdir)  # a line per transaction: keep the summary only
             lat.sort()
-            return {"rate": float(m.group(1)), "lat": lat, "added": added,
+            return {"rate": float(m.group(1)), "tx": len(lat), "p50": percentile(lat, 50),
+                    "p99": percentile(lat, 99), "p999": percentile(lat, 99.9),
                     "failed": int(failed.group(1)) if failed else 0}
-        try:
-            d = self.attempt(f"{name} at {conns}", cell)
-        except (CellError, subprocess.CalledProcessError, ValueError) as e:
-            self.fail_rows("1", [name], conns, e)
-            return
-        lat = d.pop("lat")
-        self.results[("pgbench", conns)] = d
-        self.rows.append(Row("1", name, conns, rate=d["rate"], p50=percentile(lat, 50),
-                             p99=percentile(lat, 99), p999=percentile(lat, 99.9),
-                             unexpected=d["failed"], rows_added=d["added"],
-                             notes=f"{len(lat):,} tx; -j {min(2, conns)}; "
-                                   + self.cpu_note(d, False)))
+        d = self.baseline_cell(name, kind, conns, command, "pgsql", changed)
+        self.baseline_row(name, conns, d, [f"{d['tx']:,} tx; -j {min(2, conns)}"] if d else [])
 
     # ---- the HTTP servers
 
@@ -682,11 +810,13 @@ EnableMMAP off
         server.stop()
         self.servers.remove(server)
 
+    @staticmethod
+    def target(server):
+        """The database a server stores in, for db_rows."""
+        return server.db[1] if server.backend.startswith("sqlite") else "pgsql"
+
     def count_rows(self, server):
-        if server.backend.startswith("sqlite"):
-            with contextlib.closing(sqlite3.connect(server.db[1], timeout=60)) as db:
-                return db.execute("SELECT count(*) FROM remote_assistance_partners").fetchone()[0]
-        return self.pg_count()
+        return self.count(self.target(server))
 
     @staticmethod
     def db_failures(server):
@@ -699,7 +829,7 @@ EnableMMAP off
         import requests
         checks = [("POST", COLLECTION, self.bearer(), "create.json", 201),
                   ("POST", COLLECTION, "Bearer not-a-jwt", "create.json", 401),
-                  ("GET", COLLECTION, self.bearer(), None, 405),
+                  ("DELETE", COLLECTION, self.bearer(), None, 405),
                   ("POST", COLLECTION, self.bearer(), "malformed.json", 400),
                   ("GET", "/partner.json", None, None, 200),
                   ("POST", "/bench-minimal", None, "create.json", 201)]
@@ -720,8 +850,11 @@ EnableMMAP off
     def bearer(self):
         return f"Bearer {self.token}"
 
+    def ops_bearer(self):
+        return f"Bearer {self.ops_token}"
+
     def wrk(self, server, path, conns, method="GET", body=None, auth=None, seconds=None,
-            stop_after=0, what=""):
+            stop_after=0, what="", ids=None):
         seconds = seconds or self.s.seconds
         threads = min(2, conns)
         secs = str(int(seconds)) if seconds == int(seconds) else str(seconds)
@@ -734,9 +867,11 @@ EnableMMAP off
         env = {"BENCH_METHOD": method, "BENCH_BODY_FILE": self.bodies[body] if body else "",
                "BENCH_AUTH": auth or "", "BENCH_STOP_AFTER": str(stop_after),
                "BENCH_STOP_MARKER": marker if stop_after else ""}
+        if ids:
+            env["BENCH_ID_FIRST"], env["BENCH_ID_COUNT"] = str(ids[0]), str(ids[1])
         show = {k: v for k, v in env.items() if v and v != "0"}
-        if auth == self.bearer():
-            show["BENCH_AUTH"] = "Bearer $TOKEN"
+        if auth in (self.bearer(), self.ops_bearer()):
+            show["BENCH_AUTH"] = "Bearer $TOKEN" if auth == self.bearer() else "Bearer $OPS_TOKEN"
         if body:
             show["BENCH_BODY_FILE"] = os.path.relpath(self.bodies[body], ROOT)
         if stop_after:
@@ -760,15 +895,18 @@ EnableMMAP off
         return d
 
     def http_row(self, section, name, kind, server, path, conns, want, method="GET",
-                 body=None, auth=None, count_rows=False, ratio=None):
-        """One wrk cell: a row with rate, latencies, unexpected statuses."""
+                 body=None, auth=None, count_rows=False, ratio=None, ids=None, changed=False):
+        """One wrk cell: a row with rate, latencies, unexpected statuses; with
+        changed, how many of the tenant's partners the cell changed."""
         def cell():
             before = self.count_rows(server) if count_rows else None
+            etags = self.etags(self.target(server)) if changed else None
             failures0 = self.db_failures(server)
-            d = self.wrk(server, path, conns, method, body, auth, what=name)
+            d = self.wrk(server, path, conns, method, body, auth, what=name, ids=ids)
             d["locked"], d["failed"] = (x - y for x, y in
                                         zip(self.db_failures(server), failures0))
             d["rows_added"] = self.count_rows(server) - before if count_rows else None
+            d["changed"] = self.changed_since(self.target(server), etags) if changed else None
             return d
         try:
             d = self.attempt(f"{name} at {conns}", cell, server)
@@ -793,6 +931,8 @@ EnableMMAP off
             notes.append(f"'database is locked' {d['locked']}")
         elif count_rows and added:
             notes.append(f"STORED {added} rows")
+        if changed:
+            notes.append(f"partners changed {d['changed']:,}")
         if d["failed"] and not (count_rows and want == 201):
             notes.append(f"insert failures logged {d['failed']}")
         self.rows.append(Row(section, name, conns, rate=d["rate"], p50=d["p50_us"] / 1000,
@@ -805,7 +945,7 @@ EnableMMAP off
         base = self.results.get(base_key)
         if not base or not base.get("rate"):
             return "n/a"
-        return f"{fmt(d['rate'] / base['rate'], 2)}{goal}"
+        return f"{ratio_fmt(d['rate'] / base['rate'])}{goal}"
 
     # Each ratio's two cells run close together (the VM's speed drifts by ±20 %
     # within minutes): per connection count the minimal handler, then the
@@ -820,11 +960,12 @@ EnableMMAP off
         server = self.start_httpd("sqlite")
         try:
             self.sanity(server)
+            self.operations(server)
             rejections = [
                 ("401, malformed token (no signature check, no DB)", "r401", "POST",
                  "create.json", "Bearer not-a-jwt", 401, " (≥ 0.7)"),
-                ("405, GET on the collection (no token check, no DB)", "r405", "GET", None,
-                 self.bearer(), 405, " (≥ 0.7)"),
+                ("405, DELETE on the collection (no token check, no DB)", "r405", "DELETE",
+                 None, self.bearer(), 405, " (≥ 0.7)"),
                 ("400, malformed JSON, valid token (1 verify, no DB; httpd closes the "
                  "connection after a 400)", "r400", "POST",
                  "malformed.json", self.bearer(), 400, ""),
@@ -839,12 +980,16 @@ EnableMMAP off
                         count_rows=True,
                         ratio=lambda d, c=conns, g=goal: "÷ minimal "
                         + self.ratio_text(d, ("minimal", c), g))
-            self.raw_sqlite()
+            if self.written.get("sqlite"):
+                self.raw_sqlite(self.scripts("sqlite")["insert"])
+            else:
+                self.fail_rows("1", [f"{ROW_RAW}FULL", f"{ROW_RAW}NORMAL"], 1,
+                               "no row the module stored to repeat")
             for conns in self.s.conns:
                 goal = " (≥ 0.6)" if conns in (1, 16) else ""
                 self.create_row(
                     "2", ROW_CREATE_SQLITE, "create-sqlite", server, conns,
-                    ratio=lambda d, g=goal: "÷ raw FULL " + self.ratio_text(d, ("raw", "FULL"),
+                    ratio=lambda d, g=goal: "÷ raw FULL " + self.ratio_text(d, ("raw-FULL", 1),
                                                                               g))
             self.memory(server)
         finally:
@@ -868,8 +1013,12 @@ EnableMMAP off
         server = self.start_httpd("pgsql")
         try:
             self.sanity(server)
+            self.operations(server)
             for conns in self.s.conns:
-                self.pgbench(conns)
+                if self.written.get("pgsql"):
+                    self.pgbench(ROW_PGBENCH, "pgbench", conns, self.scripts("pgsql")["insert"])
+                else:
+                    self.fail_rows("1", [ROW_PGBENCH], conns, "no row the module stored to repeat")
                 goal = " (≥ 0.5)" if conns == 16 else ""
                 self.create_row(
                     "3", ROW_CREATE_PGSQL, "create-pgsql", server, conns,
@@ -878,6 +1027,186 @@ EnableMMAP off
             self.memory(server)
         finally:
             self.stop_httpd(server)
+
+    # ---- sections 7 and 8: get, list and PATCH against the raw loops of
+    # their statements. Each module cell runs right after its baseline at the
+    # same connection count (on SQLite the update's, a single writer, once).
+
+    def scripts(self, dialect):
+        return statements.scripts(self.sql, dialect, CREATE_TENANT, OPS_TENANT,
+                                  (OPS_FIRST, self.s.ops_rows), self.written[dialect],
+                                  json.loads(PATCH_BODY)["displayName"])
+
+    def seed(self, server):
+        """The tenant the reads and updates run on: ops_rows creates through the
+        module, with ids OPS_FIRST, ... Keeps one of them (all alike but for id
+        and ETag) as the values the baselines write."""
+        import requests
+        from concurrent.futures import ThreadPoolExecutor
+        body = json.loads(devserver.SEED_BODY)
+        headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
+        target = self.target(server)
+        if self.db_rows(target, f"SELECT id FROM remote_assistance_partners WHERE tenant_id = "
+                                f"'{OPS_TENANT}' LIMIT 1"):
+            raise CellError("the tenant of the reads and updates is not empty")
+
+        def create(chunk):
+            with requests.Session() as session:
+                for i in chunk:
+                    r = session.post(server.url(), headers=headers, timeout=30,
+                                     data=json.dumps(dict(body, id=str(OPS_FIRST + i))))
+                    if r.status_code != 201:
+                        raise CellError(f"seeding: create answered {r.status_code}: "
+                                        f"{r.text[:200]}")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, [range(k, self.s.ops_rows, 8) for k in range(8)]))
+        columns = ("display_name, onboarding_url, onboarding_status, last_connection_date_time, "
+                   "last_connection_ticks, onboarding_request_expiry_date_time, "
+                   "onboarding_request_expiry_ticks, api_version")
+        kinds = self.db_rows(target, f"SELECT {columns}, count(*) AS n FROM "
+                                     f"remote_assistance_partners WHERE tenant_id = "
+                                     f"'{OPS_TENANT}' GROUP BY {columns}")
+        if len(kinds) != 1 or kinds[0]["n"] != self.s.ops_rows:
+            raise CellError(f"seeding: {kinds}, not {self.s.ops_rows} alike partners")
+        written = self.db_rows(target, f"SELECT * FROM remote_assistance_partners WHERE "
+                                       f"tenant_id = '{OPS_TENANT}' LIMIT 1")[0]
+        if any(v is None for v in written.values()):
+            raise CellError(f"seeding: a stored partner has nulls the scripts cannot bind: "
+                            f"{written}")
+        self.written["sqlite" if target != "pgsql" else "pgsql"] = written
+        COMMANDS.append((f"seeding ({server.backend}): {self.s.ops_rows:,} creates with ids "
+                         f"{OPS_FIRST}…, 8 clients", f"POST {COLLECTION} (Bearer $OPS_TOKEN)"))
+
+    def sanity_ops(self, server):
+        """One request per operation: each answers what its row assumes."""
+        import requests
+        headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
+        one = f"{server.base}{COLLECTION}/{OPS_FIRST}"
+        got = requests.get(one, headers=headers, timeout=30)
+        page = requests.get(f"{server.base}{COLLECTION}?{LIST_QUERY}", headers=headers,
+                            timeout=30)
+        with open(self.bodies["patch.json"], "rb") as f:
+            patched = requests.patch(one, headers=headers, data=f.read(), timeout=30)
+        problems = []
+        if got.status_code != 200 or got.json().get("id") != str(OPS_FIRST):
+            problems.append(f"get answered {got.status_code}: {got.text[:200]}")
+        if page.status_code != 200 or len(page.json().get("value", [])) != LIST_TOP \
+                or "@odata.nextLink" not in page.json():
+            problems.append(f"the list answered {page.status_code} without {LIST_TOP} partners "
+                            f"and a nextLink: {page.text[:200]}")
+        if patched.status_code != 200 or patched.json().get("displayName") != \
+                json.loads(PATCH_BODY)["displayName"]:
+            problems.append(f"PATCH answered {patched.status_code}: {patched.text[:200]}")
+        if problems:
+            raise CellError("; ".join(problems))
+
+    def trace_module_sql(self, server):
+        """With PostgreSQL logging every statement, one request of each operation:
+        the module must run exactly the statements its baseline runs (the list
+        with the parameters the baseline binds, the page's extra row included)."""
+        import requests
+        get = ("remoteassist_get", statements.dollar(self.sql["statements"]["remoteassist_get"]))
+        listing = self.sql["list"]["pgsql"]
+        expected = {
+            "get": [get], "list": [("<unnamed>", statements.dollar(listing["text"]))],
+            "patch": [get, ("remoteassist_replace",
+                            statements.dollar(self.sql["statements"]["remoteassist_replace"]))]}
+        headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
+        with open(self.bodies["patch.json"], "rb") as f:
+            patch = f.read()
+        types = {}
+        self.pg.psql("ALTER SYSTEM SET log_statement = 'all'")
+        self.pg.psql("SELECT pg_reload_conf()")
+        try:
+            # the postmaster signals its backends as it reloads, and each applies
+            # the reload before its next command: a new session seeing the
+            # setting means the module's connections will log too
+            for _ in range(100):
+                if self.pg.psql("SHOW log_statement") == "all":
+                    break
+                time.sleep(0.05)
+            for op in OPERATIONS:
+                offset = os.path.getsize(self.pg.log)
+                r = requests.request(op.method, server.base + (
+                    f"{op.path()}/{OPS_FIRST + 1}" if op.by_id else op.path()),
+                    headers=headers, data=patch if op.body else None, timeout=30)
+                with open(self.pg.log, errors="replace") as f:
+                    f.seek(offset)
+                    log = f.read()
+                # apr_dbd_pgsql prepares with SQL: "PREPARE <label> (varchar, ...) AS <text>"
+                ran = [(name, re.sub(r"^PREPARE \S+ \([^)]*\) AS ", "", text))
+                       for name, text in re.findall(r"LOG:  execute (\S+): (.*)", log)]
+                types.update(re.findall(r"PREPARE (\S+) (\([^)]*\))", log))
+                params = re.findall(r"DETAIL:  parameters: (.*)", log)
+                if r.status_code != 200 or ran != expected[op.kind]:
+                    raise CellError(f"{op.kind}: the module ran {ran} (answering "
+                                    f"{r.status_code}), not {expected[op.kind]}")
+                if op.kind != "list":
+                    continue
+                bound = [re.sub(r"^'|'$", "", v) for v in
+                         re.findall(r"\$\d+ = ('(?:[^']|'')*'|NULL)", "".join(params[:1]))]
+                if bound != [str(v) for v in listing["params"]]:
+                    raise CellError(f"the module's list bound {bound}, the baseline "
+                                    f"{listing['params']}")
+        finally:
+            self.pg.psql("ALTER SYSTEM RESET log_statement")
+            self.pg.psql("SELECT pg_reload_conf()")
+        self.info["pg_types"] = ", ".join(f"{k} {v}" for k, v in sorted(types.items()))
+        COMMANDS.append(("the module's statements, traced (one request each)",
+                         "ALTER SYSTEM SET log_statement = 'all'; compared with "
+                         "build/bench/module_sql"))
+
+    def operations(self, server):
+        sqlite = server.backend == "sqlite"
+        section, backend = ("7", "SQLite") if sqlite else ("8", "PostgreSQL")
+        names = [n for op in OPERATIONS for n in
+                 (op.raw_row() if sqlite else op.pgbench_row(), op.row(backend))]
+        try:
+            self.seed(server)
+            self.sanity_ops(server)
+            if sqlite:
+                # the baseline's own copy of the same partners, as the module wrote them
+                ops_db = self.new_sqlite_db(os.path.join(WORK, "raw-ops.db"))
+                with contextlib.closing(sqlite3.connect(ops_db)) as db:
+                    db.execute("ATTACH DATABASE ? AS module", (server.db[1],))
+                    db.execute("INSERT INTO main.remote_assistance_partners SELECT * FROM "
+                               "module.remote_assistance_partners WHERE tenant_id = ?",
+                               (OPS_TENANT,))
+                    db.commit()
+            else:
+                self.trace_module_sql(server)
+                self.pg.psql("VACUUM ANALYZE remote_assistance_partners")
+            scripts = self.scripts("sqlite" if sqlite else "pgsql")
+        except (CellError, OSError, sqlite3.Error, subprocess.CalledProcessError,
+                statements.StatementError, ValueError) as e:
+            for name in names:
+                self.fail_rows("1" if name.startswith(("raw", "pgbench")) else section, [name],
+                               "-", e)
+            return
+        limit = min(LIST_TOP, page_size()) + 1
+        for op in OPERATIONS:
+            base = f"raw-{op.kind}" if sqlite else f"pgbench-{op.kind}"
+            if sqlite and op.writes:
+                self.sqlite_baseline(op.raw_row(), base, 1, scripts[op.kind], ops_db,
+                                     "one connection (SQLite has one writer)", changed=True)
+            for conns in self.s.ops_conns:
+                if sqlite and not op.writes:
+                    self.sqlite_baseline(op.raw_row(), base, conns, scripts[op.kind], ops_db,
+                                         f"{conns} thread(s), a connection each", threads=conns,
+                                         mode=op.mode,
+                                         rows_per_query=limit if op.kind == "list" else None)
+                elif not sqlite:
+                    self.pgbench(op.pgbench_row(), base, conns, scripts[op.kind], op.mode,
+                                 changed=op.writes)
+                key = (base, 1 if sqlite and op.writes else conns)
+                goal, goal_conns = OPERATION_GOALS[(op.kind, server.backend)]
+                goal = goal if conns in goal_conns else None
+                self.http_row(
+                    section, op.row(backend), f"{op.kind}-{server.backend}", server, op.path(),
+                    conns, 200, op.method, op.body, self.ops_bearer(), count_rows=True,
+                    ids=(OPS_FIRST, self.s.ops_rows) if op.by_id else None, changed=op.writes,
+                    ratio=lambda d, k=key, g=goal: ("÷ raw " if sqlite else "÷ pgbench ")
+                    + self.ratio_text(d, k, f" (≥ {g})" if g else ""))
 
     # ---- section 6: memory
 
@@ -952,13 +1281,13 @@ EnableMMAP off
                 d = self.results.get((kind, c))
                 b = self.results.get(base(c))
                 if d and b and b.get("rate"):
-                    vals.append(f"{label}{c}: {d['rate'] / b['rate']:.2f}")
+                    vals.append(f"{label}{c}: {ratio_fmt(d['rate'] / b['rate'])}")
                     met.append(d["rate"] / b["rate"] >= goal)
                 else:
                     met.append(None)
             return vals, met
 
-        vals, met = ratios("create-sqlite", lambda c: ("raw", "FULL"), at((1, 16)), 0.6)
+        vals, met = ratios("create-sqlite", lambda c: ("raw-FULL", 1), at((1, 16)), 0.6)
         self.goals.append(("create/s SQLite FULL ÷ raw SQLite FULL inserts/s ≥ 0.6",
                            where(at((1, 16))), ", ".join(vals) or "n/a", status(met)))
 
@@ -985,6 +1314,20 @@ EnableMMAP off
         self.goals.append(("401-malformed and 405 req/s ÷ minimal handler req/s ≥ 0.7",
                            where(conns), ", ".join(vals + vals5) or "n/a",
                            status(met + met5)))
+
+        for op in OPERATIONS:
+            for backend, label, base in (("sqlite", "SQLite", "raw"), ("pgsql", "PostgreSQL",
+                                                                      "pgbench")):
+                goal, goal_conns = OPERATION_GOALS[(op.kind, backend)]
+                cs = [c for c in self.s.ops_conns if c in goal_conns] or self.s.ops_conns
+                vals, met = ratios(
+                    f"{op.kind}-{backend}",
+                    lambda c, k=f"{base}-{op.kind}", one=backend == "sqlite" and op.writes:
+                    (k, 1 if one else c), cs, goal)
+                loop = "the raw SQLite loop" if base == "raw" else "pgbench"
+                self.goals.append((f"{op.label.split(' (')[0]}, {label}: req/s ÷ {loop} of its "
+                                   f"statements/s ≥ {goal}", where(cs),
+                                   ", ".join(vals) or "n/a", status(met)))
 
         d = self.results.get(("verify", "RS256"))
         ok = d and not math.isnan(d["ratio"])
@@ -1040,13 +1383,14 @@ EnableMMAP off
                 notes = f.read().strip() + "\n\n"
         mpm = MPM.strip().replace("\n", ", ")
         dbd = DBD_POOL.strip().replace("\n", ", ")
-        text = f"""# Benchmarks: the create path against the disk, the database and the HTTP path
+        text = f"""# Benchmarks: the module's operations against the database and the HTTP path
 
 Produced by `{invocation}` (bench/run.sh, then bench/bench.py) on {i.get('date', '?')}; the
 run took {elapsed / 60:.1f} min. Run it again with `make bench`. The knobs are `BENCH_SECONDS`
-(per cell, default 10), `BENCH_CONNS` (default "1 16 64"), `BENCH_MEMORY_REQUESTS` (default
-200000), `BENCH_OPENSSL_SECONDS` (default 3) and `BENCH_OUTPUT` (default: this file). The raw
-outputs of the last run are in {os.path.relpath(LOGS, ROOT)}/, which is not committed.
+(per cell, default 10), `BENCH_CONNS` (default "1 16 64"; get, list and PATCH run at 1 and 16
+of them), `BENCH_MEMORY_REQUESTS` (default 200000), `BENCH_OPS_ROWS` (default 3000),
+`BENCH_OPENSSL_SECONDS` (default 3) and `BENCH_OUTPUT` (default: this file). The raw outputs of
+the last run are in {os.path.relpath(LOGS, ROOT)}/, which is not committed.
 
 Every ratio below is taken within this one run. Absolute numbers move ±15–20 % from run to run
 on these VMs (see ../shared/reference/performance-baseline.md), and wrk shares the 2 cores with
@@ -1058,14 +1402,18 @@ on one.
 {table}
 
 Columns:
-- **ops/s** is requests/s (wrk), transactions/s (pgbench), inserts/s or verifies/s.
+- **ops/s** is requests/s (wrk), transactions/s (pgbench: one run of its script), runs of the
+  script/s (the SQLite loop: an insert, a get, a page's query, or a get and a replace), or
+  verifies/s.
 - **Latencies** are per request (wrk `--latency`; p99.9 comes from bench/wrk_report.lua), per
-  transaction (pgbench `-l` log), or per insert (the C loop).
+  transaction (pgbench `-l` log), or per run of the script (the SQLite loop).
 - **not expected** counts responses whose status differs from the row's (201, 200, 401, 405 or
   400), plus socket errors and timeouts.
 - **rows added** is the table's row count after the cell minus the count before (sqlite3 /
   psql). For creates it must equal the 201s, give or take the requests still in flight when wrk
-  stops (at most one per connection). For rejections it must be 0.
+  stops (at most one per connection). For rejections, reads and updates it must be 0.
+  "partners changed" counts the partners of the read-and-update tenant whose ETag the cell
+  changed; each PATCH picks one of them at random, so some are changed twice.
 - **cpu** is CPU time during the cell in % of one core (200 % = both cores). "httpd" is the
   server's processes; "all" is the whole machine, where the rest is mostly wrk or pgbench.
   "other" is shown from 5 % upwards and means processes outside this benchmark: the machine is
@@ -1101,31 +1449,61 @@ Columns:
   {busy_timeout()} ms (RA_STORE_SQLITE_BUSY_TIMEOUT_MS).
 - **Databases**: SQLite is one database file. PostgreSQL is a private cluster
   (tools/pg_cluster.py) with default settings except {', '.join(PG_SETTINGS)};
-  synchronous_commit is on.
+  synchronous_commit is on. Once the read-and-update tenant is seeded, the bench runs
+  `VACUUM ANALYZE` on the table: until autovacuum first analyses it, PostgreSQL plans the list
+  as a read and sort of all the tenant's partners (see the notes).
 - **Requests**:
   - Creates send the seed's example body without an id ({len(devserver.SEED_BODY)} bytes,
     tools/devserver.py SEED_BODY), so every create inserts a new row.
-  - One RS256 token ({len(self.token)} bytes) is minted once with tools/mint_token.py and
-    reused for every request.
+  - Two RS256 tokens ({len(self.token)} bytes) are minted once with tools/mint_token.py and
+    reused for every request: creates and rejections carry tid {CREATE_TENANT}, gets, lists and
+    PATCHes tid {OPS_TENANT}.
+  - That second tenant is seeded through the module with {self.s.ops_rows:,} creates of the
+    seed body with ids {OPS_FIRST} to {OPS_FIRST + self.s.ops_rows - 1}, before the load. A get or
+    PATCH goes to `.../remoteAssistancePartners/<id>` with one of these ids at random
+    (wrk_report.lua formats a request per id once; wrk then calls its `request()` for each
+    request, on these rows only). The list is `GET ...?{LIST_QUERY}`: the first page of
+    {LIST_TOP} partners and an @odata.nextLink. PATCH sends `{PATCH_BODY}`.
   - The 401 row sends `Authorization: Bearer not-a-jwt`.
-  - The 405 row sends GET with the valid token.
+  - The 405 row sends DELETE with the valid token (GET on the collection is the list now).
   - The 400 row sends the seed body without its closing brace.
-- **Baselines**, all measured in the same run:
-  - bench/sqlite_insert.c: one connection, one prepared INSERT of the module's own statement,
-    autocommit, WAL.
-  - pgbench `-M prepared` with a one-row INSERT into the same table, ids from
-    `gen_random_uuid()`.
+- **Baselines**, all measured in the same run. The database ones run the module's own SQL,
+  schema version {self.sql['schema_version']}: build/schema-sqlite.sql and
+  build/schema-pgsql.sql (the Makefile's, from sql/schema.sql), and the statements and list SQL
+  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c). No SQL is
+  copied into the bench: bench/statements.py names apr_dbd's placeholders after their columns
+  (new_<column> for a value written, cur_<column> for one read or compared) and writes pgbench
+  scripts, which bench/sqlite_script.c runs too. Before the PostgreSQL load the bench logs every
+  statement (log_statement = all) while one get, one list and one PATCH go through the module,
+  and stops the section unless the module ran exactly these statements (the list with the same
+  parameters, its extra row included). apr_dbd_pgsql prepares them with typed parameters
+  ({i.get('pg_types', '?')}); pgbench's are untyped and take the column's type.
+  - bench/sqlite_script.c, the module's INSERT: one connection, prepared once, autocommit,
+    WAL, into a fresh file; the values are those of a partner the module stored from the seed
+    body, with a random id and ETag per row.
+  - pgbench `-M prepared` with the same INSERT into the module's table.
+  - get: the module's get statement (prepared once per connection), one of the tenant's ids at
+    random per query. SQLite: as many threads (a connection each) as the module row has
+    connections, on a copy of the tenant's partners (raw-ops.db). PostgreSQL: pgbench
+    `-M prepared` on the module's table.
+  - list: the SQL ra_store_list_sql generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
+    to know that a next page exists), prepared, run and finalized for each query as the module
+    does (SQLite `-M extended` of sqlite_script.c, pgbench `-M extended`); every column of every
+    row is fetched.
+  - PATCH: the module's get statement, then its replace statement (every property, the one
+    changed, a new ETag, `WHERE ... AND etag =` the one read), one transaction each, as the
+    module runs them. SQLite: one connection, synchronous FULL, on raw-ops.db.
   - GET of a 400-byte static file.
   - bench/mod_bench_minimal.c, served by the same httpd as the module: it reads the body and
     answers 201 with a fixed 400-byte JSON, then calls `ap_rflush`.
-  - bench/verify_speed.c: src/ra_token.c (with src/ra_jose.c) built with the module's flags, one thread, compared
-    with `openssl speed`.
+  - bench/verify_speed.c: src/ra_token.c (with src/ra_jose.c) built with the module's flags,
+    one thread, compared with `openssl speed`.
 - **wrk** {i.get('wrk', '')}:
   - `-t2` (`-t1` at 1 connection), `--latency`, bench/wrk_report.lua.
   - `--timeout 10s`: wrk leaves timed-out requests out of its percentiles. At 10 s none should
     time out, and any that do are counted as "not expected".
   - wrk_report.lua counts every status. Its `response()` callback costs wrk some CPU, the same
-    on every row.
+    on every row but the list's, whose {LIST_TOP}-partner body wrk also hands it.
 - **Memory**: VmRSS of each httpd child, read from /proc/<pid>/status. It is read once after a
   warm-up of max(1000, N/20) creates and again after N more. MaxConnectionsPerChild 0 keeps the
   children alive throughout. Growth per 100k = (the sum of the children's growth) ÷ requests ×
@@ -1156,11 +1534,22 @@ Columns:
             self.pg = None
 
 
+def header_number(header, name):
+    """A number #defined in include/<header>."""
+    with open(os.path.join(ROOT, "include", header)) as f:
+        m = re.search(rf"#define {name} (\d+)", f.read())
+    if not m:
+        raise CellError(f"include/{header} defines no {name}")
+    return int(m.group(1))
+
+
 def busy_timeout():
-    """The module's SQLite busy timeout, as include/ra_store.h defines it."""
-    with open(os.path.join(ROOT, "include", "ra_store.h")) as f:
-        m = re.search(r"#define RA_STORE_SQLITE_BUSY_TIMEOUT_MS (\d+)", f.read())
-    return m.group(1) if m else "?"
+    return header_number("ra_store.h", "RA_STORE_SQLITE_BUSY_TIMEOUT_MS")
+
+
+def page_size():
+    """RemoteAssistPageSize's default: the bench leaves the directive unset."""
+    return header_number("mod_ra_config.h", "RA_DEFAULT_PAGE_SIZE")
 
 
 def minimal_body():

@@ -4,21 +4,28 @@
 # everything on 127.0.0.1, runs every cell, stops what it started and prints
 # the table (also written to docs/BENCHMARKS.md, or $BENCH_OUTPUT).
 # Knobs (environment or make variables): BENCH_SECONDS (10), BENCH_CONNS
-# ("1 16 64"), BENCH_MEMORY_REQUESTS (200000), BENCH_OPENSSL_SECONDS (3),
-# BENCH_OUTPUT (docs/BENCHMARKS.md). See docs/BENCHMARKS.md.
+# ("1 16 64"), BENCH_MEMORY_REQUESTS (200000), BENCH_OPS_ROWS (3000),
+# BENCH_OPENSSL_SECONDS (3), BENCH_OUTPUT (docs/BENCHMARKS.md). See
+# docs/BENCHMARKS.md.
 set -eu
 cd "$(dirname "$0")/.."
 
 out=build/bench
 mkdir -p "$out"
-pkgs="apr-1 apr-util-1 jansson cjose openssl"
+pkgs="apr-1 apr-util-1 jansson cjose openssl sqlite3"
 # The flags apxs builds the module with (apxs -q CFLAGS), so the token unit
 # runs the same code in the verify driver as in httpd.
 cflags="-std=gnu11 -Wall -Wextra -Werror -pipe -g -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 
 echo "bench: building the baselines in $out/"
 # shellcheck disable=SC2086
-gcc $cflags -o "$out/sqlite_insert" bench/sqlite_insert.c -lsqlite3
+gcc $cflags $(pkg-config --cflags jansson sqlite3) -o "$out/sqlite_script" \
+    bench/sqlite_script.c $(pkg-config --libs jansson sqlite3) -lpthread
+# the module's SQL, from src/ra_store.c itself (-I build: the compiled-in schema)
+# shellcheck disable=SC2086
+gcc $cflags -I include -I build $(pkg-config --cflags $pkgs) -o "$out/module_sql" \
+    bench/module_sql.c src/ra_store.c src/ra_query.c src/ra_entity.c \
+    $(pkg-config --libs $pkgs) -lm
 # shellcheck disable=SC2086
 gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/verify_speed" \
     bench/verify_speed.c src/ra_jose.c src/ra_token.c src/ra_token_cache.c $(pkg-config --libs $pkgs) -lm

@@ -4,6 +4,10 @@
 --   BENCH_METHOD      GET (default), POST, ...
 --   BENCH_BODY_FILE   request body, sent with Content-Type: application/json
 --   BENCH_AUTH        Authorization header value
+--   BENCH_ID_FIRST, BENCH_ID_COUNT
+--                     each request goes to <path>/<id>, with id one of
+--                     FIRST ... FIRST+COUNT-1 at random (requests formatted
+--                     once per thread, in init)
 --   BENCH_STOP_AFTER  each thread stops after this many responses (0: never)
 --                     and creates the file BENCH_STOP_MARKER<thread number>;
 --                     wrk itself still waits for -d unless sent SIGINT, which
@@ -17,6 +21,8 @@ local body_file = os.getenv("BENCH_BODY_FILE") or ""
 local auth = os.getenv("BENCH_AUTH") or ""
 local stop_after = tonumber(os.getenv("BENCH_STOP_AFTER") or "0") or 0
 local stop_marker = os.getenv("BENCH_STOP_MARKER") or ""
+local id_first = tonumber(os.getenv("BENCH_ID_FIRST") or "") or 0
+local id_count = tonumber(os.getenv("BENCH_ID_COUNT") or "") or 0
 
 wrk.method = method
 if body_file ~= "" then
@@ -34,6 +40,23 @@ local threads = {}
 function setup(thread)
    table.insert(threads, thread)
    thread:set("number", #threads)
+end
+
+-- wrk calls request() only when the script defines it: other rows keep
+-- wrk's single static request
+if id_count > 0 then
+   local requests = {}
+
+   function init(args)
+      math.randomseed(os.time() * 100 + number)
+      for i = 1, id_count do
+         requests[i] = wrk.format(nil, wrk.path .. "/" .. tostring(id_first + i - 1))
+      end
+   end
+
+   function request()
+      return requests[math.random(id_count)]
+   end
 end
 
 -- per thread (each thread has its own Lua state)

@@ -1,11 +1,12 @@
 """`make bench` keeps working: one short pass of every row.
 
-Runs `make bench` with 1 s per cell, 1 connection and a 2,000-request memory
-run from the repository root (no waiting for other load, no repeats), into a
-work directory and report file of its own, so the committed docs/BENCHMARKS.md
-and a full run's build/bench/run/ are left alone. It checks the exit status
-and that the printed table has every row with its numbers filled in. The
-numbers themselves are not judged: that is what the full run is for.
+Runs `make bench` with 1 s per cell, 1 connection, a 2,000-request memory
+run and a 200-partner tenant for the reads and updates, from the repository
+root (no waiting for other load, no repeats), into a work directory and
+report file of its own, so the committed docs/BENCHMARKS.md and a full run's
+build/bench/run/ are left alone. It checks the exit status and that the
+printed table has every row with its numbers filled in. The numbers
+themselves are not judged: that is what the full run is for.
 """
 import os
 import re
@@ -15,27 +16,41 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (section, start of the row's label, whether it has latencies, whether it has a ratio)
+# (section, start of the row's label, whether it has latencies, whether it has
+# a ratio, what it does to the table: "adds" rows, adds "none", or "changes"
+# partners without adding any; None: not counted)
 ROWS = [
-    ("1", "raw SQLite insert loop (C), WAL, synchronous=FULL", True, False),
-    ("1", "raw SQLite insert loop (C), WAL, synchronous=NORMAL", True, False),
-    ("1", "pgbench -M prepared", True, False),
-    ("1", "static GET", True, False),
-    ("1", "minimal POST handler", True, False),
-    ("2", "create, SQLite", True, True),
-    ("2", "diagnostic: the same creates, 1 child", True, True),
-    ("3", "create, PostgreSQL", True, True),
-    ("4", "401, malformed token", True, True),
-    ("4", "405, GET on the collection", True, True),
-    ("4", "400, malformed JSON", True, True),
-    ("5", "RS256 verify, token unit", False, True),
-    ("5", "openssl speed rsa2048 verify", False, False),
-    ("5", "ES256 verify, token unit", False, True),
-    ("5", "openssl speed ecdsap256 verify", False, False),
-    ("6", "RSS per child, 2,000 creates (sqlite)", True, True),
-    ("6", "RSS per child, 2,000 creates (pgsql)", True, True),
+    ("1", "raw SQLite insert loop (C), WAL, synchronous=FULL", True, False, "adds"),
+    ("1", "raw SQLite insert loop (C), WAL, synchronous=NORMAL", True, False, "adds"),
+    ("1", "raw SQLite loop (C), the module's get statement", True, False, "none"),
+    ("1", "raw SQLite loop (C), the SQL the module generates", True, False, "none"),
+    ("1", "raw SQLite loop (C), the module's get + replace", True, False, "changes"),
+    ("1", "pgbench -M prepared, the module's INSERT", True, False, "adds"),
+    ("1", "pgbench -M prepared, the module's get statement", True, False, "none"),
+    ("1", "pgbench -M extended, the SQL the module generates", True, False, "none"),
+    ("1", "pgbench -M prepared, the module's get + replace", True, False, "changes"),
+    ("1", "static GET", True, False, None),
+    ("1", "minimal POST handler", True, False, None),
+    ("2", "create, SQLite", True, True, "adds"),
+    ("2", "diagnostic: the same creates, 1 child", True, True, "adds"),
+    ("3", "create, PostgreSQL", True, True, "adds"),
+    ("4", "401, malformed token", True, True, "none"),
+    ("4", "405, DELETE on the collection", True, True, "none"),
+    ("4", "400, malformed JSON", True, True, "none"),
+    ("5", "RS256 verify, token unit", False, True, None),
+    ("5", "openssl speed rsa2048 verify", False, False, None),
+    ("5", "ES256 verify, token unit", False, True, None),
+    ("5", "openssl speed ecdsap256 verify", False, False, None),
+    ("6", "RSS per child, 2,000 creates (sqlite)", True, True, "adds"),
+    ("6", "RSS per child, 2,000 creates (pgsql)", True, True, "adds"),
+    ("7", "get by id", True, True, "none"),
+    ("7", "list page of 100", True, True, "none"),
+    ("7", "PATCH one property", True, True, "changes"),
+    ("8", "get by id", True, True, "none"),
+    ("8", "list page of 100", True, True, "none"),
+    ("8", "PATCH one property", True, True, "changes"),
 ]
-GOALS = 6
+GOALS = 12
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
 
 
@@ -53,7 +68,7 @@ def table_rows(stdout):
 def bench_run(tmp_path_factory):
     report = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
     env = dict(os.environ, BENCH_SECONDS="1", BENCH_CONNS="1", BENCH_MEMORY_REQUESTS="2000",
-               BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report),
+               BENCH_OPS_ROWS="200", BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report),
                BENCH_WORKDIR="build/bench/smoke", BENCH_QUIET_BUDGET="0", BENCH_RETRIES="0")
     for name in ("RA_MODULE", "RA_PRELOAD", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)  # the real module, built by make all, unsanitized
@@ -70,7 +85,7 @@ def test_make_bench_exits_0(bench_run):
 def test_every_row_has_its_numbers(bench_run):
     proc, _ = bench_run
     rows = table_rows(proc.stdout)
-    for section, label, latencies, ratio in ROWS:
+    for section, label, latencies, ratio, rows_done in ROWS:
         found = [r for r in rows if r[0] == section and r[1].startswith(label)]
         assert len(found) == 1, f"row {label!r}: {len(found)} in\n{proc.stdout}"
         row = found[0]
@@ -81,10 +96,13 @@ def test_every_row_has_its_numbers(bench_run):
             assert row[7] == "0", f"{label}: {row[7]} responses not as expected: {row}"
         if ratio:
             assert re.search(r"\d+\.\d+", row[9]), f"{label}: ratio is {row[9]!r}"
-        if label.startswith("create"):
+        if rows_done == "adds":
             assert NUMBER.match(row[8]) and int(row[8].replace(",", "")) > 0, row
-        if section == "4":
-            assert row[8] == "0", f"{label}: a rejected request stored rows: {row}"
+        if rows_done in ("none", "changes"):
+            assert row[8] == "0", f"{label}: stored rows: {row}"
+        if rows_done == "changes":
+            changed = re.search(r"partners changed ([\d,]+)", row[10])
+            assert changed and int(changed.group(1).replace(",", "")) > 0, row
 
 
 def test_every_goal_is_evaluated(bench_run):
