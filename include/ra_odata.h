@@ -50,7 +50,7 @@ int ra_odata_client_request_id_ok(const char *value);
 const char *ra_odata_status_code(int status);
 const char *ra_odata_status_message(int status);
 
-/* Serialises json compactly into pool memory; *len gets the length. */
+/* Serialises json compactly, freed with pool; *len gets the length. */
 char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len);
 
 /* The Graph error body:

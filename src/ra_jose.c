@@ -5,8 +5,21 @@
 
 #include <apr_strings.h>
 
-static const char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                      "0123456789-_";
+/* The base64url alphabet (RFC 4648 section 5) as a table: the gate runs
+ * over every byte of every token, and a search of the alphabet per byte
+ * cost more than a tenth of a first-sight RS256 verify. */
+static const unsigned char b64url_alphabet[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['-'] = 1, ['_'] = 1,
+};
 
 int ra_jose_b64url_valid(const char *s, size_t len)
 {
@@ -14,9 +27,7 @@ int ra_jose_b64url_valid(const char *s, size_t len)
         return 0;
     }
     for (size_t i = 0; i < len; i++) {
-        /* s may hold NUL bytes (fuzzers do): memchr, not strchr, which
-         * would accept the terminator */
-        if (s[i] == '\0' || !memchr(b64url_alphabet, s[i], sizeof(b64url_alphabet) - 1)) {
+        if (!b64url_alphabet[(unsigned char)s[i]]) { /* NUL included: fuzzers send it */
             return 0;
         }
     }
