@@ -9,8 +9,9 @@ Needs what `make bench` built (build/bench/, build/schema-pgsql.sql, the
 module) and the bench's insert script (build/bench/run/pgbench-pgbench.sql,
 written by a `make bench` run). Each cell runs 3 s of warm-up and 8 s
 measured; --truncate empties the table before each cell. Prints one line per
-cell and then the cluster's checkpoint lines. Everything runs under
-build/bench/tail/ on 127.0.0.1 and is stopped by pid at the end.
+cell, then the cluster's checkpoints and the autovacuum runs on the partners'
+table. Everything runs under build/bench/tail/ on 127.0.0.1 and is stopped by
+pid at the end.
 """
 import os
 import re
@@ -85,7 +86,7 @@ def module(server, token, conns):
 def main():
     rounds = int(sys.argv[1])
     truncate = "--truncate" in sys.argv
-    settings = ["max_connections=300", "log_checkpoints=on"] + [
+    settings = ["max_connections=300", "log_checkpoints=on", "log_autovacuum_min_duration=0"] + [
         a for a in sys.argv[2:] if a != "--truncate"]
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -125,7 +126,9 @@ def main():
         if server:
             server.stop()
         with open(pg.log) as f:
-            checkpoints = [line.rstrip() for line in f if "checkpoint" in line]
+            checkpoints = [line.rstrip() for line in f
+                           if "checkpoint" in line
+                           or ("automatic" in line and "remote_assistance_partners" in line)]
         pg.destroy()
     print("\n".join(checkpoints))
 
