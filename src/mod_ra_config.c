@@ -500,8 +500,9 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistTokenKeysRefresh", set_number, (void *)&keys_refresh, RA_CONF,
                   "Seconds between two fetches of the keys from a URL (default 3600)"),
     AP_INIT_TAKE1("RemoteAssistTokenKeysMinInterval", set_number,
-                  (void *)&keys_min_interval, RA_CONF, "Fewest seconds between two early fetches that unknown kids "
-                  "ask for (default 60)"),
+                  (void *)&keys_min_interval, RA_CONF,
+                  "Fewest seconds between two early fetches that unknown kids ask for "
+                  "(default 60)"),
     AP_INIT_TAKE1("RemoteAssistTokenKeysCache", set_keys_cache, NULL, RSRC_CONF,
                   "Directory where the last good keys from each URL are kept for the next "
                   "start (default: DefaultRuntimeDir/remoteassist-keys)"),

@@ -2,6 +2,7 @@
 tenant's caller sees it. Each test takes a fresh tenant (tid), so the rows it
 lists and counts are its own, whatever else the shared service stores."""
 import json
+import threading
 import uuid
 
 import requests
@@ -88,3 +89,27 @@ class Caller:
                 return seen
             resp = self.request("GET", url=page["@odata.nextLink"])
         raise AssertionError(f"more than {max_pages} pages: {seen[:20]}...")
+
+
+class BackgroundLoad:
+    """Threads that each run `worker(n)` beside a test, until it returns or
+    `stopping` is set: entering starts them, leaving stops and joins them.
+    Subclasses count their answers under `lock`."""
+
+    def __init__(self, threads):
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.worker, args=(n,)) for n in range(threads)]
+
+    def worker(self, n):
+        raise NotImplementedError
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(60)

@@ -15,7 +15,7 @@ import uuid
 import pytest
 import requests
 
-from graph_calls import Caller
+from graph_calls import BackgroundLoad, Caller
 
 CLIENTS = 32
 CREATES = 400          # per test: a few seconds on this machine
@@ -176,7 +176,7 @@ def test_rows_failing_inside_a_batch(committing, where):
 
 # ---------------------------------------------------------------- faults under load
 
-class Load:
+class Load(BackgroundLoad):
     """CLIENTS threads creating partners of one tenant with fresh ids, each on
     its own keep-alive connection, until stopped: what each id got (a status,
     or None when the connection failed, which leaves the outcome in doubt).
@@ -185,13 +185,11 @@ class Load:
     LOAD_LIMIT = 20000
 
     def __init__(self, svc):
+        super().__init__(8)
         self.caller = Caller(svc)
         self.results = []  # (id, status or None), in the order answered
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(8)]
 
-    def run(self, n):
+    def worker(self, n):
         client = Caller(self.caller.service, tenant=self.caller.tenant)
         for i in range(self.LOAD_LIMIT // len(self.threads)):
             if self.stopping.is_set():
@@ -214,16 +212,6 @@ class Load:
         while self.count(status) < goal:
             assert time.monotonic() < deadline, f"no {more} more {status}s in {timeout} s"
             time.sleep(0.05)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        for t in self.threads:
-            t.join(60)
 
     def check_against(self, svc):
         """No 201 without its row, no 503 with one, nothing but 201 and 503."""

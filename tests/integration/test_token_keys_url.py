@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import (COLLECTION, SEED_V1, TENANT, Backend, Httpd, assert_graph_error,
                       location_block, make_service, sqlite_db)
+from graph_calls import BackgroundLoad
 from keyserver import JWKS_PATH, METADATA_PATH, KeyServer, Pki, SigningKey
 from test_config import configtest
 
@@ -83,17 +84,16 @@ def assert_unknown_kid(resp):
     assert "no signing key has the token's kid" in resp.headers["WWW-Authenticate"]
 
 
-class Load:
+class Load(BackgroundLoad):
     """Threads creating partners with tokens of the key in use, until stopped
     or each has sent its share; every answer's status counted."""
 
     def __init__(self, service, key, threads=4, per_thread=2000):
+        super().__init__(threads)
         self.service, self.key, self.per_thread = service, key, per_thread
-        self.statuses, self.lock = {}, threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+        self.statuses = {}
 
-    def _run(self):
+    def worker(self, n):
         with requests.Session() as session:
             for _ in range(self.per_thread):
                 if self.stopping.is_set():
@@ -104,16 +104,6 @@ class Load:
                                              "Content-Type": "application/json"})
                 with self.lock:
                     self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        for t in self.threads:
-            t.join(60)
 
 
 def test_rotation_under_create_load(workroot, keys, idp):

@@ -27,6 +27,14 @@ TCase *pool_tcase(Suite *s, const char *name)
     return tc;
 }
 
+TCase *slow_fixture_tcase(Suite *s, const char *name, SFun setup, SFun teardown)
+{
+    TCase *tc = pool_tcase(s, name);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    return tc;
+}
+
 int main(void)
 {
     int failed;

@@ -13,6 +13,10 @@ void pool_teardown(void);
 /* A test case of s whose tests each get that pool. */
 TCase *pool_tcase(Suite *s, const char *name);
 
+/* The same, with an unchecked fixture run once for the whole case (keys that
+ * take seconds to generate) and a timeout that allows for it. */
+TCase *slow_fixture_tcase(Suite *s, const char *name, SFun setup, SFun teardown);
+
 Suite *jose_suite(void);
 Suite *token_suite(void);
 Suite *keys_suite(void);

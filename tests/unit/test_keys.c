@@ -731,9 +731,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, metadata);
     tcase_add_test(tc, issuer_template);
 
-    tc = pool_tcase(s, "keys");
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_set_timeout(tc, 60);
+    tc = slow_fixture_tcase(s, "keys", keys_setup, keys_teardown);
     tcase_add_test(tc, issuer_template_in_verify);
     tcase_add_test(tc, jwks_leaves_out_unusable_keys);
     tcase_add_test(tc, jwks_without_a_usable_key_is_refused);

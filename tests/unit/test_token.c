@@ -1627,9 +1627,7 @@ END_TEST
 Suite *token_suite(void)
 {
     Suite *s = suite_create("token");
-    TCase *tc = pool_tcase(s, "keys");
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_set_timeout(tc, 60);
+    TCase *tc = slow_fixture_tcase(s, "keys", keys_setup, keys_teardown);
     tcase_add_test(tc, load_pem_rsa);
     tcase_add_test(tc, load_pem_ec);
     tcase_add_test(tc, load_certificate);
@@ -1655,9 +1653,7 @@ Suite *token_suite(void)
     tcase_add_test(tc, authorization_header_length);
     tcase_add_test(tc, status_names);
 
-    tc = pool_tcase(s, "cache");
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_set_timeout(tc, 60);
+    tc = slow_fixture_tcase(s, "cache", keys_setup, keys_teardown);
     tcase_add_test(tc, cache_remembers_a_verified_token);
     tcase_add_test(tc, cache_checks_time_and_policy_on_every_use);
     tcase_add_test(tc, cache_tells_a_refreshed_key_set_from_the_one_it_replaced);
@@ -1665,9 +1661,7 @@ Suite *token_suite(void)
     tcase_add_test(tc, cache_is_bounded);
     tcase_add_test(tc, cache_is_shared_by_threads);
 
-    tc = pool_tcase(s, "verify");
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_set_timeout(tc, 60);
+    tc = slow_fixture_tcase(s, "verify", keys_setup, keys_teardown);
     tcase_add_test(tc, verify_rs256);
     tcase_add_test(tc, verify_other_rsa_algorithms);
     tcase_add_test(tc, verify_es256_jwks_kid);
