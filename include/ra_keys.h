@@ -26,8 +26,8 @@
  * Microsoft's JWKS holds about ten keys with their certificates (~20 KB). */
 #define RA_KEYS_MAX_DOCUMENT (256 * 1024)
 
-/* The largest bundle: a JWKS of RA_KEYS_MAX_DOCUMENT bytes (re-encoded
- * compactly, never longer) and the URLs and issuer around it. */
+/* The largest bundle (a JWKS and the URLs and issuer around it), from a
+ * fetch or a cache file: what the shared block holds. */
 #define RA_KEYS_MAX_BUNDLE (RA_KEYS_MAX_DOCUMENT + 16 * 1024)
 
 /* ------------------------------------------------------------- documents */
@@ -90,8 +90,8 @@ ra_keyshare_t *ra_keyshare_init(void *memory);
 /* How many bundles were stored so far; a change means new keys. */
 apr_uint64_t ra_keyshare_published(const ra_keyshare_t *share);
 
-/* Stores a bundle of at most RA_KEYS_MAX_BUNDLE bytes (one writer at a
- * time: the fetcher). */
+/* Stores a snapshot's bundle, at most RA_KEYS_MAX_BUNDLE bytes (one writer
+ * at a time: the fetcher). */
 void ra_keyshare_store(ra_keyshare_t *share, const char *bundle, apr_size_t len);
 
 /* Whether the stored bundle is exactly these bytes (for the fetcher, the

@@ -168,23 +168,29 @@ static const char *fetch(apr_pool_t *p, const ra_key_source_t *src, const char *
         curl_easy_cleanup(curl);
         return "libcurl cannot start a transfer";
     }
+    /* the options that keep the fetch safe: a libcurl that refuses one (the
+     * _STR ones are 7.85's) must not fetch without it; CAINFO alone, not the
+     * system's CAs too */
+    if (curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, schemes) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, schemes) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRECTS) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK
+        || curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                            (curl_off_t)RA_KEYS_MAX_DOCUMENT) != CURLE_OK
+        || (src->fetch.ca && (curl_easy_setopt(curl, CURLOPT_CAINFO, src->fetch.ca) != CURLE_OK
+                              || curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK))) {
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(curl);
+        return "this libcurl refuses an option the fetch needs (protocols, redirects, TLS "
+               "version, verification or size)";
+    }
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, schemes);
-    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, schemes);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRECTS);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* a thread among httpd's */
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, FETCH_TIMEOUT);
-    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (src->fetch.ca) {
-        /* that CA alone, not the system's too */
-        curl_easy_setopt(curl, CURLOPT_CAINFO, src->fetch.ca);
-        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
-    }
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RA_KEYS_MAX_DOCUMENT);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, fetch_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, why);
@@ -265,18 +271,31 @@ static const char *cache_file_name(apr_pool_t *pconf, const char *dir,
     return apr_pstrcat(pconf, dir, "/", hex, ".json", NULL);
 }
 
+/* Whether src's cache file holds exactly these bytes. */
+static int cache_file_holds(apr_pool_t *p, const ra_key_source_t *src, const char *bundle,
+                            apr_size_t len)
+{
+    char *data;
+    apr_size_t data_len;
+    return !ra_keyset_read_file(p, src->cache_file, &data, &data_len) && data_len == len
+           && !memcmp(data, bundle, len);
+}
+
 /* The bundle in src's cache file, written whole and then renamed, so that
- * a reader never sees half of one: NULL, or why not. An unchanged bundle
- * only gets the file's time, which says how fresh it is. */
+ * a reader never sees half of one: NULL, or why not. A file that holds it
+ * already only gets the time, which says how fresh it is. The file is read
+ * rather than trusted to match the shared block: an earlier write may have
+ * failed, or the fetcher died before it. */
 static const char *persist(apr_pool_t *p, const ra_key_source_t *src, const char *bundle,
-                           apr_size_t len, int changed, apr_time_t now)
+                           apr_size_t len, apr_time_t now)
 {
     char *temp = apr_pstrcat(p, src->cache_file, ".XXXXXX", NULL);
     char errbuf[128];
     apr_file_t *file;
     apr_status_t rv;
 
-    if (!changed && apr_file_mtime_set(src->cache_file, now, p) == APR_SUCCESS) {
+    if (cache_file_holds(p, src, bundle, len)
+        && apr_file_mtime_set(src->cache_file, now, p) == APR_SUCCESS) {
         return NULL;
     }
     rv = apr_file_mktemp(&file, temp, APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_EXCL
@@ -370,7 +389,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
     if (changed) {
         ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
     }
-    if ((error = persist(p, src, snap->bundle, snap->bundle_len, changed, now)) != NULL) {
+    if ((error = persist(p, src, snap->bundle, snap->bundle_len, now)) != NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00054)
                      "%s: cannot write the key cache %s; a restart while the identity "
                      "provider is unreachable would start without these keys", src->name,

@@ -94,6 +94,12 @@ static ra_keysnap_t *snapshot_make(apr_pool_t *scratch, const char *source,
     ra_keysnap_t *snap;
     apr_array_header_t *skipped;
 
+    /* the shared block holds no more (a cache file may be longer) */
+    if (bundle_len > RA_KEYS_MAX_BUNDLE) {
+        *error = apr_psprintf(scratch, "the keys and their URLs exceed %d bytes",
+                              RA_KEYS_MAX_BUNDLE);
+        return NULL;
+    }
     /* its own allocator: snapshots are made and destroyed by any thread */
     if (apr_pool_create_unmanaged_ex(&pool, NULL, NULL) != APR_SUCCESS) {
         *error = "out of memory";
@@ -147,10 +153,6 @@ ra_keysnap_t *ra_keysnap_from_jwks(apr_pool_t *scratch, const char *source,
 
     if (!text || !keys_text) {
         *error = "the JWKS could not be encoded";
-    }
-    else if (strlen(text) > RA_KEYS_MAX_BUNDLE) {
-        *error = apr_psprintf(scratch, "the JWKS and its URLs exceed %d bytes",
-                              RA_KEYS_MAX_BUNDLE);
     }
     else {
         snap = snapshot_make(scratch, source, jwks_uri, issuer, keys_text, strlen(keys_text),
@@ -244,6 +246,14 @@ apr_uint64_t ra_keyshare_published(const ra_keyshare_t *share)
     return LOAD(share->published);
 }
 
+/* Word i of a bundle of len bytes, zero-padded at its end. */
+static apr_uint64_t bundle_word(const char *bundle, apr_size_t len, apr_size_t i)
+{
+    apr_uint64_t word = 0;
+    memcpy(&word, bundle + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
+    return word;
+}
+
 void ra_keyshare_store(ra_keyshare_t *share, const char *bundle, apr_size_t len)
 {
     /* odd already when a writer died while writing: stay odd, then even */
@@ -251,9 +261,7 @@ void ra_keyshare_store(ra_keyshare_t *share, const char *bundle, apr_size_t len)
 
     __atomic_store_n(&share->seq, seq, __ATOMIC_RELAXED);
     for (apr_size_t i = 0; i < WORDS(len); i++) {
-        apr_uint64_t word = 0;
-        memcpy(&word, bundle + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
-        STORE(share->bundle[i], word);
+        STORE(share->bundle[i], bundle_word(bundle, len, i));
     }
     STORE(share->len, (apr_uint32_t)len);
     STORE(share->seq, seq + 1);
@@ -263,13 +271,13 @@ void ra_keyshare_store(ra_keyshare_t *share, const char *bundle, apr_size_t len)
 
 int ra_keyshare_holds(const ra_keyshare_t *share, const char *bundle, apr_size_t len)
 {
-    if (LOAD(share->published) == 0 || LOAD(share->len) != len) {
+    /* odd: a fetcher died while writing, and the block must be written
+     * again even if its bytes already match */
+    if (LOAD(share->published) == 0 || (LOAD(share->seq) & 1) || LOAD(share->len) != len) {
         return 0;
     }
     for (apr_size_t i = 0; i < WORDS(len); i++) {
-        apr_uint64_t word = 0;
-        memcpy(&word, bundle + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
-        if (LOAD(share->bundle[i]) != word) {
+        if (LOAD(share->bundle[i]) != bundle_word(bundle, len, i)) {
             return 0;
         }
     }

@@ -274,6 +274,38 @@ def test_restart_with_the_key_server_down_uses_the_persisted_keys(workroot, keys
         service.stop()
 
 
+def test_an_unchanged_refresh_rewrites_a_cache_file_with_older_keys(workroot, keys, idp):
+    """The fetcher compares the cache file with the keys, rather than trust
+    that it was written with the shared block: when that write failed (or the
+    fetcher died before it), the file would otherwise keep older keys, with a
+    fresh time, for the next start to load."""
+    idp.publish(SigningKey("old"))
+    service = start(workroot, keys, idp, refresh=1, min_interval=1)
+    cache = os.path.join(service.httpd.workdir, "key-cache")
+
+    def cached():
+        [name] = os.listdir(cache)
+        with open(os.path.join(cache, name), "rb") as f:
+            return os.path.join(cache, name), f.read()
+
+    def wait_until(holds, what):
+        deadline = time.time() + 10
+        while not holds(cached()[1]):
+            assert time.time() < deadline, what
+            time.sleep(0.1)
+
+    try:
+        path, old = cached()
+        idp.publish(SigningKey("new"))
+        wait_until(lambda data: data != old, "the new keys never reached the cache file")
+        current = cached()[1]
+        with open(path, "wb") as f:
+            f.write(old)
+        wait_until(lambda data: data == current, "a refresh left the older keys in the file")
+    finally:
+        service.stop()
+
+
 @pytest.mark.expect_log("RA00052", "RA00057", "RA00030")
 def test_first_start_without_cache_or_network_answers_503_until_keys_come(workroot, keys,
                                                                           idp):

@@ -404,6 +404,37 @@ START_TEST(bad_documents_make_no_snapshot)
 }
 END_TEST
 
+START_TEST(bundle_longer_than_the_shared_block_is_refused)
+{
+    /* a cache file can be longer than any fetch: a member the loader ignores
+     * pads a usable bundle past what the shared block holds */
+    json_t *jwks = json_loads(JWKS(public_jwk(rsa_a, "a", "RS256")), 0, NULL);
+    char *pad = apr_palloc(pool, RA_KEYS_MAX_BUNDLE + 1);
+    const char *error = NULL;
+
+    ck_assert_ptr_nonnull(jwks);
+    memset(pad, 'x', RA_KEYS_MAX_BUNDLE);
+    pad[RA_KEYS_MAX_BUNDLE] = '\0';
+    ck_assert_int_eq(json_object_set_new(jwks, "pad", json_string(pad)), 0);
+    json_t *doc = json_pack("{s:s, s:s, s:o}", "source", SOURCE, "jwks_uri", JWKS_URI,
+                            "jwks", jwks);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_null(ra_keysnap_decode(pool, SOURCE, text, strlen(text), &error));
+    ck_assert_ptr_nonnull(strstr(error, "exceed"));
+    free(text);
+
+    /* the same bundle without the pad is one */
+    json_object_del(jwks, "pad");
+    text = json_dumps(doc, JSON_COMPACT);
+    ra_keysnap_t *snap = ra_keysnap_decode(pool, SOURCE, text, strlen(text), &error);
+    ck_assert_msg(snap != NULL, "%s", error);
+    ra_keysnap_destroy(snap);
+    free(text);
+    json_decref(doc);
+}
+END_TEST
+
 /* ---- the shared block ---- */
 
 static ra_keyshare_t *new_share(void)
@@ -735,6 +766,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, issuer_template_in_verify);
     tcase_add_test(tc, jwks_leaves_out_unusable_keys);
     tcase_add_test(tc, jwks_without_a_usable_key_is_refused);
+    tcase_add_test(tc, bundle_longer_than_the_shared_block_is_refused);
     tcase_add_test(tc, generations_increase);
     tcase_add_test(tc, bundle_round_trip);
     tcase_add_test(tc, bad_documents_make_no_snapshot);
