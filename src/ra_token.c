@@ -866,11 +866,11 @@ ra_token_status_e ra_token_verify_cached(apr_pool_t *pool, ra_token_cache_t *cac
     if (status == RA_TOKEN_OK) {
         status = check_policy(pool, claims, policy, now, result);
     }
-    /* only tokens that passed everything: a failure is never remembered */
-    if (status == RA_TOKEN_OK && cache) {
-        ra_token_cache_put(cache, &key, keys, claims,
-                           json_number_value(json_object_get(claims, "exp")), result->alg,
-                           result->kid);
+    /* only tokens that passed everything: a failure is never remembered, nor
+     * a token in its leeway after exp, which no later use would find */
+    double exp = claims ? json_number_value(json_object_get(claims, "exp")) : 0;
+    if (status == RA_TOKEN_OK && cache && exp > (double)apr_time_sec(now)) {
+        ra_token_cache_put(cache, &key, keys, claims, exp, result->alg, result->kid);
     }
     else {
         json_decref(claims);

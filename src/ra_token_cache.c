@@ -64,9 +64,13 @@ apr_status_t ra_token_cache_create(apr_pool_t *pool, int capacity, ra_token_cach
         c->shards[s].entries = apr_pcalloc(pool, sizeof(entry_t) * (size_t)c->per_shard);
         rv = apr_thread_mutex_create(&c->shards[s].mutex, APR_THREAD_MUTEX_DEFAULT, pool);
     }
+    if (rv != APR_SUCCESS) {
+        *cache = NULL; /* nothing was put: nothing to clean up */
+        return rv;
+    }
     apr_pool_cleanup_register(pool, c, cache_cleanup, apr_pool_cleanup_null);
-    *cache = rv == APR_SUCCESS ? c : NULL;
-    return rv;
+    *cache = c;
+    return APR_SUCCESS;
 }
 
 void ra_token_cache_key(const char *token, size_t len, ra_token_cache_key_t *key)

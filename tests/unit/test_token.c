@@ -1510,6 +1510,10 @@ START_TEST(cache_never_remembers_a_failure)
     assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC + 7200, token, &r),
                   RA_TOKEN_EXPIRED, r);
     ck_assert_int_eq(ra_token_cache_count(cache), 0);
+    /* accepted in the leeway after exp, but no use could find it any more */
+    assert_status(verify_cached(cache, keys, AUDIENCE, 300, NOW_SEC + 3610, token, &r),
+                  RA_TOKEN_OK, r);
+    ck_assert_int_eq(ra_token_cache_count(cache), 0);
 }
 END_TEST
 
