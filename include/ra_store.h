@@ -12,6 +12,7 @@
 #include <apr_hash.h>
 #include <apr_pools.h>
 #include <apr_tables.h>
+#include <apr_time.h>
 
 #include "ra_entity.h"
 #include "ra_query.h"
@@ -23,6 +24,10 @@
  * 100 ms and retries, 15 times at most, so a stuck writer costs a request
  * about 16 x 300 ms, then 503. */
 #define RA_STORE_SQLITE_BUSY_TIMEOUT_MS 200
+
+/* How long a create batch, which runs outside apr_dbd's retries, waits in
+ * all for that lock: as long as one statement through the driver. */
+#define RA_STORE_SQLITE_WRITE_PATIENCE (16 * apr_time_from_msec(300))
 
 /* The start-up check may wait longer: on a graceful restart the old
  * children go on writing while the parent sets up. */
@@ -156,6 +161,7 @@ typedef struct {
 typedef struct {
     const char *text;
     apr_array_header_t *params;  /* ra_sql_param_t */
+    apr_size_t length, capacity; /* of text, once it is built in a buffer */
 } ra_sql_t;
 
 typedef enum { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL } ra_dialect_e;

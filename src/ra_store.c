@@ -315,10 +315,14 @@ ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_na
     ok = st.dialect == RA_DIALECT_PGSQL || sqlite_wal(&st);
     /* one transaction: a failed upgrade leaves the database as it was, and
      * on PostgreSQL the lock keeps nodes starting together from racing */
-    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN" : "BEGIN IMMEDIATE", "begin")
-         && (st.dialect == RA_DIALECT_SQLITE
-             || select_all(pool, st.driver, st.handle,
-                           "SELECT pg_advisory_xact_lock(7243010)", NULL) == 0);
+    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN" : "BEGIN IMMEDIATE", "begin");
+    if (ok && st.dialect == RA_DIALECT_PGSQL
+        && select_all(pool, st.driver, st.handle, "SELECT pg_advisory_xact_lock(7243010)",
+                      NULL) != 0) {
+        st.error = db_error(pool, st.driver, st.handle, 1, "advisory lock");
+        run(&st, "ROLLBACK", "roll back");
+        ok = 0;
+    }
     if (ok) {
         ok = migrate(&st, legacy_tenant, upgraded);
         run(&st, ok ? "COMMIT" : "ROLLBACK", ok ? "commit" : "roll back");
@@ -356,24 +360,27 @@ const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *
 
 /* ---------------------------------------------------- fixed statements */
 
-/* apr_dbd_sqlite3 returns SQLite result codes. It prepares with the legacy
- * sqlite3_prepare(), whose statements are not recompiled after a schema
- * change (even a new index elsewhere): they fail with SQLITE_ERROR, then
- * SQLITE_SCHEMA, until prepared again. */
-#define SQLITE_RC_ERROR 1
-#define SQLITE_RC_SCHEMA 17
-
 /* Whether a failed statement may be one the connection lost or outgrew, so
- * that preparing it again and retrying once is worthwhile. */
-static int statement_may_be_stale(const apr_dbd_driver_t *driver, int rv)
+ * that preparing it again and retrying is worthwhile; attempt counts the
+ * retries so far. Nothing else is retried: on SQLite each new copy stays
+ * linked to the connection until it closes. */
+static int statement_may_be_stale(const ra_store_conn_t *conn, int rv, int attempt)
 {
-    if (dialect_of(driver) == RA_DIALECT_PGSQL) {
+    if (dialect_of(conn->driver) == RA_DIALECT_PGSQL) {
         /* PQreset after a server restart drops server-side prepared
          * statements and mod_dbd does not prepare them again. If it still
          * exists, PREPARE fails and the first error stands. */
-        return 1;
+        return attempt == 0;
     }
-    return rv == SQLITE_RC_ERROR || rv == SQLITE_RC_SCHEMA;
+    /* apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
+     * statements are not recompiled after a schema change (even a new index
+     * elsewhere) or a PRAGMA that expired them: they fail with SQLITE_ERROR,
+     * then SQLITE_SCHEMA, until prepared again, leaving no code or
+     * SQLITE_SCHEMA on the connection. A lasting failure fails with
+     * SQLITE_ERROR too, but leaves its own (SQLITE_FULL, SQLITE_READONLY). */
+    int code = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle)) & 0xff;
+    return (rv == SQLITE_ERROR || rv == SQLITE_SCHEMA)
+           && (code == SQLITE_OK || code == SQLITE_ERROR || code == SQLITE_SCHEMA);
 }
 
 /* Prepares a statement (again) on this connection and keeps it where mod_dbd
@@ -438,7 +445,7 @@ static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e whic
             first_error = db_error(pool, conn->driver, conn->handle, rv,
                                    statements[which].label);
         }
-        if (attempt == STALE_RETRIES || !statement_may_be_stale(conn->driver, rv)
+        if (attempt == STALE_RETRIES || !statement_may_be_stale(conn, rv, attempt)
             || !(stmt = prepare(conn, which, stmt, &rv))) {
             *error = first_error;
             return 0;
@@ -550,19 +557,48 @@ static void created_etag(apr_pool_t *pool, const char *const *values, void *bato
     }
 }
 
+/* Whether the last statement on an SQLite connection failed because another
+ * writer held the database past the busy timeout: it wrote nothing. */
+static int sqlite_busy(const ra_store_conn_t *conn)
+{
+    if (dialect_of(conn->driver) != RA_DIALECT_SQLITE) {
+        return 0;
+    }
+    int rc = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle)) & 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors)
 {
     apr_hash_t *created = apr_hash_make(pool);
     ra_sql_t *sql = n > 1 ? batch_insert_sql(pool, rows, n) : NULL;
+    apr_time_t give_up = apr_time_now() + RA_STORE_SQLITE_WRITE_PATIENCE;
     const char *error = NULL;
+    int inserted = 0;
 
-    if (sql && select_generated(pool, conn, sql, 1, created_etag, created, &error)) {
+    /* SQLite busy: the batch waits as long as one statement through
+     * apr_dbd_sqlite3 would, trying again after each busy timeout */
+    while (sql && !(inserted = select_generated(pool, conn, sql, 1, created_etag, created,
+                                                &error))
+           && sqlite_busy(conn) && apr_time_now() < give_up) {
+        apr_hash_clear(created);
+    }
+    if (inserted) {
         for (int i = 0; i < n; i++) {
             results[i] = apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)
                          ? RA_STORE_DONE : RA_STORE_CONFLICT;
             errors[i] = NULL;
+        }
+        return;
+    }
+    if (sql && sqlite_busy(conn)) {
+        /* one by one, each row would wait as long again, while this leader
+         * holds the writer lock of every child */
+        for (int i = 0; i < n; i++) {
+            results[i] = RA_STORE_FAILED;
+            errors[i] = error;
         }
         return;
     }
@@ -651,9 +687,23 @@ ra_store_result_e ra_store_delete(apr_pool_t *pool, const ra_store_conn_t *conn,
 
 /* -------------------------------------------------------- generated SQL */
 
+/* Appends to the text in a buffer that doubles when full: a batch's INSERT
+ * is built from hundreds of pieces. */
 static void add_text(ra_sql_t *sql, const char *text)
 {
-    sql->text = apr_pstrcat(sql->params->pool, sql->text, text, NULL);
+    apr_size_t n = strlen(text);
+    if (!sql->capacity) { /* the text so far is not in a buffer of its own */
+        sql->length = sql->text ? strlen(sql->text) : 0;
+    }
+    if (sql->length + n + 1 > sql->capacity) {
+        apr_size_t capacity = 2 * (sql->length + n + 1);
+        char *grown = apr_palloc(sql->params->pool, capacity);
+        memcpy(grown, sql->text, sql->length);
+        sql->text = grown;
+        sql->capacity = capacity;
+    }
+    memcpy((char *)sql->text + sql->length, text, n + 1);
+    sql->length += n;
 }
 
 /* Appends a placeholder and its parameter. */

@@ -864,6 +864,46 @@ START_TEST(statements_after_schema_change)
 }
 END_TEST
 
+/* The statements prepared on a connection (apr_dbd_sqlite3 keeps each one
+ * linked to it until it closes). */
+static int statements_on(apr_dbd_t *h)
+{
+    sqlite3 *db = apr_dbd_native_handle(driver, h);
+    int n = 0;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+        n++;
+    }
+    return n;
+}
+
+/* A lasting failure (here a full database) is not taken for a stale
+ * statement: retrying it would leave two more copies on the connection for
+ * every failed write. */
+START_TEST(full_database_is_not_prepared_again)
+{
+    const char *error = NULL;
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    ck_assert_ptr_null(ra_store_connection_setup(pool, driver, h));
+    ck_assert_ptr_null(ra_store_prepare_statements(&conn));
+    char *pages = apr_pstrdup(pool, query_value(h, "PRAGMA page_count"));
+    query_value(h, apr_pstrcat(pool, "PRAGMA max_page_count = ", pages, NULL));
+    int before = statements_on(h);
+
+    ra_store_result_e result = RA_STORE_DONE;
+    for (int i = 0; i < 200 && result == RA_STORE_DONE; i++) {
+        ra_partner_t p = partner(apr_psprintf(pool, "filler-%d-%0400d", i, 0), "x", NULL,
+                                 "onboarded", UNSET, UNSET);
+        result = ra_store_insert(pool, &conn, T1, &p, RA_VERSION_V1, &error);
+    }
+    ck_assert_int_eq(result, RA_STORE_FAILED);
+    ck_assert_msg(strstr(error, "full"), "%s", error);
+    ck_assert_int_eq(statements_on(h), before);
+    close_db(h);
+}
+END_TEST
+
 START_TEST(get_per_tenant)
 {
     const char *error = "(unset)";
@@ -1500,6 +1540,40 @@ START_TEST(insert_batch_failure_retries_rows_one_by_one)
 }
 END_TEST
 
+/* Another writer holds SQLite's lock past every timeout: the batch waits
+ * about as long as one statement would, once and not once per row, and
+ * then fails every row, having written none. */
+START_TEST(insert_batch_waits_once_for_a_locked_database)
+{
+    setup_db();
+    apr_dbd_t *h = open_db(), *holder = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    const ra_store_row_t *rows[] = { row_of(pool, T1, "w", "w"), row_of(pool, T1, "x", "x"),
+                                     row_of(pool, T1, "y", "y"), row_of(pool, T1, "z", "z") };
+    ra_store_result_e results[4];
+    const char *errors[4];
+
+    ck_assert_ptr_null(ra_store_connection_setup(pool, driver, h));
+    exec_sql(holder, "BEGIN IMMEDIATE");
+    apr_time_t began = apr_time_now();
+    ra_store_insert_batch(pool, &conn, rows, 4, results, errors);
+    apr_interval_time_t waited = apr_time_now() - began;
+    exec_sql(holder, "COMMIT");
+    close_db(holder);
+
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(results[i], RA_STORE_FAILED);
+        ck_assert_msg(errors[i] && strstr(errors[i], "locked"), "%s", errors[i]);
+    }
+    ck_assert_str_eq(row_count(h), "0");
+    /* one patience (4.8 s), where one per row took 0.2 s + 4 x 4.8 s */
+    ck_assert_msg(waited >= RA_STORE_SQLITE_WRITE_PATIENCE
+                  && waited < 2 * RA_STORE_SQLITE_WRITE_PATIENCE,
+                  "waited %" APR_TIME_T_FMT " ms", apr_time_as_msec(waited));
+    close_db(h);
+}
+END_TEST
+
 /* The threads of one child, each with its own connection, share a queue. */
 #define WORKERS 16
 #define PER_WORKER 40
@@ -1636,6 +1710,7 @@ Suite *store_suite(void)
     TCase *commit = db_tcase(s, "group commit");
     tcase_add_test(commit, insert_batch_commits_each_rows_outcome);
     tcase_add_test(commit, insert_batch_failure_retries_rows_one_by_one);
+    tcase_add_test(commit, insert_batch_waits_once_for_a_locked_database);
     tcase_add_test(commit, commit_queue_shares_transactions_between_threads);
     tcase_add_test(commit, commit_queue_without_a_connection_fails_the_batch);
     TCase *tc = db_tcase(s, "setup");
@@ -1668,6 +1743,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, invalid_datetime_fails);
     tcase_add_test(tc, insert_table_dropped_fails);
     tcase_add_test(tc, statements_after_schema_change);
+    tcase_add_test(tc, full_database_is_not_prepared_again);
     tcase_add_test(tc, get_per_tenant);
     tcase_add_test(tc, replace_compare_and_swap);
     tcase_add_test(tc, delete_per_tenant_and_etag);
