@@ -85,7 +85,10 @@ enum {
 typedef struct {
     const char *dbd_driver;   /* DBDriver / DBDParams as mod_dbd gets them */
     const char *dbd_params;
-    int uses_database;        /* a RemoteAssist* directive is in this server */
+    int serves;               /* set by ra_config_check: a section that applies
+                               * here (its own or the main server's) has
+                               * SetHandler remoteassist, so its database is
+                               * the module's */
     const char *legacy_tenant;            /* RemoteAssistLegacyTenant */
     int commit_batch;                     /* RemoteAssistCommitBatch; 0: unset */
     int token_cache_size;                 /* RemoteAssistTokenCache; -1: unset */

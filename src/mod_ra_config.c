@@ -90,8 +90,6 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     cfg->token_cache_size = add->token_cache_size >= 0 ? add->token_cache_size
                                                        : base->token_cache_size;
     MERGE_POINTER(keys_cache);
-    /* mod_dbd overlays the main server's statements onto every vhost */
-    cfg->uses_database = add->uses_database || base->uses_database;
     return cfg;
 }
 
@@ -113,20 +111,20 @@ const apr_array_header_t *ra_config_audiences(apr_pool_t *pool, const ra_dir_con
 
 /* ------------------------------------------------------------ directives */
 
-/* Every RemoteAssist* directive marks the server it appears in as one whose
- * mod_dbd connections carry the module's statements. They are not given to
- * mod_dbd with ap_dbd_prepare, as mod_authn_dbd does: mod_dbd prepares such
- * statements on a new connection before any post_connect hook runs, so on
- * SQLite before the module's busy timeout, and a connection opened while
- * another process checkpoints the WAL failed with "database is locked" (a
- * 503). ra_startup_dbd_post_connect prepares them after its settings. */
+/* Every RemoteAssist* directive needs mod_dbd, loaded first. The module's
+ * statements are not given to mod_dbd with ap_dbd_prepare, as mod_authn_dbd
+ * does: mod_dbd prepares such statements on a new connection before any
+ * post_connect hook runs, so on SQLite before the module's busy timeout, and
+ * a connection opened while another process checkpoints the WAL failed with
+ * "database is locked" (a 503). ra_startup_dbd_post_connect prepares them
+ * after its settings, on the databases of the servers that serve a section
+ * (ra_config_check). */
 static const char *use_server(cmd_parms *cmd)
 {
     if (!APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire)) {
         return apr_psprintf(cmd->pool, "%s needs mod_dbd: add LoadModule dbd_module "
                             "before mod_remoteassist", cmd->cmd->name);
     }
-    ra_server_config(cmd->server)->uses_database = 1;
     return NULL;
 }
 
@@ -618,7 +616,7 @@ static int note_collection(apr_pool_t *pconf, server_rec *s, const core_dir_conf
 static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                           apr_array_header_t *sections, int locations)
 {
-    const ra_server_config_t *scfg = ra_server_config(s);
+    ra_server_config_t *scfg = ra_server_config(s);
     ap_conf_vector_t **sec = (ap_conf_vector_t **)sections->elts;
     int problems = 0;
 
@@ -631,6 +629,7 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
         if (!own || !own->serves) {
             continue;
         }
+        scfg->serves = 1;
         const ra_dir_config_t *cfg = effective_config(p, s, core, sections);
         if (locations && core->d && !core->r) {
             problems += note_collection(pconf, s, core, where);
@@ -675,12 +674,6 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          "use sqlite3 or pgsql", where, scfg->dbd_driver);
             problems++;
         }
-        else if (!scfg->uses_database) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00005)
-                         "%s (SetHandler remoteassist): no RemoteAssist* directive applies "
-                         "to its server, so its database connections are not set up", where);
-            problems++;
-        }
     }
     return problems;
 }
@@ -703,6 +696,7 @@ int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     for (server_rec *s = main_server; s; s = s->next) {
         core_server_config *core = ap_get_core_module_config(s->module_config);
         ra_server_config(s)->collections = NULL;
+        ra_server_config(s)->serves = 0;
         problems += check_sections(pconf, ptemp, s, core->sec_url, 1);
         problems += check_sections(pconf, ptemp, s, core->sec_dir, 0);
     }

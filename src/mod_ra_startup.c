@@ -163,7 +163,7 @@ static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *mai
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);
         const char *error, *key;
-        if (!scfg->uses_database || !scfg->dbd_driver || !scfg->dbd_params
+        if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
             || !ra_store_driver_supported(scfg->dbd_driver)) {
             continue;
         }
@@ -263,7 +263,7 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
     for (server_rec *s = main_server; threaded != AP_MPMQ_NOT_SUPPORTED && s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);
         int batch = scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH;
-        if (!scfg->uses_database || batch == 1) {
+        if (!scfg->serves || batch == 1) {
             continue;
         }
         apr_status_t rv = ra_commit_queue_create(p, batch, &scfg->commit_queue);
@@ -301,12 +301,12 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
 }
 
 /* Whether a mod_dbd pool group is one of the module's databases: a server
- * with RemoteAssist* directives uses that driver and those parameters. */
+ * that serves a section uses that driver and those parameters. */
 static int our_database(const dbd_cfg_t *dbd_cfg)
 {
     for (server_rec *s = ap_server_conf; s; s = s->next) {
         const ra_server_config_t *scfg = ra_server_config(s);
-        if (scfg->uses_database && scfg->dbd_driver && scfg->dbd_params && dbd_cfg->name
+        if (scfg->serves && scfg->dbd_driver && scfg->dbd_params && dbd_cfg->name
             && dbd_cfg->params && !strcmp(scfg->dbd_driver, dbd_cfg->name)
             && !strcmp(scfg->dbd_params, dbd_cfg->params)) {
             return 1;
@@ -318,7 +318,9 @@ static int our_database(const dbd_cfg_t *dbd_cfg)
 /* mod_dbd's per-connection hook: the busy timeout and durability settings
  * (SQLite), then the module's statements, in that order (see use_server in
  * mod_ra_config.c). A statement that cannot be prepared here is prepared at
- * its first use (ra_store.c). */
+ * its first use (ra_store.c). Always APR_SUCCESS: mod_dbd ignores the
+ * result, but any other one would stop the hooks after this one, DBDInitSQL's
+ * among them. */
 apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
                                          ap_dbd_t *dbd)
 {
@@ -335,7 +337,7 @@ apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
     if (error) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, dbd_cfg->server, RALOGNO(00016)
                      "%s; each request prepares what it needs", error);
-        return APR_EGENERAL;
+        return APR_SUCCESS;
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, dbd_cfg->server, RALOGNO(00018)
                  "new %s connection set up", apr_dbd_name(dbd->driver));

@@ -3,8 +3,11 @@ virtual hosts, MPMs, concurrency, graceful restarts and database faults.
 Loads are bounded in count and time and go to 127.0.0.1 only."""
 import concurrent.futures
 import contextlib
+import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 import uuid
@@ -101,6 +104,35 @@ def test_virtual_host_inherits_database_and_serves_its_location(private_service,
     assert resp.status_code == 201, resp.text
     assert svc.backend.row(resp.json()["id"]) is not None
     assert svc.post(SEED_V1, headers={"Host": "other.test"}).status_code == 404
+
+
+def test_a_virtual_host_that_serves_nothing_keeps_its_own_database(private_service, keys):
+    """A main-server directive (RemoteAssistTokenCache) does not make the
+    module set up, or create its tables in, the database of a virtual host
+    that serves none of its sections (here one a mod_authn_dbd could use)."""
+    key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    vhost_loc = location_block(f"/v1.0{COLLECTION}", "v1.0", key)
+    here = tempfile.mkdtemp(prefix="ra-theirs-")
+    os.chmod(here, 0o777)  # mod_dbd connects from the children, as User
+    theirs = os.path.join(here, "theirs.db")
+    with contextlib.closing(sqlite3.connect(theirs)) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+    os.chmod(theirs, 0o666)
+    vhosts = ("RemoteAssistTokenCache 512\n"
+              "<VirtualHost *:*>\n  ServerName api.contoso.test\n"
+              f"{vhost_loc}</VirtualHost>\n"
+              "<VirtualHost *:*>\n  ServerName other.test\n  DBDriver sqlite3\n"
+              f"  DBDParams {theirs}\n</VirtualHost>\n")
+    try:
+        svc = private_service("vhost-own-db", locations=vhosts)
+        assert svc.post(SEED_V1, headers={"Host": "api.contoso.test"}).status_code == 201
+        with contextlib.closing(sqlite3.connect(theirs)) as db:
+            tables = {name for name, in db.execute("SELECT name FROM sqlite_master")}
+            mode, = db.execute("PRAGMA journal_mode").fetchone()
+        assert tables == {"users"}
+        assert mode == "delete"
+    finally:
+        shutil.rmtree(here)
 
 
 def test_the_collection_is_not_mapped_to_files(private_service):
