@@ -41,7 +41,4 @@ ra_route_status_e ra_route_parse(apr_pool_t *pool, const char *path, ra_route_t 
  * followed by its end, '/' or '(', the length of that prefix; else 0. */
 size_t ra_route_under(const char *path, const char *collection_path);
 
-/* A short name of the route kind for logs: "collection", "$count", ... */
-const char *ra_route_name(ra_route_kind_e kind);
-
 #endif

@@ -400,7 +400,7 @@ int ra_expect_no_body(ra_request_t *rq)
     /* nothing, or an empty JSON object, which some clients send for "no
      * parameters"; anything else would be ignored, so it is refused */
     json_t *json = len ? json_loadb(body, len, 0, NULL) : NULL;
-    int empty = len == 0 || body[strspn(body, " \t\r\n")] == '\0'
+    int empty = strspn(body, " \t\r\n") == len /* not a NUL that ends it early */
                 || (json_is_object(json) && json_object_size(json) == 0);
     json_decref(json);
     return empty ? OK : ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",

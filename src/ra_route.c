@@ -21,16 +21,6 @@ size_t ra_route_under(const char *path, const char *collection_path)
     return !strncasecmp(path, collection_path, len) && ends_segment(path[len]) ? len : 0;
 }
 
-const char *ra_route_name(ra_route_kind_e kind)
-{
-    static const char *const names[RA_ROUTE_KINDS] = {
-        [RA_ROUTE_COLLECTION] = "collection", [RA_ROUTE_COUNT] = "$count",
-        [RA_ROUTE_ENTITY] = "entity", [RA_ROUTE_BEGIN_ONBOARDING] = "beginOnboarding",
-        [RA_ROUTE_DISCONNECT] = "disconnect",
-    };
-    return (unsigned)kind < RA_ROUTE_KINDS ? names[kind] : "unknown";
-}
-
 /* The bound actions, by segment name; the namespace-qualified form too. */
 static const struct {
     const char *name;

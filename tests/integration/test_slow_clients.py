@@ -215,15 +215,19 @@ def test_slow_clients_delay_a_create_by_a_bounded_time(private_service, record_p
     svc = private_service(f"slow-{stage}", mpm_config=MPM_CONFIG, extra_config=EXTRA_CONFIG)
     bound = wait_bound(stage)
     slow = SlowClients(svc.httpd.port, attack(svc))
-    # a little beyond the bound: without the timeouts, nothing ends sooner
-    with trickling([slow], bound + TRICKLE_INTERVAL):
+    # Until every slow connection is cut, or twice the bound: the good client's
+    # wait is what the bound is about. The last slow ones are accepted after
+    # it, when workers free up, and on a loaded machine (CI beside other work)
+    # their own timeouts can end just past the bound.
+    with trickling([slow], 2 * bound):
         good_id, resp, waited = timed_create(svc)
     # `pytest --junitxml=FILE -o junit_family=xunit1` keeps the measured times
     record_property("good_client_wait_s", round(waited, 2))
     record_property("slow_cut_after_s", sorted({round(t, 1) for t in slow.cut_after.values()}))
     assert resp.status_code == 201, resp.text
     assert waited <= bound, f"the good client waited {waited:.1f} s, bound {bound} s"
-    assert slow.left_open == 0, f"{slow.left_open} slow connections still open after {bound} s"
+    assert slow.left_open == 0, \
+        f"{slow.left_open} slow connections still open after {2 * bound} s"
     for n, answer in slow.answers.items():
         assert answer.startswith(slow.attack.answer(n)), (n, answer[:300])
     assert svc.log().count(log_line) == SLOW_CONNECTIONS
