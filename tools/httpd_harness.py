@@ -73,11 +73,12 @@ def location_block(path, version, key_directive, extra=""):
 
 
 def _exited(pid):
-    """A zombie, or gone altogether."""
+    """A zombie, or gone altogether (also between the open and the read,
+    which then fails with ESRCH)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return True
 
 
