@@ -26,7 +26,8 @@ typedef struct {
     unsigned char hash[RA_TOKEN_CACHE_KEY_LEN]; /* SHA-256 of the token */
 } ra_token_cache_key_t;
 
-/* A cache of at most capacity entries (> 0); freed with pool. */
+/* A cache of capacity entries (> 0), rounded up so that its shards hold as
+ * many each; freed with pool. */
 apr_status_t ra_token_cache_create(apr_pool_t *pool, int capacity, ra_token_cache_t **cache);
 
 void ra_token_cache_key(const char *token, size_t len, ra_token_cache_key_t *key);

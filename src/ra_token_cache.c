@@ -9,8 +9,11 @@
 #include <apr_thread_mutex.h>
 #include <openssl/evp.h>
 
-/* A power of two: a shard is a key's first byte modulo it. */
-#define SHARDS 16
+/* Shards of a cache that is not tiny, and the most entries one holds: a
+ * lookup scans its shard under the shard's lock, so a large cache has more
+ * shards, not longer ones. */
+#define MIN_SHARDS 16
+#define SHARD_ENTRIES 64
 
 typedef struct {
     ra_token_cache_key_t key;
@@ -31,7 +34,8 @@ typedef struct {
 } shard_t;
 
 struct ra_token_cache {
-    shard_t shards[SHARDS];
+    shard_t *shards;
+    unsigned nshards;        /* a power of two */
     int per_shard;
 };
 
@@ -46,7 +50,7 @@ static void clear(entry_t *e)
 static apr_status_t cache_cleanup(void *data)
 {
     ra_token_cache_t *cache = data;
-    for (int s = 0; s < SHARDS; s++) {
+    for (unsigned s = 0; s < cache->nshards; s++) {
         for (int i = 0; i < cache->per_shard; i++) {
             clear(&cache->shards[s].entries[i]);
         }
@@ -59,8 +63,16 @@ apr_status_t ra_token_cache_create(apr_pool_t *pool, int capacity, ra_token_cach
     ra_token_cache_t *c = apr_pcalloc(pool, sizeof(*c));
     apr_status_t rv = APR_SUCCESS;
 
-    c->per_shard = (capacity + SHARDS - 1) / SHARDS;
-    for (int s = 0; s < SHARDS && rv == APR_SUCCESS; s++) {
+    c->nshards = 1;
+    while (c->nshards < MIN_SHARDS && c->nshards < (unsigned)capacity) {
+        c->nshards <<= 1;
+    }
+    while ((apr_size_t)c->nshards * SHARD_ENTRIES < (apr_size_t)capacity) {
+        c->nshards <<= 1;
+    }
+    c->per_shard = (int)((capacity + c->nshards - 1) / c->nshards);
+    c->shards = apr_pcalloc(pool, sizeof(shard_t) * c->nshards);
+    for (unsigned s = 0; s < c->nshards && rv == APR_SUCCESS; s++) {
         c->shards[s].entries = apr_pcalloc(pool, sizeof(entry_t) * (size_t)c->per_shard);
         rv = apr_thread_mutex_create(&c->shards[s].mutex, APR_THREAD_MUTEX_DEFAULT, pool);
     }
@@ -88,7 +100,9 @@ static int empty_key(const ra_token_cache_key_t *key)
 
 static shard_t *shard_of(ra_token_cache_t *cache, const ra_token_cache_key_t *key)
 {
-    return &cache->shards[key->hash[0] % SHARDS];
+    apr_uint32_t bits;
+    memcpy(&bits, key->hash, sizeof(bits)); /* a hash: any of its bytes will do */
+    return &cache->shards[bits & (cache->nshards - 1)];
 }
 
 static entry_t *find(ra_token_cache_t *cache, shard_t *shard, const ra_token_cache_key_t *key,
@@ -171,7 +185,7 @@ void ra_token_cache_put(ra_token_cache_t *cache, const ra_token_cache_key_t *key
 int ra_token_cache_count(ra_token_cache_t *cache)
 {
     int n = 0;
-    for (int s = 0; s < SHARDS; s++) {
+    for (unsigned s = 0; s < cache->nshards; s++) {
         apr_thread_mutex_lock(cache->shards[s].mutex);
         for (int i = 0; i < cache->per_shard; i++) {
             n += cache->shards[s].entries[i].claims != NULL;

@@ -1532,6 +1532,20 @@ START_TEST(cache_is_bounded)
         ck_assert_int_le(ra_token_cache_count(cache), 16);
     }
     ck_assert_int_gt(ra_token_cache_count(cache), 0);
+
+    /* a cache of one holds one; a large one has more shards, not longer
+     * ones, and holds what it was sized for */
+    static const int sizes[] = { 1, 5000 };
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        cache = new_cache(sizes[s]);
+        for (int i = 0; i < 2 * sizes[s] && i < 400; i++) {
+            const char *token = sign(hmac_jwk, "HS256", NULL,
+                                     with(claims(), "oid", json_string(apr_itoa(pool, i))));
+            assert_status(verify_cached(cache, keys, AUDIENCE, 0, NOW_SEC, token, &r),
+                          RA_TOKEN_OK, r);
+        }
+        ck_assert_int_eq(ra_token_cache_count(cache), sizes[s] == 1 ? 1 : 400);
+    }
 }
 END_TEST
 
