@@ -247,6 +247,34 @@ char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len)
     return text;
 }
 
+/* s, or a copy with '?' for every byte that is not part of a UTF-8
+ * character: a message that quotes a request (a query's character, a path)
+ * may cut a character in two, and jansson takes only UTF-8. */
+static const char *utf8_marked(apr_pool_t *pool, const char *s)
+{
+    json_t *probe = json_string(s);
+    json_decref(probe);
+    if (probe) {
+        return s;
+    }
+    char *out = apr_pstrdup(pool, s);
+    size_t left = strlen(out);
+    for (size_t i = 0; i < left;) {
+        unsigned char c = (unsigned char)out[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        json_t *character = n && n <= left - i ? json_stringn(out + i, n) : NULL;
+        json_decref(character);
+        if (character) {
+            i += n;
+        }
+        else {
+            out[i++] = '?';
+        }
+    }
+    return out;
+}
+
 char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *message,
                           const char *request_id, const char *client_request_id,
                           apr_time_t now, apr_size_t *len)
@@ -260,8 +288,8 @@ char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *messag
     json_t *inner = json_pack("{s:s, s:s, s:s}", "date", date, "request-id", request_id,
                               "client-request-id", client_request_id);
     json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message",
-                             message, "innerError", inner);
-    if (!body) { /* a string was not UTF-8: still answer a Graph error */
+                             utf8_marked(pool, message), "innerError", inner);
+    if (!body) { /* an id was not UTF-8: still answer a Graph error */
         body = json_pack("{s:{s:s, s:s}}", "error", "code", code ? code : "InternalServerError",
                          "message", "The request could not be processed.");
     }

@@ -395,6 +395,35 @@ START_TEST(error_body_structure)
 }
 END_TEST
 
+/* A message that quotes part of a request may hold half a character (the
+ * first byte of 'Ä' in a $filter): it still goes out, marked, with its
+ * innerError. */
+START_TEST(error_body_marks_bytes_that_are_not_utf8)
+{
+    static const struct {
+        const char *message, *sent;
+    } cases[] = {
+        { "unexpected character '\xc3' at 15", "unexpected character '?' at 15" },
+        { "cut \xe2\x82", "cut ??" },
+        { "\xff\xfe and \xc3\xa4 stays", "?? and \xc3\xa4 stays" },
+        { "ends in \xf0\x9f\x98", "ends in ???" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        apr_size_t len = 0;
+        char *body = ra_odata_error_body(pool, "BadRequest", cases[i].message, "r", "cr",
+                                         apr_time_from_sec(981173106), &len);
+        json_t *got = json_loadb(body, len, 0, NULL);
+        ck_assert_msg(got != NULL, "%s", body);
+        json_t *error = json_object_get(got, "error");
+        const char *message = json_string_value(json_object_get(error, "message"));
+        int ok = message && !strcmp(message, cases[i].sent)
+                 && json_object_get(error, "innerError") != NULL;
+        json_decref(got);
+        ck_assert_msg(ok, "case %zu: %s", i, body);
+    }
+}
+END_TEST
+
 START_TEST(error_body_date_is_utc_and_padded)
 {
     apr_size_t len = 0;
@@ -437,5 +466,6 @@ Suite *odata_suite(void)
     tcase_add_test(tc, dump_compact);
     tcase_add_test(tc, error_body_structure);
     tcase_add_test(tc, error_body_date_is_utc_and_padded);
+    tcase_add_test(tc, error_body_marks_bytes_that_are_not_utf8);
     return s;
 }
