@@ -55,6 +55,12 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
 /* 503 ServiceNotAvailable with Retry-After, after logging what failed. */
 int ra_unavailable(ra_request_t *rq, const char *what, const char *error);
 
+/* 404: the caller's tenant has no partner with the route's id. */
+int ra_not_found(ra_request_t *rq);
+
+/* 412: the partner's ETag is not the one If-Match names. */
+int ra_precondition_failed(ra_request_t *rq);
+
 /* The bearer token, the tenant restriction and the caller's permission for
  * access: 401 or 403 with RFC 6750's WWW-Authenticate when refused. */
 int ra_authorize(ra_request_t *rq, ra_access_e access);

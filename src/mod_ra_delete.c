@@ -25,9 +25,7 @@ int ra_op_delete(ra_request_t *rq)
         found = ra_store_get(r->pool, &rq->conn, rq->token.tenant, rq->route.id, &current,
                              &error);
         if (found == RA_STORE_DONE && !ra_entity_if_match(if_match, current.etag)) {
-            return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
-                           "The remoteAssistancePartner was changed since the ETag in "
-                           "If-Match was read; read it again.");
+            return ra_precondition_failed(rq);
         }
         expected = found == RA_STORE_DONE ? current.etag : NULL;
     }
@@ -42,9 +40,7 @@ int ra_op_delete(ra_request_t *rq)
         found = ra_store_get(r->pool, &rq->conn, rq->token.tenant, rq->route.id, &current,
                              &error);
         if (found == RA_STORE_DONE) {
-            return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
-                           "The remoteAssistancePartner was changed since the ETag in "
-                           "If-Match was read; read it again.");
+            return ra_precondition_failed(rq);
         }
     }
     switch (found) {
@@ -54,9 +50,7 @@ int ra_op_delete(ra_request_t *rq)
                       rq->token.tenant);
         return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
     case RA_STORE_MISSING:
-        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
-                       apr_psprintf(r->pool, "No remoteAssistancePartner has the id '%s'.",
-                                    rq->route.id));
+        return ra_not_found(rq);
     default:
         return ra_unavailable(rq, "delete", error);
     }

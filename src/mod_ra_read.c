@@ -24,9 +24,7 @@ int ra_op_get(ra_request_t *rq)
     case RA_STORE_DONE:
         return ra_respond_entity(rq, HTTP_OK, &partner);
     case RA_STORE_MISSING:
-        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
-                       apr_psprintf(rq->r->pool, "No remoteAssistancePartner has the id "
-                                    "'%s'.", rq->route.id));
+        return ra_not_found(rq);
     default:
         return ra_unavailable(rq, "read", error);
     }

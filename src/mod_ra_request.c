@@ -95,13 +95,34 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
     return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
 }
 
+/* 503 with Retry-After: what a client retries on its own. */
+static int fail_unavailable(ra_request_t *rq, const char *message)
+{
+    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
+    return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable", message);
+}
+
+#define STORE_UNAVAILABLE "The partner store is unavailable; try again later."
+
 int ra_unavailable(ra_request_t *rq, const char *what, const char *error)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, rq->r, RALOGNO(00041)
                   "request-id=%s %s failed: %s", rq->request_id, what, error);
-    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
-    return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
-                   "The partner store is unavailable; try again later.");
+    return fail_unavailable(rq, STORE_UNAVAILABLE);
+}
+
+int ra_not_found(ra_request_t *rq)
+{
+    return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                   apr_psprintf(rq->r->pool, "No remoteAssistancePartner has the id '%s'.",
+                                rq->route.id));
+}
+
+int ra_precondition_failed(ra_request_t *rq)
+{
+    return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
+                   "The remoteAssistancePartner was changed since the ETag in If-Match was "
+                   "read; read it again.");
 }
 
 /* ------------------------------------------------------------- the token */
@@ -193,10 +214,8 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00057)
                           "request-id=%s no keys from %s yet (see RA00052)", rq->request_id,
                           ra_keys_source_name(cfg->key_url));
-            apr_table_setn(r->headers_out, "Retry-After", RA_RETRY_AFTER);
-            return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
-                           "The keys that verify access tokens have not been fetched yet; "
-                           "try again later.");
+            return fail_unavailable(rq, "The keys that verify access tokens have not been "
+                                        "fetched yet; try again later.");
         }
         keys = snapshot_keys(snap, cfg, &policy);
     }
@@ -431,12 +450,8 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
 int ra_request_connect(ra_request_t *rq)
 {
     const char *error;
-    if (ra_request_acquire(rq, &error)) {
-        return OK;
-    }
-    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
-    return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
-                   "The partner store is unavailable; try again later.");
+    /* ra_request_acquire logged why */
+    return ra_request_acquire(rq, &error) ? OK : fail_unavailable(rq, STORE_UNAVAILABLE);
 }
 
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq)

@@ -13,13 +13,6 @@ APLOG_USE_MODULE(remoteassist);
  * the client is told to retry; each try is one read and one write. */
 #define RA_MODIFY_ATTEMPTS 8
 
-static int not_found(ra_request_t *rq)
-{
-    return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
-                   apr_psprintf(rq->r->pool, "No remoteAssistancePartner has the id '%s'.",
-                                rq->route.id));
-}
-
 int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
                  ra_partner_t *result)
 {
@@ -38,14 +31,12 @@ int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
         case RA_STORE_DONE:
             break;
         case RA_STORE_MISSING:
-            return not_found(rq);
+            return ra_not_found(rq);
         default:
             return ra_unavailable(rq, "read", error);
         }
         if (if_match && !ra_entity_if_match(if_match, current.etag)) {
-            return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
-                           "The remoteAssistancePartner was changed since the ETag in "
-                           "If-Match was read; read it again.");
+            return ra_precondition_failed(rq);
         }
         *result = current;
         mutate(rq, result, baton);
