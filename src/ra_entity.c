@@ -192,6 +192,16 @@ int ra_entity_id_valid(const char *s)
                         "0123456789-._~") == len;
 }
 
+/* Whether a client may give a new partner the id s. "." and ".." are valid
+ * characters but dot-segments (RFC 3986 5.2.4): httpd removes them from a
+ * path before any module sees it, so .../remoteAssistancePartners/. would
+ * name the collection and /.. leave it, and the partner could be read only
+ * in the ('{id}') form. */
+static int id_addressable(const char *s)
+{
+    return ra_entity_id_valid(s) && strcmp(s, ".") && strcmp(s, "..");
+}
+
 int ra_entity_status_valid(const char *s)
 {
     for (size_t i = 0; i < sizeof(onboarding_statuses) / sizeof(onboarding_statuses[0]); i++) {
@@ -222,9 +232,9 @@ static const char *check_value(apr_pool_t *pool, const prop_t *prop, json_t *val
     }
     switch (prop->kind) {
     case RA_KIND_ID:
-        return ra_entity_id_valid(s) ? NULL
+        return id_addressable(s) ? NULL
                : "Property 'id' must be 1 to 128 characters from A-Z, a-z, 0-9, "
-                 "'-', '.', '_' and '~'.";
+                 "'-', '.', '_' and '~', other than '.' and '..'.";
     case RA_KIND_STRING:
         return utf8_chars(s) <= prop->max_chars ? NULL
                : apr_psprintf(pool, "Property '%s' is longer than %" APR_SIZE_T_FMT

@@ -23,6 +23,40 @@ def stored(service, pid):
     return service.backend.row(pid)
 
 
+# ------------------------------------------------------------------- ids
+
+# Every shape of id the module accepts, each to be read, changed and deleted
+# in both the key-as-segment and the parenthesised form.
+ACCEPTED_IDS = ["x", "Az09-._~", "...", ".a", "a.", "..a", "~", "-", "_",
+                "beginOnboarding", "microsoft.graph.disconnect", "a" * 128]
+
+
+@pytest.mark.parametrize("form", ["segment", "key"])
+@pytest.mark.parametrize("pid", ACCEPTED_IDS)
+def test_every_accepted_id_round_trips_in_both_url_forms(caller, pid, form):
+    created = caller.create(id=pid, displayName="before")
+    assert created["id"] == pid
+    resp = caller.get(pid, form)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == created
+    resp = caller.patch(pid, {"displayName": "after"}, form)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["id"] == pid and resp.json()["displayName"] == "after"
+    assert stored(caller.service, pid)["displayName"] == "after"
+    resp = caller.delete(pid, form)
+    assert resp.status_code == 204, resp.text
+    assert stored(caller.service, pid) is None
+
+
+# "." and "..": dot-segments, which httpd removes from a path before the
+# module sees it (.../remoteAssistancePartners/. would be the collection).
+@pytest.mark.parametrize("pid", [".", "..", "", "a/b", "a b", "a" * 129])
+def test_an_id_no_url_can_name_is_refused_and_stores_nothing(caller, pid):
+    with caller.service.nothing_stored():
+        err = assert_graph_error(caller.request("POST", body={"id": pid}), 400, "BadRequest")
+    assert "'id'" in err["message"]
+
+
 # ------------------------------------------------------------------- get
 
 @pytest.mark.parametrize("form", sorted(KEY_FORMS))

@@ -449,6 +449,12 @@ START_TEST(id_rules)
     assert_one_rejected(RA_VERSION_V1, "id", json_string("quo\"te"));
     assert_one_rejected(RA_VERSION_V1, "id", json_string("a/b"));
     assert_one_rejected(RA_VERSION_V1, "id", json_string("caf\xc3\xa9"));
+    /* dot-segments: httpd removes them from a path, so they cannot be addressed */
+    assert_one_rejected(RA_VERSION_V1, "id", json_string("."));
+    assert_one_rejected(RA_VERSION_V1, "id", json_string(".."));
+    assert_one_ok(RA_VERSION_V1, "id", json_string("..."));
+    assert_one_ok(RA_VERSION_V1, "id", json_string(".a"));
+    assert_one_ok(RA_VERSION_V1, "id", json_string("a.."));
 
     ck_assert_int_eq(ra_entity_id_valid(max), 1);
     ck_assert_int_eq(ra_entity_id_valid("x"), 1);
