@@ -15,6 +15,7 @@ import uuid
 import pytest
 import requests
 
+from conftest import assert_graph_error
 from graph_calls import BackgroundLoad, Caller
 
 CLIENTS = 32
@@ -265,8 +266,13 @@ def pg_committing(request, private_service, own_pg):
 
 
 # the pooled connections' statements fail (RA00041), their checks fail
-# (AH00639), new connections fail (AH00629, AH02655): each a 503 (RA00040, RA00030)
-@pytest.mark.expect_log("RA00041", "AH00639", "AH00629", "AH02655", "RA00040", "RA00030")
+# (AH00639), new connections fail (AH00629, AH02655): each a 503 (RA00040,
+# RA00030). A prefork child started during the outage (the MPM adds them
+# under load) finds mod_dbd's child_init unable to open DBDMin connections
+# (AH00633, AH00636 at crit); mod_dbd sets its pool up on a later request
+# (test_a_child_started_while_postgresql_is_down_recovers).
+@pytest.mark.expect_log("RA00041", "AH00639", "AH00629", "AH02655", "RA00040", "RA00030",
+                        "AH00633", "AH00636")
 def test_postgresql_stopped_under_load(pg_committing):
     """PostgreSQL stops (pg_ctl stop -m fast) while creates run, and starts
     again: creates answer 503 meanwhile and 201 after."""
@@ -280,3 +286,40 @@ def test_postgresql_stopped_under_load(pg_committing):
             cluster.start()
         load.wait_for(201, 50, timeout=30)
     load.check_against(svc)
+
+
+# Every child starts while PostgreSQL is down. With DBDMin 1 mod_dbd's
+# child_init cannot open its connection (AH00629, AH00633, and AH00636 at
+# crit) and leaves the pool unset; ap_dbd_acquire then sets it up on each
+# request until one succeeds (dbd_setup_lock in mod_dbd.c). With DBDMin 0 the
+# empty pool always sets up and only the connections fail (AH00629, AH02655).
+# Either way each create is a 503 (RA00040, RA00041, RA00030).
+@pytest.mark.expect_log("AH00629", "AH00633", "AH00636", "AH02655", "RA00040", "RA00041",
+                        "RA00030")
+@pytest.mark.parametrize("dbd_min", [0, 1])
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_a_child_started_while_postgresql_is_down_recovers(private_service, own_pg, mpm,
+                                                           dbd_min):
+    svc = private_service(f"pg-down-{mpm}-{dbd_min}", pg=own_pg, mpm=mpm,
+                          mpm_config=MPMS[mpm], extra_config=f"DBDMin {dbd_min}")
+    caller = Caller(svc)
+    caller.create()  # the tables are there for when PostgreSQL comes back
+    svc.httpd.stop()
+    own_pg.stop()
+    try:
+        log_origin = svc.httpd.log_size()
+        svc.httpd.start()
+        children = set(svc.httpd.child_pids(running=True))
+        for _ in range(3):
+            resp = caller.request("POST", body={})
+            assert_graph_error(resp, 503, "ServiceNotAvailable")
+            assert int(resp.headers["Retry-After"]) > 0
+        assert ("AH00636" in svc.httpd.read_log()[log_origin:]) == (dbd_min > 0)
+    finally:
+        own_pg.start()
+    deadline = time.time() + 30
+    while (status := caller.request("POST", body={}).status_code) != 201:
+        assert status == 503 and time.time() < deadline, status
+        time.sleep(0.2)
+    # the children that started without a database serve, none was replaced
+    assert children <= set(svc.httpd.child_pids(running=True))
