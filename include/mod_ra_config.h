@@ -30,6 +30,12 @@
 #define RA_MAX_BODY_LIMIT (16 * 1024 * 1024)
 #define RA_DEFAULT_PAGE_SIZE 100
 #define RA_MAX_PAGE_SIZE 1000
+/* Milliseconds one list or count statement may run. A page of a tenant's
+ * partners takes milliseconds; the worst $filter seen (a scan of 70,000 rows)
+ * 0.33 s: a second leaves room for that on a busy machine and still frees a
+ * worker that a pathological query would hold. */
+#define RA_DEFAULT_QUERY_TIMEOUT 1000
+#define RA_MAX_QUERY_TIMEOUT 600000
 /* Intune's partners onboard interactively; an hour covers a sign-in at the
  * partner's portal without leaving stale requests open for days. */
 #define RA_DEFAULT_ONBOARDING_WINDOW 3600
@@ -63,6 +69,7 @@ typedef struct {
     apr_array_header_t *trusted_proxies;  /* apr_ipsubnet_t *; NULL: unset (none) */
     apr_off_t max_body;
     int page_size;
+    int query_timeout;                /* milliseconds; 0: no bound */
     int onboarding_window;            /* seconds */
     int serves;                       /* SetHandler remoteassist applies here */
     unsigned set;                     /* RA_SET_* of the members set in this section */
@@ -79,7 +86,8 @@ enum {
     RA_SET_SERVES = 1u << 5,
     RA_SET_KEYS_REFRESH = 1u << 6,
     RA_SET_KEYS_MIN_INTERVAL = 1u << 7,
-    RA_SET_KEYS_ALLOW_HTTP = 1u << 8
+    RA_SET_KEYS_ALLOW_HTTP = 1u << 8,
+    RA_SET_QUERY_TIMEOUT = 1u << 9
 };
 
 typedef struct {

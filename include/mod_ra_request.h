@@ -55,6 +55,11 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
 /* 503 ServiceNotAvailable with Retry-After, after logging what failed. */
 int ra_unavailable(ra_request_t *rq, const char *what, const char *error);
 
+/* 503 ServiceNotAvailable with Retry-After for a list or count that ran
+ * past RemoteAssistQueryTimeout (RA_STORE_TIMED_OUT), logged once (RA00090,
+ * a warning). what names the operation. */
+int ra_query_timed_out(ra_request_t *rq, const char *what);
+
 /* 404: the caller's tenant has no partner with the route's id. */
 int ra_not_found(ra_request_t *rq);
 

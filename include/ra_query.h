@@ -51,7 +51,8 @@ typedef struct {
 typedef struct {
     ra_qnode_t *filter;         /* NULL: every row */
     const char *filter_text;    /* decoded, for nextLink */
-    ra_order_t order[RA_PROP_COUNT]; /* ends with the id, the tie-breaker */
+    ra_order_t order[RA_PROP_COUNT]; /* holds the id, the tie-breaker: last
+                                      * unless $orderby names it earlier */
     int order_count;
     const char *orderby_text;
     unsigned select;            /* RA_PROP_BIT mask; 0: all */

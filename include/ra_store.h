@@ -80,6 +80,9 @@ typedef struct {
     apr_dbd_t *handle;
     apr_pool_t *pool;       /* the connection's own pool */
     apr_hash_t *prepared;   /* label -> apr_dbd_prepared_t * */
+    /* how long one list or count statement may run (RemoteAssistQueryTimeout);
+     * 0: no bound */
+    apr_interval_time_t query_timeout;
 } ra_store_conn_t;
 
 /* Prepares every statement on a new connection (after its settings), into
@@ -91,7 +94,9 @@ typedef enum {
     RA_STORE_DONE,      /* created, found, replaced or deleted (and committed) */
     RA_STORE_CONFLICT,  /* insert: the tenant already has that id */
     RA_STORE_MISSING,   /* no such row, or not with the expected ETag */
-    RA_STORE_FAILED     /* nothing written; *error says why */
+    RA_STORE_FAILED,    /* nothing written; *error says why */
+    RA_STORE_TIMED_OUT  /* a list or count ran past conn->query_timeout and was
+                         * stopped; the connection serves on */
 } ra_store_result_e;
 
 /* Inserts partner (id and etag set) for tenant in one autocommit statement. */
@@ -137,7 +142,8 @@ ra_store_result_e ra_store_delete(apr_pool_t *pool, const ra_store_conn_t *conn,
                                   const char *tenant, const char *id,
                                   const char *expected_etag, const char **error);
 
-/* Counts the tenant's partners that match filter (NULL: all). */
+/* Counts the tenant's partners that match filter (NULL: all). This and
+ * ra_store_list stop at conn->query_timeout with RA_STORE_TIMED_OUT. */
 ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
                                  const char *tenant, const ra_qnode_t *filter,
                                  apr_int64_t *count, const char **error);

@@ -26,6 +26,7 @@ void *ra_config_create_dir(apr_pool_t *p, char *dir)
     cfg->leeway = RA_DEFAULT_LEEWAY;
     cfg->max_body = RA_DEFAULT_MAX_BODY;
     cfg->page_size = RA_DEFAULT_PAGE_SIZE;
+    cfg->query_timeout = RA_DEFAULT_QUERY_TIMEOUT;
     cfg->onboarding_window = RA_DEFAULT_ONBOARDING_WINDOW;
     cfg->key_fetch.refresh = RA_KEYS_DEFAULT_REFRESH;
     cfg->key_fetch.min_interval = RA_KEYS_DEFAULT_MIN_INTERVAL;
@@ -64,6 +65,7 @@ void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_POINTER(trusted_proxies);
     MERGE_FLAGGED(max_body, RA_SET_MAX_BODY);
     MERGE_FLAGGED(page_size, RA_SET_PAGE_SIZE);
+    MERGE_FLAGGED(query_timeout, RA_SET_QUERY_TIMEOUT);
     MERGE_FLAGGED(onboarding_window, RA_SET_ONBOARDING_WINDOW);
     MERGE_FLAGGED(serves, RA_SET_SERVES);
     cfg->set = add->set | base->set;
@@ -315,6 +317,9 @@ static const ra_number_t leeway = { APR_OFFSETOF(ra_dir_config_t, leeway), 0, 0,
                                     RA_SET_LEEWAY, 0, 86400, "seconds" };
 static const ra_number_t page_size = { APR_OFFSETOF(ra_dir_config_t, page_size), 0, 0,
                                        RA_SET_PAGE_SIZE, 1, RA_MAX_PAGE_SIZE, "entities" };
+static const ra_number_t query_timeout = {
+    APR_OFFSETOF(ra_dir_config_t, query_timeout), 0, 0, RA_SET_QUERY_TIMEOUT, 0,
+    RA_MAX_QUERY_TIMEOUT, "milliseconds" };
 static const ra_number_t onboarding_window = {
     APR_OFFSETOF(ra_dir_config_t, onboarding_window), 0, 0, RA_SET_ONBOARDING_WINDOW, 60,
     RA_MAX_ONBOARDING_WINDOW, "seconds" };
@@ -526,6 +531,9 @@ const command_rec ra_config_commands[] = {
                   "Largest request body in bytes (default 65536)"),
     AP_INIT_TAKE1("RemoteAssistPageSize", set_number, (void *)&page_size, RA_CONF,
                   "Most entities in one page of a list (default 100)"),
+    AP_INIT_TAKE1("RemoteAssistQueryTimeout", set_number, (void *)&query_timeout, RA_CONF,
+                  "Milliseconds a list or $count query may run before it is stopped with "
+                  "a 503 (default 1000, and 0 sets no bound)"),
     AP_INIT_TAKE1("RemoteAssistOnboardingWindow", set_number, (void *)&onboarding_window,
                   RA_CONF,
                   "Seconds from beginOnboarding to onboardingRequestExpiryDateTime "

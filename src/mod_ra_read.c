@@ -40,8 +40,13 @@ int ra_op_count(ra_request_t *rq)
         || (rc = ra_request_connect(rq)) != OK) {
         return rc;
     }
-    if (ra_store_count(rq->r->pool, &rq->conn, rq->token.tenant, rq->query.filter, &count,
-                       &error) != RA_STORE_DONE) {
+    switch (ra_store_count(rq->r->pool, &rq->conn, rq->token.tenant, rq->query.filter,
+                           &count, &error)) {
+    case RA_STORE_DONE:
+        break;
+    case RA_STORE_TIMED_OUT:
+        return ra_query_timed_out(rq, "count");
+    default:
         return ra_unavailable(rq, "count", error);
     }
     text = apr_psprintf(rq->r->pool, "%" APR_INT64_T_FMT, count);
@@ -69,10 +74,17 @@ int ra_op_list(ra_request_t *rq)
         page = query->top;
     }
     /* one row more than the page tells whether another page follows */
-    if (ra_store_list(r->pool, &rq->conn, rq->token.tenant, query, page + 1,
-                      query->skip > 0 ? query->skip : 0, &rows, &error) != RA_STORE_DONE
-        || (query->count && ra_store_count(r->pool, &rq->conn, rq->token.tenant,
-                                           query->filter, &count, &error) != RA_STORE_DONE)) {
+    ra_store_result_e result = ra_store_list(r->pool, &rq->conn, rq->token.tenant, query,
+                                             page + 1, query->skip > 0 ? query->skip : 0,
+                                             &rows, &error);
+    if (result == RA_STORE_DONE && query->count) {
+        result = ra_store_count(r->pool, &rq->conn, rq->token.tenant, query->filter, &count,
+                                &error);
+    }
+    if (result == RA_STORE_TIMED_OUT) {
+        return ra_query_timed_out(rq, "list");
+    }
+    if (result != RA_STORE_DONE) {
         return ra_unavailable(rq, "list", error);
     }
     json_t *out = json_object(), *value = json_array();

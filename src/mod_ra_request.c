@@ -82,24 +82,31 @@ int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
                                                          rq->query.select, context));
 }
 
-int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+/* A Graph error response, its RA00030 line logged at level. */
+static int fail_logged_at(ra_request_t *rq, int level, int status, const char *code,
+                          const char *message)
 {
     apr_size_t len;
     char *body = ra_odata_error_body(rq->r->pool, code, message, rq->request_id,
                                      rq->client_request_id, apr_time_now(), &len);
-    /* 501 answers what the client sent (a transfer coding), not a fault here */
-    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
-    ap_log_rerror(APLOG_MARK, ours ? APLOG_ERR : APLOG_DEBUG, 0, rq->r,
+    ap_log_rerror(APLOG_MARK, level, 0, rq->r,
                   RALOGNO(00030) "request-id=%s status=%d code=%s",
                   rq->request_id, status, code);
     return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
 }
 
+int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+{
+    /* 501 answers what the client sent (a transfer coding), not a fault here */
+    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
+    return fail_logged_at(rq, ours ? APLOG_ERR : APLOG_DEBUG, status, code, message);
+}
+
 /* 503 with Retry-After: what a client retries on its own. */
-static int fail_unavailable(ra_request_t *rq, const char *message)
+static int fail_unavailable(ra_request_t *rq, int level, const char *message)
 {
     apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
-    return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable", message);
+    return fail_logged_at(rq, level, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable", message);
 }
 
 #define STORE_UNAVAILABLE "The partner store is unavailable; try again later."
@@ -108,7 +115,18 @@ int ra_unavailable(ra_request_t *rq, const char *what, const char *error)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, rq->r, RALOGNO(00041)
                   "request-id=%s %s failed: %s", rq->request_id, what, error);
-    return fail_unavailable(rq, STORE_UNAVAILABLE);
+    return fail_unavailable(rq, APLOG_ERR, STORE_UNAVAILABLE);
+}
+
+int ra_query_timed_out(ra_request_t *rq, const char *what)
+{
+    /* a warning: the store is well, this query asked too much of it */
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, rq->r, RALOGNO(00090)
+                  "request-id=%s %s stopped after RemoteAssistQueryTimeout (%d ms); "
+                  "answered 503", rq->request_id, what, rq->cfg->query_timeout);
+    return fail_unavailable(rq, APLOG_DEBUG,
+                            "The query took longer than this service allows; narrow its "
+                            "$filter or try again later.");
 }
 
 int ra_not_found(ra_request_t *rq)
@@ -214,8 +232,8 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00057)
                           "request-id=%s no keys from %s yet (see RA00052)", rq->request_id,
                           ra_keys_source_name(cfg->key_url));
-            return fail_unavailable(rq, "The keys that verify access tokens have not been "
-                                        "fetched yet; try again later.");
+            return fail_unavailable(rq, APLOG_ERR, "The keys that verify access tokens have "
+                                    "not been fetched yet; try again later.");
         }
         keys = snapshot_keys(snap, cfg, &policy);
     }
@@ -444,6 +462,7 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
     rq->conn.handle = dbd->handle;
     rq->conn.pool = dbd->pool;
     rq->conn.prepared = dbd->prepared;
+    rq->conn.query_timeout = apr_time_from_msec(rq->cfg->query_timeout);
     return 1;
 }
 
@@ -451,7 +470,8 @@ int ra_request_connect(ra_request_t *rq)
 {
     const char *error;
     /* ra_request_acquire logged why */
-    return ra_request_acquire(rq, &error) ? OK : fail_unavailable(rq, STORE_UNAVAILABLE);
+    return ra_request_acquire(rq, &error) ? OK
+           : fail_unavailable(rq, APLOG_ERR, STORE_UNAVAILABLE);
 }
 
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq)

@@ -324,7 +324,7 @@ static int our_database(const dbd_cfg_t *dbd_cfg)
 apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
                                          ap_dbd_t *dbd)
 {
-    ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared };
+    ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared, 0 };
     const char *error;
 
     if (!our_database(dbd_cfg)) {

@@ -966,18 +966,75 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
     return 1;
 }
 
+/* PostgreSQL with a bound: the select runs in a transaction of its own whose
+ * statement_timeout is the bound (SET LOCAL). A session-wide SET would be
+ * lost when libpq's PQreset reconnects a pooled connection (apr_dbd_pgsql
+ * does on a failed check), would reach a pooler's other clients and miss
+ * ours under transaction pooling, and would bound the writes too; SET LOCAL
+ * ends with the transaction wherever it runs. It costs two round trips (one
+ * for BEGIN and SET LOCAL, one for the COMMIT). A cancelled select is told
+ * from other failures by the time it took (libpq's SQLSTATE 57014 does not
+ * reach apr_dbd's callers, and its message is localised): a failure after the
+ * bound on a connection that still commits. */
+static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                      const ra_sql_t *sql, apr_interval_time_t bound,
+                                      int ncols, row_fn each, void *baton, const char **error)
+{
+    apr_time_t start = apr_time_now();
+    int nrows;
+
+    if (bound <= 0) {
+        return select_apr_dbd(pool, conn, sql, ncols, each, baton, error)
+               ? RA_STORE_DONE : RA_STORE_FAILED;
+    }
+    int rv = apr_dbd_query(conn->driver, conn->handle, &nrows,
+                           apr_psprintf(pool, "BEGIN; SET LOCAL statement_timeout = %"
+                                        APR_TIME_T_FMT, apr_time_as_msec(bound)));
+    if (rv != 0) {
+        *error = db_error(pool, conn->driver, conn->handle, rv, "begin");
+        apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+        return RA_STORE_FAILED;
+    }
+    int selected = select_apr_dbd(pool, conn, sql, ncols, each, baton, error);
+    /* after a failed select COMMIT rolls back, as PostgreSQL does in a
+     * failed transaction */
+    rv = apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT");
+    if (rv != 0) {
+        *error = db_error(pool, conn->driver, conn->handle, rv, "commit");
+        apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+        return RA_STORE_FAILED;
+    }
+    if (selected) {
+        return RA_STORE_DONE;
+    }
+    return apr_time_now() - start >= bound ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
+}
+
+/* SQLite's progress handler: a nonzero answer interrupts the statement. */
+static int past_deadline(void *deadline)
+{
+    return apr_time_now() >= *(const apr_time_t *)deadline;
+}
+
+/* SQLite virtual machine instructions between two looks at the clock: a
+ * few microseconds of work, so the bound is kept to well under a
+ * millisecond, while the look itself (a vDSO clock read) costs nothing. */
+#define SQLITE_PROGRESS_STEPS 1000
+
 /* SQLite: apr_dbd_sqlite3 keeps every statement prepared on a connection
  * until the connection closes (dbd_sqlite3_prepare links it into the
  * handle), so preparing each generated query through it would grow a pooled
  * connection without bound. These run on the same pooled connection through
  * its native handle instead, prepared, bound and finalized per request. */
-static int select_sqlite(apr_pool_t *pool, const ra_store_conn_t *conn, const ra_sql_t *sql,
-                         int ncols, row_fn each, void *baton, const char **error)
+static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                       const ra_sql_t *sql, apr_interval_time_t bound,
+                                       int ncols, row_fn each, void *baton, const char **error)
 {
     sqlite3 *db = apr_dbd_native_handle(conn->driver, conn->handle);
     sqlite3_stmt *stmt = NULL;
     char *text = apr_palloc(pool, strlen(sql->text) + 1), *out = text;
     const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
+    apr_time_t deadline = apr_time_now() + bound;
     int rc;
 
     /* apr_dbd's placeholders become SQLite's '?' (the generator writes no
@@ -992,6 +1049,9 @@ static int select_sqlite(apr_pool_t *pool, const ra_store_conn_t *conn, const ra
         }
     }
     *out = '\0';
+    if (bound > 0) {
+        sqlite3_progress_handler(db, SQLITE_PROGRESS_STEPS, past_deadline, &deadline);
+    }
     rc = sqlite3_prepare_v2(db, text, -1, &stmt, NULL);
     for (int i = 0; rc == SQLITE_OK && i < sql->params->nelts; i++) {
         ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
@@ -1010,16 +1070,31 @@ static int select_sqlite(apr_pool_t *pool, const ra_store_conn_t *conn, const ra
         *error = apr_psprintf(pool, "select: %s", sqlite3_errmsg(db));
     }
     sqlite3_finalize(stmt);
-    return rc == SQLITE_DONE;
+    if (bound > 0) { /* the connection's other statements run unbounded */
+        sqlite3_progress_handler(db, 0, NULL, NULL);
+    }
+    return rc == SQLITE_DONE ? RA_STORE_DONE
+           : rc == SQLITE_INTERRUPT ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
 }
 
+/* Generated SQL with no bound: the batch insert. */
 static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
                             const ra_sql_t *sql, int ncols, row_fn each, void *baton,
                             const char **error)
 {
     return dialect_of(conn->driver) == RA_DIALECT_SQLITE
-           ? select_sqlite(pool, conn, sql, ncols, each, baton, error)
+           ? select_sqlite(pool, conn, sql, 0, ncols, each, baton, error) == RA_STORE_DONE
            : select_apr_dbd(pool, conn, sql, ncols, each, baton, error);
+}
+
+/* A list or count, within conn->query_timeout. */
+static ra_store_result_e select_bounded(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                        const ra_sql_t *sql, int ncols, row_fn each,
+                                        void *baton, const char **error)
+{
+    return dialect_of(conn->driver) == RA_DIALECT_SQLITE
+           ? select_sqlite(pool, conn, sql, conn->query_timeout, ncols, each, baton, error)
+           : select_pgsql(pool, conn, sql, conn->query_timeout, ncols, each, baton, error);
 }
 
 static void count_row(apr_pool_t *pool, const char *const *values, void *baton)
@@ -1034,9 +1109,9 @@ ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
 {
     *count = 0;
     *error = NULL;
-    return select_generated(pool, conn, ra_store_count_sql(pool, dialect_of(conn->driver),
-                                                           tenant, filter),
-                            1, count_row, count, error) ? RA_STORE_DONE : RA_STORE_FAILED;
+    return select_bounded(pool, conn, ra_store_count_sql(pool, dialect_of(conn->driver),
+                                                         tenant, filter),
+                          1, count_row, count, error);
 }
 
 static void list_row(apr_pool_t *pool, const char *const *values, void *baton)
@@ -1051,10 +1126,9 @@ ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
 {
     *rows = apr_array_make(pool, (int)(limit < 64 ? limit + 1 : 64), sizeof(ra_partner_t));
     *error = NULL;
-    return select_generated(pool, conn, ra_store_list_sql(pool, dialect_of(conn->driver),
-                                                          tenant, query, limit, offset),
-                            SELECTED_COUNT, list_row, *rows, error)
-           ? RA_STORE_DONE : RA_STORE_FAILED;
+    return select_bounded(pool, conn, ra_store_list_sql(pool, dialect_of(conn->driver),
+                                                        tenant, query, limit, offset),
+                          SELECTED_COUNT, list_row, *rows, error);
 }
 
 void ra_store_key_values(const ra_query_t *query, const ra_partner_t *partner,

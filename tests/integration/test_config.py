@@ -59,6 +59,9 @@ def loc(key_line, extra=""):
     ("RemoteAssistMaxBody lots", ["RemoteAssistMaxBody"]),
     ("RemoteAssistPageSize 0", ["RemoteAssistPageSize", "1 to 1000"]),
     ("RemoteAssistPageSize 1001", ["RemoteAssistPageSize"]),
+    ("RemoteAssistQueryTimeout -1", ["RemoteAssistQueryTimeout", "milliseconds from 0"]),
+    ("RemoteAssistQueryTimeout 600001", ["RemoteAssistQueryTimeout"]),
+    ("RemoteAssistQueryTimeout 1s", ["RemoteAssistQueryTimeout"]),
     ("RemoteAssistOnboardingWindow 59", ["RemoteAssistOnboardingWindow", "seconds"]),
     ("RemoteAssistOnboardingWindow soon", ["RemoteAssistOnboardingWindow"]),
 ])

@@ -5,8 +5,10 @@ non-ASCII, date-times written with different offsets); every $filter and
 $orderby case is checked against a reference evaluation in Python with
 OData's rules, and every ordering is also walked page by page through
 @odata.nextLink, which exercises the keyset $skiptoken on each sort key."""
+import contextlib
 import datetime
 import re
+import sqlite3
 import urllib.parse
 
 import pytest
@@ -365,3 +367,54 @@ def test_server_paging_caps_a_page_at_the_page_size(private_service, keys):
     assert len(page["value"]) == 3 and "@odata.nextLink" in page
     assert caller.ids(**{"$top": "100"}) == ids
     assert caller.ids() == ids
+
+
+BOUND_ROWS = 200000   # a scan of them takes tens of milliseconds on either database
+
+
+def fill(svc, tenant, n):
+    """n partners of tenant written straight into the database."""
+    columns = ("tenant_id, id, display_name, onboarding_status, last_connection_date_time, "
+               "last_connection_ticks, onboarding_request_expiry_date_time, "
+               "onboarding_request_expiry_ticks, etag, api_version")
+    unset = "0001-01-01T00:00:00Z"
+    if svc.backend.pg:
+        svc.backend.pg.psql(
+            f"INSERT INTO remote_assistance_partners ({columns}) SELECT '{tenant}', "
+            f"'p' || i, 'partner ' || i, 'onboarded', '{unset}', 0, '{unset}', 0, 'e', "
+            f"'v1.0' FROM generate_series(1, {n}) AS i")
+        return
+    with contextlib.closing(sqlite3.connect(svc.backend.dbd[1], timeout=10)) as db, db:
+        db.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   f"WHERE i < {n}) INSERT INTO remote_assistance_partners ({columns}) "
+                   f"SELECT ?, 'p' || i, 'partner ' || i, 'onboarded', ?, 0, ?, 0, 'e', "
+                   f"'v1.0' FROM n", (tenant, unset, unset))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pgsql"])
+def test_a_query_past_its_bound_is_503_and_the_connection_serves_on(private_service, keys,
+                                                                    request, backend):
+    """RemoteAssistQueryTimeout 1 (ms) stops a list and a $count that scan a
+    large tenant: 503 with Retry-After and a Graph body, one RA00090 warning
+    each; the same client then lists with the default bound and creates, on
+    the same pooled database connections."""
+    jwks = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    pg = request.getfixturevalue("own_pg") if backend == "pgsql" else None
+    svc = private_service(f"bounded-{backend}", pg=pg, locations="".join([
+        location_block(f"/v1.0{COLLECTION}", "v1.0", jwks),
+        location_block(f"/bounded/v1.0{COLLECTION}", "v1.0", jwks,
+                       "    RemoteAssistQueryTimeout 1")]))
+    caller = Caller(svc)
+    fill(svc, caller.tenant, BOUND_ROWS)
+    unmatched = {"$filter": "contains(displayName,'none')"}
+    bounded = svc.url(prefix="/bounded")
+    for suffix, params in (("", unmatched), ("/$count", unmatched),
+                           ("", dict(unmatched, **{"$count": "true"}))):
+        resp = caller.request("GET", url=bounded + suffix, params=params)
+        assert_graph_error(resp, 503, "ServiceNotAvailable")
+        assert int(resp.headers["Retry-After"]) > 0
+    assert len(re.findall(r"\[remoteassist:warn\] .* RA00090: ", svc.log())) == 3
+    assert caller.list(**unmatched).json()["value"] == []
+    assert caller.count().text == str(BOUND_ROWS)
+    pid = caller.create(displayName="after the bound")["id"]
+    assert caller.get(pid).status_code == 200

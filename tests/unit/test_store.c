@@ -152,7 +152,7 @@ static void setup_db(void)
  * under its label (or none). */
 static ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare)
 {
-    ra_store_conn_t conn = { driver, handle, pool, apr_hash_make(pool) };
+    ra_store_conn_t conn = { driver, handle, pool, apr_hash_make(pool), 0 };
     for (int i = 0; prepare && i < RA_STMT_KINDS; i++) {
         apr_dbd_prepared_t *stmt = NULL;
         const char *label = ra_store_statement_label((ra_stmt_e)i);
@@ -1329,6 +1329,54 @@ START_TEST(filters_on_rows)
 }
 END_TEST
 
+/* RemoteAssistQueryTimeout on SQLite: a list or count that scans a large
+ * tenant stops at a tiny bound (RA_STORE_TIMED_OUT, not a failure), leaves
+ * the connection as it was, and runs whole without the bound. */
+START_TEST(query_timeout_stops_a_long_scan)
+{
+    enum { ROWS = 200000 };
+    apr_int64_t count = -1;
+    apr_array_header_t *rows;
+    const char *error;
+    ra_query_t q;
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    exec_sql(h, apr_psprintf(pool,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+        "INSERT INTO remote_assistance_partners (tenant_id, id, display_name, "
+        "onboarding_status, last_connection_date_time, last_connection_ticks, "
+        "onboarding_request_expiry_date_time, onboarding_request_expiry_ticks, etag, "
+        "api_version) SELECT '" T1 "', printf('p%%06d', i), 'partner ' || i, 'onboarded', "
+        "'" UNSET "', 0, '" UNSET "', 0, 'e', 'v1.0' FROM n", ROWS));
+    /* matches no row, so every row is read */
+    parse(RA_VERSION_BETA, "$filter=contains(displayName,'none')", &q);
+
+    conn.query_timeout = apr_time_from_msec(1);
+    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error),
+                     RA_STORE_TIMED_OUT);
+    ck_assert_int_eq(ra_store_count(pool, &conn, T1, q.filter, &count, &error),
+                     RA_STORE_TIMED_OUT);
+    /* a statement outside the list and count is not bounded afterwards */
+    ra_partner_t got;
+    ck_assert_int_eq(ra_store_get(pool, &conn, T1, "p000001", &got, &error), RA_STORE_DONE);
+    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM remote_assistance_partners "
+                                    "WHERE display_name LIKE '%none%'"), "0");
+
+    conn.query_timeout = 0;
+    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
+    ck_assert_int_eq(rows->nelts, 0);
+    ck_assert_int_eq(ra_store_count(pool, &conn, T1, NULL, &count, &error), RA_STORE_DONE);
+    ck_assert_int_eq(count, ROWS);
+    /* a bound the scan keeps */
+    conn.query_timeout = apr_time_from_sec(20);
+    ck_assert_int_eq(ra_store_count(pool, &conn, T1, q.filter, &count, &error),
+                     RA_STORE_DONE);
+    ck_assert_int_eq(count, 0);
+    close_db(h);
+}
+END_TEST
+
 START_TEST(list_and_count_per_tenant)
 {
     static const row_t others[] = { { "z9", "Z", NULL, "onboarded", UNSET } };
@@ -1755,6 +1803,7 @@ Suite *store_suite(void)
     tc = db_tcase(s, "lists");
     tcase_add_test(tc, filters_on_rows);
     tcase_add_test(tc, list_and_count_per_tenant);
+    tcase_add_test(tc, query_timeout_stops_a_long_scan);
     tcase_add_test(tc, paging_with_nulls);
     tcase_add_test(tc, paging_by_instant);
     return s;
