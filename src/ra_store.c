@@ -969,10 +969,10 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
 /* PostgreSQL with a bound: the select runs in a transaction of its own whose
  * statement_timeout is the bound (SET LOCAL). A session-wide SET would be
  * lost when libpq's PQreset reconnects a pooled connection (apr_dbd_pgsql
- * does on a failed check), would reach a pooler's other clients and miss
- * ours under transaction pooling, and would bound the writes too; SET LOCAL
- * ends with the transaction wherever it runs. It costs two round trips (one
- * for BEGIN and SET LOCAL, one for the COMMIT). A cancelled select is told
+ * does on a failed check), would outlive this connection's use behind a
+ * pooler, and would bound the writes too; SET LOCAL ends with its own
+ * transaction. It costs two round trips (one for BEGIN and SET LOCAL, one
+ * for the COMMIT). A cancelled select is told
  * from other failures by the time it took (libpq's SQLSTATE 57014 does not
  * reach apr_dbd's callers, and its message is localised): a failure after the
  * bound on a connection that still commits. */
