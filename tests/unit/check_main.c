@@ -53,6 +53,7 @@ int main(void)
     srunner_add_suite(sr, query_suite());
     srunner_add_suite(sr, odata_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, metrics_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -25,5 +25,6 @@ Suite *route_suite(void);
 Suite *query_suite(void);
 Suite *odata_suite(void);
 Suite *store_suite(void);
+Suite *metrics_suite(void);
 
 #endif
