@@ -98,6 +98,7 @@ typedef struct {
     apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
     apr_array_header_t *collections;      /* const char *: plain <Location> paths
                                            * that serve the entity set */
+    int metrics_off;                      /* RemoteAssistMetrics Off (main server) */
 } ra_server_config_t;
 
 extern const command_rec ra_config_commands[];

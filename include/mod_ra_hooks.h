@@ -25,4 +25,16 @@ int ra_dispatch_handler(request_rec *r);
 void ra_dispatch_insert_error_filter(request_rec *r);
 void ra_dispatch_register_filters(void);
 
+/* mod_ra_observe.c: the shared counters, their handler and mod_status
+ * section, the health check */
+int ra_observe_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s);
+int ra_observe_handler(request_rec *r);
+int ra_observe_log_transaction(request_rec *r);
+int ra_observe_status_hook(request_rec *r, int flags);
+
+/* The metrics operation of a request in the module's URL space
+ * (ra_metric_op_e), or -1 for a request that is not the module's. */
+int ra_dispatch_metric_operation(request_rec *r);
+
 #endif

@@ -1,6 +1,7 @@
 /* httpd glue: configuration structures, their merge, the directives, and the
  * checks that make a bad configuration fail apachectl -t. */
 #include "mod_ra_config.h"
+#include "mod_ra_observe.h"
 
 #include "http_core.h"
 #include "ap_mpm.h"
@@ -536,6 +537,9 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),
+    AP_INIT_FLAG("RemoteAssistMetrics", ra_observe_set_metrics, NULL, RSRC_CONF,
+                 "Keep the counters of remoteassist-metrics and mod_status (default On; "
+                 "main server only)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),

@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "mod_ra_config.h"
+#include "mod_ra_observe.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -351,6 +352,7 @@ static int seed_from_cache(apr_pool_t *ptemp, server_rec *s, ra_key_source_t *sr
     apr_time_t fetched = info.mtime < now ? info.mtime : now;
     ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
     ra_keyshare_schedule(src->share, fetched + apr_time_from_sec(src->fetch.refresh));
+    ra_metrics_keys_taken(ra_observe_metrics(), fetched);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00055)
                  "%s: %d key(s) (kid %s) from the cache file %s, fetched %" APR_TIME_T_FMT
                  " s ago", src->name, ra_keyset_count(snap->keys),
@@ -373,6 +375,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
     apr_interval_time_t min_interval = apr_time_from_sec(src->fetch.min_interval);
     apr_time_t now = apr_time_now();
 
+    ra_metrics_count_key_refresh(ra_observe_metrics(), snap != NULL);
     if (!snap) {
         int keys = ra_keyshare_published(src->share) > 0;
         apr_interval_time_t delay = ra_keyshare_end(src->share, now, 0, refresh,
@@ -385,6 +388,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
                      ra_keyshare_failures(src->share), apr_time_sec(delay));
         return;
     }
+    ra_metrics_keys_taken(ra_observe_metrics(), now);
     int changed = !ra_keyshare_holds(src->share, snap->bundle, snap->bundle_len);
     if (changed) {
         ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
@@ -586,6 +590,18 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 }
 
 /* ------------------------------------------------------------ requests */
+
+const char *ra_keys_missing(const server_rec *s)
+{
+    apr_array_header_t *all = sources_of(s->process->pconf);
+    for (int i = 0; i < all->nelts; i++) {
+        const ra_key_source_t *src = APR_ARRAY_IDX(all, i, ra_key_source_t *);
+        if (src->configured_by && (!src->share || !ra_keyshare_published(src->share))) {
+            return src->name;
+        }
+    }
+    return NULL;
+}
 
 /* Takes newer shared keys into this child's ring; wait: even when another
  * thread is taking them. */

@@ -11,6 +11,7 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_observe.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -43,6 +44,10 @@ int ra_respond(ra_request_t *rq, int status, const char *content_type,
 {
     request_rec *r = rq->r;
 
+    if (rq->db_start) {
+        ra_metrics_observe_db_time(ra_observe_metrics(), rq->operation,
+                                   apr_time_now() - rq->db_start);
+    }
     r->status = status;
     apr_table_setn(r->headers_out, "request-id", rq->request_id);
     apr_table_setn(r->headers_out, "client-request-id", rq->client_request_id);
@@ -135,6 +140,7 @@ static int fail_token(ra_request_t *rq, ra_token_status_e status, ra_access_e ac
     const char *realm = ap_escape_quotes(r->pool, ap_get_server_name(r));
     int forbidden = ra_token_status_is_forbidden(status);
 
+    ra_metrics_count_auth_refusal(ra_observe_metrics(), (int)status);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00031)
                   "request-id=%s token refused: %s (%s; alg=%s kid=%s)", rq->request_id,
                   ra_token_status_name(status), token->reason,
@@ -221,6 +227,9 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
     }
     status = ra_token_verify_cached(r->pool, cache, keys, &policy, token, r->request_time,
                                     &rq->token);
+    if (cache && token) {
+        ra_metrics_count_token_cache(ra_observe_metrics(), rq->token.cached);
+    }
     /* a key the identity provider has published since the last refresh */
     if (status == RA_TOKEN_UNKNOWN_KEY && snap
         && (snap = ra_keys_after_unknown_kid(r, cfg->key_url, snap, rq->request_id))) {
@@ -235,6 +244,7 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00034)
                       "request-id=%s tenant %s is not among RemoteAssistTenant",
                       rq->request_id, rq->token.tenant);
+        ra_metrics_count_auth_refusal(ra_observe_metrics(), RA_METRIC_TENANT_REFUSED);
         return ra_fail(rq, HTTP_FORBIDDEN, "Authorization_RequestDenied",
                        "Insufficient privileges to complete the operation: this service "
                        "does not serve the token's tenant.");
@@ -447,9 +457,15 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
     return 1;
 }
 
+void ra_request_db_clock(ra_request_t *rq)
+{
+    rq->db_start = apr_time_now();
+}
+
 int ra_request_connect(ra_request_t *rq)
 {
     const char *error;
+    ra_request_db_clock(rq);
     /* ra_request_acquire logged why */
     return ra_request_acquire(rq, &error) ? OK : fail_unavailable(rq, STORE_UNAVAILABLE);
 }
