@@ -194,18 +194,16 @@ static const char *database_failure(request_rec *r)
     APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     apr_time_t start = apr_time_now();
     apr_dbd_results_t *results = NULL;
-    apr_dbd_row_t *row;
     ap_dbd_t *dbd;
 
     if (!acquire || !(dbd = acquire(r))) {
         return "no connection";
     }
+    /* random access: the driver reads the whole (one-row) result at once,
+     * so an error is the select's, and the connection goes back idle */
     if (apr_dbd_select(dbd->driver, r->pool, dbd->handle, &results,
-                       "SELECT version FROM remoteassist_schema", 0)) {
+                       "SELECT version FROM remoteassist_schema", 1)) {
         return "the query failed";
-    }
-    /* every row, so the connection goes back to the pool idle */
-    while (apr_dbd_get_row(dbd->driver, r->pool, results, &row, -1) == 0) {
     }
     if (apr_time_now() - start > HEALTH_BOUND) {
         return apr_psprintf(r->pool, "slower than %" APR_TIME_T_FMT " s",
