@@ -538,8 +538,8 @@ const command_rec ra_config_commands[] = {
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),
     AP_INIT_FLAG("RemoteAssistMetrics", ra_observe_set_metrics, NULL, RSRC_CONF,
-                 "Keep the counters of remoteassist-metrics and mod_status (default On; "
-                 "main server only)"),
+                 "Keep the counters of remoteassist-metrics and mod_status, main server "
+                 "only (default On)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),
