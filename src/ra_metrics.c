@@ -314,101 +314,111 @@ char *ra_metrics_prometheus(apr_pool_t *pool, const ra_metrics_t *m, apr_time_t 
     return finish(pool, out, &buf);
 }
 
-/* The sums mod_status shows: requests by operation and class, database time
- * by operation, refusals by reason, batches, then the plain counters. */
-char *ra_metrics_status_auto(apr_pool_t *pool, const ra_metrics_t *m, apr_time_t now)
+/* mod_status's lines, once for both forms: every counter by its key;
+ * per_operation marks those the HTML shows in its table of operations. */
+typedef struct {
+    const char *key;
+    const char *value;
+    int per_operation;
+} status_item_t;
+
+static void push_item(apr_array_header_t *items, const char *key, const char *value,
+                      int per_operation)
 {
+    status_item_t *item = apr_array_push(items);
+    item->key = key;
+    item->value = value;
+    item->per_operation = per_operation;
+}
+
+static apr_array_header_t *status_items(apr_pool_t *pool, const ra_metrics_t *m,
+                                        apr_time_t now)
+{
+    apr_array_header_t *items = apr_array_make(pool, 96, sizeof(status_item_t));
     apr_uint64_t cumulative[CUMULATIVE];
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    if (!out) {
-        return NULL;
-    }
-    fprintf(out, "RemoteAssistRequests: %" APR_UINT64_T_FMT "\n", requests_total(m));
+
+    push_item(items, "RemoteAssistRequests",
+              apr_psprintf(pool, "%" APR_UINT64_T_FMT, requests_total(m)), 0);
     for (int op = 0; op < RA_METRIC_OPS; op++) {
         for (int c = 0; c < RA_METRIC_CLASSES; c++) {
-            fprintf(out, "RemoteAssistRequests_%s_%s: %" APR_UINT64_T_FMT "\n", op_names[op],
-                    class_names[c], load(&m->requests[op][c]));
+            push_item(items, apr_psprintf(pool, "RemoteAssistRequests_%s_%s", op_names[op],
+                                          class_names[c]),
+                      apr_psprintf(pool, "%" APR_UINT64_T_FMT, load(&m->requests[op][c])), 1);
         }
     }
     for (int op = RA_METRIC_OP_OTHER + 1; op < RA_METRIC_OPS; op++) {
         cumulate(m->db_time[op].buckets, RA_METRIC_DB_BUCKETS + 1, cumulative);
-        fprintf(out, "RemoteAssistDatabaseSeconds_%s_count: %" APR_UINT64_T_FMT "\n"
-                "RemoteAssistDatabaseSeconds_%s_sum: %.6f\n", op_names[op],
-                cumulative[RA_METRIC_DB_BUCKETS], op_names[op],
-                (double)load(&m->db_time[op].sum_us) / APR_USEC_PER_SEC);
+        push_item(items, apr_psprintf(pool, "RemoteAssistDatabaseSeconds_%s_count",
+                                      op_names[op]),
+                  apr_psprintf(pool, "%" APR_UINT64_T_FMT, cumulative[RA_METRIC_DB_BUCKETS]), 1);
+        push_item(items, apr_psprintf(pool, "RemoteAssistDatabaseSeconds_%s_sum", op_names[op]),
+                  apr_psprintf(pool, "%.6f",
+                               (double)load(&m->db_time[op].sum_us) / APR_USEC_PER_SEC), 1);
     }
     for (int reason = RA_TOKEN_OK + 1; reason < RA_METRIC_AUTH_REASONS; reason++) {
-        fprintf(out, "RemoteAssistAuthRefusals_%s_%s: %" APR_UINT64_T_FMT "\n",
-                auth_status(reason), auth_reason(reason), load(&m->auth_refusals[reason]));
+        push_item(items, apr_psprintf(pool, "RemoteAssistAuthRefusals_%s_%s",
+                                      auth_status(reason), auth_reason(reason)),
+                  apr_psprintf(pool, "%" APR_UINT64_T_FMT, load(&m->auth_refusals[reason])), 0);
     }
     cumulate(m->batch_buckets, RA_METRIC_BATCH_BUCKETS + 1, cumulative);
-    fprintf(out, "RemoteAssistCommitBatches: %" APR_UINT64_T_FMT "\n"
-            "RemoteAssistCommitBatchRows: %" APR_UINT64_T_FMT "\n",
-            cumulative[RA_METRIC_BATCH_BUCKETS], load(&m->batch_rows));
+    push_item(items, "RemoteAssistCommitBatches",
+              apr_psprintf(pool, "%" APR_UINT64_T_FMT, cumulative[RA_METRIC_BATCH_BUCKETS]), 0);
+    push_item(items, "RemoteAssistCommitBatchRows",
+              apr_psprintf(pool, "%" APR_UINT64_T_FMT, load(&m->batch_rows)), 0);
     for (size_t i = 0; i < SCALARS; i++) {
-        fprintf(out, "%s: %" APR_UINT64_T_FMT "\n", scalars[i].key,
-                scalar_value(m, &scalars[i]));
+        push_item(items, scalars[i].key,
+                  apr_psprintf(pool, "%" APR_UINT64_T_FMT, scalar_value(m, &scalars[i])), 0);
     }
     apr_int64_t age = keys_age(m, now);
     if (age >= 0) {
-        fprintf(out, "RemoteAssistKeysAgeSeconds: %" APR_INT64_T_FMT "\n", age);
+        push_item(items, "RemoteAssistKeysAgeSeconds",
+                  apr_psprintf(pool, "%" APR_INT64_T_FMT, age), 0);
     }
-    return finish(pool, out, &buf);
+    return items;
 }
 
+char *ra_metrics_status_auto(apr_pool_t *pool, const ra_metrics_t *m, apr_time_t now)
+{
+    apr_array_header_t *items = status_items(pool, m, now);
+    apr_array_header_t *lines = apr_array_make(pool, items->nelts, sizeof(char *));
+    for (int i = 0; i < items->nelts; i++) {
+        const status_item_t *item = &APR_ARRAY_IDX(items, i, status_item_t);
+        APR_ARRAY_PUSH(lines, char *) = apr_pstrcat(pool, item->key, ": ", item->value, "\n",
+                                                    NULL);
+    }
+    return apr_array_pstrcat(pool, lines, 0);
+}
+
+/* A table of requests by operation and class with the mean database time,
+ * then the other counters (refusals only when there were any). */
 char *ra_metrics_status_html(apr_pool_t *pool, const ra_metrics_t *m, apr_time_t now)
 {
+    apr_array_header_t *items = status_items(pool, m, now);
     apr_uint64_t cumulative[CUMULATIVE];
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    if (!out) {
-        return NULL;
-    }
-    fputs("<hr />\n<h2>mod_remoteassist</h2>\n<table border=\"0\">\n<tr><th>operation</th>",
-          out);
-    for (int c = 0; c < RA_METRIC_CLASSES; c++) {
-        fprintf(out, "<th>%s</th>", class_names[c]);
-    }
-    fputs("<th>database time, mean ms</th></tr>\n", out);
+    char *text = "<hr />\n<h2>mod_remoteassist</h2>\n<table border=\"0\">\n"
+                 "<tr><th>operation</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th>"
+                 "<th>database time, mean ms</th></tr>\n";
+
     for (int op = 0; op < RA_METRIC_OPS; op++) {
-        fprintf(out, "<tr><td>%s</td>", op_names[op]);
-        for (int c = 0; c < RA_METRIC_CLASSES; c++) {
-            fprintf(out, "<td>%" APR_UINT64_T_FMT "</td>", load(&m->requests[op][c]));
-        }
         cumulate(m->db_time[op].buckets, RA_METRIC_DB_BUCKETS + 1, cumulative);
         apr_uint64_t n = cumulative[RA_METRIC_DB_BUCKETS];
-        if (op == RA_METRIC_OP_OTHER || n == 0) {
-            fputs("<td>-</td></tr>\n", out);
+        text = apr_pstrcat(pool, text, "<tr><td>", op_names[op], "</td>", NULL);
+        for (int c = 0; c < RA_METRIC_CLASSES; c++) {
+            text = apr_psprintf(pool, "%s<td>%" APR_UINT64_T_FMT "</td>", text,
+                                load(&m->requests[op][c]));
         }
-        else {
-            fprintf(out, "<td>%.3f</td></tr>\n",
-                    (double)load(&m->db_time[op].sum_us) / 1000.0 / (double)n);
+        text = n ? apr_psprintf(pool, "%s<td>%.3f</td></tr>\n", text,
+                                (double)load(&m->db_time[op].sum_us) / 1000.0 / (double)n)
+                 : apr_pstrcat(pool, text, "<td>-</td></tr>\n", NULL);
+    }
+    text = apr_pstrcat(pool, text, "</table>\n<table border=\"0\">\n", NULL);
+    for (int i = 0; i < items->nelts; i++) {
+        const status_item_t *item = &APR_ARRAY_IDX(items, i, status_item_t);
+        if (!item->per_operation && (strncmp(item->key, "RemoteAssistAuthRefusals_", 25)
+                                     || strcmp(item->value, "0"))) {
+            text = apr_pstrcat(pool, text, "<tr><td>", item->key, "</td><td>", item->value,
+                               "</td></tr>\n", NULL);
         }
     }
-    fputs("</table>\n<table border=\"0\">\n", out);
-    for (int reason = RA_TOKEN_OK + 1; reason < RA_METRIC_AUTH_REASONS; reason++) {
-        apr_uint64_t n = load(&m->auth_refusals[reason]);
-        if (n) {
-            fprintf(out, "<tr><td>%s %s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
-                    auth_status(reason), auth_reason(reason), n);
-        }
-    }
-    cumulate(m->batch_buckets, RA_METRIC_BATCH_BUCKETS + 1, cumulative);
-    fprintf(out, "<tr><td>group commits (rows)</td><td>%" APR_UINT64_T_FMT " (%"
-            APR_UINT64_T_FMT ")</td></tr>\n", cumulative[RA_METRIC_BATCH_BUCKETS],
-            load(&m->batch_rows));
-    for (size_t i = 0; i < SCALARS; i++) {
-        fprintf(out, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n", scalars[i].key,
-                scalar_value(m, &scalars[i]));
-    }
-    apr_int64_t age = keys_age(m, now);
-    if (age >= 0) {
-        fprintf(out, "<tr><td>RemoteAssistKeysAgeSeconds</td><td>%" APR_INT64_T_FMT
-                "</td></tr>\n", age);
-    }
-    fputs("</table>\n", out);
-    return finish(pool, out, &buf);
+    return apr_pstrcat(pool, text, "</table>\n", NULL);
 }

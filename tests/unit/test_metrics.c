@@ -382,8 +382,12 @@ START_TEST(test_status_html)
     ck_assert_ptr_nonnull(strstr(html, "<h2>mod_remoteassist</h2>"));
     ck_assert_ptr_nonnull(strstr(html, "<tr><td>get</td><td>1</td><td>0</td><td>0</td>"
                                        "<td>0</td><td>2.000</td></tr>"));
-    ck_assert_ptr_nonnull(strstr(html, "<tr><td>401 expired</td><td>1</td></tr>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>RemoteAssistAuthRefusals_401_expired</td>"
+                                       "<td>1</td></tr>"));
     ck_assert_ptr_null(strstr(html, "bad_signature")); /* zero refusals are left out */
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>RemoteAssistTokenCacheHits</td><td>0</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>other</td><td>0</td><td>0</td><td>0</td>"
+                                       "<td>0</td><td>-</td></tr>"));
 }
 END_TEST
 
