@@ -67,8 +67,9 @@ typedef struct {
     apr_uint64_t db_timeouts;
 } ra_metrics_t;
 
-/* Changes whenever the struct's layout does: a graceful restart into a
- * module whose layout differs starts a fresh block instead of misreading. */
+/* The block's layout: its size, and a version to raise when members move
+ * without changing it. A graceful restart into a module whose layout differs
+ * starts a fresh block instead of misreading the old one. */
 #define RA_METRICS_LAYOUT ((apr_uint64_t)0x5241000100000000ull | sizeof(ra_metrics_t))
 
 /* Zeroes m and stamps its layout. */
