@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ra_query.h"
+#include "ra_schema.h"
 #include "ra_store.h"
 
 static json_t *generated(const ra_sql_t *sql)
