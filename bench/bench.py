@@ -1559,7 +1559,7 @@ Columns:
     random per query. SQLite: as many threads (a connection each) as the module row has
     connections, on a copy of the tenant's partners (raw-ops.db). PostgreSQL: pgbench
     `-M prepared` on the module's table.
-  - list: the SQL ra_store_list_sql generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
+  - list: the SQL ra_sql_list generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
     to know that a next page exists), prepared, run and finalized for each query as the module
     does (SQLite `-M extended` of sqlite_script.c, pgbench `-M extended`); every column of every
     row is fetched.

@@ -9,11 +9,11 @@
 
 #include "ra_entity.h"
 
-#define RA_STORE_SCHEMA_VERSION 2
+#define RA_SCHEMA_VERSION 2
 
 /* The start-up check may wait longer: on a graceful restart the old
  * children go on writing while the parent sets up. */
-#define RA_STORE_SETUP_BUSY_TIMEOUT_MS 10000
+#define RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS 10000
 
 /* The partners' table, and what a read selects from it: every property in
  * ra_prop_e order, then the ETag. */
@@ -23,21 +23,21 @@
 #define RA_SCHEMA_SELECTED_COUNT (RA_PROP_COUNT + 1)
 
 typedef enum {
-    RA_STORE_READY,        /* the tables exist, at this schema version */
-    RA_STORE_UNREACHABLE,  /* could not connect */
-    RA_STORE_BROKEN        /* connected, but unusable or not upgradable: *error says why */
-} ra_store_setup_e;
+    RA_SCHEMA_READY,        /* the tables exist, at this schema version */
+    RA_SCHEMA_UNREACHABLE,  /* could not connect */
+    RA_SCHEMA_BROKEN        /* connected, but unusable or not upgradable: *error says why */
+} ra_schema_state_e;
 
 /* Start-up, before any pooled connection: connects with the driver, creates
  * the tables when missing, upgrades a database of schema version 1 (no
  * tenants: its rows go to legacy_tenant, which must be set when there are
  * any), switches SQLite to WAL, and checks the table is usable. *upgraded
  * gets the number of rows an upgrade carried over, else -1. */
-ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_name,
-                                         const char *params, const char *legacy_tenant,
-                                         long *upgraded, const char **error);
+ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  long *upgraded, const char **error);
 
 /* The directive that names the tenant of a version 1 database's rows. */
-#define RA_STORE_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
+#define RA_SCHEMA_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
 
 #endif

@@ -138,19 +138,19 @@ static int upgrade_from_v1(setup_t *st, const char *legacy_tenant, long *rows)
     return run(st, "DROP TABLE " TABLE "_v1", "drop the old table");
 }
 
-/* Brings the tables to RA_STORE_SCHEMA_VERSION inside the open transaction. */
+/* Brings the tables to RA_SCHEMA_VERSION inside the open transaction. */
 static int migrate(setup_t *st, const char *legacy_tenant, long *upgraded)
 {
     const char *version = NULL;
 
     if (table_exists(st, "remoteassist_schema")) {
         select_all(st, "SELECT version FROM remoteassist_schema", &version);
-        if (version && atoi(version) == RA_STORE_SCHEMA_VERSION) {
+        if (version && atoi(version) == RA_SCHEMA_VERSION) {
             return 1;
         }
         st->error = apr_psprintf(st->pool, "the database has schema version %s; this "
                                  "module knows version %d", version ? version : "(none)",
-                                 RA_STORE_SCHEMA_VERSION);
+                                 RA_SCHEMA_VERSION);
         return 0;
     }
     if (!table_exists(st, TABLE)) {
@@ -161,7 +161,7 @@ static int migrate(setup_t *st, const char *legacy_tenant, long *upgraded)
     if (count && atol(count) > 0 && !legacy_tenant) {
         st->error = apr_psprintf(st->pool, "the database holds %s partners from before "
                                  "tenants (schema version 1): name the tenant they belong "
-                                 "to with " RA_STORE_LEGACY_TENANT_DIRECTIVE " (a tenant id, "
+                                 "to with " RA_SCHEMA_LEGACY_TENANT_DIRECTIVE " (a tenant id, "
                                  "the tid of its tokens) so the upgrade can keep them",
                                  count);
         return 0;
@@ -177,7 +177,7 @@ static int sqlite_wal(setup_t *st)
 
     /* httpd's children may be writing (a graceful restart): wait for them
      * rather than fail, and change the journal only when needed */
-    select_all(st, "PRAGMA busy_timeout = " APR_STRINGIFY(RA_STORE_SETUP_BUSY_TIMEOUT_MS), NULL);
+    select_all(st, "PRAGMA busy_timeout = " APR_STRINGIFY(RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS), NULL);
     if (select_all(st, "PRAGMA journal_mode", &mode) == 0
         && mode && strcasecmp(mode, "wal")) {
         mode = NULL;
@@ -192,9 +192,9 @@ static int sqlite_wal(setup_t *st)
     return 1;
 }
 
-ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_name,
-                                         const char *params, const char *legacy_tenant,
-                                         long *upgraded, const char **error)
+ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  long *upgraded, const char **error)
 {
     const char *open_error = NULL;
     setup_t st = { pool, NULL, NULL, RA_DIALECT_SQLITE, NULL };
@@ -204,12 +204,12 @@ ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_na
     *upgraded = -1;
     if (apr_dbd_get_driver(pool, driver_name, &st.driver) != APR_SUCCESS) {
         *error = apr_psprintf(pool, "cannot load the apr_dbd %s driver", driver_name);
-        return RA_STORE_BROKEN;
+        return RA_SCHEMA_BROKEN;
     }
     if (apr_dbd_open_ex(st.driver, pool, params, &st.handle, &open_error) != APR_SUCCESS) {
         *error = apr_psprintf(pool, "cannot connect: %s",
                               open_error ? open_error : "no reason given");
-        return RA_STORE_UNREACHABLE;
+        return RA_SCHEMA_UNREACHABLE;
     }
     st.dialect = ra_store_dialect(st.driver);
     ok = st.dialect == RA_DIALECT_PGSQL || sqlite_wal(&st);
@@ -236,5 +236,5 @@ ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_na
     if (!ok) {
         *upgraded = -1; /* rolled back: no row was carried over */
     }
-    return ok ? RA_STORE_READY : RA_STORE_BROKEN;
+    return ok ? RA_SCHEMA_READY : RA_SCHEMA_BROKEN;
 }

@@ -231,8 +231,8 @@ static void keyset_sql(ra_sql_t *sql, const ra_query_t *query)
     ra_sql_append(sql, ")");
 }
 
-ra_sql_t *ra_store_list_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
-                            const ra_query_t *query, apr_int64_t limit, apr_int64_t offset)
+ra_sql_t *ra_sql_list(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
+                      const ra_query_t *query, apr_int64_t limit, apr_int64_t offset)
 {
     ra_sql_t *sql = where_tenant(pool, SELECTED, tenant, dialect, query->filter);
 
@@ -256,14 +256,14 @@ ra_sql_t *ra_store_list_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *
     return sql;
 }
 
-ra_sql_t *ra_store_count_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
-                             const ra_qnode_t *filter)
+ra_sql_t *ra_sql_count(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
+                       const ra_qnode_t *filter)
 {
     return where_tenant(pool, "COUNT(*)", tenant, dialect, filter);
 }
 
-void ra_store_key_values(const ra_query_t *query, const ra_partner_t *partner,
-                         ra_key_value_t *values)
+void ra_sql_key_values(const ra_query_t *query, const ra_partner_t *partner,
+                       ra_key_value_t *values)
 {
     for (int i = 0; i < query->order_count; i++) {
         ra_prop_e prop = query->order[i].prop;

@@ -554,8 +554,8 @@ ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
     *count = 0;
     *error = NULL;
     return select_generated(pool, conn,
-                            ra_store_count_sql(pool, ra_store_dialect(conn->driver), tenant,
-                                               filter),
+                            ra_sql_count(pool, ra_store_dialect(conn->driver), tenant,
+                                         filter),
                             1, count_row, count, error) ? RA_STORE_DONE : RA_STORE_FAILED;
 }
 
@@ -572,8 +572,8 @@ ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
     *rows = apr_array_make(pool, (int)(limit < 64 ? limit + 1 : 64), sizeof(ra_partner_t));
     *error = NULL;
     return select_generated(pool, conn,
-                            ra_store_list_sql(pool, ra_store_dialect(conn->driver), tenant,
-                                              query, limit, offset),
+                            ra_sql_list(pool, ra_store_dialect(conn->driver), tenant,
+                                        query, limit, offset),
                             SELECTED_COUNT, list_row, *rows, error)
            ? RA_STORE_DONE : RA_STORE_FAILED;
 }

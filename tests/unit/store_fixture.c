@@ -122,8 +122,8 @@ void setup_db(void)
 {
     const char *error = "(unset)";
     long upgraded = 42;
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, NULL, &upgraded, &error),
-                     RA_STORE_READY);
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &upgraded, &error),
+                     RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
     ck_assert_int_eq(upgraded, -1);
 }

@@ -82,7 +82,7 @@ START_TEST(schema_matches_file)
 }
 END_TEST
 
-/* ---- ra_store_setup_database ---- */
+/* ---- ra_schema_setup ---- */
 
 START_TEST(setup_fresh)
 {
@@ -124,12 +124,12 @@ START_TEST(setup_twice_keeps_rows)
 END_TEST
 
 static void assert_setup_fails(const char *driver_name, const char *path, const char *tenant,
-                               ra_store_setup_e want, const char *error_part)
+                               ra_schema_state_e want, const char *error_part)
 {
     const char *error = NULL;
     long upgraded = 42;
-    ck_assert_int_eq(ra_store_setup_database(pool, driver_name, path, tenant, &upgraded,
-                                             &error), want);
+    ck_assert_int_eq(ra_schema_setup(pool, driver_name, path, tenant, &upgraded,
+                                     &error), want);
     ck_assert_ptr_nonnull(error);
     ck_assert_msg(strstr(error, error_part) != NULL, "error: %s", error);
     ck_assert_int_eq(upgraded, -1);
@@ -138,7 +138,7 @@ static void assert_setup_fails(const char *driver_name, const char *path, const 
 START_TEST(setup_missing_directory_unreachable)
 {
     const char *path = apr_pstrcat(pool, dir, "/missing/partners.db", NULL);
-    assert_setup_fails("sqlite3", path, NULL, RA_STORE_UNREACHABLE, "cannot connect");
+    assert_setup_fails("sqlite3", path, NULL, RA_SCHEMA_UNREACHABLE, "cannot connect");
     ck_assert_int_eq(access(apr_pstrcat(pool, dir, "/missing", NULL), F_OK), -1);
 }
 END_TEST
@@ -151,13 +151,13 @@ START_TEST(setup_not_a_database_broken)
         fputs("this is not an SQLite database file at all. ", f);
     }
     fclose(f);
-    assert_setup_fails("sqlite3", db_path, NULL, RA_STORE_BROKEN, "");
+    assert_setup_fails("sqlite3", db_path, NULL, RA_SCHEMA_BROKEN, "");
 }
 END_TEST
 
 START_TEST(setup_unknown_driver_broken)
 {
-    assert_setup_fails("nosuchdriver", db_path, NULL, RA_STORE_BROKEN, "nosuchdriver");
+    assert_setup_fails("nosuchdriver", db_path, NULL, RA_SCHEMA_BROKEN, "nosuchdriver");
 }
 END_TEST
 
@@ -168,7 +168,7 @@ START_TEST(setup_newer_schema_broken)
     apr_dbd_t *h = open_db();
     exec_sql(h, "UPDATE remoteassist_schema SET version = 3");
     close_db(h);
-    assert_setup_fails("sqlite3", db_path, T1, RA_STORE_BROKEN,
+    assert_setup_fails("sqlite3", db_path, T1, RA_SCHEMA_BROKEN,
                        "the database has schema version 3; this module knows version 2");
 }
 END_TEST
@@ -229,8 +229,8 @@ START_TEST(upgrade_keeps_rows_for_legacy_tenant)
     const char *error = "(unset)";
     long upgraded = 0;
     make_v1_database(v1_rows, COUNT_OF(v1_rows));
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, T1, &upgraded, &error),
-                     RA_STORE_READY);
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &upgraded, &error),
+                     RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
     ck_assert_int_eq(upgraded, 3);
 
@@ -291,8 +291,8 @@ START_TEST(upgrade_keeps_rows_for_legacy_tenant)
     close_db(h);
 
     /* done once: the next start finds version 2 */
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, T2, &upgraded, &error),
-                     RA_STORE_READY);
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T2, &upgraded, &error),
+                     RA_SCHEMA_READY);
     ck_assert_int_eq(upgraded, -1);
     h = open_db();
     ck_assert_str_eq(query_value(h, "SELECT group_concat(DISTINCT tenant_id) FROM "
@@ -306,7 +306,7 @@ END_TEST
 START_TEST(upgrade_refused_without_legacy_tenant)
 {
     make_v1_database(v1_rows, COUNT_OF(v1_rows));
-    assert_setup_fails("sqlite3", db_path, NULL, RA_STORE_BROKEN,
+    assert_setup_fails("sqlite3", db_path, NULL, RA_SCHEMA_BROKEN,
                        "the database holds 3 partners from before tenants (schema version 1): "
                        "name the tenant they belong to with RemoteAssistLegacyTenant");
     assert_v1_untouched(3);
@@ -319,8 +319,8 @@ START_TEST(upgrade_empty_without_legacy_tenant)
     const char *error = "(unset)";
     long upgraded = 42;
     make_v1_database(NULL, 0);
-    ck_assert_int_eq(ra_store_setup_database(pool, "sqlite3", db_path, NULL, &upgraded, &error),
-                     RA_STORE_READY);
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &upgraded, &error),
+                     RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
     ck_assert_int_eq(upgraded, 0);
     apr_dbd_t *h = open_db();
@@ -341,7 +341,7 @@ START_TEST(upgrade_bad_datetime_rolls_back)
         "'bad', NULL, NULL, NULL, 'yesterday', NULL, 'v1.0', '2020-05-01 10:00:00'",
     };
     make_v1_database(rows, COUNT_OF(rows));
-    assert_setup_fails("sqlite3", db_path, T1, RA_STORE_BROKEN,
+    assert_setup_fails("sqlite3", db_path, T1, RA_SCHEMA_BROKEN,
                        "row 'bad' has a date-time that is not an Edm.DateTimeOffset");
     assert_v1_untouched(2);
 }

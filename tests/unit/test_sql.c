@@ -83,8 +83,8 @@ START_TEST(filter_sql)
                                                  apr_pescape_urlencoded(pool, cases[i].filter),
                                                  NULL), &q,
                                      &message), "%s: %s", cases[i].filter, message);
-        ra_sql_t *sqlite = ra_store_count_sql(pool, RA_DIALECT_SQLITE, "t", q.filter);
-        ra_sql_t *pgsql = ra_store_count_sql(pool, RA_DIALECT_PGSQL, "t", q.filter);
+        ra_sql_t *sqlite = ra_sql_count(pool, RA_DIALECT_SQLITE, "t", q.filter);
+        ra_sql_t *pgsql = ra_sql_count(pool, RA_DIALECT_PGSQL, "t", q.filter);
         ck_assert_str_eq(sqlite->text, apr_pstrcat(pool, COUNT_SQL, cases[i].sqlite, NULL));
         ck_assert_str_eq(params_of(sqlite), cases[i].sqlite_params);
         ck_assert_str_eq(pgsql->text, apr_pstrcat(pool, COUNT_SQL, cases[i].pgsql
@@ -92,7 +92,7 @@ START_TEST(filter_sql)
         ck_assert_str_eq(params_of(pgsql), cases[i].pgsql_params ? cases[i].pgsql_params
                                                                  : cases[i].sqlite_params);
     }
-    ck_assert_str_eq(ra_store_count_sql(pool, RA_DIALECT_SQLITE, "t", NULL)->text,
+    ck_assert_str_eq(ra_sql_count(pool, RA_DIALECT_SQLITE, "t", NULL)->text,
                      "SELECT COUNT(*) FROM remote_assistance_partners WHERE tenant_id = %s");
 }
 END_TEST
@@ -149,8 +149,8 @@ START_TEST(list_sql)
         }
         static const ra_dialect_e dialects[] = { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL };
         for (size_t d = 0; d < COUNT_OF(dialects); d++) {
-            ra_sql_t *sql = ra_store_list_sql(pool, dialects[d], "t", &q, cases[i].limit,
-                                              cases[i].offset);
+            ra_sql_t *sql = ra_sql_list(pool, dialects[d], "t", &q, cases[i].limit,
+                                        cases[i].offset);
             ck_assert_str_eq(sql->text, cases[i].sql);
             ck_assert_str_eq(params_of(sql), cases[i].params);
         }

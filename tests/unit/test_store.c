@@ -551,7 +551,7 @@ static const char *all_pages(const ra_store_conn_t *conn, const char *tenant, co
         if (rows->nelts <= page) {
             return ids;
         }
-        ra_store_key_values(&q, &APR_ARRAY_IDX(rows, page - 1, ra_partner_t), last);
+        ra_sql_key_values(&q, &APR_ARRAY_IDX(rows, page - 1, ra_partner_t), last);
         args = ra_query_next_args(pool, &q, ra_query_skiptoken(pool, &q, last));
     }
     ck_abort_msg("%s: paging does not end", args);
