@@ -23,7 +23,13 @@ typedef struct {
     apr_size_t length, capacity; /* of text, once it is built in a buffer */
 } ra_sql_t;
 
-typedef enum { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL } ra_dialect_e;
+/* The SQL the module speaks, one dialect per apr_dbd driver it runs on. */
+typedef enum { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL, RA_DIALECT_UNSUPPORTED } ra_dialect_e;
+
+/* The dialect of the apr_dbd driver so named (DBDriver's argument, or
+ * apr_dbd_name() of a loaded driver); RA_DIALECT_UNSUPPORTED for any other.
+ * The one place that compares driver names. */
+ra_dialect_e ra_sql_dialect(const char *driver_name);
 
 /* Appends text to sql (allocated from its params' pool), or a placeholder
  * with its parameter: text, or number when that is not NULL. */

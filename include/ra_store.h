@@ -43,12 +43,6 @@ typedef enum {
 const char *ra_store_statement_label(ra_stmt_e stmt);
 const char *ra_store_statement_sql(ra_stmt_e stmt);
 
-/* Whether this apr_dbd driver is one the module's SQL runs on. */
-int ra_store_driver_supported(const char *driver_name);
-
-/* The dialect of the SQL this driver runs. */
-ra_dialect_e ra_store_dialect(const apr_dbd_driver_t *driver);
-
 /* Runs a statement that may return rows, reading them all so the connection
  * is left idle. *first gets the first column of the first row, if wanted
  * (first not NULL, *first NULL). The driver's code. */

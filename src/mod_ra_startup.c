@@ -28,6 +28,7 @@
 
 #include "mod_ra_config.h"
 #include "ra_schema.h"
+#include "ra_sql.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 
@@ -73,7 +74,7 @@ static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t 
     int fds[2];
     pid_t pid;
 
-    if (geteuid() != 0 || strcmp(scfg->dbd_driver, "sqlite3")) {
+    if (geteuid() != 0 || ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
         return ra_schema_setup(p, scfg->dbd_driver, scfg->dbd_params,
                                scfg->legacy_tenant, upgraded, error);
     }
@@ -165,10 +166,10 @@ static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *mai
         ra_server_config_t *scfg = ra_server_config(s);
         const char *error, *key;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || !ra_store_driver_supported(scfg->dbd_driver)) {
+            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
-        int sqlite = !strcmp(scfg->dbd_driver, "sqlite3");
+        int sqlite = ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite && !(scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes,
                                                                   scfg->dbd_params))) {
             return HTTP_INTERNAL_SERVER_ERROR;

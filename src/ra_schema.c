@@ -8,6 +8,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "ra_sql.h"
 #include "ra_store.h"
 
 /* The schema, compiled in from sql/schema.sql (see the Makefile). */
@@ -211,7 +212,7 @@ ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
                               open_error ? open_error : "no reason given");
         return RA_SCHEMA_UNREACHABLE;
     }
-    st.dialect = ra_store_dialect(st.driver);
+    st.dialect = ra_sql_dialect(driver_name);
     ok = st.dialect == RA_DIALECT_PGSQL || sqlite_wal(&st);
     /* one transaction: a failed upgrade leaves the database as it was, and
      * on PostgreSQL the lock keeps nodes starting together from racing */

@@ -52,14 +52,9 @@ const char *ra_store_statement_sql(ra_stmt_e stmt)
     return statements[stmt].sql;
 }
 
-int ra_store_driver_supported(const char *driver_name)
+static ra_dialect_e dialect_of(const apr_dbd_driver_t *driver)
 {
-    return !strcmp(driver_name, "sqlite3") || !strcmp(driver_name, "pgsql");
-}
-
-ra_dialect_e ra_store_dialect(const apr_dbd_driver_t *driver)
-{
-    return strcmp(apr_dbd_name(driver), "pgsql") ? RA_DIALECT_SQLITE : RA_DIALECT_PGSQL;
+    return ra_sql_dialect(apr_dbd_name(driver));
 }
 
 const char *ra_store_db_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
@@ -107,7 +102,7 @@ const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *
                                APR_STRINGIFY(RA_STORE_SQLITE_BUSY_TIMEOUT_MS);
     static const char sync[] = "PRAGMA synchronous = FULL";
 
-    if (ra_store_dialect(driver) != RA_DIALECT_SQLITE) {
+    if (dialect_of(driver) != RA_DIALECT_SQLITE) {
         return NULL;
     }
     int rv = ra_store_select_all(pool, driver, handle, busy, NULL);
@@ -125,7 +120,7 @@ const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *
  * linked to the connection until it closes. */
 static int statement_may_be_stale(const ra_store_conn_t *conn, int rv, int attempt)
 {
-    if (ra_store_dialect(conn->driver) == RA_DIALECT_PGSQL) {
+    if (dialect_of(conn->driver) == RA_DIALECT_PGSQL) {
         /* PQreset after a server restart drops server-side prepared
          * statements and mod_dbd does not prepare them again. If it still
          * exists, PREPARE fails and the first error stands. */
@@ -318,7 +313,7 @@ static void created_etag(apr_pool_t *pool, const char *const *values, void *bato
  * writer held the database past the busy timeout: it wrote nothing. */
 static int sqlite_busy(const ra_store_conn_t *conn)
 {
-    if (ra_store_dialect(conn->driver) != RA_DIALECT_SQLITE) {
+    if (dialect_of(conn->driver) != RA_DIALECT_SQLITE) {
         return 0;
     }
     int rc = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle)) & 0xff;
@@ -536,7 +531,7 @@ static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
                             const ra_sql_t *sql, int ncols, row_fn each, void *baton,
                             const char **error)
 {
-    return ra_store_dialect(conn->driver) == RA_DIALECT_SQLITE
+    return dialect_of(conn->driver) == RA_DIALECT_SQLITE
            ? select_sqlite(pool, conn, sql, ncols, each, baton, error)
            : select_apr_dbd(pool, conn, sql, ncols, each, baton, error);
 }
@@ -554,7 +549,7 @@ ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
     *count = 0;
     *error = NULL;
     return select_generated(pool, conn,
-                            ra_sql_count(pool, ra_store_dialect(conn->driver), tenant,
+                            ra_sql_count(pool, dialect_of(conn->driver), tenant,
                                          filter),
                             1, count_row, count, error) ? RA_STORE_DONE : RA_STORE_FAILED;
 }
@@ -572,7 +567,7 @@ ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
     *rows = apr_array_make(pool, (int)(limit < 64 ? limit + 1 : 64), sizeof(ra_partner_t));
     *error = NULL;
     return select_generated(pool, conn,
-                            ra_sql_list(pool, ra_store_dialect(conn->driver), tenant,
+                            ra_sql_list(pool, dialect_of(conn->driver), tenant,
                                         query, limit, offset),
                             SELECTED_COUNT, list_row, *rows, error)
            ? RA_STORE_DONE : RA_STORE_FAILED;

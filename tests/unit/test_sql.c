@@ -8,6 +8,30 @@
 #include "ra_sql.h"
 #include "store_fixture.h"
 
+/* apr_dbd driver names, exactly as DBDriver and apr_dbd_name() spell them. */
+START_TEST(dialect_of_driver_names)
+{
+    static const struct {
+        const char *driver;
+        ra_dialect_e dialect;
+    } cases[] = {
+        { "sqlite3", RA_DIALECT_SQLITE },
+        { "pgsql", RA_DIALECT_PGSQL },
+        { "mysql", RA_DIALECT_UNSUPPORTED },
+        { "odbc", RA_DIALECT_UNSUPPORTED },
+        { "sqlite2", RA_DIALECT_UNSUPPORTED },
+        { "SQLITE3", RA_DIALECT_UNSUPPORTED },
+        { "sqlite", RA_DIALECT_UNSUPPORTED },
+        { "pgsql ", RA_DIALECT_UNSUPPORTED },
+        { "", RA_DIALECT_UNSUPPORTED },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ck_assert_msg(ra_sql_dialect(cases[i].driver) == cases[i].dialect, "'%s': %d",
+                      cases[i].driver, (int)ra_sql_dialect(cases[i].driver));
+    }
+}
+END_TEST
+
 /* The parameters as text: 'text', numbers, null. */
 static const char *params_of(const ra_sql_t *sql)
 {
@@ -161,7 +185,10 @@ END_TEST
 Suite *sql_suite(void)
 {
     Suite *s = suite_create("sql");
-    TCase *tc = pool_tcase(s, "generated_sql");
+    TCase *tc = pool_tcase(s, "dialects");
+    tcase_add_test(tc, dialect_of_driver_names);
+
+    tc = pool_tcase(s, "generated_sql");
     tcase_add_test(tc, filter_sql);
     tcase_add_test(tc, list_sql);
     return s;

@@ -19,18 +19,6 @@
 #include "ra_store.h"
 #include "store_fixture.h"
 
-START_TEST(driver_supported)
-{
-    ck_assert_int_eq(ra_store_driver_supported("sqlite3"), 1);
-    ck_assert_int_eq(ra_store_driver_supported("pgsql"), 1);
-    ck_assert_int_eq(ra_store_driver_supported("mysql"), 0);
-    ck_assert_int_eq(ra_store_driver_supported("odbc"), 0);
-    ck_assert_int_eq(ra_store_driver_supported("SQLITE3"), 0);
-    ck_assert_int_eq(ra_store_driver_supported("sqlite"), 0);
-    ck_assert_int_eq(ra_store_driver_supported(""), 0);
-}
-END_TEST
-
 /* Labels are plain identifiers (PostgreSQL prepared statement names), one
  * per statement. */
 START_TEST(statement_labels)
@@ -1026,7 +1014,6 @@ Suite *store_suite(void)
     tcase_add_test(commit, commit_queue_shares_transactions_between_threads);
     tcase_add_test(commit, commit_queue_without_a_connection_fails_the_batch);
     TCase *tc = db_tcase(s, "setup");
-    tcase_add_test(tc, driver_supported);
     tcase_add_test(tc, statement_labels);
     tcase_add_test(tc, connection_setup_pragmas);
 
