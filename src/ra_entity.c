@@ -184,6 +184,27 @@ int ra_entity_datetime_parse(const char *s, apr_int64_t *ticks)
     return 1;
 }
 
+char *ra_entity_string_literal(apr_pool_t *pool, const char *p, const char **end)
+{
+    char *out = apr_palloc(pool, strlen(p));
+    size_t n = 0;
+    for (p++;; p++) {
+        if (*p == '\0') {
+            return NULL;
+        }
+        if (*p == '\'') {
+            if (p[1] != '\'') {
+                break;
+            }
+            p++;
+        }
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    *end = p + 1;
+    return out;
+}
+
 int ra_entity_id_valid(const char *s)
 {
     size_t len = strlen(s);

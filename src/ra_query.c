@@ -171,27 +171,11 @@ static const char *shown(parser_t *ps, const token_t *tok)
     return apr_psprintf(ps->pool, "'%.*s'", (int)(tok->len > 40 ? 40 : tok->len), tok->start);
 }
 
-/* A string literal starting at the quote p: '' stands for one quote. */
+/* A string literal starting at the quote p (ra_entity_string_literal). */
 static int lex_string(parser_t *ps, const char *p, const char **end, const char **text)
 {
-    char *out = apr_palloc(ps->pool, strlen(p));
-    size_t n = 0;
-    for (p++;; p++) {
-        if (*p == '\0') {
-            return fail_at(ps, ps->tok.start, "the string literal is not closed");
-        }
-        if (*p == '\'') {
-            if (p[1] != '\'') {
-                break;
-            }
-            p++;
-        }
-        out[n++] = *p;
-    }
-    out[n] = '\0';
-    *text = out;
-    *end = p + 1;
-    return 1;
+    *text = ra_entity_string_literal(ps->pool, p, end);
+    return *text ? 1 : fail_at(ps, ps->tok.start, "the string literal is not closed");
 }
 
 static int next(parser_t *ps)
