@@ -1543,8 +1543,9 @@ Columns:
 - **Baselines**, all measured in the same run. The database ones run the module's own SQL,
   schema version {self.sql['schema_version']}: build/schema-sqlite.sql and
   build/schema-pgsql.sql (the Makefile's, from sql/schema.sql), and the statements and list SQL
-  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c). No SQL is
-  copied into the bench: bench/statements.py names apr_dbd's placeholders after their columns
+  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c and
+  src/ra_sql.c). No SQL is copied into the bench: bench/statements.py names apr_dbd's
+  placeholders after their columns
   (new_<column> for a value written, cur_<column> for one read or compared) and writes pgbench
   scripts, which bench/sqlite_script.c runs too. Before the PostgreSQL load the bench logs every
   statement (log_statement = all) while one get, one list and one PATCH go through the module,

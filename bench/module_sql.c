@@ -1,6 +1,6 @@
 /* `make bench` helper: prints the SQL the module runs, as src/ra_store.c
- * builds it, so the raw baselines run the module's own statements instead
- * of copies that could drift.
+ * and src/ra_sql.c build it, so the raw baselines run the module's own
+ * statements instead of copies that could drift.
  *
  *   module_sql TENANT QUERY LIMIT
  *
