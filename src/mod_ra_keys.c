@@ -589,8 +589,10 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
 const char *ra_keys_missing(const server_rec *s)
 {
-    apr_array_header_t *all = sources_of(s->process->pconf);
-    for (int i = 0; i < all->nelts; i++) {
+    apr_array_header_t *all = NULL;
+    /* only look: requests must not allocate from the configuration pool */
+    apr_pool_userdata_get((void **)&all, SOURCES_KEY, s->process->pconf);
+    for (int i = 0; all && i < all->nelts; i++) {
         const ra_key_source_t *src = APR_ARRAY_IDX(all, i, ra_key_source_t *);
         if (src->configured_by && (!src->share || !ra_keyshare_published(src->share))) {
             return src->name;
