@@ -926,7 +926,7 @@ START_TEST(commit_queue_shares_transactions_between_threads)
     worker_t workers[WORKERS];
     apr_thread_t *threads[WORKERS];
     ra_commit_queue_t *queue;
-    apr_uint64_t batches, rows;
+    apr_uint64_t batches, rows, reporting = 0, reported_rows = 0;
     int done = 0;
 
     setup_db();
@@ -966,6 +966,8 @@ START_TEST(commit_queue_shares_transactions_between_threads)
                              item->result == RA_STORE_DONE);
             ck_assert_int_ge(item->batch_size, 1);
             done += item->result == RA_STORE_DONE;
+            reporting += item->reports_batch;
+            reported_rows += item->reports_batch ? (apr_uint64_t)item->batch_size : 0;
         }
     }
     ck_assert_int_eq(done, WORKERS * PER_WORKER * 4 / 5 + PER_WORKER / 5);
@@ -974,6 +976,9 @@ START_TEST(commit_queue_shares_transactions_between_threads)
     ck_assert_uint_eq(rows, WORKERS * PER_WORKER);
     ck_assert_msg(batches < rows, "no transaction held more than one row (%lu)",
                   (unsigned long)batches);
+    /* one row of each batch reports it to the metrics, with the batch's size */
+    ck_assert_uint_eq(reporting, batches);
+    ck_assert_uint_eq(reported_rows, rows);
     close_db(h);
 }
 END_TEST
