@@ -4,9 +4,12 @@ section, on SQLite and PostgreSQL: counters move as a known sequence of
 requests says, the whole exposition parses by the text format's rules, the
 health check answers 503 naming the failing part (PostgreSQL stopped, keys
 not fetched), and the counters survive a graceful restart."""
+import json
 import math
 import os
 import re
+import signal
+import socket
 import time
 
 import pytest
@@ -152,6 +155,8 @@ def test_the_format_check_refuses_broken_expositions():
 # ------------------------------------------------------------- helpers
 
 def start(private_service, backend, request, name, extra="", **kw):
+    """A service with the health and metrics locations; request: the test's
+    (for the session's PostgreSQL cluster), None on SQLite."""
     pg = request.getfixturevalue("pg") if backend == "pgsql" else None
     return private_service(f"{name}-{backend}", pg=pg, extra_config=OBSERVE + extra, **kw)
 
@@ -407,3 +412,24 @@ def test_counters_survive_a_graceful_restart(private_service, request, backend):
     after = wait_for(svc, lambda f: value(f, "remoteassist_requests_total",
                                           operation="create") > created)
     assert value(after, "remoteassist_requests_total", operation="create") == created + 1
+
+
+def test_health_503_once_the_server_is_stopping(private_service):
+    """A load balancer drains before a graceful stop: a health request that
+    a child reads while httpd stops (its headers were half sent before the
+    stop began) answers 503 "stopping"."""
+    svc = start(private_service, "sqlite", None, "health-stopping")
+    assert health(svc)[0] == 200
+    with socket.create_connection(("127.0.0.1", svc.httpd.port), timeout=20) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(0.3)  # a worker is reading the headers now
+        os.kill(svc.httpd.proc.pid, signal.SIGWINCH)  # apachectl graceful-stop
+        time.sleep(0.5)
+        conn.sendall(b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer
+    assert b"Retry-After:" in head
+    assert json.loads(body) == {"status": "stopping", "version": json.loads(body)["version"]}
