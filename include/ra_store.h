@@ -66,6 +66,24 @@ ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_na
                                          const char *params, const char *legacy_tenant,
                                          long *upgraded, const char **error);
 
+/* apachectl -t's look at a database: the steps of ra_store_setup_database
+ * inside a transaction that is rolled back, without switching SQLite's
+ * journal mode, so nothing changes: READY when the set-up would succeed.
+ * Opening a SQLite file that does not exist creates it: look first. */
+ra_store_setup_e ra_store_check_database(apr_pool_t *pool, const char *driver_name,
+                                         const char *params, const char *legacy_tenant,
+                                         const char **error);
+
+/* PostgreSQL: how many connections ordinary roles may open (max_connections
+ * less superuser_reserved_connections), over a connection of its own. */
+ra_store_setup_e ra_store_connection_limit(apr_pool_t *pool, const char *driver_name,
+                                           const char *params, long *limit,
+                                           const char **error);
+
+/* text on one line, runs of blanks and line breaks folded into one space
+ * (libpq's messages span lines and end in one) */
+const char *ra_store_one_line(apr_pool_t *pool, const char *text);
+
 /* The directive that names the tenant of a version 1 database's rows. */
 #define RA_STORE_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
 
