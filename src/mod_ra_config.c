@@ -268,8 +268,16 @@ static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
 
     if (!path || apr_stat(&info, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
         || info.filetype != APR_REG) {
-        return apr_psprintf(cmd->pool, "RemoteAssistTokenCA: %s is not a readable file of "
-                            "PEM CA certificates", path ? path : file);
+        const char *why = apr_psprintf(cmd->pool, "RemoteAssistTokenCA: %s is not a readable "
+                                       "file of PEM CA certificates", path ? path : file);
+        if (ra_config_testing()) {
+            return why;
+        }
+        /* a directive error would end a real start or restart, site and all */
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, cmd->server, RALOGNO(00076)
+                     "%s; the section answers 503 until it is corrected and httpd "
+                     "restarted", why);
+        cfg->unusable = "its RemoteAssistTokenCA file cannot be read";
     }
     cfg->key_fetch.ca = path;
     return use_server(cmd);

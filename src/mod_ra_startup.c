@@ -111,63 +111,123 @@ static ra_store_setup_e setup_here(apr_pool_t *p, const ra_server_config_t *scfg
                                            scfg->legacy_tenant, error);
 }
 
-/* What a set-up done in another process reports through a pipe. */
+/* What a check or set-up done in another process reports through a pipe. */
 typedef struct {
     int state;
     long upgraded;
     char error[1024];
 } ra_setup_report_t;
 
+typedef void (*ra_as_user_fn)(apr_pool_t *p, const void *arg, ra_setup_report_t *report);
+
+/* Runs fn in a forked process that has become User and Group, as httpd's
+ * children will: apachectl -t and the parent run as root, to whom every
+ * directory is writable. */
+static void run_as_user(apr_pool_t *p, ra_as_user_fn fn, const void *arg,
+                        ra_setup_report_t *report)
+{
+    int fds[2];
+    pid_t pid;
+
+    memset(report, 0, sizeof(*report));
+    report->state = RA_STORE_BROKEN;
+    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+        apr_snprintf(report->error, sizeof(report->error),
+                     "cannot start a process as User: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        gid_t gid = ap_unixd_config.group_id;
+        close(fds[0]);
+        if (setgroups(1, &gid) != 0 || setgid(gid) != 0
+            || setuid(ap_unixd_config.user_id) != 0) {
+            apr_snprintf(report->error, sizeof(report->error), "cannot become User %s: %s",
+                         ap_unixd_config.user_name, strerror(errno));
+        }
+        else {
+            fn(p, arg, report);
+        }
+        _exit(write(fds[1], report, sizeof(*report)) == sizeof(*report) ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], report, sizeof(*report));
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    if (got != sizeof(*report)) {
+        report->state = RA_STORE_BROKEN;
+        apr_cpystrn(report->error, "the process as User ended without a report",
+                    sizeof(report->error));
+    }
+}
+
+typedef struct {
+    const ra_server_config_t *scfg;
+    int apply;
+} ra_setup_job_t;
+
+static void setup_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *report)
+{
+    const ra_setup_job_t *job = arg;
+    const char *why = NULL;
+    report->state = setup_here(p, job->scfg, job->apply, &report->upgraded, &why);
+    apr_cpystrn(report->error, why ? why : "", sizeof(report->error));
+}
+
 /* SQLite creates the database, -wal and -shm as whoever opens it. Opened by
  * the parent as root, they would leave the children (User) read-only: the
  * file until handed over, and at a graceful restart for good any connection
  * an old child opened meanwhile ("attempt to write a readonly database",
- * 503s under load). And apachectl -t runs as root, where every directory is
- * writable. So when httpd runs as root, a SQLite database is set up, or
- * looked at, by a forked process that has become User, as the children
- * will. */
+ * 503s under load). So when httpd runs as root, a SQLite database is set
+ * up, or looked at, as User. */
 static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
                                        int apply, long *upgraded, const char **error)
 {
+    ra_setup_job_t job = { scfg, apply };
     ra_setup_report_t report;
-    int fds[2];
-    pid_t pid;
 
     if (geteuid() != 0 || strcmp(scfg->dbd_driver, "sqlite3")) {
         return setup_here(p, scfg, apply, upgraded, error);
     }
-    if (pipe(fds) != 0 || (pid = fork()) < 0) {
-        *error = apr_psprintf(p, "cannot start the set-up as User: %s", strerror(errno));
-        return RA_STORE_BROKEN;
-    }
-    if (pid == 0) {
-        gid_t gid = ap_unixd_config.group_id;
-        memset(&report, 0, sizeof(report));
-        close(fds[0]);
-        if (setgroups(1, &gid) != 0 || setgid(gid) != 0
-            || setuid(ap_unixd_config.user_id) != 0) {
-            report.state = RA_STORE_BROKEN;
-            apr_snprintf(report.error, sizeof(report.error), "cannot become User %s: %s",
-                         ap_unixd_config.user_name, strerror(errno));
-        }
-        else {
-            const char *why = NULL;
-            report.state = setup_here(p, scfg, apply, &report.upgraded, &why);
-            apr_cpystrn(report.error, why ? why : "", sizeof(report.error));
-        }
-        _exit(write(fds[1], &report, sizeof(report)) == sizeof(report) ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], &report, sizeof(report));
-    close(fds[0]);
-    waitpid(pid, NULL, 0);
-    if (got != sizeof(report)) {
-        *error = "the set-up as User ended without a report";
-        return RA_STORE_BROKEN;
-    }
+    run_as_user(p, setup_as_user, &job, &report);
     *upgraded = report.upgraded;
     *error = report.error[0] ? apr_pstrdup(p, report.error) : NULL;
     return (ra_store_setup_e)report.state;
+}
+
+static void directory_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *report)
+{
+    const char *why = directory_problem(p, arg, "fetched keys are kept there");
+    report->state = why ? RA_STORE_BROKEN : RA_STORE_READY;
+    apr_cpystrn(report->error, why ? why : "", sizeof(report->error));
+}
+
+/* What keeps the key cache directory from taking User's files: the
+ * directory as User when it exists, else the parent that start-up creates
+ * it in (as root). NULL when nothing does. */
+static const char *key_cache_problem(apr_pool_t *p, const char *dir)
+{
+    ra_setup_report_t report;
+    struct stat st;
+
+    if (stat(dir, &st) != 0) {
+        /* start-up creates it and its missing parents (as root): the
+         * nearest one that exists must be a directory */
+        char *ancestor = apr_pstrdup(p, dir);
+        while (stat(ancestor, &st) != 0) {
+            char *slash = strrchr(ancestor, '/');
+            if (!slash) {
+                return NULL; /* relative to a working directory that exists */
+            }
+            slash[slash == ancestor] = '\0'; /* "/x" leaves "/" */
+        }
+        return S_ISDIR(st.st_mode) ? NULL
+               : apr_psprintf(p, "%s cannot be created: %s is not a directory", dir, ancestor);
+    }
+    if (geteuid() != 0) {
+        return directory_problem(p, dir, "fetched keys are kept there");
+    }
+    run_as_user(p, directory_as_user, dir, &report);
+    return report.error[0] ? apr_pstrdup(p, report.error) : NULL;
 }
 
 /* The database as logs may name it: a SQLite path, or PostgreSQL's host,
@@ -466,6 +526,28 @@ int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
+/* The key cache directory, when a serving section takes keys from a URL. */
+static int check_key_cache(apr_pool_t *ptemp, server_rec *main_server)
+{
+    for (server_rec *s = main_server; s; s = s->next) {
+        const apr_array_header_t *sections = ra_server_config(s)->sections;
+        for (int i = 0; sections && i < sections->nelts; i++) {
+            if (!APR_ARRAY_IDX(sections, i, ra_section_t).cfg->key_url) {
+                continue;
+            }
+            const char *dir = ra_server_config(main_server)->keys_cache;
+            dir = dir ? dir : ap_runtime_dir_relative(ptemp, RA_KEYS_DEFAULT_CACHE);
+            const char *problem = key_cache_problem(ptemp, dir);
+            if (problem) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00075)
+                             "RemoteAssistTokenKeysCache: %s", problem);
+            }
+            return problem != NULL;
+        }
+    }
+    return 0;
+}
+
 /* apachectl -t's look at each database the configuration serves: what the
  * start-up would meet, as User, changing nothing. Only there: at a real
  * start post_config sets up (and reports) the same. A PostgreSQL server
@@ -507,6 +589,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
             problems++;
         }
     }
+    problems += check_key_cache(ptemp, main_server);
     return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
