@@ -593,6 +593,86 @@ START_TEST(upgrade_bad_datetime_rolls_back)
 }
 END_TEST
 
+/* ---- ra_store_check_database: apachectl -t's look ---- */
+
+/* What a look says of a database, and that it left the file as it was. */
+static void assert_check(const char *tenant, ra_store_setup_e want, const char *error_part)
+{
+    const char *error = "(unset)";
+    apr_finfo_t before, after;
+    ck_assert_int_eq(apr_stat(&before, db_path, APR_FINFO_SIZE | APR_FINFO_MTIME, pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ra_store_check_database(pool, "sqlite3", db_path, tenant, &error), want);
+    if (error_part) {
+        ck_assert_msg(error && strstr(error, error_part), "error: %s", error);
+    }
+    else {
+        ck_assert_msg(!error, "error: %s", error);
+    }
+    ck_assert_int_eq(apr_stat(&after, db_path, APR_FINFO_SIZE | APR_FINFO_MTIME, pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(after.size, before.size);
+    ck_assert_int_eq(after.mtime, before.mtime);
+}
+
+START_TEST(check_creates_no_table)
+{
+    apr_dbd_t *h = open_db(); /* an empty database file */
+    close_db(h);
+    assert_check(NULL, RA_STORE_READY, NULL);
+    h = open_db();
+    ck_assert_int_eq(table_exists(h, "remote_assistance_partners"), 0);
+    ck_assert_int_eq(table_exists(h, "remoteassist_schema"), 0);
+    ck_assert_str_ne(query_value(h, "PRAGMA journal_mode"), "wal");
+    close_db(h);
+}
+END_TEST
+
+START_TEST(check_ready_database)
+{
+    setup_db();
+    assert_check(NULL, RA_STORE_READY, NULL);
+}
+END_TEST
+
+START_TEST(check_refuses_what_setup_refuses)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    exec_sql(h, "UPDATE remoteassist_schema SET version = 3");
+    close_db(h);
+    assert_check(T1, RA_STORE_BROKEN, "schema version 3");
+}
+END_TEST
+
+START_TEST(check_legacy_rows_need_a_tenant_and_upgrade_nothing)
+{
+    make_v1_database(v1_rows, COUNT_OF(v1_rows));
+    assert_check(NULL, RA_STORE_BROKEN, "RemoteAssistLegacyTenant");
+    /* with the tenant the upgrade would work, and a look still changes nothing */
+    assert_check(T1, RA_STORE_READY, NULL);
+    assert_v1_untouched(3);
+}
+END_TEST
+
+START_TEST(one_line_folds_line_breaks)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "", "" },
+        { "plain", "plain" },
+        { "connection refused\n", "connection refused" },
+        { "a\n\tIs the server running?\n", "a Is the server running?" },
+        { "  lead and trail  ", "lead and trail" },
+        { "x\r\n\r\ny", "x y" },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ck_assert_str_eq(ra_store_one_line(pool, cases[i].in), cases[i].out);
+    }
+}
+END_TEST
+
 /* ---- the fixed statements ---- */
 
 START_TEST(insert_v1)
@@ -1730,6 +1810,11 @@ Suite *store_suite(void)
     tcase_add_test(tc, upgrade_refused_without_legacy_tenant);
     tcase_add_test(tc, upgrade_empty_without_legacy_tenant);
     tcase_add_test(tc, upgrade_bad_datetime_rolls_back);
+    tcase_add_test(tc, check_creates_no_table);
+    tcase_add_test(tc, check_ready_database);
+    tcase_add_test(tc, check_refuses_what_setup_refuses);
+    tcase_add_test(tc, check_legacy_rows_need_a_tenant_and_upgrade_nothing);
+    tcase_add_test(tc, one_line_folds_line_breaks);
 
     tc = db_tcase(s, "statements");
     tcase_add_test(tc, insert_v1);
