@@ -255,6 +255,23 @@ static const char *database_name(apr_pool_t *p, const char *driver, const char *
     return apr_pstrcat(p, "pgsql", *name ? name : " (libpq's defaults)", NULL);
 }
 
+/* apachectl -t must not hang on a server that never answers: without a
+ * connect_timeout of its own, libpq waits as long as the kernel does. */
+#define RA_CHECK_CONNECT_TIMEOUT "5"
+
+static const char *bounded_params(apr_pool_t *p, const char *params)
+{
+    PQconninfoOption *options = PQconninfoParse(params, NULL);
+    /* a URI (postgresql://...) takes no keyword after it: left as written */
+    int bounded = !options || !strncmp(params, "postgres", 8);
+    for (PQconninfoOption *o = options; o && o->keyword; o++) {
+        bounded |= !strcmp(o->keyword, "connect_timeout") && o->val && *o->val;
+    }
+    PQconninfoFree(options);
+    return bounded ? params : apr_pstrcat(p, params, " connect_timeout="
+                                          RA_CHECK_CONNECT_TIMEOUT, NULL);
+}
+
 /* libpq takes PGPASSWORD from httpd's environment before any passfile. */
 static const char *login_hint(apr_pool_t *p, const char *error)
 {
@@ -576,7 +593,11 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         }
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
-        ra_store_setup_e state = setup_database(ptemp, scfg, 0, &upgraded, &error);
+        ra_server_config_t bounded = *scfg;
+        if (!strcmp(scfg->dbd_driver, "pgsql")) {
+            bounded.dbd_params = bounded_params(ptemp, scfg->dbd_params);
+        }
+        ra_store_setup_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
         if (state == RA_STORE_UNREACHABLE && strcmp(scfg->dbd_driver, "sqlite3")) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)
                          "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
