@@ -29,6 +29,8 @@
 #include <openssl/crypto.h>
 
 #include "mod_ra_config.h"
+#include "ra_schema.h"
+#include "ra_sql.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 
@@ -92,22 +94,22 @@ static const char *sqlite_path_problem(apr_pool_t *p, const char *path)
 
 /* The set-up (or apachectl -t's look at it) in this process. A SQLite file
  * that does not exist yet is not opened by a look: opening creates it. */
-static ra_store_setup_e setup_here(apr_pool_t *p, const ra_server_config_t *scfg, int apply,
+static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scfg, int apply,
                                    long *upgraded, const char **error)
 {
     *upgraded = -1;
-    if (!strcmp(scfg->dbd_driver, "sqlite3")) {
+    if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
         struct stat st;
         if ((*error = sqlite_path_problem(p, scfg->dbd_params)) != NULL) {
-            return RA_STORE_BROKEN;
+            return RA_SCHEMA_BROKEN;
         }
         if (!apply && stat(scfg->dbd_params, &st) != 0) {
-            return RA_STORE_READY;
+            return RA_SCHEMA_READY;
         }
     }
-    return apply ? ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
+    return apply ? ra_schema_setup(p, scfg->dbd_driver, scfg->dbd_params,
                                            scfg->legacy_tenant, upgraded, error)
-                 : ra_store_check_database(p, scfg->dbd_driver, scfg->dbd_params,
+                 : ra_schema_check(p, scfg->dbd_driver, scfg->dbd_params,
                                            scfg->legacy_tenant, error);
 }
 
@@ -130,7 +132,7 @@ static void run_as_user(apr_pool_t *p, ra_as_user_fn fn, const void *arg,
     pid_t pid;
 
     memset(report, 0, sizeof(*report));
-    report->state = RA_STORE_BROKEN;
+    report->state = RA_SCHEMA_BROKEN;
     if (pipe(fds) != 0 || (pid = fork()) < 0) {
         apr_snprintf(report->error, sizeof(report->error),
                      "cannot start a process as User: %s", strerror(errno));
@@ -154,7 +156,7 @@ static void run_as_user(apr_pool_t *p, ra_as_user_fn fn, const void *arg,
     close(fds[0]);
     waitpid(pid, NULL, 0);
     if (got != sizeof(*report)) {
-        report->state = RA_STORE_BROKEN;
+        report->state = RA_SCHEMA_BROKEN;
         apr_cpystrn(report->error, "the process as User ended without a report",
                     sizeof(report->error));
     }
@@ -179,25 +181,25 @@ static void setup_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *rep
  * an old child opened meanwhile ("attempt to write a readonly database",
  * 503s under load). So when httpd runs as root, a SQLite database is set
  * up, or looked at, as User. */
-static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
+static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
                                        int apply, long *upgraded, const char **error)
 {
     ra_setup_job_t job = { scfg, apply };
     ra_setup_report_t report;
 
-    if (geteuid() != 0 || strcmp(scfg->dbd_driver, "sqlite3")) {
+    if (geteuid() != 0 || ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
         return setup_here(p, scfg, apply, upgraded, error);
     }
     run_as_user(p, setup_as_user, &job, &report);
     *upgraded = report.upgraded;
     *error = report.error[0] ? apr_pstrdup(p, report.error) : NULL;
-    return (ra_store_setup_e)report.state;
+    return (ra_schema_state_e)report.state;
 }
 
 static void directory_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *report)
 {
     const char *why = directory_problem(p, arg, "fetched keys are kept there");
-    report->state = why ? RA_STORE_BROKEN : RA_STORE_READY;
+    report->state = why ? RA_SCHEMA_BROKEN : RA_SCHEMA_READY;
     apr_cpystrn(report->error, why ? why : "", sizeof(report->error));
 }
 
@@ -238,7 +240,7 @@ static const char *database_name(apr_pool_t *p, const char *driver, const char *
     PQconninfoOption *options;
     const char *name = "";
 
-    if (strcmp(driver, "pgsql")) {
+    if (ra_sql_dialect(driver) != RA_DIALECT_PGSQL) {
         return apr_pstrcat(p, driver, " ", params, NULL);
     }
     if (!(options = PQconninfoParse(params, NULL))) {
@@ -321,7 +323,7 @@ static void log_upgrade(server_rec *s, const ra_database_t *db, long upgraded)
     if (upgraded >= 0) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
                      "%s: upgraded to schema version %d; %ld partner(s) from before "
-                     "tenants now belong to tenant %s", db->name, RA_STORE_SCHEMA_VERSION,
+                     "tenants now belong to tenant %s", db->name, RA_SCHEMA_VERSION,
                      upgraded, db->scfg->legacy_tenant ? db->scfg->legacy_tenant
                                                        : "(none: it was empty)");
     }
@@ -345,8 +347,8 @@ int ra_startup_database_ready(request_rec *r, const char **why)
     __atomic_store_n(&db->next_try, r->request_time + apr_time_from_sec(RA_SETUP_RETRY_INTERVAL),
                      __ATOMIC_RELAXED);
     /* a child runs as User already: the set-up runs right here */
-    ra_store_setup_e state = setup_here(r->pool, db->scfg, 1, &upgraded, &error);
-    if (state == RA_STORE_READY) {
+    ra_schema_state_e state = setup_here(r->pool, db->scfg, 1, &upgraded, &error);
+    if (state == RA_SCHEMA_READY) {
         log_upgrade(r->server, db, upgraded);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, RALOGNO(00066)
                       "%s: the tables are ready now; this child serves its locations",
@@ -359,7 +361,7 @@ int ra_startup_database_ready(request_rec *r, const char **why)
                       login_hint(r->pool, error), RA_SETUP_RETRY_INTERVAL);
     }
     __atomic_store_n(&db->trying, 0, __ATOMIC_RELEASE);
-    return state == RA_STORE_READY;
+    return state == RA_SCHEMA_READY;
 }
 
 /* ------------------------------------------------------------ start-up */
@@ -401,9 +403,9 @@ static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config
     long limit;
     const char *error;
 
-    if (strcmp(scfg->dbd_driver, "pgsql")
-        || ra_store_connection_limit(p, scfg->dbd_driver, scfg->dbd_params, &limit, &error)
-           != RA_STORE_READY) {
+    if (ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
+        || ra_schema_connection_limit(p, scfg->dbd_driver, scfg->dbd_params, &limit, &error)
+           != RA_SCHEMA_READY) {
         return;
     }
     ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &children);
@@ -442,10 +444,10 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         long upgraded;
         scfg->database = NULL;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || !ra_store_driver_supported(scfg->dbd_driver)) {
+            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
-        int sqlite = !strcmp(scfg->dbd_driver, "sqlite3");
+        int sqlite = ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite) {
             scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes, scfg->dbd_params);
         }
@@ -462,15 +464,15 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         scfg->database = db;
         apr_hash_set(databases, key, APR_HASH_KEY_STRING, db);
 
-        ra_store_setup_e state = setup_database(ptemp, scfg, 1, &upgraded, &error);
+        ra_schema_state_e state = setup_database(ptemp, scfg, 1, &upgraded, &error);
         error = login_hint(ptemp, error);
-        if (state == RA_STORE_READY) {
+        if (state == RA_SCHEMA_READY) {
             log_upgrade(s, db, upgraded);
             set_up_before(s, key, 1);
             db->ready = 1;
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00013)
                          "%s: tables ready (schema version %d)", db->name,
-                         RA_STORE_SCHEMA_VERSION);
+                         RA_SCHEMA_VERSION);
             check_pool_size(ptemp, s, scfg, db);
         }
         else if (set_up_before(s, key, 0)) {
@@ -478,7 +480,7 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00017)
                          "%s: %s; it worked before, so the restart goes on", db->name, error);
         }
-        else if (state == RA_STORE_UNREACHABLE && !sqlite) {
+        else if (state == RA_SCHEMA_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00014)
                          "%s: %s; its locations answer 503 until it is reachable and has "
@@ -519,7 +521,7 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                          "%s serves %s: database %s (schema version %d), %s; creates commit "
                          "in groups of up to %d, pages of %d%s", section->where,
                          ra_version_name(cfg->version), db ? db->name : "(none)",
-                         RA_STORE_SCHEMA_VERSION, keys,
+                         RA_SCHEMA_VERSION, keys,
                          scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH,
                          cfg->page_size, state);
         }
@@ -584,7 +586,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         const char *error;
         long upgraded;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || !ra_store_driver_supported(scfg->dbd_driver)) {
+            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
         const char *key = apr_pstrcat(ptemp, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
@@ -594,17 +596,18 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
         ra_server_config_t bounded = *scfg;
-        if (!strcmp(scfg->dbd_driver, "pgsql")) {
+        if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             bounded.dbd_params = bounded_params(ptemp, scfg->dbd_params);
         }
-        ra_store_setup_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
-        if (state == RA_STORE_UNREACHABLE && strcmp(scfg->dbd_driver, "sqlite3")) {
+        ra_schema_state_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
+        if (state == RA_SCHEMA_UNREACHABLE
+            && ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)
                          "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
                          "but its locations will answer 503 until it answers", name,
                          login_hint(ptemp, error));
         }
-        else if (state != RA_STORE_READY) {
+        else if (state != RA_SCHEMA_READY) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00071)
                          "DBDParams (%s): %s", name, login_hint(ptemp, error));
             problems++;
@@ -702,7 +705,7 @@ int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **erro
      * replaced, or be read-only because the file was: it is opened again,
      * in place, before its first use (it never prepared a statement, see
      * ra_startup_dbd_post_connect, so it closes cleanly). */
-    if (!strcmp(apr_dbd_name(dbd->driver), "sqlite3")) {
+    if (ra_sql_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
         if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh,
                             &open_error) != APR_SUCCESS) {
             *error = apr_pstrcat(r->pool, "cannot open it again: ",
