@@ -578,9 +578,10 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         return OK;
     }
     if ((error = set_up(pconf, ptemp, s, sources)) != NULL) {
+        /* never the end of the server: the sections answer 503 (RA00057) */
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00059)
-                     "signing keys from a URL cannot be set up: %s", error);
-        return HTTP_INTERNAL_SERVER_ERROR;
+                     "signing keys from a URL cannot be set up: %s; the sections that use "
+                     "them answer 503 until it is corrected and httpd restarted", error);
     }
     return OK;
 }

@@ -64,11 +64,11 @@ const char *ra_observe_set_metrics(cmd_parms *cmd, void *dcfg, int on)
 
 /* ------------------------------------------------------------ the segment */
 
-/* Whether a section of s serves the module with keys from files: those are
- * read with the configuration, so they are as old as it. */
-static int key_files_in_use(server_rec *s)
+/* Whether a section of s (every server from s on, with all) passes test. Each section's own configuration, in pconf: what
+ * start-up found of it is marked there, and it lives as long as requests. */
+static int some_section(server_rec *s, int all, int (*test)(const ra_dir_config_t *own))
 {
-    for (; s; s = s->next) {
+    for (; s; s = all ? s->next : NULL) {
         core_server_config *core = ap_get_core_module_config(s->module_config);
         apr_array_header_t *lists[] = { core->sec_url, core->sec_dir };
         for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
@@ -76,13 +76,25 @@ static int key_files_in_use(server_rec *s)
             for (int i = 0; i < lists[l]->nelts; i++) {
                 const ra_dir_config_t *own = ap_get_module_config(sec[i],
                                                                   &remoteassist_module);
-                if (own && own->keys) {
+                if (own && test(own)) {
                     return 1;
                 }
             }
         }
     }
     return 0;
+}
+
+/* Keys from files are read with the configuration, so they are as old as it. */
+static int reads_key_files(const ra_dir_config_t *own)
+{
+    return own->keys != NULL;
+}
+
+/* A serving section start-up refused (RA00064): it answers 503. */
+static int refused(const ra_dir_config_t *own)
+{
+    return own->serves && own->unusable != NULL;
 }
 
 /* The segment of an earlier generation, if its layout is this module's. */
@@ -129,7 +141,7 @@ int ra_observe_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
         ra_metrics_init(metrics);
         apr_pool_userdata_set(shm, SEGMENT_KEY, apr_pool_cleanup_null, keep);
     }
-    if (key_files_in_use(s)) {
+    if (some_section(s, 1, reads_key_files)) {
         ra_metrics_keys_taken(metrics, apr_time_now());
     }
     return OK;
@@ -194,10 +206,17 @@ static const char *database_failure(request_rec *r)
     APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     apr_time_t start = apr_time_now();
     apr_dbd_results_t *results = NULL;
+    const char *why;
     ap_dbd_t *dbd;
 
+    if (!ra_startup_database_ready(r, &why)) {
+        return "not set up (see the error log)";
+    }
     if (!acquire || !(dbd = acquire(r))) {
         return "no connection";
+    }
+    if (!ra_startup_connection_ready(r, dbd, &why)) {
+        return "the connection is not usable";
     }
     /* random access: the driver reads the whole (one-row) result at once,
      * so an error is the select's, and the connection goes back idle */
@@ -217,7 +236,7 @@ static const char *database_failure(request_rec *r)
 static int answer_health(request_rec *r)
 {
     json_t *out = json_object();
-    const char *database = NULL, *keys = NULL;
+    const char *database = NULL, *keys = NULL, *configuration = NULL;
     int state = AP_MPMQ_RUNNING, rc;
     apr_size_t len;
 
@@ -229,14 +248,19 @@ static int answer_health(request_rec *r)
         json_object_set_new(out, "status", json_string("stopping"));
     }
     else {
+        configuration = some_section(r->server, 0, refused)
+                        ? "a section was refused at start-up (see RA00064)" : NULL;
         database = database_failure(r);
         keys = ra_keys_missing(r->server) ? "not loaded" : NULL;
-        json_object_set_new(out, "status", json_string(database || keys ? "unavailable" : "ok"));
+        json_object_set_new(out, "status", json_string(configuration || database || keys
+                                                       ? "unavailable" : "ok"));
+        json_object_set_new(out, "configuration",
+                            json_string(configuration ? configuration : "ok"));
         json_object_set_new(out, "database", json_string(database ? database : "ok"));
         json_object_set_new(out, "keys", json_string(keys ? keys : "ok"));
     }
     json_object_set_new(out, "version", json_string(RA_MODULE_VERSION));
-    int healthy = state != AP_MPMQ_STOPPING && !database && !keys;
+    int healthy = state != AP_MPMQ_STOPPING && !configuration && !database && !keys;
     char *body = ra_odata_dump(r->pool, out, &len);
     json_decref(out);
     if (!healthy) {

@@ -194,7 +194,7 @@ def health(svc):
     assert resp.headers["Cache-Control"] == "no-store"
     body = resp.json()
     # the parts and their states only: never a tenant, an id or data
-    assert set(body) <= {"status", "database", "keys", "version"}, body
+    assert set(body) <= {"status", "configuration", "database", "keys", "version"}, body
     assert TENANT not in resp.text
     return resp.status_code, body, resp
 
@@ -333,7 +333,7 @@ def test_health_ok(private_service, request, backend):
     svc = start(private_service, backend, request, "health")
     status, body, resp = health(svc)
     assert status == 200, body
-    assert body == {"status": "ok", "database": "ok", "keys": "ok",
+    assert body == {"status": "ok", "configuration": "ok", "database": "ok", "keys": "ok",
                     "version": body["version"]}
     assert "Retry-After" not in resp.headers
     assert requests.post(svc.httpd.base + "/health", timeout=10).status_code == 405
@@ -374,10 +374,24 @@ def test_health_503_without_keys(private_service, workroot):
                           extra_config=OBSERVE + f'RemoteAssistTokenKeysCache "{cache}"\n')
     status, body, resp = health(svc)
     assert status == 503, body
-    assert body == {"status": "unavailable", "database": "ok", "keys": "not loaded",
-                    "version": body["version"]}
+    assert body == {"status": "unavailable", "configuration": "ok", "database": "ok",
+                    "keys": "not loaded", "version": body["version"]}
     assert "Retry-After" in resp.headers
     assert "127.0.0.1" not in resp.text  # the source's URL stays in the error log
+
+
+# a section whose path is not the entity set (RA00010), refused at a real
+# start: it answers 503 and the rest of the site serves (RA00064)
+@pytest.mark.expect_log("RA00010", "RA00064")
+def test_health_503_when_a_section_was_refused(private_service, keys):
+    locations = standard_locations(keys) + location_block(
+        "/wrong", "v1.0", f'RemoteAssistTokenKey "{keys.path("jwks.json")}"')
+    svc = private_service("health-refused", locations=locations, extra_config=OBSERVE)
+    status, body, resp = health(svc)
+    assert status == 503, body
+    assert body["status"] == "unavailable" and body["configuration"] != "ok"
+    assert body["database"] == "ok" and body["keys"] == "ok"
+    assert svc.post(SEED_V1).status_code == 201  # the other sections serve
 
 
 def test_health_file_keys_are_loaded(private_service, keys):
