@@ -16,6 +16,7 @@ Environment knobs (make bench VAR=... passes them too):
   BENCH_MEMORY_REQUESTS  creates between the two RSS readings (200000)
   BENCH_MEMORY_CONNS     connections for the memory run (16)
   BENCH_OPS_ROWS         partners of the tenant the reads and updates run on (3000)
+  BENCH_METRICS_REPEATS  On runs of the metrics On ÷ Off rows, alternating with Off (3)
   BENCH_MEMORY_SECONDS   time limit of the memory run (300)
   BENCH_OPENSSL_SECONDS  openssl speed -seconds, and the verify driver's time (3)
   BENCH_OUTPUT           where the report goes (docs/BENCHMARKS.md)
@@ -103,6 +104,9 @@ ROW_MINIMAL = "minimal POST handler (bench/), 201 + 400 B, flush"
 ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
 ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
 ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
+ROW_METRICS = "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children"
+# What counting may cost (issue 15): On ÷ Off req/s of create and get.
+METRICS_GOAL = 0.98
 
 # Tenants (the tokens' tid): creates go to one, the reads and updates run on
 # the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
@@ -172,7 +176,8 @@ CREATE_GOALS = {
 # display order inside a section (rows run interleaved)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
-             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL]
+             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL,
+                ROW_METRICS]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
                 "ES256 cached", "openssl speed ecdsa",
@@ -197,6 +202,8 @@ class Settings:
         # get, list and PATCH run at 1 and 16 connections (of those asked for): at
         # 64 the two cores are as saturated as at 16, and the run stays near 12 min
         self.ops_conns = [c for c in self.conns if c in (1, 16)] or self.conns
+        # metrics On and Off alternate On, Off, On, ...: this many On runs
+        self.metrics_repeats = env_number("BENCH_METRICS_REPEATS", 3)
         self.openssl_seconds = env_number("BENCH_OPENSSL_SECONDS", 3)
         # waiting for other load to pass: at most this long in all, and this many repeats
         self.quiet_budget = env_number("BENCH_QUIET_BUDGET", 240, float)
@@ -791,7 +798,7 @@ class Bench:
 
     # ---- the HTTP servers
 
-    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2):
+    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config=""):
         workdir = os.path.join(WORK, f"httpd-{backend}")
         if backend.startswith("sqlite"):
             db = httpd_harness.sqlite_db(workdir)
@@ -804,7 +811,8 @@ class Bench:
 EnableMMAP off
 <Location "/bench-minimal">
     SetHandler bench-minimal
-</Location>"""
+</Location>
+{extra_config}"""
         server = httpd_harness.Httpd(
             workdir, db, f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"',
             module=self.module, preload="", mpm="event", mpm_config=mpm,
@@ -1062,6 +1070,66 @@ EnableMMAP off
             self.memory(server)
         finally:
             self.stop_httpd(server)
+
+    # ---- section 9: what the metrics cost
+
+    def metrics_cost(self):
+        """Create and get with RemoteAssistMetrics On against Off: two servers
+        alike but for that line, each on a SQLite file of its own seeded with
+        the same tenant, run in turn On, Off, On, ... (A-B-A) so that the
+        machine's drift falls on both; the ratio is the mean On rate over the
+        mean Off rate, beside the noise: the largest spread of one setting's
+        own runs, as a share of their mean."""
+        get = next(op for op in OPERATIONS if op.kind == "get")
+        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
+        cells = [("create", COLLECTION, "POST", "create.json", self.bearer(), 201, None),
+                 ("get", get.path(), "GET", None, self.ops_bearer(), 200,
+                  (OPS_FIRST, self.s.ops_rows))]
+        names = [f"{ROW_METRICS}, {kind}" for kind, *_ in cells]
+        servers = {}
+        try:
+            servers["On"] = self.start_httpd("sqlite-metrics-on")
+            servers["Off"] = self.start_httpd("sqlite-metrics-off",
+                                              extra_config="RemoteAssistMetrics Off")
+            for server in servers.values():
+                self.sanity(server)
+                self.seed(server)
+            for (kind, path, method, body, auth, want, ids), name in zip(cells, names):
+                self.metrics_row(name, kind, servers, conns, path, method, body, auth, want, ids)
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
+                           conns, e)
+        finally:
+            for server in servers.values():
+                self.stop_httpd(server)
+
+    def metrics_row(self, name, kind, servers, conns, path, method, body, auth, want, ids):
+        runs = {"On": [], "Off": []}
+        before = {side: self.count_rows(s) for side, s in servers.items()}
+        for i in range(2 * self.s.metrics_repeats - 1):
+            side = "On" if i % 2 == 0 else "Off"
+            server = servers[side]
+            runs[side].append(self.attempt(
+                f"{name} ({side})", lambda s=server, w=f"metrics {side} {kind}":
+                self.wrk(s, path, conns, method, body, auth, what=w, ids=ids), server))
+        added = sum(self.count_rows(s) - before[side] for side, s in servers.items())
+        rates = {side: [d["rate"] for d in ds] for side, ds in runs.items()}
+        mean = {side: sum(r) / len(r) for side, r in rates.items()}
+        ratio = mean["On"] / mean["Off"] if mean["Off"] else float("nan")
+        noise = max((max(r) - min(r)) / mean[side] if len(r) > 1 and mean[side] else 0.0
+                    for side, r in rates.items())
+        self.results[("metrics", kind)] = {"ratio": ratio, "noise": noise}
+        middle = sorted(runs["On"], key=lambda d: d["rate"])[len(runs["On"]) // 2]
+        unexpected = sum(d["responses"] - d["statuses"].get(want, 0) + d["socket_errors"]
+                         for ds in runs.values() for d in ds)
+        notes = [f"{side} runs " + ", ".join(f"{r:,.0f}" for r in rates[side]) + " req/s"
+                 for side in ("On", "Off")]
+        notes.append(self.cpu_note(middle))
+        self.rows.append(Row("9", name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
+                             p99=middle["p99_us"] / 1000, p999=middle["p999_us"] / 1000,
+                             unexpected=unexpected, rows_added=added,
+                             ratio=f"{ratio:.3f} (≥ {METRICS_GOAL}); noise "
+                                   f"±{noise * 100:.1f} %", notes="; ".join(notes)))
 
     # ---- sections 7 and 8: get, list and PATCH against the raw loops of
     # their statements. Each module cell runs right after its baseline at the
@@ -1409,6 +1477,16 @@ EnableMMAP off
                            status([d["cached_us"] <= g["cached-check-us"] if d else None])))
 
         vals, met = [], []
+        for kind in ("create", "get"):
+            d = self.results.get(("metrics", kind))
+            vals.append(f"{kind} {d['ratio']:.3f}, noise ±{d['noise'] * 100:.1f} %"
+                        if d else f"{kind} n/a")
+            met.append(d["ratio"] >= METRICS_GOAL if d else None)
+        self.goals.append((f"metrics On ÷ Off req/s ≥ {METRICS_GOAL} (cost ≤ 2 %)",
+                           f"A-B-A, {self.s.metrics_repeats} On runs", ", ".join(vals),
+                           status(met)))
+
+        vals, met = [], []
         for backend in ("sqlite", "pgsql"):
             d = self.results.get(("memory", backend))
             vals.append(f"{backend}: {d['per_100k']:.3f} MB" if d else f"{backend}: n/a")
@@ -1427,6 +1505,7 @@ EnableMMAP off
         goals = markdown_table(["goal (not an assertion)", "where", "measured", "met"],
                                [list(g) for g in self.goals])
         knobs = ("BENCH_SECONDS", "BENCH_CONNS", "BENCH_MEMORY_REQUESTS", "BENCH_MEMORY_CONNS",
+                 "BENCH_METRICS_REPEATS",
                  "BENCH_MEMORY_SECONDS", "BENCH_OPENSSL_SECONDS", "BENCH_OUTPUT")
         invocation = "make bench" + "".join(f" {k}={shlex.quote(os.environ[k])}"
                                             for k in knobs if os.environ.get(k))
@@ -1543,8 +1622,9 @@ Columns:
 - **Baselines**, all measured in the same run. The database ones run the module's own SQL,
   schema version {self.sql['schema_version']}: build/schema-sqlite.sql and
   build/schema-pgsql.sql (the Makefile's, from sql/schema.sql), and the statements and list SQL
-  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c). No SQL is
-  copied into the bench: bench/statements.py names apr_dbd's placeholders after their columns
+  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c and
+  src/ra_sql.c). No SQL is copied into the bench: bench/statements.py names apr_dbd's
+  placeholders after their columns
   (new_<column> for a value written, cur_<column> for one read or compared) and writes pgbench
   scripts, which bench/sqlite_script.c runs too. Before the PostgreSQL load the bench logs every
   statement (log_statement = all) while one get, one list and one PATCH go through the module,
@@ -1559,7 +1639,7 @@ Columns:
     random per query. SQLite: as many threads (a connection each) as the module row has
     connections, on a copy of the tenant's partners (raw-ops.db). PostgreSQL: pgbench
     `-M prepared` on the module's table.
-  - list: the SQL ra_store_list_sql generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
+  - list: the SQL ra_sql_list generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
     to know that a next page exists), prepared, run and finalized for each query as the module
     does (SQLite `-M extended` of sqlite_script.c, pgbench `-M extended`); every column of every
     row is fetched.
@@ -1647,6 +1727,7 @@ def main():
              ("PostgreSQL cluster", bench.start_pg),
              ("httpd on SQLite", bench.http_sqlite),
              ("httpd on SQLite, one child", bench.http_sqlite_one_child),
+             ("httpd on SQLite, metrics On and Off", bench.metrics_cost),
              ("httpd on PostgreSQL", bench.http_pgsql)]
     try:
         bench.prepare()
