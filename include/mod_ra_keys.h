@@ -1,17 +1,18 @@
-/* httpd glue: signing keys from a URL (RemoteAssistTokenJwksUri,
- * RemoteAssistTokenMetadataUrl). One child, mod_watchdog's singleton,
+/* httpd glue: signing keys from files (RemoteAssistTokenKey,
+ * RemoteAssistTokenSecret) and from a URL (RemoteAssistTokenJwksUri,
+ * RemoteAssistTokenMetadataUrl). Of the second, one child, mod_watchdog's singleton,
  * fetches them with libcurl and leaves the bundle in shared memory, where
  * every child takes it, and in a cache file, which the next start reads.
  * Requests never fetch: they take the shared keys, or after an unknown kid
  * wait a bounded time for an early refresh the fetcher makes (see
- * ra_keys.h for the parts that need no httpd). */
+ * ra_keyset.h and ra_url_keys.h for the parts that need no httpd). */
 #ifndef MOD_RA_KEYS_H
 #define MOD_RA_KEYS_H
 
 #include "httpd.h"
 #include "http_config.h"
 
-#include "ra_keys.h"
+#include "ra_url_keys.h"
 
 /* Microsoft publishes a new signing key well before it signs with it, and
  * an unknown kid fetches early anyway: an hour keeps a removed key usable
@@ -25,6 +26,14 @@
 /* The cache directory, under DefaultRuntimeDir, unless
  * RemoteAssistTokenKeysCache names one. */
 #define RA_KEYS_DEFAULT_CACHE "remoteassist-keys"
+
+/* A section's keys from a file (RemoteAssistTokenKey, or with secret
+ * RemoteAssistTokenSecret) at path: parsed once per configuration however
+ * many sections name it. A file that no longer parses at a graceful
+ * restart leaves the keys it held at the last good parse, with an error
+ * logged; at start-up it is a directive error. NULL with *error. */
+const ra_keyset_t *ra_keys_load_file(cmd_parms *cmd, int secret, const char *path,
+                                     const char **error);
 
 /* How a source is fetched: the directives of the sections that use it. */
 typedef struct {

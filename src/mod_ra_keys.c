@@ -64,6 +64,78 @@ static apr_array_header_t *sources_of(apr_pool_t *pconf)
     return sources;
 }
 
+/* ------------------------------------------------------------ key files */
+
+/* The last key file that parsed, per directive and path, is kept as bytes in
+ * the process pool, which outlives configuration generations. A key file
+ * that turns bad before a graceful restart then leaves the server serving
+ * with the keys it had (a directive error would stop the parent, and the
+ * site), and says why. At start-up and under apachectl -t a bad file is an
+ * error as usual. Only bytes are kept: httpd unloads and reloads the module,
+ * and libcjose with it, between generations, so cjose objects cannot
+ * survive one. */
+typedef struct {
+    apr_pool_t *pool;   /* a child of the process pool; holds data */
+    char *data;
+    apr_size_t len;
+} ra_good_key_file_t;
+
+/* httpd reads its configuration twice at start-up (generations 0 and 1);
+ * a later generation is a restart */
+#define RA_FIRST_RESTART_GENERATION 2
+
+const ra_keyset_t *ra_keys_load_file(cmd_parms *cmd, int secret, const char *path,
+                                     const char **error)
+{
+    apr_pool_t *process_pool = cmd->server->process->pool;
+    const char *name = apr_pstrcat(cmd->temp_pool, "remoteassist-keys:", cmd->cmd->name,
+                                   ":", path, NULL);
+    ra_good_key_file_t *good = NULL;
+    ra_keyset_t *(*parse)(apr_pool_t *, const char *, const char *, apr_size_t,
+                          const char **) = secret ? ra_keyset_parse_secret
+                                                  : ra_keyset_parse_public;
+    const ra_keyset_t *keys = NULL;
+    char *data;
+    apr_size_t len;
+
+    /* several sections of one configuration may name the same file */
+    apr_pool_userdata_get((void **)&keys, name, cmd->pool);
+    if (keys) {
+        return keys;
+    }
+    apr_pool_userdata_get((void **)&good, name, process_pool);
+    *error = ra_keyset_read_file(cmd->temp_pool, path, &data, &len);
+    if (!*error) {
+        keys = parse(cmd->pool, path, data, len, error);
+    }
+    if (keys) {
+        if (!good) {
+            good = apr_pcalloc(process_pool, sizeof(*good));
+            apr_pool_userdata_set(good, apr_pstrdup(process_pool, name),
+                                  apr_pool_cleanup_null, process_pool);
+        }
+        else {
+            apr_pool_destroy(good->pool);
+        }
+        apr_pool_create(&good->pool, process_pool);
+        apr_pool_tag(good->pool, "remoteassist-keyfile");
+        good->data = apr_pmemdup(good->pool, data, len);
+        good->len = len;
+    }
+    else if (good && ap_state_query(AP_SQ_CONFIG_GEN) >= RA_FIRST_RESTART_GENERATION) {
+        const char *why = *error;
+        keys = parse(cmd->pool, path, good->data, good->len, error);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server, RALOGNO(00009)
+                     "%s %s: %s; this restart keeps the keys the file held before: "
+                     "fix it and restart again", cmd->cmd->name, path, why);
+    }
+    if (keys) {
+        apr_pool_userdata_setn(keys, apr_pstrdup(cmd->pool, name), apr_pool_cleanup_null,
+                               cmd->pool);
+    }
+    return keys;
+}
+
 /* ------------------------------------------------------- configuration */
 
 ra_key_source_t *ra_keys_source(cmd_parms *cmd, int metadata, const char *url,

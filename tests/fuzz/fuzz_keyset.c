@@ -12,7 +12,7 @@
 #include <apr_pools.h>
 
 #include "fuzz.h"
-#include "ra_keys.h"
+#include "ra_url_keys.h"
 #include "ra_token.h"
 
 #define SOURCE "https://login.example/tenant/v2.0/.well-known/openid-configuration"

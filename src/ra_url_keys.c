@@ -1,6 +1,6 @@
 /* Signing keys that arrive by URL: documents, snapshots, the shared block
  * and the key ring (see ra_keys.h). */
-#include "ra_keys.h"
+#include "ra_url_keys.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,14 +13,14 @@
  * - The key ring: one process's current snapshot, swapped under running
  *   threads; a snapshot is destroyed when no thread holds it any more.
  */
-#ifndef RA_KEYS_H
-#define RA_KEYS_H
+#ifndef RA_URL_KEYS_H
+#define RA_URL_KEYS_H
 
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_time.h>
 
-#include "ra_token.h"
+#include "ra_keyset.h"
 
 /* The largest document (discovery document or JWKS) taken from a URL.
  * Microsoft's JWKS holds about ten keys with their certificates (~20 KB). */

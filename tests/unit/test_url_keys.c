@@ -13,7 +13,8 @@
 #include <cjose/cjose.h>
 #include <jansson.h>
 
-#include "ra_keys.h"
+#include "ra_token.h"
+#include "ra_url_keys.h"
 #include "suites.h"
 
 #define SOURCE "https://login.example/tenant/v2.0/.well-known/openid-configuration"
