@@ -67,14 +67,14 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
 /* The snapshot r verifies tokens with, held until r's pool is cleared;
  * NULL when src's keys have not arrived yet. */
-const ra_keysnap_t *ra_keys_current(request_rec *r, const ra_key_source_t *src);
+const ra_fetched_keys_t *ra_keys_current(request_rec *r, const ra_key_source_t *src);
 
 /* After a token's kid was unknown to held: a newer snapshot, from an early
  * refresh this request asked for or one in flight, waited for at most
  * RA_KEYS_WAIT seconds and never under a lock; NULL when none came. */
-const ra_keysnap_t *ra_keys_after_unknown_kid(request_rec *r, const ra_key_source_t *src,
-                                              const ra_keysnap_t *held,
-                                              const char *request_id);
+const ra_fetched_keys_t *ra_keys_after_unknown_kid(request_rec *r, const ra_key_source_t *src,
+                                                   const ra_fetched_keys_t *held,
+                                                   const char *request_id);
 
 /* The longest a request waits for an early refresh. */
 #define RA_KEYS_WAIT 5

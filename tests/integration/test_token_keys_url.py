@@ -20,7 +20,7 @@ from graph_calls import BackgroundLoad
 from keyserver import JWKS_PATH, METADATA_PATH, KeyServer, Pki, SigningKey
 from test_config import configtest
 
-# mod_ra_keys.h: RA_KEYS_WAIT, and RA_KEYS_MAX_DOCUMENT of ra_keys.h
+# mod_ra_keys.h: RA_KEYS_WAIT, and RA_URL_KEYS_MAX_DOCUMENT of ra_url_keys.h
 KEYS_WAIT = 5
 MAX_DOCUMENT = 256 * 1024
 
