@@ -3,20 +3,20 @@
  *
  *   ra_keyset.h    (this file) key file formats -> key set, generation number
  *   ra_url_keys.h  keys from a URL: documents, fetched keys, the shared block,
- *                  a child's current keys
+ *                  a process's local keys
  *   mod_ra_keys.h  httpd glue: key file directives (keeping the last good
  *                  file over a restart), the fetcher, requests' keys
  *
  * Old name -> new name (issue 16):
- *   ra_keyset (in ra_token.h/.c)      -> ra_keyset (ra_keyset.h/.c)
- *   ra_keys_ (ra_keys.h: URL, metadata) -> ra_url_keys_ (ra_url_keys.h/.c)
- *   RA_KEYS_MAX_DOCUMENT, _MAX_BUNDLE -> RA_URL_KEYS_MAX_DOCUMENT, _MAX_BUNDLE
- *   ra_keysnap_t (one good fetch)     -> ra_fetched_keys_t
- *   ra_keyshare_t (the shared block)  -> ra_shared_keys_t
- *   ra_keys_ask_e, RA_KEYS_*FETCH*    -> ra_shared_keys_ask_e, RA_SHARED_KEYS_*
- *   ra_keyring_t (a child's current)  -> ra_child_keys_t
- *   ra_keys_ (mod_ra_keys.h)          -> ra_keys_, the glue's alone now
- *   load_keys (mod_ra_config.c)       -> ra_keys_load_file (mod_ra_keys.c)
+ *   ra_keyset_* (ra_token.h/.c)          -> ra_keyset_* (ra_keyset.h/.c)
+ *   ra_keys_check_url, _parse_metadata   -> ra_url_keys_check_url, _parse_metadata
+ *   RA_KEYS_MAX_DOCUMENT, _MAX_BUNDLE    -> RA_URL_KEYS_MAX_DOCUMENT, _MAX_BUNDLE
+ *   ra_keysnap_t (one good fetch)        -> ra_fetched_keys_t
+ *   ra_keyshare_t (the shared block)     -> ra_shared_keys_t
+ *   ra_keys_ask_e, RA_KEYS_*FETCH*       -> ra_shared_keys_ask_e, RA_SHARED_KEYS_*
+ *   ra_keyring_t (a process's current)   -> ra_local_keys_t
+ *   ra_keys_* (mod_ra_keys.h, the glue)  -> ra_keys_*, now the glue's alone
+ *   load_keys (mod_ra_config.c)          -> ra_keys_load_file (mod_ra_keys.c)
  *
  * Pure logic over APR, jansson, cjose and OpenSSL: no httpd symbols. A key
  * set is read-only once parsed, so one may be shared by every worker
