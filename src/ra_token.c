@@ -365,8 +365,9 @@ ra_token_status_e ra_token_verify_cached(apr_pool_t *pool, ra_token_cache_t *cac
     }
     if (cache) {
         ra_token_cache_key(token, len, &key);
-        if (ra_token_cache_use(cache, &key, keys, (double)apr_time_sec(now), pool,
-                               &result->alg, &result->kid, check_cached, &cached)) {
+        if (ra_token_cache_use(cache, &key, ra_keyset_generation(keys),
+                               (double)apr_time_sec(now), pool, &result->alg, &result->kid,
+                               check_cached, &cached)) {
             result->cached = 1;
             return cached.status;
         }
@@ -384,7 +385,8 @@ ra_token_status_e ra_token_verify_cached(apr_pool_t *pool, ra_token_cache_t *cac
      * a token in its leeway after exp, which no later use would find */
     double exp = claims ? json_number_value(json_object_get(claims, "exp")) : 0;
     if (status == RA_TOKEN_OK && cache && exp > (double)apr_time_sec(now)) {
-        ra_token_cache_put(cache, &key, keys, claims, exp, result->alg, result->kid);
+        ra_token_cache_put(cache, &key, ra_keyset_generation(keys), claims, exp,
+                           result->alg, result->kid);
     }
     else {
         json_decref(claims);
