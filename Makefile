@@ -79,8 +79,10 @@ build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
 	gcc $(WARN) -fsanitize=thread -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
+# the Check suites, and the guard that every configuration member is merged
 unit: build/unit_tests
 	build/unit_tests
+	$(PYTHON) tools/check-config-members.py
 
 asan: build/asan/unit_tests build/asan/mod_remoteassist.so
 	ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests

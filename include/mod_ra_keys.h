@@ -35,6 +35,10 @@
 const ra_keyset_t *ra_keys_load_file(cmd_parms *cmd, int secret, const char *path,
                                      const char **error);
 
+/* RemoteAssistTokenKeysCache (main server only): the directory of the
+ * cache files, kept with the configuration it belongs to. */
+const char *ra_keys_set_cache(cmd_parms *cmd, void *dcfg, const char *dir);
+
 /* How a source is fetched: the directives of the sections that use it. */
 typedef struct {
     const char *ca;    /* RemoteAssistTokenCA; NULL: the system's CA store */
@@ -60,10 +64,8 @@ const char *ra_keys_source_name(const ra_key_source_t *src);
 int ra_keys_check_source(server_rec *s, ra_key_source_t *src, const ra_keys_fetch_t *fetch,
                          const char *where);
 
-/* post_config: the shared memory, the cache directory, each source's
- * first keys (from its cache file, else fetched now) and the fetcher. */
-int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                        server_rec *s);
+/* ra_keys_post_config, the hook that sets up the shared memory, the cache
+ * directory, each source's first keys and the fetcher: mod_ra_hooks.h. */
 
 /* The snapshot r verifies tokens with, held until r's pool is cleared;
  * NULL when src's keys have not arrived yet. */

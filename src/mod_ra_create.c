@@ -8,6 +8,7 @@
 
 #include <apr_strings.h>
 
+#include "ra_commit.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);

@@ -26,7 +26,8 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "mod_ra_config.h"
+#include "mod_remoteassist.h"
+#include "mod_ra_hooks.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -49,6 +50,10 @@ struct ra_key_source {
     ra_shared_keys_t *shared;   /* in shared memory */
     ra_local_keys_t *local;     /* this process's keys */
 };
+
+/* RemoteAssistTokenKeysCache of this configuration, in the configuration
+ * pool (the directive is the main server's alone). */
+#define CACHE_DIR_KEY "remoteassist-keys-cache"
 
 /* Every source of this configuration, in the configuration pool. */
 #define SOURCES_KEY "remoteassist-key-sources"
@@ -137,6 +142,22 @@ const ra_keyset_t *ra_keys_load_file(cmd_parms *cmd, int secret, const char *pat
 }
 
 /* ------------------------------------------------------- configuration */
+
+const char *ra_keys_set_cache(cmd_parms *cmd, void *dcfg, const char *dir)
+{
+    const char *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path = ap_server_root_relative(cmd->pool, dir);
+    (void)dcfg;
+
+    if (error) {
+        return error;
+    }
+    if (!path) {
+        return apr_psprintf(cmd->pool, "RemoteAssistTokenKeysCache: invalid path '%s'", dir);
+    }
+    apr_pool_userdata_setn(path, CACHE_DIR_KEY, apr_pool_cleanup_null, cmd->pool);
+    return NULL;
+}
 
 ra_key_source_t *ra_keys_source(cmd_parms *cmd, int metadata, const char *url,
                                 const char **error)
@@ -523,10 +544,11 @@ static apr_status_t keys_watchdog(int state, void *data, apr_pool_t *pool)
  * whose fetcher writes there (an existing one is left as it is). */
 static const char *cache_directory(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
-    const char *dir = ra_server_config(s)->keys_cache;
+    const char *dir = NULL;
     apr_finfo_t info;
     char errbuf[128];
 
+    apr_pool_userdata_get((void **)&dir, CACHE_DIR_KEY, pconf);
     dir = dir ? dir : ap_runtime_dir_relative(pconf, RA_KEYS_DEFAULT_CACHE);
     if (apr_stat(&info, dir, APR_FINFO_TYPE, ptemp) == APR_SUCCESS) {
         return dir;

@@ -11,6 +11,7 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_keys.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);

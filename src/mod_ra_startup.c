@@ -27,6 +27,7 @@
 #include <openssl/crypto.h>
 
 #include "mod_ra_config.h"
+#include "ra_commit.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 

@@ -284,7 +284,8 @@ def test_an_unchanged_refresh_rewrites_a_cache_file_with_older_keys(workroot, ke
     cache = os.path.join(service.httpd.workdir, "key-cache")
 
     def cached():
-        [name] = os.listdir(cache)
+        # the fetcher writes NAME.json.XXXXXX and renames it: only the file
+        [name] = [n for n in os.listdir(cache) if n.endswith(".json")]
         with open(os.path.join(cache, name), "rb") as f:
             return os.path.join(cache, name), f.read()
 
