@@ -15,7 +15,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 # httpd-free core units (unit-tested with Check) and the httpd glue
 UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
              src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
-             src/ra_odata.c src/ra_store.c
+             src/ra_odata.c src/ra_schema.c src/ra_store.c src/ra_sql.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
@@ -24,6 +24,7 @@ SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
 UNIT_SRC  := $(wildcard tests/unit/*.c)
+UNIT_HDRS := $(wildcard tests/unit/*.h)
 
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
@@ -62,19 +63,19 @@ build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	    $(call pkg_cflags,$(PKGS) $(LIBS)) -o $@ mod_remoteassist.c $(UNITS) $(GLUE) \
 	    $(call pkg_libs,$(LIBS))
 
-build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	@mkdir -p build
 	gcc $(WARN) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
-build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	@mkdir -p build/asan
 	gcc $(WARN) $(SANITIZE) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
 # The unit tests under ThreadSanitizer: the group-commit queue and the token
 # cache are shared by a child's threads, and their tests run real threads.
-build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	@mkdir -p build/tsan
 	gcc $(WARN) -fsanitize=thread -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm

@@ -1543,8 +1543,9 @@ Columns:
 - **Baselines**, all measured in the same run. The database ones run the module's own SQL,
   schema version {self.sql['schema_version']}: build/schema-sqlite.sql and
   build/schema-pgsql.sql (the Makefile's, from sql/schema.sql), and the statements and list SQL
-  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c). No SQL is
-  copied into the bench: bench/statements.py names apr_dbd's placeholders after their columns
+  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c and
+  src/ra_sql.c). No SQL is copied into the bench: bench/statements.py names apr_dbd's
+  placeholders after their columns
   (new_<column> for a value written, cur_<column> for one read or compared) and writes pgbench
   scripts, which bench/sqlite_script.c runs too. Before the PostgreSQL load the bench logs every
   statement (log_statement = all) while one get, one list and one PATCH go through the module,
@@ -1559,7 +1560,7 @@ Columns:
     random per query. SQLite: as many threads (a connection each) as the module row has
     connections, on a copy of the tenant's partners (raw-ops.db). PostgreSQL: pgbench
     `-M prepared` on the module's table.
-  - list: the SQL ra_store_list_sql generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
+  - list: the SQL ra_sql_list generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
     to know that a next page exists), prepared, run and finalized for each query as the module
     does (SQLite `-M extended` of sqlite_script.c, pgbench `-M extended`); every column of every
     row is fetched.

@@ -14,7 +14,7 @@
 #include <apr_uri.h>
 
 #include "ra_route.h"
-#include "ra_store.h"
+#include "ra_sql.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -564,7 +564,7 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          "add DBDriver sqlite3 and DBDParams /path/to/partners.db", where);
             problems++;
         }
-        else if (!ra_store_driver_supported(scfg->dbd_driver)) {
+        else if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00004)
                          "%s (SetHandler remoteassist): DBDriver %s is not supported; "
                          "use sqlite3 or pgsql", where, scfg->dbd_driver);

@@ -18,6 +18,7 @@
 #include "mod_watchdog.h"
 #include "unixd.h"
 
+#include <apr_escape.h>
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_shm.h>
@@ -353,16 +354,11 @@ static const char *cache_file_name(apr_pool_t *pconf, const char *dir,
                                  NULL);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    char *hex;
 
     if (!EVP_Digest(id, strlen(id), digest, &n, EVP_sha256(), NULL)) {
         return NULL;
     }
-    hex = apr_palloc(pconf, 2 * n + 1);
-    for (unsigned int i = 0; i < n; i++) {
-        apr_snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    }
-    return apr_pstrcat(pconf, dir, "/", hex, ".json", NULL);
+    return apr_pstrcat(pconf, dir, "/", apr_pescape_hex(pconf, digest, n, 0), ".json", NULL);
 }
 
 /* Whether src's cache file holds exactly these bytes. */

@@ -28,6 +28,8 @@
 
 #include "mod_ra_config.h"
 #include "ra_commit.h"
+#include "ra_schema.h"
+#include "ra_sql.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 
@@ -66,20 +68,20 @@ typedef struct {
  * an old child opened meanwhile ("attempt to write a readonly database",
  * 503s under load). So when httpd starts as root, a SQLite database is set
  * up by a forked process that has become User, as the children will. */
-static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
-                                       long *upgraded, const char **error)
+static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
+                                        long *upgraded, const char **error)
 {
     ra_setup_report_t report;
     int fds[2];
     pid_t pid;
 
-    if (geteuid() != 0 || strcmp(scfg->dbd_driver, "sqlite3")) {
-        return ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
-                                       scfg->legacy_tenant, upgraded, error);
+    if (geteuid() != 0 || ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
+        return ra_schema_setup(p, scfg->dbd_driver, scfg->dbd_params,
+                               scfg->legacy_tenant, upgraded, error);
     }
     if (pipe(fds) != 0 || (pid = fork()) < 0) {
         *error = apr_psprintf(p, "cannot start the set-up as User: %s", strerror(errno));
-        return RA_STORE_BROKEN;
+        return RA_SCHEMA_BROKEN;
     }
     if (pid == 0) {
         gid_t gid = ap_unixd_config.group_id;
@@ -87,15 +89,15 @@ static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *
         close(fds[0]);
         if (setgroups(1, &gid) != 0 || setgid(gid) != 0
             || setuid(ap_unixd_config.user_id) != 0) {
-            report.state = RA_STORE_BROKEN;
+            report.state = RA_SCHEMA_BROKEN;
             apr_snprintf(report.error, sizeof(report.error), "cannot become User %s: %s",
                          ap_unixd_config.user_name, strerror(errno));
         }
         else {
             const char *why = NULL;
-            report.state = ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
-                                                   scfg->legacy_tenant, &report.upgraded,
-                                                   &why);
+            report.state = ra_schema_setup(p, scfg->dbd_driver, scfg->dbd_params,
+                                           scfg->legacy_tenant, &report.upgraded,
+                                           &why);
             apr_cpystrn(report.error, why ? why : "", sizeof(report.error));
         }
         _exit(write(fds[1], &report, sizeof(report)) == sizeof(report) ? 0 : 1);
@@ -106,11 +108,11 @@ static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *
     waitpid(pid, NULL, 0);
     if (got != sizeof(report)) {
         *error = "the set-up as User ended without a report";
-        return RA_STORE_BROKEN;
+        return RA_SCHEMA_BROKEN;
     }
     *upgraded = report.upgraded;
     *error = report.error[0] ? apr_pstrdup(p, report.error) : NULL;
-    return (ra_store_setup_e)report.state;
+    return (ra_schema_state_e)report.state;
 }
 
 /* Whether this database was set up before in this httpd's life: the
@@ -165,10 +167,10 @@ static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *mai
         ra_server_config_t *scfg = ra_server_config(s);
         const char *error, *key;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || !ra_store_driver_supported(scfg->dbd_driver)) {
+            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
-        int sqlite = !strcmp(scfg->dbd_driver, "sqlite3");
+        int sqlite = ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite && !(scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes,
                                                                   scfg->dbd_params))) {
             return HTTP_INTERNAL_SERVER_ERROR;
@@ -182,28 +184,28 @@ static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *mai
         if (sqlite) {
             sqlite_directory_check(ptemp, s, scfg->dbd_params);
         }
-        ra_store_setup_e state = setup_database(ptemp, scfg, &upgraded, &error);
+        ra_schema_state_e state = setup_database(ptemp, scfg, &upgraded, &error);
         /* the file path is not secret; PostgreSQL parameters may hold a password */
         const char *db = sqlite ? scfg->dbd_params : "the pgsql database";
-        if (state == RA_STORE_READY && upgraded >= 0) {
+        if (state == RA_SCHEMA_READY && upgraded >= 0) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
                          "%s %s: upgraded to schema version %d; %ld partner(s) from before "
                          "tenants now belong to tenant %s", scfg->dbd_driver, db,
-                         RA_STORE_SCHEMA_VERSION, upgraded,
+                         RA_SCHEMA_VERSION, upgraded,
                          scfg->legacy_tenant ? scfg->legacy_tenant : "(none: it was empty)");
         }
-        if (state == RA_STORE_READY) {
+        if (state == RA_SCHEMA_READY) {
             set_up_before(s, key, 1);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00013)
                          "%s %s: tables ready (schema version %d)",
-                         scfg->dbd_driver, db, RA_STORE_SCHEMA_VERSION);
+                         scfg->dbd_driver, db, RA_SCHEMA_VERSION);
         }
         else if (set_up_before(s, key, 0)) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00017)
                          "%s %s: %s; it worked before, so the restart goes on",
                          scfg->dbd_driver, db, error);
         }
-        else if (state == RA_STORE_UNREACHABLE && !sqlite) {
+        else if (state == RA_SCHEMA_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00014)
                          "%s: %s; requests answer 503 until it is reachable and has the "
