@@ -7,8 +7,9 @@ PORT      ?= 8080
 TLS_PORT  ?= 8443
 PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3
 # what the module links besides httpd's own APR (libcurl: keys from a URL,
-# in the httpd glue only)
-LIBS      := jansson cjose openssl sqlite3 libcurl
+# in the httpd glue only; libpq: PostgreSQL connection strings read without
+# their secrets)
+LIBS      := jansson cjose openssl sqlite3 libcurl libpq
 WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

@@ -28,6 +28,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_optional_fn_retrieve(ra_request_retrieve_optional_fns, NULL, NULL,
                                  APR_HOOK_MIDDLE);
     ap_hook_check_config(ra_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    /* after ra_config_check, which finds the servers that serve sections */
+    ap_hook_check_config(ra_startup_check_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_pre_config(ra_startup_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ra_startup_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* before mod_watchdog's (APR_HOOK_LAST), which starts what is registered */

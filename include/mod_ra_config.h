@@ -96,12 +96,19 @@ typedef struct ra_commit_queue ra_commit_queue_t;
       RA_SET_ONBOARDING_WINDOW) /* seconds */ \
     /* SetHandler remoteassist applies here */ \
     X(int, serves, 0, FLAGGED, RA_SET_SERVES) \
+    /* set by a directive or ra_config_check at a real start or restart: \
+     * why this section answers 503 (a finding apachectl -t refuses); \
+     * NULL: it serves */ \
+    X(const char *, unusable, NULL, UNLESS, NULL) \
     X(unsigned, set, 0, UNION, 0) /* RA_SET_* of the members set here */
 
 #define RA_SERVER_MEMBERS(X) \
     /* DBDriver / DBDParams as mod_dbd gets them */ \
     X(const char *, dbd_driver, NULL, UNLESS, NULL) \
     X(const char *, dbd_params, NULL, UNLESS, NULL) \
+    /* DBDMin / DBDMax as mod_dbd gets them; 0: unset */ \
+    X(int, dbd_min, 0, UNLESS, 0) \
+    X(int, dbd_max, 0, UNLESS, 0) \
     X(const char *, legacy_tenant, NULL, UNLESS, NULL) /* RemoteAssistLegacyTenant */ \
     X(int, commit_batch, 0, UNLESS, 0)            /* RemoteAssistCommitBatch */ \
     X(int, token_cache_size, -1, UNLESS, -1)      /* RemoteAssistTokenCache */ \
@@ -110,6 +117,11 @@ typedef struct ra_commit_queue ra_commit_queue_t;
     X(int, serves, 0, CHECKED, 0) \
     /* const char *: plain <Location> paths that serve the entity set */ \
     X(apr_array_header_t *, collections, NULL, CHECKED, 0) \
+    /* ra_section_t: the sections that serve here */ \
+    X(apr_array_header_t *, sections, NULL, CHECKED, 0) \
+    /* the server's database as this process sees it, made at start-up \
+     * when it serves */ \
+    X(ra_database_t *, database, NULL, CHILD, 0) \
     /* the child's token cache, shared by its servers */ \
     X(ra_token_cache_t *, token_cache, NULL, CHILD, 0) \
     /* the child's group-commit queue, threaded MPMs only */ \
@@ -138,12 +150,29 @@ enum {
     RA_SET_KEYS = 1u << 9
 };
 
+/* One database of the module's, as this process sees it (mod_ra_startup.c). */
+typedef struct ra_database_s ra_database_t;
+
+/* A section that serves requests, as ra_config_check found it. */
+typedef struct {
+    const char *where;                /* its path, for messages */
+    const ra_dir_config_t *cfg;       /* its effective configuration */
+} ra_section_t;
+
+/* mod_dbd's defaults, for the pool-size arithmetic (DBDMin, DBDMax) */
+#define RA_DBD_DEFAULT_MIN 1
+#define RA_DBD_DEFAULT_MAX 10
+
 typedef struct {
     RA_SERVER_MEMBERS(RA_CONFIG_MEMBER)
 } ra_server_config_t;
 
 /* The module record's create/merge functions, the directive table and the
  * check_config hook: declared in mod_ra_hooks.h. */
+
+/* Whether this run is apachectl -t (a configuration test), the only one in
+ * which a finding may make httpd exit. */
+int ra_config_testing(void);
 
 static inline ra_server_config_t *ra_server_config(const server_rec *s)
 {

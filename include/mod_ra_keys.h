@@ -39,6 +39,10 @@ const ra_keyset_t *ra_keys_load_file(cmd_parms *cmd, int secret, const char *pat
  * cache files, kept with the configuration it belongs to. */
 const char *ra_keys_set_cache(cmd_parms *cmd, void *dcfg, const char *dir);
 
+/* The cache directory of the configuration in pconf: RemoteAssistTokenKeysCache,
+ * else DefaultRuntimeDir/RA_KEYS_DEFAULT_CACHE. */
+const char *ra_keys_cache_directory(apr_pool_t *pconf);
+
 /* How a source is fetched: the directives of the sections that use it. */
 typedef struct {
     const char *ca;    /* RemoteAssistTokenCA; NULL: the system's CA store */

@@ -55,6 +55,12 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
 /* 503 ServiceNotAvailable with Retry-After, after logging what failed. */
 int ra_unavailable(ra_request_t *rq, const char *what, const char *error);
 
+/* 503 ServiceNotAvailable with Retry-After for a cause start-up already
+ * logged once at crit (a section whose configuration was refused, a
+ * database not usable yet): why is logged at debug, never per request at
+ * error. */
+int ra_unavailable_known(ra_request_t *rq, const char *why);
+
 /* 404: the caller's tenant has no partner with the route's id. */
 int ra_not_found(ra_request_t *rq);
 

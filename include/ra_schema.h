@@ -37,6 +37,20 @@ ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
                                   const char *params, const char *legacy_tenant,
                                   long *upgraded, const char **error);
 
+/* apachectl -t's look at a database: the steps of ra_schema_setup inside a
+ * transaction that is rolled back, without switching SQLite's journal mode,
+ * so nothing changes: READY when the set-up would succeed. Opening a SQLite
+ * file that does not exist creates it: look first. */
+ra_schema_state_e ra_schema_check(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  const char **error);
+
+/* PostgreSQL: how many connections ordinary roles may open (max_connections
+ * less superuser_reserved_connections), over a connection of its own. */
+ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *driver_name,
+                                             const char *params, long *limit,
+                                             const char **error);
+
 /* The directive that names the tenant of a version 1 database's rows. */
 #define RA_SCHEMA_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
 

@@ -281,6 +281,11 @@ int ra_dispatch_handler(request_rec *r)
         return DECLINED;
     }
     ra_request_init(&rq, r);
+    if (rq.cfg->unusable) {
+        return ra_unavailable_known(&rq, apr_pstrcat(r->pool, "this section's configuration "
+                                                     "was refused at start-up: ",
+                                                     rq.cfg->unusable, NULL));
+    }
     claim = ap_get_module_config(r->request_config, &remoteassist_module);
     switch (ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
     case RA_ROUTE_OK:
@@ -306,6 +311,9 @@ int ra_dispatch_handler(request_rec *r)
     }
     if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
         return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    }
+    if (!ra_startup_database_ready(r, &message)) {
+        return ra_unavailable_known(&rq, message);
     }
     return op->run(&rq);
 }

@@ -160,6 +160,13 @@ const char *ra_keys_set_cache(cmd_parms *cmd, void *dcfg, const char *dir)
     return NULL;
 }
 
+const char *ra_keys_cache_directory(apr_pool_t *pconf)
+{
+    const char *dir = NULL;
+    apr_pool_userdata_get((void **)&dir, CACHE_DIR_KEY, pconf);
+    return dir ? dir : ap_runtime_dir_relative(pconf, RA_KEYS_DEFAULT_CACHE);
+}
+
 ra_key_source_t *ra_keys_source(cmd_parms *cmd, int metadata, const char *url,
                                 const char **error)
 {
@@ -540,12 +547,10 @@ static apr_status_t keys_watchdog(int state, void *data, apr_pool_t *pool)
  * whose fetcher writes there (an existing one is left as it is). */
 static const char *cache_directory(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
-    const char *dir = NULL;
+    const char *dir = ra_keys_cache_directory(pconf);
     apr_finfo_t info;
     char errbuf[128];
 
-    apr_pool_userdata_get((void **)&dir, CACHE_DIR_KEY, pconf);
-    dir = dir ? dir : ap_runtime_dir_relative(pconf, RA_KEYS_DEFAULT_CACHE);
     if (apr_stat(&info, dir, APR_FINFO_TYPE, ptemp) == APR_SUCCESS) {
         return dir;
     }
@@ -670,9 +675,10 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         return OK;
     }
     if ((error = set_up(pconf, ptemp, s, sources)) != NULL) {
+        /* never the end of the server: the sections answer 503 (RA00057) */
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00059)
-                     "signing keys from a URL cannot be set up: %s", error);
-        return HTTP_INTERNAL_SERVER_ERROR;
+                     "signing keys from a URL cannot be set up: %s; the sections that use "
+                     "them answer 503 until it is corrected and httpd restarted", error);
     }
     return OK;
 }

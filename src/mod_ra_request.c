@@ -11,6 +11,7 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_hooks.h"
 #include "mod_ra_keys.h"
 #include "ra_odata.h"
 #include "ra_sql.h"
@@ -84,17 +85,23 @@ int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
                                                          rq->query.select, context));
 }
 
-int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+/* A Graph error, logged at level. */
+static int fail_at(ra_request_t *rq, int level, int status, const char *code,
+                   const char *message)
 {
     apr_size_t len;
     char *body = ra_odata_error_body(rq->r->pool, code, message, rq->request_id,
                                      rq->client_request_id, apr_time_now(), &len);
-    /* 501 answers what the client sent (a transfer coding), not a fault here */
-    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
-    ap_log_rerror(APLOG_MARK, ours ? APLOG_ERR : APLOG_DEBUG, 0, rq->r,
-                  RALOGNO(00030) "request-id=%s status=%d code=%s",
+    ap_log_rerror(APLOG_MARK, level, 0, rq->r, RALOGNO(00030) "request-id=%s status=%d code=%s",
                   rq->request_id, status, code);
     return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
+}
+
+int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+{
+    /* 501 answers what the client sent (a transfer coding), not a fault here */
+    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
+    return fail_at(rq, ours ? APLOG_ERR : APLOG_DEBUG, status, code, message);
 }
 
 /* 503 with Retry-After: what a client retries on its own. */
@@ -102,6 +109,15 @@ static int fail_unavailable(ra_request_t *rq, const char *message)
 {
     apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
     return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable", message);
+}
+
+int ra_unavailable_known(ra_request_t *rq, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, rq->r, RALOGNO(00072)
+                  "request-id=%s answered 503: %s", rq->request_id, why);
+    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
+    return fail_at(rq, APLOG_DEBUG, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
+                   "The service is unavailable; try again later.");
 }
 
 #define STORE_UNAVAILABLE "The partner store is unavailable; try again later."
@@ -440,6 +456,12 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
                       "request-id=%s no database connection (see mod_dbd's messages)",
                       rq->request_id);
         *error = "no database connection";
+        return 0;
+    }
+    if (!ra_startup_connection_ready(r, dbd, error)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00074)
+                      "request-id=%s a connection opened before the tables were ready: %s",
+                      rq->request_id, *error);
         return 0;
     }
     rq->conn.driver = dbd->driver;

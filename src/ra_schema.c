@@ -193,9 +193,22 @@ static int sqlite_wal(setup_t *st)
     return 1;
 }
 
-ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
-                                  const char *params, const char *legacy_tenant,
-                                  long *upgraded, const char **error)
+/* Whether the module's statements will find their columns. */
+static int table_usable(setup_t *st)
+{
+    int rv = select_all(st, "SELECT " SELECTED " FROM " TABLE " WHERE 1 = 0", NULL);
+    if (rv != 0) {
+        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, "table check");
+    }
+    return rv == 0;
+}
+
+/* The set-up, or (apply 0) apachectl -t's look at it: the same steps inside a
+ * transaction that is rolled back, without switching SQLite's journal, so
+ * that whatever would fail fails here and nothing is changed. */
+static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const char *params,
+                                const char *legacy_tenant, int apply, long *upgraded,
+                                const char **error)
 {
     const char *open_error = NULL;
     setup_t st = { pool, NULL, NULL, RA_DIALECT_SQLITE, NULL };
@@ -209,11 +222,12 @@ ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
     }
     if (apr_dbd_open_ex(st.driver, pool, params, &st.handle, &open_error) != APR_SUCCESS) {
         *error = apr_psprintf(pool, "cannot connect: %s",
-                              open_error ? open_error : "no reason given");
+                              ra_store_one_line(pool, open_error ? open_error
+                                                                 : "no reason given"));
         return RA_SCHEMA_UNREACHABLE;
     }
     st.dialect = ra_sql_dialect(driver_name);
-    ok = st.dialect == RA_DIALECT_PGSQL || sqlite_wal(&st);
+    ok = st.dialect == RA_DIALECT_PGSQL || !apply || sqlite_wal(&st);
     /* one transaction: a failed upgrade leaves the database as it was, and
      * on PostgreSQL the lock keeps nodes starting together from racing */
     ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN" : "BEGIN IMMEDIATE", "begin");
@@ -224,18 +238,54 @@ ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
         ok = 0;
     }
     if (ok) {
-        ok = migrate(&st, legacy_tenant, upgraded);
-        run(&st, ok ? "COMMIT" : "ROLLBACK", ok ? "commit" : "roll back");
+        /* the check of the table runs inside the transaction: in a look,
+         * the tables it would create exist only there */
+        ok = migrate(&st, legacy_tenant, upgraded) && table_usable(&st);
+        run(&st, ok && apply ? "COMMIT" : "ROLLBACK", ok && apply ? "commit" : "roll back");
         ok = ok && !st.error;
     }
-    if (ok && select_all(&st, "SELECT " SELECTED " FROM " TABLE " WHERE 1 = 0", NULL) != 0) {
-        st.error = ra_store_db_error(pool, st.driver, st.handle, 1, "table check");
-        ok = 0;
-    }
     apr_dbd_close(st.driver, st.handle);
-    *error = st.error;
-    if (!ok) {
+    *error = st.error ? ra_store_one_line(pool, st.error) : NULL;
+    if (!ok || !apply) {
         *upgraded = -1; /* rolled back: no row was carried over */
     }
     return ok ? RA_SCHEMA_READY : RA_SCHEMA_BROKEN;
+}
+
+ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  long *upgraded, const char **error)
+{
+    return set_up(pool, driver_name, params, legacy_tenant, 1, upgraded, error);
+}
+
+ra_schema_state_e ra_schema_check(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  const char **error)
+{
+    long upgraded;
+    return set_up(pool, driver_name, params, legacy_tenant, 0, &upgraded, error);
+}
+
+ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *driver_name,
+                                             const char *params, long *limit,
+                                             const char **error)
+{
+    setup_t st = { pool, NULL, NULL, RA_DIALECT_PGSQL, NULL };
+    const char *value = NULL;
+
+    *error = NULL;
+    if (apr_dbd_get_driver(pool, driver_name, &st.driver) != APR_SUCCESS
+        || apr_dbd_open_ex(st.driver, pool, params, &st.handle, error) != APR_SUCCESS) {
+        *error = ra_store_one_line(pool, *error ? *error : "cannot connect");
+        return RA_SCHEMA_UNREACHABLE;
+    }
+    int rv = select_all(&st, "SELECT current_setting('max_connections')::int - "
+                             "current_setting('superuser_reserved_connections')::int", &value);
+    if (rv != 0 || !value) {
+        *error = ra_store_db_error(pool, st.driver, st.handle, rv, "read max_connections");
+    }
+    apr_dbd_close(st.driver, st.handle);
+    *limit = value ? atol(value) : 0;
+    return *error ? RA_SCHEMA_BROKEN : RA_SCHEMA_READY;
 }

@@ -64,6 +64,24 @@ const char *ra_store_db_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
     return apr_psprintf(pool, "%s: %s", what, text ? text : "unknown error");
 }
 
+const char *ra_store_one_line(apr_pool_t *pool, const char *text)
+{
+    char *line = apr_palloc(pool, strlen(text) + 1), *out = line;
+    for (const char *in = text; *in; in++) {
+        if (!strchr(" \t\r\n", *in)) {
+            *out++ = *in;
+        }
+        else if (out > line && out[-1] != ' ') {
+            *out++ = ' ';
+        }
+    }
+    while (out > line && out[-1] == ' ') {
+        out--;
+    }
+    *out = '\0';
+    return line;
+}
+
 /* Column n of row, NULL for SQL NULL: apr_dbd_get_entry cannot tell, as
  * apr_dbd_pgsql returns PQgetvalue's "" for a NULL; apr_dbd_datum_get says
  * APR_ENOENT on both drivers. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <apr_file_info.h>
 #include <apr_strings.h>
 
 #include <sqlite3.h>
@@ -347,6 +348,68 @@ START_TEST(upgrade_bad_datetime_rolls_back)
 }
 END_TEST
 
+/* ---- ra_schema_check: apachectl -t's look ---- */
+
+/* What a look says of a database, and that it left the file as it was. */
+static void assert_check(const char *tenant, ra_schema_state_e want, const char *error_part)
+{
+    const char *error = "(unset)";
+    apr_finfo_t before, after;
+    ck_assert_int_eq(apr_stat(&before, db_path, APR_FINFO_SIZE | APR_FINFO_MTIME, pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ra_schema_check(pool, "sqlite3", db_path, tenant, &error), want);
+    if (error_part) {
+        ck_assert_msg(error && strstr(error, error_part), "error: %s", error);
+    }
+    else {
+        ck_assert_msg(!error, "error: %s", error);
+    }
+    ck_assert_int_eq(apr_stat(&after, db_path, APR_FINFO_SIZE | APR_FINFO_MTIME, pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(after.size, before.size);
+    ck_assert_int_eq(after.mtime, before.mtime);
+}
+
+START_TEST(check_creates_no_table)
+{
+    apr_dbd_t *h = open_db(); /* an empty database file */
+    close_db(h);
+    assert_check(NULL, RA_SCHEMA_READY, NULL);
+    h = open_db();
+    ck_assert_int_eq(table_exists(h, "remote_assistance_partners"), 0);
+    ck_assert_int_eq(table_exists(h, "remoteassist_schema"), 0);
+    ck_assert_str_ne(query_value(h, "PRAGMA journal_mode"), "wal");
+    close_db(h);
+}
+END_TEST
+
+START_TEST(check_ready_database)
+{
+    setup_db();
+    assert_check(NULL, RA_SCHEMA_READY, NULL);
+}
+END_TEST
+
+START_TEST(check_refuses_what_setup_refuses)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    exec_sql(h, "UPDATE remoteassist_schema SET version = 3");
+    close_db(h);
+    assert_check(T1, RA_SCHEMA_BROKEN, "schema version 3");
+}
+END_TEST
+
+START_TEST(check_legacy_rows_need_a_tenant_and_upgrade_nothing)
+{
+    make_v1_database(v1_rows, COUNT_OF(v1_rows));
+    assert_check(NULL, RA_SCHEMA_BROKEN, "RemoteAssistLegacyTenant");
+    /* with the tenant the upgrade would work, and a look still changes nothing */
+    assert_check(T1, RA_SCHEMA_READY, NULL);
+    assert_v1_untouched(3);
+}
+END_TEST
+
 Suite *schema_suite(void)
 {
     Suite *s = suite_create("schema");
@@ -364,5 +427,9 @@ Suite *schema_suite(void)
     tcase_add_test(tc, upgrade_refused_without_legacy_tenant);
     tcase_add_test(tc, upgrade_empty_without_legacy_tenant);
     tcase_add_test(tc, upgrade_bad_datetime_rolls_back);
+    tcase_add_test(tc, check_creates_no_table);
+    tcase_add_test(tc, check_ready_database);
+    tcase_add_test(tc, check_refuses_what_setup_refuses);
+    tcase_add_test(tc, check_legacy_rows_need_a_tenant_and_upgrade_nothing);
     return s;
 }

@@ -36,6 +36,24 @@ START_TEST(statement_labels)
 }
 END_TEST
 
+START_TEST(one_line_folds_line_breaks)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "", "" },
+        { "plain", "plain" },
+        { "connection refused\n", "connection refused" },
+        { "a\n\tIs the server running?\n", "a Is the server running?" },
+        { "  lead and trail  ", "lead and trail" },
+        { "x\r\n\r\ny", "x y" },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ck_assert_str_eq(ra_store_one_line(pool, cases[i].in), cases[i].out);
+    }
+}
+END_TEST
+
 /* ---- ra_store_connection_setup ---- */
 
 START_TEST(connection_setup_pragmas)
@@ -1016,6 +1034,7 @@ Suite *store_suite(void)
     TCase *tc = db_tcase(s, "setup");
     tcase_add_test(tc, statement_labels);
     tcase_add_test(tc, connection_setup_pragmas);
+    tcase_add_test(tc, one_line_folds_line_breaks);
 
     tc = db_tcase(s, "statements");
     tcase_add_test(tc, insert_v1);
