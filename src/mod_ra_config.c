@@ -126,7 +126,8 @@ static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
     }
     cfg->keys = ra_keys_load_file(cmd, cmd->info != NULL, path, &error);
     cfg->key_source = apr_pstrcat(cmd->pool, cmd->cmd->name, " ", path, NULL);
-    cfg->set |= RA_SET_KEYS;
+    /* only keys that loaded are what inner sections inherit as their keys */
+    cfg->set |= cfg->keys ? RA_SET_KEYS : 0;
     if (!cfg->keys && ra_config_testing()) {
         return apr_psprintf(cmd->pool, RALOGNO(00008) "%s: %s", cmd->cmd->name, error);
     }
