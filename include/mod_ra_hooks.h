@@ -44,6 +44,10 @@ int ra_startup_database_ready(request_rec *r, const char **why);
  * or 0 with *error. */
 int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **error);
 
+/* mod_ra_observe.c: RemoteAssistMetrics On|Off (main server only: the
+ * counters are the whole server's) */
+const char *ra_observe_set_metrics(cmd_parms *cmd, void *dcfg, int on);
+
 /* mod_ra_request.c */
 void ra_request_retrieve_optional_fns(void);
 

@@ -9,6 +9,7 @@
 #ifndef MOD_RA_KEYS_H
 #define MOD_RA_KEYS_H
 
+#include "ra_metrics.h"
 #include "httpd.h"
 #include "http_config.h"
 
@@ -88,5 +89,9 @@ const ra_fetched_keys_t *ra_keys_after_unknown_kid(request_rec *r, const ra_key_
 
 /* The longest a request waits for an early refresh. */
 #define RA_KEYS_WAIT 5
+
+/* Where key fetches and the age of the keys are counted: the metrics
+ * segment, handed over at start-up by mod_ra_observe.c (NULL: nowhere). */
+void ra_keys_count_into(ra_metrics_t *metrics);
 
 #endif

@@ -1,7 +1,6 @@
 /* httpd glue: configuration structures, their merge, the directives, and the
  * checks that make a bad configuration fail apachectl -t. */
 #include "mod_ra_config.h"
-#include "mod_ra_observe.h"
 #include "mod_ra_hooks.h"
 #include "mod_ra_keys.h"
 
@@ -14,8 +13,8 @@
 #include <apr_strings.h>
 #include <apr_uri.h>
 
+#include "ra_dbd.h"
 #include "ra_route.h"
-#include "ra_sql.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -621,7 +620,7 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          "add DBDriver sqlite3 and DBDParams /path/to/partners.db", where);
             problems += section_problem(own, "its server has no DBDriver");
         }
-        else if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+        else if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00004)
                          "%s (SetHandler remoteassist): DBDriver %s is not supported; "
                          "use sqlite3 or pgsql", where, scfg->dbd_driver);

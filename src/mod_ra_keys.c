@@ -29,9 +29,17 @@
 
 #include "mod_remoteassist.h"
 #include "mod_ra_hooks.h"
-#include "mod_ra_observe.h"
 
 APLOG_USE_MODULE(remoteassist);
+
+/* The shared counters key fetches are counted in (ra_keys_count_into),
+ * set in the parent before the fetcher or any child runs; NULL: none. */
+static ra_metrics_t *counted_in;
+
+void ra_keys_count_into(ra_metrics_t *metrics)
+{
+    counted_in = metrics;
+}
 
 /* libcurl's limits for one document: the identity provider is one HTTPS
  * request away, and a request may be waiting for the answer. */
@@ -449,7 +457,7 @@ static int seed_from_cache(apr_pool_t *ptemp, server_rec *s, ra_key_source_t *sr
     apr_time_t fetched = info.mtime < now ? info.mtime : now;
     ra_shared_keys_store(src->shared, snap->bundle, snap->bundle_len);
     ra_shared_keys_schedule(src->shared, fetched + apr_time_from_sec(src->fetch.refresh));
-    ra_metrics_keys_taken(ra_observe_metrics(), fetched);
+    ra_metrics_keys_taken(counted_in, fetched);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00055)
                  "%s: %d key(s) (kid %s) from the cache file %s, fetched %" APR_TIME_T_FMT
                  " s ago", src->name, ra_keyset_count(snap->keys),
@@ -472,7 +480,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
     apr_interval_time_t min_interval = apr_time_from_sec(src->fetch.min_interval);
     apr_time_t now = apr_time_now();
 
-    ra_metrics_count_key_refresh(ra_observe_metrics(), snap != NULL);
+    ra_metrics_count_key_refresh(counted_in, snap != NULL);
     if (!snap) {
         int keys = ra_shared_keys_published(src->shared) > 0;
         apr_interval_time_t delay = ra_shared_keys_end(src->shared, now, 0, refresh,
@@ -485,7 +493,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
                      ra_shared_keys_failures(src->shared), apr_time_sec(delay));
         return;
     }
-    ra_metrics_keys_taken(ra_observe_metrics(), now);
+    ra_metrics_keys_taken(counted_in, now);
     int changed = !ra_shared_keys_holds(src->shared, snap->bundle, snap->bundle_len);
     if (changed) {
         ra_shared_keys_store(src->shared, snap->bundle, snap->bundle_len);

@@ -14,8 +14,8 @@
 #include "mod_ra_hooks.h"
 #include "mod_ra_observe.h"
 #include "mod_ra_keys.h"
+#include "ra_dbd.h"
 #include "ra_odata.h"
-#include "ra_sql.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -496,7 +496,7 @@ int ra_request_connect(ra_request_t *rq)
 
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq)
 {
-    apr_global_mutex_t *lock = ra_sql_dialect(apr_dbd_name(rq->conn.driver)) == RA_DIALECT_SQLITE
+    apr_global_mutex_t *lock = ra_dbd_dialect(apr_dbd_name(rq->conn.driver)) == RA_DIALECT_SQLITE
                                ? ra_server_config(rq->r->server)->sqlite_writer : NULL;
     if (lock && apr_global_mutex_lock(lock) != APR_SUCCESS) {
         lock = NULL;

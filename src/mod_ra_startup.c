@@ -30,9 +30,9 @@
 
 #include "mod_ra_config.h"
 #include "mod_ra_keys.h"
+#include "ra_dbd.h"
 #include "ra_commit.h"
 #include "ra_schema.h"
-#include "ra_sql.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 
@@ -100,7 +100,7 @@ static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scf
                                    long *upgraded, const char **error)
 {
     *upgraded = -1;
-    if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
+    if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
         struct stat st;
         if ((*error = sqlite_path_problem(p, scfg->dbd_params)) != NULL) {
             return RA_SCHEMA_BROKEN;
@@ -189,7 +189,7 @@ static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t 
     ra_setup_job_t job = { scfg, apply };
     ra_setup_report_t report;
 
-    if (geteuid() != 0 || ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
+    if (geteuid() != 0 || ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
         return setup_here(p, scfg, apply, upgraded, error);
     }
     run_as_user(p, setup_as_user, &job, &report);
@@ -242,7 +242,7 @@ static const char *database_name(apr_pool_t *p, const char *driver, const char *
     PQconninfoOption *options;
     const char *name = "";
 
-    if (ra_sql_dialect(driver) != RA_DIALECT_PGSQL) {
+    if (ra_dbd_dialect(driver) != RA_DIALECT_PGSQL) {
         return apr_pstrcat(p, driver, " ", params, NULL);
     }
     if (!(options = PQconninfoParse(params, NULL))) {
@@ -405,7 +405,7 @@ static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config
     long limit;
     const char *error;
 
-    if (ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
+    if (ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
         || ra_schema_connection_limit(p, scfg->dbd_driver, scfg->dbd_params, &limit, &error)
            != RA_SCHEMA_READY) {
         return;
@@ -446,10 +446,10 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         long upgraded;
         scfg->database = NULL;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+            || ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
-        int sqlite = ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
+        int sqlite = ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite) {
             scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes, scfg->dbd_params);
         }
@@ -586,7 +586,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         const char *error;
         long upgraded;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+            || ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
         const char *key = apr_pstrcat(ptemp, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
@@ -596,12 +596,12 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
         ra_server_config_t bounded = *scfg;
-        if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+        if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             bounded.dbd_params = bounded_params(ptemp, scfg->dbd_params);
         }
         ra_schema_state_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
         if (state == RA_SCHEMA_UNREACHABLE
-            && ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+            && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)
                          "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
                          "but its locations will answer 503 until it answers", name,
@@ -705,7 +705,7 @@ int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **erro
      * replaced, or be read-only because the file was: it is opened again,
      * in place, before its first use (it never prepared a statement, see
      * ra_startup_dbd_post_connect, so it closes cleanly). */
-    if (ra_sql_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
+    if (ra_dbd_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
         if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh,
                             &open_error) != APR_SUCCESS) {
             *error = apr_pstrcat(r->pool, "cannot open it again: ",
