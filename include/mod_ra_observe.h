@@ -20,8 +20,4 @@ ra_metrics_t *ra_observe_metrics(void);
 /* A database statement stopped by the module's time bound. */
 void ra_observe_db_timeout(void);
 
-/* RemoteAssistMetrics On|Off (main server only: the counters are the
- * whole server's). */
-const char *ra_observe_set_metrics(cmd_parms *cmd, void *dcfg, int on);
-
 #endif

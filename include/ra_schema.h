@@ -11,6 +11,7 @@
 
 #define RA_SCHEMA_VERSION 2
 
+
 /* The start-up check may wait longer: on a graceful restart the old
  * children go on writing while the parent sets up. */
 #define RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS 10000

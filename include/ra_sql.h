@@ -10,6 +10,7 @@
 
 #include "ra_entity.h"
 #include "ra_query.h"
+#include "ra_dbd.h"
 
 typedef struct {
     int is_number;
@@ -22,14 +23,6 @@ typedef struct {
     apr_array_header_t *params;  /* ra_sql_param_t */
     apr_size_t length, capacity; /* of text, once it is built in a buffer */
 } ra_sql_t;
-
-/* The SQL the module speaks, one dialect per apr_dbd driver it runs on. */
-typedef enum { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL, RA_DIALECT_UNSUPPORTED } ra_dialect_e;
-
-/* The dialect of the apr_dbd driver so named (DBDriver's argument, or
- * apr_dbd_name() of a loaded driver); RA_DIALECT_UNSUPPORTED for any other.
- * The one place that compares driver names. */
-ra_dialect_e ra_sql_dialect(const char *driver_name);
 
 /* Appends text to sql (allocated from its params' pool), or a placeholder
  * with its parameter: text, or number when that is not NULL. */

@@ -43,20 +43,6 @@ typedef enum {
 const char *ra_store_statement_label(ra_stmt_e stmt);
 const char *ra_store_statement_sql(ra_stmt_e stmt);
 
-/* Runs a statement that may return rows, reading them all so the connection
- * is left idle. *first gets the first column of the first row, if wanted
- * (first not NULL, *first NULL). The driver's code. */
-int ra_store_select_all(apr_pool_t *pool, const apr_dbd_driver_t *driver, apr_dbd_t *handle,
-                        const char *sql, const char **first);
-
-/* "what: the driver's message for rv" */
-const char *ra_store_db_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
-                              apr_dbd_t *handle, int rv, const char *what);
-
-/* text on one line, runs of blanks and line breaks folded into one space
- * (libpq's messages span lines and end in one) */
-const char *ra_store_one_line(apr_pool_t *pool, const char *text);
-
 /* Per new pooled connection: SQLite busy timeout and synchronous=FULL (a
  * later DBDInitSQL may change the latter). NULL or an error message. */
 const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *driver,

@@ -121,6 +121,7 @@ int ra_observe_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     (void)ptemp;
 
     metrics = NULL;
+    ra_keys_count_into(NULL);
     metrics_off = ra_server_config(s)->metrics_off;
     /* the first of httpd's two configuration passes only tests the config */
     if (metrics_off || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
@@ -141,6 +142,7 @@ int ra_observe_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
         ra_metrics_init(metrics);
         apr_pool_userdata_set(shm, SEGMENT_KEY, apr_pool_cleanup_null, keep);
     }
+    ra_keys_count_into(metrics);
     if (some_section(s, 1, reads_key_files)) {
         ra_metrics_keys_taken(metrics, apr_time_now());
     }

@@ -13,8 +13,9 @@
 
 #include "mod_ra_hooks.h"
 #include "mod_ra_observe.h"
+#include "mod_ra_keys.h"
+#include "ra_dbd.h"
 #include "ra_odata.h"
-#include "ra_sql.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -209,8 +210,8 @@ static int listed(const apr_array_header_t *list, const char *value)
 
 /* Keys from a URL: the snapshot's, and the discovery document's issuer
  * unless the section names its own. */
-static const ra_keyset_t *snapshot_keys(const ra_keysnap_t *snap, const ra_dir_config_t *cfg,
-                                        ra_token_policy_t *policy)
+static const ra_keyset_t *snapshot_keys(const ra_fetched_keys_t *snap,
+                                        const ra_dir_config_t *cfg, ra_token_policy_t *policy)
 {
     policy->issuers = cfg->issuers ? cfg->issuers : snap->issuers;
     return snap->keys;
@@ -224,7 +225,7 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
     ra_token_policy_t policy = { ra_config_audiences(r->pool, cfg), cfg->issuers,
                                  cfg->leeway };
     const ra_keyset_t *keys = cfg->keys;
-    const ra_keysnap_t *snap = NULL;
+    const ra_fetched_keys_t *snap = NULL;
     ra_token_cache_t *cache = ra_server_config(r->server)->token_cache;
     ra_token_status_e status;
     const char *reason;
@@ -506,7 +507,7 @@ int ra_request_connect(ra_request_t *rq)
 
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq)
 {
-    apr_global_mutex_t *lock = ra_sql_dialect(apr_dbd_name(rq->conn.driver)) == RA_DIALECT_SQLITE
+    apr_global_mutex_t *lock = ra_dbd_dialect(apr_dbd_name(rq->conn.driver)) == RA_DIALECT_SQLITE
                                ? ra_server_config(rq->r->server)->sqlite_writer : NULL;
     if (lock && apr_global_mutex_lock(lock) != APR_SUCCESS) {
         lock = NULL;

@@ -29,8 +29,10 @@
 #include <openssl/crypto.h>
 
 #include "mod_ra_config.h"
+#include "mod_ra_keys.h"
+#include "ra_dbd.h"
+#include "ra_commit.h"
 #include "ra_schema.h"
-#include "ra_sql.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 
@@ -98,7 +100,7 @@ static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scf
                                    long *upgraded, const char **error)
 {
     *upgraded = -1;
-    if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
+    if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
         struct stat st;
         if ((*error = sqlite_path_problem(p, scfg->dbd_params)) != NULL) {
             return RA_SCHEMA_BROKEN;
@@ -187,7 +189,7 @@ static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t 
     ra_setup_job_t job = { scfg, apply };
     ra_setup_report_t report;
 
-    if (geteuid() != 0 || ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
+    if (geteuid() != 0 || ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
         return setup_here(p, scfg, apply, upgraded, error);
     }
     run_as_user(p, setup_as_user, &job, &report);
@@ -240,7 +242,7 @@ static const char *database_name(apr_pool_t *p, const char *driver, const char *
     PQconninfoOption *options;
     const char *name = "";
 
-    if (ra_sql_dialect(driver) != RA_DIALECT_PGSQL) {
+    if (ra_dbd_dialect(driver) != RA_DIALECT_PGSQL) {
         return apr_pstrcat(p, driver, " ", params, NULL);
     }
     if (!(options = PQconninfoParse(params, NULL))) {
@@ -403,7 +405,7 @@ static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config
     long limit;
     const char *error;
 
-    if (ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
+    if (ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
         || ra_schema_connection_limit(p, scfg->dbd_driver, scfg->dbd_params, &limit, &error)
            != RA_SCHEMA_READY) {
         return;
@@ -444,10 +446,10 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         long upgraded;
         scfg->database = NULL;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+            || ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
-        int sqlite = ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
+        int sqlite = ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite) {
             scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes, scfg->dbd_params);
         }
@@ -511,7 +513,7 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                                cfg->key_source, ra_keyset_algorithms(ptemp, cfg->keys))
                 : apr_psprintf(ptemp, "keys from %s, refreshed every %d s",
                                cfg->key_source ? cfg->key_source : "(none)",
-                               cfg->key_fetch.refresh);
+                               cfg->keys_refresh);
             const char *state = cfg->unusable ? apr_pstrcat(ptemp, "; it answers 503: ",
                                                             cfg->unusable, NULL)
                                 : !db ? "; it answers 503: it has no usable database"
@@ -546,7 +548,7 @@ int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 }
 
 /* The key cache directory, when a serving section takes keys from a URL. */
-static int check_key_cache(apr_pool_t *ptemp, server_rec *main_server)
+static int check_key_cache(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *main_server)
 {
     for (server_rec *s = main_server; s; s = s->next) {
         const apr_array_header_t *sections = ra_server_config(s)->sections;
@@ -554,9 +556,7 @@ static int check_key_cache(apr_pool_t *ptemp, server_rec *main_server)
             if (!APR_ARRAY_IDX(sections, i, ra_section_t).cfg->key_url) {
                 continue;
             }
-            const char *dir = ra_server_config(main_server)->keys_cache;
-            dir = dir ? dir : ap_runtime_dir_relative(ptemp, RA_KEYS_DEFAULT_CACHE);
-            const char *problem = key_cache_problem(ptemp, dir);
+            const char *problem = key_cache_problem(ptemp, ra_keys_cache_directory(pconf));
             if (problem) {
                 ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00075)
                              "RemoteAssistTokenKeysCache: %s", problem);
@@ -576,7 +576,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 {
     apr_table_t *done = apr_table_make(ptemp, 4);
     int problems = 0;
-    (void)pconf, (void)plog;
+    (void)plog;
 
     if (!ra_config_testing()) {
         return OK;
@@ -586,7 +586,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         const char *error;
         long upgraded;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+            || ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
         }
         const char *key = apr_pstrcat(ptemp, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
@@ -596,12 +596,12 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
         ra_server_config_t bounded = *scfg;
-        if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+        if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             bounded.dbd_params = bounded_params(ptemp, scfg->dbd_params);
         }
         ra_schema_state_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
         if (state == RA_SCHEMA_UNREACHABLE
-            && ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+            && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)
                          "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
                          "but its locations will answer 503 until it answers", name,
@@ -613,7 +613,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
             problems++;
         }
     }
-    problems += check_key_cache(ptemp, main_server);
+    problems += check_key_cache(pconf, ptemp, main_server);
     return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
@@ -705,7 +705,7 @@ int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **erro
      * replaced, or be read-only because the file was: it is opened again,
      * in place, before its first use (it never prepared a statement, see
      * ra_startup_dbd_post_connect, so it closes cleanly). */
-    if (ra_sql_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
+    if (ra_dbd_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
         if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh,
                             &open_error) != APR_SUCCESS) {
             *error = apr_pstrcat(r->pool, "cannot open it again: ",

@@ -8,8 +8,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
-#include "ra_sql.h"
-#include "ra_store.h"
+#include "ra_dbd.h"
 
 /* The schema, compiled in from sql/schema.sql (see the Makefile). */
 static const char schema_pgsql[] =
@@ -33,14 +32,14 @@ typedef struct {
 /* A statement on the set-up connection that may return rows, all read. */
 static int select_all(setup_t *st, const char *sql, const char **first)
 {
-    return ra_store_select_all(st->pool, st->driver, st->handle, sql, first);
+    return ra_dbd_select_all(st->pool, st->driver, st->handle, sql, first);
 }
 
 static int run(setup_t *st, const char *sql, const char *what)
 {
     int nrows, rv = apr_dbd_query(st->driver, st->handle, &nrows, sql);
     if (rv != 0 && !st->error) {
-        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, what);
+        st->error = ra_dbd_error(st->pool, st->driver, st->handle, rv, what);
     }
     return rv == 0;
 }
@@ -81,7 +80,7 @@ static int run_prepared(setup_t *st, const char *sql, const void **args, const c
         rv = apr_dbd_pbquery(st->driver, st->pool, st->handle, &nrows, stmt, args);
     }
     if (rv != 0 && !st->error) {
-        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, what);
+        st->error = ra_dbd_error(st->pool, st->driver, st->handle, rv, what);
     }
     return rv == 0;
 }
@@ -113,7 +112,7 @@ static int upgrade_from_v1(setup_t *st, const char *legacy_tenant, long *rows)
                             "SELECT id, last_connection_date_time, "
                             "onboarding_request_expiry_date_time FROM " TABLE, 1);
     if (rv != 0) {
-        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv,
+        st->error = ra_dbd_error(st->pool, st->driver, st->handle, rv,
                                       "read the copied rows");
         return 0;
     }
@@ -198,7 +197,7 @@ static int table_usable(setup_t *st)
 {
     int rv = select_all(st, "SELECT " SELECTED " FROM " TABLE " WHERE 1 = 0", NULL);
     if (rv != 0) {
-        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, "table check");
+        st->error = ra_dbd_error(st->pool, st->driver, st->handle, rv, "table check");
     }
     return rv == 0;
 }
@@ -222,18 +221,18 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
     }
     if (apr_dbd_open_ex(st.driver, pool, params, &st.handle, &open_error) != APR_SUCCESS) {
         *error = apr_psprintf(pool, "cannot connect: %s",
-                              ra_store_one_line(pool, open_error ? open_error
+                              ra_dbd_one_line(pool, open_error ? open_error
                                                                  : "no reason given"));
         return RA_SCHEMA_UNREACHABLE;
     }
-    st.dialect = ra_sql_dialect(driver_name);
+    st.dialect = ra_dbd_dialect(driver_name);
     ok = st.dialect == RA_DIALECT_PGSQL || !apply || sqlite_wal(&st);
     /* one transaction: a failed upgrade leaves the database as it was, and
      * on PostgreSQL the lock keeps nodes starting together from racing */
     ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN" : "BEGIN IMMEDIATE", "begin");
     if (ok && st.dialect == RA_DIALECT_PGSQL
         && select_all(&st, "SELECT pg_advisory_xact_lock(7243010)", NULL) != 0) {
-        st.error = ra_store_db_error(pool, st.driver, st.handle, 1, "advisory lock");
+        st.error = ra_dbd_error(pool, st.driver, st.handle, 1, "advisory lock");
         run(&st, "ROLLBACK", "roll back");
         ok = 0;
     }
@@ -245,7 +244,7 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
         ok = ok && !st.error;
     }
     apr_dbd_close(st.driver, st.handle);
-    *error = st.error ? ra_store_one_line(pool, st.error) : NULL;
+    *error = st.error ? ra_dbd_one_line(pool, st.error) : NULL;
     if (!ok || !apply) {
         *upgraded = -1; /* rolled back: no row was carried over */
     }
@@ -277,13 +276,13 @@ ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *drive
     *error = NULL;
     if (apr_dbd_get_driver(pool, driver_name, &st.driver) != APR_SUCCESS
         || apr_dbd_open_ex(st.driver, pool, params, &st.handle, error) != APR_SUCCESS) {
-        *error = ra_store_one_line(pool, *error ? *error : "cannot connect");
+        *error = ra_dbd_one_line(pool, *error ? *error : "cannot connect");
         return RA_SCHEMA_UNREACHABLE;
     }
     int rv = select_all(&st, "SELECT current_setting('max_connections')::int - "
                              "current_setting('superuser_reserved_connections')::int", &value);
     if (rv != 0 || !value) {
-        *error = ra_store_db_error(pool, st.driver, st.handle, rv, "read max_connections");
+        *error = ra_dbd_error(pool, st.driver, st.handle, rv, "read max_connections");
     }
     apr_dbd_close(st.driver, st.handle);
     *limit = value ? atol(value) : 0;

@@ -10,12 +10,6 @@
 #define TABLE RA_SCHEMA_TABLE
 #define SELECTED RA_SCHEMA_SELECTED
 
-ra_dialect_e ra_sql_dialect(const char *driver_name)
-{
-    return !strcmp(driver_name, "sqlite3") ? RA_DIALECT_SQLITE
-           : !strcmp(driver_name, "pgsql") ? RA_DIALECT_PGSQL : RA_DIALECT_UNSUPPORTED;
-}
-
 /* The columns a property is stored in: its value, and what it sorts and
  * compares by (DateTimeOffsets by instant). Indexed by ra_prop_e: the one
  * whitelist generated SQL takes column names from. */

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "ra_dbd.h"
 #include "ra_schema.h"
 #include "ra_sql.h"
 
@@ -54,32 +55,7 @@ const char *ra_store_statement_sql(ra_stmt_e stmt)
 
 static ra_dialect_e dialect_of(const apr_dbd_driver_t *driver)
 {
-    return ra_sql_dialect(apr_dbd_name(driver));
-}
-
-const char *ra_store_db_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
-                              apr_dbd_t *handle, int rv, const char *what)
-{
-    const char *text = apr_dbd_error(driver, handle, rv);
-    return apr_psprintf(pool, "%s: %s", what, text ? text : "unknown error");
-}
-
-const char *ra_store_one_line(apr_pool_t *pool, const char *text)
-{
-    char *line = apr_palloc(pool, strlen(text) + 1), *out = line;
-    for (const char *in = text; *in; in++) {
-        if (!strchr(" \t\r\n", *in)) {
-            *out++ = *in;
-        }
-        else if (out > line && out[-1] != ' ') {
-            *out++ = ' ';
-        }
-    }
-    while (out > line && out[-1] == ' ') {
-        out--;
-    }
-    *out = '\0';
-    return line;
+    return ra_dbd_dialect(apr_dbd_name(driver));
 }
 
 /* Column n of row, NULL for SQL NULL: apr_dbd_get_entry cannot tell, as
@@ -94,25 +70,6 @@ static const char *entry(const apr_dbd_driver_t *driver, apr_dbd_row_t *row, int
 
 /* ---------------------------------------------------------- connections */
 
-int ra_store_select_all(apr_pool_t *pool, const apr_dbd_driver_t *driver,
-                        apr_dbd_t *handle, const char *sql, const char **first)
-{
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rv = apr_dbd_select(driver, pool, handle, &res, sql, 0);
-
-    if (rv != 0) {
-        return rv;
-    }
-    while (apr_dbd_get_row(driver, pool, res, &row, -1) == 0) {
-        if (first && !*first) {
-            const char *value = apr_dbd_get_entry(driver, row, 0);
-            *first = apr_pstrdup(pool, value ? value : "");
-        }
-    }
-    return 0;
-}
-
 const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *driver,
                                       apr_dbd_t *handle)
 {
@@ -123,11 +80,11 @@ const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *
     if (dialect_of(driver) != RA_DIALECT_SQLITE) {
         return NULL;
     }
-    int rv = ra_store_select_all(pool, driver, handle, busy, NULL);
+    int rv = ra_dbd_select_all(pool, driver, handle, busy, NULL);
     if (rv == 0) {
-        rv = ra_store_select_all(pool, driver, handle, sync, NULL);
+        rv = ra_dbd_select_all(pool, driver, handle, sync, NULL);
     }
-    return rv ? ra_store_db_error(pool, driver, handle, rv, "connection setup") : NULL;
+    return rv ? ra_dbd_error(pool, driver, handle, rv, "connection setup") : NULL;
 }
 
 /* ---------------------------------------------------- fixed statements */
@@ -175,7 +132,7 @@ const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
     int rv;
     for (int i = 0; i < RA_STMT_KINDS; i++) {
         if (!prepare(conn, (ra_stmt_e)i, NULL, &rv)) {
-            return ra_store_db_error(conn->pool, conn->driver, conn->handle, rv,
+            return ra_dbd_error(conn->pool, conn->driver, conn->handle, rv,
                                      apr_pstrcat(conn->pool, "prepare ", statements[i].label,
                                                  NULL));
         }
@@ -204,7 +161,7 @@ static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e whic
     int rv;
 
     if (!stmt && !(stmt = prepare(conn, which, NULL, &rv))) {
-        *error = ra_store_db_error(pool, conn->driver, conn->handle, rv,
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv,
                                    apr_pstrcat(pool, "prepare ", statements[which].label, NULL));
         return 0;
     }
@@ -215,7 +172,7 @@ static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e whic
             return 1;
         }
         if (!first_error) {
-            first_error = ra_store_db_error(pool, conn->driver, conn->handle, rv,
+            first_error = ra_dbd_error(pool, conn->driver, conn->handle, rv,
                                             statements[which].label);
         }
         if (attempt == STALE_RETRIES || !statement_may_be_stale(conn, rv, attempt)
@@ -486,7 +443,7 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
         rv = apr_dbd_pbselect(conn->driver, pool, conn->handle, &res, stmt, 1, args);
     }
     if (rv != 0) {
-        *error = ra_store_db_error(pool, conn->driver, conn->handle, rv, "select");
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "select");
         return 0;
     }
     while (apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0) {
@@ -523,7 +480,7 @@ static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *c
                            apr_psprintf(pool, "BEGIN; SET LOCAL statement_timeout = %"
                                         APR_TIME_T_FMT, apr_time_as_msec(bound)));
     if (rv != 0) {
-        *error = ra_store_db_error(pool, conn->driver, conn->handle, rv, "begin");
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "begin");
         apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
         return RA_STORE_FAILED;
     }
@@ -532,7 +489,7 @@ static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *c
      * failed transaction */
     rv = apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT");
     if (rv != 0) {
-        *error = ra_store_db_error(pool, conn->driver, conn->handle, rv, "commit");
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
         apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
         return RA_STORE_FAILED;
     }

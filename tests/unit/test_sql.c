@@ -26,8 +26,8 @@ START_TEST(dialect_of_driver_names)
         { "", RA_DIALECT_UNSUPPORTED },
     };
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
-        ck_assert_msg(ra_sql_dialect(cases[i].driver) == cases[i].dialect, "'%s': %d",
-                      cases[i].driver, (int)ra_sql_dialect(cases[i].driver));
+        ck_assert_msg(ra_dbd_dialect(cases[i].driver) == cases[i].dialect, "'%s': %d",
+                      cases[i].driver, (int)ra_dbd_dialect(cases[i].driver));
     }
 }
 END_TEST

@@ -49,7 +49,7 @@ START_TEST(one_line_folds_line_breaks)
         { "x\r\n\r\ny", "x y" },
     };
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
-        ck_assert_str_eq(ra_store_one_line(pool, cases[i].in), cases[i].out);
+        ck_assert_str_eq(ra_dbd_one_line(pool, cases[i].in), cases[i].out);
     }
 }
 END_TEST

@@ -1,0 +1,56 @@
+/* apr_dbd helpers shared by the storage units (ra_dbd.h). */
+#include "ra_dbd.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+ra_dialect_e ra_dbd_dialect(const char *driver_name)
+{
+    return !strcmp(driver_name, "sqlite3") ? RA_DIALECT_SQLITE
+           : !strcmp(driver_name, "pgsql") ? RA_DIALECT_PGSQL : RA_DIALECT_UNSUPPORTED;
+}
+
+int ra_dbd_select_all(apr_pool_t *pool, const apr_dbd_driver_t *driver,
+                      apr_dbd_t *handle, const char *sql, const char **first)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv = apr_dbd_select(driver, pool, handle, &res, sql, 0);
+
+    if (rv != 0) {
+        return rv;
+    }
+    while (apr_dbd_get_row(driver, pool, res, &row, -1) == 0) {
+        if (first && !*first) {
+            const char *value = apr_dbd_get_entry(driver, row, 0);
+            *first = apr_pstrdup(pool, value ? value : "");
+        }
+    }
+    return 0;
+}
+
+const char *ra_dbd_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
+                         apr_dbd_t *handle, int rv, const char *what)
+{
+    const char *text = apr_dbd_error(driver, handle, rv);
+    return apr_psprintf(pool, "%s: %s", what, text ? text : "unknown error");
+}
+
+const char *ra_dbd_one_line(apr_pool_t *pool, const char *text)
+{
+    char *line = apr_palloc(pool, strlen(text) + 1), *out = line;
+    for (const char *in = text; *in; in++) {
+        if (!strchr(" \t\r\n", *in)) {
+            *out++ = *in;
+        }
+        else if (out > line && out[-1] != ' ') {
+            *out++ = ' ';
+        }
+    }
+    while (out > line && out[-1] == ' ') {
+        out--;
+    }
+    *out = '\0';
+    return line;
+}
