@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 
 import jwt
+import pytest
 
 from conftest import COLLECTION, ROOT, SEED_V1, Backend, location_block, make_service
 from httpd_harness import give_to_run_user
@@ -64,6 +65,7 @@ def shell_block(after_heading):
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_keys_and_tokens_work(workroot, private_service):
     keys_dir, etc = workroot.mktemp("admin-keys"), workroot.mktemp("admin-etc")
     script = (shell_block("### Keys and tokens for a test deployment")
