@@ -1,7 +1,7 @@
 """Reverse proxies in front of the module's httpd, from generated
 configurations, each on a free 127.0.0.1 port and stopped by its pid:
 Apache httpd (mod_proxy_http, optionally mod_ssl, or mod_proxy_balancer over
-several nodes) and nginx. Their proxy settings are the ones README.md's
+several nodes) and nginx. Their proxy settings are the ones docs/deploy.md's
 "Behind a reverse proxy" recommends."""
 import os
 import subprocess
@@ -77,7 +77,7 @@ class NginxFront:
     """nginx passing everything to one backend port, with its own prefix, pid
     file, logs and temporary directories; TLS when tls=(cert, key). headers
     are the proxy_set_header lines (the default sends the public scheme and
-    host as README.md recommends)."""
+    host as docs/deploy.md recommends)."""
 
     FORWARDED = ("proxy_set_header X-Forwarded-Proto $scheme;\n"
                  "proxy_set_header X-Forwarded-Host $http_host;")

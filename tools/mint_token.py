@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """Mints bearer tokens like the Microsoft identity platform issues for Graph,
-and writes the JWKS that verifies them (README.md, "Keys and tokens").
+and writes the JWKS that verifies them (docs/deploy.md, "Keys and tokens for a
+test deployment"). The Debian package installs it as remoteassist-token.
 
 Development and test tool: signs with a private key (PEM: RSA for RS256,
 EC P-256 for ES256) or an HMAC secret file. Defaults give a valid delegated
 token with DeviceManagementServiceConfig.ReadWrite.All for one hour.
-  tools/mint_token.py --key rsa-1.pem --kid rsa-1
-  tools/mint_token.py --key ec-1.pem --kid ec-1 --no-scp \\
+
+examples:
+  %(prog)s --key rsa-1.pem --kid rsa-1
+  %(prog)s --key ec-1.pem --kid ec-1 --no-scp \\
       --roles DeviceManagementServiceConfig.ReadWrite.All
-  tools/mint_token.py --jwks rsa-1.pem ec-1.pem=ec-key > jwks.json
+  %(prog)s --jwks rsa-1.pem ec-1.pem=ec-key > jwks.json
 """
 import argparse
 import json
@@ -16,9 +19,12 @@ import os
 import time
 import uuid
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+try:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+except ImportError as missing:  # the package only recommends them
+    raise SystemExit(f"{missing}: install python3-jwt and python3-cryptography")
 
 PERMISSION = "DeviceManagementServiceConfig.ReadWrite.All"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -79,9 +85,10 @@ def jwks(specs):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    description, _, examples = __doc__.partition("\nexamples:\n")
+    ap = argparse.ArgumentParser(description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[6:]))
+                                 epilog="examples:\n" + examples)
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--key", help="private key PEM to sign with (or a secret file with "
                                     "--secret)")
@@ -90,7 +97,8 @@ def main():
     ap.add_argument("--secret", action="store_true", help="--key is an HS256 secret file")
     ap.add_argument("--alg", help="default: RS256 for RSA keys, ES256 for EC keys")
     ap.add_argument("--kid", help="the key's kid in the JWKS")
-    ap.add_argument("--aud", default="https://graph.microsoft.com")
+    ap.add_argument("--aud", default="https://graph.microsoft.com",
+                    help="the audience (default %(default)s)")
     ap.add_argument("--tid", default=TENANT, help="the tenant (default %(default)s)")
     ap.add_argument("--iss", help="default: https://sts.windows.net/<tid>/")
     ap.add_argument("--lifetime", type=int, default=3600, help="seconds")

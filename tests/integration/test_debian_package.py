@@ -1,9 +1,11 @@
-"""`make deb`, and the package on this machine's real Apache as README.md's
-"Installing on Debian" tells an administrator: dpkg -i, a2enmod, the
-README's single-site example (TLS, v1.0 and beta), apachectl configtest, the
-first start with `service apache2 start`, a create on each version served by
-the system Apache, a2dismod, dpkg --purge, and nothing of the package left.
-Also `make install` and `make uninstall` under a DESTDIR.
+"""`make deb`, and the package on this machine's real Apache as
+docs/deploy.md tells an administrator: dpkg -i, a2enmod, its single-site
+example (TLS, v1.0 and beta), apachectl configtest, the first start with
+`service apache2 start`, a create on each version served by the system
+Apache (the beta one with a token from the installed remoteassist-token),
+a2dismod, dpkg --purge, and nothing of the package left. The package ships
+the manual (README.md, docs/*.md) and remoteassist-token with its manual
+page. Also `make install` and `make uninstall` under a DESTDIR.
 
 The package test changes the live system, so SystemApache restores it in a
 finally, whatever fails: /etc/apache2 and a2enmod's state in
@@ -39,6 +41,10 @@ ETC = "/etc/apache2"
 STATE = "/var/lib/apache2"  # a2enmod's enabled_by_admin/maint records
 DATA = "/var/lib/remoteassist"
 MODULE_SO = "/usr/lib/apache2/modules/mod_remoteassist.so"
+DOC_DIR = f"/usr/share/doc/{PACKAGE}"
+TOKEN_COMMAND = "/usr/bin/remoteassist-token"
+TOKEN_MANUAL = "/usr/share/man/man1/remoteassist-token.1.gz"
+DEPLOY_DOC = os.path.join(ROOT, "docs", "deploy.md")
 # what an earlier `make install` may have put outside /etc/apache2
 INSTALLED_BY_MAKE = [MODULE_SO, DATA]
 # created by apache2ctl on first start; removed again if the test made them
@@ -189,7 +195,7 @@ class SystemApache:
         return self
 
     def start(self):
-        """The first start as README.md gives it."""
+        """The first start as docs/deploy.md gives it."""
         self.log_origin = os.path.getsize(ERROR_LOG) if os.path.exists(ERROR_LOG) else 0
         run("service", "apache2", "start")
         deadline = time.time() + 20
@@ -252,8 +258,15 @@ def test_package_contents_and_dependencies(deb):
                  "/etc/apache2/mods-available/remoteassist.conf", DATA + "/",
                  "/usr/share/libapache2-mod-remoteassist/schema-pgsql.sql",
                  "/usr/share/libapache2-mod-remoteassist/schema-sqlite.sql",
-                 "/usr/share/doc/libapache2-mod-remoteassist/copyright"):
+                 DOC_DIR + "/copyright", TOKEN_COMMAND, TOKEN_MANUAL):
         assert f" .{path}\n" in files, (path, files)
+    assert re.search(rf"^-rwxr-xr-x .* \.{TOKEN_COMMAND}$", files, re.M), files
+    for doc in shipped_docs():
+        # dh_compress compresses what is over 4 KiB
+        assert f" .{DOC_DIR}/{doc}.gz\n" in files or f" .{DOC_DIR}/{doc}\n" in files, (doc, files)
+    recommends = run("dpkg-deb", "-f", deb, "Recommends").stdout
+    assert {"python3", "python3-jwt", "python3-cryptography"} <= \
+        {d.strip().split()[0] for d in recommends.split(",")}, recommends
     depends = run("dpkg-deb", "-f", deb, "Depends").stdout
     names = {d.split()[0] for alt in depends.split(",") for d in alt.split("|")}
     assert any(n.startswith("apache2-api-") for n in names), depends
@@ -264,9 +277,16 @@ def test_package_contents_and_dependencies(deb):
                                  "/etc/apache2/mods-available/remoteassist.load"]
 
 
+def shipped_docs():
+    """The manual's files as the package names them: README.md and docs/*.md,
+    side by side in its documentation directory."""
+    docs = os.path.join(ROOT, "docs")
+    return ["README.md"] + sorted(n for n in os.listdir(docs) if n.endswith(".md"))
+
+
 def readme_site(port, tls, key_path):
-    """README.md's single-site example, on this test's port and files."""
-    with open(os.path.join(ROOT, "README.md")) as f:
+    """docs/deploy.md's single-site example, on this test's port and files."""
+    with open(DEPLOY_DOC) as f:
         blocks = re.findall(r"```apache\n(.*?)```", f.read(), re.S)
     site, = [b for b in blocks if "<VirtualHost *:443>" in b and "SetHandler remoteassist" in b]
     cert, key = tls
@@ -303,11 +323,19 @@ def test_install_enable_serve_purge(deb, workroot, keys):
         out = run("apache2ctl", "configtest")
         assert "Syntax OK" in out.stdout + out.stderr
 
+        # the installed command, as docs/deploy.md runs it, signs with the
+        # key whose public half is the site's jwks.json (rsa-1)
+        installed_token = run(TOKEN_COMMAND, "--key", keys.path("rsa.pem"),
+                              "--kid", "rsa-1").stdout.strip()
+        keys.minted.append(installed_token)
+        for doc in shipped_docs():
+            assert any(os.path.exists(f"{DOC_DIR}/{doc}{gz}") for gz in ("", ".gz")), doc
         system.start()
         answers = [requests.post(f"https://127.0.0.1:{port}/{version}{COLLECTION}", json=seed,
-                                 headers={"Authorization": f"Bearer {keys.token()}"},
+                                 headers={"Authorization": f"Bearer {token}"},
                                  verify=tls[0], timeout=30)
-                   for version, seed in (("v1.0", SEED_V1), ("beta", SEED_BETA))]
+                   for version, seed, token in (("v1.0", SEED_V1, keys.token()),
+                                                ("beta", SEED_BETA, installed_token))]
         system.stop()
         for resp, version in zip(answers, ("v1.0", "beta")):
             assert resp.status_code == 201, resp.text
@@ -323,7 +351,7 @@ def test_install_enable_serve_purge(deb, workroot, keys):
         # the site's LogLevel remoteassist:info: one line per create
         assert len([line for line in logged if "RA00020" in line]) == 2, logged
 
-        # as README.md's "Uninstalling": disable, then purge
+        # as docs/deploy.md's "Uninstalling": disable, then purge
         run("a2dismod", "remoteassist")
         run("dpkg", "--purge", PACKAGE)
         assert not package_present(), package_status()

@@ -1,4 +1,8 @@
-"""The shipped configuration and the README stay in step with the module."""
+"""The shipped configuration and the manual (README.md, docs/) stay in step
+with the module: every directive in docs/configuration.md's table, every
+message id in docs/operations.md's, every section of the README as it was
+before the move to docs/ reachable from the README, every relative link and
+anchor resolving."""
 import os
 import re
 import subprocess
@@ -32,19 +36,91 @@ def message_ids():
             for n in re.findall(r"RALOGNO\((\d+)\)", read(path))]
 
 
-def test_every_directive_is_documented_in_readme_and_sample_conf():
-    readme, conf = read("README.md"), read("conf/remoteassist.conf")
+# where each part of the manual lives
+DIRECTIVES_DOC = "docs/configuration.md"
+MESSAGE_IDS_DOC = "docs/operations.md"
+
+# Every section heading of the single-file README (until the move to docs/),
+# and the file that holds it now.
+FORMER_README_SECTIONS = {
+    "Set-up: two commands": "README.md",
+    "The API": "docs/api.md",
+    "ETags and If-Match": "docs/api.md",
+    "Query options": "docs/api.md",
+    "Tenants": "docs/api.md",
+    "Errors": "docs/api.md",
+    "Configuration": "docs/configuration.md",
+    "Directive reference": "docs/configuration.md",
+    "Tokens": "docs/configuration.md",
+    "Keys from a URL (Microsoft Entra ID)": "docs/configuration.md",
+    "Installing on Debian (for administrators)": "docs/deploy.md",
+    "The package": "docs/deploy.md",
+    "Or from the source tree": "docs/deploy.md",
+    "Keys and tokens for a test deployment": "docs/deploy.md",
+    "A tenant's Microsoft signing keys": "docs/deploy.md",
+    "A site that serves the API": "docs/deploy.md",
+    "Backing up the SQLite database": "docs/deploy.md",
+    "PostgreSQL instead of SQLite": "docs/deploy.md",
+    "Several nodes, one PostgreSQL": "docs/deploy.md",
+    "Behind a reverse proxy": "docs/deploy.md",
+    "Pointing the Graph SDK at it": "docs/deploy.md",
+    "Uninstalling": "docs/deploy.md",
+    "Upgrading": "docs/deploy.md",
+    "Storage and durability": "docs/operations.md",
+    "Slow clients": "docs/operations.md",
+    "Logging": "docs/operations.md",
+    "Dependencies, and why": "docs/development.md",
+    "Development": "docs/development.md",
+}
+README_LIMIT = 10 * 1024
+
+
+def manual_files():
+    return ["README.md"] + sorted(os.path.join("docs", name)
+                                  for name in os.listdir(os.path.join(ROOT, "docs"))
+                                  if name.endswith(".md"))
+
+
+def without_code(markdown):
+    """The text outside fenced blocks and code spans, where links live."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M))
+
+
+def headings(markdown):
+    return re.findall(r"^#{1,6} (.+?)\s*$", re.sub(r"^```.*?^```", "", markdown,
+                                                    flags=re.S | re.M), re.M)
+
+
+def anchor(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped,
+    spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.replace("`", "").lower()).replace(" ", "-")
+
+
+def relative_links(path):
+    """(target file or directory, anchor or None) of each relative link in
+    a manual file, the target relative to ROOT."""
+    for target in re.findall(r"\]\(([^)\s]+)\)", without_code(read(path))):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, fragment = target.partition("#")
+        resolved = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
+        yield target, resolved, fragment or None
+
+
+def test_every_directive_is_documented_in_configuration_and_sample_conf():
+    doc, conf = read(DIRECTIVES_DOC), read("conf/remoteassist.conf")
     for name in module_directives():
-        assert f"| `{name}" in readme, f"{name} missing from README's directive table"
+        assert f"| `{name}" in doc, f"{name} missing from {DIRECTIVES_DOC}'s directive table"
         assert name in conf, f"{name} missing from conf/remoteassist.conf"
 
 
 def test_every_message_id_is_documented():
-    readme = read("README.md")
+    doc = read(MESSAGE_IDS_DOC)
     ids = message_ids()
     assert len(ids) >= 30
     for msgid, path in ids:
-        assert f"| {msgid} |" in readme, f"{msgid} ({path}) missing from README's table"
+        assert f"| {msgid} |" in doc, f"{msgid} ({path}) missing from {MESSAGE_IDS_DOC}'s table"
 
 
 def test_every_message_id_is_used_once():
@@ -55,10 +131,38 @@ def test_every_message_id_is_used_once():
         seen[msgid] = path
 
 
-def test_readme_lists_only_ids_the_module_uses():
+def test_manual_lists_only_ids_the_module_uses():
     used = {msgid for msgid, _ in message_ids()}
-    listed = set(re.findall(r"^\| (RA\d{5}) \|", read("README.md"), re.M))
+    listed = set(re.findall(r"^\| (RA\d{5}) \|", read(MESSAGE_IDS_DOC), re.M))
     assert listed == used, (listed - used, used - listed)
+    for path in manual_files():
+        if path != MESSAGE_IDS_DOC:
+            assert not re.search(r"^\| RA\d{5} \|", read(path), re.M), \
+                f"{path} has message id rows: they belong in {MESSAGE_IDS_DOC}"
+
+
+def test_every_former_readme_section_is_reachable_from_the_readme():
+    linked = {resolved for _, resolved, _ in relative_links("README.md")} | {"README.md"}
+    for heading, path in FORMER_README_SECTIONS.items():
+        assert heading in headings(read(path)), f"section {heading!r} is not in {path}"
+        assert path in linked, f"{path} (section {heading!r}) is not linked from README.md"
+
+
+def test_relative_links_and_anchors_resolve():
+    checked = 0
+    for path in manual_files():
+        for target, resolved, fragment in relative_links(path):
+            assert os.path.exists(os.path.join(ROOT, resolved)), f"{path}: {target} is missing"
+            if fragment:
+                assert fragment in {anchor(h) for h in headings(read(resolved))}, \
+                    f"{path}: {target} names no heading of {resolved}"
+            checked += 1
+    assert checked >= 40, checked
+
+
+def test_readme_is_a_front_page():
+    size = len(read("README.md").encode())
+    assert size < README_LIMIT, f"README.md is {size} bytes: move sections to docs/"
 
 
 def test_only_the_jose_gate_hands_outside_bytes_to_cjose():

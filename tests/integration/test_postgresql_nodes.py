@@ -1,4 +1,4 @@
-"""Several nodes, one database (README.md "Several nodes, one PostgreSQL"):
+"""Several nodes, one database (docs/deploy.md, "Several nodes, one PostgreSQL"):
 two module httpd instances behind an Apache mod_proxy_balancer front, one
 private PostgreSQL cluster, concurrent creates with client-chosen ids, each
 id sent twice at once, and one node stopped mid-load.
@@ -6,7 +6,7 @@ id sent twice at once, and one node stopped mid-load.
 A create answered 201 is stored: every acknowledged id is in the database,
 once. A taken id answers 409, whichever node either attempt reached. A
 request that got no answer, or a 502/503 from the front while the node went
-away, may be stored or not: as README.md tells clients, the test sends it
+away, may be stored or not: as docs/deploy.md tells clients, the test sends it
 again with the same id until it gets 201 (it was not) or 409 (it was), and
 then every id it ever sent is in the database exactly once."""
 import concurrent.futures

@@ -1,4 +1,4 @@
-"""The module behind real TLS fronts, configured as README.md's "Behind a
+"""The module behind real TLS fronts, configured as docs/deploy.md's "Behind a
 reverse proxy" shows: Apache httpd (mod_ssl + mod_proxy_http) and nginx,
 each terminating TLS with a generated certificate on a free 127.0.0.1 port.
 The backend trusts 127.0.0.1 (RemoteAssistTrustedProxy), so Location,

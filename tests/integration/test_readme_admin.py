@@ -1,6 +1,7 @@
-"""README.md for administrators says what the module does: the directive
-reference matches the module and conf/remoteassist.conf, defaults included,
-and the shell blocks an administrator copies (keys and tokens, the SQLite
+"""The manual for administrators says what the module does: the directive
+reference (docs/configuration.md) matches the module and
+conf/remoteassist.conf, defaults and contexts included, and the shell blocks
+an administrator copies from docs/deploy.md (keys and tokens, the SQLite
 backup) work as written. (The single-site example runs in
 test_debian_package.py, the proxy settings in test_proxy_fronts.py.)"""
 import contextlib
@@ -15,13 +16,34 @@ import pytest
 from conftest import COLLECTION, ROOT, SEED_V1, Backend, location_block, make_service
 from httpd_harness import give_to_run_user
 from pg_cluster import PgCluster
-from test_docs import module_directives, module_sources, read
+from test_docs import DIRECTIVES_DOC, module_directives, module_sources, read
+
+DEPLOY_DOC = "docs/deploy.md"
+# httpd's words for where a directive may stand; "directory" is
+# RSRC_CONF | ACCESS_CONF, the others RSRC_CONF alone
+CONTEXTS = ("server config", "server config, virtual host",
+            "server config, virtual host, directory")
+
+
+def directive_rows():
+    """{name: (default, context, example)} from the directive reference table."""
+    section = read(DIRECTIVES_DOC).split("## Directive reference\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(RemoteAssist\w+)[^`]*` \| ([^|]*) \| ([^|]*) \| `([^`]*)` \|",
+                      section, re.M)
+    return {name: (default, context, example) for name, default, context, example in rows}
 
 
 def directive_table():
-    """{name: default} from the README's directive reference table."""
-    section = read("README.md").split("### Directive reference", 1)[1].split("\n### ", 1)[0]
-    return dict(re.findall(r"^\| `(RemoteAssist\w+)[^`]*` \| ([^|]*) \|", section, re.M))
+    """{name: default} from the directive reference table."""
+    return {name: row[0] for name, row in directive_rows().items()}
+
+
+def source_contexts():
+    """{name: True when a <Location>/<Directory> may hold it} from the
+    command table (RA_CONF adds ACCESS_CONF to RSRC_CONF)."""
+    return {name: ctx == "RA_CONF" for path in module_sources()
+            for name, ctx in re.findall(r'AP_INIT_\w+\("(RemoteAssist\w+)",[^;]*?,\s*(\w+),\s*"',
+                                        read(path))}
 
 
 def help_defaults():
@@ -39,6 +61,15 @@ def help_defaults():
 
 def test_directive_table_lists_exactly_the_module_directives():
     assert sorted(directive_table()) == sorted(module_directives())
+
+
+def test_directive_table_gives_each_a_context_and_an_example():
+    in_sections = source_contexts()
+    assert sorted(in_sections) == sorted(module_directives())
+    for name, (_, context, example) in directive_rows().items():
+        assert context in CONTEXTS, (name, context)
+        assert ("directory" in context) == in_sections[name], (name, context)
+        assert example.split()[0] == name and len(example.split()) > 1, (name, example)
 
 
 def test_sample_conf_shows_every_directive_with_its_default():
@@ -60,19 +91,26 @@ def test_help_strings_name_the_documented_defaults():
 
 
 def shell_block(after_heading):
-    """The first ```sh block below a README heading."""
-    section = read("README.md").split(after_heading + "\n", 1)[1]
+    """The first ```sh block below a heading of docs/deploy.md."""
+    section = read(DEPLOY_DOC).split(after_heading + "\n", 1)[1]
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
 @pytest.mark.slow
-def test_readme_keys_and_tokens_work(workroot, private_service):
+def test_keys_and_tokens_work(workroot, private_service):
+    """With remoteassist-token as the package installs it: tools/mint_token.py
+    under that name on PATH."""
     keys_dir, etc = workroot.mktemp("admin-keys"), workroot.mktemp("admin-etc")
-    script = (shell_block("### Keys and tokens for a test deployment")
+    bin_dir = workroot.mktemp("admin-bin")
+    os.symlink(os.path.join(ROOT, "tools", "mint_token.py"),
+               os.path.join(bin_dir, "remoteassist-token"))
+    script = (shell_block("## Keys and tokens for a test deployment")
               .replace("KEYS=~/remoteassist-keys", f"KEYS={keys_dir}/keys")
               .replace("/etc/remoteassist", etc))
-    p = subprocess.run(["bash", "-euc", script], cwd=ROOT, capture_output=True, text=True,
-                       timeout=60)
+    assert "remoteassist-token --jwks" in script, script
+    p = subprocess.run(["bash", "-euc", script], cwd=workroot.mktemp("admin-cwd"),
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"))
     assert p.returncode == 0, f"{script}\n{p.stdout}\n{p.stderr}"
     tokens = p.stdout.split()
     assert [jwt.get_unverified_header(t)["alg"] for t in tokens] == ["RS256", "ES256"]
@@ -83,12 +121,12 @@ def test_readme_keys_and_tokens_work(workroot, private_service):
         assert resp.status_code == 201, resp.text
 
 
-def test_readme_backup_copies_a_serving_database(workroot, private_service):
+def test_backup_copies_a_serving_database(workroot, private_service):
     svc = private_service("admin-backup")
     for _ in range(3):
         assert svc.post(SEED_V1).status_code == 201
     backup = os.path.join(workroot.mktemp("admin-backup-copy"), "partners.db")
-    script = (shell_block("### Backing up the SQLite database")
+    script = (shell_block("## Backing up the SQLite database")
               .replace("/var/lib/remoteassist/partners.db", svc.backend.dbd[1])
               .replace("/var/backups/remoteassist-partners.db", backup))
     subprocess.run(["bash", "-euc", script], check=True, capture_output=True, timeout=60)
@@ -100,7 +138,7 @@ def test_readme_backup_copies_a_serving_database(workroot, private_service):
 
 
 def test_postgresql_password_comes_from_a_passfile(workroot, keys):
-    """README's PostgreSQL example: libpq reads the password from a mode 600
+    """The PostgreSQL example of docs/deploy.md: libpq reads the password from a mode 600
     passfile the children's user owns; DBDParams names only the file."""
     pg = PgCluster(workroot.mktemp("pg-passfile"))
     pg.start()

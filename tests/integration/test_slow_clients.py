@@ -1,5 +1,5 @@
-"""Slow clients (README "Slow clients"): every connection holds an httpd
-worker while httpd reads its headers and body, so clients that trickle them
+"""Slow clients (docs/operations.md, "Slow clients"): every connection holds
+an httpd worker while httpd reads its headers and body, so clients that trickle them
 can take all workers. With the RequestReadTimeout that conf/remoteassist.conf
 recommends, 200 such connections keep a well-behaved client waiting a bounded
 time, are cut by the server, and store nothing; behind nginx, which buffers
@@ -260,6 +260,6 @@ def test_behind_nginx_slow_clients_cost_httpd_nothing(private_service, workroot,
     assert [row[0] for row in svc.backend.rows()] == [good_id]
 
 
-def test_readme_shows_the_recommended_line():
-    with open(os.path.join(ROOT, "README.md")) as f:
+def test_operations_doc_shows_the_recommended_line():
+    with open(os.path.join(ROOT, "docs", "operations.md")) as f:
         assert f"\n{REQUEST_READ_TIMEOUT}\n" in f.read()

@@ -313,7 +313,7 @@ def test_an_unchanged_refresh_rewrites_a_cache_file_with_older_keys(workroot, ke
 @pytest.mark.expect_log("RA00052", "RA00057", "RA00030")
 def test_first_start_without_cache_or_network_answers_503_until_keys_come(workroot, keys,
                                                                           idp):
-    """What the README's "Offline" says: httpd starts, requests answer 503,
+    """What docs/configuration.md's "Offline" says: httpd starts, requests answer 503,
     and the first fetch that succeeds ends it."""
     key = SigningKey("first")
     idp.publish(key)
