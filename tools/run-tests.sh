@@ -62,9 +62,9 @@ include_check() {
 }
 
 run_check() { # name binary [env...]
-    local name=$1 checks fails errors
-    shift
-    run_logged env "$@"
+    local name=$1 binary=$2 checks fails errors
+    shift 2
+    run_logged env "$@" "$binary"
     read -r checks fails errors < <(
         sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' \
             "$log" | tail -1)
@@ -72,9 +72,9 @@ run_check() { # name binary [env...]
     tally "$name" $((checks - fails - errors)) $((fails + errors)) 0
 }
 
-count() { # word line: the number before "word" in pytest's last line, or 0
+count() { # word line: the number before the word (a regex) in pytest's last line, or 0
     local n
-    n=$(echo "$2" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+')
+    n=$(echo "$2" | grep -oE "[0-9]+ $1\b" | grep -oE '^[0-9]+')
     echo "${n:-0}"
 }
 
@@ -89,7 +89,7 @@ run_pytest() { # name [env...] -- pytest args
         promised+=("$name: ${line#promised scenario skipped: }")
     done < <(grep '^promised scenario skipped: ' "$log")
     tally "$name" "$(count passed "$last")" \
-        $(( $(count failed "$last") + $(count errors "$last") + $(count error "$last") )) \
+        $(( $(count failed "$last") + $(count 'errors?' "$last") )) \
         "$(count skipped "$last")"
 }
 
