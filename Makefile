@@ -8,23 +8,26 @@ PORT      ?= 8080
 TLS_PORT  ?= 8443
 PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3
 # what the module links besides httpd's own APR (libcurl: keys from a URL,
-# in the httpd glue only)
-LIBS      := jansson cjose openssl sqlite3 libcurl
+# in the httpd glue only; libpq: PostgreSQL connection strings read without
+# their secrets)
+LIBS      := jansson cjose openssl sqlite3 libcurl libpq
 WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # httpd-free core units (unit-tested with Check) and the httpd glue
 UNITS     := src/ra_jose.c src/ra_token.c src/ra_keys.c src/ra_entity.c src/ra_route.c \
              src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
-             src/ra_odata.c src/ra_store.c
+             src/ra_odata.c src/ra_schema.c src/ra_store.c src/ra_sql.c \
+             src/ra_metrics.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
-             src/mod_ra_keys.c
+             src/mod_ra_keys.c src/mod_ra_observe.c
 SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
 UNIT_SRC  := $(wildcard tests/unit/*.c)
+UNIT_HDRS := $(wildcard tests/unit/*.h)
 
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
@@ -63,19 +66,19 @@ build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	    $(call pkg_cflags,$(PKGS) $(LIBS)) -o $@ mod_remoteassist.c $(UNITS) $(GLUE) \
 	    $(call pkg_libs,$(LIBS))
 
-build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	@mkdir -p build
 	gcc $(WARN) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
-build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	@mkdir -p build/asan
 	gcc $(WARN) $(SANITIZE) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
 # The unit tests under ThreadSanitizer: the group-commit queue and the token
 # cache are shared by a child's threads, and their tests run real threads.
-build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC)
+build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	@mkdir -p build/tsan
 	gcc $(WARN) -fsanitize=thread -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm

@@ -21,6 +21,7 @@
 
 #include "mod_ra_config.h"
 #include "mod_ra_hooks.h"
+#include "mod_status.h"
 
 static void register_hooks(apr_pool_t *p)
 {
@@ -28,7 +29,11 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_optional_fn_retrieve(ra_request_retrieve_optional_fns, NULL, NULL,
                                  APR_HOOK_MIDDLE);
     ap_hook_check_config(ra_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    /* after ra_config_check, which finds the servers that serve sections */
+    ap_hook_check_config(ra_startup_check_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_pre_config(ra_startup_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* first: the counters exist before the keys' first fetch counts */
+    ap_hook_post_config(ra_observe_post_config, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_post_config(ra_startup_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* before mod_watchdog's (APR_HOOK_LAST), which starts what is registered */
     ap_hook_post_config(ra_keys_post_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -36,6 +41,10 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_translate_name(ra_dispatch_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(ra_dispatch_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(ra_dispatch_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ra_observe_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(ra_observe_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    /* optional: registered whether or not mod_status is loaded */
+    APR_OPTIONAL_HOOK(ap, status_hook, ra_observe_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(ra_dispatch_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
     ra_dispatch_register_filters();

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
-from goals import CREATE_GOALS, OPERATION_GOALS, ratio_fmt  # noqa: E402
+from goals import CREATE_GOALS, METRICS_GOAL, OPERATION_GOALS, ratio_fmt  # noqa: E402
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
@@ -87,6 +87,7 @@ ROW_MINIMAL = "minimal POST handler (bench/), 201 + 400 B, flush"
 ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
 ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
 ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
+ROW_METRICS = "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children"
 
 # Tenants (the tokens' tid): creates go to one, the reads and updates run on
 # the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
@@ -150,6 +151,8 @@ class Settings:
         # get, list and PATCH run at 1 and 16 connections (of those asked for): at
         # 64 the two cores are as saturated as at 16, and the run stays near 12 min
         self.ops_conns = [c for c in self.conns if c in (1, 16)] or self.conns
+        # metrics On and Off alternate On, Off, On, ...: this many On runs
+        self.metrics_repeats = env_number("BENCH_METRICS_REPEATS", 3)
         self.openssl_seconds = env_number("BENCH_OPENSSL_SECONDS", 3)
         # waiting for other load to pass: at most this long in all, and this many repeats
         self.quiet_budget = env_number("BENCH_QUIET_BUDGET", 240, float)
@@ -724,7 +727,7 @@ class Bench:
 
     # ---- the HTTP servers
 
-    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2):
+    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config=""):
         workdir = os.path.join(WORK, f"httpd-{backend}")
         if backend.startswith("sqlite"):
             db = httpd_harness.sqlite_db(workdir)
@@ -737,7 +740,8 @@ class Bench:
 EnableMMAP off
 <Location "/bench-minimal">
     SetHandler bench-minimal
-</Location>"""
+</Location>
+{extra_config}"""
         server = httpd_harness.Httpd(
             workdir, db, f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"',
             module=self.module, preload="", mpm="event", mpm_config=mpm,
@@ -995,6 +999,66 @@ EnableMMAP off
             self.memory(server)
         finally:
             self.stop_httpd(server)
+
+    # ---- section 9: what the metrics cost
+
+    def metrics_cost(self):
+        """Create and get with RemoteAssistMetrics On against Off: two servers
+        alike but for that line, each on a SQLite file of its own seeded with
+        the same tenant, run in turn On, Off, On, ... (A-B-A) so that the
+        machine's drift falls on both; the ratio is the mean On rate over the
+        mean Off rate, beside the noise: the largest spread of one setting's
+        own runs, as a share of their mean."""
+        get = next(op for op in OPERATIONS if op.kind == "get")
+        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
+        cells = [("create", COLLECTION, "POST", "create.json", self.bearer(), 201, None),
+                 ("get", get.path(), "GET", None, self.ops_bearer(), 200,
+                  (OPS_FIRST, self.s.ops_rows))]
+        names = [f"{ROW_METRICS}, {kind}" for kind, *_ in cells]
+        servers = {}
+        try:
+            servers["On"] = self.start_httpd("sqlite-metrics-on")
+            servers["Off"] = self.start_httpd("sqlite-metrics-off",
+                                              extra_config="RemoteAssistMetrics Off")
+            for server in servers.values():
+                self.sanity(server)
+                self.seed(server)
+            for (kind, path, method, body, auth, want, ids), name in zip(cells, names):
+                self.metrics_row(name, kind, servers, conns, path, method, body, auth, want, ids)
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
+                           conns, e)
+        finally:
+            for server in servers.values():
+                self.stop_httpd(server)
+
+    def metrics_row(self, name, kind, servers, conns, path, method, body, auth, want, ids):
+        runs = {"On": [], "Off": []}
+        before = {side: self.count_rows(s) for side, s in servers.items()}
+        for i in range(2 * self.s.metrics_repeats - 1):
+            side = "On" if i % 2 == 0 else "Off"
+            server = servers[side]
+            runs[side].append(self.attempt(
+                f"{name} ({side})", lambda s=server, w=f"metrics {side} {kind}":
+                self.wrk(s, path, conns, method, body, auth, what=w, ids=ids), server))
+        added = sum(self.count_rows(s) - before[side] for side, s in servers.items())
+        rates = {side: [d["rate"] for d in ds] for side, ds in runs.items()}
+        mean = {side: sum(r) / len(r) for side, r in rates.items()}
+        ratio = mean["On"] / mean["Off"] if mean["Off"] else float("nan")
+        noise = max((max(r) - min(r)) / mean[side] if len(r) > 1 and mean[side] else 0.0
+                    for side, r in rates.items())
+        self.results[("metrics", kind)] = {"ratio": ratio, "noise": noise}
+        middle = sorted(runs["On"], key=lambda d: d["rate"])[len(runs["On"]) // 2]
+        unexpected = sum(d["responses"] - d["statuses"].get(want, 0) + d["socket_errors"]
+                         for ds in runs.values() for d in ds)
+        notes = [f"{side} runs " + ", ".join(f"{r:,.0f}" for r in rates[side]) + " req/s"
+                 for side in ("On", "Off")]
+        notes.append(self.cpu_note(middle))
+        self.rows.append(Row("9", name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
+                             p99=middle["p99_us"] / 1000, p999=middle["p999_us"] / 1000,
+                             unexpected=unexpected, rows_added=added,
+                             ratio=f"{ratio:.3f} (≥ {METRICS_GOAL}); noise "
+                                   f"±{noise * 100:.1f} %", notes="; ".join(notes)))
 
     # ---- sections 7 and 8: get, list and PATCH against the raw loops of
     # their statements. Each module cell runs right after its baseline at the

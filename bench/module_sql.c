@@ -1,12 +1,12 @@
 /* `make bench` helper: prints the SQL the module runs, as src/ra_store.c
- * builds it, so the raw baselines run the module's own statements instead
- * of copies that could drift.
+ * and src/ra_sql.c build it, so the raw baselines run the module's own
+ * statements instead of copies that could drift.
  *
  *   module_sql TENANT QUERY LIMIT
  *
  * Prints one JSON object: "statements", each fixed statement's label and
  * text (ra_store_statement_sql), and "list", the SQL and parameters
- * ra_store_list_sql generates for the tenant, the list query string QUERY
+ * ra_sql_list generates for the tenant, the list query string QUERY
  * (as a request's, e.g. "$top=100") and LIMIT rows, in both dialects. The
  * texts keep apr_dbd's placeholders (%s, %lld). Exits 1 on a query the
  * module would refuse. */
@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ra_query.h"
+#include "ra_schema.h"
 #include "ra_store.h"
 
 static json_t *generated(const ra_sql_t *sql)
@@ -54,10 +55,10 @@ int main(int argc, char **argv)
     }
     apr_int64_t limit = atoll(argv[3]);
     json_t *out = json_pack(
-        "{s:i, s:o, s:{s:o, s:o}}", "schema_version", RA_STORE_SCHEMA_VERSION,
+        "{s:i, s:o, s:{s:o, s:o}}", "schema_version", RA_SCHEMA_VERSION,
         "statements", statements, "list",
-        "sqlite", generated(ra_store_list_sql(pool, RA_DIALECT_SQLITE, argv[1], &query, limit, 0)),
-        "pgsql", generated(ra_store_list_sql(pool, RA_DIALECT_PGSQL, argv[1], &query, limit, 0)));
+        "sqlite", generated(ra_sql_list(pool, RA_DIALECT_SQLITE, argv[1], &query, limit, 0)),
+        "pgsql", generated(ra_sql_list(pool, RA_DIALECT_PGSQL, argv[1], &query, limit, 0)));
     json_dumpf(out, stdout, JSON_INDENT(1));
     putchar('\n');
     json_decref(out);

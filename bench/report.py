@@ -7,13 +7,14 @@ import shlex
 from cells import (  # noqa: E402  (cells puts tools/ on the path)
     COMMANDS, CREATE_TENANT, DBD_POOL, LIST_QUERY, LIST_TOP, LOGS, MPM, MPM_ONE_CHILD, NOTES,
     OPERATIONS, OPS_FIRST, OPS_TENANT, PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL,
-    ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW, ROW_STATIC,
-    busy_timeout, devserver, httpd_harness)
+    ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_METRICS, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW,
+    ROW_STATIC, busy_timeout, devserver, httpd_harness)
 
 # display order inside a section (rows run interleaved)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
-             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL]
+             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL,
+                ROW_METRICS]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
                 "ES256 cached", "openssl speed ecdsa",
@@ -46,6 +47,7 @@ def render_report(bench, goal_rows, elapsed):
     goals = markdown_table(["goal (not an assertion)", "where", "measured", "met"],
                            [list(g) for g in goal_rows])
     knobs = ("BENCH_SECONDS", "BENCH_CONNS", "BENCH_MEMORY_REQUESTS", "BENCH_MEMORY_CONNS",
+             "BENCH_METRICS_REPEATS",
              "BENCH_MEMORY_SECONDS", "BENCH_OPENSSL_SECONDS", "BENCH_OUTPUT")
     invocation = "make bench" + "".join(f" {k}={shlex.quote(os.environ[k])}"
                                         for k in knobs if os.environ.get(k))
@@ -162,8 +164,9 @@ request, on these rows only). The list is `GET ...?{LIST_QUERY}`: the first page
 - **Baselines**, all measured in the same run. The database ones run the module's own SQL,
   schema version {bench.sql['schema_version']}: build/schema-sqlite.sql and
   build/schema-pgsql.sql (the Makefile's, from sql/schema.sql), and the statements and list SQL
-  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c). No SQL is
-  copied into the bench: bench/statements.py names apr_dbd's placeholders after their columns
+  that build/bench/module_sql prints (bench/module_sql.c, linked with src/ra_store.c and
+  src/ra_sql.c). No SQL is copied into the bench: bench/statements.py names apr_dbd's
+  placeholders after their columns
   (new_<column> for a value written, cur_<column> for one read or compared) and writes pgbench
   scripts, which bench/sqlite_script.c runs too. Before the PostgreSQL load the bench logs every
   statement (log_statement = all) while one get, one list and one PATCH go through the module,
@@ -178,7 +181,7 @@ body, with a random id and ETag per row.
 random per query. SQLite: as many threads (a connection each) as the module row has
 connections, on a copy of the tenant's partners (raw-ops.db). PostgreSQL: pgbench
 `-M prepared` on the module's table.
-  - list: the SQL ra_store_list_sql generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
+  - list: the SQL ra_sql_list generates for `{LIST_QUERY}` ({LIST_TOP} rows and one more,
 to know that a next page exists), prepared, run and finalized for each query as the module
 does (SQLite `-M extended` of sqlite_script.c, pgbench `-M extended`); every column of every
 row is fetched.

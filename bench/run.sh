@@ -21,10 +21,11 @@ echo "bench: building the baselines in $out/"
 # shellcheck disable=SC2086
 gcc $cflags $(pkg-config --cflags jansson sqlite3) -o "$out/sqlite_script" \
     bench/sqlite_script.c $(pkg-config --libs jansson sqlite3) -lpthread
-# the module's SQL, from src/ra_store.c itself (-I build: the compiled-in schema)
+# the module's SQL, from src/ra_store.c and src/ra_sql.c themselves (-I build:
+# the compiled-in schema)
 # shellcheck disable=SC2086
 gcc $cflags -I include -I build $(pkg-config --cflags $pkgs) -o "$out/module_sql" \
-    bench/module_sql.c src/ra_store.c src/ra_query.c src/ra_entity.c \
+    bench/module_sql.c src/ra_store.c src/ra_sql.c src/ra_query.c src/ra_entity.c \
     $(pkg-config --libs $pkgs) -lm
 # shellcheck disable=SC2086
 gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/verify_speed" \

@@ -1,7 +1,7 @@
 """The module's SQL, as the raw baselines of `make bench` run it.
 
-build/bench/module_sql (bench/module_sql.c, linked with src/ra_store.c)
-prints the statements the module prepares and the SQL ra_store_list_sql
+build/bench/module_sql (bench/module_sql.c, linked with src/ra_store.c and
+src/ra_sql.c) prints the statements the module prepares and the SQL ra_sql_list
 generates. This turns them into script files that pgbench and
 bench/sqlite_script.c both run: each of apr_dbd's placeholders becomes a
 :NAME variable named after the column it is assigned to (new_<column>) or

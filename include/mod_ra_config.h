@@ -65,6 +65,9 @@ typedef struct {
     int page_size;
     int onboarding_window;            /* seconds */
     int serves;                       /* SetHandler remoteassist applies here */
+    const char *unusable;             /* set by ra_config_check at a real start or
+                                       * restart: why this section answers 503 (a
+                                       * finding apachectl -t refuses); NULL: serves */
     unsigned set;                     /* RA_SET_* of the members set in this section */
 } ra_dir_config_t;
 
@@ -82,9 +85,23 @@ enum {
     RA_SET_KEYS_ALLOW_HTTP = 1u << 8
 };
 
+/* One database of the module's, as this process sees it (mod_ra_startup.c). */
+typedef struct ra_database_s ra_database_t;
+
+/* A section that serves requests, as ra_config_check found it. */
+typedef struct {
+    const char *where;                /* its path, for messages */
+    const ra_dir_config_t *cfg;       /* its effective configuration */
+} ra_section_t;
+
+/* mod_dbd's defaults, for the pool-size arithmetic (DBDMin, DBDMax) */
+#define RA_DBD_DEFAULT_MIN 1
+#define RA_DBD_DEFAULT_MAX 10
+
 typedef struct {
     const char *dbd_driver;   /* DBDriver / DBDParams as mod_dbd gets them */
     const char *dbd_params;
+    int dbd_min, dbd_max;     /* DBDMin / DBDMax as mod_dbd gets them; 0: unset */
     int serves;               /* set by ra_config_check: a section that applies
                                * here (its own or the main server's) has
                                * SetHandler remoteassist, so its database is
@@ -98,6 +115,9 @@ typedef struct {
     apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
     apr_array_header_t *collections;      /* const char *: plain <Location> paths
                                            * that serve the entity set */
+    apr_array_header_t *sections;         /* ra_section_t: what serves here */
+    ra_database_t *database;              /* set at start-up when serves */
+    int metrics_off;                      /* RemoteAssistMetrics Off (main server) */
 } ra_server_config_t;
 
 extern const command_rec ra_config_commands[];
@@ -106,6 +126,10 @@ void *ra_config_create_dir(apr_pool_t *p, char *dir);
 void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv);
 void *ra_config_create_server(apr_pool_t *p, server_rec *s);
 void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv);
+
+/* Whether this run is apachectl -t (a configuration test), the only one in
+ * which a finding may make httpd exit. */
+int ra_config_testing(void);
 
 /* check_config hook: runs under apachectl -t too (post_config does not). */
 int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -9,11 +9,22 @@
 
 /* mod_ra_startup.c: the database and the SQLite writer mutex */
 int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *main_server);
 int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                            server_rec *s);
 void ra_startup_child_init(apr_pool_t *p, server_rec *main_server);
 apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
                                          ap_dbd_t *dbd);
+
+/* Whether r's database has its tables: 1, or 0 with *why (a database that
+ * was not usable at start-up, retried here every few seconds). */
+int ra_startup_database_ready(request_rec *r, const char **why);
+
+/* Makes a pooled connection that mod_dbd opened before r's database was
+ * ready fit for use (opened again for SQLite, its statements prepared): 1,
+ * or 0 with *error. */
+int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **error);
 
 /* mod_ra_request.c */
 void ra_request_retrieve_optional_fns(void);
@@ -24,5 +35,17 @@ int ra_dispatch_map_to_storage(request_rec *r);
 int ra_dispatch_handler(request_rec *r);
 void ra_dispatch_insert_error_filter(request_rec *r);
 void ra_dispatch_register_filters(void);
+
+/* mod_ra_observe.c: the shared counters, their handler and mod_status
+ * section, the health check */
+int ra_observe_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s);
+int ra_observe_handler(request_rec *r);
+int ra_observe_log_transaction(request_rec *r);
+int ra_observe_status_hook(request_rec *r, int flags);
+
+/* The metrics operation of a request in the module's URL space
+ * (ra_metric_op_e), or -1 for a request that is not the module's. */
+int ra_dispatch_metric_operation(request_rec *r);
 
 #endif

@@ -60,6 +60,10 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
  * NULL when src's keys have not arrived yet. */
 const ra_keysnap_t *ra_keys_current(request_rec *r, const ra_key_source_t *src);
 
+/* The first source in use whose keys have not arrived (its name), or NULL
+ * when every one has keys: for the health check. */
+const char *ra_keys_missing(const server_rec *s);
+
 /* After a token's kid was unknown to held: a newer snapshot, from an early
  * refresh this request asked for or one in flight, waited for at most
  * RA_KEYS_WAIT seconds and never under a lock; NULL when none came. */

@@ -12,6 +12,7 @@
 
 #include "mod_ra_config.h"
 #include "ra_entity.h"
+#include "ra_metrics.h"
 #include "ra_query.h"
 #include "ra_route.h"
 #include "ra_store.h"
@@ -30,6 +31,8 @@ typedef struct {
     ra_token_result_t token;    /* once authorized */
     ra_query_t query;           /* once parsed */
     ra_store_conn_t conn;       /* once ra_request_connect() succeeded */
+    ra_metric_op_e operation;   /* once dispatched */
+    apr_time_t db_start;        /* when it asked for the database; 0: not yet */
 } ra_request_t;
 
 /* Fresh request and client request ids; the request id is also r's log id. */
@@ -54,6 +57,12 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
 
 /* 503 ServiceNotAvailable with Retry-After, after logging what failed. */
 int ra_unavailable(ra_request_t *rq, const char *what, const char *error);
+
+/* 503 ServiceNotAvailable with Retry-After for a cause start-up already
+ * logged once at crit (a section whose configuration was refused, a
+ * database not usable yet): why is logged at debug, never per request at
+ * error. */
+int ra_unavailable_known(ra_request_t *rq, const char *why);
 
 /* 404: the caller's tenant has no partner with the route's id. */
 int ra_not_found(ra_request_t *rq);
@@ -80,6 +89,9 @@ int ra_expect_no_body(ra_request_t *rq);
 
 /* A pooled database connection in rq->conn: 1, or 0 with *error (logged). */
 int ra_request_acquire(ra_request_t *rq, const char **error);
+
+/* The clock of the operation's database time starts (ra_respond stops it). */
+void ra_request_db_clock(ra_request_t *rq);
 
 /* A pooled database connection in rq->conn, or 503. */
 int ra_request_connect(ra_request_t *rq);

@@ -23,6 +23,8 @@ typedef struct ra_commit_item {
     ra_store_result_e result;
     char error[256];              /* RA_STORE_FAILED: why */
     int batch_size;               /* rows in the transaction that held it */
+    int reports_batch;            /* 1 for one row of each batch: its thread
+                                   * counts the batch in the metrics */
     struct ra_commit_item *next;  /* the queue's */
     struct apr_thread_cond_t *wake; /* the queue's: this item's thread waits on it */
     int done;                     /* the queue's */

@@ -98,6 +98,12 @@ json_t *ra_entity_to_json(const ra_partner_t *partner, ra_version_e version,
  * offset they were written with. Returns 0 when not valid. */
 int ra_entity_datetime_parse(const char *s, apr_int64_t *ticks);
 
+/* The OData string literal starting at the quote p (a $filter value, a key
+ * in parentheses), unescaped: two quotes inside stand for one, as OData's
+ * ABNF says. *end gets the character after its closing quote. NULL when
+ * the literal is not closed. */
+char *ra_entity_string_literal(apr_pool_t *pool, const char *p, const char **end);
+
 /* Whether s may be a partner id: 1 to RA_ENTITY_ID_MAX characters from the
  * URL-unreserved set, so it needs no escaping in a key literal or URL. */
 #define RA_ENTITY_ID_MAX 128

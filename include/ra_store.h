@@ -1,10 +1,10 @@
 /* Storage of partners through apr_dbd (SQLite and PostgreSQL). The module
  * reaches the database through mod_dbd's connection pool; this unit holds
- * the SQL and the driver-facing logic, with no httpd symbols, so it is tested
- * against a real SQLite file. Every value is bound as a parameter: fixed
- * statements are prepared by mod_dbd under the labels below, and the SQL of
- * a list or count is generated from a parsed query (ra_query.h) with column
- * names from a whitelist and placeholders only. */
+ * the statements and the driver-facing logic, with no httpd symbols, so it
+ * is tested against a real SQLite file. Every value is bound as a
+ * parameter: fixed statements are prepared by mod_dbd under the labels
+ * below, and a list or count runs the SQL ra_sql.h generates. The schema
+ * and its upgrade are ra_schema.h's. */
 #ifndef RA_STORE_H
 #define RA_STORE_H
 
@@ -16,8 +16,7 @@
 
 #include "ra_entity.h"
 #include "ra_query.h"
-
-#define RA_STORE_SCHEMA_VERSION 2
+#include "ra_sql.h"
 
 /* SQLite's own busy handler waits this long for another process's write
  * lock before apr_dbd_sqlite3 sees SQLITE_BUSY; the driver then sleeps
@@ -28,10 +27,6 @@
 /* How long a create batch, which runs outside apr_dbd's retries, waits in
  * all for that lock: as long as one statement through the driver. */
 #define RA_STORE_SQLITE_WRITE_PATIENCE (16 * apr_time_from_msec(300))
-
-/* The start-up check may wait longer: on a graceful restart the old
- * children go on writing while the parent sets up. */
-#define RA_STORE_SETUP_BUSY_TIMEOUT_MS 10000
 
 /* The statements prepared on every pooled connection, kept in mod_dbd's
  * per-connection hash under these labels. Labels are plain identifiers:
@@ -48,26 +43,19 @@ typedef enum {
 const char *ra_store_statement_label(ra_stmt_e stmt);
 const char *ra_store_statement_sql(ra_stmt_e stmt);
 
-/* Whether this apr_dbd driver is one the module's SQL runs on. */
-int ra_store_driver_supported(const char *driver_name);
+/* Runs a statement that may return rows, reading them all so the connection
+ * is left idle. *first gets the first column of the first row, if wanted
+ * (first not NULL, *first NULL). The driver's code. */
+int ra_store_select_all(apr_pool_t *pool, const apr_dbd_driver_t *driver, apr_dbd_t *handle,
+                        const char *sql, const char **first);
 
-typedef enum {
-    RA_STORE_READY,        /* the tables exist, at this schema version */
-    RA_STORE_UNREACHABLE,  /* could not connect */
-    RA_STORE_BROKEN        /* connected, but unusable or not upgradable: *error says why */
-} ra_store_setup_e;
+/* "what: the driver's message for rv" */
+const char *ra_store_db_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
+                              apr_dbd_t *handle, int rv, const char *what);
 
-/* Start-up, before any pooled connection: connects with the driver, creates
- * the tables when missing, upgrades a database of schema version 1 (no
- * tenants: its rows go to legacy_tenant, which must be set when there are
- * any), switches SQLite to WAL, and checks the table is usable. *upgraded
- * gets the number of rows an upgrade carried over, else -1. */
-ra_store_setup_e ra_store_setup_database(apr_pool_t *pool, const char *driver_name,
-                                         const char *params, const char *legacy_tenant,
-                                         long *upgraded, const char **error);
-
-/* The directive that names the tenant of a version 1 database's rows. */
-#define RA_STORE_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
+/* text on one line, runs of blanks and line breaks folded into one space
+ * (libpq's messages span lines and end in one) */
+const char *ra_store_one_line(apr_pool_t *pool, const char *text);
 
 /* Per new pooled connection: SQLite busy timeout and synchronous=FULL (a
  * later DBDInitSQL may change the latter). NULL or an error message. */
@@ -149,30 +137,5 @@ ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
                                 const char *tenant, const ra_query_t *query,
                                 apr_int64_t limit, apr_int64_t offset,
                                 apr_array_header_t **rows, const char **error);
-
-/* The generated SQL of a list or count, in apr_dbd's placeholder syntax,
- * with its parameters; exposed for the unit tests. */
-typedef struct {
-    int is_number;
-    const char *text;   /* NULL and !is_number: SQL NULL */
-    apr_int64_t number;
-} ra_sql_param_t;
-
-typedef struct {
-    const char *text;
-    apr_array_header_t *params;  /* ra_sql_param_t */
-    apr_size_t length, capacity; /* of text, once it is built in a buffer */
-} ra_sql_t;
-
-typedef enum { RA_DIALECT_SQLITE, RA_DIALECT_PGSQL } ra_dialect_e;
-
-ra_sql_t *ra_store_list_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
-                            const ra_query_t *query, apr_int64_t limit, apr_int64_t offset);
-ra_sql_t *ra_store_count_sql(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
-                             const ra_qnode_t *filter);
-
-/* The sort key values of partner for query's order, for its $skiptoken. */
-void ra_store_key_values(const ra_query_t *query, const ra_partner_t *partner,
-                         ra_key_value_t *values);
 
 #endif

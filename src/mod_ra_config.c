@@ -1,6 +1,7 @@
 /* httpd glue: configuration structures, their merge, the directives, and the
  * checks that make a bad configuration fail apachectl -t. */
 #include "mod_ra_config.h"
+#include "mod_ra_observe.h"
 
 #include "http_core.h"
 #include "ap_mpm.h"
@@ -12,7 +13,7 @@
 #include <apr_uri.h>
 
 #include "ra_route.h"
-#include "ra_store.h"
+#include "ra_sql.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -66,6 +67,7 @@ void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_FLAGGED(page_size, RA_SET_PAGE_SIZE);
     MERGE_FLAGGED(onboarding_window, RA_SET_ONBOARDING_WINDOW);
     MERGE_FLAGGED(serves, RA_SET_SERVES);
+    MERGE_POINTER(unusable);
     cfg->set = add->set | base->set;
     return cfg;
 }
@@ -85,6 +87,8 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
 
     MERGE_POINTER(dbd_driver);
     MERGE_POINTER(dbd_params);
+    cfg->dbd_min = add->dbd_min ? add->dbd_min : base->dbd_min;
+    cfg->dbd_max = add->dbd_max ? add->dbd_max : base->dbd_max;
     MERGE_POINTER(legacy_tenant);
     cfg->commit_batch = add->commit_batch ? add->commit_batch : base->commit_batch;
     cfg->token_cache_size = add->token_cache_size >= 0 ? add->token_cache_size
@@ -224,10 +228,17 @@ static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
         return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", cmd->cmd->name, file);
     }
     cfg->keys = load_keys(cmd, cmd->info != NULL, path, &error);
-    if (!cfg->keys) {
+    cfg->key_source = apr_pstrcat(cmd->pool, cmd->cmd->name, " ", path, NULL);
+    if (!cfg->keys && ra_config_testing()) {
         return apr_psprintf(cmd->pool, RALOGNO(00008) "%s: %s", cmd->cmd->name, error);
     }
-    cfg->key_source = apr_pstrcat(cmd->pool, cmd->cmd->name, " ", path, NULL);
+    if (!cfg->keys) {
+        /* a directive error would end a real start or restart, site and all */
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, cmd->server, RALOGNO(00065)
+                     "%s: %s; the section answers 503 until the file is corrected and "
+                     "httpd restarted", cmd->cmd->name, error);
+        cfg->unusable = "its key file cannot be used";
+    }
     return use_server(cmd);
 }
 
@@ -258,8 +269,16 @@ static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
 
     if (!path || apr_stat(&info, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
         || info.filetype != APR_REG) {
-        return apr_psprintf(cmd->pool, "RemoteAssistTokenCA: %s is not a readable file of "
-                            "PEM CA certificates", path ? path : file);
+        const char *why = apr_psprintf(cmd->pool, "RemoteAssistTokenCA: %s is not a readable "
+                                       "file of PEM CA certificates", path ? path : file);
+        if (ra_config_testing()) {
+            return why;
+        }
+        /* a directive error would end a real start or restart, site and all */
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, cmd->server, RALOGNO(00076)
+                     "%s; the section answers 503 until it is corrected and httpd "
+                     "restarted", why);
+        cfg->unusable = "its RemoteAssistTokenCA file cannot be read";
     }
     cfg->key_fetch.ca = path;
     return use_server(cmd);
@@ -446,12 +465,14 @@ static const char *set_legacy_tenant(cmd_parms *cmd, void *dcfg, const char *arg
     return use_server(cmd);
 }
 
-/* Three directives of other modules are read on the way, then declined so
+/* Some directives of other modules are read on the way, then declined so
  * their owner handles them as usual (httpd offers a declined directive to the
  * next module that has it):
  * - DBDriver and DBDParams: mod_dbd's server configuration is private, but
  *   the tables must exist before mod_dbd's first connection prepares the
  *   statements. ra_config_check verifies the module order this needs.
+ * - DBDMin and DBDMax: how many connections each child may open, which the
+ *   start-up compares with PostgreSQL's max_connections.
  * - SetHandler: core keeps it as an opaque expression, but the checks must
  *   know which sections serve this module. */
 static const char *observe_sethandler(cmd_parms *cmd, void *dcfg, const char *arg)
@@ -463,15 +484,17 @@ static const char *observe_sethandler(cmd_parms *cmd, void *dcfg, const char *ar
     return DECLINE_CMD;
 }
 
+/* DBDriver, DBDParams, DBDMin and DBDMax; cmd->info is the member's offset */
 static const char *observe_dbd(cmd_parms *cmd, void *dcfg, const char *arg)
 {
-    ra_server_config_t *scfg = ra_server_config(cmd->server);
+    void *member = (char *)ra_server_config(cmd->server) + (size_t)cmd->info;
     (void)dcfg;
-    if (cmd->info) {
-        scfg->dbd_params = arg;
+    if ((size_t)cmd->info == APR_OFFSETOF(ra_server_config_t, dbd_min)
+        || (size_t)cmd->info == APR_OFFSETOF(ra_server_config_t, dbd_max)) {
+        *(int *)member = atoi(arg); /* mod_dbd refuses what is not a number */
     }
     else {
-        scfg->dbd_driver = arg;
+        *(const char **)member = arg;
     }
     return DECLINE_CMD;
 }
@@ -536,13 +559,22 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),
+    AP_INIT_FLAG("RemoteAssistMetrics", ra_observe_set_metrics, NULL, RSRC_CONF,
+                 "Keep the counters of remoteassist-metrics and mod_status, main server "
+                 "only (default On)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),
-    AP_INIT_TAKE1("DBDriver", observe_dbd, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("DBDriver", observe_dbd,
+                  (void *)APR_OFFSETOF(ra_server_config_t, dbd_driver), RSRC_CONF,
                   "(mod_dbd's; seen by mod_remoteassist to create its tables)"),
-    AP_INIT_TAKE1("DBDParams", observe_dbd, (void *)"params", RSRC_CONF,
+    AP_INIT_TAKE1("DBDParams", observe_dbd,
+                  (void *)APR_OFFSETOF(ra_server_config_t, dbd_params), RSRC_CONF,
                   "(mod_dbd's; seen by mod_remoteassist to create its tables)"),
+    AP_INIT_TAKE1("DBDMin", observe_dbd, (void *)APR_OFFSETOF(ra_server_config_t, dbd_min),
+                  RSRC_CONF, "(mod_dbd's; seen by mod_remoteassist to size connections)"),
+    AP_INIT_TAKE1("DBDMax", observe_dbd, (void *)APR_OFFSETOF(ra_server_config_t, dbd_max),
+                  RSRC_CONF, "(mod_dbd's; seen by mod_remoteassist to size connections)"),
     AP_INIT_TAKE1("SetHandler", observe_sethandler, NULL, OR_FILEINFO,
                   "(core's; seen by mod_remoteassist to check its sections)"),
     { NULL }
@@ -611,10 +643,24 @@ static int note_collection(apr_pool_t *pconf, server_rec *s, const core_dir_conf
     return 0;
 }
 
+/* A problem of a serving section: under apachectl -t a refusal; at a real
+ * start or restart the section answers 503 instead (its first problem says
+ * why in the log), so that the rest of the site serves on. Returns 1. */
+static int section_problem(const ra_dir_config_t *own, const char *why)
+{
+    ra_dir_config_t *section = (ra_dir_config_t *)own; /* the section's own, in pconf */
+    if (!section->unusable) {
+        section->unusable = why;
+    }
+    return 1;
+}
+
 /* A section that serves our handler needs keys, and its server a database
- * this module can use. Returns the number of problems logged. */
+ * this module can use; global, when set, is a problem of the whole
+ * configuration that every serving section shares. Returns the number of
+ * problems logged. */
 static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
-                          apr_array_header_t *sections, int locations)
+                          apr_array_header_t *sections, int locations, const char *global)
 {
     ra_server_config_t *scfg = ra_server_config(s);
     ap_conf_vector_t **sec = (ap_conf_vector_t **)sections->elts;
@@ -630,22 +676,32 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
             continue;
         }
         scfg->serves = 1;
-        const ra_dir_config_t *cfg = effective_config(p, s, core, sections);
-        if (locations && core->d && !core->r) {
-            problems += note_collection(pconf, s, core, where);
+        if (global) {
+            problems += section_problem(own, global);
         }
-        if (!cfg->keys && !cfg->key_url) {
+        const ra_dir_config_t *cfg = effective_config(p, s, core, sections);
+        ra_section_t *section = apr_array_push(scfg->sections);
+        section->where = where;
+        section->cfg = cfg;
+        if (locations && core->d && !core->r && note_collection(pconf, s, core, where)) {
+            problems += section_problem(own, "its <Location> is not the entity set");
+        }
+        if (cfg->unusable) {
+            problems++; /* a key file the directive could not use, logged then */
+        }
+        else if (!cfg->keys && !cfg->key_url) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00002)
                          "%s (SetHandler remoteassist) has no RemoteAssistTokenKey, "
                          "RemoteAssistTokenSecret, RemoteAssistTokenJwksUri or "
                          "RemoteAssistTokenMetadataUrl: every request would be refused",
                          where);
-            problems++;
+            problems += section_problem(own, "it has no key that verifies tokens");
+        }
+        else if (cfg->key_url && ra_keys_check_source(s, cfg->key_url, &cfg->key_fetch,
+                                                      where)) {
+            problems += section_problem(own, "its key URL's settings were refused");
         }
         else {
-            problems += cfg->key_url ? ra_keys_check_source(s, cfg->key_url, &cfg->key_fetch,
-                                                            where)
-                                     : 0;
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00007)
                          "%s serves %s; %s", where, ra_version_name(cfg->version),
                          cfg->keys ? apr_psprintf(p, "%d key(s) from %s accept %s",
@@ -660,28 +716,39 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          "(RemoteAssistBaseURL %s), and each section appends its own", where,
                          ra_version_name(cfg->version), cfg->base_url_text,
                          ra_version_name(cfg->base_url_version), cfg->base_url);
-            problems++;
+            problems += section_problem(own, "its RemoteAssistBaseURL names another version");
         }
         if (!scfg->dbd_driver) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00003)
                          "%s (SetHandler remoteassist) has no DBDriver in its server: "
                          "add DBDriver sqlite3 and DBDParams /path/to/partners.db", where);
-            problems++;
+            problems += section_problem(own, "its server has no DBDriver");
         }
-        else if (!ra_store_driver_supported(scfg->dbd_driver)) {
+        else if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00004)
                          "%s (SetHandler remoteassist): DBDriver %s is not supported; "
                          "use sqlite3 or pgsql", where, scfg->dbd_driver);
-            problems++;
+            problems += section_problem(own, "its server's DBDriver is not supported");
         }
     }
     return problems;
 }
 
+int ra_config_testing(void)
+{
+    return ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
+}
+
+/* Refuses a configuration with problems only under apachectl -t (which
+ * apachectl graceful and service apache2 reload run first): httpd runs this
+ * hook again at every real start and restart and exits when it fails, which
+ * would take the whole site down. There, each problem's section answers 503
+ * and the rest of the site serves. */
 int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *main_server)
 {
     module *dbd = ap_find_linked_module("mod_dbd.c");
+    const char *global = NULL;
     int problems = 0;
     (void)plog;
 
@@ -690,15 +757,26 @@ int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00006)
                          "mod_remoteassist is loaded before mod_dbd; load it after "
                          "(LoadModule dbd_module first) so it can see DBDriver");
-            return HTTP_INTERNAL_SERVER_ERROR;
+            global = "mod_remoteassist is loaded before mod_dbd";
+            problems++;
+            break;
         }
     }
     for (server_rec *s = main_server; s; s = s->next) {
         core_server_config *core = ap_get_core_module_config(s->module_config);
-        ra_server_config(s)->collections = NULL;
-        ra_server_config(s)->serves = 0;
-        problems += check_sections(pconf, ptemp, s, core->sec_url, 1);
-        problems += check_sections(pconf, ptemp, s, core->sec_dir, 0);
+        ra_server_config_t *scfg = ra_server_config(s);
+        scfg->collections = NULL;
+        scfg->sections = apr_array_make(pconf, 2, sizeof(ra_section_t));
+        scfg->serves = 0;
+        problems += check_sections(pconf, ptemp, s, core->sec_url, 1, global);
+        problems += check_sections(pconf, ptemp, s, core->sec_dir, 0, global);
+    }
+    if (problems && !ra_config_testing()) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00064)
+                     "%d problem(s) of mod_remoteassist's configuration above: the sections "
+                     "they name answer 503 until it is corrected and httpd restarted; the "
+                     "rest of the site serves (apachectl -t lists them)", problems);
+        return OK;
     }
     return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }

@@ -8,6 +8,7 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_observe.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -42,12 +43,17 @@ static ra_store_result_e store(ra_request_t *rq, ra_commit_item_t *item)
     leader_t leader = { rq, NULL };
     const char *error = NULL;
 
+    ra_request_db_clock(rq);
     if (queue) {
         ra_commit_access_t access = { leader_acquire, leader_release, &leader };
         ra_commit_submit(queue, item, &access, rq->r->pool);
+        if (item->reports_batch) {
+            ra_metrics_observe_batch(ra_observe_metrics(), item->batch_size);
+        }
         return item->result;
     }
     item->batch_size = 1;
+    ra_metrics_observe_batch(ra_observe_metrics(), 1);
     if (!leader_acquire(&leader, &rq->conn, &error)) {
         apr_cpystrn(item->error, error, sizeof(item->error));
         return RA_STORE_FAILED;

@@ -27,18 +27,26 @@ typedef struct {
     ra_access_e access;
     ra_query_target_e query;    /* which query options it takes */
     int (*run)(ra_request_t *rq);
+    ra_metric_op_e metric;      /* what the metrics call it */
 } ra_operation_t;
 
 static const ra_operation_t operations[] = {
-    { RA_ROUTE_COLLECTION, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_LIST, ra_op_list },
-    { RA_ROUTE_COLLECTION, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_create },
-    { RA_ROUTE_COUNT, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_COUNT, ra_op_count },
-    { RA_ROUTE_ENTITY, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_ENTITY, ra_op_get },
-    { RA_ROUTE_ENTITY, M_PATCH, "PATCH", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_update },
-    { RA_ROUTE_ENTITY, M_DELETE, "DELETE", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_delete },
+    { RA_ROUTE_COLLECTION, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_LIST, ra_op_list,
+      RA_METRIC_OP_LIST },
+    { RA_ROUTE_COLLECTION, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_create,
+      RA_METRIC_OP_CREATE },
+    { RA_ROUTE_COUNT, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_COUNT, ra_op_count,
+      RA_METRIC_OP_COUNT },
+    { RA_ROUTE_ENTITY, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_ENTITY, ra_op_get,
+      RA_METRIC_OP_GET },
+    { RA_ROUTE_ENTITY, M_PATCH, "PATCH", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_update,
+      RA_METRIC_OP_UPDATE },
+    { RA_ROUTE_ENTITY, M_DELETE, "DELETE", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_delete,
+      RA_METRIC_OP_DELETE },
     { RA_ROUTE_BEGIN_ONBOARDING, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE,
-      ra_op_begin_onboarding },
-    { RA_ROUTE_DISCONNECT, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect },
+      ra_op_begin_onboarding, RA_METRIC_OP_BEGIN_ONBOARDING },
+    { RA_ROUTE_DISCONNECT, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect,
+      RA_METRIC_OP_DISCONNECT },
 };
 #define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
@@ -68,10 +76,12 @@ static const char *allowed_methods(apr_pool_t *pool, ra_route_kind_e route)
 
 /* What translate_name learnt of a request: the path to route (as the
  * client wrote it), and the service root's path when the URI had to be
- * rewritten for httpd's location walk (else NULL). */
+ * rewritten for httpd's location walk (else NULL); and the operation the
+ * handler chose, for the metrics. */
 typedef struct {
     const char *path;
     const char *root_path;
+    ra_metric_op_e operation;
 } ra_claim_t;
 
 /* The plain <Location> serving the entity set that path falls under,
@@ -271,7 +281,7 @@ static int answer_options(ra_request_t *rq)
 
 int ra_dispatch_handler(request_rec *r)
 {
-    const ra_claim_t *claim;
+    ra_claim_t *claim;
     const ra_operation_t *op;
     const char *message;
     ra_request_t rq;
@@ -281,6 +291,11 @@ int ra_dispatch_handler(request_rec *r)
         return DECLINED;
     }
     ra_request_init(&rq, r);
+    if (rq.cfg->unusable) {
+        return ra_unavailable_known(&rq, apr_pstrcat(r->pool, "this section's configuration "
+                                                     "was refused at start-up: ",
+                                                     rq.cfg->unusable, NULL));
+    }
     claim = ap_get_module_config(r->request_config, &remoteassist_module);
     switch (ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
     case RA_ROUTE_OK:
@@ -291,6 +306,10 @@ int ra_dispatch_handler(request_rec *r)
         return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
     }
     rq.service_root = service_root(&rq, claim);
+    if (!claim) { /* SetHandler remoteassist outside a <Location>: counted all the same */
+        claim = apr_pcalloc(r->pool, sizeof(*claim));
+        ap_set_module_config(r->request_config, &remoteassist_module, claim);
+    }
     if (r->method_number == M_OPTIONS) {
         return answer_options(&rq);
     }
@@ -301,11 +320,15 @@ int ra_dispatch_handler(request_rec *r)
                        apr_psprintf(r->pool, "The HTTP method '%s' is not allowed on this "
                                     "resource; it allows %s.", r->method, allow));
     }
+    claim->operation = rq.operation = op->metric;
     if ((rc = ra_authorize(&rq, op->access)) != OK) {
         return rc;
     }
     if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
         return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    }
+    if (!ra_startup_database_ready(r, &message)) {
+        return ra_unavailable_known(&rq, message);
     }
     return op->run(&rq);
 }
@@ -327,6 +350,21 @@ static const char *requested_path(request_rec *r)
     }
     start++;
     return apr_pstrmemdup(r->pool, start, strcspn(start, " ?"));
+}
+
+int ra_dispatch_metric_operation(request_rec *r)
+{
+    const ra_claim_t *claim = ap_get_module_config(r->request_config, &remoteassist_module);
+    if (claim) {
+        return claim->operation;
+    }
+    /* an error httpd answered before the module saw the request (the
+     * error filter below gave it a Graph body) */
+    if (r->status >= 400 && ((r->handler && !strcmp(r->handler, RA_HANDLER))
+                             || collection_of(r->server, requested_path(r)))) {
+        return RA_METRIC_OP_OTHER;
+    }
+    return -1;
 }
 
 /* Runs when httpd answers an error itself (ap_send_error_response): inside

@@ -18,6 +18,7 @@
 #include "mod_watchdog.h"
 #include "unixd.h"
 
+#include <apr_escape.h>
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_shm.h>
@@ -27,6 +28,7 @@
 #include <openssl/evp.h>
 
 #include "mod_ra_config.h"
+#include "mod_ra_observe.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -259,16 +261,11 @@ static const char *cache_file_name(apr_pool_t *pconf, const char *dir,
                                  NULL);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    char *hex;
 
     if (!EVP_Digest(id, strlen(id), digest, &n, EVP_sha256(), NULL)) {
         return NULL;
     }
-    hex = apr_palloc(pconf, 2 * n + 1);
-    for (unsigned int i = 0; i < n; i++) {
-        apr_snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    }
-    return apr_pstrcat(pconf, dir, "/", hex, ".json", NULL);
+    return apr_pstrcat(pconf, dir, "/", apr_pescape_hex(pconf, digest, n, 0), ".json", NULL);
 }
 
 /* Whether src's cache file holds exactly these bytes. */
@@ -351,6 +348,7 @@ static int seed_from_cache(apr_pool_t *ptemp, server_rec *s, ra_key_source_t *sr
     apr_time_t fetched = info.mtime < now ? info.mtime : now;
     ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
     ra_keyshare_schedule(src->share, fetched + apr_time_from_sec(src->fetch.refresh));
+    ra_metrics_keys_taken(ra_observe_metrics(), fetched);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00055)
                  "%s: %d key(s) (kid %s) from the cache file %s, fetched %" APR_TIME_T_FMT
                  " s ago", src->name, ra_keyset_count(snap->keys),
@@ -373,6 +371,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
     apr_interval_time_t min_interval = apr_time_from_sec(src->fetch.min_interval);
     apr_time_t now = apr_time_now();
 
+    ra_metrics_count_key_refresh(ra_observe_metrics(), snap != NULL);
     if (!snap) {
         int keys = ra_keyshare_published(src->share) > 0;
         apr_interval_time_t delay = ra_keyshare_end(src->share, now, 0, refresh,
@@ -385,6 +384,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
                      ra_keyshare_failures(src->share), apr_time_sec(delay));
         return;
     }
+    ra_metrics_keys_taken(ra_observe_metrics(), now);
     int changed = !ra_keyshare_holds(src->share, snap->bundle, snap->bundle_len);
     if (changed) {
         ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
@@ -578,14 +578,29 @@ int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         return OK;
     }
     if ((error = set_up(pconf, ptemp, s, sources)) != NULL) {
+        /* never the end of the server: the sections answer 503 (RA00057) */
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00059)
-                     "signing keys from a URL cannot be set up: %s", error);
-        return HTTP_INTERNAL_SERVER_ERROR;
+                     "signing keys from a URL cannot be set up: %s; the sections that use "
+                     "them answer 503 until it is corrected and httpd restarted", error);
     }
     return OK;
 }
 
 /* ------------------------------------------------------------ requests */
+
+const char *ra_keys_missing(const server_rec *s)
+{
+    apr_array_header_t *all = NULL;
+    /* only look: requests must not allocate from the configuration pool */
+    apr_pool_userdata_get((void **)&all, SOURCES_KEY, s->process->pconf);
+    for (int i = 0; all && i < all->nelts; i++) {
+        const ra_key_source_t *src = APR_ARRAY_IDX(all, i, ra_key_source_t *);
+        if (src->configured_by && (!src->share || !ra_keyshare_published(src->share))) {
+            return src->name;
+        }
+    }
+    return NULL;
+}
 
 /* Takes newer shared keys into this child's ring; wait: even when another
  * thread is taking them. */

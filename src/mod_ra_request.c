@@ -11,7 +11,10 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_hooks.h"
+#include "mod_ra_observe.h"
 #include "ra_odata.h"
+#include "ra_sql.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -43,6 +46,10 @@ int ra_respond(ra_request_t *rq, int status, const char *content_type,
 {
     request_rec *r = rq->r;
 
+    if (rq->db_start) {
+        ra_metrics_observe_db_time(ra_observe_metrics(), rq->operation,
+                                   apr_time_now() - rq->db_start);
+    }
     r->status = status;
     apr_table_setn(r->headers_out, "request-id", rq->request_id);
     apr_table_setn(r->headers_out, "client-request-id", rq->client_request_id);
@@ -82,17 +89,23 @@ int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
                                                          rq->query.select, context));
 }
 
-int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+/* A Graph error, logged at level. */
+static int fail_at(ra_request_t *rq, int level, int status, const char *code,
+                   const char *message)
 {
     apr_size_t len;
     char *body = ra_odata_error_body(rq->r->pool, code, message, rq->request_id,
                                      rq->client_request_id, apr_time_now(), &len);
-    /* 501 answers what the client sent (a transfer coding), not a fault here */
-    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
-    ap_log_rerror(APLOG_MARK, ours ? APLOG_ERR : APLOG_DEBUG, 0, rq->r,
-                  RALOGNO(00030) "request-id=%s status=%d code=%s",
+    ap_log_rerror(APLOG_MARK, level, 0, rq->r, RALOGNO(00030) "request-id=%s status=%d code=%s",
                   rq->request_id, status, code);
     return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
+}
+
+int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
+{
+    /* 501 answers what the client sent (a transfer coding), not a fault here */
+    int ours = status >= 500 && status != HTTP_NOT_IMPLEMENTED;
+    return fail_at(rq, ours ? APLOG_ERR : APLOG_DEBUG, status, code, message);
 }
 
 /* 503 with Retry-After: what a client retries on its own. */
@@ -100,6 +113,15 @@ static int fail_unavailable(ra_request_t *rq, const char *message)
 {
     apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
     return ra_fail(rq, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable", message);
+}
+
+int ra_unavailable_known(ra_request_t *rq, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, rq->r, RALOGNO(00072)
+                  "request-id=%s answered 503: %s", rq->request_id, why);
+    apr_table_setn(rq->r->headers_out, "Retry-After", RA_RETRY_AFTER);
+    return fail_at(rq, APLOG_DEBUG, HTTP_SERVICE_UNAVAILABLE, "ServiceNotAvailable",
+                   "The service is unavailable; try again later.");
 }
 
 #define STORE_UNAVAILABLE "The partner store is unavailable; try again later."
@@ -135,6 +157,7 @@ static int fail_token(ra_request_t *rq, ra_token_status_e status, ra_access_e ac
     const char *realm = ap_escape_quotes(r->pool, ap_get_server_name(r));
     int forbidden = ra_token_status_is_forbidden(status);
 
+    ra_metrics_count_auth_refusal(ra_observe_metrics(), (int)status);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00031)
                   "request-id=%s token refused: %s (%s; alg=%s kid=%s)", rq->request_id,
                   ra_token_status_name(status), token->reason,
@@ -221,6 +244,9 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
     }
     status = ra_token_verify_cached(r->pool, cache, keys, &policy, token, r->request_time,
                                     &rq->token);
+    if (cache && token) {
+        ra_metrics_count_token_cache(ra_observe_metrics(), rq->token.cached);
+    }
     /* a key the identity provider has published since the last refresh */
     if (status == RA_TOKEN_UNKNOWN_KEY && snap
         && (snap = ra_keys_after_unknown_kid(r, cfg->key_url, snap, rq->request_id))) {
@@ -235,6 +261,7 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00034)
                       "request-id=%s tenant %s is not among RemoteAssistTenant",
                       rq->request_id, rq->token.tenant);
+        ra_metrics_count_auth_refusal(ra_observe_metrics(), RA_METRIC_TENANT_REFUSED);
         return ra_fail(rq, HTTP_FORBIDDEN, "Authorization_RequestDenied",
                        "Insufficient privileges to complete the operation: this service "
                        "does not serve the token's tenant.");
@@ -440,6 +467,12 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
         *error = "no database connection";
         return 0;
     }
+    if (!ra_startup_connection_ready(r, dbd, error)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00074)
+                      "request-id=%s a connection opened before the tables were ready: %s",
+                      rq->request_id, *error);
+        return 0;
+    }
     rq->conn.driver = dbd->driver;
     rq->conn.handle = dbd->handle;
     rq->conn.pool = dbd->pool;
@@ -447,17 +480,23 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
     return 1;
 }
 
+void ra_request_db_clock(ra_request_t *rq)
+{
+    rq->db_start = apr_time_now();
+}
+
 int ra_request_connect(ra_request_t *rq)
 {
     const char *error;
+    ra_request_db_clock(rq);
     /* ra_request_acquire logged why */
     return ra_request_acquire(rq, &error) ? OK : fail_unavailable(rq, STORE_UNAVAILABLE);
 }
 
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq)
 {
-    apr_global_mutex_t *lock = strcmp(apr_dbd_name(rq->conn.driver), "sqlite3")
-                               ? NULL : ra_server_config(rq->r->server)->sqlite_writer;
+    apr_global_mutex_t *lock = ra_sql_dialect(apr_dbd_name(rq->conn.driver)) == RA_DIALECT_SQLITE
+                               ? ra_server_config(rq->r->server)->sqlite_writer : NULL;
     if (lock && apr_global_mutex_lock(lock) != APR_SUCCESS) {
         lock = NULL;
     }

@@ -22,95 +22,287 @@
 #include <apr_strings.h>
 #include <apu_version.h>
 
+#include <libpq-fe.h>
+
 #include <cjose/version.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "mod_ra_config.h"
+#include "ra_schema.h"
+#include "ra_sql.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
 
 APLOG_USE_MODULE(remoteassist);
 
-/* The children, running as User, must be able to create SQLite's -wal and
- * -shm files beside the database: warn when its directory does not look
- * writable by User (the set-up below then fails as it would for them). */
-static void sqlite_directory_check(apr_pool_t *p, server_rec *s, const char *path)
+/* ------------------------------------------------ what a database needs */
+
+/* What about a directory keeps this process (User, in a probe or a child)
+ * from creating files in it, in words; NULL when nothing does. access()
+ * asks the kernel, so supplementary groups, ACLs and read-only mounts
+ * count. */
+static const char *directory_problem(apr_pool_t *p, const char *dir, const char *purpose)
 {
     struct stat st;
-    char *dir = ap_make_dirstr_parent(p, path);
-    uid_t uid = ap_unixd_config.user_id;
-    gid_t gid = ap_unixd_config.group_id;
-
-    if (geteuid() == 0 && stat(*dir ? dir : ".", &st) == 0
-        && !((st.st_uid == uid && (st.st_mode & S_IWUSR))
-             || (st.st_gid == gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH))) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00012)
-                     "directory %s does not look writable by User %s: SQLite must "
-                     "create %s-wal and -shm there, or every write fails with 503",
-                     dir, ap_unixd_config.user_name, path);
+    if (stat(dir, &st) != 0) {
+        return errno == ENOENT ? apr_psprintf(p, "directory %s does not exist", dir)
+                               : apr_psprintf(p, "directory %s cannot be reached by User "
+                                              "%s: %s", dir, ap_unixd_config.user_name,
+                                              strerror(errno));
     }
+    if (!S_ISDIR(st.st_mode)) {
+        return apr_psprintf(p, "%s is not a directory", dir);
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        return apr_psprintf(p, "directory %s is not writable by User %s (%s): %s", dir,
+                            ap_unixd_config.user_name, strerror(errno), purpose);
+    }
+    return NULL;
 }
 
-/* What a set-up done in another process reports through a pipe. */
+/* What keeps this process from using the SQLite database at path (or
+ * creating it), in words; NULL when nothing visible does. SQLite itself
+ * says the rest (a file that is not a database, ...) when it opens it. */
+static const char *sqlite_path_problem(apr_pool_t *p, const char *path)
+{
+    static const char *const files[] = { "", "-wal", "-shm" };
+    char *dir = ap_make_dirstr_parent(p, path);
+    size_t len = strlen(dir);
+    if (len > 1) {
+        dir[len - 1] = '\0'; /* "/var/lib/x/" names the directory as "/var/lib/x" */
+    }
+    const char *problem = directory_problem(p, len ? dir : ".",
+                                            "SQLite creates the database and its -wal and "
+                                            "-shm files there");
+    for (size_t i = 0; !problem && i < sizeof(files) / sizeof(files[0]); i++) {
+        const char *file = apr_pstrcat(p, path, files[i], NULL);
+        struct stat st;
+        if (stat(file, &st) != 0) {
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            problem = apr_psprintf(p, "%s is not a regular file", file);
+        }
+        else if (access(file, R_OK | W_OK) != 0) {
+            problem = apr_psprintf(p, "%s is not readable and writable by User %s (%s)",
+                                   file, ap_unixd_config.user_name, strerror(errno));
+        }
+    }
+    return problem;
+}
+
+/* The set-up (or apachectl -t's look at it) in this process. A SQLite file
+ * that does not exist yet is not opened by a look: opening creates it. */
+static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scfg, int apply,
+                                   long *upgraded, const char **error)
+{
+    *upgraded = -1;
+    if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
+        struct stat st;
+        if ((*error = sqlite_path_problem(p, scfg->dbd_params)) != NULL) {
+            return RA_SCHEMA_BROKEN;
+        }
+        if (!apply && stat(scfg->dbd_params, &st) != 0) {
+            return RA_SCHEMA_READY;
+        }
+    }
+    return apply ? ra_schema_setup(p, scfg->dbd_driver, scfg->dbd_params,
+                                           scfg->legacy_tenant, upgraded, error)
+                 : ra_schema_check(p, scfg->dbd_driver, scfg->dbd_params,
+                                           scfg->legacy_tenant, error);
+}
+
+/* What a check or set-up done in another process reports through a pipe. */
 typedef struct {
     int state;
     long upgraded;
     char error[1024];
 } ra_setup_report_t;
 
+typedef void (*ra_as_user_fn)(apr_pool_t *p, const void *arg, ra_setup_report_t *report);
+
+/* Runs fn in a forked process that has become User and Group, as httpd's
+ * children will: apachectl -t and the parent run as root, to whom every
+ * directory is writable. */
+static void run_as_user(apr_pool_t *p, ra_as_user_fn fn, const void *arg,
+                        ra_setup_report_t *report)
+{
+    int fds[2];
+    pid_t pid;
+
+    memset(report, 0, sizeof(*report));
+    report->state = RA_SCHEMA_BROKEN;
+    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+        apr_snprintf(report->error, sizeof(report->error),
+                     "cannot start a process as User: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        gid_t gid = ap_unixd_config.group_id;
+        close(fds[0]);
+        if (setgroups(1, &gid) != 0 || setgid(gid) != 0
+            || setuid(ap_unixd_config.user_id) != 0) {
+            apr_snprintf(report->error, sizeof(report->error), "cannot become User %s: %s",
+                         ap_unixd_config.user_name, strerror(errno));
+        }
+        else {
+            fn(p, arg, report);
+        }
+        _exit(write(fds[1], report, sizeof(*report)) == sizeof(*report) ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], report, sizeof(*report));
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    if (got != sizeof(*report)) {
+        report->state = RA_SCHEMA_BROKEN;
+        apr_cpystrn(report->error, "the process as User ended without a report",
+                    sizeof(report->error));
+    }
+}
+
+typedef struct {
+    const ra_server_config_t *scfg;
+    int apply;
+} ra_setup_job_t;
+
+static void setup_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *report)
+{
+    const ra_setup_job_t *job = arg;
+    const char *why = NULL;
+    report->state = setup_here(p, job->scfg, job->apply, &report->upgraded, &why);
+    apr_cpystrn(report->error, why ? why : "", sizeof(report->error));
+}
+
 /* SQLite creates the database, -wal and -shm as whoever opens it. Opened by
  * the parent as root, they would leave the children (User) read-only: the
  * file until handed over, and at a graceful restart for good any connection
  * an old child opened meanwhile ("attempt to write a readonly database",
- * 503s under load). So when httpd starts as root, a SQLite database is set
- * up by a forked process that has become User, as the children will. */
-static ra_store_setup_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
-                                       long *upgraded, const char **error)
+ * 503s under load). So when httpd runs as root, a SQLite database is set
+ * up, or looked at, as User. */
+static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
+                                       int apply, long *upgraded, const char **error)
 {
+    ra_setup_job_t job = { scfg, apply };
     ra_setup_report_t report;
-    int fds[2];
-    pid_t pid;
 
-    if (geteuid() != 0 || strcmp(scfg->dbd_driver, "sqlite3")) {
-        return ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
-                                       scfg->legacy_tenant, upgraded, error);
+    if (geteuid() != 0 || ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
+        return setup_here(p, scfg, apply, upgraded, error);
     }
-    if (pipe(fds) != 0 || (pid = fork()) < 0) {
-        *error = apr_psprintf(p, "cannot start the set-up as User: %s", strerror(errno));
-        return RA_STORE_BROKEN;
-    }
-    if (pid == 0) {
-        gid_t gid = ap_unixd_config.group_id;
-        memset(&report, 0, sizeof(report));
-        close(fds[0]);
-        if (setgroups(1, &gid) != 0 || setgid(gid) != 0
-            || setuid(ap_unixd_config.user_id) != 0) {
-            report.state = RA_STORE_BROKEN;
-            apr_snprintf(report.error, sizeof(report.error), "cannot become User %s: %s",
-                         ap_unixd_config.user_name, strerror(errno));
-        }
-        else {
-            const char *why = NULL;
-            report.state = ra_store_setup_database(p, scfg->dbd_driver, scfg->dbd_params,
-                                                   scfg->legacy_tenant, &report.upgraded,
-                                                   &why);
-            apr_cpystrn(report.error, why ? why : "", sizeof(report.error));
-        }
-        _exit(write(fds[1], &report, sizeof(report)) == sizeof(report) ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], &report, sizeof(report));
-    close(fds[0]);
-    waitpid(pid, NULL, 0);
-    if (got != sizeof(report)) {
-        *error = "the set-up as User ended without a report";
-        return RA_STORE_BROKEN;
-    }
+    run_as_user(p, setup_as_user, &job, &report);
     *upgraded = report.upgraded;
     *error = report.error[0] ? apr_pstrdup(p, report.error) : NULL;
-    return (ra_store_setup_e)report.state;
+    return (ra_schema_state_e)report.state;
 }
+
+static void directory_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *report)
+{
+    const char *why = directory_problem(p, arg, "fetched keys are kept there");
+    report->state = why ? RA_SCHEMA_BROKEN : RA_SCHEMA_READY;
+    apr_cpystrn(report->error, why ? why : "", sizeof(report->error));
+}
+
+/* What keeps the key cache directory from taking User's files: the
+ * directory as User when it exists, else the parent that start-up creates
+ * it in (as root). NULL when nothing does. */
+static const char *key_cache_problem(apr_pool_t *p, const char *dir)
+{
+    ra_setup_report_t report;
+    struct stat st;
+
+    if (stat(dir, &st) != 0) {
+        /* start-up creates it and its missing parents (as root): the
+         * nearest one that exists must be a directory */
+        char *ancestor = apr_pstrdup(p, dir);
+        while (stat(ancestor, &st) != 0) {
+            char *slash = strrchr(ancestor, '/');
+            if (!slash) {
+                return NULL; /* relative to a working directory that exists */
+            }
+            slash[slash == ancestor] = '\0'; /* "/x" leaves "/" */
+        }
+        return S_ISDIR(st.st_mode) ? NULL
+               : apr_psprintf(p, "%s cannot be created: %s is not a directory", dir, ancestor);
+    }
+    if (geteuid() != 0) {
+        return directory_problem(p, dir, "fetched keys are kept there");
+    }
+    run_as_user(p, directory_as_user, dir, &report);
+    return report.error[0] ? apr_pstrdup(p, report.error) : NULL;
+}
+
+/* The database as logs may name it: a SQLite path, or PostgreSQL's host,
+ * port, database and user, never the password or the rest of DBDParams. */
+static const char *database_name(apr_pool_t *p, const char *driver, const char *params)
+{
+    static const char *const shown[] = { "host", "hostaddr", "port", "dbname", "user" };
+    PQconninfoOption *options;
+    const char *name = "";
+
+    if (ra_sql_dialect(driver) != RA_DIALECT_PGSQL) {
+        return apr_pstrcat(p, driver, " ", params, NULL);
+    }
+    if (!(options = PQconninfoParse(params, NULL))) {
+        return "pgsql (DBDParams that libpq cannot parse)";
+    }
+    for (PQconninfoOption *o = options; o->keyword; o++) {
+        for (size_t i = 0; o->val && *o->val && i < sizeof(shown) / sizeof(shown[0]); i++) {
+            if (!strcmp(o->keyword, shown[i])) {
+                name = apr_pstrcat(p, name, " ", o->keyword, "=", o->val, NULL);
+            }
+        }
+    }
+    PQconninfoFree(options);
+    return apr_pstrcat(p, "pgsql", *name ? name : " (libpq's defaults)", NULL);
+}
+
+/* apachectl -t must not hang on a server that never answers: without a
+ * connect_timeout of its own, libpq waits as long as the kernel does. */
+#define RA_CHECK_CONNECT_TIMEOUT "5"
+
+static const char *bounded_params(apr_pool_t *p, const char *params)
+{
+    PQconninfoOption *options = PQconninfoParse(params, NULL);
+    /* a URI (postgresql://...) takes no keyword after it: left as written */
+    int bounded = !options || !strncmp(params, "postgres", 8);
+    for (PQconninfoOption *o = options; o && o->keyword; o++) {
+        bounded |= !strcmp(o->keyword, "connect_timeout") && o->val && *o->val;
+    }
+    PQconninfoFree(options);
+    return bounded ? params : apr_pstrcat(p, params, " connect_timeout="
+                                          RA_CHECK_CONNECT_TIMEOUT, NULL);
+}
+
+/* libpq takes PGPASSWORD from httpd's environment before any passfile. */
+static const char *login_hint(apr_pool_t *p, const char *error)
+{
+    if (error && strstr(error, "password authentication failed") && getenv("PGPASSWORD")) {
+        return apr_pstrcat(p, error, " (PGPASSWORD is set in httpd's environment, e.g. "
+                           "/etc/apache2/envvars, and libpq uses it before any passfile)",
+                           NULL);
+    }
+    return error;
+}
+
+/* ------------------------------------------------- one database at run time */
+
+/* Seconds between two set-up tries of a child whose database was not ready
+ * at start-up; below Retry-After, so a client that waits finds it tried. */
+#define RA_SETUP_RETRY_INTERVAL 2
+
+/* A database of the module's, shared by the servers that name it. Made in
+ * the parent at start-up; after the fork each child has its own copy, which
+ * its threads update with atomics only: ready once set stays set, one
+ * thread at a time claims a retry (trying), and next_try spaces them. */
+struct ra_database_s {
+    const char *key;          /* driver:params */
+    const char *name;         /* database_name() */
+    const ra_server_config_t *scfg;
+    int ready;
+    int trying;
+    apr_time_t next_try;
+};
 
 /* Whether this database was set up before in this httpd's life: the
  * process pool outlives restarts (and this module's own reloading). */
@@ -126,12 +318,61 @@ static int set_up_before(server_rec *s, const char *key, int mark)
     return seen != NULL;
 }
 
+static void log_upgrade(server_rec *s, const ra_database_t *db, long upgraded)
+{
+    if (upgraded >= 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
+                     "%s: upgraded to schema version %d; %ld partner(s) from before "
+                     "tenants now belong to tenant %s", db->name, RA_SCHEMA_VERSION,
+                     upgraded, db->scfg->legacy_tenant ? db->scfg->legacy_tenant
+                                                       : "(none: it was empty)");
+    }
+}
+
+int ra_startup_database_ready(request_rec *r, const char **why)
+{
+    ra_database_t *db = ra_server_config(r->server)->database;
+    long upgraded;
+    const char *error;
+
+    *why = NULL;
+    if (!db || __atomic_load_n(&db->ready, __ATOMIC_ACQUIRE)) {
+        return 1;
+    }
+    *why = "its database could not be set up (see RA00015 or RA00014 in the error log)";
+    if (r->request_time < __atomic_load_n(&db->next_try, __ATOMIC_RELAXED)
+        || __atomic_exchange_n(&db->trying, 1, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    __atomic_store_n(&db->next_try, r->request_time + apr_time_from_sec(RA_SETUP_RETRY_INTERVAL),
+                     __ATOMIC_RELAXED);
+    /* a child runs as User already: the set-up runs right here */
+    ra_schema_state_e state = setup_here(r->pool, db->scfg, 1, &upgraded, &error);
+    if (state == RA_SCHEMA_READY) {
+        log_upgrade(r->server, db, upgraded);
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, RALOGNO(00066)
+                      "%s: the tables are ready now; this child serves its locations",
+                      db->name);
+        __atomic_store_n(&db->ready, 1, __ATOMIC_RELEASE);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00067)
+                      "%s: still not usable: %s; next try in %d s", db->name,
+                      login_hint(r->pool, error), RA_SETUP_RETRY_INTERVAL);
+    }
+    __atomic_store_n(&db->trying, 0, __ATOMIC_RELEASE);
+    return state == RA_SCHEMA_READY;
+}
+
+/* ------------------------------------------------------------ start-up */
+
 /* SQLite has one writer at a time. httpd's children otherwise take turns
  * through SQLite's busy handler, which sleeps while apr_dbd_sqlite3 holds its
  * process-wide mutex (stalling every database call of that child) and then
  * falls back to the driver's 100 ms sleeps: p99 of 0.3-0.6 s at 16
  * connections with two children. A cross-process mutex per database lets the
- * waiting child sleep in the kernel until the writer is done. */
+ * waiting child sleep in the kernel until the writer is done. Without one
+ * (it could not be made), SQLite's own locking still keeps the data safe. */
 static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
                                                apr_hash_t *made, const char *path)
 {
@@ -142,7 +383,8 @@ static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
                                                  s, pconf, 0);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, RALOGNO(00019)
-                         "cannot create the %s mutex for %s", RA_SQLITE_MUTEX, path);
+                         "cannot create the %s mutex for %s; its writers wait through "
+                         "SQLite's busy handler instead", RA_SQLITE_MUTEX, path);
             return NULL;
         }
         apr_hash_set(made, path, APR_HASH_KEY_STRING, mutex);
@@ -150,77 +392,146 @@ static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
     return mutex;
 }
 
+/* The connections one node may open to PostgreSQL: each child at most
+ * DBDMax (and at least DBDMin), and no more than it has threads; a
+ * graceful restart runs old and new children side by side, so twice that.
+ * Warns when PostgreSQL's limit for ordinary roles is lower. */
+static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config_t *scfg,
+                            const ra_database_t *db)
+{
+    int children = 0, threads = 1;
+    long limit;
+    const char *error;
+
+    if (ra_sql_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
+        || ra_schema_connection_limit(p, scfg->dbd_driver, scfg->dbd_params, &limit, &error)
+           != RA_SCHEMA_READY) {
+        return;
+    }
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &children);
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    int dbd_max = scfg->dbd_max ? scfg->dbd_max : RA_DBD_DEFAULT_MAX;
+    int dbd_min = scfg->dbd_min ? scfg->dbd_min : RA_DBD_DEFAULT_MIN;
+    int per_child = dbd_max < threads ? dbd_max : (threads > 0 ? threads : 1);
+    per_child = per_child > dbd_min ? per_child : dbd_min;
+    long needed = 2L * children * per_child;
+    if (needed > limit) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00068)
+                     "%s allows %ld connections to ordinary roles, but this node may open "
+                     "%ld: up to %d children (MaxRequestWorkers / ThreadsPerChild) x %d each "
+                     "(DBDMax %d, ThreadsPerChild %d), twice during a graceful restart; "
+                     "lower DBDMax to %ld or raise max_connections (and multiply by the "
+                     "number of nodes)", db->name, limit, needed, children, per_child, dbd_max,
+                     threads, limit / (2L * (children > 0 ? children : 1)));
+    }
+}
+
 /* Creates or upgrades the tables (and SQLite's WAL mode) once per database,
  * in the parent, before mod_dbd's first pooled connection prepares the
- * statements. A database
- * that worked before and fails during a restart is logged, not fatal: the
- * site stays up and the running children keep their connections. */
-static int setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *main_server)
+ * statements. Nothing here may end the server: a database that cannot be
+ * set up is logged once, and its locations answer 503 while each child
+ * retries on requests (ra_startup_database_ready). One that worked before
+ * and fails during a restart is logged and taken as ready: the running
+ * children kept their connections and the tables were there. */
+static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *main_server)
 {
-    apr_table_t *done = apr_table_make(ptemp, 4);
+    apr_hash_t *databases = apr_hash_make(ptemp);
     apr_hash_t *mutexes = apr_hash_make(ptemp);
 
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);
-        const char *error, *key;
-        if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
-            || !ra_store_driver_supported(scfg->dbd_driver)) {
-            continue;
-        }
-        int sqlite = !strcmp(scfg->dbd_driver, "sqlite3");
-        if (sqlite && !(scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes,
-                                                                  scfg->dbd_params))) {
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-        key = apr_pstrcat(ptemp, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
-        if (apr_table_get(done, key)) {
-            continue;
-        }
-        apr_table_setn(done, key, "1");
+        const char *error;
         long upgraded;
+        scfg->database = NULL;
+        if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
+            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+            continue;
+        }
+        int sqlite = ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite) {
-            sqlite_directory_check(ptemp, s, scfg->dbd_params);
+            scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes, scfg->dbd_params);
         }
-        ra_store_setup_e state = setup_database(ptemp, scfg, &upgraded, &error);
-        /* the file path is not secret; PostgreSQL parameters may hold a password */
-        const char *db = sqlite ? scfg->dbd_params : "the pgsql database";
-        if (state == RA_STORE_READY && upgraded >= 0) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
-                         "%s %s: upgraded to schema version %d; %ld partner(s) from before "
-                         "tenants now belong to tenant %s", scfg->dbd_driver, db,
-                         RA_STORE_SCHEMA_VERSION, upgraded,
-                         scfg->legacy_tenant ? scfg->legacy_tenant : "(none: it was empty)");
+        const char *key = apr_pstrcat(pconf, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
+        ra_database_t *db = apr_hash_get(databases, key, APR_HASH_KEY_STRING);
+        if (db) {
+            scfg->database = db;
+            continue;
         }
-        if (state == RA_STORE_READY) {
+        db = apr_pcalloc(pconf, sizeof(*db));
+        db->key = key;
+        db->name = database_name(pconf, scfg->dbd_driver, scfg->dbd_params);
+        db->scfg = scfg;
+        scfg->database = db;
+        apr_hash_set(databases, key, APR_HASH_KEY_STRING, db);
+
+        ra_schema_state_e state = setup_database(ptemp, scfg, 1, &upgraded, &error);
+        error = login_hint(ptemp, error);
+        if (state == RA_SCHEMA_READY) {
+            log_upgrade(s, db, upgraded);
             set_up_before(s, key, 1);
+            db->ready = 1;
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00013)
-                         "%s %s: tables ready (schema version %d)",
-                         scfg->dbd_driver, db, RA_STORE_SCHEMA_VERSION);
+                         "%s: tables ready (schema version %d)", db->name,
+                         RA_SCHEMA_VERSION);
+            check_pool_size(ptemp, s, scfg, db);
         }
         else if (set_up_before(s, key, 0)) {
+            db->ready = 1;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00017)
-                         "%s %s: %s; it worked before, so the restart goes on",
-                         scfg->dbd_driver, db, error);
+                         "%s: %s; it worked before, so the restart goes on", db->name, error);
         }
-        else if (state == RA_STORE_UNREACHABLE && !sqlite) {
+        else if (state == RA_SCHEMA_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00014)
-                         "%s: %s; requests answer 503 until it is reachable and has the "
-                         "tables of sql/schema.sql", db, error);
+                         "%s: %s; its locations answer 503 until it is reachable and has "
+                         "the tables of sql/schema.sql (each child retries every %d s)",
+                         db->name, error, RA_SETUP_RETRY_INTERVAL);
         }
         else {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00015)
-                         "%s %s: %s", scfg->dbd_driver, db, error);
-            return HTTP_INTERNAL_SERVER_ERROR;
+                         "%s: %s; its locations answer 503, and each child retries the "
+                         "set-up every %d s until it works (no restart needed); the rest of "
+                         "the site serves", db->name, error, RA_SETUP_RETRY_INTERVAL);
         }
     }
-    return OK;
+}
+
+/* One line per section that serves requests, at notice: what it serves,
+ * from which database and with which keys. Never a secret. */
+static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
+{
+    for (server_rec *s = main_server; s; s = s->next) {
+        ra_server_config_t *scfg = ra_server_config(s);
+        for (int i = 0; scfg->sections && i < scfg->sections->nelts; i++) {
+            const ra_section_t *section = &APR_ARRAY_IDX(scfg->sections, i, ra_section_t);
+            const ra_dir_config_t *cfg = section->cfg;
+            const ra_database_t *db = scfg->database;
+            const char *keys = cfg->keys
+                ? apr_psprintf(ptemp, "%d key(s) from %s (%s)", ra_keyset_count(cfg->keys),
+                               cfg->key_source, ra_keyset_algorithms(ptemp, cfg->keys))
+                : apr_psprintf(ptemp, "keys from %s, refreshed every %d s",
+                               cfg->key_source ? cfg->key_source : "(none)",
+                               cfg->key_fetch.refresh);
+            const char *state = cfg->unusable ? apr_pstrcat(ptemp, "; it answers 503: ",
+                                                            cfg->unusable, NULL)
+                                : !db ? "; it answers 503: it has no usable database"
+                                : db->ready ? ""
+                                : "; it answers 503 until its database is usable";
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00069)
+                         "%s serves %s: database %s (schema version %d), %s; creates commit "
+                         "in groups of up to %d, pages of %d%s", section->where,
+                         ra_version_name(cfg->version), db ? db->name : "(none)",
+                         RA_SCHEMA_VERSION, keys,
+                         scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH,
+                         cfg->page_size, state);
+        }
+    }
 }
 
 int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                            server_rec *s)
 {
-    (void)pconf, (void)plog;
+    (void)plog;
     /* the first of httpd's two configuration passes only tests the config */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
@@ -229,7 +540,81 @@ int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                  "mod_remoteassist/" RA_MODULE_VERSION " running with jansson %s, "
                  "cjose %s, %s, apr-util %s", jansson_version_str(), cjose_version(),
                  OpenSSL_version(OPENSSL_VERSION), apu_version_string());
-    return setup_databases(pconf, ptemp, s);
+    setup_databases(pconf, ptemp, s);
+    log_sections(ptemp, s);
+    return OK;
+}
+
+/* The key cache directory, when a serving section takes keys from a URL. */
+static int check_key_cache(apr_pool_t *ptemp, server_rec *main_server)
+{
+    for (server_rec *s = main_server; s; s = s->next) {
+        const apr_array_header_t *sections = ra_server_config(s)->sections;
+        for (int i = 0; sections && i < sections->nelts; i++) {
+            if (!APR_ARRAY_IDX(sections, i, ra_section_t).cfg->key_url) {
+                continue;
+            }
+            const char *dir = ra_server_config(main_server)->keys_cache;
+            dir = dir ? dir : ap_runtime_dir_relative(ptemp, RA_KEYS_DEFAULT_CACHE);
+            const char *problem = key_cache_problem(ptemp, dir);
+            if (problem) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00075)
+                             "RemoteAssistTokenKeysCache: %s", problem);
+            }
+            return problem != NULL;
+        }
+    }
+    return 0;
+}
+
+/* apachectl -t's look at each database the configuration serves: what the
+ * start-up would meet, as User, changing nothing. Only there: at a real
+ * start post_config sets up (and reports) the same. A PostgreSQL server
+ * that does not answer now is no reason to refuse a configuration. */
+int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *main_server)
+{
+    apr_table_t *done = apr_table_make(ptemp, 4);
+    int problems = 0;
+    (void)pconf, (void)plog;
+
+    if (!ra_config_testing()) {
+        return OK;
+    }
+    for (server_rec *s = main_server; s; s = s->next) {
+        const ra_server_config_t *scfg = ra_server_config(s);
+        const char *error;
+        long upgraded;
+        if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
+            || ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
+            continue;
+        }
+        const char *key = apr_pstrcat(ptemp, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
+        if (apr_table_get(done, key)) {
+            continue;
+        }
+        apr_table_setn(done, key, "1");
+        const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
+        ra_server_config_t bounded = *scfg;
+        if (ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+            bounded.dbd_params = bounded_params(ptemp, scfg->dbd_params);
+        }
+        ra_schema_state_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
+        if (state == RA_SCHEMA_UNREACHABLE
+            && ra_sql_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)
+                         "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
+                         "but its locations will answer 503 until it answers", name,
+                         login_hint(ptemp, error));
+        }
+        else if (state != RA_SCHEMA_READY) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00071)
+                         "DBDParams (%s): %s", name, login_hint(ptemp, error));
+            problems++;
+        }
+    }
+    problems += check_key_cache(ptemp, main_server);
+    return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
 int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -300,37 +685,85 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
     }
 }
 
-/* Whether a mod_dbd pool group is one of the module's databases: a server
- * that serves a section uses that driver and those parameters. */
-static int our_database(const dbd_cfg_t *dbd_cfg)
+/* The mark of a pooled connection that mod_dbd opened while its database
+ * was not ready, kept among its prepared statements (whose labels are
+ * plain identifiers, so none can be this). */
+#define RA_OPENED_EARLY "(opened before the tables were ready)"
+
+int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **error)
+{
+    const ra_database_t *db = ra_server_config(r->server)->database;
+    ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared };
+    const char *open_error = NULL;
+    apr_dbd_t *fresh;
+
+    *error = NULL;
+    if (!db || !apr_hash_get(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING)) {
+        return 1;
+    }
+    /* A SQLite connection from then may hold a file that has since been
+     * replaced, or be read-only because the file was: it is opened again,
+     * in place, before its first use (it never prepared a statement, see
+     * ra_startup_dbd_post_connect, so it closes cleanly). */
+    if (ra_sql_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
+        if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh,
+                            &open_error) != APR_SUCCESS) {
+            *error = apr_pstrcat(r->pool, "cannot open it again: ",
+                                 open_error ? open_error : "no reason given", NULL);
+            return 0;
+        }
+        apr_dbd_close(dbd->driver, dbd->handle);
+        dbd->handle = conn.handle = fresh;
+        if ((*error = ra_store_connection_setup(r->pool, dbd->driver, dbd->handle)) != NULL) {
+            return 0;
+        }
+    }
+    apr_hash_set(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING, NULL);
+    if ((*error = ra_store_prepare_statements(&conn)) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00073)
+                      "%s; each request prepares what it needs", *error);
+        *error = NULL;
+    }
+    return 1;
+}
+
+/* The module's database a mod_dbd pool group connects to (a server that
+ * serves a section uses that driver and those parameters), or NULL. */
+static const ra_database_t *our_database(const dbd_cfg_t *dbd_cfg)
 {
     for (server_rec *s = ap_server_conf; s; s = s->next) {
         const ra_server_config_t *scfg = ra_server_config(s);
-        if (scfg->serves && scfg->dbd_driver && scfg->dbd_params && dbd_cfg->name
-            && dbd_cfg->params && !strcmp(scfg->dbd_driver, dbd_cfg->name)
+        if (scfg->serves && scfg->database && dbd_cfg->name && dbd_cfg->params
+            && !strcmp(scfg->dbd_driver, dbd_cfg->name)
             && !strcmp(scfg->dbd_params, dbd_cfg->params)) {
-            return 1;
+            return scfg->database;
         }
     }
-    return 0;
+    return NULL;
 }
 
 /* mod_dbd's per-connection hook: the busy timeout and durability settings
  * (SQLite), then the module's statements, in that order (see use_server in
- * mod_ra_config.c). A statement that cannot be prepared here is prepared at
- * its first use (ra_store.c). Always APR_SUCCESS: mod_dbd ignores the
- * result, but any other one would stop the hooks after this one, DBDInitSQL's
- * among them. */
+ * mod_ra_config.c). A statement that cannot be prepared here, or while the
+ * tables are not ready, is prepared at its first use (ra_store.c). Always
+ * APR_SUCCESS: mod_dbd ignores the result, but any other one would stop the
+ * hooks after this one, DBDInitSQL's among them. */
 apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
                                          ap_dbd_t *dbd)
 {
     ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared };
+    const ra_database_t *db = our_database(dbd_cfg);
     const char *error;
 
-    if (!our_database(dbd_cfg)) {
+    if (!db) {
         return APR_SUCCESS;
     }
     error = ra_store_connection_setup(pool, dbd->driver, dbd->handle);
+    if (!__atomic_load_n(&db->ready, __ATOMIC_ACQUIRE)) {
+        /* no statement can be prepared on tables that are not there yet */
+        apr_hash_set(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING, RA_OPENED_EARLY);
+        return APR_SUCCESS;
+    }
     if (!error) {
         error = ra_store_prepare_statements(&conn);
     }

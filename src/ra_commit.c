@@ -72,6 +72,7 @@ static void commit_batch(ra_commit_item_t *batch, int n, const ra_commit_access_
     for (item = batch, i = 0; item; item = item->next, i++) {
         item->result = results[i];
         item->batch_size = n;
+        item->reports_batch = i == 0;
         apr_cpystrn(item->error, errors[i] ? errors[i] : "", sizeof(item->error));
     }
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <apr_escape.h>
 #include <apr_general.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -184,6 +185,27 @@ int ra_entity_datetime_parse(const char *s, apr_int64_t *ticks)
     return 1;
 }
 
+char *ra_entity_string_literal(apr_pool_t *pool, const char *p, const char **end)
+{
+    char *out = apr_palloc(pool, strlen(p));
+    size_t n = 0;
+    for (p++;; p++) {
+        if (*p == '\0') {
+            return NULL;
+        }
+        if (*p == '\'') {
+            if (p[1] != '\'') {
+                break;
+            }
+            p++;
+        }
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    *end = p + 1;
+    return out;
+}
+
 int ra_entity_id_valid(const char *s)
 {
     size_t len = strlen(s);
@@ -338,7 +360,6 @@ json_t *ra_entity_to_json(const ra_partner_t *partner, ra_version_e version,
 const char *ra_entity_new_etag(apr_pool_t *pool)
 {
     unsigned char raw[ETAG_BYTES];
-    char *text = apr_palloc(pool, 2 * ETAG_BYTES + 1);
 
     if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS) {
         /* the system's random source failed: still unique per write */
@@ -346,10 +367,7 @@ const char *ra_entity_new_etag(apr_pool_t *pool)
         memset(raw, 0, sizeof(raw));
         memcpy(raw, &now, sizeof(now) < sizeof(raw) ? sizeof(now) : sizeof(raw));
     }
-    for (int i = 0; i < ETAG_BYTES; i++) {
-        apr_snprintf(text + 2 * i, 3, "%02x", raw[i]);
-    }
-    return text;
+    return apr_pescape_hex(pool, raw, sizeof(raw), 0);
 }
 
 const char *ra_entity_etag_header(apr_pool_t *pool, const char *etag)

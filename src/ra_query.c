@@ -19,15 +19,6 @@
 
 /* ------------------------------------------------------------ the string */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (char)apr_tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* jansson refuses a string that is not UTF-8: the values end up in JSON
  * bodies and in text columns, which would refuse them too. */
 static int utf8_valid(const char *s, size_t len)
@@ -40,32 +31,12 @@ static int utf8_valid(const char *s, size_t len)
 /* Percent-decodes s[0..len); '+' is a space (form encoding, which many
  * clients use). NULL when a %-sequence is malformed, a NUL appears, or the
  * result is not UTF-8. */
-static char *url_decode(apr_pool_t *pool, const char *s, size_t len)
+static const char *url_decode(apr_pool_t *pool, const char *s, size_t len)
 {
-    char *out = apr_palloc(pool, len + 1);
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '+') {
-            c = ' ';
-        }
-        else if (c == '%') {
-            int hi, lo;
-            if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0
-                || (lo = hex_value(s[i + 2])) < 0) {
-                return NULL;
-            }
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0') {
-            return NULL;
-        }
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return utf8_valid(out, n) ? out : NULL;
+    /* apr_punescape_url reads to a NUL: it decodes a copy of these bytes
+     * alone. It refuses a malformed escape and a decoded NUL itself. */
+    const char *out = apr_punescape_url(pool, apr_pstrmemdup(pool, s, len), NULL, NULL, 1);
+    return out && utf8_valid(out, strlen(out)) ? out : NULL;
 }
 
 /* ----------------------------------------------------------- the options */
@@ -171,27 +142,11 @@ static const char *shown(parser_t *ps, const token_t *tok)
     return apr_psprintf(ps->pool, "'%.*s'", (int)(tok->len > 40 ? 40 : tok->len), tok->start);
 }
 
-/* A string literal starting at the quote p: '' stands for one quote. */
+/* A string literal starting at the quote p (ra_entity_string_literal). */
 static int lex_string(parser_t *ps, const char *p, const char **end, const char **text)
 {
-    char *out = apr_palloc(ps->pool, strlen(p));
-    size_t n = 0;
-    for (p++;; p++) {
-        if (*p == '\0') {
-            return fail_at(ps, ps->tok.start, "the string literal is not closed");
-        }
-        if (*p == '\'') {
-            if (p[1] != '\'') {
-                break;
-            }
-            p++;
-        }
-        out[n++] = *p;
-    }
-    out[n] = '\0';
-    *text = out;
-    *end = p + 1;
-    return 1;
+    *text = ra_entity_string_literal(ps->pool, p, end);
+    return *text ? 1 : fail_at(ps, ps->tok.start, "the string literal is not closed");
 }
 
 static int next(parser_t *ps)
@@ -741,8 +696,8 @@ static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
         size_t len = strcspn(p, "&");
         const char *eq = memchr(p, '=', len);
         size_t name_len = eq ? (size_t)(eq - p) : len;
-        char *name = url_decode(pool, p, name_len);
-        char *value = eq ? url_decode(pool, eq + 1, len - name_len - 1) : "";
+        const char *name = url_decode(pool, p, name_len);
+        const char *value = eq ? url_decode(pool, eq + 1, len - name_len - 1) : "";
         const char *next_item = p[len] ? p + len + 1 : NULL;
 
         if (!name || !value) {

@@ -89,28 +89,16 @@ static ra_route_status_e key_literal(apr_pool_t *pool, const char *p, ra_route_t
                    "such as ('id') or (id='id').";
         return RA_ROUTE_BAD_KEY;
     }
-    /* '' stands for one quote inside a literal (OData ABNF) */
-    char *id = apr_palloc(pool, strlen(p));
-    size_t n = 0;
-    for (p++;; p++) {
-        if (*p == '\0') {
-            *message = "The key literal is not closed.";
-            return RA_ROUTE_BAD_KEY;
-        }
-        if (*p == '\'') {
-            if (p[1] != '\'') {
-                break;
-            }
-            p++;
-        }
-        id[n++] = *p;
+    const char *id = ra_entity_string_literal(pool, p, &p);
+    if (!id) {
+        *message = "The key literal is not closed.";
+        return RA_ROUTE_BAD_KEY;
     }
-    id[n] = '\0';
-    if (p[1] != ')') {
+    if (*p != ')') {
         *message = "The key literal must be followed by ')'.";
         return RA_ROUTE_BAD_KEY;
     }
-    *end = p + 2;
+    *end = p + 1;
     if (!ra_entity_id_valid(id)) {
         return not_found(pool, start, (size_t)(*end - start), message);
     }

@@ -1,6 +1,6 @@
 /* libFuzzer target: a request's query string, as ra_query_parse reads it for
  * each kind of request and both API versions, and the SQL the store
- * generates from what it accepts (ra_store_list_sql, ra_store_count_sql, for
+ * generates from what it accepts (ra_sql_list, ra_sql_count, for
  * SQLite and PostgreSQL). An accepted query must generate SQL whose
  * placeholders match its parameters one to one, and whose $skiptoken,
  * made from any row, is accepted back by the same query. */
@@ -48,7 +48,7 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
     ra_query_t next;
     const char *message;
 
-    ra_store_key_values(query, &row, keys);
+    ra_sql_key_values(query, &row, keys);
     const char *next_args = ra_query_next_args(pool, query,
                                                ra_query_skiptoken(pool, query, keys));
     FUZZ_EXPECT(ra_query_parse(pool, version, RA_QUERY_LIST, next_args, &next, &message));
@@ -75,8 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_EXPECT(query.order_count > 0
                         && query.order[query.order_count - 1].prop == RA_PROP_ID);
             for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
-                check_sql(ra_store_list_sql(pool, d, "tenant", &query, 101, query.skip));
-                check_sql(ra_store_count_sql(pool, d, "tenant", query.filter));
+                check_sql(ra_sql_list(pool, d, "tenant", &query, 101, query.skip));
+                check_sql(ra_sql_count(pool, d, "tenant", query.filter));
             }
             if (targets[t] == RA_QUERY_LIST) {
                 check_skiptoken(pool, version, &query);

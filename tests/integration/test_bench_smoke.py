@@ -53,8 +53,11 @@ ROWS = [
     ("8", "get by id", True, True, "none"),
     ("8", "list page of 100", True, True, "none"),
     ("8", "PATCH one property", True, True, "changes"),
+    ("9", "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children, create", True, True,
+     "adds"),
+    ("9", "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children, get", True, True, "none"),
 ]
-GOALS = 16
+GOALS = 17
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
 
 
@@ -72,7 +75,7 @@ def table_rows(stdout):
 def bench_run(tmp_path_factory):
     report = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
     env = dict(os.environ, BENCH_SECONDS="1", BENCH_CONNS="1", BENCH_MEMORY_REQUESTS="2000",
-               BENCH_OPS_ROWS="200", BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report),
+               BENCH_OPS_ROWS="200", BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report), BENCH_METRICS_REPEATS="2",
                BENCH_WORKDIR="build/bench/smoke", BENCH_QUIET_BUDGET="0", BENCH_RETRIES="0")
     for name in ("RA_MODULE", "RA_PRELOAD", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)  # the real module, built by make all, unsanitized

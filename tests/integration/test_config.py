@@ -196,12 +196,4 @@ def test_without_mod_dbd_the_directives_explain(make):
     assert rc != 0 and "mod_dbd" in out, out
 
 
-# RA00015: the database cannot be set up; AH00020: httpd gives up on the configuration
-@pytest.mark.expect_log("RA00015", "AH00020")
-def test_unwritable_sqlite_location_fails_at_startup(make, workroot):
-    httpd = make()
-    httpd.db = ("sqlite3", os.path.join(workroot.root, "no-such-dir", "x", "partners.db"))
-    with pytest.raises(RuntimeError) as e:
-        httpd.start()
-    log = httpd.read_log() + str(e.value)
-    assert "RA00015" in log and "partners.db" in log, log
+# A SQLite location the children cannot use: tests/integration/test_safe_reload.py

@@ -9,6 +9,7 @@ import sqlite3
 import uuid
 
 import pytest
+import requests
 
 from conftest import Backend, Httpd, make_service, sqlite_db
 from httpd_harness import give_to_run_user
@@ -133,16 +134,23 @@ def test_every_row_survives_the_upgrade_in_the_legacy_tenant(v1, workroot, keys)
         again.httpd.stop()
 
 
-@pytest.mark.expect_log("RA00015", "AH00020")
-def test_rows_without_a_legacy_tenant_stop_the_start(v1, workroot, keys):
+@pytest.mark.expect_log("RA00015")
+def test_rows_without_a_legacy_tenant_are_refused_and_answer_503(v1, workroot, keys):
     v1.fill(ROWS_V1)
     httpd = Httpd(workroot.mktemp("no-legacy"), v1.dbd,
                   f'RemoteAssistTokenKey "{keys.path("jwks.json")}"')
-    with pytest.raises(RuntimeError) as e:
-        httpd.start()
-    log = httpd.read_log() + str(e.value)
-    assert "RA00015" in log and "RemoteAssistLegacyTenant" in log, log
-    assert f"holds {len(ROWS_V1)} partners" in log, log
+    rc, out = httpd.configtest()
+    assert rc != 0 and "RA00071" in out and "RemoteAssistLegacyTenant" in out, out
+    httpd.start()  # a real start keeps the site: the module answers 503
+    try:
+        log = httpd.read_log()
+        assert "RA00015" in log and "RemoteAssistLegacyTenant" in log, log
+        assert f"holds {len(ROWS_V1)} partners" in log, log
+        r = requests.get(httpd.url(), timeout=10,
+                         headers={"Authorization": f"Bearer {keys.token(tid=LEGACY)}"})
+        assert r.status_code == 503 and r.headers.get("Retry-After"), r.text
+    finally:
+        httpd.stop()
     # the database is as it was: version 1, every row
     assert sorted(r[0] for r in v1.query("SELECT id FROM remote_assistance_partners")) == \
         sorted(r[0] for r in ROWS_V1)

@@ -52,7 +52,10 @@ int main(void)
     srunner_add_suite(sr, route_suite());
     srunner_add_suite(sr, query_suite());
     srunner_add_suite(sr, odata_suite());
+    srunner_add_suite(sr, schema_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, sql_suite());
+    srunner_add_suite(sr, metrics_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

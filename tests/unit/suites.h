@@ -24,6 +24,9 @@ Suite *entity_suite(void);
 Suite *route_suite(void);
 Suite *query_suite(void);
 Suite *odata_suite(void);
+Suite *schema_suite(void);
 Suite *store_suite(void);
+Suite *sql_suite(void);
+Suite *metrics_suite(void);
 
 #endif

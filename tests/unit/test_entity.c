@@ -931,6 +931,42 @@ START_TEST(if_match)
 }
 END_TEST
 
+/* OData string literals as $filter and keys write them: '' is one quote. */
+START_TEST(string_literals)
+{
+    static const struct {
+        const char *source;
+        const char *text;  /* NULL: not closed */
+        const char *rest;
+    } cases[] = {
+        { "'abc'", "abc", "" },
+        { "''", "", "" },
+        { "'x') eq 'y'", "x", ") eq 'y'" },
+        { "''''", "'", "" },
+        { "'a''b'')'", "a'b')", "" },
+        { "'it''s'x", "it's", "x" },
+        { "'''')", "'", ")" },
+        { "'caf\xc3\xa9'", "caf\xc3\xa9", "" },
+        { "'%27'", "%27", "" },       /* already percent-decoded: no second pass */
+        { "'", NULL, NULL },
+        { "'abc", NULL, NULL },
+        { "'a''", NULL, NULL },        /* the quote is escaped, the literal open */
+        { "'a'''", "a'", "" },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        const char *end = NULL;
+        const char *text = ra_entity_string_literal(pool, cases[i].source, &end);
+        if (!cases[i].text) {
+            ck_assert_msg(text == NULL, "%s: '%s'", cases[i].source, text);
+            continue;
+        }
+        ck_assert_msg(text && !strcmp(text, cases[i].text), "%s: %s", cases[i].source,
+                      text ? text : "(not closed)");
+        ck_assert_str_eq(end, cases[i].rest);
+    }
+}
+END_TEST
+
 Suite *entity_suite(void)
 {
     Suite *s = suite_create("entity");
@@ -955,6 +991,8 @@ Suite *entity_suite(void)
     tcase_add_test(tc, type_messages);
     tcase_add_test(tc, onboarding_url_rules);
     tcase_add_test(tc, onboarding_status_rules);
+
+    tcase_add_test(tc, string_literals);
 
     tc = pool_tcase(s, "apply");
     tcase_add_test(tc, apply_copies_present_only);

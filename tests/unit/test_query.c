@@ -693,6 +693,11 @@ START_TEST(percent_decoding)
         { "$filter=displayName eq '%26'", "&" },
         { "$filter=displayName eq 'a=b'", "a=b" },
         { "%24filter=displayName%20eq%20'x'", "x" },
+        { "$filter=displayName eq '%2b%2B'", "++" },   /* either case of hex digit */
+        { "$filter=displayName eq '100%25'", "100%" }, /* decoded once, not twice */
+        { "$filter=displayName eq '100%2541'", "100%41" },
+        { "$filter=displayName eq '%27%27'", "'" },    /* an escaped quote is a quote */
+        { "$filter=displayName eq '%0A'", "\n" },
     };
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
         ra_query_t q;
@@ -709,6 +714,14 @@ START_TEST(percent_decoding)
         "%ZZtop=1",                               /* in a name */
         "custom=%",                               /* even in a custom option */
         "$top=1%",
+        "$filter=displayName eq '%'",             /* a '%' at the end of the value */
+        "$filter=displayName eq '%4'",            /* one hex digit, then the quote */
+        "$filter=displayName eq '%%41'",
+        "$filter=displayName eq '% 41'",
+        "$filter=displayName eq 'a%00b'",         /* NUL inside */
+        "%00=1",                                  /* NUL in a custom option's name */
+        "$top=1&custom=%4",                       /* a '%' at the end of a later item */
+        "$top=%2&$skip=1",                        /* ... and before the '&' */
     };
     for (size_t i = 0; i < COUNT_OF(invalid); i++) {
         ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, invalid[i]),

@@ -1,0 +1,57 @@
+/* The database's schema: created from sql/schema.sql (compiled in, in each
+ * driver's form), upgraded from version 1, and checked at start-up, before
+ * any pooled connection exists. No httpd symbols: tested against a real
+ * SQLite file. */
+#ifndef RA_SCHEMA_H
+#define RA_SCHEMA_H
+
+#include <apr_pools.h>
+
+#include "ra_entity.h"
+
+#define RA_SCHEMA_VERSION 2
+
+/* The start-up check may wait longer: on a graceful restart the old
+ * children go on writing while the parent sets up. */
+#define RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS 10000
+
+/* The partners' table, and what a read selects from it: every property in
+ * ra_prop_e order, then the ETag. */
+#define RA_SCHEMA_TABLE "remote_assistance_partners"
+#define RA_SCHEMA_SELECTED "id, display_name, onboarding_url, onboarding_status, " \
+    "last_connection_date_time, onboarding_request_expiry_date_time, etag"
+#define RA_SCHEMA_SELECTED_COUNT (RA_PROP_COUNT + 1)
+
+typedef enum {
+    RA_SCHEMA_READY,        /* the tables exist, at this schema version */
+    RA_SCHEMA_UNREACHABLE,  /* could not connect */
+    RA_SCHEMA_BROKEN        /* connected, but unusable or not upgradable: *error says why */
+} ra_schema_state_e;
+
+/* Start-up, before any pooled connection: connects with the driver, creates
+ * the tables when missing, upgrades a database of schema version 1 (no
+ * tenants: its rows go to legacy_tenant, which must be set when there are
+ * any), switches SQLite to WAL, and checks the table is usable. *upgraded
+ * gets the number of rows an upgrade carried over, else -1. */
+ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  long *upgraded, const char **error);
+
+/* apachectl -t's look at a database: the steps of ra_schema_setup inside a
+ * transaction that is rolled back, without switching SQLite's journal mode,
+ * so nothing changes: READY when the set-up would succeed. Opening a SQLite
+ * file that does not exist creates it: look first. */
+ra_schema_state_e ra_schema_check(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  const char **error);
+
+/* PostgreSQL: how many connections ordinary roles may open (max_connections
+ * less superuser_reserved_connections), over a connection of its own. */
+ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *driver_name,
+                                             const char *params, long *limit,
+                                             const char **error);
+
+/* The directive that names the tenant of a version 1 database's rows. */
+#define RA_SCHEMA_LEGACY_TENANT_DIRECTIVE "RemoteAssistLegacyTenant"
+
+#endif

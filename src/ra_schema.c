@@ -1,0 +1,291 @@
+/* The database's schema: created from sql/schema.sql, upgraded from
+ * version 1, checked at start-up (ra_schema.h). */
+#include "ra_schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "ra_sql.h"
+#include "ra_store.h"
+
+/* The schema, compiled in from sql/schema.sql (see the Makefile). */
+static const char schema_pgsql[] =
+#include "ra_schema_pgsql.h"
+    ;
+static const char schema_sqlite[] =
+#include "ra_schema_sqlite.h"
+    ;
+
+#define TABLE RA_SCHEMA_TABLE
+#define SELECTED RA_SCHEMA_SELECTED
+
+typedef struct {
+    apr_pool_t *pool;
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    ra_dialect_e dialect;
+    const char *error;
+} setup_t;
+
+/* A statement on the set-up connection that may return rows, all read. */
+static int select_all(setup_t *st, const char *sql, const char **first)
+{
+    return ra_store_select_all(st->pool, st->driver, st->handle, sql, first);
+}
+
+static int run(setup_t *st, const char *sql, const char *what)
+{
+    int nrows, rv = apr_dbd_query(st->driver, st->handle, &nrows, sql);
+    if (rv != 0 && !st->error) {
+        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, what);
+    }
+    return rv == 0;
+}
+
+static int table_exists(setup_t *st, const char *table)
+{
+    const char *found = NULL;
+    const char *sql = st->dialect == RA_DIALECT_PGSQL
+        ? "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
+          "AND table_name = '%s'"
+        : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '%s'";
+    /* table is one of this file's constants, never outside text */
+    select_all(st, apr_psprintf(st->pool, sql, table), &found);
+    return found != NULL;
+}
+
+/* The schema's statements, one at a time (SQLite runs one per call). */
+static int create_schema(setup_t *st)
+{
+    char *state;
+    char *text = apr_pstrdup(st->pool, st->dialect == RA_DIALECT_PGSQL ? schema_pgsql
+                                                                         : schema_sqlite);
+    for (char *sql = apr_strtok(text, ";", &state); sql; sql = apr_strtok(NULL, ";", &state)) {
+        if (sql[strspn(sql, " \n")] && !run(st, sql, "create the schema")) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Runs a statement prepared for this set-up connection (closed right after,
+ * so apr_dbd_sqlite3 keeping it until then costs nothing). */
+static int run_prepared(setup_t *st, const char *sql, const void **args, const char *what)
+{
+    apr_dbd_prepared_t *stmt = NULL;
+    int nrows, rv = apr_dbd_prepare(st->driver, st->pool, st->handle, sql, NULL, &stmt);
+    if (rv == 0) {
+        rv = apr_dbd_pbquery(st->driver, st->pool, st->handle, &nrows, stmt, args);
+    }
+    if (rv != 0 && !st->error) {
+        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, what);
+    }
+    return rv == 0;
+}
+
+/* Schema version 1 (no tenant, nullable status and date-times) to 2: the
+ * rows move to legacy_tenant with Intune's defaults where they had nulls,
+ * then get their sort ticks and an ETag. */
+static int upgrade_from_v1(setup_t *st, const char *legacy_tenant, long *rows)
+{
+    const void *copy_args[] = { legacy_tenant };
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+
+    if (!run(st, "ALTER TABLE " TABLE " RENAME TO " TABLE "_v1", "rename the old table")
+        || !create_schema(st)
+        || !run_prepared(st, "INSERT INTO " TABLE " (tenant_id, id, display_name, "
+                         "onboarding_url, onboarding_status, last_connection_date_time, "
+                         "last_connection_ticks, onboarding_request_expiry_date_time, "
+                         "onboarding_request_expiry_ticks, etag, api_version, "
+                         "created_date_time) SELECT %s, id, display_name, onboarding_url, "
+                         "COALESCE(onboarding_status, '" RA_ENTITY_STATUS_DEFAULT "'), "
+                         "COALESCE(last_connection_date_time, '" RA_ENTITY_DATETIME_UNSET
+                         "'), 0, COALESCE(onboarding_request_expiry_date_time, '"
+                         RA_ENTITY_DATETIME_UNSET "'), 0, '', api_version, created_date_time "
+                         "FROM " TABLE "_v1", copy_args, "copy the rows")) {
+        return 0;
+    }
+    int rv = apr_dbd_select(st->driver, st->pool, st->handle, &res,
+                            "SELECT id, last_connection_date_time, "
+                            "onboarding_request_expiry_date_time FROM " TABLE, 1);
+    if (rv != 0) {
+        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv,
+                                      "read the copied rows");
+        return 0;
+    }
+    *rows = 0;
+    while (apr_dbd_get_row(st->driver, st->pool, res, &row, -1) == 0) {
+        const char *id = apr_pstrdup(st->pool, apr_dbd_get_entry(st->driver, row, 0));
+        apr_int64_t last, expiry;
+        if (!ra_entity_datetime_parse(apr_dbd_get_entry(st->driver, row, 1), &last)
+            || !ra_entity_datetime_parse(apr_dbd_get_entry(st->driver, row, 2),
+                                         &expiry)) {
+            st->error = apr_psprintf(st->pool, "row '%s' has a date-time that is not an "
+                                     "Edm.DateTimeOffset; correct it and start again", id);
+            return 0;
+        }
+        const void *args[] = { &last, &expiry, ra_entity_new_etag(st->pool), legacy_tenant, id };
+        if (!run_prepared(st, "UPDATE " TABLE " SET last_connection_ticks = %lld, "
+                          "onboarding_request_expiry_ticks = %lld, etag = %s "
+                          "WHERE tenant_id = %s AND id = %s", args, "set sort keys")) {
+            return 0;
+        }
+        (*rows)++;
+    }
+    return run(st, "DROP TABLE " TABLE "_v1", "drop the old table");
+}
+
+/* Brings the tables to RA_SCHEMA_VERSION inside the open transaction. */
+static int migrate(setup_t *st, const char *legacy_tenant, long *upgraded)
+{
+    const char *version = NULL;
+
+    if (table_exists(st, "remoteassist_schema")) {
+        select_all(st, "SELECT version FROM remoteassist_schema", &version);
+        if (version && atoi(version) == RA_SCHEMA_VERSION) {
+            return 1;
+        }
+        st->error = apr_psprintf(st->pool, "the database has schema version %s; this "
+                                 "module knows version %d", version ? version : "(none)",
+                                 RA_SCHEMA_VERSION);
+        return 0;
+    }
+    if (!table_exists(st, TABLE)) {
+        return create_schema(st);
+    }
+    const char *count = NULL;
+    select_all(st, "SELECT COUNT(*) FROM " TABLE, &count);
+    if (count && atol(count) > 0 && !legacy_tenant) {
+        st->error = apr_psprintf(st->pool, "the database holds %s partners from before "
+                                 "tenants (schema version 1): name the tenant they belong "
+                                 "to with " RA_SCHEMA_LEGACY_TENANT_DIRECTIVE " (a tenant id, "
+                                 "the tid of its tokens) so the upgrade can keep them",
+                                 count);
+        return 0;
+    }
+    return upgrade_from_v1(st, legacy_tenant, upgraded);
+}
+
+/* SQLite's journal mode is kept in the file: switch it once, before any
+ * child connects. */
+static int sqlite_wal(setup_t *st)
+{
+    const char *mode = NULL;
+
+    /* httpd's children may be writing (a graceful restart): wait for them
+     * rather than fail, and change the journal only when needed */
+    select_all(st, "PRAGMA busy_timeout = " APR_STRINGIFY(RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS), NULL);
+    if (select_all(st, "PRAGMA journal_mode", &mode) == 0
+        && mode && strcasecmp(mode, "wal")) {
+        mode = NULL;
+        select_all(st, "PRAGMA journal_mode=WAL", &mode);
+    }
+    if (!mode || strcasecmp(mode, "wal")) {
+        st->error = apr_psprintf(st->pool, "cannot switch to WAL (journal mode %s): %s",
+                                 mode ? mode : "unknown",
+                                 apr_dbd_error(st->driver, st->handle, 0));
+        return 0;
+    }
+    return 1;
+}
+
+/* Whether the module's statements will find their columns. */
+static int table_usable(setup_t *st)
+{
+    int rv = select_all(st, "SELECT " SELECTED " FROM " TABLE " WHERE 1 = 0", NULL);
+    if (rv != 0) {
+        st->error = ra_store_db_error(st->pool, st->driver, st->handle, rv, "table check");
+    }
+    return rv == 0;
+}
+
+/* The set-up, or (apply 0) apachectl -t's look at it: the same steps inside a
+ * transaction that is rolled back, without switching SQLite's journal, so
+ * that whatever would fail fails here and nothing is changed. */
+static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const char *params,
+                                const char *legacy_tenant, int apply, long *upgraded,
+                                const char **error)
+{
+    const char *open_error = NULL;
+    setup_t st = { pool, NULL, NULL, RA_DIALECT_SQLITE, NULL };
+    int ok;
+
+    *error = NULL;
+    *upgraded = -1;
+    if (apr_dbd_get_driver(pool, driver_name, &st.driver) != APR_SUCCESS) {
+        *error = apr_psprintf(pool, "cannot load the apr_dbd %s driver", driver_name);
+        return RA_SCHEMA_BROKEN;
+    }
+    if (apr_dbd_open_ex(st.driver, pool, params, &st.handle, &open_error) != APR_SUCCESS) {
+        *error = apr_psprintf(pool, "cannot connect: %s",
+                              ra_store_one_line(pool, open_error ? open_error
+                                                                 : "no reason given"));
+        return RA_SCHEMA_UNREACHABLE;
+    }
+    st.dialect = ra_sql_dialect(driver_name);
+    ok = st.dialect == RA_DIALECT_PGSQL || !apply || sqlite_wal(&st);
+    /* one transaction: a failed upgrade leaves the database as it was, and
+     * on PostgreSQL the lock keeps nodes starting together from racing */
+    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN" : "BEGIN IMMEDIATE", "begin");
+    if (ok && st.dialect == RA_DIALECT_PGSQL
+        && select_all(&st, "SELECT pg_advisory_xact_lock(7243010)", NULL) != 0) {
+        st.error = ra_store_db_error(pool, st.driver, st.handle, 1, "advisory lock");
+        run(&st, "ROLLBACK", "roll back");
+        ok = 0;
+    }
+    if (ok) {
+        /* the check of the table runs inside the transaction: in a look,
+         * the tables it would create exist only there */
+        ok = migrate(&st, legacy_tenant, upgraded) && table_usable(&st);
+        run(&st, ok && apply ? "COMMIT" : "ROLLBACK", ok && apply ? "commit" : "roll back");
+        ok = ok && !st.error;
+    }
+    apr_dbd_close(st.driver, st.handle);
+    *error = st.error ? ra_store_one_line(pool, st.error) : NULL;
+    if (!ok || !apply) {
+        *upgraded = -1; /* rolled back: no row was carried over */
+    }
+    return ok ? RA_SCHEMA_READY : RA_SCHEMA_BROKEN;
+}
+
+ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  long *upgraded, const char **error)
+{
+    return set_up(pool, driver_name, params, legacy_tenant, 1, upgraded, error);
+}
+
+ra_schema_state_e ra_schema_check(apr_pool_t *pool, const char *driver_name,
+                                  const char *params, const char *legacy_tenant,
+                                  const char **error)
+{
+    long upgraded;
+    return set_up(pool, driver_name, params, legacy_tenant, 0, &upgraded, error);
+}
+
+ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *driver_name,
+                                             const char *params, long *limit,
+                                             const char **error)
+{
+    setup_t st = { pool, NULL, NULL, RA_DIALECT_PGSQL, NULL };
+    const char *value = NULL;
+
+    *error = NULL;
+    if (apr_dbd_get_driver(pool, driver_name, &st.driver) != APR_SUCCESS
+        || apr_dbd_open_ex(st.driver, pool, params, &st.handle, error) != APR_SUCCESS) {
+        *error = ra_store_one_line(pool, *error ? *error : "cannot connect");
+        return RA_SCHEMA_UNREACHABLE;
+    }
+    int rv = select_all(&st, "SELECT current_setting('max_connections')::int - "
+                             "current_setting('superuser_reserved_connections')::int", &value);
+    if (rv != 0 || !value) {
+        *error = ra_store_db_error(pool, st.driver, st.handle, rv, "read max_connections");
+    }
+    apr_dbd_close(st.driver, st.handle);
+    *limit = value ? atol(value) : 0;
+    return *error ? RA_SCHEMA_BROKEN : RA_SCHEMA_READY;
+}

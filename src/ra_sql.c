@@ -1,0 +1,282 @@
+/* SQL generated from a parsed query (ra_sql.h). */
+#include "ra_sql.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "ra_schema.h"
+
+#define TABLE RA_SCHEMA_TABLE
+#define SELECTED RA_SCHEMA_SELECTED
+
+ra_dialect_e ra_sql_dialect(const char *driver_name)
+{
+    return !strcmp(driver_name, "sqlite3") ? RA_DIALECT_SQLITE
+           : !strcmp(driver_name, "pgsql") ? RA_DIALECT_PGSQL : RA_DIALECT_UNSUPPORTED;
+}
+
+/* The columns a property is stored in: its value, and what it sorts and
+ * compares by (DateTimeOffsets by instant). Indexed by ra_prop_e: the one
+ * whitelist generated SQL takes column names from. */
+static const struct {
+    const char *column;
+    const char *key_column;
+} columns[RA_PROP_COUNT] = {
+    [RA_PROP_ID] = { "id", "id" },
+    [RA_PROP_DISPLAY_NAME] = { "display_name", "display_name" },
+    [RA_PROP_ONBOARDING_URL] = { "onboarding_url", "onboarding_url" },
+    [RA_PROP_ONBOARDING_STATUS] = { "onboarding_status", "onboarding_status" },
+    [RA_PROP_LAST_CONNECTION] = { "last_connection_date_time", "last_connection_ticks" },
+    [RA_PROP_EXPIRY] = { "onboarding_request_expiry_date_time",
+                         "onboarding_request_expiry_ticks" },
+};
+
+/* Appends to the text in a buffer that doubles when full: a batch's INSERT
+ * is built from hundreds of pieces. */
+void ra_sql_append(ra_sql_t *sql, const char *text)
+{
+    apr_size_t n = strlen(text);
+    if (!sql->capacity) { /* the text so far is not in a buffer of its own */
+        sql->length = sql->text ? strlen(sql->text) : 0;
+    }
+    if (sql->length + n + 1 > sql->capacity) {
+        apr_size_t capacity = 2 * (sql->length + n + 1);
+        char *grown = apr_palloc(sql->params->pool, capacity);
+        memcpy(grown, sql->text, sql->length);
+        sql->text = grown;
+        sql->capacity = capacity;
+    }
+    memcpy((char *)sql->text + sql->length, text, n + 1);
+    sql->length += n;
+}
+
+/* Appends a placeholder and its parameter. */
+void ra_sql_append_param(ra_sql_t *sql, const char *text, const apr_int64_t *number)
+{
+    ra_sql_param_t *param = apr_array_push(sql->params);
+    param->is_number = number != NULL;
+    param->text = text;
+    param->number = number ? *number : 0;
+    ra_sql_append(sql, number ? "%lld" : "%s");
+}
+
+/* A literal of node's property: its instant for a DateTimeOffset. */
+static void add_literal(ra_sql_t *sql, const ra_qnode_t *node)
+{
+    int datetime = ra_prop_kind(node->prop) == RA_KIND_DATETIME;
+    ra_sql_append_param(sql, datetime ? NULL : node->text, datetime ? &node->ticks : NULL);
+}
+
+static const char *const comparison_sql[] = { [RA_Q_EQ] = " = ", [RA_Q_NE] = " <> ",
+                                              [RA_Q_GT] = " > ", [RA_Q_GE] = " >= ",
+                                              [RA_Q_LT] = " < ", [RA_Q_LE] = " <= " };
+
+/* OData compares with two-valued logic: a null property is simply unequal to
+ * a value and not ordered before or after it, so "displayName ne 'x'" holds
+ * for a null displayName and "not (displayName eq 'x')" too; SQL's null
+ * would make both unknown. Nullable columns are guarded to match. */
+static void compare_sql(ra_sql_t *sql, const ra_qnode_t *node)
+{
+    const char *column = columns[node->prop].key_column;
+    int nullable = ra_prop_nullable(node->prop);
+
+    if (!node->text && ra_prop_kind(node->prop) != RA_KIND_DATETIME) {
+        ra_sql_append(sql, apr_pstrcat(sql->params->pool, "(", columns[node->prop].column,
+                                  node->op == RA_Q_EQ ? " IS NULL)" : " IS NOT NULL)", NULL));
+        return;
+    }
+    if (!node->text) { /* a DateTimeOffset is never null: eq null never holds */
+        ra_sql_append(sql, node->op == RA_Q_EQ ? "(1 = 0)" : "(1 = 1)");
+        return;
+    }
+    ra_sql_append(sql, "(");
+    if (nullable) {
+        ra_sql_append(sql, apr_pstrcat(sql->params->pool, column, node->op == RA_Q_NE
+                                  ? " IS NULL OR " : " IS NOT NULL AND ", NULL));
+    }
+    ra_sql_append(sql, apr_pstrcat(sql->params->pool, column, comparison_sql[node->op], NULL));
+    add_literal(sql, node);
+    ra_sql_append(sql, ")");
+}
+
+/* startswith, endswith and contains, case-sensitive and counting characters
+ * as OData does, on either database. */
+static void function_sql(ra_sql_t *sql, ra_dialect_e dialect, const ra_qnode_t *node)
+{
+    const char *c = columns[node->prop].column;
+    apr_pool_t *pool = sql->params->pool;
+
+    ra_sql_append(sql, apr_pstrcat(pool, "(", c, " IS NOT NULL AND ", NULL));
+    switch ((ra_q_function_e)node->op) {
+    case RA_Q_STARTSWITH:
+        ra_sql_append(sql, apr_pstrcat(pool, "substr(", c, ", 1, length(", NULL));
+        add_literal(sql, node);
+        ra_sql_append(sql, ")) = ");
+        add_literal(sql, node);
+        break;
+    case RA_Q_ENDSWITH:
+        if (dialect == RA_DIALECT_PGSQL) {
+            ra_sql_append(sql, apr_pstrcat(pool, "right(", c, ", length(", NULL));
+        }
+        else { /* SQLite's substr(x, -0) is all of x: an empty suffix apart */
+            ra_sql_append(sql, "(length(");
+            add_literal(sql, node);
+            ra_sql_append(sql, apr_pstrcat(pool, ") = 0 OR substr(", c, ", -length(", NULL));
+        }
+        add_literal(sql, node);
+        ra_sql_append(sql, ")) = ");
+        add_literal(sql, node);
+        if (dialect == RA_DIALECT_SQLITE) {
+            ra_sql_append(sql, ")");
+        }
+        break;
+    case RA_Q_CONTAINS:
+        ra_sql_append(sql, apr_pstrcat(pool, dialect == RA_DIALECT_PGSQL ? "strpos(" : "instr(",
+                                  c, ", ", NULL));
+        add_literal(sql, node);
+        ra_sql_append(sql, ") > 0");
+        break;
+    }
+    ra_sql_append(sql, ")");
+}
+
+static void filter_sql(ra_sql_t *sql, ra_dialect_e dialect, const ra_qnode_t *node)
+{
+    switch (node->kind) {
+    case RA_QNODE_OR:
+    case RA_QNODE_AND:
+        ra_sql_append(sql, "(");
+        filter_sql(sql, dialect, node->left);
+        ra_sql_append(sql, node->kind == RA_QNODE_OR ? " OR " : " AND ");
+        filter_sql(sql, dialect, node->right);
+        ra_sql_append(sql, ")");
+        break;
+    case RA_QNODE_NOT:
+        ra_sql_append(sql, "(NOT ");
+        filter_sql(sql, dialect, node->left);
+        ra_sql_append(sql, ")");
+        break;
+    case RA_QNODE_COMPARE:
+        compare_sql(sql, node);
+        break;
+    case RA_QNODE_FUNCTION:
+        function_sql(sql, dialect, node);
+        break;
+    }
+}
+
+static ra_sql_t *where_tenant(apr_pool_t *pool, const char *select, const char *tenant,
+                              ra_dialect_e dialect, const ra_qnode_t *filter)
+{
+    ra_sql_t *sql = apr_pcalloc(pool, sizeof(*sql));
+    sql->params = apr_array_make(pool, 8, sizeof(ra_sql_param_t));
+    sql->text = apr_pstrcat(pool, "SELECT ", select, " FROM " TABLE " WHERE tenant_id = ",
+                            NULL);
+    ra_sql_append_param(sql, tenant, NULL);
+    if (filter) {
+        ra_sql_append(sql, " AND ");
+        filter_sql(sql, dialect, filter);
+    }
+    return sql;
+}
+
+/* One sort key's value, as the key column holds it. */
+static void add_key_value(ra_sql_t *sql, const ra_order_t *key, const ra_key_value_t *value)
+{
+    int datetime = ra_prop_kind(key->prop) == RA_KIND_DATETIME;
+    ra_sql_append_param(sql, datetime ? NULL : value->text, datetime ? &value->ticks : NULL);
+}
+
+/* key = value; a null value (of a nullable string key) is IS NULL. */
+static void equal_sql(ra_sql_t *sql, const ra_order_t *key, const ra_key_value_t *value)
+{
+    const char *column = columns[key->prop].key_column;
+    int is_null = !value->text && ra_prop_kind(key->prop) != RA_KIND_DATETIME;
+
+    ra_sql_append(sql, apr_pstrcat(sql->params->pool, column, is_null ? " IS NULL" : " = ", NULL));
+    if (!is_null) {
+        add_key_value(sql, key, value);
+    }
+}
+
+/* key sorts after value in its direction; nulls sort first ascending and
+ * last descending (OData: null is less than any value). */
+static void after_sql(ra_sql_t *sql, const ra_order_t *key, const ra_key_value_t *value)
+{
+    apr_pool_t *pool = sql->params->pool;
+    const char *column = columns[key->prop].key_column;
+
+    if (!value->text && ra_prop_kind(key->prop) != RA_KIND_DATETIME) {
+        ra_sql_append(sql, key->descending ? "1 = 0"
+                 : apr_pstrcat(pool, column, " IS NOT NULL", NULL));
+        return;
+    }
+    ra_sql_append(sql, apr_pstrcat(pool, "(", column, key->descending ? " < " : " > ", NULL));
+    add_key_value(sql, key, value);
+    if (key->descending && ra_prop_nullable(key->prop)) {
+        ra_sql_append(sql, apr_pstrcat(pool, " OR ", column, " IS NULL", NULL));
+    }
+    ra_sql_append(sql, ")");
+}
+
+/* Rows strictly after the $skiptoken's row in the query's order: for keys
+ * k1..kn, (k1 after v1) OR (k1 = v1 AND k2 after v2) OR ... */
+static void keyset_sql(ra_sql_t *sql, const ra_query_t *query)
+{
+    ra_sql_append(sql, " AND (");
+    for (int i = 0; i < query->order_count; i++) {
+        ra_sql_append(sql, i ? " OR (" : "(");
+        for (int j = 0; j < i; j++) {
+            equal_sql(sql, &query->order[j], &query->after[j]);
+            ra_sql_append(sql, " AND ");
+        }
+        after_sql(sql, &query->order[i], &query->after[i]);
+        ra_sql_append(sql, ")");
+    }
+    ra_sql_append(sql, ")");
+}
+
+ra_sql_t *ra_sql_list(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
+                      const ra_query_t *query, apr_int64_t limit, apr_int64_t offset)
+{
+    ra_sql_t *sql = where_tenant(pool, SELECTED, tenant, dialect, query->filter);
+
+    if (query->after_set) {
+        keyset_sql(sql, query);
+    }
+    ra_sql_append(sql, " ORDER BY ");
+    for (int i = 0; i < query->order_count; i++) {
+        const ra_order_t *key = &query->order[i];
+        ra_sql_append(sql, apr_pstrcat(pool, i ? ", " : "", columns[key->prop].key_column,
+                                  key->descending ? " DESC" : " ASC",
+                                  !ra_prop_nullable(key->prop) ? ""
+                                  : key->descending ? " NULLS LAST" : " NULLS FIRST", NULL));
+    }
+    ra_sql_append(sql, " LIMIT ");
+    ra_sql_append_param(sql, NULL, &limit);
+    if (offset > 0) {
+        ra_sql_append(sql, " OFFSET ");
+        ra_sql_append_param(sql, NULL, &offset);
+    }
+    return sql;
+}
+
+ra_sql_t *ra_sql_count(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
+                       const ra_qnode_t *filter)
+{
+    return where_tenant(pool, "COUNT(*)", tenant, dialect, filter);
+}
+
+void ra_sql_key_values(const ra_query_t *query, const ra_partner_t *partner,
+                       ra_key_value_t *values)
+{
+    for (int i = 0; i < query->order_count; i++) {
+        ra_prop_e prop = query->order[i].prop;
+        values[i].text = partner->values[prop];
+        values[i].ticks = 0;
+        if (ra_prop_kind(prop) == RA_KIND_DATETIME) {
+            ra_entity_datetime_parse(partner->values[prop], &values[i].ticks);
+        }
+    }
+}
