@@ -15,8 +15,8 @@ WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # httpd-free core units (unit-tested with Check) and the httpd glue
-UNITS     := src/ra_jose.c src/ra_token.c src/ra_keys.c src/ra_entity.c src/ra_route.c \
-             src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
+UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
+             src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_schema.c src/ra_store.c src/ra_sql.c \
              src/ra_metrics.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
@@ -83,8 +83,10 @@ build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
 	gcc $(WARN) -fsanitize=thread -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
+# the Check suites, and the guard that every configuration member is merged
 unit: build/unit_tests
 	build/unit_tests
+	$(PYTHON) tools/check-config-members.py
 
 asan: build/asan/unit_tests build/asan/mod_remoteassist.so
 	ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests

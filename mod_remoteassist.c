@@ -19,7 +19,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
-#include "mod_ra_config.h"
+#include "mod_remoteassist.h"
 #include "mod_ra_hooks.h"
 #include "mod_status.h"
 

@@ -1,5 +1,6 @@
 /* Baseline for `make bench`: bearer tokens verified per second by the
- * module's own token unit (src/ra_token.c), in one thread, with no httpd.
+ * module's own token unit (src/ra_token.c, with its key set from
+ * src/ra_keyset.c), in one thread, with no httpd.
  *
  *   verify_speed SECONDS ALG PUBLIC_KEY TOKEN_FILE [ALG PUBLIC_KEY TOKEN_FILE ...]
  *

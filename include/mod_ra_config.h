@@ -9,18 +9,15 @@
 
 #include <apr_global_mutex.h>
 
-#include "mod_ra_keys.h"
-#include "ra_commit.h"
-#include "ra_entity.h"
-#include "ra_token.h"
-#include "ra_token_cache.h"
+#include "mod_remoteassist.h"
+#include "ra_entity.h"    /* ra_version_e */
 
-#define RA_MODULE_VERSION "0.2.0"
-#define RA_HANDLER "remoteassist"
-
-/* Stable message ids, as httpd's own AH numbers but for this module; each
- * number is used once (tests/integration/test_docs.py checks). */
-#define RALOGNO(n) "RA" #n ": "
+/* What the configuration points at, declared here as httpd's mod_md_config.h
+ * does, so that this header needs none of the units that make them. */
+typedef struct ra_keyset ra_keyset_t;
+typedef struct ra_key_source ra_key_source_t;
+typedef struct ra_token_cache ra_token_cache_t;
+typedef struct ra_commit_queue ra_commit_queue_t;
 
 /* Mutex type (see the Mutex directive) that serialises SQLite writers. */
 #define RA_SQLITE_MUTEX "remoteassist-sqlite"
@@ -44,31 +41,99 @@
 #define RA_MAX_TOKEN_CACHE 1000000
 #define RA_MAX_ONBOARDING_WINDOW (30 * 86400)
 
-extern module AP_MODULE_DECLARE_DATA remoteassist_module;
+/* The members of a section's configuration (ra_dir_config_t) and of a
+ * server's (ra_server_config_t), each listed once with how it starts and
+ * how an inner section or virtual host inherits it. The lists make the
+ * structures, ra_config_create_* and ra_config_merge_* (mod_ra_config.c),
+ * so a member cannot be left out of a merge, and
+ * tools/check-config-members.py (tests/integration/test_config_members.py)
+ * refuses a member declared beside them.
+ *
+ *   X(type, name, initial, how, arg) with how one of
+ *     FLAGGED  the inner section's when it set the RA_SET_* flag arg
+ *     UNLESS   the inner one's unless it is arg (its "unset" value)
+ *     WITH     from the section the member arg comes from (parts of one
+ *              directive that travel together)
+ *     UNION    the inner and the outer ORed (the RA_SET_* flags)
+ *     CHECKED  not merged: ra_config_check works it out for each server
+ *              from that server's own merged sections, after every merge
+ *     CHILD    not merged: per-child runtime state, made at post_config
+ *              or child_init, after every merge; a virtual host gets the
+ *              child's own (or its server's), never a copy of another's
+ * The keys members start from RA_KEYS_DEFAULT_* of mod_ra_keys.h, which
+ * mod_ra_config.c includes where the lists expand. */
+#define RA_DIR_MEMBERS(X) \
+    X(ra_version_e, version, RA_VERSION_V1, FLAGGED, RA_SET_VERSION) \
+    /* a section's keys come from one place, a file or a URL: the three \
+     * travel together */ \
+    X(const ra_keyset_t *, keys, NULL, FLAGGED, RA_SET_KEYS) \
+    X(ra_key_source_t *, key_url, NULL, FLAGGED, RA_SET_KEYS) \
+    X(const char *, key_source, NULL, FLAGGED, RA_SET_KEYS) /* "Directive /path", \
+                                                             * for logs */ \
+    /* how key_url is fetched (ra_keys_fetch_t) */ \
+    X(const char *, key_ca, NULL, UNLESS, NULL) /* RemoteAssistTokenCA */ \
+    X(int, keys_refresh, RA_KEYS_DEFAULT_REFRESH, FLAGGED, RA_SET_KEYS_REFRESH) \
+    X(int, keys_min_interval, RA_KEYS_DEFAULT_MIN_INTERVAL, FLAGGED, \
+      RA_SET_KEYS_MIN_INTERVAL) \
+    X(int, keys_allow_http, 0, FLAGGED, RA_SET_KEYS_ALLOW_HTTP) \
+    X(apr_array_header_t *, audiences, NULL, UNLESS, NULL) /* NULL: Graph's */ \
+    X(apr_array_header_t *, issuers, NULL, UNLESS, NULL)   /* NULL: any issuer */ \
+    X(apr_array_header_t *, tenants, NULL, UNLESS, NULL)   /* NULL: any tenant */ \
+    X(int, leeway, RA_DEFAULT_LEEWAY, FLAGGED, RA_SET_LEEWAY) \
+    /* RemoteAssistBaseURL without a version at its end; its parts travel \
+     * with it */ \
+    X(const char *, base_url, NULL, UNLESS, NULL) \
+    X(const char *, base_url_text, NULL, WITH, base_url) /* as written */ \
+    X(int, base_url_versioned, 0, WITH, base_url) /* it ended in \
+                                                   * base_url_version (an \
+                                                   * older form) */ \
+    X(ra_version_e, base_url_version, RA_VERSION_V1, WITH, base_url) \
+    /* apr_ipsubnet_t *; NULL: none */ \
+    X(apr_array_header_t *, trusted_proxies, NULL, UNLESS, NULL) \
+    X(apr_off_t, max_body, RA_DEFAULT_MAX_BODY, FLAGGED, RA_SET_MAX_BODY) \
+    X(int, page_size, RA_DEFAULT_PAGE_SIZE, FLAGGED, RA_SET_PAGE_SIZE) \
+    X(int, onboarding_window, RA_DEFAULT_ONBOARDING_WINDOW, FLAGGED, \
+      RA_SET_ONBOARDING_WINDOW) /* seconds */ \
+    /* SetHandler remoteassist applies here */ \
+    X(int, serves, 0, FLAGGED, RA_SET_SERVES) \
+    /* set by a directive or ra_config_check at a real start or restart: \
+     * why this section answers 503 (a finding apachectl -t refuses); \
+     * NULL: it serves */ \
+    X(const char *, unusable, NULL, UNLESS, NULL) \
+    X(unsigned, set, 0, UNION, 0) /* RA_SET_* of the members set here */
+
+#define RA_SERVER_MEMBERS(X) \
+    /* DBDriver / DBDParams as mod_dbd gets them */ \
+    X(const char *, dbd_driver, NULL, UNLESS, NULL) \
+    X(const char *, dbd_params, NULL, UNLESS, NULL) \
+    /* DBDMin / DBDMax as mod_dbd gets them; 0: unset */ \
+    X(int, dbd_min, 0, UNLESS, 0) \
+    X(int, dbd_max, 0, UNLESS, 0) \
+    X(const char *, legacy_tenant, NULL, UNLESS, NULL) /* RemoteAssistLegacyTenant */ \
+    X(int, commit_batch, 0, UNLESS, 0)            /* RemoteAssistCommitBatch */ \
+    X(int, token_cache_size, -1, UNLESS, -1)      /* RemoteAssistTokenCache */ \
+    X(int, metrics_off, 0, UNLESS, 0)             /* RemoteAssistMetrics Off (main server) */ \
+    /* a section that applies here (its own or the main server's) has \
+     * SetHandler remoteassist, so its database is the module's */ \
+    X(int, serves, 0, CHECKED, 0) \
+    /* const char *: plain <Location> paths that serve the entity set */ \
+    X(apr_array_header_t *, collections, NULL, CHECKED, 0) \
+    /* ra_section_t: the sections that serve here */ \
+    X(apr_array_header_t *, sections, NULL, CHECKED, 0) \
+    /* the server's database as this process sees it, made at start-up \
+     * when it serves */ \
+    X(ra_database_t *, database, NULL, CHILD, 0) \
+    /* the child's token cache, shared by its servers */ \
+    X(ra_token_cache_t *, token_cache, NULL, CHILD, 0) \
+    /* the child's group-commit queue, threaded MPMs only */ \
+    X(ra_commit_queue_t *, commit_queue, NULL, CHILD, 0) \
+    /* SQLite databases: the writers' mutex, made at start-up */ \
+    X(apr_global_mutex_t *, sqlite_writer, NULL, CHILD, 0)
+
+#define RA_CONFIG_MEMBER(type, name, initial, how, arg) type name;
 
 typedef struct {
-    ra_version_e version;
-    const ra_keyset_t *keys;          /* NULL: unset */
-    ra_key_source_t *key_url;         /* RemoteAssistTokenJwksUri/MetadataUrl; NULL: unset */
-    const char *key_source;           /* "RemoteAssistTokenKey /path", for logs */
-    ra_keys_fetch_t key_fetch;        /* how key_url is fetched */
-    apr_array_header_t *audiences;    /* NULL: unset (Graph's audiences) */
-    apr_array_header_t *issuers;      /* NULL: unset (any issuer) */
-    apr_array_header_t *tenants;      /* NULL: unset (any tenant) */
-    int leeway;
-    const char *base_url;             /* NULL: unset; without a version at its end */
-    const char *base_url_text;        /* RemoteAssistBaseURL as written, for messages */
-    int base_url_versioned;           /* it ended in base_url_version (an older form) */
-    ra_version_e base_url_version;
-    apr_array_header_t *trusted_proxies;  /* apr_ipsubnet_t *; NULL: unset (none) */
-    apr_off_t max_body;
-    int page_size;
-    int onboarding_window;            /* seconds */
-    int serves;                       /* SetHandler remoteassist applies here */
-    const char *unusable;             /* set by ra_config_check at a real start or
-                                       * restart: why this section answers 503 (a
-                                       * finding apachectl -t refuses); NULL: serves */
-    unsigned set;                     /* RA_SET_* of the members set in this section */
+    RA_DIR_MEMBERS(RA_CONFIG_MEMBER)
 } ra_dir_config_t;
 
 /* Which members a section set, so merging keeps an inner value and
@@ -82,7 +147,8 @@ enum {
     RA_SET_SERVES = 1u << 5,
     RA_SET_KEYS_REFRESH = 1u << 6,
     RA_SET_KEYS_MIN_INTERVAL = 1u << 7,
-    RA_SET_KEYS_ALLOW_HTTP = 1u << 8
+    RA_SET_KEYS_ALLOW_HTTP = 1u << 8,
+    RA_SET_KEYS = 1u << 9
 };
 
 /* One database of the module's, as this process sees it (mod_ra_startup.c). */
@@ -99,41 +165,15 @@ typedef struct {
 #define RA_DBD_DEFAULT_MAX 10
 
 typedef struct {
-    const char *dbd_driver;   /* DBDriver / DBDParams as mod_dbd gets them */
-    const char *dbd_params;
-    int dbd_min, dbd_max;     /* DBDMin / DBDMax as mod_dbd gets them; 0: unset */
-    int serves;               /* set by ra_config_check: a section that applies
-                               * here (its own or the main server's) has
-                               * SetHandler remoteassist, so its database is
-                               * the module's */
-    const char *legacy_tenant;            /* RemoteAssistLegacyTenant */
-    int commit_batch;                     /* RemoteAssistCommitBatch; 0: unset */
-    int token_cache_size;                 /* RemoteAssistTokenCache; -1: unset */
-    ra_token_cache_t *token_cache;        /* the child's, shared by its servers */
-    ra_commit_queue_t *commit_queue;      /* per child, threaded MPMs only */
-    const char *keys_cache;               /* RemoteAssistTokenKeysCache (main server) */
-    apr_global_mutex_t *sqlite_writer;    /* set at start-up for SQLite databases */
-    apr_array_header_t *collections;      /* const char *: plain <Location> paths
-                                           * that serve the entity set */
-    apr_array_header_t *sections;         /* ra_section_t: what serves here */
-    ra_database_t *database;              /* set at start-up when serves */
-    int metrics_off;                      /* RemoteAssistMetrics Off (main server) */
+    RA_SERVER_MEMBERS(RA_CONFIG_MEMBER)
 } ra_server_config_t;
 
-extern const command_rec ra_config_commands[];
-
-void *ra_config_create_dir(apr_pool_t *p, char *dir);
-void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv);
-void *ra_config_create_server(apr_pool_t *p, server_rec *s);
-void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv);
+/* The module record's create/merge functions, the directive table and the
+ * check_config hook: declared in mod_ra_hooks.h. */
 
 /* Whether this run is apachectl -t (a configuration test), the only one in
  * which a finding may make httpd exit. */
 int ra_config_testing(void);
-
-/* check_config hook: runs under apachectl -t too (post_config does not). */
-int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                    server_rec *main_server);
 
 static inline ra_server_config_t *ra_server_config(const server_rec *s)
 {

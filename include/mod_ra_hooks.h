@@ -1,11 +1,29 @@
-/* httpd glue: the hooks mod_remoteassist.c registers, by the unit that
- * implements them. */
+/* httpd glue: what mod_remoteassist.c puts into the module record and the
+ * hooks it registers, by the unit that implements them. mod_remoteassist.c
+ * includes this header (and the leaf mod_remoteassist.h) only, so that no
+ * glue unit depends on the module file that depends on it. */
 #ifndef MOD_RA_HOOKS_H
 #define MOD_RA_HOOKS_H
 
 #include "httpd.h"
+#include "http_config.h"
 #include <apr_dbd.h>
 #include "mod_dbd.h"
+
+/* mod_ra_config.c: the configuration structures and the directives */
+extern const command_rec ra_config_commands[];
+void *ra_config_create_dir(apr_pool_t *p, char *dir);
+void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv);
+void *ra_config_create_server(apr_pool_t *p, server_rec *s);
+void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv);
+/* check_config: runs under apachectl -t too (post_config does not) */
+int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *main_server);
+
+/* mod_ra_keys.c: the shared memory, the cache directory, each source's
+ * first keys (from its cache file, else fetched now) and the fetcher */
+int ra_keys_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                        server_rec *s);
 
 /* mod_ra_startup.c: the database and the SQLite writer mutex */
 int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);

@@ -33,4 +33,13 @@ json_t *ra_jose_header(const char *token, size_t len);
  * and x/y (EC) present and not empty. NULL with *error naming the member. */
 cjose_jwk_t *ra_jose_jwk_import(apr_pool_t *pool, json_t *jwk, const char **error);
 
+/* A copy of obj's member name from pool when it is a string, else NULL
+ * (JWK members, claims). */
+const char *ra_jose_string_member(apr_pool_t *pool, json_t *obj, const char *name);
+
+/* A JOSE header value (alg, kid) as logs and WWW-Authenticate may quote it:
+ * a copy when it is 1 to 128 base64, base64url or '.' characters, else
+ * "(not printable)". */
+const char *ra_jose_printable(apr_pool_t *pool, const char *value);
+
 #endif

@@ -1,10 +1,9 @@
-/* Bearer token (JWS compact serialisation) verification for mod_remoteassist.
+/* Bearer token (JWS compact serialisation) verification for mod_remoteassist:
+ * a token against a key set (ra_keyset.h) and a policy, and what the
+ * verified token grants.
  *
- * Pure logic over APR, jansson, cjose and OpenSSL: no httpd symbols, so the
- * unit tests and the benchmark driver link it without a server. A key set is
- * read-only once parsed, so one may be shared by every worker thread; key
- * sets fetched from a URL are replaced by new ones (see ra_keys.h), never
- * changed.
+ * Pure logic over APR, jansson and cjose: no httpd symbols, so the unit
+ * tests and the benchmark driver link it without a server.
  */
 #ifndef RA_TOKEN_H
 #define RA_TOKEN_H
@@ -12,6 +11,8 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_time.h>
+
+#include "ra_keyset.h"
 
 /* Graph's permissions for this resource, delegated (scp) or application
  * (roles): reads take either, writes the second. Beta list and get also
@@ -25,60 +26,6 @@
 
 /* Longest token accepted before any decoding (httpd's default header limit is 8190). */
 #define RA_TOKEN_MAX_LENGTH 16384
-
-typedef struct ra_keyset ra_keyset_t;
-
-/* Parses a PEM public key or certificate (RSA or EC P-256/P-384/P-521), or a
- * JWKS document ({"keys":[...]}, keys chosen by "kid"), from data; source
- * names it in errors. The keys are freed by a cleanup on pool. Returns NULL
- * with *error set on failure. */
-ra_keyset_t *ra_keyset_parse_public(apr_pool_t *pool, const char *source, const char *data,
-                                    apr_size_t len, const char **error);
-
-/* Parses an HMAC secret (HS256/HS384/HS512); surrounding white space is
- * ignored and at least 32 bytes must remain. */
-ra_keyset_t *ra_keyset_parse_secret(apr_pool_t *pool, const char *source, const char *data,
-                                    apr_size_t len, const char **error);
-
-/* Reads a key file of at most 1 MiB into pool memory: NULL, or why not. */
-const char *ra_keyset_read_file(apr_pool_t *pool, const char *path, char **data,
-                                apr_size_t *len);
-
-/* ra_keyset_read_file, then the matching parse. */
-ra_keyset_t *ra_keyset_load_public(apr_pool_t *pool, const char *path,
-                                   const char **error);
-ra_keyset_t *ra_keyset_load_secret(apr_pool_t *pool, const char *path,
-                                   const char **error);
-
-/* Parses a JWKS document ({"keys":[...]}) as an identity provider serves
- * it. With skipped NULL, as ra_keyset_parse_public does for a JWKS file:
- * any unusable key refuses the document. Otherwise a key that fails the
- * same checks (strict base64url members, RSA of 2048 bits or more, a
- * supported curve, an alg its type can verify, a public key) is left out
- * and *skipped gets "keys[i] (kid X): why" (allocated from pool), so that a
- * key type the module does not know cannot stop a rotation; the document
- * is refused only when no usable key remains. Encryption keys ("use" other
- * than "sig") are left out silently either way. */
-ra_keyset_t *ra_keyset_parse_jwks(apr_pool_t *pool, const char *source, const char *data,
-                                  apr_size_t len, apr_array_header_t *skipped,
-                                  const char **error);
-
-int ra_keyset_count(const ra_keyset_t *keys);
-
-/* A number that tells key sets apart for a cache of verified tokens: each
- * key set parsed in this process gets a larger one than every key set
- * before it (a refresh from a URL included), so a result cached with one
- * generation is stale once the current key set has another. Key sets of
- * different processes, or of different configuration generations, may
- * share numbers. 0 for NULL. */
-apr_uint64_t ra_keyset_generation(const ra_keyset_t *keys);
-
-/* Comma-separated JWS algorithms the key set can verify, for log lines. */
-const char *ra_keyset_algorithms(apr_pool_t *pool, const ra_keyset_t *keys);
-
-/* Comma-separated kids of the key set ("-" for a key without one), for log
- * lines: they name keys, they are not key material. */
-const char *ra_keyset_kids(apr_pool_t *pool, const ra_keyset_t *keys);
 
 /* The placeholder an accepted issuer may hold (Microsoft's multi-tenant
  * metadata does: https://login.microsoftonline.com/{tenantid}/v2.0). */

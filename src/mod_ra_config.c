@@ -2,6 +2,8 @@
  * checks that make a bad configuration fail apachectl -t. */
 #include "mod_ra_config.h"
 #include "mod_ra_observe.h"
+#include "mod_ra_hooks.h"
+#include "mod_ra_keys.h"
 
 #include "http_core.h"
 #include "ap_mpm.h"
@@ -19,56 +21,30 @@ APLOG_USE_MODULE(remoteassist);
 
 /* ------------------------------------------------------------ structures */
 
+/* What the member lists of mod_ra_config.h expand to in create and merge. */
+#define CREATE_MEMBER(type, name, initial, how, arg) cfg->name = (initial);
+#define MERGE_MEMBER(type, name, initial, how, arg) MERGE_##how(name, arg);
+#define MERGE_FLAGGED(name, flag) cfg->name = (add->set & (flag)) ? add->name : base->name
+#define MERGE_UNLESS(name, unset) cfg->name = add->name != (unset) ? add->name : base->name
+#define MERGE_WITH(name, leader) cfg->name = add->leader ? add->name : base->name
+#define MERGE_UNION(name, unused) cfg->name = add->name | base->name
+#define MERGE_CHECKED(name, unused) (void)0
+#define MERGE_CHILD(name, unused) (void)0
+
 void *ra_config_create_dir(apr_pool_t *p, char *dir)
 {
     ra_dir_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
     (void)dir;
-    cfg->version = RA_VERSION_V1;
-    cfg->leeway = RA_DEFAULT_LEEWAY;
-    cfg->max_body = RA_DEFAULT_MAX_BODY;
-    cfg->page_size = RA_DEFAULT_PAGE_SIZE;
-    cfg->onboarding_window = RA_DEFAULT_ONBOARDING_WINDOW;
-    cfg->key_fetch.refresh = RA_KEYS_DEFAULT_REFRESH;
-    cfg->key_fetch.min_interval = RA_KEYS_DEFAULT_MIN_INTERVAL;
+    RA_DIR_MEMBERS(CREATE_MEMBER)
     return cfg;
 }
-
-#define MERGE_FLAGGED(member, flag) \
-    cfg->member = (add->set & (flag)) ? add->member : base->member
-#define MERGE_POINTER(member) cfg->member = add->member ? add->member : base->member
 
 void *ra_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
 {
     const ra_dir_config_t *base = basev, *add = addv;
     ra_dir_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
 
-    MERGE_FLAGGED(version, RA_SET_VERSION);
-    /* a section's keys come from one place: a file or a URL */
-    const ra_dir_config_t *keyed = add->keys || add->key_url ? add : base;
-    cfg->keys = keyed->keys;
-    cfg->key_url = keyed->key_url;
-    cfg->key_source = keyed->key_source;
-    MERGE_POINTER(key_fetch.ca);
-    MERGE_FLAGGED(key_fetch.refresh, RA_SET_KEYS_REFRESH);
-    MERGE_FLAGGED(key_fetch.min_interval, RA_SET_KEYS_MIN_INTERVAL);
-    MERGE_FLAGGED(key_fetch.allow_http, RA_SET_KEYS_ALLOW_HTTP);
-    MERGE_POINTER(audiences);
-    MERGE_POINTER(issuers);
-    MERGE_POINTER(tenants);
-    MERGE_FLAGGED(leeway, RA_SET_LEEWAY);
-    MERGE_POINTER(base_url);
-    /* the parts of RemoteAssistBaseURL travel together */
-    cfg->base_url_text = add->base_url ? add->base_url_text : base->base_url_text;
-    cfg->base_url_versioned = add->base_url ? add->base_url_versioned
-                                            : base->base_url_versioned;
-    cfg->base_url_version = add->base_url ? add->base_url_version : base->base_url_version;
-    MERGE_POINTER(trusted_proxies);
-    MERGE_FLAGGED(max_body, RA_SET_MAX_BODY);
-    MERGE_FLAGGED(page_size, RA_SET_PAGE_SIZE);
-    MERGE_FLAGGED(onboarding_window, RA_SET_ONBOARDING_WINDOW);
-    MERGE_FLAGGED(serves, RA_SET_SERVES);
-    MERGE_POINTER(unusable);
-    cfg->set = add->set | base->set;
+    RA_DIR_MEMBERS(MERGE_MEMBER)
     return cfg;
 }
 
@@ -76,7 +52,7 @@ void *ra_config_create_server(apr_pool_t *p, server_rec *s)
 {
     ra_server_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
     (void)s;
-    cfg->token_cache_size = -1;
+    RA_SERVER_MEMBERS(CREATE_MEMBER)
     return cfg;
 }
 
@@ -85,15 +61,7 @@ void *ra_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     const ra_server_config_t *base = basev, *add = addv;
     ra_server_config_t *cfg = apr_pcalloc(p, sizeof(*cfg));
 
-    MERGE_POINTER(dbd_driver);
-    MERGE_POINTER(dbd_params);
-    cfg->dbd_min = add->dbd_min ? add->dbd_min : base->dbd_min;
-    cfg->dbd_max = add->dbd_max ? add->dbd_max : base->dbd_max;
-    MERGE_POINTER(legacy_tenant);
-    cfg->commit_batch = add->commit_batch ? add->commit_batch : base->commit_batch;
-    cfg->token_cache_size = add->token_cache_size >= 0 ? add->token_cache_size
-                                                       : base->token_cache_size;
-    MERGE_POINTER(keys_cache);
+    RA_SERVER_MEMBERS(MERGE_MEMBER)
     return cfg;
 }
 
@@ -143,76 +111,6 @@ static const char *set_api_version(cmd_parms *cmd, void *dcfg, const char *word)
     return use_server(cmd);
 }
 
-/* The last key file that parsed, per directive and path, is kept as bytes in
- * the process pool, which outlives configuration generations. A key file
- * that turns bad before a graceful restart then leaves the server serving
- * with the keys it had (a directive error would stop the parent, and the
- * site), and says why. At start-up and under apachectl -t a bad file is an
- * error as usual. Only bytes are kept: httpd unloads and reloads the module,
- * and libcjose with it, between generations, so cjose objects cannot
- * survive one. */
-typedef struct {
-    apr_pool_t *pool;   /* a child of the process pool; holds data */
-    char *data;
-    apr_size_t len;
-} ra_good_key_file_t;
-
-/* httpd reads its configuration twice at start-up (generations 0 and 1);
- * a later generation is a restart */
-#define RA_FIRST_RESTART_GENERATION 2
-
-static const ra_keyset_t *load_keys(cmd_parms *cmd, int secret, const char *path,
-                                    const char **error)
-{
-    apr_pool_t *process_pool = cmd->server->process->pool;
-    const char *name = apr_pstrcat(cmd->temp_pool, "remoteassist-keys:", cmd->cmd->name,
-                                   ":", path, NULL);
-    ra_good_key_file_t *good = NULL;
-    ra_keyset_t *(*parse)(apr_pool_t *, const char *, const char *, apr_size_t,
-                          const char **) = secret ? ra_keyset_parse_secret
-                                                  : ra_keyset_parse_public;
-    const ra_keyset_t *keys = NULL;
-    char *data;
-    apr_size_t len;
-
-    /* several sections of one configuration may name the same file */
-    apr_pool_userdata_get((void **)&keys, name, cmd->pool);
-    if (keys) {
-        return keys;
-    }
-    apr_pool_userdata_get((void **)&good, name, process_pool);
-    *error = ra_keyset_read_file(cmd->temp_pool, path, &data, &len);
-    if (!*error) {
-        keys = parse(cmd->pool, path, data, len, error);
-    }
-    if (keys) {
-        if (!good) {
-            good = apr_pcalloc(process_pool, sizeof(*good));
-            apr_pool_userdata_set(good, apr_pstrdup(process_pool, name),
-                                  apr_pool_cleanup_null, process_pool);
-        }
-        else {
-            apr_pool_destroy(good->pool);
-        }
-        apr_pool_create(&good->pool, process_pool);
-        apr_pool_tag(good->pool, "remoteassist-keyfile");
-        good->data = apr_pmemdup(good->pool, data, len);
-        good->len = len;
-    }
-    else if (good && ap_state_query(AP_SQ_CONFIG_GEN) >= RA_FIRST_RESTART_GENERATION) {
-        const char *why = *error;
-        keys = parse(cmd->pool, path, good->data, good->len, error);
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server, RALOGNO(00009)
-                     "%s %s: %s; this restart keeps the keys the file held before: "
-                     "fix it and restart again", cmd->cmd->name, path, why);
-    }
-    if (keys) {
-        apr_pool_userdata_setn(keys, apr_pstrdup(cmd->pool, name), apr_pool_cleanup_null,
-                               cmd->pool);
-    }
-    return keys;
-}
-
 /* RemoteAssistTokenKey and RemoteAssistTokenSecret; cmd->info says which. */
 static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
 {
@@ -227,8 +125,10 @@ static const char *set_token_key(cmd_parms *cmd, void *dcfg, const char *file)
     if (!path) {
         return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", cmd->cmd->name, file);
     }
-    cfg->keys = load_keys(cmd, cmd->info != NULL, path, &error);
+    cfg->keys = ra_keys_load_file(cmd, cmd->info != NULL, path, &error);
     cfg->key_source = apr_pstrcat(cmd->pool, cmd->cmd->name, " ", path, NULL);
+    /* only keys that loaded are what inner sections inherit as their keys */
+    cfg->set |= cfg->keys ? RA_SET_KEYS : 0;
     if (!cfg->keys && ra_config_testing()) {
         return apr_psprintf(cmd->pool, RALOGNO(00008) "%s: %s", cmd->cmd->name, error);
     }
@@ -258,7 +158,20 @@ static const char *set_token_url(cmd_parms *cmd, void *dcfg, const char *url)
         return error;
     }
     cfg->key_source = ra_keys_source_name(cfg->key_url);
+    cfg->set |= RA_SET_KEYS;
     return use_server(cmd);
+}
+
+/* How a section fetches its key_url: its RemoteAssistTokenCA and
+ * RemoteAssistTokenKeys* members. */
+static const ra_keys_fetch_t *key_fetch_of(apr_pool_t *p, const ra_dir_config_t *cfg)
+{
+    ra_keys_fetch_t *fetch = apr_palloc(p, sizeof(*fetch));
+    fetch->ca = cfg->key_ca;
+    fetch->refresh = cfg->keys_refresh;
+    fetch->min_interval = cfg->keys_min_interval;
+    fetch->allow_http = cfg->keys_allow_http;
+    return fetch;
 }
 
 static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
@@ -280,32 +193,16 @@ static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
                      "restarted", why);
         cfg->unusable = "its RemoteAssistTokenCA file cannot be read";
     }
-    cfg->key_fetch.ca = path;
+    cfg->key_ca = path;
     return use_server(cmd);
 }
 
 static const char *set_keys_allow_http(cmd_parms *cmd, void *dcfg, int on)
 {
     ra_dir_config_t *cfg = dcfg;
-    cfg->key_fetch.allow_http = on;
+    cfg->keys_allow_http = on;
     cfg->set |= RA_SET_KEYS_ALLOW_HTTP;
     return use_server(cmd);
-}
-
-static const char *set_keys_cache(cmd_parms *cmd, void *dcfg, const char *dir)
-{
-    const char *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    const char *path = ap_server_root_relative(cmd->pool, dir);
-    (void)dcfg;
-
-    if (error) {
-        return error;
-    }
-    if (!path) {
-        return apr_psprintf(cmd->pool, "RemoteAssistTokenKeysCache: invalid path '%s'", dir);
-    }
-    ra_server_config(cmd->server)->keys_cache = path;
-    return NULL;
 }
 
 /* RemoteAssistTokenAudience, RemoteAssistTokenIssuer and RemoteAssistTenant:
@@ -343,10 +240,10 @@ static const ra_number_t token_cache = {
     APR_OFFSETOF(ra_server_config_t, token_cache_size), 1, 1, 0, 0, RA_MAX_TOKEN_CACHE,
     "tokens" };
 static const ra_number_t keys_refresh = {
-    APR_OFFSETOF(ra_dir_config_t, key_fetch.refresh), 0, 0, RA_SET_KEYS_REFRESH, 1,
+    APR_OFFSETOF(ra_dir_config_t, keys_refresh), 0, 0, RA_SET_KEYS_REFRESH, 1,
     RA_KEYS_MAX_INTERVAL, "seconds" };
 static const ra_number_t keys_min_interval = {
-    APR_OFFSETOF(ra_dir_config_t, key_fetch.min_interval), 0, 0, RA_SET_KEYS_MIN_INTERVAL, 1,
+    APR_OFFSETOF(ra_dir_config_t, keys_min_interval), 0, 0, RA_SET_KEYS_MIN_INTERVAL, 1,
     RA_KEYS_MAX_INTERVAL, "seconds" };
 
 static const char *set_number(cmd_parms *cmd, void *dcfg, const char *arg)
@@ -524,7 +421,7 @@ const command_rec ra_config_commands[] = {
                   (void *)&keys_min_interval, RA_CONF,
                   "Fewest seconds between two early fetches that unknown kids ask for "
                   "(default 60)"),
-    AP_INIT_TAKE1("RemoteAssistTokenKeysCache", set_keys_cache, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("RemoteAssistTokenKeysCache", ra_keys_set_cache, NULL, RSRC_CONF,
                   "Directory where the last good keys from each URL are kept for the next "
                   "start (default: DefaultRuntimeDir/remoteassist-keys)"),
     AP_INIT_ITERATE("RemoteAssistTokenAudience", add_list_value,
@@ -697,7 +594,7 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
                          where);
             problems += section_problem(own, "it has no key that verifies tokens");
         }
-        else if (cfg->key_url && ra_keys_check_source(s, cfg->key_url, &cfg->key_fetch,
+        else if (cfg->key_url && ra_keys_check_source(s, cfg->key_url, key_fetch_of(p, cfg),
                                                       where)) {
             problems += section_problem(own, "its key URL's settings were refused");
         }

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "mod_ra_observe.h"
+#include "ra_commit.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);

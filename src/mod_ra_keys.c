@@ -6,7 +6,7 @@
  * mod_watchdog's singleton, a thread in exactly one child at a time, as
  * User. It stores each good bundle in anonymous shared memory made by the
  * parent before the children fork, which every child reads without a lock
- * (ra_keyshare_t's sequence lock) when the publication count changes, and in
+ * (ra_shared_keys_t's sequence lock) when the publication count changes, and in
  * a cache file, which the parent reads at the next start or restart. */
 #include "mod_ra_keys.h"
 
@@ -27,7 +27,8 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "mod_ra_config.h"
+#include "mod_remoteassist.h"
+#include "mod_ra_hooks.h"
 #include "mod_ra_observe.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -48,9 +49,13 @@ struct ra_key_source {
     const char *configured_by;  /* the first such section; NULL: unused */
     /* set up by post_config */
     const char *cache_file;
-    ra_keyshare_t *share;       /* in shared memory */
-    ra_keyring_t *ring;         /* this process's keys */
+    ra_shared_keys_t *shared;   /* in shared memory */
+    ra_local_keys_t *local;     /* this process's keys */
 };
+
+/* RemoteAssistTokenKeysCache of this configuration, in the configuration
+ * pool (the directive is the main server's alone). */
+#define CACHE_DIR_KEY "remoteassist-keys-cache"
 
 /* Every source of this configuration, in the configuration pool. */
 #define SOURCES_KEY "remoteassist-key-sources"
@@ -66,7 +71,102 @@ static apr_array_header_t *sources_of(apr_pool_t *pconf)
     return sources;
 }
 
+/* ------------------------------------------------------------ key files */
+
+/* The last key file that parsed, per directive and path, is kept as bytes in
+ * the process pool, which outlives configuration generations. A key file
+ * that turns bad before a graceful restart then leaves the server serving
+ * with the keys it had (a directive error would stop the parent, and the
+ * site), and says why. At start-up and under apachectl -t a bad file is an
+ * error as usual. Only bytes are kept: httpd unloads and reloads the module,
+ * and libcjose with it, between generations, so cjose objects cannot
+ * survive one. */
+typedef struct {
+    apr_pool_t *pool;   /* a child of the process pool; holds data */
+    char *data;
+    apr_size_t len;
+} ra_good_key_file_t;
+
+/* httpd reads its configuration twice at start-up (generations 0 and 1);
+ * a later generation is a restart */
+#define RA_FIRST_RESTART_GENERATION 2
+
+const ra_keyset_t *ra_keys_load_file(cmd_parms *cmd, int secret, const char *path,
+                                     const char **error)
+{
+    apr_pool_t *process_pool = cmd->server->process->pool;
+    const char *name = apr_pstrcat(cmd->temp_pool, "remoteassist-keys:", cmd->cmd->name,
+                                   ":", path, NULL);
+    ra_good_key_file_t *good = NULL;
+    ra_keyset_t *(*parse)(apr_pool_t *, const char *, const char *, apr_size_t,
+                          const char **) = secret ? ra_keyset_parse_secret
+                                                  : ra_keyset_parse_public;
+    const ra_keyset_t *keys = NULL;
+    char *data;
+    apr_size_t len;
+
+    /* several sections of one configuration may name the same file */
+    apr_pool_userdata_get((void **)&keys, name, cmd->pool);
+    if (keys) {
+        return keys;
+    }
+    apr_pool_userdata_get((void **)&good, name, process_pool);
+    *error = ra_keyset_read_file(cmd->temp_pool, path, &data, &len);
+    if (!*error) {
+        keys = parse(cmd->pool, path, data, len, error);
+    }
+    if (keys) {
+        if (!good) {
+            good = apr_pcalloc(process_pool, sizeof(*good));
+            apr_pool_userdata_set(good, apr_pstrdup(process_pool, name),
+                                  apr_pool_cleanup_null, process_pool);
+        }
+        else {
+            apr_pool_destroy(good->pool);
+        }
+        apr_pool_create(&good->pool, process_pool);
+        apr_pool_tag(good->pool, "remoteassist-keyfile");
+        good->data = apr_pmemdup(good->pool, data, len);
+        good->len = len;
+    }
+    else if (good && ap_state_query(AP_SQ_CONFIG_GEN) >= RA_FIRST_RESTART_GENERATION) {
+        const char *why = *error;
+        keys = parse(cmd->pool, path, good->data, good->len, error);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server, RALOGNO(00009)
+                     "%s %s: %s; this restart keeps the keys the file held before: "
+                     "fix it and restart again", cmd->cmd->name, path, why);
+    }
+    if (keys) {
+        apr_pool_userdata_setn(keys, apr_pstrdup(cmd->pool, name), apr_pool_cleanup_null,
+                               cmd->pool);
+    }
+    return keys;
+}
+
 /* ------------------------------------------------------- configuration */
+
+const char *ra_keys_set_cache(cmd_parms *cmd, void *dcfg, const char *dir)
+{
+    const char *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path = ap_server_root_relative(cmd->pool, dir);
+    (void)dcfg;
+
+    if (error) {
+        return error;
+    }
+    if (!path) {
+        return apr_psprintf(cmd->pool, "RemoteAssistTokenKeysCache: invalid path '%s'", dir);
+    }
+    apr_pool_userdata_setn(path, CACHE_DIR_KEY, apr_pool_cleanup_null, cmd->pool);
+    return NULL;
+}
+
+const char *ra_keys_cache_directory(apr_pool_t *pconf)
+{
+    const char *dir = NULL;
+    apr_pool_userdata_get((void **)&dir, CACHE_DIR_KEY, pconf);
+    return dir ? dir : ap_runtime_dir_relative(pconf, RA_KEYS_DEFAULT_CACHE);
+}
 
 ra_key_source_t *ra_keys_source(cmd_parms *cmd, int metadata, const char *url,
                                 const char **error)
@@ -75,7 +175,7 @@ ra_key_source_t *ra_keys_source(cmd_parms *cmd, int metadata, const char *url,
     ra_key_source_t *src;
 
     /* plain http:// is checked once every section's directives are read */
-    if ((*error = ra_keys_check_url(cmd->temp_pool, url, 1)) != NULL) {
+    if ((*error = ra_url_keys_check_url(cmd->temp_pool, url, 1)) != NULL) {
         *error = apr_psprintf(cmd->pool, "%s: '%s' is %s", cmd->cmd->name, url, *error);
         return NULL;
     }
@@ -141,7 +241,7 @@ static size_t fetch_write(char *ptr, size_t size, size_t n, void *userdata)
     fetch_buffer_t *buf = userdata;
     size_t bytes = size * n;
 
-    if (bytes > RA_KEYS_MAX_DOCUMENT - buf->len) {
+    if (bytes > RA_URL_KEYS_MAX_DOCUMENT - buf->len) {
         buf->too_large = 1;
         return 0; /* libcurl ends the transfer */
     }
@@ -158,7 +258,7 @@ static const char *fetch(apr_pool_t *p, const ra_key_source_t *src, const char *
 {
     const char *schemes = src->fetch.allow_http ? "http,https" : "https";
     char why[CURL_ERROR_SIZE] = "";
-    fetch_buffer_t buf = { apr_palloc(p, RA_KEYS_MAX_DOCUMENT + 1), 0, 0 };
+    fetch_buffer_t buf = { apr_palloc(p, RA_URL_KEYS_MAX_DOCUMENT + 1), 0, 0 };
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
     const char *error = NULL;
     long status = 0;
@@ -180,7 +280,7 @@ static const char *fetch(apr_pool_t *p, const ra_key_source_t *src, const char *
         || curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK
         || curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
-                            (curl_off_t)RA_KEYS_MAX_DOCUMENT) != CURLE_OK
+                            (curl_off_t)RA_URL_KEYS_MAX_DOCUMENT) != CURLE_OK
         || (src->fetch.ca && (curl_easy_setopt(curl, CURLOPT_CAINFO, src->fetch.ca) != CURLE_OK
                               || curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK))) {
         curl_slist_free_all(headers);
@@ -203,7 +303,7 @@ static const char *fetch(apr_pool_t *p, const ra_key_source_t *src, const char *
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (buf.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         error = apr_psprintf(p, "%s: the document exceeds %d bytes", url,
-                             RA_KEYS_MAX_DOCUMENT);
+                             RA_URL_KEYS_MAX_DOCUMENT);
     }
     else if (rc != CURLE_OK) {
         error = apr_psprintf(p, "%s: %s", url, *why ? why : curl_easy_strerror(rc));
@@ -223,8 +323,8 @@ static const char *fetch(apr_pool_t *p, const ra_key_source_t *src, const char *
 
 /* The keys src's URL leads to, as a snapshot (from p's scratch): NULL with
  * *error when any step fails. */
-static ra_keysnap_t *fetch_keys(apr_pool_t *p, const ra_key_source_t *src,
-                                const char **error)
+static ra_fetched_keys_t *fetch_keys(apr_pool_t *p, const ra_key_source_t *src,
+                                     const char **error)
 {
     const char *jwks_uri = src->url, *issuer = NULL;
     char *doc;
@@ -234,8 +334,8 @@ static ra_keysnap_t *fetch_keys(apr_pool_t *p, const ra_key_source_t *src,
         return NULL;
     }
     if (src->metadata) {
-        *error = ra_keys_parse_metadata(p, doc, len, src->fetch.allow_http, &jwks_uri,
-                                        &issuer);
+        *error = ra_url_keys_parse_metadata(p, doc, len, src->fetch.allow_http, &jwks_uri,
+                                            &issuer);
         if (*error) {
             *error = apr_psprintf(p, "%s: %s", src->url, *error);
             return NULL;
@@ -244,7 +344,8 @@ static ra_keysnap_t *fetch_keys(apr_pool_t *p, const ra_key_source_t *src,
             return NULL;
         }
     }
-    ra_keysnap_t *snap = ra_keysnap_from_jwks(p, src->url, jwks_uri, issuer, doc, len, error);
+    ra_fetched_keys_t *snap = ra_fetched_keys_from_jwks(p, src->url, jwks_uri, issuer, doc,
+                                                        len, error);
     if (!snap) {
         *error = apr_psprintf(p, "%s: %s", jwks_uri, *error);
     }
@@ -334,10 +435,10 @@ static int seed_from_cache(apr_pool_t *ptemp, server_rec *s, ra_key_source_t *sr
     if (apr_stat(&info, src->cache_file, APR_FINFO_MTIME, ptemp) != APR_SUCCESS) {
         return 0; /* never fetched, or the cache was cleared */
     }
-    ra_keysnap_t *snap = NULL;
+    ra_fetched_keys_t *snap = NULL;
     error = ra_keyset_read_file(ptemp, src->cache_file, &data, &len);
     if (!error) {
-        snap = ra_keysnap_decode(ptemp, src->url, data, len, &error);
+        snap = ra_fetched_keys_decode(ptemp, src->url, data, len, &error);
     }
     if (!snap) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00056)
@@ -346,48 +447,48 @@ static int seed_from_cache(apr_pool_t *ptemp, server_rec *s, ra_key_source_t *sr
         return 0;
     }
     apr_time_t fetched = info.mtime < now ? info.mtime : now;
-    ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
-    ra_keyshare_schedule(src->share, fetched + apr_time_from_sec(src->fetch.refresh));
+    ra_shared_keys_store(src->shared, snap->bundle, snap->bundle_len);
+    ra_shared_keys_schedule(src->shared, fetched + apr_time_from_sec(src->fetch.refresh));
     ra_metrics_keys_taken(ra_observe_metrics(), fetched);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00055)
                  "%s: %d key(s) (kid %s) from the cache file %s, fetched %" APR_TIME_T_FMT
                  " s ago", src->name, ra_keyset_count(snap->keys),
                  ra_keyset_kids(ptemp, snap->keys), src->cache_file,
                  apr_time_sec(now - fetched));
-    ra_keysnap_destroy(snap);
+    ra_fetched_keys_destroy(snap);
     return 1;
 }
 
 /* ------------------------------------------------------------ refresh */
 
-/* One fetch of src's keys, begun with ra_keyshare_begin: a good one goes to
+/* One fetch of src's keys, begun with ra_shared_keys_begin: a good one goes to
  * the shared block (if it changed) and the cache file; a failed one keeps
  * the last good keys. Logs the URL and the outcome, never key material. */
 static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
 {
     const char *error = NULL;
-    ra_keysnap_t *snap = fetch_keys(p, src, &error);
+    ra_fetched_keys_t *snap = fetch_keys(p, src, &error);
     apr_interval_time_t refresh = apr_time_from_sec(src->fetch.refresh);
     apr_interval_time_t min_interval = apr_time_from_sec(src->fetch.min_interval);
     apr_time_t now = apr_time_now();
 
     ra_metrics_count_key_refresh(ra_observe_metrics(), snap != NULL);
     if (!snap) {
-        int keys = ra_keyshare_published(src->share) > 0;
-        apr_interval_time_t delay = ra_keyshare_end(src->share, now, 0, refresh,
-                                                    min_interval);
+        int keys = ra_shared_keys_published(src->shared) > 0;
+        apr_interval_time_t delay = ra_shared_keys_end(src->shared, now, 0, refresh,
+                                                       min_interval);
         ap_log_error(APLOG_MARK, keys ? APLOG_WARNING : APLOG_ERR, 0, s, RALOGNO(00052)
                      "%s: %s; %s; failure %u, next try in %" APR_TIME_T_FMT " s",
                      src->name, error,
                      keys ? "the last good keys stay in use"
                           : "no keys yet: requests answer 503 until a fetch succeeds",
-                     ra_keyshare_failures(src->share), apr_time_sec(delay));
+                     ra_shared_keys_failures(src->shared), apr_time_sec(delay));
         return;
     }
     ra_metrics_keys_taken(ra_observe_metrics(), now);
-    int changed = !ra_keyshare_holds(src->share, snap->bundle, snap->bundle_len);
+    int changed = !ra_shared_keys_holds(src->shared, snap->bundle, snap->bundle_len);
     if (changed) {
-        ra_keyshare_store(src->share, snap->bundle, snap->bundle_len);
+        ra_shared_keys_store(src->shared, snap->bundle, snap->bundle_len);
     }
     if ((error = persist(p, src, snap->bundle, snap->bundle_len, now)) != NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00054)
@@ -395,7 +496,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
                      "provider is unreachable would start without these keys", src->name,
                      error);
     }
-    apr_interval_time_t delay = ra_keyshare_end(src->share, now, 1, refresh, min_interval);
+    apr_interval_time_t delay = ra_shared_keys_end(src->shared, now, 1, refresh, min_interval);
     if (changed) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00050)
                      "%s: new keys from %s: %d key(s) (kid %s)%s%s; next refresh in "
@@ -414,7 +515,7 @@ static void refresh(apr_pool_t *p, server_rec *s, ra_key_source_t *src)
                      "%s: the keys from %s are unchanged; next refresh in %" APR_TIME_T_FMT
                      " s", src->name, snap->jwks_uri, apr_time_sec(delay));
     }
-    ra_keysnap_destroy(snap);
+    ra_fetched_keys_destroy(snap);
 }
 
 typedef struct {
@@ -434,9 +535,9 @@ static apr_status_t keys_watchdog(int state, void *data, apr_pool_t *pool)
     for (int i = 0; i < watch->sources->nelts; i++) {
         ra_key_source_t *src = APR_ARRAY_IDX(watch->sources, i, ra_key_source_t *);
         if (state == AP_WATCHDOG_STATE_STARTING) {
-            ra_keyshare_adopt(src->share);
+            ra_shared_keys_adopt(src->shared);
         }
-        if (ra_keyshare_begin(src->share, apr_time_now())) {
+        if (ra_shared_keys_begin(src->shared, apr_time_now())) {
             refresh(pool, watch->s, src);
             apr_pool_clear(pool);
         }
@@ -450,11 +551,10 @@ static apr_status_t keys_watchdog(int state, void *data, apr_pool_t *pool)
  * whose fetcher writes there (an existing one is left as it is). */
 static const char *cache_directory(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
-    const char *dir = ra_server_config(s)->keys_cache;
+    const char *dir = ra_keys_cache_directory(pconf);
     apr_finfo_t info;
     char errbuf[128];
 
-    dir = dir ? dir : ap_runtime_dir_relative(pconf, RA_KEYS_DEFAULT_CACHE);
     if (apr_stat(&info, dir, APR_FINFO_TYPE, ptemp) == APR_SUCCESS) {
         return dir;
     }
@@ -492,13 +592,13 @@ static apr_array_header_t *sources_in_use(apr_pool_t *pconf)
     return used;
 }
 
-/* Shared memory, a ring, a cache file name and the first keys of each
+/* Shared memory, local keys, a cache file name and the first keys of each
  * source (from the cache, else fetched now): NULL, or why not. */
 static const char *set_up_sources(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                                   apr_array_header_t *sources)
 {
     const char *dir = cache_directory(pconf, ptemp, s);
-    apr_size_t block = ra_keyshare_size();
+    apr_size_t block = ra_shared_keys_size();
     char errbuf[128];
     apr_shm_t *shm;
 
@@ -512,17 +612,18 @@ static const char *set_up_sources(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
     for (int i = 0; i < sources->nelts; i++) {
         ra_key_source_t *src = APR_ARRAY_IDX(sources, i, ra_key_source_t *);
         const char *error = NULL;
-        src->share = ra_keyshare_init(base + (apr_size_t)i * block);
-        src->ring = ra_keyring_create(pconf);
+        src->shared = ra_shared_keys_init(base + (apr_size_t)i * block);
+        src->local = ra_local_keys_create(pconf);
         src->cache_file = cache_file_name(pconf, dir, src);
-        if (!src->ring || !src->cache_file) {
-            return apr_pstrcat(ptemp, src->name, ": no key ring", NULL);
+        if (!src->local || !src->cache_file) {
+            return apr_pstrcat(ptemp, src->name, ": no local keys", NULL);
         }
         /* a first start, or a cache that was lost: fetch before serving */
-        if (!seed_from_cache(ptemp, s, src) && ra_keyshare_begin(src->share, apr_time_now())) {
+        if (!seed_from_cache(ptemp, s, src)
+            && ra_shared_keys_begin(src->shared, apr_time_now())) {
             refresh(ptemp, s, src);
         }
-        if (ra_keyring_update(src->ring, src->share, src->url, 1, ptemp, &error) < 0) {
+        if (ra_local_keys_update(src->local, src->shared, src->url, 1, ptemp, &error) < 0) {
             return apr_pstrcat(ptemp, src->name, ": the keys just stored do not decode: ",
                                error, NULL);
         }
@@ -595,72 +696,74 @@ const char *ra_keys_missing(const server_rec *s)
     apr_pool_userdata_get((void **)&all, SOURCES_KEY, s->process->pconf);
     for (int i = 0; all && i < all->nelts; i++) {
         const ra_key_source_t *src = APR_ARRAY_IDX(all, i, ra_key_source_t *);
-        if (src->configured_by && (!src->share || !ra_keyshare_published(src->share))) {
+        if (src->configured_by && (!src->shared || !ra_shared_keys_published(src->shared))) {
             return src->name;
         }
     }
     return NULL;
 }
 
-/* Takes newer shared keys into this child's ring; wait: even when another
+/* Takes newer shared keys into this child's local; wait: even when another
  * thread is taking them. */
 static void take_shared(request_rec *r, const ra_key_source_t *src, int wait)
 {
     const char *error;
-    if (ra_keyring_update(src->ring, src->share, src->url, wait, r->pool, &error) < 0) {
+    if (ra_local_keys_update(src->local, src->shared, src->url, wait, r->pool, &error) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00063)
                       "%s: this child cannot take the shared keys (%s); it keeps its own",
                       src->name, error);
     }
 }
 
-const ra_keysnap_t *ra_keys_current(request_rec *r, const ra_key_source_t *src)
+const ra_fetched_keys_t *ra_keys_current(request_rec *r, const ra_key_source_t *src)
 {
-    if (!src->share) {
+    if (!src->shared) {
         return NULL; /* in no section that serves requests (see post_config) */
     }
     take_shared(r, src, 0);
-    return ra_keyring_hold(src->ring, r->pool);
+    return ra_local_keys_hold(src->local, r->pool);
 }
 
 /* snap, unless it holds the same keys as held */
-static const ra_keysnap_t *if_newer(const ra_keysnap_t *snap, const ra_keysnap_t *held)
+static const ra_fetched_keys_t *if_newer(const ra_fetched_keys_t *snap,
+                                         const ra_fetched_keys_t *held)
 {
     return snap && ra_keyset_generation(snap->keys) != ra_keyset_generation(held->keys)
            ? snap : NULL;
 }
 
-const ra_keysnap_t *ra_keys_after_unknown_kid(request_rec *r, const ra_key_source_t *src,
-                                              const ra_keysnap_t *held,
-                                              const char *request_id)
+const ra_fetched_keys_t *ra_keys_after_unknown_kid(request_rec *r, const ra_key_source_t *src,
+                                                   const ra_fetched_keys_t *held,
+                                                   const char *request_id)
 {
-    const ra_keysnap_t *newer;
+    const ra_fetched_keys_t *newer;
     apr_uint64_t ticket;
 
     /* another thread of this child may just have taken newer keys */
     take_shared(r, src, 1);
-    if ((newer = if_newer(ra_keyring_hold(src->ring, r->pool), held)) != NULL) {
+    if ((newer = if_newer(ra_local_keys_hold(src->local, r->pool), held)) != NULL) {
         return newer;
     }
     apr_time_t deadline = apr_time_now() + apr_time_from_sec(RA_KEYS_WAIT);
-    ra_keys_ask_e asked;
+    ra_shared_keys_ask_e asked;
     int finished;
     do {
-        asked = ra_keyshare_ask(src->share, apr_time_now(),
-                                apr_time_from_sec(src->fetch.min_interval), &ticket);
-        finished = asked != RA_KEYS_NO_FETCH
-                   && ra_keyshare_wait(src->share, ticket, deadline - apr_time_now());
+        asked = ra_shared_keys_ask(src->shared, apr_time_now(),
+                                   apr_time_from_sec(src->fetch.min_interval), &ticket);
+        finished = asked != RA_SHARED_KEYS_NO_FETCH
+                   && ra_shared_keys_wait(src->shared, ticket, deadline - apr_time_now());
         /* a fetch may also have ended between the look above and the ask */
         take_shared(r, src, 1);
-        newer = if_newer(ra_keyring_hold(src->ring, r->pool), held);
+        newer = if_newer(ra_local_keys_hold(src->local, r->pool), held);
         /* a fetch that was under way may have begun before the key appeared:
          * then one early refresh of its own, within the same deadline */
-    } while (!newer && finished && asked == RA_KEYS_FETCH_IN_FLIGHT);
+    } while (!newer && finished && asked == RA_SHARED_KEYS_FETCH_IN_FLIGHT);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00058)
                   "request-id=%s unknown kid: %s; %s", request_id,
-                  asked == RA_KEYS_NO_FETCH ? apr_psprintf(r->pool, "%s was refreshed early less than %d s ago "
-                                        "(RemoteAssistTokenKeysMinInterval), not again yet",
-                                        src->name, src->fetch.min_interval)
+                  asked == RA_SHARED_KEYS_NO_FETCH
+                  ? apr_psprintf(r->pool, "%s was refreshed early less than %d s ago "
+                                 "(RemoteAssistTokenKeysMinInterval), not again yet",
+                                 src->name, src->fetch.min_interval)
                   : finished ? apr_psprintf(r->pool, "a refresh of %s finished", src->name)
                   : apr_psprintf(r->pool, "no refresh of %s finished within %d s", src->name,
                                  RA_KEYS_WAIT),

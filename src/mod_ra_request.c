@@ -13,6 +13,7 @@
 
 #include "mod_ra_hooks.h"
 #include "mod_ra_observe.h"
+#include "mod_ra_keys.h"
 #include "ra_odata.h"
 #include "ra_sql.h"
 
@@ -200,8 +201,8 @@ static int listed(const apr_array_header_t *list, const char *value)
 
 /* Keys from a URL: the snapshot's, and the discovery document's issuer
  * unless the section names its own. */
-static const ra_keyset_t *snapshot_keys(const ra_keysnap_t *snap, const ra_dir_config_t *cfg,
-                                        ra_token_policy_t *policy)
+static const ra_keyset_t *snapshot_keys(const ra_fetched_keys_t *snap,
+                                        const ra_dir_config_t *cfg, ra_token_policy_t *policy)
 {
     policy->issuers = cfg->issuers ? cfg->issuers : snap->issuers;
     return snap->keys;
@@ -215,7 +216,7 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
     ra_token_policy_t policy = { ra_config_audiences(r->pool, cfg), cfg->issuers,
                                  cfg->leeway };
     const ra_keyset_t *keys = cfg->keys;
-    const ra_keysnap_t *snap = NULL;
+    const ra_fetched_keys_t *snap = NULL;
     ra_token_cache_t *cache = ra_server_config(r->server)->token_cache;
     ra_token_status_e status;
     const char *reason;

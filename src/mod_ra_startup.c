@@ -29,6 +29,8 @@
 #include <openssl/crypto.h>
 
 #include "mod_ra_config.h"
+#include "mod_ra_keys.h"
+#include "ra_commit.h"
 #include "ra_schema.h"
 #include "ra_sql.h"
 #include "ra_store.h"
@@ -511,7 +513,7 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                                cfg->key_source, ra_keyset_algorithms(ptemp, cfg->keys))
                 : apr_psprintf(ptemp, "keys from %s, refreshed every %d s",
                                cfg->key_source ? cfg->key_source : "(none)",
-                               cfg->key_fetch.refresh);
+                               cfg->keys_refresh);
             const char *state = cfg->unusable ? apr_pstrcat(ptemp, "; it answers 503: ",
                                                             cfg->unusable, NULL)
                                 : !db ? "; it answers 503: it has no usable database"
@@ -546,7 +548,7 @@ int ra_startup_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 }
 
 /* The key cache directory, when a serving section takes keys from a URL. */
-static int check_key_cache(apr_pool_t *ptemp, server_rec *main_server)
+static int check_key_cache(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *main_server)
 {
     for (server_rec *s = main_server; s; s = s->next) {
         const apr_array_header_t *sections = ra_server_config(s)->sections;
@@ -554,9 +556,7 @@ static int check_key_cache(apr_pool_t *ptemp, server_rec *main_server)
             if (!APR_ARRAY_IDX(sections, i, ra_section_t).cfg->key_url) {
                 continue;
             }
-            const char *dir = ra_server_config(main_server)->keys_cache;
-            dir = dir ? dir : ap_runtime_dir_relative(ptemp, RA_KEYS_DEFAULT_CACHE);
-            const char *problem = key_cache_problem(ptemp, dir);
+            const char *problem = key_cache_problem(ptemp, ra_keys_cache_directory(pconf));
             if (problem) {
                 ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00075)
                              "RemoteAssistTokenKeysCache: %s", problem);
@@ -576,7 +576,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 {
     apr_table_t *done = apr_table_make(ptemp, 4);
     int problems = 0;
-    (void)pconf, (void)plog;
+    (void)plog;
 
     if (!ra_config_testing()) {
         return OK;
@@ -613,7 +613,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
             problems++;
         }
     }
-    problems += check_key_cache(ptemp, main_server);
+    problems += check_key_cache(pconf, ptemp, main_server);
     return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 

@@ -146,3 +146,20 @@ cjose_jwk_t *ra_jose_jwk_import(apr_pool_t *pool, json_t *jwk, const char **erro
     }
     return key;
 }
+
+const char *ra_jose_printable(apr_pool_t *pool, const char *value)
+{
+    size_t len = strlen(value);
+    if (len == 0 || len > 128
+        || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789+/=._-") != len) {
+        return "(not printable)";
+    }
+    return apr_pstrdup(pool, value);
+}
+
+const char *ra_jose_string_member(apr_pool_t *pool, json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return json_is_string(v) ? apr_pstrdup(pool, json_string_value(v)) : NULL;
+}

@@ -1,6 +1,5 @@
 /* A sharded, bounded cache of verified token claims (ra_token_cache.h). */
 #include "ra_token_cache.h"
-#include "ra_token.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,9 +105,8 @@ static shard_t *shard_of(ra_token_cache_t *cache, const ra_token_cache_key_t *ke
 }
 
 static entry_t *find(ra_token_cache_t *cache, shard_t *shard, const ra_token_cache_key_t *key,
-                     const ra_keyset_t *keys)
+                     apr_uint64_t generation)
 {
-    apr_uint64_t generation = ra_keyset_generation(keys);
     for (int i = 0; i < cache->per_shard; i++) {
         entry_t *e = &shard->entries[i];
         if (e->claims && e->generation == generation && !memcmp(&e->key, key, sizeof(*key))) {
@@ -119,7 +117,7 @@ static entry_t *find(ra_token_cache_t *cache, shard_t *shard, const ra_token_cac
 }
 
 int ra_token_cache_use(ra_token_cache_t *cache, const ra_token_cache_key_t *key,
-                       const ra_keyset_t *keys, double now, apr_pool_t *pool,
+                       apr_uint64_t generation, double now, apr_pool_t *pool,
                        const char **alg, const char **kid,
                        void (*use)(json_t *claims, void *baton), void *baton)
 {
@@ -130,7 +128,7 @@ int ra_token_cache_use(ra_token_cache_t *cache, const ra_token_cache_key_t *key,
         return 0;
     }
     apr_thread_mutex_lock(shard->mutex);
-    entry_t *e = find(cache, shard, key, keys);
+    entry_t *e = find(cache, shard, key, generation);
     if (e && now >= e->exp) {
         clear(e); /* an entry lives until its token's exp, not a second more */
     }
@@ -146,7 +144,7 @@ int ra_token_cache_use(ra_token_cache_t *cache, const ra_token_cache_key_t *key,
 }
 
 void ra_token_cache_put(ra_token_cache_t *cache, const ra_token_cache_key_t *key,
-                        const ra_keyset_t *keys, json_t *claims, double exp,
+                        apr_uint64_t generation, json_t *claims, double exp,
                         const char *alg, const char *kid)
 {
     shard_t *shard = shard_of(cache, key);
@@ -157,7 +155,7 @@ void ra_token_cache_put(ra_token_cache_t *cache, const ra_token_cache_key_t *key
         return;
     }
     apr_thread_mutex_lock(shard->mutex);
-    if (find(cache, shard, key, keys)) { /* another thread was first */
+    if (find(cache, shard, key, generation)) { /* another thread was first */
         json_decref(claims);
     }
     else {
@@ -172,7 +170,7 @@ void ra_token_cache_put(ra_token_cache_t *cache, const ra_token_cache_key_t *key
         }
         clear(victim);
         victim->key = *key;
-        victim->generation = ra_keyset_generation(keys);
+        victim->generation = generation;
         victim->claims = claims;
         victim->exp = exp;
         victim->alg = strdup(alg ? alg : "");

@@ -3,16 +3,16 @@
  * RemoteAssistTokenSecret (ra_keyset_parse_secret) read them; and the same
  * bytes as documents arriving by URL (RemoteAssistTokenJwksUri,
  * RemoteAssistTokenMetadataUrl): an OpenID Connect discovery document
- * (ra_keys_parse_metadata), a JWKS as the fetcher takes it
- * (ra_keysnap_from_jwks, which leaves unusable keys out), and a key bundle
+ * (ra_url_keys_parse_metadata), a JWKS as the fetcher takes it
+ * (ra_fetched_keys_from_jwks, which leaves unusable keys out), and a key bundle
  * as a child or the next start reads it from shared memory or the cache
- * file (ra_keysnap_decode). */
+ * file (ra_fetched_keys_decode). */
 #include <string.h>
 
 #include <apr_pools.h>
 
 #include "fuzz.h"
-#include "ra_keys.h"
+#include "ra_url_keys.h"
 #include "ra_token.h"
 
 #define SOURCE "https://login.example/tenant/v2.0/.well-known/openid-configuration"
@@ -41,21 +41,21 @@ static void check(apr_pool_t *pool, const ra_keyset_t *keys, const char *error)
 
 /* A snapshot holds a key set and the bundle that carries it, which decodes
  * to the same keys; a refusal says why. */
-static void check_snapshot(apr_pool_t *pool, ra_keysnap_t *snap, const char *error)
+static void check_snapshot(apr_pool_t *pool, ra_fetched_keys_t *snap, const char *error)
 {
     if (!snap) {
         FUZZ_EXPECT(error != NULL);
         return;
     }
     check(pool, snap->keys, NULL);
-    FUZZ_EXPECT(snap->bundle_len <= RA_KEYS_MAX_BUNDLE);
-    ra_keysnap_t *again = ra_keysnap_decode(pool, snap->source, snap->bundle,
-                                            snap->bundle_len, &error);
+    FUZZ_EXPECT(snap->bundle_len <= RA_URL_KEYS_MAX_BUNDLE);
+    ra_fetched_keys_t *again = ra_fetched_keys_decode(pool, snap->source, snap->bundle,
+                                                      snap->bundle_len, &error);
     FUZZ_EXPECT(again != NULL);
     FUZZ_EXPECT(!strcmp(ra_keyset_kids(pool, again->keys), ra_keyset_kids(pool, snap->keys)));
     FUZZ_EXPECT((again->issuer == NULL) == (snap->issuer == NULL));
-    ra_keysnap_destroy(again);
-    ra_keysnap_destroy(snap);
+    ra_fetched_keys_destroy(again);
+    ra_fetched_keys_destroy(snap);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -77,17 +77,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_EXPECT(APR_ARRAY_IDX(skipped, i, const char *) != NULL);
     }
 
-    error = ra_keys_parse_metadata(pool, text, size, 0, &jwks_uri, &issuer);
+    error = ra_url_keys_parse_metadata(pool, text, size, 0, &jwks_uri, &issuer);
     if (!error) {
-        FUZZ_EXPECT(ra_keys_check_url(pool, jwks_uri, 0) == NULL);
-        FUZZ_EXPECT(ra_keys_check_url(pool, issuer, 0) == NULL);
+        FUZZ_EXPECT(ra_url_keys_check_url(pool, jwks_uri, 0) == NULL);
+        FUZZ_EXPECT(ra_url_keys_check_url(pool, issuer, 0) == NULL);
     }
     error = NULL;
-    check_snapshot(pool, ra_keysnap_from_jwks(pool, SOURCE, JWKS_URI,
-                                              "https://login.example/{tenantid}/v2.0", text,
-                                              size, &error), error);
+    check_snapshot(pool, ra_fetched_keys_from_jwks(pool, SOURCE, JWKS_URI,
+                                                   "https://login.example/{tenantid}/v2.0", text,
+                                                   size, &error), error);
     error = NULL;
-    check_snapshot(pool, ra_keysnap_decode(pool, NULL, text, size, &error), error);
+    check_snapshot(pool, ra_fetched_keys_decode(pool, NULL, text, size, &error), error);
     apr_pool_destroy(pool); /* its cleanups release the cjose keys */
     return 0;
 }

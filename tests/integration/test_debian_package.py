@@ -74,7 +74,7 @@ def package_present():
 
 
 def module_version():
-    with open(os.path.join(ROOT, "include", "mod_ra_config.h")) as f:
+    with open(os.path.join(ROOT, "include", "mod_remoteassist.h")) as f:
         return re.search(r'#define RA_MODULE_VERSION "([^"]+)"', f.read()).group(1)
 
 

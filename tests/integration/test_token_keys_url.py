@@ -20,7 +20,7 @@ from graph_calls import BackgroundLoad
 from keyserver import JWKS_PATH, METADATA_PATH, KeyServer, Pki, SigningKey
 from test_config import configtest
 
-# mod_ra_keys.h: RA_KEYS_WAIT, and RA_KEYS_MAX_DOCUMENT of ra_keys.h
+# mod_ra_keys.h: RA_KEYS_WAIT, and RA_URL_KEYS_MAX_DOCUMENT of ra_url_keys.h
 KEYS_WAIT = 5
 MAX_DOCUMENT = 256 * 1024
 
@@ -288,7 +288,8 @@ def test_an_unchanged_refresh_rewrites_a_cache_file_with_older_keys(workroot, ke
     cache = os.path.join(service.httpd.workdir, "key-cache")
 
     def cached():
-        [name] = os.listdir(cache)
+        # the fetcher writes NAME.json.XXXXXX and renames it: only the file
+        [name] = [n for n in os.listdir(cache) if n.endswith(".json")]
         with open(os.path.join(cache, name), "rb") as f:
             return os.path.join(cache, name), f.read()
 

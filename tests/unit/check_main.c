@@ -47,7 +47,7 @@ int main(void)
 
     sr = srunner_create(jose_suite());
     srunner_add_suite(sr, token_suite());
-    srunner_add_suite(sr, keys_suite());
+    srunner_add_suite(sr, url_keys_suite());
     srunner_add_suite(sr, entity_suite());
     srunner_add_suite(sr, route_suite());
     srunner_add_suite(sr, query_suite());

@@ -19,7 +19,7 @@ TCase *slow_fixture_tcase(Suite *s, const char *name, SFun setup, SFun teardown)
 
 Suite *jose_suite(void);
 Suite *token_suite(void);
-Suite *keys_suite(void);
+Suite *url_keys_suite(void);
 Suite *entity_suite(void);
 Suite *route_suite(void);
 Suite *query_suite(void);

@@ -1,6 +1,6 @@
-/* Signing keys that arrive by URL: documents, snapshots, the shared block
- * and the key ring (see ra_keys.h). */
-#include "ra_keys.h"
+/* Signing keys that arrive by URL: documents, fetched keys, the shared block
+ * and local keys (see ra_url_keys.h). */
+#include "ra_url_keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 
 /* ------------------------------------------------------------- documents */
 
-const char *ra_keys_check_url(apr_pool_t *pool, const char *url, int allow_http)
+const char *ra_url_keys_check_url(apr_pool_t *pool, const char *url, int allow_http)
 {
     apr_uri_t uri;
 
@@ -45,9 +45,9 @@ static const char *string_member(json_t *obj, const char *name)
     return text && *text && strlen(text) == json_string_length(value) ? text : NULL;
 }
 
-const char *ra_keys_parse_metadata(apr_pool_t *pool, const char *data, apr_size_t len,
-                                   int allow_http, const char **jwks_uri,
-                                   const char **issuer)
+const char *ra_url_keys_parse_metadata(apr_pool_t *pool, const char *data, apr_size_t len,
+                                       int allow_http, const char **jwks_uri,
+                                       const char **issuer)
 {
     json_error_t jerr;
     const char *error = NULL;
@@ -61,10 +61,10 @@ const char *ra_keys_parse_metadata(apr_pool_t *pool, const char *data, apr_size_
     if (!uri || !iss) {
         error = "an OpenID Connect discovery document needs the strings jwks_uri and issuer";
     }
-    else if ((error = ra_keys_check_url(pool, uri, allow_http)) != NULL) {
+    else if ((error = ra_url_keys_check_url(pool, uri, allow_http)) != NULL) {
         error = apr_psprintf(pool, "its jwks_uri: %s", error);
     }
-    else if ((error = ra_keys_check_url(pool, iss, allow_http)) != NULL) {
+    else if ((error = ra_url_keys_check_url(pool, iss, allow_http)) != NULL) {
         error = apr_psprintf(pool, "its issuer: %s", error);
     }
     else {
@@ -75,9 +75,9 @@ const char *ra_keys_parse_metadata(apr_pool_t *pool, const char *data, apr_size_
     return error;
 }
 
-/* ------------------------------------------------------------- snapshots */
+/* --------------------------------------------------------- fetched keys */
 
-void ra_keysnap_destroy(ra_keysnap_t *snap)
+void ra_fetched_keys_destroy(ra_fetched_keys_t *snap)
 {
     if (snap) {
         apr_pool_destroy(snap->pool); /* its cleanup releases the cjose keys */
@@ -85,19 +85,20 @@ void ra_keysnap_destroy(ra_keysnap_t *snap)
 }
 
 /* A snapshot of the JWKS text jwks, carried by bundle; NULL with *error. */
-static ra_keysnap_t *snapshot_make(apr_pool_t *scratch, const char *source,
-                                   const char *jwks_uri, const char *issuer, const char *jwks,
-                                   apr_size_t jwks_len, const char *bundle,
-                                   apr_size_t bundle_len, const char **error)
+static ra_fetched_keys_t *snapshot_make(apr_pool_t *scratch, const char *source,
+                                        const char *jwks_uri, const char *issuer,
+                                        const char *jwks, apr_size_t jwks_len,
+                                        const char *bundle, apr_size_t bundle_len,
+                                        const char **error)
 {
     apr_pool_t *pool;
-    ra_keysnap_t *snap;
+    ra_fetched_keys_t *snap;
     apr_array_header_t *skipped;
 
     /* the shared block holds no more (a cache file may be longer) */
-    if (bundle_len > RA_KEYS_MAX_BUNDLE) {
+    if (bundle_len > RA_URL_KEYS_MAX_BUNDLE) {
         *error = apr_psprintf(scratch, "the keys and their URLs exceed %d bytes",
-                              RA_KEYS_MAX_BUNDLE);
+                              RA_URL_KEYS_MAX_BUNDLE);
         return NULL;
     }
     /* its own allocator: snapshots are made and destroyed by any thread */
@@ -131,13 +132,14 @@ static ra_keysnap_t *snapshot_make(apr_pool_t *scratch, const char *source,
  * the fetcher can tell an unchanged JWKS from a new one. */
 #define BUNDLE_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
 
-ra_keysnap_t *ra_keysnap_from_jwks(apr_pool_t *scratch, const char *source,
-                                   const char *jwks_uri, const char *issuer,
-                                   const char *jwks, apr_size_t len, const char **error)
+ra_fetched_keys_t *ra_fetched_keys_from_jwks(apr_pool_t *scratch, const char *source,
+                                             const char *jwks_uri, const char *issuer,
+                                             const char *jwks, apr_size_t len,
+                                             const char **error)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(jwks, len, JSON_REJECT_DUPLICATES, &jerr);
-    ra_keysnap_t *snap = NULL;
+    ra_fetched_keys_t *snap = NULL;
 
     if (!json_is_object(doc)) {
         *error = doc ? "the JWKS is not a JSON object"
@@ -165,15 +167,16 @@ ra_keysnap_t *ra_keysnap_from_jwks(apr_pool_t *scratch, const char *source,
     return snap;
 }
 
-ra_keysnap_t *ra_keysnap_decode(apr_pool_t *scratch, const char *source, const char *bundle,
-                                apr_size_t len, const char **error)
+ra_fetched_keys_t *ra_fetched_keys_decode(apr_pool_t *scratch, const char *source,
+                                          const char *bundle, apr_size_t len,
+                                          const char **error)
 {
     json_t *doc = json_loadb(bundle, len, JSON_REJECT_DUPLICATES, NULL);
     const char *from = string_member(doc, "source");
     const char *jwks_uri = string_member(doc, "jwks_uri");
     json_t *issuer = json_object_get(doc, "issuer");
     json_t *jwks = json_object_get(doc, "jwks");
-    ra_keysnap_t *snap = NULL;
+    ra_fetched_keys_t *snap = NULL;
 
     if (!from || !jwks_uri || !json_is_object(jwks)
         || (issuer && !json_is_null(issuer) && !string_member(doc, "issuer"))) {
@@ -207,7 +210,7 @@ ra_keysnap_t *ra_keysnap_decode(apr_pool_t *scratch, const char *source, const c
  * odd sequence number written before it. On x86 they are plain moves. */
 #define WORDS(bytes) (((bytes) + 7) / 8)
 
-struct ra_keyshare {
+struct ra_shared_keys {
     apr_uint64_t seq;           /* sequence lock: odd while the bundle is written */
     apr_uint64_t published;     /* bundles stored so far */
     apr_uint64_t attempts;      /* fetches finished so far */
@@ -218,7 +221,7 @@ struct ra_keyshare {
     apr_uint32_t in_flight;     /* the fetcher is fetching */
     apr_uint32_t failures;      /* consecutive failed fetches */
     apr_uint32_t len;           /* of bundle */
-    apr_uint64_t bundle[WORDS(RA_KEYS_MAX_BUNDLE)];
+    apr_uint64_t bundle[WORDS(RA_URL_KEYS_MAX_BUNDLE)];
 };
 
 #define LOAD(member) __atomic_load_n(&(member), __ATOMIC_ACQUIRE)
@@ -230,18 +233,18 @@ struct ra_keyshare {
 /* How often a waiting request looks whether the fetch finished. */
 #define WAIT_STEP 20000
 
-apr_size_t ra_keyshare_size(void)
+apr_size_t ra_shared_keys_size(void)
 {
-    return APR_ALIGN(sizeof(ra_keyshare_t), 8);
+    return APR_ALIGN(sizeof(ra_shared_keys_t), 8);
 }
 
-ra_keyshare_t *ra_keyshare_init(void *memory)
+ra_shared_keys_t *ra_shared_keys_init(void *memory)
 {
-    memset(memory, 0, ra_keyshare_size());
+    memset(memory, 0, ra_shared_keys_size());
     return memory;
 }
 
-apr_uint64_t ra_keyshare_published(const ra_keyshare_t *share)
+apr_uint64_t ra_shared_keys_published(const ra_shared_keys_t *share)
 {
     return LOAD(share->published);
 }
@@ -254,7 +257,7 @@ static apr_uint64_t bundle_word(const char *bundle, apr_size_t len, apr_size_t i
     return word;
 }
 
-void ra_keyshare_store(ra_keyshare_t *share, const char *bundle, apr_size_t len)
+void ra_shared_keys_store(ra_shared_keys_t *share, const char *bundle, apr_size_t len)
 {
     /* odd already when a writer died while writing: stay odd, then even */
     apr_uint64_t seq = LOAD(share->seq) | 1;
@@ -269,7 +272,7 @@ void ra_keyshare_store(ra_keyshare_t *share, const char *bundle, apr_size_t len)
     __atomic_add_fetch(&share->published, 1, __ATOMIC_ACQ_REL);
 }
 
-int ra_keyshare_holds(const ra_keyshare_t *share, const char *bundle, apr_size_t len)
+int ra_shared_keys_holds(const ra_shared_keys_t *share, const char *bundle, apr_size_t len)
 {
     /* odd: a fetcher died while writing, and the block must be written
      * again even if its bytes already match */
@@ -284,8 +287,8 @@ int ra_keyshare_holds(const ra_keyshare_t *share, const char *bundle, apr_size_t
     return 1;
 }
 
-const char *ra_keyshare_load(const ra_keyshare_t *share, apr_pool_t *pool, apr_size_t *len,
-                             apr_uint64_t *stamp)
+const char *ra_shared_keys_load(const ra_shared_keys_t *share, apr_pool_t *pool,
+                                apr_size_t *len, apr_uint64_t *stamp)
 {
     apr_time_t give_up = apr_time_now() + READ_PATIENCE;
 
@@ -299,7 +302,7 @@ const char *ra_keyshare_load(const ra_keyshare_t *share, apr_pool_t *pool, apr_s
         char *copy = NULL;
         if (!(before & 1)) {
             apr_size_t n = LOAD(share->len);
-            if (n <= RA_KEYS_MAX_BUNDLE) {
+            if (n <= RA_URL_KEYS_MAX_BUNDLE) {
                 copy = apr_palloc(pool, WORDS(n) * 8 + 1);
                 for (apr_size_t i = 0; i < WORDS(n); i++) {
                     apr_uint64_t word = LOAD(share->bundle[i]);
@@ -318,12 +321,12 @@ const char *ra_keyshare_load(const ra_keyshare_t *share, apr_pool_t *pool, apr_s
     return NULL;
 }
 
-void ra_keyshare_schedule(ra_keyshare_t *share, apr_time_t due)
+void ra_shared_keys_schedule(ra_shared_keys_t *share, apr_time_t due)
 {
     STORE(share->due, due);
 }
 
-int ra_keyshare_begin(ra_keyshare_t *share, apr_time_t now)
+int ra_shared_keys_begin(ra_shared_keys_t *share, apr_time_t now)
 {
     apr_time_t granted = LOAD(share->early_granted);
 
@@ -331,15 +334,15 @@ int ra_keyshare_begin(ra_keyshare_t *share, apr_time_t now)
         return 0;
     }
     /* in flight before the early request is served: a request that sees it
-     * served (ra_keyshare_ask reads in the other order) sees it in flight */
+     * served (ra_shared_keys_ask reads in the other order) sees it in flight */
     STORE(share->in_flight, 1);
     STORE(share->early_served, granted);
     return 1;
 }
 
-apr_interval_time_t ra_keyshare_end(ra_keyshare_t *share, apr_time_t now, int good,
-                                    apr_interval_time_t refresh,
-                                    apr_interval_time_t min_interval)
+apr_interval_time_t ra_shared_keys_end(ra_shared_keys_t *share, apr_time_t now, int good,
+                                       apr_interval_time_t refresh,
+                                       apr_interval_time_t min_interval)
 {
     apr_interval_time_t delay = refresh;
 
@@ -361,7 +364,7 @@ apr_interval_time_t ra_keyshare_end(ra_keyshare_t *share, apr_time_t now, int go
     return delay;
 }
 
-void ra_keyshare_adopt(ra_keyshare_t *share)
+void ra_shared_keys_adopt(ra_shared_keys_t *share)
 {
     if (LOAD(share->in_flight) || (LOAD(share->seq) & 1)) {
         STORE(share->due, 0);
@@ -369,38 +372,38 @@ void ra_keyshare_adopt(ra_keyshare_t *share)
     }
 }
 
-apr_uint32_t ra_keyshare_failures(const ra_keyshare_t *share)
+apr_uint32_t ra_shared_keys_failures(const ra_shared_keys_t *share)
 {
     return LOAD(share->failures);
 }
 
-ra_keys_ask_e ra_keyshare_ask(ra_keyshare_t *share, apr_time_t now,
-                              apr_interval_time_t min_interval, apr_uint64_t *ticket)
+ra_shared_keys_ask_e ra_shared_keys_ask(ra_shared_keys_t *share, apr_time_t now,
+                                        apr_interval_time_t min_interval, apr_uint64_t *ticket)
 {
     /* the ticket first: a fetch that finishes after it wakes the waiter */
     *ticket = LOAD(share->attempts);
-    /* in_flight last: ra_keyshare_begin stores it first */
+    /* in_flight last: ra_shared_keys_begin stores it first */
     apr_time_t granted = LOAD(share->early_granted);
     apr_time_t served = LOAD(share->early_served);
     if (LOAD(share->in_flight)) {
-        return RA_KEYS_FETCH_IN_FLIGHT;
+        return RA_SHARED_KEYS_FETCH_IN_FLIGHT;
     }
     if (granted != served) {
-        return RA_KEYS_FETCH_COMING; /* asked for, not begun yet */
+        return RA_SHARED_KEYS_FETCH_COMING; /* asked for, not begun yet */
     }
     /* a clock set back does not block early refreshes until it catches up */
     if (now - granted < min_interval && now >= granted) {
-        return RA_KEYS_NO_FETCH;
+        return RA_SHARED_KEYS_NO_FETCH;
     }
     /* one winner per interval across every child and thread; a loser
      * waits for the winner's fetch */
     __atomic_compare_exchange_n(&share->early_granted, &granted, now, 0, __ATOMIC_ACQ_REL,
                                 __ATOMIC_ACQUIRE);
-    return RA_KEYS_FETCH_COMING;
+    return RA_SHARED_KEYS_FETCH_COMING;
 }
 
-int ra_keyshare_wait(const ra_keyshare_t *share, apr_uint64_t ticket,
-                     apr_interval_time_t timeout)
+int ra_shared_keys_wait(const ra_shared_keys_t *share, apr_uint64_t ticket,
+                        apr_interval_time_t timeout)
 {
     apr_time_t deadline = apr_time_now() + timeout;
 
@@ -414,111 +417,112 @@ int ra_keyshare_wait(const ra_keyshare_t *share, apr_uint64_t ticket,
     return 1;
 }
 
-/* -------------------------------------------------------------- the ring */
+/* ----------------------------------------------------------- local keys */
 
-struct ra_keyring {
+struct ra_local_keys {
     apr_thread_mutex_t *lock;      /* current and every snapshot's holders */
     apr_thread_mutex_t *updating;  /* one thread decodes a new bundle at a time */
-    ra_keysnap_t *current;
+    ra_fetched_keys_t *current;
     apr_uint64_t stamp;            /* the publication current came from (atomic) */
 };
 
 typedef struct {
-    ra_keyring_t *ring;
-    ra_keysnap_t *snap;
-} ra_keyring_hold_t;
+    ra_local_keys_t *local;
+    ra_fetched_keys_t *snap;
+} ra_local_keys_hold_t;
 
-static apr_status_t ring_release(void *data)
+static apr_status_t local_keys_release(void *data)
 {
-    ra_keyring_hold_t *hold = data;
-    ra_keyring_t *ring = hold->ring;
-    ra_keysnap_t *gone = NULL;
+    ra_local_keys_hold_t *hold = data;
+    ra_local_keys_t *local = hold->local;
+    ra_fetched_keys_t *gone = NULL;
 
-    apr_thread_mutex_lock(ring->lock);
-    if (--hold->snap->holders == 0 && hold->snap != ring->current) {
+    apr_thread_mutex_lock(local->lock);
+    if (--hold->snap->holders == 0 && hold->snap != local->current) {
         gone = hold->snap;
     }
-    apr_thread_mutex_unlock(ring->lock);
-    ra_keysnap_destroy(gone);
+    apr_thread_mutex_unlock(local->lock);
+    ra_fetched_keys_destroy(gone);
     return APR_SUCCESS;
 }
 
-static apr_status_t ring_cleanup(void *data)
+static apr_status_t local_keys_cleanup(void *data)
 {
-    ra_keyring_t *ring = data;
-    ra_keysnap_destroy(ring->current);
-    ring->current = NULL;
+    ra_local_keys_t *local = data;
+    ra_fetched_keys_destroy(local->current);
+    local->current = NULL;
     return APR_SUCCESS;
 }
 
-ra_keyring_t *ra_keyring_create(apr_pool_t *pool)
+ra_local_keys_t *ra_local_keys_create(apr_pool_t *pool)
 {
-    ra_keyring_t *ring = apr_pcalloc(pool, sizeof(*ring));
+    ra_local_keys_t *local = apr_pcalloc(pool, sizeof(*local));
 
-    if (apr_thread_mutex_create(&ring->lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS
-        || apr_thread_mutex_create(&ring->updating, APR_THREAD_MUTEX_DEFAULT, pool)
+    if (apr_thread_mutex_create(&local->lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS
+        || apr_thread_mutex_create(&local->updating, APR_THREAD_MUTEX_DEFAULT, pool)
            != APR_SUCCESS) {
         return NULL;
     }
     /* registered after the mutexes: it runs before they are destroyed */
-    apr_pool_cleanup_register(pool, ring, ring_cleanup, apr_pool_cleanup_null);
-    return ring;
+    apr_pool_cleanup_register(pool, local, local_keys_cleanup, apr_pool_cleanup_null);
+    return local;
 }
 
-const ra_keysnap_t *ra_keyring_hold(ra_keyring_t *ring, apr_pool_t *holder)
+const ra_fetched_keys_t *ra_local_keys_hold(ra_local_keys_t *local, apr_pool_t *holder)
 {
-    ra_keysnap_t *snap;
+    ra_fetched_keys_t *snap;
 
-    apr_thread_mutex_lock(ring->lock);
-    if ((snap = ring->current) != NULL) {
+    apr_thread_mutex_lock(local->lock);
+    if ((snap = local->current) != NULL) {
         snap->holders++;
     }
-    apr_thread_mutex_unlock(ring->lock);
+    apr_thread_mutex_unlock(local->lock);
     if (snap) {
-        ra_keyring_hold_t *hold = apr_palloc(holder, sizeof(*hold));
-        hold->ring = ring;
+        ra_local_keys_hold_t *hold = apr_palloc(holder, sizeof(*hold));
+        hold->local = local;
         hold->snap = snap;
-        apr_pool_cleanup_register(holder, hold, ring_release, apr_pool_cleanup_null);
+        apr_pool_cleanup_register(holder, hold, local_keys_release, apr_pool_cleanup_null);
     }
     return snap;
 }
 
-static void ring_publish(ra_keyring_t *ring, ra_keysnap_t *snap, apr_uint64_t stamp)
+static void local_keys_publish(ra_local_keys_t *local, ra_fetched_keys_t *snap,
+                               apr_uint64_t stamp)
 {
-    ra_keysnap_t *gone = NULL;
+    ra_fetched_keys_t *gone = NULL;
 
-    apr_thread_mutex_lock(ring->lock);
-    if (ring->current && ring->current->holders == 0) {
-        gone = ring->current;
+    apr_thread_mutex_lock(local->lock);
+    if (local->current && local->current->holders == 0) {
+        gone = local->current;
     }
-    ring->current = snap;
-    STORE(ring->stamp, stamp);
-    apr_thread_mutex_unlock(ring->lock);
-    ra_keysnap_destroy(gone);
+    local->current = snap;
+    STORE(local->stamp, stamp);
+    apr_thread_mutex_unlock(local->lock);
+    ra_fetched_keys_destroy(gone);
 }
 
-int ra_keyring_update(ra_keyring_t *ring, const ra_keyshare_t *share, const char *source,
-                      int wait, apr_pool_t *scratch, const char **error)
+int ra_local_keys_update(ra_local_keys_t *local, const ra_shared_keys_t *share,
+                         const char *source, int wait, apr_pool_t *scratch, const char **error)
 {
     apr_status_t rv;
     int result = 0;
 
-    if (ra_keyshare_published(share) == LOAD(ring->stamp)) {
+    if (ra_shared_keys_published(share) == LOAD(local->stamp)) {
         return 0;
     }
-    rv = wait ? apr_thread_mutex_lock(ring->updating)
-              : apr_thread_mutex_trylock(ring->updating);
+    rv = wait ? apr_thread_mutex_lock(local->updating)
+              : apr_thread_mutex_trylock(local->updating);
     if (rv != APR_SUCCESS) {
         return 0; /* another thread is taking it */
     }
-    if (ra_keyshare_published(share) != LOAD(ring->stamp)) {
+    if (ra_shared_keys_published(share) != LOAD(local->stamp)) {
         apr_size_t len;
         apr_uint64_t stamp;
-        const char *bundle = ra_keyshare_load(share, scratch, &len, &stamp);
-        ra_keysnap_t *snap = bundle ? ra_keysnap_decode(scratch, source, bundle, len, error)
+        const char *bundle = ra_shared_keys_load(share, scratch, &len, &stamp);
+        ra_fetched_keys_t *snap = bundle ? ra_fetched_keys_decode(scratch, source, bundle, len, error)
                                     : NULL;
         if (snap) {
-            ring_publish(ring, snap, stamp);
+            local_keys_publish(local, snap, stamp);
             result = 1;
         }
         else if (!bundle) {
@@ -526,10 +530,10 @@ int ra_keyring_update(ra_keyring_t *ring, const ra_keyshare_t *share, const char
             result = -1;
         }
         else {
-            STORE(ring->stamp, stamp); /* the same bytes would fail again */
+            STORE(local->stamp, stamp); /* the same bytes would fail again */
             result = -1;
         }
     }
-    apr_thread_mutex_unlock(ring->updating);
+    apr_thread_mutex_unlock(local->updating);
     return result;
 }

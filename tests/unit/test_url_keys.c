@@ -1,7 +1,7 @@
-/* ra_keys and the key-set parts of ra_token that keys from a URL use: URL
+/* ra_url_keys and the key-set parts of ra_keyset that keys from a URL use: URL
  * and discovery-document checks, the {tenantid} issuer template, JWKS with
  * unusable keys, snapshots and their bundles, the shared block's schedule
- * and early refreshes, and the key ring swapped under running threads (run
+ * and early refreshes, and local keys swapped under running threads (run
  * under AddressSanitizer by make test, which catches a snapshot freed while
  * a thread still holds it). Keys are made with cjose when the case starts. */
 #include <stdlib.h>
@@ -13,7 +13,8 @@
 #include <cjose/cjose.h>
 #include <jansson.h>
 
-#include "ra_keys.h"
+#include "ra_token.h"
+#include "ra_url_keys.h"
 #include "suites.h"
 
 #define SOURCE "https://login.example/tenant/v2.0/.well-known/openid-configuration"
@@ -122,12 +123,12 @@ static ra_token_status_e verify(apr_pool_t *p, const ra_keyset_t *keys,
     return ra_token_verify(p, keys, &policy, jwt, SEC(NOW_SEC), &result);
 }
 
-static ra_keysnap_t *snapshot(const char *issuer, const char *jwks)
+static ra_fetched_keys_t *snapshot(const char *issuer, const char *jwks)
 {
     const char *error = NULL;
-    ra_keysnap_t *snap = ra_keysnap_from_jwks(pool, SOURCE, JWKS_URI, issuer, jwks,
-                                              strlen(jwks), &error);
-    ck_assert_msg(snap != NULL, "ra_keysnap_from_jwks: %s", error);
+    ra_fetched_keys_t *snap = ra_fetched_keys_from_jwks(pool, SOURCE, JWKS_URI, issuer, jwks,
+                                                        strlen(jwks), &error);
+    ck_assert_msg(snap != NULL, "ra_fetched_keys_from_jwks: %s", error);
     return snap;
 }
 
@@ -153,7 +154,7 @@ START_TEST(urls)
         { "", 0, 0 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *error = ra_keys_check_url(pool, cases[i].url, cases[i].allow_http);
+        const char *error = ra_url_keys_check_url(pool, cases[i].url, cases[i].allow_http);
         ck_assert_msg((error == NULL) == cases[i].ok, "%s (allow_http %d): %s",
                       cases[i].url, cases[i].allow_http, error ? error : "accepted");
     }
@@ -191,8 +192,8 @@ START_TEST(metadata)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *jwks_uri = NULL, *issuer = NULL;
-        const char *error = ra_keys_parse_metadata(pool, cases[i].doc, strlen(cases[i].doc),
-                                                   cases[i].allow_http, &jwks_uri, &issuer);
+        const char *error = ra_url_keys_parse_metadata(pool, cases[i].doc, strlen(cases[i].doc),
+                                                       cases[i].allow_http, &jwks_uri, &issuer);
         if (cases[i].jwks_uri) {
             ck_assert_msg(error == NULL, "case %zu: %s", i, error);
             ck_assert_str_eq(jwks_uri, cases[i].jwks_uri);
@@ -246,7 +247,7 @@ END_TEST
  * tenant in a token of the other. */
 START_TEST(issuer_template_in_verify)
 {
-    const ra_keysnap_t *snap = snapshot(TEMPLATE, JWKS(public_jwk(rsa_a, "a", "RS256")));
+    const ra_fetched_keys_t *snap = snapshot(TEMPLATE, JWKS(public_jwk(rsa_a, "a", "RS256")));
     const char *iss_a = "https://login.example/" TENANT_A "/v2.0";
     const char *iss_b = "https://login.example/" TENANT_B "/v2.0";
 
@@ -258,7 +259,7 @@ START_TEST(issuer_template_in_verify)
                             token(rsa_a, "a", iss_a, TENANT_B)), RA_TOKEN_BAD_ISSUER);
     ck_assert_int_eq(verify(pool, snap->keys, snap->issuers,
                             token(rsa_a, "a", iss_a, NULL)), RA_TOKEN_BAD_ISSUER);
-    ra_keysnap_destroy((ra_keysnap_t *)snap);
+    ra_fetched_keys_destroy((ra_fetched_keys_t *)snap);
 }
 END_TEST
 
@@ -340,7 +341,7 @@ END_TEST
 START_TEST(bundle_round_trip)
 {
     const char *jwks = JWKS(public_jwk(rsa_a, "a", "RS256"), public_jwk(ec_key, "ec", NULL));
-    ra_keysnap_t *made = snapshot(TEMPLATE, jwks), *again = snapshot(TEMPLATE, jwks);
+    ra_fetched_keys_t *made = snapshot(TEMPLATE, jwks), *again = snapshot(TEMPLATE, jwks);
     const char *error = NULL;
 
     /* the same keys make the same bytes: an unchanged JWKS is recognised */
@@ -348,8 +349,8 @@ START_TEST(bundle_round_trip)
     ck_assert_int_eq(memcmp(made->bundle, again->bundle, made->bundle_len), 0);
     ck_assert_uint_ne(ra_keyset_generation(made->keys), ra_keyset_generation(again->keys));
 
-    ra_keysnap_t *decoded = ra_keysnap_decode(pool, SOURCE, made->bundle, made->bundle_len,
-                                              &error);
+    ra_fetched_keys_t *decoded = ra_fetched_keys_decode(pool, SOURCE, made->bundle,
+                                                        made->bundle_len, &error);
     ck_assert_msg(decoded != NULL, "%s", error);
     ck_assert_str_eq(decoded->source, SOURCE);
     ck_assert_str_eq(decoded->jwks_uri, JWKS_URI);
@@ -359,29 +360,29 @@ START_TEST(bundle_round_trip)
     ck_assert_int_eq(verify(pool, decoded->keys, NULL,
                             token(rsa_a, "a", "x", TENANT_A)), RA_TOKEN_OK);
 
-    ck_assert_ptr_null(ra_keysnap_decode(pool, "https://other.test/keys", made->bundle,
-                                         made->bundle_len, &error));
+    ck_assert_ptr_null(ra_fetched_keys_decode(pool, "https://other.test/keys", made->bundle,
+                                              made->bundle_len, &error));
     ck_assert_ptr_nonnull(strstr(error, "https://other.test/keys"));
 
-    ra_keysnap_t *no_issuer = snapshot(NULL, jwks);
-    ra_keysnap_t *back = ra_keysnap_decode(pool, NULL, no_issuer->bundle,
-                                           no_issuer->bundle_len, &error);
+    ra_fetched_keys_t *no_issuer = snapshot(NULL, jwks);
+    ra_fetched_keys_t *back = ra_fetched_keys_decode(pool, NULL, no_issuer->bundle,
+                                                     no_issuer->bundle_len, &error);
     ck_assert_ptr_nonnull(back);
     ck_assert_ptr_null(back->issuer);
     ck_assert_ptr_null(back->issuers);
-    ra_keysnap_t *all[] = { made, again, decoded, no_issuer, back };
+    ra_fetched_keys_t *all[] = { made, again, decoded, no_issuer, back };
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        ra_keysnap_destroy(all[i]);
+        ra_fetched_keys_destroy(all[i]);
     }
 }
 END_TEST
 
 START_TEST(bad_documents_make_no_snapshot)
 {
-    char *huge = apr_palloc(pool, RA_KEYS_MAX_BUNDLE + 64);
-    int n = apr_snprintf(huge, RA_KEYS_MAX_BUNDLE + 64, "{\"keys\":[],\"pad\":\"");
-    memset(huge + n, 'x', RA_KEYS_MAX_BUNDLE);
-    strcpy(huge + n + RA_KEYS_MAX_BUNDLE, "\"}");
+    char *huge = apr_palloc(pool, RA_URL_KEYS_MAX_BUNDLE + 64);
+    int n = apr_snprintf(huge, RA_URL_KEYS_MAX_BUNDLE + 64, "{\"keys\":[],\"pad\":\"");
+    memset(huge + n, 'x', RA_URL_KEYS_MAX_BUNDLE);
+    strcpy(huge + n + RA_URL_KEYS_MAX_BUNDLE, "\"}");
     const char *const jwks[] = { "not json", "[]", "{\"keys\":[]}", huge };
     const char *const bundles[] = { "{}", "not json",
                                     "{\"source\":\"" SOURCE "\",\"jwks_uri\":\"" JWKS_URI "\"}",
@@ -391,14 +392,14 @@ START_TEST(bad_documents_make_no_snapshot)
 
     for (size_t i = 0; i < sizeof(jwks) / sizeof(jwks[0]); i++) {
         error = NULL;
-        ck_assert_ptr_null(ra_keysnap_from_jwks(pool, SOURCE, JWKS_URI, NULL, jwks[i],
-                                                strlen(jwks[i]), &error));
+        ck_assert_ptr_null(ra_fetched_keys_from_jwks(pool, SOURCE, JWKS_URI, NULL, jwks[i],
+                                                     strlen(jwks[i]), &error));
         ck_assert_msg(error != NULL, "jwks %zu", i);
     }
     for (size_t i = 0; i < sizeof(bundles) / sizeof(bundles[0]); i++) {
         error = NULL;
-        ck_assert_ptr_null(ra_keysnap_decode(pool, SOURCE, bundles[i], strlen(bundles[i]),
-                                             &error));
+        ck_assert_ptr_null(ra_fetched_keys_decode(pool, SOURCE, bundles[i], strlen(bundles[i]),
+                                                  &error));
         ck_assert_msg(error != NULL, "bundle %zu", i);
     }
 }
@@ -409,27 +410,27 @@ START_TEST(bundle_longer_than_the_shared_block_is_refused)
     /* a cache file can be longer than any fetch: a member the loader ignores
      * pads a usable bundle past what the shared block holds */
     json_t *jwks = json_loads(JWKS(public_jwk(rsa_a, "a", "RS256")), 0, NULL);
-    char *pad = apr_palloc(pool, RA_KEYS_MAX_BUNDLE + 1);
+    char *pad = apr_palloc(pool, RA_URL_KEYS_MAX_BUNDLE + 1);
     const char *error = NULL;
 
     ck_assert_ptr_nonnull(jwks);
-    memset(pad, 'x', RA_KEYS_MAX_BUNDLE);
-    pad[RA_KEYS_MAX_BUNDLE] = '\0';
+    memset(pad, 'x', RA_URL_KEYS_MAX_BUNDLE);
+    pad[RA_URL_KEYS_MAX_BUNDLE] = '\0';
     ck_assert_int_eq(json_object_set_new(jwks, "pad", json_string(pad)), 0);
     json_t *doc = json_pack("{s:s, s:s, s:o}", "source", SOURCE, "jwks_uri", JWKS_URI,
                             "jwks", jwks);
     char *text = json_dumps(doc, JSON_COMPACT);
     ck_assert_ptr_nonnull(text);
-    ck_assert_ptr_null(ra_keysnap_decode(pool, SOURCE, text, strlen(text), &error));
+    ck_assert_ptr_null(ra_fetched_keys_decode(pool, SOURCE, text, strlen(text), &error));
     ck_assert_ptr_nonnull(strstr(error, "exceed"));
     free(text);
 
     /* the same bundle without the pad is one */
     json_object_del(jwks, "pad");
     text = json_dumps(doc, JSON_COMPACT);
-    ra_keysnap_t *snap = ra_keysnap_decode(pool, SOURCE, text, strlen(text), &error);
+    ra_fetched_keys_t *snap = ra_fetched_keys_decode(pool, SOURCE, text, strlen(text), &error);
     ck_assert_msg(snap != NULL, "%s", error);
-    ra_keysnap_destroy(snap);
+    ra_fetched_keys_destroy(snap);
     free(text);
     json_decref(doc);
 }
@@ -437,109 +438,112 @@ END_TEST
 
 /* ---- the shared block ---- */
 
-static ra_keyshare_t *new_share(void)
+static ra_shared_keys_t *new_share(void)
 {
-    return ra_keyshare_init(apr_palloc(pool, ra_keyshare_size()));
+    return ra_shared_keys_init(apr_palloc(pool, ra_shared_keys_size()));
 }
 
 START_TEST(share_stores_and_loads)
 {
-    ra_keyshare_t *share = new_share();
+    ra_shared_keys_t *share = new_share();
     apr_size_t len;
     apr_uint64_t stamp;
 
-    ck_assert_uint_eq(ra_keyshare_published(share), 0);
-    ck_assert_ptr_null(ra_keyshare_load(share, pool, &len, &stamp));
-    ck_assert(!ra_keyshare_holds(share, "", 0));
-    ra_keyshare_store(share, "first", 5);
-    ra_keyshare_store(share, "second", 6);
-    ck_assert_uint_eq(ra_keyshare_published(share), 2);
-    ck_assert_str_eq(ra_keyshare_load(share, pool, &len, &stamp), "second");
+    ck_assert_uint_eq(ra_shared_keys_published(share), 0);
+    ck_assert_ptr_null(ra_shared_keys_load(share, pool, &len, &stamp));
+    ck_assert(!ra_shared_keys_holds(share, "", 0));
+    ra_shared_keys_store(share, "first", 5);
+    ra_shared_keys_store(share, "second", 6);
+    ck_assert_uint_eq(ra_shared_keys_published(share), 2);
+    ck_assert_str_eq(ra_shared_keys_load(share, pool, &len, &stamp), "second");
     ck_assert_uint_eq(len, 6);
     ck_assert_uint_eq(stamp, 2);
-    ck_assert(ra_keyshare_holds(share, "second", 6));
-    ck_assert(!ra_keyshare_holds(share, "first", 5));
+    ck_assert(ra_shared_keys_holds(share, "second", 6));
+    ck_assert(!ra_shared_keys_holds(share, "first", 5));
 }
 END_TEST
 
 START_TEST(schedule_and_back_off)
 {
-    ra_keyshare_t *share = new_share();
+    ra_shared_keys_t *share = new_share();
     apr_time_t t = SEC(NOW_SEC);
     /* failures: retry after 10, 20, 40, 60 (the refresh caps it), 60 s */
     static const int backoff[] = { 10, 20, 40, 60, 60 };
 
-    ck_assert(ra_keyshare_begin(share, t)); /* a fresh block is due */
-    ck_assert_int_eq(ra_keyshare_end(share, t, 1, SEC(60), SEC(10)), SEC(60));
-    ck_assert(!ra_keyshare_begin(share, t + SEC(59)));
-    ck_assert(ra_keyshare_begin(share, t + SEC(60)));
+    ck_assert(ra_shared_keys_begin(share, t)); /* a fresh block is due */
+    ck_assert_int_eq(ra_shared_keys_end(share, t, 1, SEC(60), SEC(10)), SEC(60));
+    ck_assert(!ra_shared_keys_begin(share, t + SEC(59)));
+    ck_assert(ra_shared_keys_begin(share, t + SEC(60)));
     t += SEC(60);
     for (size_t i = 0; i < sizeof(backoff) / sizeof(backoff[0]); i++) {
-        ck_assert_int_eq(ra_keyshare_end(share, t, 0, SEC(60), SEC(10)), SEC(backoff[i]));
-        ck_assert_uint_eq(ra_keyshare_failures(share), i + 1);
-        ck_assert(!ra_keyshare_begin(share, t + SEC(backoff[i]) - 1));
+        ck_assert_int_eq(ra_shared_keys_end(share, t, 0, SEC(60), SEC(10)), SEC(backoff[i]));
+        ck_assert_uint_eq(ra_shared_keys_failures(share), i + 1);
+        ck_assert(!ra_shared_keys_begin(share, t + SEC(backoff[i]) - 1));
         t += SEC(backoff[i]);
-        ck_assert(ra_keyshare_begin(share, t));
+        ck_assert(ra_shared_keys_begin(share, t));
     }
-    ck_assert_int_eq(ra_keyshare_end(share, t, 1, SEC(60), SEC(10)), SEC(60));
-    ck_assert_uint_eq(ra_keyshare_failures(share), 0);
+    ck_assert_int_eq(ra_shared_keys_end(share, t, 1, SEC(60), SEC(10)), SEC(60));
+    ck_assert_uint_eq(ra_shared_keys_failures(share), 0);
 
     /* a refresh shorter than the minimum interval: failures back off to it */
-    ck_assert(ra_keyshare_begin(share, t + SEC(60)));
-    ck_assert_int_eq(ra_keyshare_end(share, t, 0, SEC(2), SEC(10)), SEC(10));
+    ck_assert(ra_shared_keys_begin(share, t + SEC(60)));
+    ck_assert_int_eq(ra_shared_keys_end(share, t, 0, SEC(2), SEC(10)), SEC(10));
 }
 END_TEST
 
 START_TEST(adopt_refetches_what_a_dead_fetcher_left)
 {
-    ra_keyshare_t *share = new_share();
+    ra_shared_keys_t *share = new_share();
     apr_time_t t = SEC(NOW_SEC);
 
-    ck_assert(ra_keyshare_begin(share, t));
-    ra_keyshare_end(share, t, 1, SEC(3600), SEC(60));
-    ra_keyshare_adopt(share); /* nothing was left in flight */
-    ck_assert(!ra_keyshare_begin(share, t + SEC(1)));
-    ra_keyshare_schedule(share, 0);
-    ck_assert(ra_keyshare_begin(share, t + SEC(1)));
-    ra_keyshare_schedule(share, t + SEC(3600));
+    ck_assert(ra_shared_keys_begin(share, t));
+    ra_shared_keys_end(share, t, 1, SEC(3600), SEC(60));
+    ra_shared_keys_adopt(share); /* nothing was left in flight */
+    ck_assert(!ra_shared_keys_begin(share, t + SEC(1)));
+    ra_shared_keys_schedule(share, 0);
+    ck_assert(ra_shared_keys_begin(share, t + SEC(1)));
+    ra_shared_keys_schedule(share, t + SEC(3600));
     /* its child was killed here, mid-fetch */
-    ra_keyshare_adopt(share);
-    ck_assert(ra_keyshare_begin(share, t + SEC(2)));
+    ra_shared_keys_adopt(share);
+    ck_assert(ra_shared_keys_begin(share, t + SEC(2)));
 }
 END_TEST
 
 START_TEST(early_refresh_once_per_interval)
 {
-    ra_keyshare_t *share = new_share();
+    ra_shared_keys_t *share = new_share();
     apr_time_t t = SEC(NOW_SEC);
     apr_uint64_t ticket;
 
-    ck_assert(ra_keyshare_begin(share, t));
+    ck_assert(ra_shared_keys_begin(share, t));
     /* a scheduled fetch under way: it may predate the key, so ask again later */
-    ck_assert_int_eq(ra_keyshare_ask(share, t, SEC(60), &ticket), RA_KEYS_FETCH_IN_FLIGHT);
-    ra_keyshare_end(share, t, 1, SEC(3600), SEC(60));
-    ck_assert(ra_keyshare_wait(share, ticket, 0));
+    ck_assert_int_eq(ra_shared_keys_ask(share, t, SEC(60), &ticket),
+                     RA_SHARED_KEYS_FETCH_IN_FLIGHT);
+    ra_shared_keys_end(share, t, 1, SEC(3600), SEC(60));
+    ck_assert(ra_shared_keys_wait(share, ticket, 0));
 
-    ck_assert_int_eq(ra_keyshare_ask(share, t + SEC(1), SEC(60), &ticket),
-                     RA_KEYS_FETCH_COMING); /* asks */
-    ck_assert_int_eq(ra_keyshare_ask(share, t + SEC(1), SEC(60), &ticket),
-                     RA_KEYS_FETCH_COMING); /* waits for that one */
-    ck_assert(ra_keyshare_begin(share, t + SEC(1)));
-    ck_assert_int_eq(ra_keyshare_ask(share, t + SEC(2), SEC(60), &ticket),
-                     RA_KEYS_FETCH_IN_FLIGHT);
-    ra_keyshare_end(share, t + SEC(2), 1, SEC(3600), SEC(60));
-    ck_assert(ra_keyshare_wait(share, ticket, 0));
+    ck_assert_int_eq(ra_shared_keys_ask(share, t + SEC(1), SEC(60), &ticket),
+                     RA_SHARED_KEYS_FETCH_COMING); /* asks */
+    ck_assert_int_eq(ra_shared_keys_ask(share, t + SEC(1), SEC(60), &ticket),
+                     RA_SHARED_KEYS_FETCH_COMING); /* waits for that one */
+    ck_assert(ra_shared_keys_begin(share, t + SEC(1)));
+    ck_assert_int_eq(ra_shared_keys_ask(share, t + SEC(2), SEC(60), &ticket),
+                     RA_SHARED_KEYS_FETCH_IN_FLIGHT);
+    ra_shared_keys_end(share, t + SEC(2), 1, SEC(3600), SEC(60));
+    ck_assert(ra_shared_keys_wait(share, ticket, 0));
     /* the refresh came and the kid is still unknown: no second one soon */
-    ck_assert_int_eq(ra_keyshare_ask(share, t + SEC(3), SEC(60), &ticket), RA_KEYS_NO_FETCH);
-    ck_assert_int_eq(ra_keyshare_ask(share, t + SEC(60), SEC(60), &ticket), RA_KEYS_NO_FETCH);
-    ck_assert(!ra_keyshare_begin(share, t + SEC(60)));
-    ck_assert_int_eq(ra_keyshare_ask(share, t + SEC(61), SEC(60), &ticket),
-                     RA_KEYS_FETCH_COMING);
-    ck_assert(ra_keyshare_begin(share, t + SEC(61)));
+    ck_assert_int_eq(ra_shared_keys_ask(share, t + SEC(3), SEC(60), &ticket),
+                     RA_SHARED_KEYS_NO_FETCH);
+    ck_assert_int_eq(ra_shared_keys_ask(share, t + SEC(60), SEC(60), &ticket),
+                     RA_SHARED_KEYS_NO_FETCH);
+    ck_assert(!ra_shared_keys_begin(share, t + SEC(60)));
+    ck_assert_int_eq(ra_shared_keys_ask(share, t + SEC(61), SEC(60), &ticket),
+                     RA_SHARED_KEYS_FETCH_COMING);
+    ck_assert(ra_shared_keys_begin(share, t + SEC(61)));
     /* a clock set back an hour still lets an unknown kid ask */
-    ra_keyshare_end(share, t + SEC(61), 1, SEC(3600), SEC(60));
-    ck_assert_int_eq(ra_keyshare_ask(share, t - SEC(3600), SEC(60), &ticket),
-                     RA_KEYS_FETCH_COMING);
+    ra_shared_keys_end(share, t + SEC(61), 1, SEC(3600), SEC(60));
+    ck_assert_int_eq(ra_shared_keys_ask(share, t - SEC(3600), SEC(60), &ticket),
+                     RA_SHARED_KEYS_FETCH_COMING);
 }
 END_TEST
 
@@ -549,7 +553,7 @@ END_TEST
 #define FLOOD_ASKS 500
 
 typedef struct {
-    ra_keyshare_t *share;
+    ra_shared_keys_t *share;
     apr_time_t now;
     int waits;
 } flood_t;
@@ -559,7 +563,8 @@ static void *APR_THREAD_FUNC flood(apr_thread_t *thread, void *data)
     flood_t *f = data;
     apr_uint64_t ticket;
     for (int i = 0; i < FLOOD_ASKS; i++) {
-        f->waits += ra_keyshare_ask(f->share, f->now, SEC(60), &ticket) != RA_KEYS_NO_FETCH;
+        f->waits += ra_shared_keys_ask(f->share, f->now, SEC(60), &ticket)
+                    != RA_SHARED_KEYS_NO_FETCH;
     }
     (void)thread; /* returns rather than apr_thread_exit: ASan misreads pthread_exit */
     return NULL;
@@ -567,14 +572,14 @@ static void *APR_THREAD_FUNC flood(apr_thread_t *thread, void *data)
 
 START_TEST(flood_of_unknown_kids_asks_once)
 {
-    ra_keyshare_t *share = new_share();
+    ra_shared_keys_t *share = new_share();
     apr_time_t t = SEC(NOW_SEC);
     apr_thread_t *threads[FLOOD_THREADS];
     flood_t floods[FLOOD_THREADS];
     apr_status_t rv;
 
-    ck_assert(ra_keyshare_begin(share, t));
-    ra_keyshare_end(share, t, 1, SEC(3600), SEC(60));
+    ck_assert(ra_shared_keys_begin(share, t));
+    ra_shared_keys_end(share, t, 1, SEC(3600), SEC(60));
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < FLOOD_THREADS; i++) {
             floods[i] = (flood_t){ share, t + SEC(1 + round), 0 };
@@ -586,19 +591,19 @@ START_TEST(flood_of_unknown_kids_asks_once)
         }
         /* round 0 asked once and every ask waits for it; later rounds,
          * after that fetch, within the interval: nothing asked, no waiting */
-        ck_assert_int_eq(ra_keyshare_begin(share, t + SEC(1 + round)), round == 0);
+        ck_assert_int_eq(ra_shared_keys_begin(share, t + SEC(1 + round)), round == 0);
         for (int i = 0; i < FLOOD_THREADS; i++) {
             ck_assert_int_eq(floods[i].waits, round == 0 ? FLOOD_ASKS : 0);
         }
         if (round == 0) {
-            ra_keyshare_end(share, t + SEC(1), 1, SEC(3600), SEC(60));
+            ra_shared_keys_end(share, t + SEC(1), 1, SEC(3600), SEC(60));
         }
     }
 }
 END_TEST
 
 typedef struct {
-    ra_keyshare_t *share;
+    ra_shared_keys_t *share;
     apr_interval_time_t after;
 } finisher_t;
 
@@ -606,75 +611,75 @@ static void *APR_THREAD_FUNC finish_fetch(apr_thread_t *thread, void *data)
 {
     finisher_t *f = data;
     apr_sleep(f->after);
-    ra_keyshare_end(f->share, apr_time_now(), 0, SEC(60), SEC(1));
+    ra_shared_keys_end(f->share, apr_time_now(), 0, SEC(60), SEC(1));
     (void)thread;
     return NULL;
 }
 
 START_TEST(wait_is_bounded)
 {
-    ra_keyshare_t *share = new_share();
+    ra_shared_keys_t *share = new_share();
     finisher_t finisher = { share, 100000 };
     apr_thread_t *thread;
     apr_uint64_t ticket;
     apr_status_t rv;
     apr_time_t start;
 
-    ck_assert_int_eq(ra_keyshare_ask(share, apr_time_now(), SEC(1), &ticket),
-                     RA_KEYS_FETCH_COMING);
-    ck_assert(ra_keyshare_begin(share, apr_time_now()));
+    ck_assert_int_eq(ra_shared_keys_ask(share, apr_time_now(), SEC(1), &ticket),
+                     RA_SHARED_KEYS_FETCH_COMING);
+    ck_assert(ra_shared_keys_begin(share, apr_time_now()));
     start = apr_time_now();
-    ck_assert(!ra_keyshare_wait(share, ticket, 150000)); /* nothing finishes */
+    ck_assert(!ra_shared_keys_wait(share, ticket, 150000)); /* nothing finishes */
     ck_assert_int_ge(apr_time_now() - start, 150000);
     ck_assert_int_lt(apr_time_now() - start, SEC(1));
 
     ck_assert_int_eq(apr_thread_create(&thread, NULL, finish_fetch, &finisher, pool),
                      APR_SUCCESS);
     start = apr_time_now();
-    ck_assert(ra_keyshare_wait(share, ticket, SEC(5)));
+    ck_assert(ra_shared_keys_wait(share, ticket, SEC(5)));
     ck_assert_int_lt(apr_time_now() - start, SEC(1));
     apr_thread_join(&rv, thread);
 }
 END_TEST
 
-/* ---- the ring ---- */
+/* ---- local keys ---- */
 
-START_TEST(ring_takes_newer_bundles)
+START_TEST(local_keys_takes_newer_bundles)
 {
-    ra_keyring_t *ring = ra_keyring_create(pool);
-    ra_keyshare_t *share = new_share();
-    ra_keysnap_t *made = snapshot(NULL, JWKS(public_jwk(rsa_a, "a", NULL)));
+    ra_local_keys_t *local = ra_local_keys_create(pool);
+    ra_shared_keys_t *share = new_share();
+    ra_fetched_keys_t *made = snapshot(NULL, JWKS(public_jwk(rsa_a, "a", NULL)));
     const char *error = NULL;
     apr_pool_t *request;
 
-    ck_assert_ptr_null(ra_keyring_hold(ring, pool));
-    ck_assert_int_eq(ra_keyring_update(ring, share, SOURCE, 1, pool, &error), 0);
-    ra_keyshare_store(share, made->bundle, made->bundle_len);
-    ck_assert_int_eq(ra_keyring_update(ring, share, SOURCE, 1, pool, &error), 1);
-    ck_assert_int_eq(ra_keyring_update(ring, share, SOURCE, 1, pool, &error), 0);
+    ck_assert_ptr_null(ra_local_keys_hold(local, pool));
+    ck_assert_int_eq(ra_local_keys_update(local, share, SOURCE, 1, pool, &error), 0);
+    ra_shared_keys_store(share, made->bundle, made->bundle_len);
+    ck_assert_int_eq(ra_local_keys_update(local, share, SOURCE, 1, pool, &error), 1);
+    ck_assert_int_eq(ra_local_keys_update(local, share, SOURCE, 1, pool, &error), 0);
 
     apr_pool_create(&request, pool);
-    const ra_keysnap_t *held = ra_keyring_hold(ring, request);
+    const ra_fetched_keys_t *held = ra_local_keys_hold(local, request);
     ck_assert_str_eq(ra_keyset_kids(pool, held->keys), "a");
 
     /* new keys while a request holds the old ones: it keeps them */
-    ra_keysnap_t *next = snapshot(NULL, JWKS(public_jwk(rsa_b, "b", NULL)));
-    ra_keyshare_store(share, next->bundle, next->bundle_len);
-    ck_assert_int_eq(ra_keyring_update(ring, share, SOURCE, 0, pool, &error), 1);
+    ra_fetched_keys_t *next = snapshot(NULL, JWKS(public_jwk(rsa_b, "b", NULL)));
+    ra_shared_keys_store(share, next->bundle, next->bundle_len);
+    ck_assert_int_eq(ra_local_keys_update(local, share, SOURCE, 0, pool, &error), 1);
     ck_assert_str_eq(ra_keyset_kids(pool, held->keys), "a");
-    ck_assert_str_eq(ra_keyset_kids(pool, ra_keyring_hold(ring, pool)->keys), "b");
+    ck_assert_str_eq(ra_keyset_kids(pool, ra_local_keys_hold(local, pool)->keys), "b");
     apr_pool_destroy(request); /* the old snapshot goes with its last holder */
 
     /* a bundle of another source is refused once, not on every request */
-    ck_assert_int_eq(ra_keyring_update(ring, share, "https://other.test/", 1, pool, &error), 0);
-    ra_keyshare_store(share, made->bundle, made->bundle_len);
-    ck_assert_int_eq(ra_keyring_update(ring, share, "https://other.test/", 1, pool, &error),
+    ck_assert_int_eq(ra_local_keys_update(local, share, "https://other.test/", 1, pool, &error), 0);
+    ra_shared_keys_store(share, made->bundle, made->bundle_len);
+    ck_assert_int_eq(ra_local_keys_update(local, share, "https://other.test/", 1, pool, &error),
                      -1);
     ck_assert_ptr_nonnull(error);
-    ck_assert_int_eq(ra_keyring_update(ring, share, "https://other.test/", 1, pool, &error), 0);
-    ck_assert_str_eq(ra_keyset_kids(pool, ra_keyring_hold(ring, pool)->keys), "b");
-    ra_keysnap_destroy(made);
-    ra_keysnap_destroy(next);
+    ck_assert_int_eq(ra_local_keys_update(local, share, "https://other.test/", 1, pool, &error), 0);
+    ck_assert_str_eq(ra_keyset_kids(pool, ra_local_keys_hold(local, pool)->keys), "b");
+    ra_fetched_keys_destroy(made);
+    ra_fetched_keys_destroy(next);
 }
 END_TEST
 
@@ -685,14 +690,14 @@ END_TEST
 #define RING_ROTATIONS 200
 
 typedef struct {
-    ra_keyring_t *ring;
-    ra_keyshare_t *share;
+    ra_local_keys_t *local;
+    ra_shared_keys_t *share;
     const char *token;
     volatile int *rotating;
     int verified, failed;
 } reader_t;
 
-static void *APR_THREAD_FUNC ring_reader(apr_thread_t *thread, void *data)
+static void *APR_THREAD_FUNC local_keys_reader(apr_thread_t *thread, void *data)
 {
     reader_t *r = data;
     apr_pool_t *own, *request;
@@ -701,8 +706,8 @@ static void *APR_THREAD_FUNC ring_reader(apr_thread_t *thread, void *data)
     apr_pool_create_unmanaged_ex(&own, NULL, NULL);
     apr_pool_create(&request, own);
     while (__atomic_load_n(r->rotating, __ATOMIC_ACQUIRE)) {
-        ra_keyring_update(r->ring, r->share, SOURCE, 0, request, &error);
-        const ra_keysnap_t *snap = ra_keyring_hold(r->ring, request);
+        ra_local_keys_update(r->local, r->share, SOURCE, 0, request, &error);
+        const ra_fetched_keys_t *snap = ra_local_keys_hold(r->local, request);
         if (snap && verify(request, snap->keys, NULL, r->token) == RA_TOKEN_OK) {
             r->verified++;
         }
@@ -716,12 +721,12 @@ static void *APR_THREAD_FUNC ring_reader(apr_thread_t *thread, void *data)
     return NULL;
 }
 
-START_TEST(ring_swaps_under_running_threads)
+START_TEST(local_keys_swaps_under_running_threads)
 {
-    ra_keyring_t *ring = ra_keyring_create(pool);
-    ra_keyshare_t *share = new_share();
+    ra_local_keys_t *local = ra_local_keys_create(pool);
+    ra_shared_keys_t *share = new_share();
     /* two key sets that both hold "a": a rotation that keeps it */
-    ra_keysnap_t *sets[2] = {
+    ra_fetched_keys_t *sets[2] = {
         snapshot(NULL, JWKS(public_jwk(rsa_a, "a", NULL), public_jwk(ec_key, "ec", NULL))),
         snapshot(NULL, JWKS(public_jwk(rsa_b, "b", NULL), public_jwk(rsa_a, "a", NULL))),
     };
@@ -731,15 +736,15 @@ START_TEST(ring_swaps_under_running_threads)
     const char *jwt = token(rsa_a, "a", "x", TENANT_A), *error;
     apr_status_t rv;
 
-    ra_keyshare_store(share, sets[0]->bundle, sets[0]->bundle_len);
-    ck_assert_int_eq(ra_keyring_update(ring, share, SOURCE, 1, pool, &error), 1);
+    ra_shared_keys_store(share, sets[0]->bundle, sets[0]->bundle_len);
+    ck_assert_int_eq(ra_local_keys_update(local, share, SOURCE, 1, pool, &error), 1);
     for (int i = 0; i < RING_READERS; i++) {
-        readers[i] = (reader_t){ ring, share, jwt, &rotating, 0, 0 };
-        ck_assert_int_eq(apr_thread_create(&threads[i], NULL, ring_reader, &readers[i], pool),
+        readers[i] = (reader_t){ local, share, jwt, &rotating, 0, 0 };
+        ck_assert_int_eq(apr_thread_create(&threads[i], NULL, local_keys_reader, &readers[i], pool),
                          APR_SUCCESS);
     }
     for (int i = 1; i <= RING_ROTATIONS; i++) {
-        ra_keyshare_store(share, sets[i % 2]->bundle, sets[i % 2]->bundle_len);
+        ra_shared_keys_store(share, sets[i % 2]->bundle, sets[i % 2]->bundle_len);
         apr_sleep(1000);
     }
     __atomic_store_n(&rotating, 0, __ATOMIC_RELEASE);
@@ -748,15 +753,15 @@ START_TEST(ring_swaps_under_running_threads)
         ck_assert_int_eq(readers[i].failed, 0);
         ck_assert_int_gt(readers[i].verified, 0);
     }
-    ck_assert_uint_eq(ra_keyshare_published(share), RING_ROTATIONS + 1);
-    ra_keysnap_destroy(sets[0]);
-    ra_keysnap_destroy(sets[1]);
+    ck_assert_uint_eq(ra_shared_keys_published(share), RING_ROTATIONS + 1);
+    ra_fetched_keys_destroy(sets[0]);
+    ra_fetched_keys_destroy(sets[1]);
 }
 END_TEST
 
-Suite *keys_suite(void)
+Suite *url_keys_suite(void)
 {
-    Suite *s = suite_create("keys");
+    Suite *s = suite_create("url_keys");
     TCase *tc = pool_tcase(s, "documents");
     tcase_add_test(tc, urls);
     tcase_add_test(tc, metadata);
@@ -770,8 +775,8 @@ Suite *keys_suite(void)
     tcase_add_test(tc, generations_increase);
     tcase_add_test(tc, bundle_round_trip);
     tcase_add_test(tc, bad_documents_make_no_snapshot);
-    tcase_add_test(tc, ring_takes_newer_bundles);
-    tcase_add_test(tc, ring_swaps_under_running_threads);
+    tcase_add_test(tc, local_keys_takes_newer_bundles);
+    tcase_add_test(tc, local_keys_swaps_under_running_threads);
 
     tc = pool_tcase(s, "shared block");
     tcase_set_timeout(tc, 30);
