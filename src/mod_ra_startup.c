@@ -577,10 +577,11 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                                 : db->ready ? ""
                                 : "; it answers 503 until its database is usable";
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00069)
-                         "%s serves %s: database %s (schema version %d), %s; creates commit "
-                         "in groups of up to %d, pages of %d%s", section->where,
+                         "%s serves %s: database %s%s, %s; creates commit in groups of up "
+                         "to %d, pages of %d%s", section->where,
                          ra_version_name(cfg->version), db ? db->name : "(none)",
-                         RA_SCHEMA_VERSION, keys,
+                         db && db->ready ? apr_psprintf(ptemp, " (schema version %d)",
+                                                        RA_SCHEMA_VERSION) : "", keys,
                          scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH,
                          cfg->page_size, state);
         }
