@@ -1,5 +1,6 @@
 # mod_remoteassist: build with apxs, test with Check and pytest.
-# `make run` and `make test` are the two set-up commands (see README.md).
+# `make run` and `make test` are the two set-up commands (see README.md);
+# `make check` is the quick tier to run while developing.
 
 APXS      ?= apxs
 PYTHON    ?= /usr/bin/python3
@@ -31,7 +32,7 @@ UNIT_HDRS := $(wildcard tests/unit/*.h)
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 
-.PHONY: all deps run token test unit asan integration install uninstall deb clean bench
+.PHONY: all deps run token test check unit asan integration install uninstall deb clean bench
 
 all: $(MODULE)
 
@@ -56,8 +57,8 @@ $(MODULE): mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 
 comma := ,
 
-# The same module with AddressSanitizer and UBSan, for tests/run with
-# RA_MODULE=build/asan/mod_remoteassist.so (loaded with libasan preloaded).
+# The same module with AddressSanitizer and UBSan, which tools/run-tests.sh
+# loads with RA_MODULE=build/asan/mod_remoteassist.so and libasan preloaded.
 build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	@mkdir -p build/asan
 	gcc -shared -fPIC $(WARN) $(SANITIZE) -g -O1 -I include -I build \
@@ -93,13 +94,21 @@ asan: build/asan/unit_tests build/asan/mod_remoteassist.so
 integration: $(MODULE)
 	$(PYTHON) -m pytest -p no:cacheprovider tests/integration
 
-# Everything CI runs: unit tests (plain and sanitized), then the integration
-# suite against a real httpd on SQLite and PostgreSQL, then its smoke subset
-# with the sanitized module. tools/test-summary.py prints the closing line.
+# Everything CI runs (.ci/run): the include-cycle check, unit tests (plain
+# and sanitized), the integration suite against a real httpd on SQLite and
+# PostgreSQL with its slow tests, its SQLite half again with the sanitized
+# module, and fuzz smoke. tools/run-tests.sh prints each stage's seconds and
+# counts and the closing line.
 test: deps-test
 	$(MAKE) all build/unit_tests build/asan/unit_tests build/tsan/unit_tests \
 	    build/asan/mod_remoteassist.so
 	tools/run-tests.sh
+
+# The tier to run every few minutes: the include-cycle check, the plain unit
+# tests and the integration suite on SQLite without the tests marked slow.
+check: deps-test
+	$(MAKE) all build/unit_tests
+	tools/run-tests.sh --check
 
 run: deps-run all
 	tools/run-dev.sh $(PORT) $(TLS_PORT)

@@ -25,14 +25,14 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, HERE)
 
-import bench  # noqa: E402  (the bench's MPM, pool, tenant and wrk script)
+import cells  # noqa: E402  (the bench's MPM, pool, tenant and wrk script)
 import httpd_harness  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 
 WORK = os.path.join(ROOT, "build", "bench", "tail")
 SCRIPT = os.path.join(ROOT, "build", "bench", "run", "pgbench-pgbench.sql")
 # the values the bench's insert script takes (a partner like the seed's)
-VALUES = {"new_tenant_id": bench.CREATE_TENANT, "new_display_name": "Display Name value",
+VALUES = {"new_tenant_id": cells.CREATE_TENANT, "new_display_name": "Display Name value",
           "new_onboarding_url": "https://example.com/onboardingUrl",
           "new_onboarding_status": "notOnboarded",
           "new_last_connection_date_time": "0001-01-01T00:00:00Z",
@@ -70,10 +70,10 @@ def pgbench(pg, conns):
 def module(server, token, conns):
     env = dict(os.environ, BENCH_METHOD="POST", BENCH_BODY_FILE=os.path.join(WORK, "create.json"),
                BENCH_AUTH=f"Bearer {token}")
-    url = server.base + bench.COLLECTION
-    subprocess.run(["wrk", "-t2", f"-c{conns}", "-d3s", "-s", bench.LUA, url], env=env,
+    url = server.base + cells.COLLECTION
+    subprocess.run(["wrk", "-t2", f"-c{conns}", "-d3s", "-s", cells.LUA, url], env=env,
                    capture_output=True, check=True)
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", "-d8s", "--latency", "-s", bench.LUA, url],
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", "-d8s", "--latency", "-s", cells.LUA, url],
                          env=env, capture_output=True, text=True, check=True).stdout
     r = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", out.split("BENCH-RESULT")[1])}
     statuses = dict(re.findall(r"BENCH-STATUS (\d+) (\d+)", out))
@@ -97,7 +97,7 @@ def main():
     subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True)
     os.chmod(pub, 0o644)
     token = subprocess.run([os.path.join(ROOT, "tools", "mint_token.py"), "--key", key, "--tid",
-                            bench.CREATE_TENANT, "--lifetime", "7200"], capture_output=True,
+                            cells.CREATE_TENANT, "--lifetime", "7200"], capture_output=True,
                            text=True, check=True).stdout.strip()
     with open(os.path.join(WORK, "create.json"), "w") as f:
         f.write(BODY)
@@ -106,12 +106,12 @@ def main():
     pg = PgCluster(os.path.join(WORK, "pg"), settings=settings).start()
     server = None
     try:
-        with open(bench.SCHEMA["pgsql"]) as f:
+        with open(cells.SCHEMA["pgsql"]) as f:
             pg.psql(f.read())
         server = httpd_harness.Httpd(
             os.path.join(WORK, "httpd"), ("pgsql", pg.dbd_params),
-            f'RemoteAssistTokenKey "{pub}"', preload="", mpm="event", mpm_config=bench.MPM,
-            extra_config=bench.DBD_POOL, log_level="warn")
+            f'RemoteAssistTokenKey "{pub}"', preload="", mpm="event", mpm_config=cells.MPM,
+            extra_config=cells.DBD_POOL, log_level="warn")
         server.start()
         for _ in range(rounds):
             for name, run in (("pgbench", lambda c: pgbench(pg, c)),

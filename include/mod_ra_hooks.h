@@ -40,9 +40,9 @@ apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
 int ra_startup_database_ready(request_rec *r, const char **why);
 
 /* Makes a pooled connection that mod_dbd opened before r's database was
- * ready fit for use (opened again for SQLite, its statements prepared): 1,
- * or 0 with *error. */
-int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **error);
+ * ready fit for use, once: opened again (SQLite, when no other module's
+ * statements are on it) and its statements prepared. */
+void ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd);
 
 /* mod_ra_observe.c: RemoteAssistMetrics On|Off (main server only: the
  * counters are the whole server's) */

@@ -15,6 +15,8 @@
 /* The start-up check may wait longer: on a graceful restart the old
  * children go on writing while the parent sets up. */
 #define RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS 10000
+/* PostgreSQL's bound on each lock and statement of the set-up: as long */
+#define RA_SCHEMA_SETUP_WAIT "10s"
 
 /* The partners' table, and what a read selects from it: every property in
  * ra_prop_e order, then the ETag. */

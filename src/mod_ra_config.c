@@ -181,15 +181,15 @@ static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
 
     if (!path || apr_stat(&info, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
         || info.filetype != APR_REG) {
-        const char *why = apr_psprintf(cmd->pool, "RemoteAssistTokenCA: %s is not a readable "
-                                       "file of PEM CA certificates", path ? path : file);
+        const char *why = apr_psprintf(cmd->pool, RALOGNO(00076) "RemoteAssistTokenCA: %s is "
+                                       "not a readable file of PEM CA certificates",
+                                       path ? path : file);
         if (ra_config_testing()) {
             return why;
         }
         /* a directive error would end a real start or restart, site and all */
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, cmd->server, RALOGNO(00076)
-                     "%s; the section answers 503 until it is corrected and httpd "
-                     "restarted", why);
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, cmd->server, "%s; the section answers 503 "
+                     "until it is corrected and httpd restarted", why);
         cfg->unusable = "its RemoteAssistTokenCA file cannot be read";
     }
     cfg->key_ca = path;
@@ -579,9 +579,10 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *p, server_rec *s,
         }
         scfg->serves = 1;
         if (global) {
-            problems += section_problem(own, global);
+            section_problem(own, global); /* counted once, where it was found */
         }
-        const ra_dir_config_t *cfg = effective_config(p, s, core, sections);
+        /* in pconf: the health check reads it while the generation serves */
+        const ra_dir_config_t *cfg = effective_config(pconf, s, core, sections);
         ra_section_t *section = apr_array_push(scfg->sections);
         section->where = where;
         section->cfg = cfg;

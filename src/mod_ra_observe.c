@@ -217,9 +217,7 @@ static const char *database_failure(request_rec *r)
     if (!acquire || !(dbd = acquire(r))) {
         return "no connection";
     }
-    if (!ra_startup_connection_ready(r, dbd, &why)) {
-        return "the connection is not usable";
-    }
+    ra_startup_connection_ready(r, dbd);
     /* random access: the driver reads the whole (one-row) result at once,
      * so an error is the select's, and the connection goes back idle */
     if (apr_dbd_select(dbd->driver, r->pool, dbd->handle, &results,

@@ -477,12 +477,7 @@ int ra_request_acquire(ra_request_t *rq, const char **error)
         *error = "no database connection";
         return 0;
     }
-    if (!ra_startup_connection_ready(r, dbd, error)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00074)
-                      "request-id=%s a connection opened before the tables were ready: %s",
-                      rq->request_id, *error);
-        return 0;
-    }
+    ra_startup_connection_ready(r, dbd);
     rq->conn.driver = dbd->driver;
     rq->conn.handle = dbd->handle;
     rq->conn.pool = dbd->pool;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,25 +95,62 @@ static const char *sqlite_path_problem(apr_pool_t *p, const char *path)
     return problem;
 }
 
+/* The module's own PostgreSQL connections (the set-up, apachectl -t's look,
+ * a child's retry, the connection limit) must not hang on a server that
+ * never answers: without a connect_timeout of its own, libpq waits as long
+ * as the kernel does, and the parent of a graceful restart serves nothing
+ * meanwhile. NULL when libpq cannot read the parameters. */
+#define RA_CONNECT_TIMEOUT "3"
+
+static const char *bounded_params(apr_pool_t *p, const char *params)
+{
+    PQconninfoOption *options = PQconninfoParse(params, NULL);
+    int bounded = 0;
+    if (!options) {
+        return NULL;
+    }
+    for (PQconninfoOption *o = options; o->keyword; o++) {
+        bounded |= !strcmp(o->keyword, "connect_timeout") && o->val && *o->val;
+    }
+    PQconninfoFree(options);
+    if (bounded) {
+        return params;
+    }
+    if (!strncmp(params, "postgresql://", 13) || !strncmp(params, "postgres://", 11)) {
+        return apr_pstrcat(p, params, strchr(params, '?') ? "&" : "?",
+                           "connect_timeout=" RA_CONNECT_TIMEOUT, NULL);
+    }
+    return apr_pstrcat(p, params, " connect_timeout=" RA_CONNECT_TIMEOUT, NULL);
+}
+
+/* libpq quotes parts of parameters it cannot read in its message, and they
+ * may hold a password: none of it is shown. */
+#define RA_UNREADABLE_PARAMS "DBDParams is not a connection string libpq can read (its " \
+    "message is not shown: it could quote a password)"
+
 /* The set-up (or apachectl -t's look at it) in this process. A SQLite file
  * that does not exist yet is not opened by a look: opening creates it. */
 static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scfg, int apply,
-                                   long *upgraded, const char **error)
+                                    long *upgraded, const char **error)
 {
+    const char *params = scfg->dbd_params;
     *upgraded = -1;
     if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
         struct stat st;
-        if ((*error = sqlite_path_problem(p, scfg->dbd_params)) != NULL) {
+        if ((*error = sqlite_path_problem(p, params)) != NULL) {
             return RA_SCHEMA_BROKEN;
         }
-        if (!apply && stat(scfg->dbd_params, &st) != 0) {
+        if (!apply && stat(params, &st) != 0) {
             return RA_SCHEMA_READY;
         }
     }
-    return apply ? ra_schema_setup(p, scfg->dbd_driver, scfg->dbd_params,
-                                           scfg->legacy_tenant, upgraded, error)
-                 : ra_schema_check(p, scfg->dbd_driver, scfg->dbd_params,
-                                           scfg->legacy_tenant, error);
+    else if (!(params = bounded_params(p, params))) {
+        *error = RA_UNREADABLE_PARAMS;
+        return RA_SCHEMA_BROKEN;
+    }
+    return apply ? ra_schema_setup(p, scfg->dbd_driver, params, scfg->legacy_tenant,
+                                   upgraded, error)
+                 : ra_schema_check(p, scfg->dbd_driver, params, scfg->legacy_tenant, error);
 }
 
 /* What a check or set-up done in another process reports through a pipe. */
@@ -123,6 +161,22 @@ typedef struct {
 } ra_setup_report_t;
 
 typedef void (*ra_as_user_fn)(apr_pool_t *p, const void *arg, ra_setup_report_t *report);
+
+/* In a forked process: the supplementary groups of User (as mod_unixd
+ * gives httpd's children), Group, then User. 1, or 0 with errno. */
+static int become_user(void)
+{
+    const char *name = ap_unixd_config.user_name;
+    if (name[0] == '#') { /* User #uid */
+        struct passwd *pw = getpwuid(ap_unixd_config.user_id);
+        name = pw ? pw->pw_name : NULL;
+    }
+    if (name ? initgroups(name, ap_unixd_config.group_id) != 0
+             : setgroups(1, &ap_unixd_config.group_id) != 0) {
+        return 0;
+    }
+    return setgid(ap_unixd_config.group_id) == 0 && setuid(ap_unixd_config.user_id) == 0;
+}
 
 /* Runs fn in a forked process that has become User and Group, as httpd's
  * children will: apachectl -t and the parent run as root, to whom every
@@ -135,16 +189,23 @@ static void run_as_user(apr_pool_t *p, ra_as_user_fn fn, const void *arg,
 
     memset(report, 0, sizeof(*report));
     report->state = RA_SCHEMA_BROKEN;
-    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+    if (pipe(fds) != 0) {
         apr_snprintf(report->error, sizeof(report->error),
                      "cannot start a process as User: %s", strerror(errno));
         return;
     }
-    if (pid == 0) {
-        gid_t gid = ap_unixd_config.group_id;
+    if ((pid = fork()) < 0) {
+        apr_snprintf(report->error, sizeof(report->error),
+                     "cannot start a process as User: %s", strerror(errno));
         close(fds[0]);
-        if (setgroups(1, &gid) != 0 || setgid(gid) != 0
-            || setuid(ap_unixd_config.user_id) != 0) {
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        /* the groups httpd's children get (mod_unixd: initgroups, so
+         * supplementary groups count), then Group and User */
+        if (!become_user()) {
             apr_snprintf(report->error, sizeof(report->error), "cannot become User %s: %s",
                          ap_unixd_config.user_name, strerror(errno));
         }
@@ -154,9 +215,13 @@ static void run_as_user(apr_pool_t *p, ra_as_user_fn fn, const void *arg,
         _exit(write(fds[1], report, sizeof(*report)) == sizeof(*report) ? 0 : 1);
     }
     close(fds[1]);
-    ssize_t got = read(fds[0], report, sizeof(*report));
+    ssize_t got;
+    do { /* a signal to the parent (a second restart) must not lose the report */
+        got = read(fds[0], report, sizeof(*report));
+    } while (got < 0 && errno == EINTR);
     close(fds[0]);
-    waitpid(pid, NULL, 0);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
     if (got != sizeof(*report)) {
         report->state = RA_SCHEMA_BROKEN;
         apr_cpystrn(report->error, "the process as User ended without a report",
@@ -259,23 +324,6 @@ static const char *database_name(apr_pool_t *p, const char *driver, const char *
     return apr_pstrcat(p, "pgsql", *name ? name : " (libpq's defaults)", NULL);
 }
 
-/* apachectl -t must not hang on a server that never answers: without a
- * connect_timeout of its own, libpq waits as long as the kernel does. */
-#define RA_CHECK_CONNECT_TIMEOUT "5"
-
-static const char *bounded_params(apr_pool_t *p, const char *params)
-{
-    PQconninfoOption *options = PQconninfoParse(params, NULL);
-    /* a URI (postgresql://...) takes no keyword after it: left as written */
-    int bounded = !options || !strncmp(params, "postgres", 8);
-    for (PQconninfoOption *o = options; o && o->keyword; o++) {
-        bounded |= !strcmp(o->keyword, "connect_timeout") && o->val && *o->val;
-    }
-    PQconninfoFree(options);
-    return bounded ? params : apr_pstrcat(p, params, " connect_timeout="
-                                          RA_CHECK_CONNECT_TIMEOUT, NULL);
-}
-
 /* libpq takes PGPASSWORD from httpd's environment before any passfile. */
 static const char *login_hint(apr_pool_t *p, const char *error)
 {
@@ -346,6 +394,10 @@ int ra_startup_database_ready(request_rec *r, const char **why)
         || __atomic_exchange_n(&db->trying, 1, __ATOMIC_ACQUIRE)) {
         return 0;
     }
+    if (__atomic_load_n(&db->ready, __ATOMIC_ACQUIRE)) { /* another thread's retry won */
+        __atomic_store_n(&db->trying, 0, __ATOMIC_RELEASE);
+        return 1;
+    }
     __atomic_store_n(&db->next_try, r->request_time + apr_time_from_sec(RA_SETUP_RETRY_INTERVAL),
                      __ATOMIC_RELAXED);
     /* a child runs as User already: the set-up runs right here */
@@ -405,8 +457,9 @@ static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config
     long limit;
     const char *error;
 
-    if (ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL
-        || ra_schema_connection_limit(p, scfg->dbd_driver, scfg->dbd_params, &limit, &error)
+    const char *params = bounded_params(p, scfg->dbd_params);
+    if (ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_PGSQL || !params
+        || ra_schema_connection_limit(p, scfg->dbd_driver, params, &limit, &error)
            != RA_SCHEMA_READY) {
         return;
     }
@@ -478,9 +531,13 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
             check_pool_size(ptemp, s, scfg, db);
         }
         else if (set_up_before(s, key, 0)) {
-            db->ready = 1;
+            /* not taken as ready: the cause may be one its tables do not
+             * survive (a directory removed), and a child's retry costs one
+             * quick look when they are there */
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, RALOGNO(00017)
-                         "%s: %s; it worked before, so the restart goes on", db->name, error);
+                         "%s: %s; it worked before this restart: its locations answer 503 "
+                         "until a child's retry (every %d s) finds it usable again",
+                         db->name, error, RA_SETUP_RETRY_INTERVAL);
         }
         else if (state == RA_SCHEMA_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */
@@ -520,10 +577,11 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                                 : db->ready ? ""
                                 : "; it answers 503 until its database is usable";
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00069)
-                         "%s serves %s: database %s (schema version %d), %s; creates commit "
-                         "in groups of up to %d, pages of %d%s", section->where,
+                         "%s serves %s: database %s%s, %s; creates commit in groups of up "
+                         "to %d, pages of %d%s", section->where,
                          ra_version_name(cfg->version), db ? db->name : "(none)",
-                         RA_SCHEMA_VERSION, keys,
+                         db && db->ready ? apr_psprintf(ptemp, " (schema version %d)",
+                                                        RA_SCHEMA_VERSION) : "", keys,
                          scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH,
                          cfg->page_size, state);
         }
@@ -595,11 +653,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         }
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
-        ra_server_config_t bounded = *scfg;
-        if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
-            bounded.dbd_params = bounded_params(ptemp, scfg->dbd_params);
-        }
-        ra_schema_state_e state = setup_database(ptemp, &bounded, 0, &upgraded, &error);
+        ra_schema_state_e state = setup_database(ptemp, scfg, 0, &upgraded, &error);
         if (state == RA_SCHEMA_UNREACHABLE
             && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)
@@ -690,41 +744,47 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
  * plain identifiers, so none can be this). */
 #define RA_OPENED_EARLY "(opened before the tables were ready)"
 
-int ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd, const char **error)
+void ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd)
 {
     const ra_database_t *db = ra_server_config(r->server)->database;
     ra_store_conn_t conn = { dbd->driver, dbd->handle, dbd->pool, dbd->prepared, 0 };
-    const char *open_error = NULL;
+    const char *error = NULL;
     apr_dbd_t *fresh;
 
-    *error = NULL;
     if (!db || !apr_hash_get(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING)) {
-        return 1;
+        return;
     }
+    /* once per connection, whatever comes of it */
+    apr_hash_set(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING, NULL);
     /* A SQLite connection from then may hold a file that has since been
      * replaced, or be read-only because the file was: it is opened again,
-     * in place, before its first use (it never prepared a statement, see
-     * ra_startup_dbd_post_connect, so it closes cleanly). */
-    if (ra_dbd_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE) {
-        if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh,
-                            &open_error) != APR_SUCCESS) {
-            *error = apr_pstrcat(r->pool, "cannot open it again: ",
-                                 open_error ? open_error : "no reason given", NULL);
-            return 0;
+     * in place, before its first use. Only when no other module prepared a
+     * statement on it (DBDPrepareSQL, mod_authn_dbd's queries): closing the
+     * handle finalizes them all, and theirs would be left dangling. */
+    if (ra_dbd_dialect(apr_dbd_name(dbd->driver)) == RA_DIALECT_SQLITE
+        && apr_hash_count(dbd->prepared) == 0) {
+        if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh, &error)
+            == APR_SUCCESS) {
+            apr_dbd_close(dbd->driver, dbd->handle);
+            dbd->handle = conn.handle = fresh;
+            error = ra_store_connection_setup(r->pool, dbd->driver, dbd->handle);
         }
-        apr_dbd_close(dbd->driver, dbd->handle);
-        dbd->handle = conn.handle = fresh;
-        if ((*error = ra_store_connection_setup(r->pool, dbd->driver, dbd->handle)) != NULL) {
-            return 0;
+        else {
+            /* the old connection is used as it is: its errors answer 503 */
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, RALOGNO(00074)
+                          "%s: a connection opened before the tables were ready cannot be "
+                          "opened again (%s); it is used as it is", db->name,
+                          error ? error : "no reason given");
+            return;
         }
     }
-    apr_hash_set(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING, NULL);
-    if ((*error = ra_store_prepare_statements(&conn)) != NULL) {
+    if (!error) {
+        error = ra_store_prepare_statements(&conn);
+    }
+    if (error) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, RALOGNO(00073)
-                      "%s; each request prepares what it needs", *error);
-        *error = NULL;
+                      "%s; each request prepares what it needs", error);
     }
-    return 1;
 }
 
 /* The module's database a mod_dbd pool group connects to (a server that

@@ -175,9 +175,7 @@ static int sqlite_wal(setup_t *st)
 {
     const char *mode = NULL;
 
-    /* httpd's children may be writing (a graceful restart): wait for them
-     * rather than fail, and change the journal only when needed */
-    select_all(st, "PRAGMA busy_timeout = " APR_STRINGIFY(RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS), NULL);
+    /* change the journal only when needed */
     if (select_all(st, "PRAGMA journal_mode", &mode) == 0
         && mode && strcasecmp(mode, "wal")) {
         mode = NULL;
@@ -226,10 +224,27 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
         return RA_SCHEMA_UNREACHABLE;
     }
     st.dialect = ra_dbd_dialect(driver_name);
+    /* httpd's children may be writing (a graceful restart, a -t of a busy
+     * site): SQLite waits for them rather than fail */
+    if (st.dialect == RA_DIALECT_SQLITE) {
+        select_all(&st, "PRAGMA busy_timeout = "
+                        APR_STRINGIFY(RA_SCHEMA_SETUP_BUSY_TIMEOUT_MS), NULL);
+    }
     ok = st.dialect == RA_DIALECT_PGSQL || !apply || sqlite_wal(&st);
     /* one transaction: a failed upgrade leaves the database as it was, and
-     * on PostgreSQL the lock keeps nodes starting together from racing */
-    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN" : "BEGIN IMMEDIATE", "begin");
+     * on PostgreSQL the lock keeps nodes starting together from racing. A
+     * look takes SQLite's write lock only if it comes to write (a deferred
+     * BEGIN), and no wait of PostgreSQL's is without bound: not the
+     * advisory lock of a node that hangs, nor a table lock */
+    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN"
+                        : apply ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+    if (ok && st.dialect == RA_DIALECT_PGSQL
+        && (!run(&st, "SET LOCAL lock_timeout = '" RA_SCHEMA_SETUP_WAIT "'", "lock timeout")
+            || !run(&st, "SET LOCAL statement_timeout = '" RA_SCHEMA_SETUP_WAIT "'",
+                    "statement timeout"))) {
+        run(&st, "ROLLBACK", "roll back");
+        ok = 0;
+    }
     if (ok && st.dialect == RA_DIALECT_PGSQL
         && select_all(&st, "SELECT pg_advisory_xact_lock(7243010)", NULL) != 0) {
         st.error = ra_dbd_error(pool, st.driver, st.handle, 1, "advisory lock");

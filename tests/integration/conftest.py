@@ -447,6 +447,28 @@ def pytest_configure(config):
         "markers", "expect_log(*ids): error-log lines at error level or worse (or a "
         "child's exit signal) carrying one of these message ids (RAnnnnn, AHnnnnn) "
         "do not fail the test")
+    config.addinivalue_line(
+        "markers", "slow: takes over about 5 s on 2 cores (reliability fault runs, the "
+        "bench smoke run, the Debian package, make run, ...); make check and make test's "
+        "sanitized rerun leave it out (-m 'not slow'), make test runs it")
+
+
+# Scenarios README.md promises, by what their test ids contain: a skip in one
+# is printed by name, and tools/run-tests.sh repeats it in make test's summary
+# (a skip would otherwise vanish into a count).
+PROMISED_SCENARIOS = {"disk-full": "SQLite disk full", "pgsql": "PostgreSQL",
+                      "postgresql": "PostgreSQL"}
+
+
+def pytest_terminal_summary(terminalreporter):
+    for report in terminalreporter.stats.get("skipped", []):
+        scenarios = sorted({name for key, name in PROMISED_SCENARIOS.items()
+                            if key in report.nodeid.lower()})
+        if scenarios:
+            reason = (report.longrepr[2] if isinstance(report.longrepr, tuple)
+                      else str(report.longrepr))
+            terminalreporter.write_line(f"promised scenario skipped: {report.nodeid} "
+                                        f"({', '.join(scenarios)}): {reason}")
 
 
 def pytest_collection_modifyitems(items):

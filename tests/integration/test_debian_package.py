@@ -33,6 +33,8 @@ from conftest import COLLECTION, ROOT, SEED_BETA, SEED_V1, lines_report, unexpec
 from devcert import self_signed
 from httpd_harness import free_port
 
+pytestmark = pytest.mark.slow
+
 PACKAGE = "libapache2-mod-remoteassist"
 SITE = "remoteassist-test"
 ETC = "/etc/apache2"

@@ -110,6 +110,7 @@ def per_test(tmp_path_factory):
     return run_inner(tmp_path_factory.mktemp("per-test"), PER_TEST)
 
 
+@pytest.mark.slow  # the inner session it reads takes about 8 s
 @pytest.mark.parametrize("name,outcome,shown", [
     ("test_undeclared_error_line", "failure", "AH01630"),
     ("test_declared_error_line", "passed", ""),
@@ -122,6 +123,7 @@ def test_a_test_fails_on_lines_it_did_not_declare(per_test, name, outcome, shown
     assert shown in text
 
 
+@pytest.mark.slow
 def test_session_end_fails_on_lines_between_tests_and_on_secrets(tmp_path):
     results = run_inner(tmp_path, SESSION_END)
     outcome, text = results["test_secrets_reach_the_log"]

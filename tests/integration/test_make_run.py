@@ -19,6 +19,8 @@ from conftest import COLLECTION, ROOT, lines_report, unexpected_line
 from httpd_harness import free_port
 from test_graph_js_client import NODE_TIMEOUT, _ensure_client
 
+pytestmark = pytest.mark.slow
+
 RUN_DEV = os.path.join(ROOT, "tools", "run-dev.sh")
 START_TIMEOUT = 30
 LAST_LINE = "Press Ctrl-C to stop."

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 
 import jwt
+import pytest
 
 from conftest import COLLECTION, ROOT, SEED_V1, Backend, location_block, make_service
 from httpd_harness import give_to_run_user
@@ -95,6 +96,7 @@ def shell_block(after_heading):
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_keys_and_tokens_work(workroot, private_service):
     """With remoteassist-token as the package installs it: tools/mint_token.py
     under that name on PATH."""

@@ -13,6 +13,8 @@ from conftest import ROOT, PgCluster
 sys.path.insert(0, os.path.join(ROOT, "tests", "reliability"))
 import load_with_faults as lf  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 # 8 clients at 150 creates/s: a few hundred creates a run. The wait for
 # recovery outlasts the bound, so a slow recovery is measured, not cut off.
 CI = lf.Settings(clients=8, rate=150, max_requests=5000, before=1.0, settle=1.0,

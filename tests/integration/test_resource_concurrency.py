@@ -12,6 +12,7 @@ PARTNERS = 1000
 PAGE = 50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("orderby", [None, "displayName desc", "lastConnectionDateTime"])
 def test_paging_while_others_insert_and_delete(service, orderby):
     """A client walks 1,000 partners page by page while a second client

@@ -24,8 +24,6 @@ from httpd_harness import APACHE, give_to_run_user, run_user
 # What a broken database makes httpd and mod_dbd log: the set-up's crit
 # line, and mod_dbd's own when a child cannot open its first connection.
 DATABASE_LOG = ("RA00015", "AH00629", "AH00633", "AH00636")
-# mod_dbd's retry of its pool on the first request after the fix
-POOL_RETRY_LOG = ("AH00629", "AH00633")
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="httpd's User differs from the "
                              "tester's only when the tests run as root")
@@ -248,12 +246,23 @@ def test_configtest_refuses_a_database_it_cannot_serve(site, broken):
     s = site(f"t-{broken.name}")
     path = broken.break_(s.workdir)
     before = open(path, "rb").read() if os.path.isfile(path) else None
+    directory = os.path.dirname(path)
+    listing = sorted(os.listdir(directory)) if os.path.isdir(directory) else None
     s.use_database(path)
     rc, out = s.configtest()
     assert rc != 0, out
     assert "RA00071" in out and broken.says in out and path in out, out
-    # a look changes nothing: no file made, none altered
+    # a look changes nothing: no file made (-wal, -shm, -journal), none altered
     assert (open(path, "rb").read() if os.path.isfile(path) else None) == before
+    assert (sorted(os.listdir(directory)) if os.path.isdir(directory) else None) == listing
+
+
+def test_configtest_creates_no_database(site):
+    s = site("t-fresh")
+    directory = os.path.dirname(s.httpd.db[1])
+    rc, out = s.configtest()
+    assert rc == 0 and "Syntax OK" in out, out
+    assert os.listdir(directory) == []
 
 
 @pytest.mark.parametrize("broken", cases())
@@ -285,6 +294,54 @@ def test_a_graceful_restart_into_a_broken_database_keeps_the_site(site, broken):
     assert_module_unavailable(s)
     broken.fix(path)
     assert s.serves_again().status_code == 201
+
+
+@pytest.mark.expect_log("RA00017", *DATABASE_LOG)
+def test_a_database_that_worked_before_a_restart_is_retried(site):
+    """A cause the tables do not survive (their directory removed) met at a
+    graceful restart of a database that worked: 503, then served again
+    once the directory is back, without another restart."""
+    s = site("worked-before")
+    s.httpd.start()
+    assert s.create().status_code == 201
+    directory = os.path.dirname(s.httpd.db[1])
+    shutil.rmtree(directory)
+    s.graceful()
+    assert_module_unavailable(s)
+    assert "RA00017" in s.httpd.read_log()
+    os.makedirs(directory)
+    give_to_run_user(directory)
+    assert s.serves_again().status_code == 201
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A TCP port that accepts connections and never answers: a PostgreSQL
+    host that hangs."""
+    import socket
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+def test_configtest_does_not_hang_on_a_postgresql_that_never_answers(site):
+    s = site("pg-silent")
+    with silent_server() as port:
+        s.httpd.db = ("pgsql", f"host=127.0.0.1 port={port} dbname=x user=postgres")
+        started = time.monotonic()
+        rc, out = s.configtest()
+        took = time.monotonic() - started
+    assert rc == 0 and "RA00070" in out and "timeout" in out, out
+    assert took < 30, f"apachectl -t took {took:.1f} s"
+
+
+def test_unreadable_postgresql_parameters_are_refused_unquoted(site):
+    s = site("pg-garbled")
+    s.httpd.db = ("pgsql", "host=127.0.0.1 password=hunter2 secretpart")
+    rc, out = s.configtest()
+    assert rc != 0 and "RA00071" in out and "libpq can read" in out, out
+    assert "hunter2" not in out and "secretpart" not in out, out
 
 
 @pytest.mark.expect_log("RA00064", "RA00065")

@@ -208,6 +208,7 @@ ATTACKS = [
 
 # the attack fills every worker, which is what mpm_event reports (AH00484,
 # and AH10159 as it gets close)
+@pytest.mark.slow
 @pytest.mark.expect_log("AH00484", "AH10159")
 @pytest.mark.parametrize("stage,attack,log_line", ATTACKS, ids=[a[0] for a in ATTACKS])
 def test_slow_clients_delay_a_create_by_a_bounded_time(private_service, record_property,

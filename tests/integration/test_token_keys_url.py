@@ -106,6 +106,7 @@ class Load(BackgroundLoad):
                     self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
 
 
+@pytest.mark.slow
 def test_rotation_under_create_load(workroot, keys, idp):
     """A new key works at its first token, after one early refresh; the old
     one is refused after the refresh that no longer finds it; no request of
@@ -135,6 +136,7 @@ def test_rotation_under_create_load(workroot, keys, idp):
         service.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key_line", ["metadata", "jwks"])
 def test_key_server_down_keeps_the_last_keys_and_recovers(workroot, keys, idp, key_line):
     known, later = SigningKey("known"), SigningKey("later")
@@ -197,6 +199,7 @@ BAD_DOCUMENTS = [
 ]
 
 
+@pytest.mark.slow
 def test_bad_documents_keep_the_last_good_keys(workroot, keys, idp):
     good = SigningKey("good")
     idp.publish(good)
@@ -216,6 +219,7 @@ def test_bad_documents_keep_the_last_good_keys(workroot, keys, idp):
     assert len(lines(service, "RA00050")) == new_keys, "a bad document replaced the keys"
 
 
+@pytest.mark.slow
 def test_flood_of_unknown_kids_costs_one_fetch_per_interval(workroot, keys, idp):
     good, forger = SigningKey("good"), SigningKey("forger")
     idp.publish(good)

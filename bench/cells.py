@@ -1,0 +1,1333 @@
+"""`make bench`'s cells: everything a run starts and measures.
+
+Settings (the BENCH_* knobs, see bench/bench.py), the helpers that run a command
+and meter CPU, and Bench, whose steps start the private PostgreSQL cluster and
+the httpd servers on 127.0.0.1, run each cell (wrk, pgbench, the C baselines),
+and keep its numbers in Bench.results and its line in Bench.rows for the goals
+(bench/goals.py) and the report (bench/report.py).
+"""
+import contextlib
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import devserver  # noqa: E402  (SEED_BODY: the seed's example request)
+import httpd_harness  # noqa: E402
+import mint_token  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
+from pg_cluster import PgCluster  # noqa: E402
+import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
+from goals import CREATE_GOALS, METRICS_GOAL, OPERATION_GOALS, ratio_fmt  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build", "bench")
+WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
+LOGS = os.path.join(WORK, "logs")
+LUA = os.path.join(ROOT, "bench", "wrk_report.lua")
+MINIMAL_SO = os.path.join(BUILD, ".libs", "mod_bench_minimal.so")
+# the module's schema as the Makefile builds it from sql/schema.sql
+SCHEMA = {"sqlite": os.path.join(ROOT, "build", "schema-sqlite.sql"),
+          "pgsql": os.path.join(ROOT, "build", "schema-pgsql.sql")}
+# Findings from investigating goals that were not met, written by hand and
+# copied into every report (they say when and how they were measured).
+NOTES = os.path.join(ROOT, "bench", "NOTES.md")
+COLLECTION = "/v1.0" + httpd_harness.COLLECTION
+
+# The mpm of a real site (and of the baseline's two-children rows).
+MPM = """
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 64
+ThreadLimit 64
+MaxRequestWorkers 128
+MinSpareThreads 64
+MaxSpareThreads 192
+MaxConnectionsPerChild 0"""
+
+# mod_dbd's pool per child: one connection per worker thread at most, so
+# ap_dbd_acquire never waits; kept, so no cell pays for reconnecting.
+DBD_POOL = """
+DBDMin 1
+DBDKeep 64
+DBDMax 64"""
+
+# Diagnostic row: the same 128 threads in one child.
+MPM_ONE_CHILD = """
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 128
+ThreadLimit 128
+MaxRequestWorkers 128
+MinSpareThreads 64
+MaxSpareThreads 192
+MaxConnectionsPerChild 0"""
+DBD_POOL_ONE_CHILD = """
+DBDMin 1
+DBDKeep 128
+DBDMax 128"""
+
+ROW_RAW = "raw SQLite insert loop (C), WAL, synchronous="
+ROW_PGBENCH = "pgbench -M prepared, the module's INSERT, same table"
+ROW_STATIC = "static GET, 400-byte file"
+ROW_MINIMAL = "minimal POST handler (bench/), 201 + 400 B, flush"
+ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
+ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
+ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
+ROW_METRICS = "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children"
+
+# Tenants (the tokens' tid): creates go to one, the reads and updates run on
+# the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
+CREATE_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+OPS_TENANT = "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f"
+OPS_FIRST = 100000
+LIST_TOP = 100
+LIST_QUERY = f"$top={LIST_TOP}"
+PATCH_BODY = '{"displayName": "Display Name patched"}'
+
+
+class Operation:
+    """A read or update of the resource, and the raw loop of the statements
+    the module runs for it (bench/statements.py builds their scripts)."""
+
+    def __init__(self, kind, label, method, raw, mode, by_id, body=None):
+        self.kind, self.label, self.method, self.raw = kind, label, method, raw
+        self.mode = mode  # pgbench -M: the module prepares fixed statements once
+        self.by_id = by_id  # a random one of the tenant's ids per request
+        self.body = body
+        self.writes = method == "PATCH"
+
+    def path(self):
+        return COLLECTION if self.by_id else f"{COLLECTION}?{LIST_QUERY}"
+
+    def raw_row(self):
+        sync = ", WAL, synchronous=FULL" if self.writes else ""
+        return f"raw SQLite loop (C), {self.raw}{sync}"
+
+    def pgbench_row(self):
+        return f"pgbench -M {self.mode}, {self.raw}"
+
+    def row(self, backend):
+        return f"{self.label}, {backend}, 2 children"
+
+
+OPERATIONS = [
+    Operation("get", "get by id (GET .../{id})", "GET",
+              "the module's get statement (SELECT by tenant and id)", "prepared", True),
+    Operation("list", f"list page of 100 (GET ...?{LIST_QUERY})", "GET",
+              "the SQL the module generates for that page", "extended", False),
+    Operation("patch", "PATCH one property (displayName)", "PATCH",
+              "the module's get + replace statements", "prepared", True, "patch.json"),
+]
+PG_SETTINGS = ["max_connections=300"]  # 2 children x DBDMax 64, plus pgbench's 64
+
+
+def env_number(name, default, kind=int):
+    value = os.environ.get(name, "").strip()
+    return kind(value) if value else default
+
+
+class Settings:
+    def __init__(self):
+        self.seconds = env_number("BENCH_SECONDS", 10, float)
+        self.conns = [int(c) for c in os.environ.get("BENCH_CONNS", "1 16 64").split()]
+        self.memory_requests = env_number("BENCH_MEMORY_REQUESTS", 200000)
+        self.memory_conns = env_number("BENCH_MEMORY_CONNS", 16)
+        self.memory_seconds = env_number("BENCH_MEMORY_SECONDS", 300, float)
+        self.ops_rows = env_number("BENCH_OPS_ROWS", 3000)
+        # get, list and PATCH run at 1 and 16 connections (of those asked for): at
+        # 64 the two cores are as saturated as at 16, and the run stays near 12 min
+        self.ops_conns = [c for c in self.conns if c in (1, 16)] or self.conns
+        # metrics On and Off alternate On, Off, On, ...: this many On runs
+        self.metrics_repeats = env_number("BENCH_METRICS_REPEATS", 3)
+        self.openssl_seconds = env_number("BENCH_OPENSSL_SECONDS", 3)
+        # waiting for other load to pass: at most this long in all, and this many repeats
+        self.quiet_budget = env_number("BENCH_QUIET_BUDGET", 240, float)
+        self.retries = env_number("BENCH_RETRIES", 8)
+        self.output = os.path.join(ROOT, os.environ.get("BENCH_OUTPUT", "docs/BENCHMARKS.md"))
+
+    def secs(self):
+        s = self.seconds
+        return str(int(s)) if s == int(s) else str(s)
+
+
+class CellError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ helpers
+
+COMMANDS = []  # (what, command line) in the order they ran, for the report
+
+
+def shown(args, env=None):
+    parts = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
+    return " ".join(parts + [shlex.quote(str(a)) for a in args])
+
+
+def run(what, args, log, env=None, timeout=600, cwd=None, shown_env=None, until=None):
+    """Runs a command to completion; its output goes to logs/<log>. With until,
+    a function polled while it runs, the command gets SIGINT once until() is true
+    (wrk then stops and prints its summary)."""
+    display = shown(args, shown_env if shown_env is not None else env)
+    COMMANDS.append((what, display))
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
+    deadline = time.monotonic() + timeout
+    try:
+        if until:
+            while proc.poll() is None and not until():
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(args, timeout)
+                time.sleep(0.05)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired as e:
+        proc.kill()
+        proc.communicate()
+        raise CellError(f"{args[0]} did not finish in {timeout} s") from e
+    except BaseException:  # a stopped run (SIGTERM) leaves no wrk or openssl behind
+        proc.kill()
+        proc.communicate()
+        raise
+    with open(os.path.join(LOGS, log), "w") as f:
+        f.write(f"$ {display}\n{stdout}")
+        if stderr:
+            f.write("\n--- stderr ---\n" + stderr)
+    if proc.returncode != 0:
+        raise CellError(f"{os.path.basename(str(args[0]))} exited {proc.returncode}: "
+                        f"{(stderr or stdout).strip()[-300:]}")
+    return stdout
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, int(p / 100.0 * len(sorted_values)))
+    return sorted_values[i]
+
+
+def proc_table():
+    """pid -> (ppid, utime+stime+cutime+cstime jiffies) of every process."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    return table
+
+
+def tree(table, roots):
+    """pid -> jiffies of roots and all their descendants."""
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = {}, list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid in table and pid not in found:
+            found[pid] = table[pid][1]
+            stack.extend(children.get(pid, []))
+    return found
+
+
+def tree_delta(before, after):
+    """CPU of a process tree between two snapshots. A member that exited was reaped
+    by another member, whose cutime now holds all of its time: take off its part
+    from before the first snapshot."""
+    return (sum(v - before.get(p, 0) for p, v in after.items())
+            - sum(v for p, v in before.items() if p not in after))
+
+
+def machine_jiffies():
+    """(user+nice+system, all busy) jiffies of the machine (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[0] + v[1] + v[2], sum(v) - v[3] - v[4]
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """CPU during a cell, in % of one core (200 % = both cores): the machine, the
+    server processes, and "other": what processes outside this benchmark (and
+    outside the kernel's threads) used. The machine is shared; a cell with
+    other load is waited for and repeated once (see Bench.attempt)."""
+
+    def __init__(self, roots, server_pids=()):
+        self.roots, self.server_pids = roots, list(server_pids)
+        self.t0 = time.monotonic()
+        self.m0 = machine_jiffies()
+        table = proc_table()
+        self.mine0, self.kernel0 = tree(table, roots), tree(table, [2])
+        self.server0 = {p: table[p][1] for p in self.server_pids if p in table}
+
+    def stop(self):
+        elapsed = time.monotonic() - self.t0
+        m1 = machine_jiffies()
+        table = proc_table()
+        mine = tree_delta(self.mine0, tree(table, self.roots))
+        kernel = tree_delta(self.kernel0, tree(table, [2]))
+        server = sum(table[p][1] - v for p, v in self.server0.items() if p in table)
+        scale = 100.0 / HZ / max(elapsed, 1e-3)
+        return {"all": (m1[1] - self.m0[1]) * scale, "server": server * scale,
+                "other": max(0, m1[0] - self.m0[0] - mine - kernel) * scale,
+                "seconds": elapsed}
+
+
+def fmt(value, digits=None):
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if digits is None:
+        if isinstance(value, int) or abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    return f"{value:.{digits}f}"
+
+
+# -------------------------------------------------------------------- rows
+
+class Row:
+    """One line of the table. rate: ops/s; latencies in ms."""
+
+    def __init__(self, section, name, conns, **kw):
+        self.section, self.name, self.conns = section, name, conns
+        self.rate = kw.get("rate")
+        self.p50 = kw.get("p50")
+        self.p99 = kw.get("p99")
+        self.p999 = kw.get("p999")
+        self.unexpected = kw.get("unexpected")
+        self.rows_added = kw.get("rows_added")
+        self.ratio = kw.get("ratio")
+        self.notes = kw.get("notes", "")
+        self.error = kw.get("error")
+
+    def cells(self):
+        if self.error:
+            return [self.section, self.name, str(self.conns), "error", "", "", "", "", "",
+                    "", self.error.replace("|", "/")]
+        ratio = self.ratio or "—"
+        return [self.section, self.name, str(self.conns), fmt(self.rate), fmt(self.p50),
+                fmt(self.p99), fmt(self.p999), fmt(self.unexpected), fmt(self.rows_added),
+                ratio, self.notes]
+
+
+# ----------------------------------------------------------------- bench
+
+class Bench:
+    # Another session's tests on the same 2 cores distort a cell: wait for quiet
+    # (other load under QUIET % of a core) before each cell, and repeat a cell
+    # once when other load reached RETRY % while it ran.
+    QUIET, RETRY = 10.0, 20.0
+
+    def __init__(self, settings):
+        self.s = settings
+        self.rows = []
+        self.errors = []
+        self.pg = None
+        self.servers = []
+        self.info = {}
+        self.results = {}  # (kind, conns) -> dict, for the ratios
+        self.quiet_budget = settings.quiet_budget
+        self.retries_left = settings.retries
+        self.disturbed = []
+        self.written = {}  # backend -> a partner the module stored from the create body
+
+    # ---- set-up
+
+    def prepare(self):
+        marker = os.path.join(WORK, ".bench-workdir")
+        if os.path.exists(WORK):
+            if not os.path.exists(marker):
+                raise CellError(f"{WORK} exists and is not a bench work directory: not wiping it")
+            shutil.rmtree(WORK)
+        os.makedirs(LOGS)
+        open(marker, "w").close()
+        os.chmod(WORK, 0o755)  # httpd's User and postgres walk through here
+        key_dir = os.path.join(WORK, "keys")
+        os.makedirs(key_dir)
+        os.chmod(key_dir, 0o755)
+        self.keys = {}
+        for alg, key in (("RS256", rsa.generate_private_key(public_exponent=65537,
+                                                             key_size=2048)),
+                         ("ES256", ec.generate_private_key(ec.SECP256R1()))):
+            private = os.path.join(key_dir, f"{alg}.pem")
+            public = os.path.join(key_dir, f"{alg}.pub.pem")
+            with open(private, "wb") as f:
+                f.write(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+            with open(public, "wb") as f:
+                f.write(key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+            os.chmod(public, 0o644)
+            # minted once, valid for the whole run, reused by every request
+            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600, tid=CREATE_TENANT)
+            token_file = os.path.join(key_dir, f"{alg}.token")
+            with open(token_file, "w") as f:
+                f.write(token + "\n")
+            self.keys[alg] = (public, token_file, token)
+            if alg == "RS256":
+                self.ops_token = mint_token.mint(private, alg=alg, lifetime=6 * 3600,
+                                                 tid=OPS_TENANT)
+        self.token = self.keys["RS256"][2]
+        self.bodies = {}
+        for name, text in (("create.json", devserver.SEED_BODY),
+                           # the seed's body cut short: invalid JSON, same size
+                           ("malformed.json", devserver.SEED_BODY.rstrip()[:-1]),
+                           ("patch.json", PATCH_BODY)):
+            path = os.path.join(WORK, name)
+            with open(path, "w") as f:
+                f.write(text)
+            self.bodies[name] = path
+        # the module returns a page and reads one row more to know whether
+        # another follows (src/mod_ra_read.c); trace_module_sql checks it does
+        self.sql = statements.module_sql(os.path.join(BUILD, "module_sql"), OPS_TENANT,
+                                         LIST_QUERY, min(LIST_TOP, page_size()) + 1)
+        # Every server of the run loads this copy: a rebuild of .libs/ while the
+        # run goes on (make all elsewhere in the tree) cannot mix two versions.
+        self.module = os.path.join(WORK, "mod_remoteassist.so")
+        shutil.copy(httpd_harness.DEFAULT_MODULE, self.module)
+        os.chmod(self.module, 0o755)
+
+    def collect_info(self):
+        def out(args):
+            try:
+                return subprocess.run(args, capture_output=True, text=True,
+                                      timeout=30).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                return "?"
+
+        cpu = "?"
+        for line in out(["lscpu"]).splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+        mem = "?"
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+        packages = ["apache2", "libapr1", "libaprutil1", "libaprutil1-dbd-sqlite3",
+                    "libaprutil1-dbd-pgsql", "libsqlite3-0", "postgresql-15", "libjansson4",
+                    "libcjose0", "libssl3", "wrk"]
+        versions = out(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + packages)
+        dirty = out(["git", "-C", ROOT, "status", "--porcelain", "--", "mod_remoteassist.c",
+                     "src", "include", "sql"])
+        changed = sorted({line[3:] for line in dirty.splitlines()})
+        # systemd-detect-virt guesses (docker, bhyve) on this kind of guest
+        with open("/proc/cpuinfo") as f:
+            guest = ("virtual machine (cpuinfo flag hypervisor)" if " hypervisor" in f.read()
+                     else "none detected")
+        with open(self.module, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        built = datetime.datetime.fromtimestamp(
+            os.path.getmtime(httpd_harness.DEFAULT_MODULE)).astimezone().strftime("%H:%M %Z")
+        self.info = {
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "cpu": f"{cpu}, {os.cpu_count()} vCPU", "memory": mem,
+            "kernel": platform.release(),
+            "virtualization": guest,
+            "disk": out(["findmnt", "-no", "SOURCE,FSTYPE", "-T", WORK]),
+            "httpd": out(["/usr/sbin/apache2", "-v"]).splitlines()[0].split(":", 1)[-1].strip(),
+            "openssl": out(["openssl", "version"]),
+            "packages": versions.replace("\n", ", "),
+            "wrk": re.sub(r".*\s(\S+)$", r"\1", out(["dpkg-query", "-W", "wrk"])),
+            "commit": out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+            + (" + uncommitted changes in " + ", ".join(changed) if changed else ""),
+            "module": f"sha256 {digest}…, built {built}",
+        }
+
+    # ---- shared machine: other load
+
+    def roots(self):
+        roots = [os.getpid()]
+        if self.pg:
+            try:
+                with open(os.path.join(self.pg.data, "postmaster.pid")) as f:
+                    roots.append(int(f.readline()))
+            except (OSError, ValueError):
+                pass
+        return roots
+
+    def wait_quiet(self, limit=30.0):
+        """Waits (within the run's budget) until other processes use < QUIET %."""
+        waited = 0.0
+        while self.quiet_budget > 0 and waited < limit:
+            meter = Meter(self.roots())
+            time.sleep(0.5)
+            if meter.stop()["other"] < self.QUIET:
+                return
+            waited += 0.5
+            self.quiet_budget -= 0.5
+
+    def attempt(self, label, cell, server=None):
+        """Runs cell() -> dict once, or twice when other load disturbed it; the dict
+        gets the CPU figures of its run."""
+        for n in (1, 2):
+            self.wait_quiet()
+            meter = Meter(self.roots(), [server.proc.pid] + server.child_pids() if server
+                          else [])
+            d = cell()
+            d["cpu"] = meter.stop()
+            if d["cpu"]["other"] < self.RETRY or n == 2 or self.retries_left <= 0:
+                if d["cpu"]["other"] >= self.RETRY:
+                    self.disturbed.append(f"{label}: other load {d['cpu']['other']:.0f}%")
+                d["cpu"]["repeated"] = n == 2
+                return d
+            self.retries_left -= 1
+            print(f"bench: {label}: other processes used {d['cpu']['other']:.0f}% of a core; "
+                  "repeating", flush=True)
+
+    @staticmethod
+    def cpu_note(d, server=True):
+        c = d["cpu"]
+        note = (f"cpu httpd {c['server']:.0f}% / all {c['all']:.0f}%" if server
+                else f"cpu all {c['all']:.0f}%")
+        if c["other"] >= 5:
+            note += f", other {c['other']:.0f}%"
+        if c.get("repeated"):
+            note += " (repeated)"
+        return note
+
+    # ---- section 5: token verification (CPU only: first, with nothing else running)
+
+    def verify(self):
+        secs = self.s.openssl_seconds
+        args = [os.path.join(BUILD, "verify_speed"), secs]
+        for alg in ("RS256", "ES256"):
+            public, token_file, _ = self.keys[alg]
+            args += [alg, public, token_file]
+
+        def unit():
+            text = run("token unit verifies/s (bench/verify_speed.c)", args,
+                       "verify_speed.txt", timeout=secs * 4 + 60)
+            return {d["alg"]: d for d in map(json.loads, text.splitlines())}
+
+        def openssl():
+            text = run("openssl verify/s", ["openssl", "speed", "-seconds", secs, "rsa2048",
+                                            "ecdsap256"], "openssl_speed.txt",
+                       timeout=secs * 8 + 60)
+            m = re.search(r"^rsa\s+2048 bits\s+\S+\s+\S+\s+([\d.]+)\s+([\d.]+)", text, re.M)
+            n = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+([\d.]+)\s+([\d.]+)", text)
+            if not m or not n:
+                raise CellError("openssl speed output not understood (see logs)")
+            return {"RS256": float(m.group(2)), "ES256": float(n.group(2))}
+
+        try:
+            mine = self.attempt("token unit verify", unit)
+        except (CellError, ValueError, KeyError) as e:
+            mine = {}
+            self.errors.append(f"verify_speed: {e}")
+        try:
+            speed = self.attempt("openssl speed", openssl)
+        except CellError as e:
+            speed = {}
+            self.errors.append(f"openssl speed: {e}")
+        for alg, openssl_name in (("RS256", "openssl speed rsa2048 verify"),
+                                  ("ES256", "openssl speed ecdsap256 verify")):
+            name = f"{alg} verify, token unit (1 thread)"
+            cached_name = f"{alg} cached token check, token unit (1 thread)"
+            if alg in mine:
+                rate = mine[alg]["per_sec"]
+                ratio = rate / speed[alg] if alg in speed else float("nan")
+                goal = " (≥ 0.8)" if alg == "RS256" else ""
+                self.rows.append(Row("5", name, "-", rate=rate,
+                                     ratio=f"÷ openssl {fmt(ratio, 2)}{goal}",
+                                     notes=f"first sight: {mine[alg]['token_bytes']}-byte "
+                                           f"token, signature + claims; "
+                                           f"{self.cpu_note(mine, False)}"))
+                cached_us = 1e6 / mine[alg]["cached_per_sec"]
+                goal = " (≤ 2 µs)" if alg == "RS256" else ""
+                self.rows.append(Row("5", cached_name, "-", rate=mine[alg]["cached_per_sec"],
+                                     ratio=f"{cached_us:.2f} µs per check{goal}",
+                                     notes="the token in a child's cache (RemoteAssistTokenCache "
+                                           "1024): time, audience, issuer checked, no signature"))
+                self.results[("verify", alg)] = {"rate": rate, "ratio": ratio,
+                                                 "cached_us": cached_us}
+            else:
+                self.rows.append(Row("5", name, "-", error="verify_speed failed"))
+                self.rows.append(Row("5", cached_name, "-", error="verify_speed failed"))
+            if alg in speed:
+                self.rows.append(Row("5", openssl_name, "-", rate=speed[alg],
+                                     notes=f"-seconds {secs}, 1 thread; "
+                                           f"{self.cpu_note(speed, False)}"))
+            else:
+                self.rows.append(Row("5", openssl_name, "-", error="openssl speed failed"))
+
+    # ---- the databases, as the bench reads them between cells
+
+    def db_rows(self, target, sql):
+        """A query's rows as dicts, on a SQLite file (target: its path) or on the
+        PostgreSQL cluster (target "pgsql"). sql holds only the bench's constants."""
+        if target == "pgsql":
+            return json.loads(self.pg.psql(f"SELECT coalesce(json_agg(q), '[]') FROM ({sql}) q"))
+        with contextlib.closing(sqlite3.connect(target, timeout=60)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(sql)]
+
+    def count(self, target):
+        return self.db_rows(target, "SELECT count(*) AS n FROM remote_assistance_partners")[0]["n"]
+
+    def etags(self, target):
+        """id -> ETag of the partners the reads and updates run on."""
+        return {r["id"]: r["etag"] for r in self.db_rows(
+            target, f"SELECT id, etag FROM remote_assistance_partners "
+                    f"WHERE tenant_id = '{OPS_TENANT}'")}
+
+    def changed_since(self, target, etags):
+        now = self.etags(target)
+        return sum(1 for i, e in etags.items() if now.get(i) != e)
+
+    @staticmethod
+    def new_sqlite_db(path):
+        """An empty database of the module's schema, in WAL as the module keeps it."""
+        with open(SCHEMA["sqlite"]) as f:
+            schema = f.read()
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(schema)
+        return path
+
+    # ---- section 1: database baselines, running the module's statements
+    # (bench/statements.py) on SQLite (bench/sqlite_script.c) and PostgreSQL
+    # (pgbench): results[(kind, conns)] and a row each
+
+    def baseline_cell(self, name, kind, conns, command, target, changed):
+        """Runs command(log) -> dict with rate and sorted latencies in ms; adds the
+        rows the target gained and, for an update, how many partners changed."""
+        def cell():
+            db = target() if callable(target) else target
+            before = self.count(db)
+            etags = self.etags(db) if changed else None
+            d = command(db)
+            d["rows_added"] = self.count(db) - before
+            d["changed"] = self.changed_since(db, etags) if changed else None
+            return d
+        try:
+            d = self.attempt(f"{name} at {conns}", cell)
+        except (CellError, subprocess.CalledProcessError, ValueError, sqlite3.Error) as e:
+            self.fail_rows("1", [name], conns, e)
+            return None
+        self.results[(kind, conns)] = d
+        return d
+
+    def baseline_row(self, name, conns, d, notes):
+        if d is None:
+            return
+        if d["changed"] is not None:
+            notes.append(f"partners changed {d['changed']:,}")
+        notes.append(self.cpu_note(d, False))
+        self.rows.append(Row("1", name, conns, rate=d["rate"], p50=d["p50"], p99=d["p99"],
+                             p999=d["p999"], unexpected=d["failed"], rows_added=d["rows_added"],
+                             notes="; ".join(notes)))
+
+    def sqlite_baseline(self, name, kind, conns, script, target, note, threads=1, sync="FULL",
+                        mode="prepared", rows_per_query=None, changed=False):
+        """bench/sqlite_script.c on target (a path, or a function making a fresh
+        file per attempt) with threads connections."""
+        path = script.write(os.path.join(WORK, f"sqlite-{kind}.sql"))
+
+        def command(db):
+            d = json.loads(run(name, [os.path.join(BUILD, "sqlite_script"), db, sync,
+                                      self.s.secs(), threads, path, "-M", mode]
+                               + script.sqlite_args(), f"sqlite-{kind}-{threads}.txt",
+                               timeout=self.s.seconds + 120))
+            if rows_per_query and d["rows_read"] != rows_per_query * d["iterations"]:
+                raise CellError(f"{d['rows_read']:,} rows in {d['iterations']:,} queries, "
+                                f"not {rows_per_query} each")
+            self.info["sqlite"] = d["sqlite"]
+            return dict(d, rate=d["per_sec"], p50=d["p50_ms"], p99=d["p99_ms"],
+                        p999=d["p999_ms"], failed=0)
+        d = self.baseline_cell(name, kind, conns, command, target, changed)
+        self.baseline_row(name, conns, d, [note])
+
+    def raw_sqlite(self, script):
+        """The module's INSERT, into a fresh file each, at both synchronous levels."""
+        for sync in ("FULL", "NORMAL"):
+            files = iter(range(1, 100))  # a repeated cell starts from an empty file too
+
+            def fresh(sync=sync, files=files):
+                return self.new_sqlite_db(os.path.join(WORK, f"raw-{sync}-{next(files)}.db"))
+            self.sqlite_baseline(f"{ROW_RAW}{sync}", f"raw-{sync}", 1, script, fresh,
+                                 "one connection (SQLite has one writer)", sync=sync)
+
+    def start_pg(self):
+        self.pg = PgCluster(os.path.join(WORK, "pg"), settings=PG_SETTINGS)
+        COMMANDS.append(("private PostgreSQL cluster (tools/pg_cluster.py)",
+                         f"initdb -A trust; pg_ctl start -o '-p {self.pg.port} "
+                         f"-c listen_addresses=127.0.0.1 "
+                         + " ".join(f"-c {s}" for s in PG_SETTINGS) + "'"))
+        self.pg.start()
+        with open(SCHEMA["pgsql"]) as f:
+            self.pg.psql(f.read())
+        self.info["postgresql"] = self.pg.psql("SHOW server_version")
+
+    def pgbench(self, name, kind, conns, script, mode="prepared", changed=False):
+        """pgbench at one connection count, right before the module's cell."""
+        path = script.write(os.path.join(WORK, f"pgbench-{kind}.sql"))
+        logdir = os.path.join(LOGS, f"pgbench-{kind}-{conns}")
+        args = (["pgbench", "-n", "-M", mode, "-f", path] + script.pgbench_args()
+                + ["-c", conns, "-j", min(2, conns), "-T", self.s.secs(), "-l", "--log-prefix",
+                   os.path.join(logdir, "pgbench_log"), "-h", "127.0.0.1", "-p", self.pg.port,
+                   "-U", "postgres", self.pg.database])
+
+        def command(db):
+            shutil.rmtree(logdir, ignore_errors=True)
+            os.makedirs(logdir)
+            text = run(f"pgbench {kind} at {conns} connections", args,
+                       f"pgbench-{kind}-{conns}.txt", timeout=self.s.seconds + 120)
+            m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", text)
+            failed = re.search(r"number of failed transactions: (\d+)", text)
+            if not m:
+                raise CellError("pgbench printed no tps")
+            lat = []
+            for log in os.listdir(logdir):
+                with open(os.path.join(logdir, log)) as f:
+                    lat.extend(int(line.split()[2]) / 1000.0 for line in f if line.strip())
+            shutil.rmtree(logdir)  # a line per transaction: keep the summary only
+            lat.sort()
+            return {"rate": float(m.group(1)), "tx": len(lat), "p50": percentile(lat, 50),
+                    "p99": percentile(lat, 99), "p999": percentile(lat, 99.9),
+                    "failed": int(failed.group(1)) if failed else 0}
+        d = self.baseline_cell(name, kind, conns, command, "pgsql", changed)
+        self.baseline_row(name, conns, d, [f"{d['tx']:,} tx; -j {min(2, conns)}"] if d else [])
+
+    # ---- the HTTP servers
+
+    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config=""):
+        workdir = os.path.join(WORK, f"httpd-{backend}")
+        if backend.startswith("sqlite"):
+            db = httpd_harness.sqlite_db(workdir)
+        else:
+            db = ("pgsql", self.pg.dbd_params)
+        extra = f"""LoadModule bench_minimal_module {MINIMAL_SO}
+{dbd_pool}
+# the static row: no mmap per request (see the notes: on this VM it costs a
+# cross-CPU TLB flush per request in a 64-thread child)
+EnableMMAP off
+<Location "/bench-minimal">
+    SetHandler bench-minimal
+</Location>
+{extra_config}"""
+        server = httpd_harness.Httpd(
+            workdir, db, f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"',
+            module=self.module, preload="", mpm="event", mpm_config=mpm,
+            extra_config=extra, log_level="warn")
+        server.backend = backend
+        # the static file: the minimal handler's 400-byte document
+        with open(os.path.join(workdir, "htdocs", "partner.json"), "w") as f:
+            f.write(minimal_body())
+        self.servers.append(server)
+        server.start()
+        COMMANDS.append((f"httpd ({backend}), generated by tools/httpd_harness.py",
+                         f"/usr/sbin/apache2 -f {os.path.relpath(server.conf, ROOT)} "
+                         "-DFOREGROUND"))
+        shutil.copy(server.conf, os.path.join(LOGS, f"httpd-{backend}.conf"))
+        for _ in range(50):
+            if len(server.child_pids()) == children:
+                return server
+            time.sleep(0.1)
+        raise CellError(f"httpd ({backend}) has {len(server.child_pids())} children, "
+                        f"not {children}")
+
+    def stop_httpd(self, server):
+        if os.path.exists(server.error_log):
+            shutil.copy(server.error_log,
+                        os.path.join(LOGS, f"httpd-{server.backend}-error.log"))
+        server.stop()
+        self.servers.remove(server)
+
+    @staticmethod
+    def target(server):
+        """The database a server stores in, for db_rows."""
+        return server.db[1] if server.backend.startswith("sqlite") else "pgsql"
+
+    def count_rows(self, server):
+        return self.count(self.target(server))
+
+    @staticmethod
+    def db_failures(server):
+        """('database is locked' messages, insert failures) in the error log so far."""
+        log = server.read_log()
+        return log.count("database is locked"), log.count("RA00041") + log.count("RA00040")
+
+    def sanity(self, server):
+        """One request per route before the load: each answers what the table assumes."""
+        import requests
+        checks = [("POST", COLLECTION, self.bearer(), "create.json", 201),
+                  ("POST", COLLECTION, "Bearer not-a-jwt", "create.json", 401),
+                  ("DELETE", COLLECTION, self.bearer(), None, 405),
+                  ("POST", COLLECTION, self.bearer(), "malformed.json", 400),
+                  ("GET", "/partner.json", None, None, 200),
+                  ("POST", "/bench-minimal", None, "create.json", 201)]
+        for method, path, auth, body, want in checks:
+            headers = {"Content-Type": "application/json"} if body else {}
+            if auth:
+                headers["Authorization"] = auth
+            data = None
+            if body:
+                with open(self.bodies[body], "rb") as f:
+                    data = f.read()
+            r = requests.request(method, server.base + path, headers=headers, data=data,
+                                 timeout=30)
+            if r.status_code != want:
+                raise CellError(f"{method} {path} answered {r.status_code}, not {want}: "
+                                f"{r.text[:200]}")
+
+    def bearer(self):
+        return f"Bearer {self.token}"
+
+    def ops_bearer(self):
+        return f"Bearer {self.ops_token}"
+
+    def wrk(self, server, path, conns, method="GET", body=None, auth=None, seconds=None,
+            stop_after=0, what="", ids=None):
+        seconds = seconds or self.s.seconds
+        threads = min(2, conns)
+        secs = str(int(seconds)) if seconds == int(seconds) else str(seconds)
+        args = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
+                "--latency", "-s", LUA, server.base + path]
+        marker = os.path.join(WORK, "wrk-stopped-")
+        for t in range(1, threads + 1):
+            if os.path.exists(marker + str(t)):
+                os.unlink(marker + str(t))
+        env = {"BENCH_METHOD": method, "BENCH_BODY_FILE": self.bodies[body] if body else "",
+               "BENCH_AUTH": auth or "", "BENCH_STOP_AFTER": str(stop_after),
+               "BENCH_STOP_MARKER": marker if stop_after else ""}
+        if ids:
+            env["BENCH_ID_FIRST"], env["BENCH_ID_COUNT"] = str(ids[0]), str(ids[1])
+        show = {k: v for k, v in env.items() if v and v != "0"}
+        if auth in (self.bearer(), self.ops_bearer()):
+            show["BENCH_AUTH"] = "Bearer $TOKEN" if auth == self.bearer() else "Bearer $OPS_TOKEN"
+        if body:
+            show["BENCH_BODY_FILE"] = os.path.relpath(self.bodies[body], ROOT)
+        if stop_after:
+            show["BENCH_STOP_MARKER"] = os.path.relpath(marker, ROOT)
+        log = f"wrk-{server.backend}-{re.sub(r'[^a-z0-9]+', '-', what.lower())}-{conns}.txt"
+        until = None
+        if stop_after:
+            def until():
+                return all(os.path.exists(marker + str(t)) for t in range(1, threads + 1))
+        text = run(what, args, log, env=env, shown_env=show, timeout=seconds + 120, until=until)
+        m = re.search(r"^BENCH-RESULT (.*)$", text, re.M)
+        if not m:
+            raise CellError("wrk printed no result (see logs/" + log + ")")
+        d = {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+        d["statuses"] = {int(a): int(b) for a, b in
+                         re.findall(r"^BENCH-STATUS (\d+) (\d+)$", text, re.M)}
+        d["responses"] = sum(d["statuses"].values())
+        d["rate"] = d["requests"] / (d["duration_us"] / 1e6) if d["duration_us"] else 0.0
+        d["socket_errors"] = int(d["connect_errors"] + d["read_errors"] + d["write_errors"]
+                                 + d["timeouts"])
+        return d
+
+    def http_row(self, section, name, kind, server, path, conns, want, method="GET",
+                 body=None, auth=None, count_rows=False, ratio=None, ids=None, changed=False):
+        """One wrk cell: a row with rate, latencies, unexpected statuses; with
+        changed, how many of the tenant's partners the cell changed."""
+        def cell():
+            before = self.count_rows(server) if count_rows else None
+            etags = self.etags(self.target(server)) if changed else None
+            failures0 = self.db_failures(server)
+            d = self.wrk(server, path, conns, method, body, auth, what=name, ids=ids)
+            d["locked"], d["failed"] = (x - y for x, y in
+                                        zip(self.db_failures(server), failures0))
+            d["rows_added"] = self.count_rows(server) - before if count_rows else None
+            d["changed"] = self.changed_since(self.target(server), etags) if changed else None
+            return d
+        try:
+            d = self.attempt(f"{name} at {conns}", cell, server)
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows(section, [name], conns, e)
+            return None
+        good = d["statuses"].get(want, 0)
+        d["unexpected"] = d["responses"] - good + d["socket_errors"]
+        self.results[(kind, conns)] = d
+        added = d["rows_added"]
+        notes = [self.cpu_note(d)]
+        others = {s: n for s, n in d["statuses"].items() if s != want}
+        if others:
+            notes.append("other statuses " + ", ".join(f"{s}×{n}" for s, n in
+                                                        sorted(others.items())))
+        if d["socket_errors"]:
+            notes.append(f"socket errors {d['socket_errors']} (timeouts {int(d['timeouts'])})")
+        if count_rows and want == 201:
+            # a request in flight when wrk stops may commit without its 201 being read
+            d["rows_match"] = good <= added <= good + conns
+            notes.append(f"201s {good:,}" + ("" if d["rows_match"] else " ≠ rows added"))
+            notes.append(f"'database is locked' {d['locked']}")
+            # the server's CPU seconds in the cell over the creates it answered
+            d["cpu_per_create_us"] = (d["cpu"]["server"] / 100 * d["cpu"]["seconds"] * 1e6
+                                      / good if good else float("nan"))
+            notes.append(f"httpd CPU per create {d['cpu_per_create_us']:.0f} µs")
+        elif count_rows and added:
+            notes.append(f"STORED {added} rows")
+        if changed:
+            notes.append(f"partners changed {d['changed']:,}")
+        if d["failed"] and not (count_rows and want == 201):
+            notes.append(f"insert failures logged {d['failed']}")
+        self.rows.append(Row(section, name, conns, rate=d["rate"], p50=d["p50_us"] / 1000,
+                             p99=d["p99_us"] / 1000, p999=d["p999_us"] / 1000,
+                             unexpected=d["unexpected"], rows_added=added,
+                             ratio=ratio(d) if ratio else None, notes="; ".join(notes)))
+        return d
+
+    def p99_ratio_text(self, d, conns):
+        """"; p99 ÷ pgbench's p99 R (≤ goal)" for a PostgreSQL create cell."""
+        base = self.results.get(("pgbench", conns))
+        if not base or not base.get("p99") or conns not in (16, 64):
+            return ""
+        return (f"; p99 ÷ pgbench p99 {d['p99_us'] / 1000 / base['p99']:.2f} "
+                f"(≤ {CREATE_GOALS['pgsql-p99-ratio']})")
+
+    def ratio_text(self, d, base_key, goal):
+        base = self.results.get(base_key)
+        if not base or not base.get("rate"):
+            return "n/a"
+        return f"{ratio_fmt(d['rate'] / base['rate'])}{goal}"
+
+    # Each ratio's two cells run close together (the VM's speed drifts by ±20 %
+    # within minutes): per connection count the minimal handler, then the
+    # rejections; the raw SQLite loop right before the SQLite creates; pgbench
+    # right before the PostgreSQL create at the same connection count.
+
+    def create_row(self, section, name, kind, server, conns, ratio=None):
+        return self.http_row(section, name, kind, server, COLLECTION, conns, 201, "POST",
+                             "create.json", self.bearer(), count_rows=True, ratio=ratio)
+
+    def http_sqlite(self):
+        server = self.start_httpd("sqlite")
+        try:
+            self.sanity(server)
+            self.operations(server)
+            rejections = [
+                ("401, malformed token (no signature check, no DB)", "r401", "POST",
+                 "create.json", "Bearer not-a-jwt", 401, " (≥ 0.7)"),
+                ("405, DELETE on the collection (no token check, no DB)", "r405", "DELETE",
+                 None, self.bearer(), 405, " (≥ 0.7)"),
+                ("400, malformed JSON, valid token (1 verify, no DB; httpd closes the "
+                 "connection after a 400)", "r400", "POST",
+                 "malformed.json", self.bearer(), 400, ""),
+            ]
+            for conns in self.s.conns:
+                self.http_row("1", ROW_STATIC, "static", server, "/partner.json", conns, 200)
+                self.http_row("1", ROW_MINIMAL, "minimal", server, "/bench-minimal", conns, 201,
+                              "POST", "create.json")
+                for label, kind, method, body, auth, want, goal in rejections:
+                    self.http_row(
+                        "4", label, kind, server, COLLECTION, conns, want, method, body, auth,
+                        count_rows=True,
+                        ratio=lambda d, c=conns, g=goal: "÷ minimal "
+                        + self.ratio_text(d, ("minimal", c), g))
+            if self.written.get("sqlite"):
+                self.raw_sqlite(self.scripts("sqlite")["insert"])
+            else:
+                self.fail_rows("1", [f"{ROW_RAW}FULL", f"{ROW_RAW}NORMAL"], 1,
+                               "no row the module stored to repeat")
+            for conns in self.s.conns:
+                goal = f" (≥ {CREATE_GOALS['sqlite-ratio']})" if conns in (16, 64) else ""
+                self.create_row(
+                    "2", ROW_CREATE_SQLITE, "create-sqlite", server, conns,
+                    ratio=lambda d, g=goal: "÷ raw FULL " + self.ratio_text(d, ("raw-FULL", 1),
+                                                                              g))
+            self.memory(server)
+        finally:
+            self.stop_httpd(server)
+
+    def http_sqlite_one_child(self):
+        """Diagnostic, not a goal: the same creates with every thread in one child,
+        so no second process contends for SQLite's write lock."""
+        server = self.start_httpd("sqlite-1child", mpm=MPM_ONE_CHILD, dbd_pool=DBD_POOL_ONE_CHILD,
+                                  children=1)
+        try:
+            for conns in self.s.conns:
+                self.create_row(
+                    "2", ROW_CREATE_SQLITE_1, "create-sqlite-1", server, conns,
+                    ratio=lambda d, c=conns: "÷ 2 children " + self.ratio_text(
+                        d, ("create-sqlite", c), ""))
+        finally:
+            self.stop_httpd(server)
+
+    def http_pgsql(self):
+        server = self.start_httpd("pgsql")
+        try:
+            self.sanity(server)
+            self.operations(server)
+            for conns in self.s.conns:
+                if self.written.get("pgsql"):
+                    self.pgbench(ROW_PGBENCH, "pgbench", conns, self.scripts("pgsql")["insert"])
+                else:
+                    self.fail_rows("1", [ROW_PGBENCH], conns, "no row the module stored to repeat")
+                goal = f" (≥ {CREATE_GOALS['pgsql-ratio']})" if conns in (16, 64) else ""
+                self.create_row(
+                    "3", ROW_CREATE_PGSQL, "create-pgsql", server, conns,
+                    ratio=lambda d, c=conns, g=goal: "÷ pgbench "
+                    + self.ratio_text(d, ("pgbench", c), g) + self.p99_ratio_text(d, c))
+            self.memory(server)
+        finally:
+            self.stop_httpd(server)
+
+    # ---- section 9: what the metrics cost
+
+    def metrics_cost(self):
+        """Create and get with RemoteAssistMetrics On against Off: two servers
+        alike but for that line, each on a SQLite file of its own seeded with
+        the same tenant, run in turn On, Off, On, ... (A-B-A) so that the
+        machine's drift falls on both; the ratio is the mean On rate over the
+        mean Off rate, beside the noise: the largest spread of one setting's
+        own runs, as a share of their mean."""
+        get = next(op for op in OPERATIONS if op.kind == "get")
+        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
+        cells = [("create", COLLECTION, "POST", "create.json", self.bearer(), 201, None),
+                 ("get", get.path(), "GET", None, self.ops_bearer(), 200,
+                  (OPS_FIRST, self.s.ops_rows))]
+        names = [f"{ROW_METRICS}, {kind}" for kind, *_ in cells]
+        servers = {}
+        try:
+            servers["On"] = self.start_httpd("sqlite-metrics-on")
+            servers["Off"] = self.start_httpd("sqlite-metrics-off",
+                                              extra_config="RemoteAssistMetrics Off")
+            for server in servers.values():
+                self.sanity(server)
+                self.seed(server)
+            for (kind, path, method, body, auth, want, ids), name in zip(cells, names):
+                self.metrics_row(name, kind, servers, conns, path, method, body, auth, want, ids)
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
+                           conns, e)
+        finally:
+            for server in servers.values():
+                self.stop_httpd(server)
+
+    def metrics_row(self, name, kind, servers, conns, path, method, body, auth, want, ids):
+        runs = {"On": [], "Off": []}
+        before = {side: self.count_rows(s) for side, s in servers.items()}
+        for i in range(2 * self.s.metrics_repeats - 1):
+            side = "On" if i % 2 == 0 else "Off"
+            server = servers[side]
+            runs[side].append(self.attempt(
+                f"{name} ({side})", lambda s=server, w=f"metrics {side} {kind}":
+                self.wrk(s, path, conns, method, body, auth, what=w, ids=ids), server))
+        added = sum(self.count_rows(s) - before[side] for side, s in servers.items())
+        rates = {side: [d["rate"] for d in ds] for side, ds in runs.items()}
+        mean = {side: sum(r) / len(r) for side, r in rates.items()}
+        ratio = mean["On"] / mean["Off"] if mean["Off"] else float("nan")
+        noise = max((max(r) - min(r)) / mean[side] if len(r) > 1 and mean[side] else 0.0
+                    for side, r in rates.items())
+        self.results[("metrics", kind)] = {"ratio": ratio, "noise": noise}
+        middle = sorted(runs["On"], key=lambda d: d["rate"])[len(runs["On"]) // 2]
+        unexpected = sum(d["responses"] - d["statuses"].get(want, 0) + d["socket_errors"]
+                         for ds in runs.values() for d in ds)
+        notes = [f"{side} runs " + ", ".join(f"{r:,.0f}" for r in rates[side]) + " req/s"
+                 for side in ("On", "Off")]
+        notes.append(self.cpu_note(middle))
+        self.rows.append(Row("9", name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
+                             p99=middle["p99_us"] / 1000, p999=middle["p999_us"] / 1000,
+                             unexpected=unexpected, rows_added=added,
+                             ratio=f"{ratio:.3f} (≥ {METRICS_GOAL}); noise "
+                                   f"±{noise * 100:.1f} %", notes="; ".join(notes)))
+
+    # ---- sections 7 and 8: get, list and PATCH against the raw loops of
+    # their statements. Each module cell runs right after its baseline at the
+    # same connection count (on SQLite the update's, a single writer, once).
+
+    def scripts(self, dialect):
+        return statements.scripts(self.sql, dialect, CREATE_TENANT, OPS_TENANT,
+                                  (OPS_FIRST, self.s.ops_rows), self.written[dialect],
+                                  json.loads(PATCH_BODY)["displayName"])
+
+    def seed(self, server):
+        """The tenant the reads and updates run on: ops_rows creates through the
+        module, with ids OPS_FIRST, ... Keeps one of them (all alike but for id
+        and ETag) as the values the baselines write."""
+        import requests
+        from concurrent.futures import ThreadPoolExecutor
+        body = json.loads(devserver.SEED_BODY)
+        headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
+        target = self.target(server)
+        if self.db_rows(target, f"SELECT id FROM remote_assistance_partners WHERE tenant_id = "
+                                f"'{OPS_TENANT}' LIMIT 1"):
+            raise CellError("the tenant of the reads and updates is not empty")
+
+        def create(chunk):
+            with requests.Session() as session:
+                for i in chunk:
+                    r = session.post(server.url(), headers=headers, timeout=30,
+                                     data=json.dumps(dict(body, id=str(OPS_FIRST + i))))
+                    if r.status_code != 201:
+                        raise CellError(f"seeding: create answered {r.status_code}: "
+                                        f"{r.text[:200]}")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, [range(k, self.s.ops_rows, 8) for k in range(8)]))
+        columns = ("display_name, onboarding_url, onboarding_status, last_connection_date_time, "
+                   "last_connection_ticks, onboarding_request_expiry_date_time, "
+                   "onboarding_request_expiry_ticks, api_version")
+        kinds = self.db_rows(target, f"SELECT {columns}, count(*) AS n FROM "
+                                     f"remote_assistance_partners WHERE tenant_id = "
+                                     f"'{OPS_TENANT}' GROUP BY {columns}")
+        if len(kinds) != 1 or kinds[0]["n"] != self.s.ops_rows:
+            raise CellError(f"seeding: {kinds}, not {self.s.ops_rows} alike partners")
+        written = self.db_rows(target, f"SELECT * FROM remote_assistance_partners WHERE "
+                                       f"tenant_id = '{OPS_TENANT}' LIMIT 1")[0]
+        if any(v is None for v in written.values()):
+            raise CellError(f"seeding: a stored partner has nulls the scripts cannot bind: "
+                            f"{written}")
+        self.written["sqlite" if target != "pgsql" else "pgsql"] = written
+        COMMANDS.append((f"seeding ({server.backend}): {self.s.ops_rows:,} creates with ids "
+                         f"{OPS_FIRST}…, 8 clients", f"POST {COLLECTION} (Bearer $OPS_TOKEN)"))
+
+    def sanity_ops(self, server):
+        """One request per operation: each answers what its row assumes."""
+        import requests
+        headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
+        one = f"{server.base}{COLLECTION}/{OPS_FIRST}"
+        got = requests.get(one, headers=headers, timeout=30)
+        page = requests.get(f"{server.base}{COLLECTION}?{LIST_QUERY}", headers=headers,
+                            timeout=30)
+        with open(self.bodies["patch.json"], "rb") as f:
+            patched = requests.patch(one, headers=headers, data=f.read(), timeout=30)
+        problems = []
+        if got.status_code != 200 or got.json().get("id") != str(OPS_FIRST):
+            problems.append(f"get answered {got.status_code}: {got.text[:200]}")
+        if page.status_code != 200 or len(page.json().get("value", [])) != LIST_TOP \
+                or "@odata.nextLink" not in page.json():
+            problems.append(f"the list answered {page.status_code} without {LIST_TOP} partners "
+                            f"and a nextLink: {page.text[:200]}")
+        if patched.status_code != 200 or patched.json().get("displayName") != \
+                json.loads(PATCH_BODY)["displayName"]:
+            problems.append(f"PATCH answered {patched.status_code}: {patched.text[:200]}")
+        if problems:
+            raise CellError("; ".join(problems))
+
+    def trace_module_sql(self, server):
+        """With PostgreSQL logging every statement, one request of each operation:
+        the module must run exactly the statements its baseline runs (the list
+        with the parameters the baseline binds, the page's extra row included)."""
+        import requests
+        get = ("remoteassist_get", statements.dollar(self.sql["statements"]["remoteassist_get"]))
+        listing = self.sql["list"]["pgsql"]
+        expected = {
+            "get": [get], "list": [("<unnamed>", statements.dollar(listing["text"]))],
+            "patch": [get, ("remoteassist_replace",
+                            statements.dollar(self.sql["statements"]["remoteassist_replace"]))]}
+        headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
+        with open(self.bodies["patch.json"], "rb") as f:
+            patch = f.read()
+        types = {}
+        self.pg.psql("ALTER SYSTEM SET log_statement = 'all'")
+        self.pg.psql("SELECT pg_reload_conf()")
+        try:
+            # the postmaster signals its backends as it reloads, and each applies
+            # the reload before its next command: a new session seeing the
+            # setting means the module's connections will log too
+            for _ in range(100):
+                if self.pg.psql("SHOW log_statement") == "all":
+                    break
+                time.sleep(0.05)
+            for op in OPERATIONS:
+                offset = os.path.getsize(self.pg.log)
+                r = requests.request(op.method, server.base + (
+                    f"{op.path()}/{OPS_FIRST + 1}" if op.by_id else op.path()),
+                    headers=headers, data=patch if op.body else None, timeout=30)
+                with open(self.pg.log, errors="replace") as f:
+                    f.seek(offset)
+                    log = f.read()
+                # apr_dbd_pgsql prepares with SQL: "PREPARE <label> (varchar, ...) AS <text>"
+                ran = [(name, re.sub(r"^PREPARE \S+ \([^)]*\) AS ", "", text))
+                       for name, text in re.findall(r"LOG:  execute (\S+): (.*)", log)]
+                types.update(re.findall(r"PREPARE (\S+) (\([^)]*\))", log))
+                params = re.findall(r"DETAIL:  parameters: (.*)", log)
+                if r.status_code != 200 or ran != expected[op.kind]:
+                    raise CellError(f"{op.kind}: the module ran {ran} (answering "
+                                    f"{r.status_code}), not {expected[op.kind]}")
+                if op.kind != "list":
+                    continue
+                bound = [re.sub(r"^'|'$", "", v) for v in
+                         re.findall(r"\$\d+ = ('(?:[^']|'')*'|NULL)", "".join(params[:1]))]
+                if bound != [str(v) for v in listing["params"]]:
+                    raise CellError(f"the module's list bound {bound}, the baseline "
+                                    f"{listing['params']}")
+        finally:
+            self.pg.psql("ALTER SYSTEM RESET log_statement")
+            self.pg.psql("SELECT pg_reload_conf()")
+        self.info["pg_types"] = ", ".join(f"{k} {v}" for k, v in sorted(types.items()))
+        COMMANDS.append(("the module's statements, traced (one request each)",
+                         "ALTER SYSTEM SET log_statement = 'all'; compared with "
+                         "build/bench/module_sql"))
+
+    def operations(self, server):
+        sqlite = server.backend == "sqlite"
+        section, backend = ("7", "SQLite") if sqlite else ("8", "PostgreSQL")
+        names = [n for op in OPERATIONS for n in
+                 (op.raw_row() if sqlite else op.pgbench_row(), op.row(backend))]
+        try:
+            self.seed(server)
+            self.sanity_ops(server)
+            if sqlite:
+                # the baseline's own copy of the same partners, as the module wrote them
+                ops_db = self.new_sqlite_db(os.path.join(WORK, "raw-ops.db"))
+                with contextlib.closing(sqlite3.connect(ops_db)) as db:
+                    db.execute("ATTACH DATABASE ? AS module", (server.db[1],))
+                    db.execute("INSERT INTO main.remote_assistance_partners SELECT * FROM "
+                               "module.remote_assistance_partners WHERE tenant_id = ?",
+                               (OPS_TENANT,))
+                    db.commit()
+            else:
+                self.trace_module_sql(server)
+                self.pg.psql("VACUUM ANALYZE remote_assistance_partners")
+            scripts = self.scripts("sqlite" if sqlite else "pgsql")
+        except (CellError, OSError, sqlite3.Error, subprocess.CalledProcessError,
+                statements.StatementError, ValueError) as e:
+            for name in names:
+                self.fail_rows("1" if name.startswith(("raw", "pgbench")) else section, [name],
+                               "-", e)
+            return
+        limit = min(LIST_TOP, page_size()) + 1
+        for op in OPERATIONS:
+            base = f"raw-{op.kind}" if sqlite else f"pgbench-{op.kind}"
+            if sqlite and op.writes:
+                self.sqlite_baseline(op.raw_row(), base, 1, scripts[op.kind], ops_db,
+                                     "one connection (SQLite has one writer)", changed=True)
+            for conns in self.s.ops_conns:
+                if sqlite and not op.writes:
+                    self.sqlite_baseline(op.raw_row(), base, conns, scripts[op.kind], ops_db,
+                                         f"{conns} thread(s), a connection each", threads=conns,
+                                         mode=op.mode,
+                                         rows_per_query=limit if op.kind == "list" else None)
+                elif not sqlite:
+                    self.pgbench(op.pgbench_row(), base, conns, scripts[op.kind], op.mode,
+                                 changed=op.writes)
+                key = (base, 1 if sqlite and op.writes else conns)
+                goal, goal_conns = OPERATION_GOALS[(op.kind, server.backend)]
+                goal = goal if conns in goal_conns else None
+                self.http_row(
+                    section, op.row(backend), f"{op.kind}-{server.backend}", server, op.path(),
+                    conns, 200, op.method, op.body, self.ops_bearer(), count_rows=True,
+                    ids=(OPS_FIRST, self.s.ops_rows) if op.by_id else None, changed=op.writes,
+                    ratio=lambda d, k=key, g=goal: ("÷ raw " if sqlite else "÷ pgbench ")
+                    + self.ratio_text(d, k, f" (≥ {g})" if g else ""))
+
+    # ---- section 6: memory
+
+    def memory(self, server):
+        n = self.s.memory_requests
+        conns = self.s.memory_conns
+        threads = min(2, conns)
+        name = f"RSS per child, {n:,} creates ({server.backend})"
+        warm = max(1000, n // 20)
+        try:
+            pids = server.child_pids()
+            self.wait_quiet()
+            self.wrk(server, COLLECTION, conns, "POST", "create.json", self.bearer(),
+                     seconds=self.s.memory_seconds, stop_after=math.ceil(warm / threads),
+                     what=f"memory warm-up {server.backend}")
+            before = {pid: rss_kb(pid) for pid in pids}
+            rows0 = self.count_rows(server)
+            meter = Meter(self.roots(), [server.proc.pid] + pids)
+            d = self.wrk(server, COLLECTION, conns, "POST", "create.json", self.bearer(),
+                         seconds=self.s.memory_seconds, stop_after=math.ceil(n / threads),
+                         what=f"memory {server.backend}")
+            d["cpu"] = meter.stop()
+            after = {pid: rss_kb(pid) for pid in pids}
+            added = self.count_rows(server) - rows0
+            if sorted(server.child_pids()) != sorted(pids):
+                raise CellError(f"the children changed during the run: {pids} -> "
+                                f"{server.child_pids()}")
+        except (CellError, OSError, sqlite3.Error) as e:
+            self.fail_rows("6", [name], conns, e)
+            return
+        done = d["responses"]
+        growth_kb = sum(after[p] - before[p] for p in pids)
+        per_100k = growth_kb / 1024 * 100000 / done if done else float("nan")
+        self.results[("memory", server.backend)] = {"per_100k": per_100k, "done": done}
+        unexpected = done - d["statuses"].get(201, 0) + d["socket_errors"]
+        children = "; ".join(f"child {p}: {before[p] / 1024:.1f} → {after[p] / 1024:.1f} MB"
+                             for p in pids)
+        notes = (f"{children}; {done:,} requests in {d['cpu']['seconds']:.0f} s after "
+                 f"{warm:,} warm-up; {self.cpu_note(d)}")
+        if done < n:
+            notes += f"; STOPPED at the {self.s.memory_seconds:.0f} s limit"
+        self.rows.append(Row("6", name, conns, rate=done / d["cpu"]["seconds"],
+                             p50=d["p50_us"] / 1000, p99=d["p99_us"] / 1000,
+                             p999=d["p999_us"] / 1000, unexpected=unexpected,
+                             rows_added=added, ratio=f"{fmt(per_100k, 3)} MB/100k (< 1)",
+                             notes=notes))
+
+    # ---- bookkeeping
+
+    def fail_rows(self, section, names, conns, error):
+        for name in names:
+            self.rows.append(Row(section, name, conns, error=str(error)))
+        self.errors.append(f"{names[0]} at {conns}: {error}")
+
+    def cleanup(self):
+        for server in list(self.servers):
+            try:
+                self.stop_httpd(server)
+            except Exception as e:  # noqa: BLE001 - keep stopping the rest
+                print(f"bench: stopping httpd: {e}", file=sys.stderr)
+        if self.pg:
+            try:
+                self.pg.destroy()
+            except Exception as e:  # noqa: BLE001
+                print(f"bench: stopping PostgreSQL: {e}", file=sys.stderr)
+            self.pg = None
+
+
+def header_number(header, name):
+    """A number #defined in include/<header>."""
+    with open(os.path.join(ROOT, "include", header)) as f:
+        m = re.search(rf"#define {name} (\d+)", f.read())
+    if not m:
+        raise CellError(f"include/{header} defines no {name}")
+    return int(m.group(1))
+
+
+def busy_timeout():
+    return header_number("ra_store.h", "RA_STORE_SQLITE_BUSY_TIMEOUT_MS")
+
+
+def page_size():
+    """RemoteAssistPageSize's default: the bench leaves the directive unset."""
+    return header_number("mod_ra_config.h", "RA_DEFAULT_PAGE_SIZE")
+
+
+def minimal_body():
+    """The 400-byte document of bench/mod_bench_minimal.c, for the static file."""
+    with open(os.path.join(ROOT, "bench", "mod_bench_minimal.c")) as f:
+        source = f.read()
+    literal = re.search(r"body\[\] =(.*?);", source, re.S).group(1)
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', literal)).replace('\\"', '"')
