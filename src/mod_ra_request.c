@@ -138,6 +138,7 @@ int ra_query_timed_out(ra_request_t *rq, const char *what)
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, rq->r, RALOGNO(00090)
                   "request-id=%s %s stopped after RemoteAssistQueryTimeout (%d ms); "
                   "answered 503", rq->request_id, what, rq->cfg->query_timeout);
+    ra_observe_db_timeout();
     return fail_unavailable(rq, APLOG_DEBUG,
                             "The query took longer than this service allows; narrow its "
                             "$filter or try again later.");

@@ -12,6 +12,7 @@ import sqlite3
 import urllib.parse
 
 import pytest
+import requests
 
 from conftest import COLLECTION, assert_graph_error, location_block
 from graph_calls import Caller
@@ -403,7 +404,8 @@ def test_a_query_past_its_bound_is_503_and_the_connection_serves_on(private_serv
     svc = private_service(f"bounded-{backend}", pg=pg, locations="".join([
         location_block(f"/v1.0{COLLECTION}", "v1.0", jwks),
         location_block(f"/bounded/v1.0{COLLECTION}", "v1.0", jwks,
-                       "    RemoteAssistQueryTimeout 1")]))
+                       "    RemoteAssistQueryTimeout 1")]),
+        extra_config='<Location "/metrics">\n    SetHandler remoteassist-metrics\n</Location>')
     caller = Caller(svc)
     fill(svc, caller.tenant, BOUND_ROWS)
     unmatched = {"$filter": "contains(displayName,'none')"}
@@ -414,6 +416,8 @@ def test_a_query_past_its_bound_is_503_and_the_connection_serves_on(private_serv
         assert_graph_error(resp, 503, "ServiceNotAvailable")
         assert int(resp.headers["Retry-After"]) > 0
     assert len(re.findall(r"\[remoteassist:warn\] .* RA00090: ", svc.log())) == 3
+    metrics = requests.get(svc.httpd.base + "/metrics", timeout=10).text
+    assert re.search(r"^remoteassist_database_timeouts_total 3$", metrics, re.M), metrics
     assert caller.list(**unmatched).json()["value"] == []
     assert caller.count().text == str(BOUND_ROWS)
     pid = caller.create(displayName="after the bound")["id"]
