@@ -299,8 +299,10 @@ static void *worker(void *arg)
         fail("open", db ? sqlite3_errmsg(db) : db_path);
     }
     snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s", synchronous);
-    if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK
-        || sqlite3_exec(db, "PRAGMA busy_timeout=5000", NULL, NULL, NULL) != SQLITE_OK) {
+    /* the busy timeout first: the first statement reads the WAL index, which
+     * the module's children (checkpointing) may hold for a moment */
+    if (sqlite3_exec(db, "PRAGMA busy_timeout=5000", NULL, NULL, NULL) != SQLITE_OK
+        || sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
         fail("set-up", sqlite3_errmsg(db));
     }
     for (int i = 0; i < nvars; i++) {
