@@ -112,6 +112,14 @@ int ra_entity_id_valid(const char *s);
 /* Whether s is a member of remoteAssistanceOnboardingStatus (case-sensitive). */
 int ra_entity_status_valid(const char *s);
 
+/* The members of remoteAssistanceOnboardingStatus have the values 0..2 in
+ * Graph's CSDL (notOnboarded, onboarding, onboarded); OData orders and
+ * compares an enum by them. The value of member s, or -1; the member of
+ * value, or NULL. */
+#define RA_ENTITY_STATUS_MEMBERS 3
+int ra_entity_status_value(const char *s);
+const char *ra_entity_status_member(int value);
+
 /* A fresh opaque ETag value (without quotes or W/). */
 const char *ra_entity_new_etag(apr_pool_t *pool);
 

@@ -35,9 +35,11 @@ static const prop_t props[RA_PROP_COUNT] = {
                          RA_ENTITY_DATETIME_UNSET },
 };
 
-/* Enum members are case-sensitive, as in OData JSON. */
-static const char *const onboarding_statuses[] = { "notOnboarded", "onboarding",
-                                                   "onboarded" };
+/* Enum members are case-sensitive, as in OData JSON; indexed by their
+ * values in Graph's CSDL. */
+static const char *const onboarding_statuses[RA_ENTITY_STATUS_MEMBERS] = {
+    "notOnboarded", "onboarding", "onboarded"
+};
 
 const char *ra_version_name(ra_version_e version)
 {
@@ -224,14 +226,24 @@ static int id_addressable(const char *s)
     return ra_entity_id_valid(s) && strcmp(s, ".") && strcmp(s, "..");
 }
 
-int ra_entity_status_valid(const char *s)
+int ra_entity_status_value(const char *s)
 {
-    for (size_t i = 0; i < sizeof(onboarding_statuses) / sizeof(onboarding_statuses[0]); i++) {
+    for (int i = 0; i < RA_ENTITY_STATUS_MEMBERS; i++) {
         if (!strcmp(s, onboarding_statuses[i])) {
-            return 1;
+            return i;
         }
     }
-    return 0;
+    return -1;
+}
+
+int ra_entity_status_valid(const char *s)
+{
+    return ra_entity_status_value(s) >= 0;
+}
+
+const char *ra_entity_status_member(int value)
+{
+    return value >= 0 && value < RA_ENTITY_STATUS_MEMBERS ? onboarding_statuses[value] : NULL;
 }
 
 /* Checks one property value; returns NULL or the Graph error message. */

@@ -1,0 +1,113 @@
+/* httpd glue: the service root's own resources under each served version
+ * root: $metadata (built once per version at start-up, served from
+ * memory), the service document and the deviceManagement singleton. */
+#include "mod_ra_ops.h"
+#include "mod_ra_hooks.h"
+
+#include "http_log.h"
+#include "http_protocol.h"
+
+#include <apr_strings.h>
+
+#include "ra_csdl.h"
+#include "ra_odata.h"
+
+APLOG_USE_MODULE(remoteassist);
+
+/* Indexed by ra_version_e; set at post_config in the parent, before any
+ * child exists, and only read by requests. */
+static const ra_csdl_t *metadata[RA_VERSION_BETA + 1];
+
+int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    for (int v = RA_VERSION_V1; v <= RA_VERSION_BETA; v++) {
+        if (!(metadata[v] = ra_csdl_build(pconf, (ra_version_e)v))) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00150)
+                         "the %s $metadata document could not be built (out of memory)",
+                         ra_version_name((ra_version_e)v));
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+/* 304 with the ETag and no body when If-None-Match names the current
+ * entity tag (weakly) or is "*"; else OK, and the ETag is set. */
+int ra_not_modified(ra_request_t *rq, const char *etag)
+{
+    const char *if_none_match = apr_table_get(rq->r->headers_in, "If-None-Match");
+    apr_table_setn(rq->r->headers_out, "ETag", ra_entity_etag_header(rq->r->pool, etag));
+    if (if_none_match && ra_entity_if_match(if_none_match, etag)) {
+        return ra_respond(rq, HTTP_NOT_MODIFIED, NULL, NULL, 0);
+    }
+    return OK;
+}
+
+/* CSDL XML unless $format or the Accept header asks for JSON alone:
+ * "Accept: application/json" gets CSDL JSON, as OData's JSON clients ask;
+ * no Accept, "* / *" or both types listed get the XML every OData
+ * consumer reads. */
+int ra_op_metadata(ra_request_t *rq)
+{
+    request_rec *r = rq->r;
+    const ra_csdl_t *csdl = metadata[rq->cfg->version];
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+    int json, rc;
+
+    if (rq->query.format) {
+        json = rq->query.format_json;
+    }
+    else {
+        int xml_ok = ra_odata_accepts(r->pool, accept, "application/xml");
+        json = !xml_ok && ra_odata_accepts(r->pool, accept, "application/json");
+        if (!xml_ok && !json) {
+            return ra_negotiate(rq, "application/xml");
+        }
+    }
+    if ((rc = ra_not_modified(rq, csdl->etag)) != OK) {
+        return rc;
+    }
+    return json ? ra_respond(rq, HTTP_OK, "application/json;charset=utf-8", csdl->json,
+                             csdl->json_len)
+                : ra_respond(rq, HTTP_OK, "application/xml;charset=utf-8", csdl->xml,
+                             csdl->xml_len);
+}
+
+const char *ra_service_metadata_url(apr_pool_t *pool, const char *service_root)
+{
+    return apr_pstrcat(pool, service_root, "/$metadata", NULL);
+}
+
+/* OData's service document: the one singleton this service answers. */
+int ra_op_service_document(ra_request_t *rq)
+{
+    int rc;
+    if ((rc = ra_negotiate(rq, "application/json")) != OK) {
+        return rc;
+    }
+    return ra_respond_json(rq, HTTP_OK,
+                           json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "@odata.context",
+                                     ra_service_metadata_url(rq->r->pool, rq->service_root),
+                                     "value", "name", "deviceManagement", "kind", "Singleton",
+                                     "url", "deviceManagement"));
+}
+
+/* The singleton as far as this module knows it: one per tenant, its key
+ * the caller's tenant id; its only other member, the partners, is a
+ * containment navigation property, which OData does not inline. */
+int ra_op_device_management(ra_request_t *rq)
+{
+    int rc;
+    if ((rc = ra_negotiate(rq, "application/json")) != OK) {
+        return rc;
+    }
+    return ra_respond_json(rq, HTTP_OK,
+                           json_pack("{s:s,s:s}", "@odata.context",
+                                     apr_pstrcat(rq->r->pool, ra_service_metadata_url(
+                                                     rq->r->pool, rq->service_root),
+                                                 "#deviceManagement", NULL),
+                                     "id", rq->token.tenant));
+}
