@@ -41,9 +41,5 @@ int ra_op_device_management(ra_request_t *rq);
 /* {root}/$metadata */
 const char *ra_service_metadata_url(apr_pool_t *pool, const char *service_root);
 
-/* If-None-Match on a read of one resource whose entity tag is etag: sets
- * the ETag header; answers 304 (no body) when the header is "*" or names
- * etag (weak comparison), returning DONE; else returns OK. */
-int ra_not_modified(ra_request_t *rq, const char *etag);
 
 #endif

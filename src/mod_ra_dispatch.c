@@ -319,7 +319,7 @@ static int answer_options(ra_request_t *rq)
         apr_table_setn(r->headers_out, "Access-Control-Allow-Methods", allow);
         apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
                        wanted ? wanted : "Authorization, Content-Type, Accept, "
-                                         "client-request-id, If-Match, Prefer");
+                                         "client-request-id, If-Match, If-None-Match, Prefer");
         apr_table_setn(r->headers_out, "Access-Control-Max-Age", "600");
     }
     return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);

@@ -21,8 +21,9 @@ int ra_op_get(ra_request_t *rq)
     }
     switch (ra_store_get(rq->r->pool, &rq->conn, rq->token.tenant, rq->route.id, &partner,
                          &error)) {
-    case RA_STORE_DONE:
-        return ra_respond_entity(rq, HTTP_OK, &partner);
+    case RA_STORE_DONE: /* If-None-Match: 304 for the version the client has */
+        rc = ra_check_preconditions(rq, partner.etag, 1);
+        return rc != OK ? rc : ra_respond_entity(rq, HTTP_OK, &partner);
     case RA_STORE_MISSING:
         return ra_not_found(rq);
     default:

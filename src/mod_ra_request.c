@@ -158,6 +158,27 @@ int ra_precondition_failed(ra_request_t *rq)
                    "read; read it again.");
 }
 
+int ra_check_preconditions(ra_request_t *rq, const char *etag, int read)
+{
+    request_rec *r = rq->r;
+    const char *if_match = apr_table_get(r->headers_in, "If-Match");
+    const char *if_none_match = apr_table_get(r->headers_in, "If-None-Match");
+
+    if (if_match && !ra_entity_if_match(if_match, etag)) {
+        return ra_precondition_failed(rq);
+    }
+    if (!if_none_match || !ra_entity_if_match(if_none_match, etag)) {
+        return OK;
+    }
+    if (read) {
+        apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, etag));
+        return ra_respond(rq, HTTP_NOT_MODIFIED, NULL, NULL, 0);
+    }
+    return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
+                   "If-None-Match names this resource ('*' or its current ETag): nothing "
+                   "was changed.");
+}
+
 /* ------------------------------------------------------------- the token */
 
 /* 401 or 403 for a token that failed, with RFC 6750's WWW-Authenticate. */

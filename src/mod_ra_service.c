@@ -34,18 +34,6 @@ int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
-/* 304 with the ETag and no body when If-None-Match names the current
- * entity tag (weakly) or is "*"; else OK, and the ETag is set. */
-int ra_not_modified(ra_request_t *rq, const char *etag)
-{
-    const char *if_none_match = apr_table_get(rq->r->headers_in, "If-None-Match");
-    apr_table_setn(rq->r->headers_out, "ETag", ra_entity_etag_header(rq->r->pool, etag));
-    if (if_none_match && ra_entity_if_match(if_none_match, etag)) {
-        return ra_respond(rq, HTTP_NOT_MODIFIED, NULL, NULL, 0);
-    }
-    return OK;
-}
-
 /* CSDL XML unless $format or the Accept header asks for JSON alone:
  * "Accept: application/json" gets CSDL JSON, as OData's JSON clients ask;
  * no Accept, "* / *" or both types listed get the XML every OData
@@ -67,9 +55,10 @@ int ra_op_metadata(ra_request_t *rq)
             return ra_negotiate(rq, "application/xml");
         }
     }
-    if ((rc = ra_not_modified(rq, csdl->etag)) != OK) {
+    if ((rc = ra_check_preconditions(rq, csdl->etag, 1)) != OK) {
         return rc;
     }
+    apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, csdl->etag));
     return json ? ra_respond(rq, HTTP_OK, "application/json;charset=utf-8", csdl->json,
                              csdl->json_len)
                 : ra_respond(rq, HTTP_OK, "application/xml;charset=utf-8", csdl->xml,
