@@ -116,13 +116,22 @@ static void end(xml_t *x)
     check(x, xmlTextWriterEndElement(x->w));
 }
 
-static void xml_property(xml_t *x, const char *name, const char *type, int nullable)
+/* A DateTimeOffset without a Precision facet has precision 0 in CSDL XML
+ * (OASIS's converter says so too); Graph's values, and what the module
+ * accepts and returns, carry up to 7 fractional digits (ra_entity.h). */
+#define DATETIME_PRECISION 7
+
+static void xml_property(xml_t *x, apr_pool_t *pool, const char *name, const char *type,
+                         int nullable)
 {
     start(x, "Property");
     attr(x, "Name", name);
     attr(x, "Type", type);
     if (!nullable) { /* CSDL XML's Nullable defaults to true */
         attr(x, "Nullable", "false");
+    }
+    if (!strcmp(type, "Edm.DateTimeOffset")) {
+        attr(x, "Precision", apr_itoa(pool, DATETIME_PRECISION));
     }
     end(x);
 }
@@ -218,7 +227,7 @@ static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t 
     attr(&x, "Name", ra_prop_name(RA_PROP_ID));
     end(&x);
     end(&x);
-    xml_property(&x, ra_prop_name(RA_PROP_ID), "Edm.String", 0);
+    xml_property(&x, pool, ra_prop_name(RA_PROP_ID), "Edm.String", 0);
     end(&x);
 
     start(&x, "EntityType");
@@ -236,8 +245,8 @@ static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t 
     attr(&x, "BaseType", ALIAS ".entity");
     for (size_t i = 0; i < sizeof(declared) / sizeof(declared[0]); i++) {
         if (ra_prop_in_version(declared[i], version)) {
-            xml_property(&x, ra_prop_name(declared[i]), type_name(pool, declared[i], ALIAS),
-                         ra_prop_nullable(declared[i]));
+            xml_property(&x, pool, ra_prop_name(declared[i]),
+                         type_name(pool, declared[i], ALIAS), ra_prop_nullable(declared[i]));
         }
     }
     end(&x);
@@ -262,7 +271,7 @@ static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t 
     end(&x);
 
     start(&x, "Annotations");
-    attr(&x, "Target", NS "." CONTAINER "/" SINGLETON);
+    attr(&x, "Target", ALIAS "." CONTAINER "/" SINGLETON);
     start(&x, "Annotation");
     attr(&x, "Term", "Capabilities.NavigationRestrictions");
     start(&x, "Record");
@@ -325,6 +334,9 @@ static json_t *json_typed(const char *type, int nullable)
     if (nullable) {
         json_object_set_new(member, "$Nullable", json_true());
     }
+    if (!strcmp(type, "Edm.DateTimeOffset")) {
+        json_object_set_new(member, "$Precision", json_integer(DATETIME_PRECISION));
+    }
     return member;
 }
 
@@ -338,7 +350,8 @@ static const char *build_json(apr_pool_t *pool, ra_version_e version, apr_size_t
     p = json_object();
     json_object_set_new(p, "$Namespace", json_string(CAPABILITIES));
     json_object_set_new(p, "$Alias", json_string("Capabilities"));
-    json_object_set_new(o, CAPABILITIES_URI ".xml", json_pack("{s:[o]}", "$Include", p));
+    /* each form references the vocabulary's document in the same form */
+    json_object_set_new(o, CAPABILITIES_URI ".json", json_pack("{s:[o]}", "$Include", p));
     json_object_set_new(doc, "$Reference", o);
     json_object_set_new(doc, NS, schema);
     json_object_set_new(schema, "$Alias", json_string(ALIAS));
@@ -384,7 +397,7 @@ static const char *build_json(apr_pool_t *pool, ra_version_e version, apr_size_t
                         json_pack("{s:s,s:{s:s}}", "$Kind", "EntityContainer", SINGLETON,
                                   "$Type", ALIAS "." SINGLETON));
     json_object_set_new(schema, "$Annotations",
-                        json_pack("{s:{s:{s:[o]}}}", NS "." CONTAINER "/" SINGLETON,
+                        json_pack("{s:{s:{s:[o]}}}", ALIAS "." CONTAINER "/" SINGLETON,
                                   "@Capabilities.NavigationRestrictions",
                                   "RestrictedProperties", json_record(partners_restriction)));
 

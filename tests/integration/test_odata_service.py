@@ -93,7 +93,7 @@ def test_metadata_xml_matches_microsofts_csdl(service, version):
     assert actions == {name: [("bindingParameter", "graph.remoteAssistancePartner")]
                        for name in ("beginOnboarding", "disconnect")}
     # the Capabilities say what this module does
-    restriction = schema.find(f"{EDM}Annotations[@Target='microsoft.graph.GraphService/"
+    restriction = schema.find(f"{EDM}Annotations[@Target='graph.GraphService/"
                               f"deviceManagement']/{EDM}Annotation/{EDM}Record/"
                               f"{EDM}PropertyValue/{EDM}Collection/{EDM}Record")
     values = {pv.get("Property"): pv for pv in restriction.findall(f"{EDM}PropertyValue")}
