@@ -121,7 +121,9 @@ START_TEST(test_non_ascii)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         same_as_jansson(json_string(cases[i]));
     }
-    ck_assert_str_eq(written(json_string("\xE2\x80\xA8")), "\"\\u2028\"");
+    json_t *separator = json_string("\xE2\x80\xA8");
+    ck_assert_str_eq(written(separator), "\"\\u2028\"");
+    json_decref(separator);
 }
 END_TEST
 
