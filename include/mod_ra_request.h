@@ -36,6 +36,7 @@ typedef struct {
     ra_metric_op_e operation;   /* once dispatched */
     apr_time_t db_start;        /* when it asked for the database; 0: not yet */
     ra_jw_t *jw;                /* the body's writer, once ra_body() made it */
+    ra_jw_metadata_e metadata;  /* odata.metadata of JSON bodies ($format, Accept) */
     apr_bucket_brigade *body;   /* what it wrote */
 } ra_request_t;
 

@@ -88,10 +88,12 @@ void ra_entity_apply(ra_partner_t *target, const ra_partner_t *patch);
 
 /* Writes the entity as a JSON object: @odata.context (when context_url is
  * not NULL), @odata.type, @odata.etag (when the partner has one), each at
- * metadata level minimal, then the version's properties in order; select
- * (RA_PROP_BIT mask) limits them, 0 means all. */
+ * metadata level minimal; at level full also @odata.id and @odata.editLink
+ * ({collection_url}('{id}')), the two actions' targets and the type of each
+ * property JSON cannot tell (DateTimeOffsets, the enum); then the version's
+ * properties in order; select (RA_PROP_BIT mask) limits them, 0 means all. */
 void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e version,
-                     unsigned select, const char *context_url);
+                     unsigned select, const char *context_url, const char *collection_url);
 
 /* Parses an Edm.DateTimeOffset literal as Graph accepts it:
  * YYYY-MM-DDThh:mm[:ss[.f{1,7}]](Z|+hh:mm|-hh:mm), a real calendar date.

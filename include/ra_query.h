@@ -63,7 +63,7 @@ typedef struct {
     ra_key_value_t after[RA_PROP_COUNT];
     const char *format;         /* $format as given; NULL: absent */
     int format_json;            /* $format names JSON (else XML) */
-    int metadata;               /* $format's odata.metadata (ra_odata_metadata_e) */
+    int metadata;               /* $format's odata.metadata (ra_jw_metadata_e) */
     const char *alias_args;     /* the parameter aliases, encoded, for nextLink */
 } ra_query_t;
 

@@ -325,6 +325,22 @@ static int answer_options(ra_request_t *rq)
     return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
 }
 
+/* The odata.metadata level of the JSON answer: $format's, else Accept's;
+ * 406 for a level OData does not define. */
+static int metadata_level(ra_request_t *rq)
+{
+    int level = rq->query.format ? rq->query.metadata
+                : ra_odata_accept_metadata(rq->r->pool,
+                                           apr_table_get(rq->r->headers_in, "Accept"));
+    if (level < 0) {
+        return ra_fail(rq, HTTP_NOT_ACCEPTABLE, "NotAcceptable",
+                       "The Accept header asks for an odata.metadata level other than "
+                       "none, minimal or full.");
+    }
+    rq->metadata = (ra_jw_metadata_e)level;
+    return OK;
+}
+
 int ra_dispatch_handler(request_rec *r)
 {
     ra_claim_t *claim;
@@ -374,6 +390,9 @@ int ra_dispatch_handler(request_rec *r)
     }
     if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
         return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    }
+    if ((rc = metadata_level(&rq)) != OK) {
+        return rc;
     }
     if (!ra_startup_database_ready(r, &message)) {
         return ra_unavailable_known(&rq, message);

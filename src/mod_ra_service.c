@@ -73,15 +73,26 @@ const char *ra_service_metadata_url(apr_pool_t *pool, const char *service_root)
 /* OData's service document: the one singleton this service answers. */
 int ra_op_service_document(ra_request_t *rq)
 {
+    ra_jw_t *jw;
     int rc;
     if ((rc = ra_negotiate(rq, "application/json")) != OK) {
         return rc;
     }
-    return ra_respond_json(rq, HTTP_OK,
-                           json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "@odata.context",
-                                     ra_service_metadata_url(rq->r->pool, rq->service_root),
-                                     "value", "name", "deviceManagement", "kind", "Singleton",
-                                     "url", "deviceManagement"));
+    jw = ra_body(rq);
+    ra_jw_object_open(jw);
+    /* the one control information a service document keeps at none too */
+    ra_jw_member_string(jw, "@odata.context",
+                        ra_service_metadata_url(rq->r->pool, rq->service_root));
+    ra_jw_name(jw, "value");
+    ra_jw_array_open(jw);
+    ra_jw_object_open(jw);
+    ra_jw_member_string(jw, "name", "deviceManagement");
+    ra_jw_member_string(jw, "kind", "Singleton");
+    ra_jw_member_string(jw, "url", "deviceManagement");
+    ra_jw_object_close(jw);
+    ra_jw_array_close(jw);
+    ra_jw_object_close(jw);
+    return ra_respond_written(rq, HTTP_OK);
 }
 
 /* The singleton as far as this module knows it: one per tenant, its key
@@ -89,14 +100,22 @@ int ra_op_service_document(ra_request_t *rq)
  * containment navigation property, which OData does not inline. */
 int ra_op_device_management(ra_request_t *rq)
 {
+    apr_pool_t *pool = rq->r->pool;
+    ra_jw_t *jw;
     int rc;
     if ((rc = ra_negotiate(rq, "application/json")) != OK) {
         return rc;
     }
-    return ra_respond_json(rq, HTTP_OK,
-                           json_pack("{s:s,s:s}", "@odata.context",
-                                     apr_pstrcat(rq->r->pool, ra_service_metadata_url(
-                                                     rq->r->pool, rq->service_root),
-                                                 "#deviceManagement", NULL),
-                                     "id", rq->token.tenant));
+    jw = ra_body(rq);
+    ra_jw_object_open(jw);
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.context",
+                     apr_pstrcat(pool, ra_service_metadata_url(pool, rq->service_root),
+                                 "#deviceManagement", NULL));
+    ra_jw_annotation(jw, RA_JW_METADATA_FULL, "@odata.id",
+                     apr_pstrcat(pool, rq->service_root, "/deviceManagement", NULL));
+    ra_jw_annotation(jw, RA_JW_METADATA_FULL, "remoteAssistancePartners@odata.navigationLink",
+                     ra_odata_collection_url(pool, rq->service_root));
+    ra_jw_member_string(jw, "id", rq->token.tenant);
+    ra_jw_object_close(jw);
+    return ra_respond_written(rq, HTTP_OK);
 }

@@ -130,20 +130,20 @@ int ra_odata_accepts(apr_pool_t *pool, const char *accept, const char *media_typ
     return quality > 0.0;
 }
 
-static const char *const metadata_levels[] = { [RA_ODATA_METADATA_MINIMAL] = "minimal",
-                                               [RA_ODATA_METADATA_NONE] = "none",
-                                               [RA_ODATA_METADATA_FULL] = "full" };
+static const char *const metadata_levels[] = { [RA_JW_METADATA_NONE] = "none",
+                                               [RA_JW_METADATA_MINIMAL] = "minimal",
+                                               [RA_JW_METADATA_FULL] = "full" };
 
-const char *ra_odata_content_type(ra_odata_metadata_e level)
+const char *ra_odata_content_type(ra_jw_metadata_e level)
 {
     switch (level) {
-    case RA_ODATA_METADATA_NONE:
+    case RA_JW_METADATA_NONE:
         return "application/json;odata.metadata=none;odata.streaming=true;"
                "IEEE754Compatible=false;charset=utf-8";
-    case RA_ODATA_METADATA_FULL:
+    case RA_JW_METADATA_FULL:
         return "application/json;odata.metadata=full;odata.streaming=true;"
                "IEEE754Compatible=false;charset=utf-8";
-    case RA_ODATA_METADATA_MINIMAL:
+    case RA_JW_METADATA_MINIMAL:
         break;
     }
     return RA_ODATA_CONTENT_TYPE;
@@ -153,7 +153,7 @@ const char *ra_odata_content_type(ra_odata_metadata_e level)
 static int metadata_level(const char *value)
 {
     if (!value) {
-        return RA_ODATA_METADATA_MINIMAL;
+        return RA_JW_METADATA_MINIMAL;
     }
     for (int i = 0; i < (int)(sizeof(metadata_levels) / sizeof(metadata_levels[0])); i++) {
         if (!strcasecmp(value, metadata_levels[i])) {
@@ -164,20 +164,20 @@ static int metadata_level(const char *value)
 }
 
 int ra_odata_format(apr_pool_t *pool, const char *format, int *json,
-                    ra_odata_metadata_e *level)
+                    ra_jw_metadata_e *level)
 {
     char *params;
     const char *type = media_type_of(apr_pstrdup(pool, format), &params);
     int found;
 
-    *level = RA_ODATA_METADATA_MINIMAL;
+    *level = RA_JW_METADATA_MINIMAL;
     if (!strcmp(type, "json") || !strcmp(type, "application/json")) {
         *json = 1;
         if ((found = metadata_level(params ? media_param(params, "odata.metadata") : NULL))
             < 0) {
             return 0;
         }
-        *level = (ra_odata_metadata_e)found;
+        *level = (ra_jw_metadata_e)found;
         return 1;
     }
     *json = 0;
@@ -196,7 +196,7 @@ int ra_odata_accept_metadata(apr_pool_t *pool, const char *accept)
             return metadata_level(value);
         }
     }
-    return RA_ODATA_METADATA_MINIMAL;
+    return RA_JW_METADATA_MINIMAL;
 }
 
 int ra_odata_is_json(apr_pool_t *pool, const char *content_type)

@@ -925,7 +925,7 @@ int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e tar
                                                            APR_HASH_KEY_STRING));
     }
     if (raw[OPT_FORMAT]) {
-        ra_odata_metadata_e level;
+        ra_jw_metadata_e level;
         if (!ra_odata_format(pool, raw[OPT_FORMAT], &query->format_json, &level)) {
             *message = apr_psprintf(pool, "Invalid $format: '%.64s' is not json, xml or "
                                     "application/json;odata.metadata=none|minimal|full.",

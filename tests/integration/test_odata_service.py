@@ -417,3 +417,91 @@ def test_changes_refused_by_if_none_match(service, partner, method, path, body):
     r = service.post(body, method=method, url=url, token=token,
                      headers={"If-None-Match": 'W/"other"'})
     assert r.status_code in (200, 204), r.text
+
+
+# ---------------------------------------------------------- metadata levels
+
+def level_of(resp):
+    return resp.headers["Content-Type"].split("odata.metadata=")[1].split(";")[0]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("how", ["accept", "format"])
+def test_odata_metadata_levels(service, version, how):
+    token = tenant_token(service)
+    pid = create(service, token, version=version, displayName="lvl")["id"]
+    create(service, token, version=version, displayName="lvl2")
+    entity_url = f"{service.url(version)}/{pid}"
+
+    def at(url, level):
+        if how == "accept":
+            return get(service, url, token=token,
+                       headers={"Accept": f"application/json;odata.metadata={level}"})
+        sep = "&" if "?" in url else "?"
+        return get(service, f"{url}{sep}$format=application/json;odata.metadata={level}",
+                   token=token)
+
+    none = at(entity_url, "none")
+    assert none.status_code == 200 and level_of(none) == "none"
+    assert not [k for k in none.json() if k.startswith("@") or "@" in k]
+    minimal = at(entity_url, "minimal")
+    assert level_of(minimal) == "minimal"
+    assert set(k for k in minimal.json() if "@" in k) == {"@odata.context", "@odata.type",
+                                                          "@odata.etag"}
+    full = at(entity_url, "full").json()
+    link = f"{service.url(version)}('{pid}')"
+    assert full["@odata.id"] == full["@odata.editLink"] == link
+    assert full["#microsoft.graph.beginOnboarding"] == {
+        "target": f"{link}/microsoft.graph.beginOnboarding"}
+    assert full["#microsoft.graph.disconnect"] == {"target": f"{link}/microsoft.graph.disconnect"}
+    assert full["lastConnectionDateTime@odata.type"] == "#DateTimeOffset"
+    assert full["onboardingStatus@odata.type"] == \
+        "#microsoft.graph.remoteAssistanceOnboardingStatus"
+    # a list page at none keeps its paging, without the annotations
+    page = at(f"{service.url(version)}?$top=1&$count=true", "none")
+    body = page.json()
+    assert level_of(page) == "none" and "@odata.context" not in body
+    assert body["@odata.count"] == 2 and "@odata.nextLink" in body
+    assert not [k for k in body["value"][0] if "@" in k]
+    full_page = at(f"{service.url(version)}?$top=1", "full").json()
+    assert full_page["@odata.context"].endswith("$metadata#deviceManagement/"
+                                                "remoteAssistancePartners")
+    assert full_page["value"][0]["@odata.id"].startswith(f"{service.url(version)}('")
+    if how == "format":  # the next page keeps the level
+        nxt = get(service, full_page["@odata.nextLink"], token=token)
+        assert level_of(nxt) == "full" and "@odata.id" in nxt.json()["value"][0]
+
+
+def test_metadata_level_refusals(service):
+    r = get(service, service.url(),
+            headers={"Accept": "application/json;odata.metadata=partial"})
+    assert_graph_error(r, 406, "NotAcceptable")
+    r = get(service, f"{service.url()}?$format=xml")
+    assert_graph_error(r, 406, "NotAcceptable")
+    # $format overrides Accept
+    r = get(service, f"{service.url()}?$format=json", headers={"Accept": "text/html"})
+    assert r.status_code == 200 and level_of(r) == "minimal"
+
+
+@pytest.mark.parametrize("path", ["/", "/deviceManagement"])
+def test_service_resources_at_levels(service, path):
+    url = root(service, "v1.0") + path
+    none = get(service, url, headers={"Accept": "application/json;odata.metadata=none"})
+    assert level_of(none) == "none"
+    full = get(service, url, headers={"Accept": "application/json;odata.metadata=full"})
+    if path == "/":  # a service document keeps its context at every level
+        assert none.json()["@odata.context"] == full.json()["@odata.context"]
+    else:
+        assert "@odata.context" not in none.json()
+        assert full.json()["@odata.id"] == f"{root(service, 'v1.0')}/deviceManagement"
+        assert full.json()["remoteAssistancePartners@odata.navigationLink"] == service.url()
+
+
+@pytest.mark.parametrize("header", ["client-request-id", "Client-Request-Id"])
+def test_request_ids_on_service_resources(service, header):
+    cid = str(uuid.uuid4())
+    for path in ("/$metadata", "/", "/deviceManagement"):
+        r = get(service, root(service, "v1.0") + path, headers={header: cid})
+        assert r.headers["client-request-id"] == cid
+        uuid.UUID(r.headers["request-id"])
+        assert r.headers["OData-Version"] == "4.0"

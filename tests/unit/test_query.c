@@ -848,14 +848,14 @@ START_TEST(format_option)
         const char *value;
         int json, level;
     } cases[] = {
-        { "json", 1, RA_ODATA_METADATA_MINIMAL },
-        { "application/json", 1, RA_ODATA_METADATA_MINIMAL },
-        { "application/json;odata.metadata=none", 1, RA_ODATA_METADATA_NONE },
-        { "Application/JSON; odata.metadata=full", 1, RA_ODATA_METADATA_FULL },
+        { "json", 1, RA_JW_METADATA_MINIMAL },
+        { "application/json", 1, RA_JW_METADATA_MINIMAL },
+        { "application/json;odata.metadata=none", 1, RA_JW_METADATA_NONE },
+        { "Application/JSON; odata.metadata=full", 1, RA_JW_METADATA_FULL },
         { "application/json;odata.metadata=minimal;odata.streaming=true", 1,
-          RA_ODATA_METADATA_MINIMAL },
-        { "xml", 0, RA_ODATA_METADATA_MINIMAL },
-        { "application/xml", 0, RA_ODATA_METADATA_MINIMAL },
+          RA_JW_METADATA_MINIMAL },
+        { "xml", 0, RA_JW_METADATA_MINIMAL },
+        { "application/xml", 0, RA_JW_METADATA_MINIMAL },
     };
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
         ra_query_t q;
