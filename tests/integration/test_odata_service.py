@@ -10,8 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import COLLECTION, GRAPH_CONTENT_TYPE, assert_graph_error, location_block
+from conftest import (COLLECTION, GRAPH_CONTENT_TYPE, Httpd, assert_graph_error,
+                      location_block, sqlite_db)
 from httpd_harness import MODULES
+from test_config import configtest
 
 EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
@@ -505,3 +507,22 @@ def test_request_ids_on_service_resources(service, header):
         assert r.headers["client-request-id"] == cid
         uuid.UUID(r.headers["request-id"])
         assert r.headers["OData-Version"] == "4.0"
+
+
+@pytest.mark.parametrize("path, warned", [
+    ("/v1.0/$metadata", True), ("/V1.0/", True), ("/v1.0/deviceManagement", True),
+    ("/v1.0/other", False), ("/beta/$metadata", False),
+])
+def test_configtest_explains_a_location_the_module_claims(workroot, keys, path, warned):
+    """apachectl -t says when another <Location> names a path the module
+    answers under the partners' own configuration."""
+    workdir = workroot.mktemp("conf-claims")
+    key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    httpd = Httpd(workdir, sqlite_db(workdir), key,
+                  locations=location_block(f"/v1.0{COLLECTION}", "v1.0", key)
+                  + f'<Location "{path}">\n    Require all granted\n</Location>\n')
+    rc, out = configtest(httpd)
+    assert rc == 0 and "Syntax OK" in out, out
+    assert ("RA00151" in out) == warned, out
+    if warned:
+        assert f"<Location {path}> does not apply" in out
