@@ -96,7 +96,8 @@ int ra_op_list(ra_request_t *rq)
     }
     if (rows->nelts > page && (rows->nelts = (int)page) > 0) { /* $top=0: no next page */
         ra_key_value_t last[RA_PROP_COUNT];
-        ra_sql_key_values(query, &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_partner_t), last);
+        ra_sql_key_values(query, APR_ARRAY_IDX(rows, rows->nelts - 1, ra_partner_t).values,
+                          last);
         const char *next = ra_query_next_args(r->pool, query,
                                               ra_query_skiptoken(r->pool, query, last));
         json_object_set_new(out, "@odata.nextLink",

@@ -109,6 +109,7 @@ typedef struct {
 typedef struct {
     apr_pool_t *pool;
     ra_version_e version;
+    ra_entity_set_e set;
     const char *source;
     const char *p;
     token_t tok;
@@ -116,6 +117,42 @@ typedef struct {
     int depth;
     const char *error;
 } parser_t;
+
+const char *ra_query_prop_name(ra_entity_set_e set, int prop)
+{
+    return set == RA_ENTITY_SET_AUDIT ? ra_audit_prop_name(prop) : ra_prop_name((ra_prop_e)prop);
+}
+
+ra_prop_kind_e ra_query_prop_kind(ra_entity_set_e set, int prop)
+{
+    return set == RA_ENTITY_SET_AUDIT ? ra_audit_prop_kind(prop) : ra_prop_kind((ra_prop_e)prop);
+}
+
+int ra_query_prop_nullable(ra_entity_set_e set, int prop)
+{
+    /* no audit event property a query names is ever null */
+    return set == RA_ENTITY_SET_AUDIT ? 0 : ra_prop_nullable((ra_prop_e)prop);
+}
+
+/* The property of set called name[0..len) in version, or -1. */
+static int prop_find(ra_entity_set_e set, ra_version_e version, const char *name, size_t len)
+{
+    return set == RA_ENTITY_SET_AUDIT ? ra_audit_prop_find(name, len)
+                                      : ra_prop_find(version, name, len);
+}
+
+static const char *set_type(ra_entity_set_e set)
+{
+    return set == RA_ENTITY_SET_AUDIT ? RA_AUDIT_TYPE : RA_ENTITY_TYPE;
+}
+
+/* The string properties the string functions take, for their errors. */
+static const char *set_strings(ra_entity_set_e set)
+{
+    return set == RA_ENTITY_SET_AUDIT
+           ? "id, category, activityType, activityOperationType or correlationId"
+           : "id, displayName or onboardingUrl";
+}
 
 static int fail_at(parser_t *ps, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -250,10 +287,10 @@ static int operand(parser_t *ps, operand_t *out)
             out->is_null = 1;
         }
         else if (!word_is(&ps->tok, "true") && !word_is(&ps->tok, "false")) {
-            out->prop = ra_prop_find(ps->version, ps->tok.start, ps->tok.len);
+            out->prop = prop_find(ps->set, ps->version, ps->tok.start, ps->tok.len);
             if (out->prop < 0) {
-                return fail_at(ps, ps->tok.start, "'%.*s' is not a property of "
-                               RA_ENTITY_TYPE, (int)ps->tok.len, ps->tok.start);
+                return fail_at(ps, ps->tok.start, "'%.*s' is not a property of %s",
+                               (int)ps->tok.len, ps->tok.start, set_type(ps->set));
             }
         }
         break;
@@ -269,9 +306,8 @@ static int operand(parser_t *ps, operand_t *out)
 /* Checks literal against the property's type and fills node. */
 static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
 {
-    ra_prop_e prop = node->prop;
-    const char *name = ra_prop_name(prop);
-    ra_prop_kind_e kind = ra_prop_kind(prop);
+    const char *name = ra_query_prop_name(ps->set, node->prop);
+    ra_prop_kind_e kind = ra_query_prop_kind(ps->set, node->prop);
 
     if (lit->is_null) {
         if (node->op != RA_Q_EQ && node->op != RA_Q_NE) {
@@ -367,11 +403,12 @@ static ra_qnode_t *function_call(parser_t *ps, int fn)
     if (!node || !next(ps) || !next(ps)) { /* the name, then '(' */
         return NULL;
     }
-    prop = ps->tok.kind == TOK_WORD ? ra_prop_find(ps->version, ps->tok.start, ps->tok.len) : -1;
-    if (prop < 0 || (ra_prop_kind((ra_prop_e)prop) != RA_KIND_STRING
-                     && ra_prop_kind((ra_prop_e)prop) != RA_KIND_ID)) {
-        fail_at(ps, ps->tok.start, "%s takes a string property (id, displayName or "
-                "onboardingUrl) first", function_words[fn]);
+    prop = ps->tok.kind == TOK_WORD
+           ? prop_find(ps->set, ps->version, ps->tok.start, ps->tok.len) : -1;
+    if (prop < 0 || (ra_query_prop_kind(ps->set, prop) != RA_KIND_STRING
+                     && ra_query_prop_kind(ps->set, prop) != RA_KIND_ID)) {
+        fail_at(ps, ps->tok.start, "%s takes a string property (%s) first",
+                function_words[fn], set_strings(ps->set));
         return NULL;
     }
     node->prop = (ra_prop_e)prop;
@@ -484,7 +521,7 @@ static ra_qnode_t *or_expression(parser_t *ps)
 static int parse_filter(apr_pool_t *pool, ra_version_e version, const char *text,
                         ra_query_t *query, const char **message)
 {
-    parser_t ps = { pool, version, text, text, { 0 }, 0, 0, NULL };
+    parser_t ps = { pool, version, query->set, text, text, { 0 }, 0, 0, NULL };
 
     if (strlen(text) > RA_QUERY_FILTER_MAX_LENGTH) {
         *message = apr_psprintf(pool, "Invalid $filter: longer than %d characters.",
@@ -544,8 +581,8 @@ typedef struct {
 
 static int unknown_in(list_baton_t *b, const char *option, const char *name)
 {
-    b->message = apr_psprintf(b->pool, "Invalid %s: '%s' is not a property of "
-                              RA_ENTITY_TYPE ".", option, name);
+    b->message = apr_psprintf(b->pool, "Invalid %s: '%s' is not a property of %s.", option,
+                              name, set_type(b->query->set));
     return 0;
 }
 
@@ -555,7 +592,7 @@ static int order_item(void *baton, const char *item)
     ra_query_t *q = b->query;
     size_t len = strcspn(item, " \t");
     const char *direction = item + len + strspn(item + len, " \t");
-    int prop = ra_prop_find(b->version, item, len);
+    int prop = prop_find(q->set, b->version, item, len);
 
     if (!*item) {
         b->message = "Invalid $orderby: an empty item.";
@@ -572,7 +609,7 @@ static int order_item(void *baton, const char *item)
     for (int i = 0; i < q->order_count; i++) {
         if (q->order[i].prop == (ra_prop_e)prop) {
             b->message = apr_psprintf(b->pool, "Invalid $orderby: '%s' appears twice.",
-                                      ra_prop_name((ra_prop_e)prop));
+                                      ra_query_prop_name(q->set, prop));
             return 0;
         }
     }
@@ -587,6 +624,10 @@ static int select_item(void *baton, const char *item)
     list_baton_t *b = baton;
     int prop;
 
+    if (b->query->set == RA_ENTITY_SET_AUDIT) {
+        b->message = "The query option '$select' is not supported on auditEvents.";
+        return 0;
+    }
     if (!strcmp(item, "*")) {
         b->query->select = (1u << RA_PROP_COUNT) - 1;
         return 1;
@@ -623,7 +664,8 @@ static int parse_count_value(apr_pool_t *pool, const char *option, const char *t
  * tenant never comes from the token. */
 static const char *query_shape(apr_pool_t *pool, const ra_query_t *q)
 {
-    const char *shape = q->filter_text ? q->filter_text : "";
+    const char *shape = apr_psprintf(pool, "%d\n%s", (int)q->set,
+                                     q->filter_text ? q->filter_text : "");
     for (int i = 0; i < q->order_count; i++) {
         shape = apr_psprintf(pool, "%s\n%d%c", shape, (int)q->order[i].prop,
                              q->order[i].descending ? 'd' : 'a');
@@ -638,7 +680,8 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
     json_t *doc = json_array();
     json_array_append_new(doc, json_string(query_shape(pool, query)));
     for (int i = 0; i < query->order_count; i++) {
-        json_array_append_new(doc, ra_prop_kind(query->order[i].prop) == RA_KIND_DATETIME
+        json_array_append_new(doc, ra_query_prop_kind(query->set, query->order[i].prop)
+                              == RA_KIND_DATETIME
                               ? json_integer(values[i].ticks)
                               : values[i].text ? json_string(values[i].text) : json_null());
     }
@@ -663,12 +706,13 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
 
     for (int i = 0; ok && i < q->order_count; i++) {
         json_t *v = json_array_get(doc, (size_t)i + 1);
-        if (ra_prop_kind(q->order[i].prop) == RA_KIND_DATETIME) {
+        if (ra_query_prop_kind(q->set, q->order[i].prop) == RA_KIND_DATETIME) {
             ok = json_is_integer(v);
             q->after[i].ticks = json_integer_value(v);
         }
         else {
-            ok = json_is_string(v) || (json_is_null(v) && ra_prop_nullable(q->order[i].prop));
+            ok = json_is_string(v) || (json_is_null(v)
+                                          && ra_query_prop_nullable(q->set, q->order[i].prop));
             q->after[i].text = json_is_string(v) ? apr_pstrdup(pool, json_string_value(v))
                                                  : NULL;
         }
@@ -750,10 +794,19 @@ static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
 int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
                    const char *args, ra_query_t *query, const char **message)
 {
+    return ra_query_parse_set(pool, RA_ENTITY_SET_PARTNERS, version, target, args, query,
+                              message);
+}
+
+int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e version,
+                       ra_query_target_e target, const char *args, ra_query_t *query,
+                       const char **message)
+{
     const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 };
     list_baton_t baton = { pool, version, query, NULL };
 
     memset(query, 0, sizeof(*query));
+    query->set = set;
     query->top = query->skip = -1;
     *message = NULL;
     if (!collect(pool, target, args, raw, message)) {
@@ -769,7 +822,7 @@ int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e tar
     query->orderby_text = raw[OPT_ORDERBY];
     int has_id = 0;
     for (int i = 0; i < query->order_count; i++) {
-        has_id |= query->order[i].prop == RA_PROP_ID;
+        has_id |= query->order[i].prop == RA_PROP_ID; /* RA_AUDIT_PROP_ID too */
     }
     if (!has_id) { /* the tie-breaker that makes the order, and keyset paging, total */
         query->order[query->order_count].prop = RA_PROP_ID;

@@ -17,6 +17,14 @@ static const char schema_pgsql[] =
 static const char schema_sqlite[] =
 #include "ra_schema_sqlite.h"
     ;
+/* The audit events' table, from sql/audit.sql: created where missing, on a
+ * new database and on one the tables above already hold. */
+static const char audit_pgsql[] =
+#include "ra_schema_audit-pgsql.h"
+    ;
+static const char audit_sqlite[] =
+#include "ra_schema_audit-sqlite.h"
+    ;
 
 #define TABLE RA_SCHEMA_TABLE
 #define SELECTED RA_SCHEMA_SELECTED
@@ -56,18 +64,22 @@ static int table_exists(setup_t *st, const char *table)
     return found != NULL;
 }
 
-/* The schema's statements, one at a time (SQLite runs one per call). */
-static int create_schema(setup_t *st)
+/* A script's statements, one at a time (SQLite runs one per call). */
+static int run_script(setup_t *st, const char *pgsql, const char *sqlite, const char *what)
 {
     char *state;
-    char *text = apr_pstrdup(st->pool, st->dialect == RA_DIALECT_PGSQL ? schema_pgsql
-                                                                         : schema_sqlite);
+    char *text = apr_pstrdup(st->pool, st->dialect == RA_DIALECT_PGSQL ? pgsql : sqlite);
     for (char *sql = apr_strtok(text, ";", &state); sql; sql = apr_strtok(NULL, ";", &state)) {
-        if (sql[strspn(sql, " \n")] && !run(st, sql, "create the schema")) {
+        if (sql[strspn(sql, " \n")] && !run(st, sql, what)) {
             return 0;
         }
     }
     return 1;
+}
+
+static int create_schema(setup_t *st)
+{
+    return run_script(st, schema_pgsql, schema_sqlite, "create the schema");
 }
 
 /* Runs a statement prepared for this set-up connection (closed right after,
@@ -169,6 +181,15 @@ static int migrate(setup_t *st, const char *legacy_tenant, long *upgraded)
     return upgrade_from_v1(st, legacy_tenant, upgraded);
 }
 
+/* The audit events' table, when missing; looked for first, as PostgreSQL
+ * refuses even CREATE TABLE IF NOT EXISTS to a role that may not create
+ * tables (the least-privilege role of docs/deploy.md). */
+static int audit_table(setup_t *st)
+{
+    return table_exists(st, "remoteassist_audit_events")
+           || run_script(st, audit_pgsql, audit_sqlite, "create the audit events' table");
+}
+
 /* SQLite's journal mode is kept in the file: switch it once, before any
  * child connects. */
 static int sqlite_wal(setup_t *st)
@@ -254,7 +275,7 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
     if (ok) {
         /* the check of the table runs inside the transaction: in a look,
          * the tables it would create exist only there */
-        ok = migrate(&st, legacy_tenant, upgraded) && table_usable(&st);
+        ok = migrate(&st, legacy_tenant, upgraded) && audit_table(&st) && table_usable(&st);
         run(&st, ok && apply ? "COMMIT" : "ROLLBACK", ok && apply ? "commit" : "roll back");
         ok = ok && !st.error;
     }

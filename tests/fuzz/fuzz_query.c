@@ -65,7 +65,7 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
     ra_query_t next;
     const char *message;
 
-    ra_sql_key_values(query, &row, keys);
+    ra_sql_key_values(query, row.values, keys);
     const char *next_args = ra_query_next_args(pool, query,
                                                ra_query_skiptoken(pool, query, keys));
     FUZZ_EXPECT(ra_query_parse(pool, version, RA_QUERY_LIST, next_args, &next, &message));
@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_total_order(&query);
             for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
                 check_sql(ra_sql_list(pool, d, "tenant", &query, 101, query.skip));
-                check_sql(ra_sql_count(pool, d, "tenant", query.filter));
+                check_sql(ra_sql_count(pool, d, query.set, "tenant", query.filter));
             }
             if (targets[t] == RA_QUERY_LIST) {
                 check_skiptoken(pool, version, &query);

@@ -14,19 +14,19 @@
 #include "ra_schema.h"
 #include "store_fixture.h"
 
-static char *read_schema_file(void)
+static char *read_sql_file(const char *name)
 {
     const char *here = __FILE__;
     const char *slash = strrchr(here, '/');
     const char *relative = slash ? apr_pstrcat(pool, apr_pstrmemdup(pool, here,
                                                                      (apr_size_t)(slash - here)),
-                                               "/../../sql/schema.sql", NULL)
-                                 : "../../sql/schema.sql";
-    FILE *f = fopen("sql/schema.sql", "r");
+                                               "/../../sql/", name, NULL)
+                                 : apr_pstrcat(pool, "../../sql/", name, NULL);
+    FILE *f = fopen(apr_pstrcat(pool, "sql/", name, NULL), "r");
     if (!f) {
         f = fopen(relative, "r");
     }
-    ck_assert_msg(f != NULL, "cannot find sql/schema.sql (run from the repository root)");
+    ck_assert_msg(f != NULL, "cannot find sql/%s (run from the repository root)", name);
     char *out = apr_pstrdup(pool, "");
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
@@ -36,6 +36,12 @@ static char *read_schema_file(void)
     }
     fclose(f);
     return out;
+}
+
+/* What the module creates: sql/schema.sql, then sql/audit.sql. */
+static char *read_schema_file(void)
+{
+    return apr_pstrcat(pool, read_sql_file("schema.sql"), read_sql_file("audit.sql"), NULL);
 }
 
 /* The schema objects of a database file, one "type name: sql" per line. */
