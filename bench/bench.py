@@ -20,7 +20,7 @@ Environment knobs (make bench VAR=... passes them too):
   BENCH_MEMORY_REQUESTS  creates between the two RSS readings (200000)
   BENCH_MEMORY_CONNS     connections for the memory run (16)
   BENCH_OPS_ROWS         partners of the tenant the reads and updates run on (3000)
-  BENCH_METRICS_REPEATS  On runs of the metrics On ÷ Off rows, alternating with Off (3)
+  BENCH_METRICS_REPEATS  On runs of the metrics and audit On ÷ Off rows, alternating with Off (3)
   BENCH_MEMORY_SECONDS   time limit of the memory run (300)
   BENCH_OPENSSL_SECONDS  openssl speed -seconds, and the verify driver's time (3)
   BENCH_OUTPUT           where the report goes (docs/BENCHMARKS.md)
@@ -55,6 +55,7 @@ def main():
              ("httpd on SQLite", bench.http_sqlite),
              ("httpd on SQLite, one child", bench.http_sqlite_one_child),
              ("httpd on SQLite, metrics On and Off", bench.metrics_cost),
+             ("httpd on SQLite, audit events On and Off", bench.audit_cost),
              ("httpd on PostgreSQL", bench.http_pgsql)]
     try:
         bench.prepare()

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
-from goals import CREATE_GOALS, METRICS_GOAL, OPERATION_GOALS, ratio_fmt  # noqa: E402
+from goals import AUDIT_GOAL, CREATE_GOALS, METRICS_GOAL, OPERATION_GOALS, ratio_fmt  # noqa: E402
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
@@ -88,6 +88,7 @@ ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
 ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
 ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
 ROW_METRICS = "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children"
+ROW_AUDIT = "audit events On ÷ Off (RemoteAssistAuditEvents), SQLite, 2 children"
 
 # Tenants (the tokens' tid): creates go to one, the reads and updates run on
 # the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
@@ -1003,43 +1004,62 @@ EnableMMAP off
     # ---- section 9: what the metrics cost
 
     def metrics_cost(self):
-        """Create and get with RemoteAssistMetrics On against Off: two servers
-        alike but for that line, each on a SQLite file of its own seeded with
-        the same tenant, run in turn On, Off, On, ... (A-B-A) so that the
-        machine's drift falls on both; the ratio is the mean On rate over the
-        mean Off rate, beside the noise: the largest spread of one setting's
-        own runs, as a share of their mean."""
+        """Create and get with RemoteAssistMetrics On against Off (see
+        on_off_cost)."""
         get = next(op for op in OPERATIONS if op.kind == "get")
+        self.on_off_cost("9", "metrics", ROW_METRICS, "RemoteAssistMetrics Off", METRICS_GOAL,
+                         [("create", COLLECTION, "POST", "create.json", self.bearer(), 201,
+                           None),
+                          ("get", get.path(), "GET", None, self.ops_bearer(), 200,
+                           (OPS_FIRST, self.s.ops_rows))])
+
+    def audit_cost(self):
+        """Create and PATCH with audit events (RemoteAssistAuditEvents On)
+        against without: each change writes its event in its own transaction,
+        so the cost is a row, not a commit (see on_off_cost)."""
+        patch = next(op for op in OPERATIONS if op.kind == "patch")
+        self.on_off_cost("10", "audit", ROW_AUDIT, "RemoteAssistAuditEvents Off", AUDIT_GOAL,
+                         [("create", COLLECTION, "POST", "create.json", self.bearer(), 201,
+                           None),
+                          ("patch", patch.path(), "PATCH", patch.body, self.ops_bearer(), 200,
+                           (OPS_FIRST, self.s.ops_rows))])
+
+    def on_off_cost(self, section, key, row, off_line, goal, cells):
+        """The cells with a feature On against Off: two servers alike but for
+        off_line in the server's configuration,
+        each on a SQLite file of its own seeded with the same tenant, run in
+        turn On, Off, On, ... (A-B-A) so that the machine's drift falls on
+        both; the ratio is the mean On rate over the mean Off rate, beside the
+        noise: the largest spread of one setting's own runs, as a share of
+        their mean."""
         conns = 16 if 16 in self.s.conns else self.s.conns[-1]
-        cells = [("create", COLLECTION, "POST", "create.json", self.bearer(), 201, None),
-                 ("get", get.path(), "GET", None, self.ops_bearer(), 200,
-                  (OPS_FIRST, self.s.ops_rows))]
-        names = [f"{ROW_METRICS}, {kind}" for kind, *_ in cells]
+        names = [f"{row}, {kind}" for kind, *_ in cells]
         servers = {}
         try:
-            servers["On"] = self.start_httpd("sqlite-metrics-on")
-            servers["Off"] = self.start_httpd("sqlite-metrics-off",
-                                              extra_config="RemoteAssistMetrics Off")
+            servers["On"] = self.start_httpd(f"sqlite-{key}-on")
+            servers["Off"] = self.start_httpd(f"sqlite-{key}-off", extra_config=off_line)
             for server in servers.values():
                 self.sanity(server)
                 self.seed(server)
             for (kind, path, method, body, auth, want, ids), name in zip(cells, names):
-                self.metrics_row(name, kind, servers, conns, path, method, body, auth, want, ids)
+                self.on_off_row(section, key, goal, name, kind, servers, conns, path, method,
+                                body, auth, want, ids)
         except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
-            self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
-                           conns, e)
+            self.fail_rows(section, [n for n in names
+                                     if not any(r.name == n for r in self.rows)], conns, e)
         finally:
             for server in servers.values():
                 self.stop_httpd(server)
 
-    def metrics_row(self, name, kind, servers, conns, path, method, body, auth, want, ids):
+    def on_off_row(self, section, key, goal, name, kind, servers, conns, path, method, body,
+                   auth, want, ids):
         runs = {"On": [], "Off": []}
         before = {side: self.count_rows(s) for side, s in servers.items()}
         for i in range(2 * self.s.metrics_repeats - 1):
             side = "On" if i % 2 == 0 else "Off"
             server = servers[side]
             runs[side].append(self.attempt(
-                f"{name} ({side})", lambda s=server, w=f"metrics {side} {kind}":
+                f"{name} ({side})", lambda s=server, w=f"{key} {side} {kind}":
                 self.wrk(s, path, conns, method, body, auth, what=w, ids=ids), server))
         added = sum(self.count_rows(s) - before[side] for side, s in servers.items())
         rates = {side: [d["rate"] for d in ds] for side, ds in runs.items()}
@@ -1047,17 +1067,17 @@ EnableMMAP off
         ratio = mean["On"] / mean["Off"] if mean["Off"] else float("nan")
         noise = max((max(r) - min(r)) / mean[side] if len(r) > 1 and mean[side] else 0.0
                     for side, r in rates.items())
-        self.results[("metrics", kind)] = {"ratio": ratio, "noise": noise}
+        self.results[(key, kind)] = {"ratio": ratio, "noise": noise}
         middle = sorted(runs["On"], key=lambda d: d["rate"])[len(runs["On"]) // 2]
         unexpected = sum(d["responses"] - d["statuses"].get(want, 0) + d["socket_errors"]
                          for ds in runs.values() for d in ds)
         notes = [f"{side} runs " + ", ".join(f"{r:,.0f}" for r in rates[side]) + " req/s"
                  for side in ("On", "Off")]
         notes.append(self.cpu_note(middle))
-        self.rows.append(Row("9", name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
+        self.rows.append(Row(section, name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
                              p99=middle["p99_us"] / 1000, p999=middle["p999_us"] / 1000,
                              unexpected=unexpected, rows_added=added,
-                             ratio=f"{ratio:.3f} (≥ {METRICS_GOAL}); noise "
+                             ratio=f"{ratio:.3f} (≥ {goal}); noise "
                                    f"±{noise * 100:.1f} %", notes="; ".join(notes)))
 
     # ---- sections 7 and 8: get, list and PATCH against the raw loops of
