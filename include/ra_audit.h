@@ -109,7 +109,8 @@ int ra_audit_prop_find(const char *name, size_t len);
 /* The event's value of prop, as its column holds it (ticks aside). */
 const char *ra_audit_prop_value(const ra_audit_event_t *event, int prop);
 
-/* Whether s may be an event id (a GUID as this service writes them). */
+/* Whether s may be an event id (a GUID as this service writes them): any
+ * other id is a 404 without a look in the database. */
 int ra_audit_id_valid(const char *s);
 
 #endif

@@ -139,14 +139,25 @@ int ra_op_audit_list(ra_request_t *rq)
     return ra_respond_json(rq, HTTP_OK, out);
 }
 
+static int audit_not_found(ra_request_t *rq)
+{
+    return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                   apr_psprintf(rq->r->pool, "No auditEvent with id '%s'.", rq->route.id));
+}
+
 int ra_op_audit_get(ra_request_t *rq)
 {
     ra_audit_event_t event;
     const char *error;
     int rc;
 
-    if ((rc = ra_negotiate(rq, "application/json")) != OK
-        || (rc = ra_request_connect(rq)) != OK) {
+    if ((rc = ra_negotiate(rq, "application/json")) != OK) {
+        return rc;
+    }
+    if (!ra_audit_id_valid(rq->route.id)) { /* no event has it: no need to look */
+        return audit_not_found(rq);
+    }
+    if ((rc = ra_request_connect(rq)) != OK) {
         return rc;
     }
     switch (ra_store_audit_get(rq->r->pool, &rq->conn, rq->token.tenant, rq->route.id, &event,
@@ -155,9 +166,7 @@ int ra_op_audit_get(ra_request_t *rq)
         return ra_respond_json(rq, HTTP_OK,
                                ra_audit_event_to_json(&event, audit_context(rq, "/$entity")));
     case RA_STORE_MISSING:
-        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
-                       apr_psprintf(rq->r->pool, "No auditEvent with id '%s'.",
-                                    rq->route.id));
+        return audit_not_found(rq);
     default:
         return ra_unavailable(rq, "audit read", error);
     }

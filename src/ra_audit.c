@@ -141,12 +141,14 @@ static json_t *actor_json(const ra_audit_actor_t *actor)
 {
     json_t *out = json_object(), *permissions = json_array();
     const char *type = actor->application ? "Application" : "ItPro";
-    char *state, *word;
-    char buffer[4096];
 
-    apr_cpystrn(buffer, actor->permissions ? actor->permissions : "", sizeof(buffer));
-    for (word = apr_strtok(buffer, " ", &state); word; word = apr_strtok(NULL, " ", &state)) {
-        json_array_append_new(permissions, json_string(word));
+    /* the space-separated scopes or roles, one string each */
+    for (const char *p = actor->permissions ? actor->permissions : ""; *p;) {
+        size_t len = strcspn(p, " ");
+        if (len > 0) {
+            json_array_append_new(permissions, json_stringn(p, len));
+        }
+        p += len + (p[len] == ' ');
     }
     json_object_set_new(out, "@odata.type", json_string("#microsoft.graph.auditActor"));
     json_object_set_new(out, "type", json_string(type));

@@ -341,24 +341,29 @@ def ticks(when):
     return (when - start) // datetime.timedelta(microseconds=1) * 10
 
 
-def test_retention_removes_only_what_is_older(private_service):
+@pytest.mark.parametrize("backend", ["sqlite", "pgsql"])
+def test_retention_removes_only_what_is_older(private_service, request, backend):
     """RemoteAssistAuditRetention 1: a write's maintenance step removes the
     events of two days ago, of every tenant, and keeps those of twelve hours
     ago."""
-    svc = private_service("audit-retention", extra_config="RemoteAssistAuditRetention 1\n")
+    pg = request.getfixturevalue("own_pg") if backend == "pgsql" else None
+    svc = private_service(f"audit-retention-{backend}", pg=pg,
+                          extra_config="RemoteAssistAuditRetention 1\n")
     now = datetime.datetime.now(datetime.timezone.utc)
-    rows = []
     for age, tenant in ((48, "old-a"), (48, "old-b"), (12, "recent")):
         when = now - datetime.timedelta(hours=age)
-        rows.append((tenant, str(uuid.uuid4()), when.strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
-                     ticks(when), "RemoteAssistance", "Create RemoteAssistancePartner",
-                     "Create", "c", 0, "p", "[]"))
-    with sqlite3.connect(svc.backend.dbd[1], timeout=10) as db:
-        db.executemany("INSERT INTO remoteassist_audit_events (tenant_id, id, "
-                       "activity_date_time, activity_ticks, category, activity_type, "
-                       "activity_operation_type, correlation_id, actor_application, "
-                       "resource_id, modified_properties) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        row = (tenant, str(uuid.uuid4()), when.strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
+               ticks(when), "RemoteAssistance", "Create RemoteAssistancePartner", "Create", "c",
+               0, "p", "[]")
+        sql = ("INSERT INTO remoteassist_audit_events (tenant_id, id, activity_date_time, "
+               "activity_ticks, category, activity_type, activity_operation_type, "
+               "correlation_id, actor_application, resource_id, modified_properties) VALUES ")
+        if pg:
+            pg.psql(sql + "(" + ", ".join(f"'{v}'" if isinstance(v, str) else str(v)
+                                          for v in row) + ")")
+        else:
+            with sqlite3.connect(svc.backend.dbd[1], timeout=10) as db:
+                db.execute(sql + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
     Auditor(svc).create(displayName="a write")
     # the step runs once the create has its answer
     deadline = time.time() + 10
