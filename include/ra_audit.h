@@ -1,7 +1,8 @@
 /* Audit events, as Intune's auditEvent (microsoft.graph): what a successful
  * change of a remoteAssistancePartner records, in the same transaction as
- * the change (ra_store.h writes both), and the properties a list of them may
- * filter and sort on. Pure logic over APR and jansson. */
+ * the change (ra_store.h writes both), how it is written out (through the
+ * streaming JSON writer, the one serializer), and the properties a list of
+ * them may filter and sort on. Pure logic over APR and jansson. */
 #ifndef RA_AUDIT_H
 #define RA_AUDIT_H
 
@@ -10,6 +11,7 @@
 #include <jansson.h>
 
 #include "ra_entity.h"
+#include "ra_json_writer.h"
 
 #define RA_AUDIT_TYPE "microsoft.graph.auditEvent"
 #define RA_AUDIT_TABLE "remoteassist_audit_events"
@@ -43,10 +45,10 @@ const char *ra_audit_activity(ra_audit_op_e op);
 /* "Create", "Patch", "Delete" or "Action". */
 const char *ra_audit_operation_type(ra_audit_op_e op);
 
-/* getAuditCategories() and getAuditActivityTypes(): a JSON array of the
- * strings this service writes (a new reference). */
-json_t *ra_audit_categories(void);
-json_t *ra_audit_activity_types(void);
+/* getAuditCategories() and getAuditActivityTypes(): the array of the
+ * strings this service writes. */
+void ra_audit_categories_write(ra_jw_t *jw);
+void ra_audit_activity_types_write(ra_jw_t *jw);
 
 /* Who made a change, from the verified token and the connection. */
 typedef struct {
@@ -87,8 +89,9 @@ ra_audit_event_t *ra_audit_event_make(apr_pool_t *pool, ra_audit_op_e op, const 
 apr_int64_t ra_audit_ticks(apr_time_t when);
 
 /* The event as Graph's auditEvent JSON, with @odata.context when
- * context_url is not NULL (a new reference). */
-json_t *ra_audit_event_to_json(const ra_audit_event_t *event, const char *context_url);
+ * context_url is not NULL; the @odata.type of it and of its nested values
+ * at the writer's minimal metadata level and above. */
+void ra_audit_event_write(ra_jw_t *jw, const ra_audit_event_t *event, const char *context_url);
 
 /* The properties $filter and $orderby may name, indexed like ra_prop_e (the
  * id first: the tie-breaker of every order). */

@@ -112,12 +112,21 @@ int ra_op_audit_list(ra_request_t *rq)
     if (result != RA_STORE_DONE) {
         return ra_unavailable(rq, "audit list", error);
     }
-    json_t *out = json_object(), *value = json_array();
-    json_object_set_new(out, "@odata.context", json_string(audit_context(rq, "")));
+    ra_jw_t *jw = ra_body(rq);
+    ra_jw_object_open(jw);
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.context", audit_context(rq, ""));
     if (query->count) {
-        json_object_set_new(out, "@odata.count", json_integer(count));
+        ra_jw_member_integer(jw, "@odata.count", count);
     }
-    if (rows->nelts > page && (rows->nelts = (int)page) > 0) {
+    int more = rows->nelts > page;
+    rows->nelts = (int)(more ? page : rows->nelts);
+    ra_jw_name(jw, "value");
+    ra_jw_array_open(jw);
+    for (int i = 0; i < rows->nelts; i++) {
+        ra_audit_event_write(jw, &APR_ARRAY_IDX(rows, i, ra_audit_event_t), NULL);
+    }
+    ra_jw_array_close(jw);
+    if (more && page > 0) { /* $top=0: no next page */
         const ra_audit_event_t *last = &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_audit_event_t);
         const char *by_prop[RA_AUDIT_PROP_COUNT];
         ra_key_value_t keys[RA_PROP_COUNT];
@@ -127,16 +136,12 @@ int ra_op_audit_list(ra_request_t *rq)
         ra_sql_key_values(query, by_prop, keys);
         const char *next = ra_query_next_args(r->pool, query,
                                               ra_query_skiptoken(r->pool, query, keys));
-        json_object_set_new(out, "@odata.nextLink",
-                            json_string(apr_pstrcat(r->pool, rq->service_root,
-                                                    RA_ROUTE_AUDIT_PATH "?", next, NULL)));
+        ra_jw_member_string(jw, "@odata.nextLink",
+                            apr_pstrcat(r->pool, rq->service_root, RA_ROUTE_AUDIT_PATH "?",
+                                        next, NULL));
     }
-    for (int i = 0; i < rows->nelts; i++) {
-        json_array_append_new(value, ra_audit_event_to_json(
-                                         &APR_ARRAY_IDX(rows, i, ra_audit_event_t), NULL));
-    }
-    json_object_set_new(out, "value", value);
-    return ra_respond_json(rq, HTTP_OK, out);
+    ra_jw_object_close(jw);
+    return ra_respond_written(rq, HTTP_OK);
 }
 
 static int audit_not_found(ra_request_t *rq)
@@ -163,8 +168,8 @@ int ra_op_audit_get(ra_request_t *rq)
     switch (ra_store_audit_get(rq->r->pool, &rq->conn, rq->token.tenant, rq->route.id, &event,
                                &error)) {
     case RA_STORE_DONE:
-        return ra_respond_json(rq, HTTP_OK,
-                               ra_audit_event_to_json(&event, audit_context(rq, "/$entity")));
+        ra_audit_event_write(ra_body(rq), &event, audit_context(rq, "/$entity"));
+        return ra_respond_written(rq, HTTP_OK);
     case RA_STORE_MISSING:
         return audit_not_found(rq);
     default:
@@ -179,11 +184,18 @@ int ra_op_audit_function(ra_request_t *rq)
     if ((rc = ra_negotiate(rq, "application/json")) != OK) {
         return rc;
     }
-    json_t *out = json_object();
-    json_object_set_new(out, "@odata.context",
-                        json_string(apr_pstrcat(rq->r->pool, rq->service_root,
-                                                "/$metadata#Collection(Edm.String)", NULL)));
-    json_object_set_new(out, "value", rq->route.kind == RA_ROUTE_AUDIT_CATEGORIES
-                                      ? ra_audit_categories() : ra_audit_activity_types());
-    return ra_respond_json(rq, HTTP_OK, out);
+    ra_jw_t *jw = ra_body(rq);
+    ra_jw_object_open(jw);
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.context",
+                     apr_pstrcat(rq->r->pool, rq->service_root,
+                                 "/$metadata#Collection(Edm.String)", NULL));
+    ra_jw_name(jw, "value");
+    if (rq->route.kind == RA_ROUTE_AUDIT_CATEGORIES) {
+        ra_audit_categories_write(jw);
+    }
+    else {
+        ra_audit_activity_types_write(jw);
+    }
+    ra_jw_object_close(jw);
+    return ra_respond_written(rq, HTTP_OK);
 }

@@ -1,7 +1,6 @@
 /* Audit events (ra_audit.h). */
 #include "ra_audit.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -30,27 +29,20 @@ const char *ra_audit_operation_type(ra_audit_op_e op)
     return ops[op].operation_type;
 }
 
-json_t *ra_audit_categories(void)
+void ra_audit_categories_write(ra_jw_t *jw)
 {
-    json_t *list = json_array();
-    json_array_append_new(list, json_string(RA_AUDIT_CATEGORY));
-    return list;
+    ra_jw_array_open(jw);
+    ra_jw_string(jw, RA_AUDIT_CATEGORY);
+    ra_jw_array_close(jw);
 }
 
-json_t *ra_audit_activity_types(void)
+void ra_audit_activity_types_write(ra_jw_t *jw)
 {
-    json_t *list = json_array();
+    ra_jw_array_open(jw);
     for (int i = 0; i < RA_AUDIT_OPS; i++) {
-        json_array_append_new(list, json_string(ops[i].activity));
+        ra_jw_string(jw, ops[i].activity);
     }
-    return list;
-}
-
-/* A property's value as Intune renders it in an auditProperty: a string, or
- * null. */
-static json_t *rendered(const char *value)
-{
-    return value ? json_string(value) : json_null();
+    ra_jw_array_close(jw);
 }
 
 static int same(const char *a, const char *b)
@@ -58,29 +50,32 @@ static int same(const char *a, const char *b)
     return a == b || (a && b && !strcmp(a, b));
 }
 
-/* Graph's auditProperty array: one entry per property the change set,
- * changed or removed, in the partner's property order. */
+/* Graph's auditProperty array, as stored: one entry per property the change
+ * set, changed or removed, in the partner's property order, its values as
+ * Intune renders them (strings, null for a null or absent value). Written
+ * by the one serializer, into text. */
 static const char *modified_properties(apr_pool_t *pool, const ra_partner_t *before,
                                        const ra_partner_t *after)
 {
-    json_t *list = json_array();
+    ra_jw_text_t text = { .pool = pool };
+    ra_jw_t jw;
+
+    ra_jw_init(&jw, ra_jw_text_sink, &text);
+    ra_jw_array_open(&jw);
     for (int i = 0; i < RA_PROP_COUNT; i++) {
         const char *old_value = before ? before->values[i] : NULL;
         const char *new_value = after ? after->values[i] : NULL;
         if (before && after && same(old_value, new_value)) {
             continue;
         }
-        json_t *property = json_object();
-        json_object_set_new(property, "displayName", json_string(ra_prop_name((ra_prop_e)i)));
-        json_object_set_new(property, "oldValue", rendered(old_value));
-        json_object_set_new(property, "newValue", rendered(new_value));
-        json_array_append_new(list, property);
+        ra_jw_object_open(&jw);
+        ra_jw_member_string(&jw, "displayName", ra_prop_name((ra_prop_e)i));
+        ra_jw_member_string(&jw, "oldValue", old_value);
+        ra_jw_member_string(&jw, "newValue", new_value);
+        ra_jw_object_close(&jw);
     }
-    char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    const char *copy = apr_pstrdup(pool, text);
-    free(text);
-    json_decref(list);
-    return copy;
+    ra_jw_array_close(&jw);
+    return ra_jw_finish(&jw) == APR_SUCCESS ? text.text : "[]";
 }
 
 /* when, as Graph writes instants: UTC with seven fraction digits */
@@ -130,86 +125,108 @@ ra_audit_event_t *ra_audit_event_make(apr_pool_t *pool, ra_audit_op_e op, const 
     return event;
 }
 
-static json_t *nullable(const char *value)
-{
-    return value ? json_string(value) : json_null();
-}
-
 /* Intune's actor types: an administrator signed in (ItPro), or an
  * application acting as itself. */
-static json_t *actor_json(const ra_audit_actor_t *actor)
+static void write_actor(ra_jw_t *jw, const ra_audit_actor_t *actor)
 {
-    json_t *out = json_object(), *permissions = json_array();
     const char *type = actor->application ? "Application" : "ItPro";
 
+    ra_jw_object_open(jw);
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.type", "#microsoft.graph.auditActor");
+    ra_jw_member_string(jw, "type", type);
+    ra_jw_member_string(jw, "auditActorType", type);
     /* the space-separated scopes or roles, one string each */
+    ra_jw_name(jw, "userPermissions");
+    ra_jw_array_open(jw);
     for (const char *p = actor->permissions ? actor->permissions : ""; *p;) {
         size_t len = strcspn(p, " ");
         if (len > 0) {
-            json_array_append_new(permissions, json_stringn(p, len));
+            ra_jw_stringn(jw, p, len);
         }
         p += len + (p[len] == ' ');
     }
-    json_object_set_new(out, "@odata.type", json_string("#microsoft.graph.auditActor"));
-    json_object_set_new(out, "type", json_string(type));
-    json_object_set_new(out, "auditActorType", json_string(type));
-    json_object_set_new(out, "userPermissions", permissions);
-    json_object_set_new(out, "applicationId", nullable(actor->app_id));
-    json_object_set_new(out, "applicationDisplayName", json_null());
-    json_object_set_new(out, "userPrincipalName", nullable(actor->application ? NULL
-                                                                                : actor->upn));
+    ra_jw_array_close(jw);
+    ra_jw_member_string(jw, "applicationId", actor->app_id);
+    ra_jw_member_string(jw, "applicationDisplayName", NULL); /* tokens do not carry it */
+    ra_jw_member_string(jw, "userPrincipalName", actor->application ? NULL : actor->upn);
     /* an app-only token's principal is the application itself */
-    json_object_set_new(out, "servicePrincipalName",
-                        nullable(actor->application ? actor->app_id : NULL));
-    json_object_set_new(out, "ipAddress", nullable(actor->ip_address));
-    json_object_set_new(out, "userId", nullable(actor->application ? NULL : actor->user_id));
-    return out;
+    ra_jw_member_string(jw, "servicePrincipalName", actor->application ? actor->app_id : NULL);
+    ra_jw_member_string(jw, "ipAddress", actor->ip_address);
+    ra_jw_member_string(jw, "userId", actor->application ? NULL : actor->user_id);
+    ra_jw_object_close(jw);
 }
 
-static json_t *resource_json(const ra_audit_event_t *event)
+/* The stored auditProperty array (jansson parses it, as every JSON the
+ * module reads), each with its type; anything but an array of objects is
+ * written as no property at all. */
+static void write_modified(ra_jw_t *jw, const char *stored)
 {
-    json_t *out = json_object();
-    json_t *modified = event->modified ? json_loads(event->modified, 0, NULL) : NULL;
+    static const char *const members[] = { "displayName", "oldValue", "newValue" };
+    json_t *list = stored ? json_loads(stored, 0, NULL) : NULL;
 
-    json_object_set_new(out, "@odata.type", json_string("#microsoft.graph.auditResource"));
-    json_object_set_new(out, "displayName", nullable(event->resource_name));
-    if (!json_is_array(modified)) {
-        json_decref(modified);
-        modified = json_array();
+    ra_jw_array_open(jw);
+    for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+        json_t *property = json_array_get(list, i);
+        if (!json_is_object(property)) {
+            continue;
+        }
+        ra_jw_object_open(jw);
+        ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.type",
+                         "#microsoft.graph.auditProperty");
+        for (size_t m = 0; m < sizeof(members) / sizeof(members[0]); m++) {
+            json_t *value = json_object_get(property, members[m]);
+            ra_jw_name(jw, members[m]);
+            if (value) {
+                ra_jw_json(jw, value);
+            }
+            else {
+                ra_jw_null(jw);
+            }
+        }
+        ra_jw_object_close(jw);
     }
-    for (size_t i = 0; i < json_array_size(modified); i++) {
-        json_object_set_new(json_array_get(modified, i), "@odata.type",
-                            json_string("#microsoft.graph.auditProperty"));
-    }
-    json_object_set_new(out, "modifiedProperties", modified);
-    json_object_set_new(out, "type", json_string(RA_AUDIT_RESOURCE_TYPE));
-    json_object_set_new(out, "auditResourceType", json_string(RA_AUDIT_RESOURCE_TYPE));
-    json_object_set_new(out, "resourceId", nullable(event->resource_id));
-    return out;
+    ra_jw_array_close(jw);
+    json_decref(list);
 }
 
-json_t *ra_audit_event_to_json(const ra_audit_event_t *event, const char *context_url)
+static void write_resource(ra_jw_t *jw, const ra_audit_event_t *event)
 {
-    json_t *out = json_object(), *resources = json_array();
+    ra_jw_object_open(jw);
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.type",
+                     "#microsoft.graph.auditResource");
+    ra_jw_member_string(jw, "displayName", event->resource_name);
+    ra_jw_name(jw, "modifiedProperties");
+    write_modified(jw, event->modified);
+    ra_jw_member_string(jw, "type", RA_AUDIT_RESOURCE_TYPE);
+    ra_jw_member_string(jw, "auditResourceType", RA_AUDIT_RESOURCE_TYPE);
+    ra_jw_member_string(jw, "resourceId", event->resource_id);
+    ra_jw_object_close(jw);
+}
 
+void ra_audit_event_write(ra_jw_t *jw, const ra_audit_event_t *event, const char *context_url)
+{
+    ra_jw_object_open(jw);
     if (context_url) {
-        json_object_set_new(out, "@odata.context", json_string(context_url));
+        ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.context", context_url);
     }
-    json_object_set_new(out, "@odata.type", json_string("#" RA_AUDIT_TYPE));
-    json_object_set_new(out, "id", json_string(event->id));
-    json_object_set_new(out, "displayName", json_string(event->activity));
-    json_object_set_new(out, "componentName", json_string(RA_AUDIT_COMPONENT));
-    json_object_set_new(out, "actor", actor_json(&event->actor));
-    json_object_set_new(out, "activity", json_string(event->activity));
-    json_object_set_new(out, "activityDateTime", json_string(event->date_time));
-    json_object_set_new(out, "activityType", json_string(event->activity));
-    json_object_set_new(out, "activityOperationType", json_string(event->operation_type));
-    json_object_set_new(out, "activityResult", json_string("Success"));
-    json_object_set_new(out, "correlationId", nullable(event->correlation_id));
-    json_array_append_new(resources, resource_json(event));
-    json_object_set_new(out, "resources", resources);
-    json_object_set_new(out, "category", json_string(RA_AUDIT_CATEGORY));
-    return out;
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.type", "#" RA_AUDIT_TYPE);
+    ra_jw_member_string(jw, "id", event->id);
+    ra_jw_member_string(jw, "displayName", event->activity);
+    ra_jw_member_string(jw, "componentName", RA_AUDIT_COMPONENT);
+    ra_jw_name(jw, "actor");
+    write_actor(jw, &event->actor);
+    ra_jw_member_string(jw, "activity", event->activity);
+    ra_jw_member_string(jw, "activityDateTime", event->date_time);
+    ra_jw_member_string(jw, "activityType", event->activity);
+    ra_jw_member_string(jw, "activityOperationType", event->operation_type);
+    ra_jw_member_string(jw, "activityResult", "Success");
+    ra_jw_member_string(jw, "correlationId", event->correlation_id);
+    ra_jw_name(jw, "resources");
+    ra_jw_array_open(jw);
+    write_resource(jw, event);
+    ra_jw_array_close(jw);
+    ra_jw_member_string(jw, "category", RA_AUDIT_CATEGORY);
+    ra_jw_object_close(jw);
 }
 
 static const struct {
