@@ -52,6 +52,6 @@ int ra_op_delete(ra_request_t *rq)
     case RA_STORE_MISSING:
         return ra_not_found(rq);
     default:
-        return ra_unavailable(rq, "delete", error);
+        return ra_write_failed(rq, "delete", found, error);
     }
 }
