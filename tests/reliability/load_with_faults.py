@@ -107,6 +107,7 @@ class Request:
     done: float
     kind: str
     detail: str
+    took: float = 0.0  # seconds from sending to the answer (or the error)
 
 
 class Load:
@@ -145,6 +146,7 @@ class Load:
             if self._stop.is_set() or next(self._issued) >= self.s.max_requests:
                 break
             pid = f"{self.prefix}-{n}-{seq}"
+            sent = time.monotonic()
             try:
                 kind, detail = classify(session.post(
                     self.url, data=json.dumps(dict(SEED_V1, id=pid, displayName=pid)),
@@ -154,7 +156,7 @@ class Load:
                 session.close()
                 session = requests.Session()
             done = time.monotonic()
-            self.records.append(Request(pid, done, kind, detail))
+            self.records.append(Request(pid, done, kind, detail, done - sent))
             if kind == CREATED:
                 self.last_created = done
             else:
@@ -440,6 +442,7 @@ def summarize(records, stored):
     def details(kind):
         return dict(collections.Counter(r.detail for r in records if r.kind == kind))
     return {"requests": len(records), "created": len(created),
+            "slowest_s": round(max((r.took for r in records), default=0.0), 2),
             "rows_found": len(created & stored), "ids_missing": len(missing),
             "missing_sample": missing[:5], "refused_503": by_kind[REFUSED],
             "bad_5xx": details(BAD_5XX), "other_answers": details(OTHER_ANSWER),
