@@ -49,7 +49,7 @@ CONNECT_TIMEOUT = 2.0   # failover_params(): per host
 # statement's bound, then mod_dbd's reconnect (connect_timeout on the frozen
 # host, a refusal from the read-only standby), with room for a loaded machine.
 FROZEN_BOUND = QUERY_TIMEOUT + CONNECT_TIMEOUT + 2.0
-STANDBY_LOST_BOUND = QUERY_TIMEOUT + 1.5
+STANDBY_LOST_BOUND = QUERY_TIMEOUT + 2.0
 
 LOAD = lf.Settings(clients=4, rate=80, max_requests=5000, settle=2.0,
                    recovery_limit=lf.RECOVERY_BOUND + 5, request_timeout=15.0)

@@ -150,8 +150,9 @@ def results_table(rows):
         notes = [r["note"]] + [f"**{p}**" for p in r["problems"]]
         if r.get("in_doubt") and r.get("refused_stored"):
             notes.append(f"{r['refused_stored']} ids answered 503 are stored: committed "
-                         "(and replicated) as the primary crashed, before it answered; in "
-                         "doubt, as a lost answer is (not judged)")
+                         "before the module knew they were replicated (a crash before the "
+                         "answer, a commit the bound cut short); in doubt until the client's "
+                         "retry, as a lost answer is (not judged)")
         if r.get("loses"):
             notes.append(f"asynchronous: {r['ids_missing']} acknowledged ids lost, the "
                          "measured loss window (not judged)")
@@ -264,8 +265,11 @@ def report(doc):
         "standby\"); ids are looked up on the standby (the promoted one, or after it "
         f"replayed everything). pg-freeze and pg-standby-lost last {s['outage']:g} s. "
         f"**pg-failover-async** has no synchronous standby and holds it {s.get('lag', 1.0):g} s "
-        "behind (frozen) before the primary crashes: its missing ids are the loss window "
-        "PostgreSQL documents for asynchronous replication, counted, not judged.",
+        "behind (the primary's WAL sender stopped) before the primary crashes: its missing "
+        "ids are the loss window PostgreSQL documents for asynchronous replication, counted, "
+        "not judged. In the standby runs a 503 may be stored (a commit made before the "
+        "module knew it was replicated: docs/deploy.md, \"Bounded waits\"); those are "
+        "counted in the notes, not judged.",
         "",
         f"## Results: {len(ran)} runs, {sum(r['requests'] for r in ran):,} requests, "
         f"{sum(r['created'] for r in ran):,} created, "
