@@ -45,7 +45,7 @@ static const struct {
         "DELETE FROM " TABLE " WHERE tenant_id = %s AND id = %s AND etag = %s" },
     /* a write that changes nothing but still writes WAL and commits with a
      * transaction id, so its COMMIT waits for synchronous replication, which
-     * covers every earlier commit (see proved_replicated) */
+     * covers every earlier commit (see settle_taken) */
     [RA_STMT_TOUCH] = { "remoteassist_touch",
         "UPDATE " TABLE " SET etag = etag WHERE tenant_id = %s AND id = %s" },
 };

@@ -171,6 +171,25 @@ def results_table(rows):
     return lines
 
 
+def standby_section(results, replicated):
+    """The runs with a PostgreSQL standby, under a heading of their own."""
+    rows = [r for r in results if r["scenario"] in replicated]
+    if not rows:
+        return []
+    ran = [r for r in rows if "not_run" not in r]
+    lost = sum(r["ids_missing"] for r in ran if r.get("loses"))
+    missing = sum(r["ids_missing"] for r in ran if not r.get("loses"))
+    lines = ["## PostgreSQL with a standby", "",
+             f"{len(ran)} runs: {missing} ids answered 201 missing with a synchronous "
+             f"standby; {lost} lost with an asynchronous one (the loss window); slowest "
+             f"request {max((r['slowest_s'] for r in ran), default=0):.2f} s.", ""]
+    for mpm in MPMS:
+        mine = [r for r in rows if r["mpm"] == mpm]
+        if mine:
+            lines += [f"### pgsql with a standby, {mpm} MPM", ""] + results_table(mine) + [""]
+    return lines
+
+
 def fill_in(title, path, writer):
     """A section from another suite's JSON object: its plain members as a
     list, each member that is a list of objects as a table."""
@@ -273,15 +292,19 @@ def report(doc):
         "",
         f"## Results: {len(ran)} runs, {sum(r['requests'] for r in ran):,} requests, "
         f"{sum(r['created'] for r in ran):,} created, "
-        f"{sum(r['ids_missing'] for r in ran)} ids missing, "
+        f"{sum(r['ids_missing'] for r in ran if not r.get('loses'))} ids missing, "
         f"{sum(r['child_crashes'] for r in ran)} child crashes, "
         f"{len(broken)} runs breaking a promise",
         "",
     ]
+    replicated = {sc.name for sc in lf.SCENARIOS if sc.replication}
     for backend in lf.BOTH:
         for mpm in MPMS:
-            rows = [r for r in results if r["backend"] == backend and r["mpm"] == mpm]
-            lines += [f"### {backend}, {mpm} MPM", ""] + results_table(rows) + [""]
+            rows = [r for r in results if r["backend"] == backend and r["mpm"] == mpm
+                    and r["scenario"] not in replicated]
+            if rows:
+                lines += [f"### {backend}, {mpm} MPM", ""] + results_table(rows) + [""]
+    lines += standby_section(results, replicated)
     for title, path, writer in FILL_INS:
         lines += fill_in(title, path, writer)
     return "\n".join(lines)
