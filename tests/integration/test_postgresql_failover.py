@@ -213,6 +213,7 @@ def cancel_the_wait(primary, pending, timeout=20):
     pytest.fail(f"no backend waited for the standby: {pending.result()}")
 
 
+@pytest.mark.slow
 def test_a_cancelled_replication_wait_gets_no_201_until_replicated(replicated, workroot,
                                                                    keys):
     primary, standby = replicated
@@ -242,6 +243,7 @@ def test_a_cancelled_replication_wait_gets_no_201_until_replicated(replicated, w
 
 
 # prefork's one worker busy: AH00161
+@pytest.mark.slow
 @pytest.mark.expect_log(*DATABASE_DOWN, "AH00161")
 def test_a_restarted_server_costs_no_503(own_pg, workroot, keys):
     """Pooled connections that PostgreSQL closed (a restart, a failover) are
