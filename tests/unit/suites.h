@@ -28,6 +28,7 @@ Suite *schema_suite(void);
 Suite *store_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
+Suite *watchdog_suite(void);
 Suite *json_writer_suite(void);
 Suite *csdl_suite(void);
 Suite *audit_suite(void);
