@@ -93,9 +93,11 @@ typedef struct {
  * statement fails, nothing of it is written and the rows are inserted one by
  * one, each in its own autocommit statement; a row then found taken with
  * this very row's ETag was written by the batch after all (its answer was
- * lost) and is RA_STORE_DONE. So no row is reported created unless it is
- * committed, nor failed or taken when its own insert committed. One row is
- * the prepared insert. */
+ * lost) and is RA_STORE_DONE; so is one found taken with its own ETag when
+ * the statement succeeds: an earlier attempt at this batch committed it and
+ * died before it could say so (ra_commit_shared.h). So no row is reported
+ * created unless it is committed, nor failed or taken when its own insert
+ * committed. One row is the prepared insert. */
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors);

@@ -238,6 +238,8 @@ static const ra_number_t onboarding_window = {
     RA_MAX_ONBOARDING_WINDOW, "seconds" };
 static const ra_number_t commit_batch = { APR_OFFSETOF(ra_server_config_t, commit_batch), 1,
                                           0, 0, 1, RA_MAX_COMMIT_BATCH, "rows" };
+static const ra_number_t commit_slots = {
+    APR_OFFSETOF(ra_server_config_t, commit_slots), 1, 0, 0, 0, RA_MAX_COMMIT_SLOTS, "rows" };
 static const ra_number_t token_cache = {
     APR_OFFSETOF(ra_server_config_t, token_cache_size), 1, 1, 0, 0, RA_MAX_TOKEN_CACHE,
     "tokens" };
@@ -458,6 +460,9 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistCommitBatch", set_number, (void *)&commit_batch, RSRC_CONF,
                   "Most creates one transaction commits together (default 64, and 1 gives "
                   "each create its own transaction)"),
+    AP_INIT_TAKE1("RemoteAssistCommitQueue", set_number, (void *)&commit_slots, RSRC_CONF,
+                  "Creates of all children that may wait together for a shared commit on "
+                  "SQLite (default MaxRequestWorkers; 0 lets each child commit its own)"),
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),

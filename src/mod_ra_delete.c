@@ -33,7 +33,7 @@ int ra_op_delete(ra_request_t *rq)
         apr_global_mutex_t *lock = ra_write_lock(rq);
         found = ra_store_delete(r->pool, &rq->conn, rq->token.tenant, rq->route.id, expected,
                                 &error);
-        ra_write_unlock(lock);
+        ra_write_unlock(rq, lock);
     }
     if (found == RA_STORE_MISSING && expected) {
         /* it changed between the check and the delete, or went */

@@ -315,6 +315,7 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     if (inserted) {
         for (int i = 0; i < n; i++) {
             results[i] = apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)
+                         || stored_with_etag(pool, conn, rows[i])
                          ? RA_STORE_DONE : RA_STORE_CONFLICT;
             errors[i] = NULL;
         }
@@ -332,7 +333,7 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     for (int i = 0; i < n; i++) {
         results[i] = ra_store_insert(pool, conn, rows[i]->tenant, rows[i]->partner,
                                      rows[i]->version, &errors[i]);
-        if (results[i] == RA_STORE_CONFLICT && n > 1 && stored_with_etag(pool, conn, rows[i])) {
+        if (results[i] == RA_STORE_CONFLICT && stored_with_etag(pool, conn, rows[i])) {
             results[i] = RA_STORE_DONE;
         }
     }

@@ -194,3 +194,14 @@ TCase *db_tcase(Suite *s, const char *name)
     suite_add_tcase(s, tc);
     return tc;
 }
+
+const ra_store_row_t *row_of(apr_pool_t *p, const char *tenant, const char *id,
+                             const char *name)
+{
+    ra_store_row_t *row = apr_palloc(p, sizeof(*row));
+    ra_partner_t *partner = apr_palloc(p, sizeof(*partner));
+    *partner = (ra_partner_t){ .values = { id, name, NULL, "notOnboarded", UNSET, UNSET },
+                               .etag = ra_entity_new_etag(p) };
+    *row = (ra_store_row_t){ tenant, partner, RA_VERSION_V1 };
+    return row;
+}
