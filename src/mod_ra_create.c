@@ -79,6 +79,12 @@ static ra_store_result_e store(ra_request_t *rq, ra_commit_item_t *item)
             if (item->reports_batch) {
                 ra_metrics_observe_batch(ra_observe_metrics(), item->batch_size);
             }
+            if (item->recommitted) {
+                ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, rq->r, RALOGNO(00142)
+                              "request-id=%s: %d queued create(s) whose committing child "
+                              "died mid-batch were committed again, in a batch of %d",
+                              rq->request_id, item->recommitted, item->batch_size);
+            }
             return item->result;
         }
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, rq->r, RALOGNO(00141)

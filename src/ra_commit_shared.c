@@ -29,7 +29,7 @@ typedef struct {
     apr_uint64_t word;          /* atomic: state and owner */
     apr_uint32_t wake;          /* atomic, a futex: bumped to wake the owner */
     /* the outcome: the committer's while CLAIMED */
-    apr_int32_t result, batch_size, reports_batch;
+    apr_int32_t result, batch_size, reports_batch, recommitted;
     char error[ERROR_BYTES];
     char row[RA_COMMIT_SHARED_ROW_BYTES];
 } slot_t;
@@ -220,12 +220,13 @@ static int free_the_dead(segment_t *seg)
 /* ------------------------------------------------------------ committing */
 
 static void finish(slot_t *slot, ra_store_result_e result, const char *error, int batch_size,
-                   int reports_batch)
+                   int reports_batch, int recommitted)
 {
     apr_uint64_t word = load(slot);
     slot->result = result;
     slot->batch_size = batch_size;
     slot->reports_batch = reports_batch;
+    slot->recommitted = recommitted;
     apr_cpystrn(slot->error, error ? error : "", sizeof(slot->error));
     set(slot, WORD(OWNER_OF(word), DONE));
     bump(slot);
@@ -233,12 +234,14 @@ static void finish(slot_t *slot, ra_store_result_e result, const char *error, in
 
 /* Claims mine (READY, or CLAIMED by a committer that died) and up to
  * room - 1 other queued rows into batch: how many. Called with the writer
- * lock held, so a CLAIMED row is one whose committer died. */
-static int claim_batch(segment_t *seg, slot_t *mine, slot_t **batch, int room)
+ * lock held, so a CLAIMED row is one whose committer died: *orphans counts
+ * them. */
+static int claim_batch(segment_t *seg, slot_t *mine, slot_t **batch, int room, int *orphans)
 {
     apr_uint64_t word = load(mine);
     int n = 0;
 
+    *orphans = STATE_OF(word) == CLAIMED;
     if (STATE_OF(word) == READY) {
         set(mine, WORD(OWNER_OF(word), CLAIMED));
     }
@@ -249,6 +252,7 @@ static int claim_batch(segment_t *seg, slot_t *mine, slot_t **batch, int room)
         if (slot != mine && (STATE_OF(word) == CLAIMED
             || (STATE_OF(word) == READY
                 && move(slot, word, WORD(OWNER_OF(word), CLAIMED))))) {
+            *orphans += STATE_OF(word) == CLAIMED;
             batch[n++] = slot;
         }
     }
@@ -266,12 +270,13 @@ static void commit_batch(ra_commit_shared_t *q, slot_t *mine,
 
     if (!access->connect(access->baton, &conn, &error)) {
         /* the other rows wait for a committer with a connection */
-        finish(mine, RA_STORE_FAILED, error, 1, 1);
+        finish(mine, RA_STORE_FAILED, error, 1, 1, 0);
         return;
     }
     apr_pool_create(&p, pool);
     slot_t **batch = apr_palloc(p, sizeof(*batch) * (apr_size_t)q->max_batch);
-    int n = claim_batch(q->segment, mine, batch, q->max_batch);
+    int orphans;
+    int n = claim_batch(q->segment, mine, batch, q->max_batch, &orphans);
     const ra_store_row_t **rows = apr_palloc(p, sizeof(*rows) * (apr_size_t)n);
     ra_store_result_e *results = apr_palloc(p, sizeof(*results) * (apr_size_t)n);
     const char **errors = apr_pcalloc(p, sizeof(*errors) * (apr_size_t)n);
@@ -281,7 +286,7 @@ static void commit_batch(ra_commit_shared_t *q, slot_t *mine,
     }
     ra_store_insert_batch(p, &conn, rows, n, results, errors);
     for (int i = 0; i < n; i++) {
-        finish(batch[i], results[i], errors[i], n, i == 0);
+        finish(batch[i], results[i], errors[i], n, i == 0, i == 0 ? orphans : 0);
     }
     __atomic_add_fetch(&q->segment->batches, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&q->segment->rows, (apr_uint64_t)n, __ATOMIC_RELAXED);
@@ -334,6 +339,7 @@ int ra_commit_shared_submit(ra_commit_shared_t *q, ra_commit_item_t *item,
     item->result = (ra_store_result_e)slot->result;
     item->batch_size = slot->batch_size;
     item->reports_batch = slot->reports_batch;
+    item->recommitted = slot->recommitted;
     apr_cpystrn(item->error, slot->error, sizeof(item->error));
     set(slot, WORD(0, FREE));
     return 1;

@@ -28,6 +28,11 @@ MPMS = {
     "prefork": "StartServers 8\nServerLimit 48\nMaxRequestWorkers 48\n"
                "MinSpareServers 8\nMaxSpareServers 48",
 }
+# Four event children of 16 threads each (more workers than clients, or
+# event closes keep-alive connections under the clients' feet): a batch of
+# more than 16 rows holds creates of several children.
+EVENT_SPLIT = ("StartServers 4\nServerLimit 4\nThreadsPerChild 16\nThreadLimit 16\n"
+               "MaxRequestWorkers 64\nMinSpareThreads 16\nMaxSpareThreads 64")
 
 
 # SQLite checks foreign keys only on connections that ask for it. The PRAGMA
@@ -93,10 +98,42 @@ def test_concurrent_creates_with_duplicate_ids(committing):
     assert all(count == 1 for count in stored.values())
     assert sorted(conflicted) == sorted(twins)
     assert len(created) == CREATES - DUPLICATES
-    if mpm == "event":  # threads of one child committed together
+    # threads of one child commit together; on SQLite the creates of every
+    # child share one queue, so prefork's too. PostgreSQL under prefork: one
+    # thread per child, one transaction per create
+    if mpm == "event" or backend == "sqlite":
         assert max(batch_sizes(svc)) > 1, "no create shared a transaction"
-    else:               # one thread per child: one transaction per create
+    else:
         assert set(batch_sizes(svc)) == {1}
+
+
+# (mpm, its settings, RemoteAssistCommitQueue, test of the largest batch):
+# SQLite's shared queue puts creates of several children into one
+# transaction, more than a child has threads; 0 turns it off, back to each
+# child batching its own.
+SPREAD = [
+    ("event", EVENT_SPLIT, "", lambda largest: largest > 16),
+    ("event", EVENT_SPLIT, "RemoteAssistCommitQueue 0", lambda largest: largest <= 16),
+    ("prefork", MPMS["prefork"], "", lambda largest: largest > 1),
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 0", lambda largest: largest == 1),
+    # a queue smaller than the clients: the others commit on their own
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 2", lambda largest: 1 <= largest <= 2),
+]
+
+
+@pytest.mark.parametrize("mpm,mpm_config,queue,fits", SPREAD,
+                         ids=["event-shared", "event-per-child", "prefork-shared",
+                              "prefork-off", "prefork-small"])
+def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, fits):
+    svc = private_service(f"spread-{mpm}", mpm=mpm, mpm_config=mpm_config,
+                          extra_config=queue)
+    caller = Caller(svc)
+    bodies = [{"id": f"s-{i}"} for i in range(CREATES)]
+    results = fire(caller, bodies)
+    assert collections.Counter(status for _, status in results) == {201: CREATES}
+    assert sorted(stored_ids(svc, caller.tenant)) == sorted(b["id"] for b in bodies)
+    sizes = batch_sizes(svc)
+    assert len(sizes) == CREATES and fits(max(sizes)), sorted(sizes)[-10:]
 
 
 # Faults that refuse some rows of a batch, installed in the database behind

@@ -26,6 +26,7 @@ typedef struct {
     int kill_at;              /* KILL_*: where the first committer dies */
     int results[8][8];        /* [member][row]: ra_store_result_e, or -1 */
     int batch_sizes[8][8];
+    int recommitted;          /* rows reported committed again */
 } shared_t;
 
 enum { KILL_NONE, KILL_BEFORE_COMMIT, KILL_AFTER_COMMIT };
@@ -104,6 +105,8 @@ static void submit_all(member_t *m)
         if (m->shared) {
             m->shared->results[m->n][i] = m->items[i].result;
             m->shared->batch_sizes[m->n][i] = m->items[i].batch_size;
+            __atomic_add_fetch(&m->shared->recommitted, m->items[i].recommitted,
+                               __ATOMIC_SEQ_CST);
         }
     }
 }
@@ -382,6 +385,9 @@ START_TEST(committer_killed_mid_batch)
     ck_assert_str_eq(row_count(h), apr_itoa(pool, (MEMBERS - 1) * 3 + 1));
     ra_commit_shared_stats(queue, &batches, &rows);
     ck_assert_uint_eq(rows, (MEMBERS - 1) * 3 + 1);
+    /* the next committer said so: the dead one's batch, at least its own row */
+    ck_assert_int_ge(shared->recommitted, 1);
+    ck_assert_int_le(shared->recommitted, MEMBERS);
     close_db(h);
 }
 END_TEST
