@@ -727,7 +727,8 @@ class Bench:
 
     # ---- the HTTP servers
 
-    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config=""):
+    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config="",
+                    mpm_module="event"):
         workdir = os.path.join(WORK, f"httpd-{backend}")
         if backend.startswith("sqlite"):
             db = httpd_harness.sqlite_db(workdir)
@@ -744,7 +745,7 @@ EnableMMAP off
 {extra_config}"""
         server = httpd_harness.Httpd(
             workdir, db, f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"',
-            module=self.module, preload="", mpm="event", mpm_config=mpm,
+            module=self.module, preload="", mpm=mpm_module, mpm_config=mpm,
             extra_config=extra, log_level="warn")
         server.backend = backend
         # the static file: the minimal handler's 400-byte document
