@@ -5,12 +5,10 @@ not committed, nor into a 409 or 503 for one that is. Bounded in count."""
 import collections
 import concurrent.futures
 import contextlib
-import fcntl
 import os
 import re
 import signal
 import sqlite3
-import struct
 import threading
 import time
 import uuid
@@ -376,23 +374,6 @@ SLOW_ROWS = """CREATE TRIGGER slow_rows AFTER INSERT ON remote_assistance_partne
     BEGIN SELECT length(hex(randomblob(100000))); END"""
 
 
-def wal_writer(db):
-    """The pid holding SQLite's WAL write lock on db, or None: byte 120 of
-    db-shm, which SQLite's unix VFS locks (fcntl) from a transaction's first
-    write to its commit."""
-    try:
-        fd = os.open(db + "-shm", os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        got = fcntl.fcntl(fd, fcntl.F_GETLK,
-                          struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 120, 1, 0))
-        kind, _, _, _, pid = struct.unpack("hhqqi4x", got)
-        return None if kind == fcntl.F_UNLCK else pid
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mpm,mpm_config", [("event", EVENT_SPLIT), ("prefork", MPMS["prefork"])],
                          ids=["event", "prefork"])
@@ -403,14 +384,13 @@ def test_sqlite_committer_killed_mid_batch(private_service, mpm, mpm_config):
     are committed by the next committer (RA00142), and no request is left
     waiting."""
     svc = private_service(f"kill-committer-{mpm}", mpm=mpm, mpm_config=mpm_config)
-    db = svc.backend.dbd[1]
     run_sql(svc, "sqlite", SLOW_ROWS)
     kills, children = 0, set()
     with Load(svc) as load:
         load.wait_for(201, 50)
         deadline = time.monotonic() + 8
         while kills < 6 and time.monotonic() < deadline:
-            pid = wal_writer(db)
+            pid = svc.backend.sqlite_writer()
             if pid and pid not in children:  # pgrep takes milliseconds: not in between
                 children = set(svc.httpd.child_pids(running=True))
             elif pid:
