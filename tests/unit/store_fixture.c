@@ -121,11 +121,12 @@ void exec_sql(apr_dbd_t *handle, const char *sql)
 void setup_db(void)
 {
     const char *error = "(unset)";
-    long upgraded = 42;
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &upgraded, &error),
+    ra_schema_outcome_t outcome;
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &outcome, &error),
                      RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
-    ck_assert_int_eq(upgraded, -1);
+    ck_assert_int_eq(outcome.legacy_rows, -1);
+    ck_assert_int_eq(outcome.level, ra_schema_level());
 }
 
 ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare)
@@ -193,6 +194,25 @@ TCase *db_tcase(Suite *s, const char *name)
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return tc;
+}
+
+static void collect_row(const ra_partner_t *partner, void *baton)
+{
+    apr_array_header_t *rows = baton;
+    ra_partner_t *copy = apr_array_push(rows);
+    memset(copy, 0, sizeof(*copy));
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        copy->values[i] = partner->values[i] ? apr_pstrdup(rows->pool, partner->values[i]) : NULL;
+    }
+    copy->etag = apr_pstrdup(rows->pool, partner->etag);
+}
+
+ra_store_result_e list_rows(apr_pool_t *p, const ra_store_conn_t *conn, const char *tenant,
+                            const ra_query_t *query, apr_int64_t limit, apr_int64_t offset,
+                            apr_array_header_t **rows, const char **error)
+{
+    *rows = apr_array_make(p, 16, sizeof(ra_partner_t));
+    return ra_store_list(p, conn, tenant, query, limit, offset, collect_row, *rows, error);
 }
 
 const ra_store_row_t *row_of(apr_pool_t *p, const char *tenant, const char *id,
