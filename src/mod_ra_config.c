@@ -462,7 +462,7 @@ const command_rec ra_config_commands[] = {
                   "each create its own transaction)"),
     AP_INIT_TAKE1("RemoteAssistCommitQueue", set_number, (void *)&commit_slots, RSRC_CONF,
                   "Creates of all children that may wait together for a shared commit on "
-                  "SQLite (default MaxRequestWorkers; 0 lets each child commit its own)"),
+                  "SQLite (default MaxRequestWorkers, and 0 lets each child batch its own)"),
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),
