@@ -21,6 +21,7 @@
  *   FILLING -> READY     its owner, once the row is in
  *   READY -> CLAIMED     the holder of the writer lock, taking it for a batch
  *   CLAIMED -> DONE      the holder of the writer lock, once the outcome is in
+ *   READY -> DONE        the same, for its own row when it got no connection
  *   DONE -> FREE         the owner, having read the outcome
  *   FILLING, READY, DONE -> FREE  anyone, for an owner that is dead (kill -9)
  * The row and the outcome are plain bytes published by the state store

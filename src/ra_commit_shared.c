@@ -269,7 +269,10 @@ static void commit_batch(ra_commit_shared_t *q, slot_t *mine,
     const char *error = NULL;
 
     if (!access->connect(access->baton, &conn, &error)) {
-        /* the other rows wait for a committer with a connection */
+        /* its own row fails (503) and the others wait for a committer with
+         * a connection. Had a dead committer claimed it, it may be stored
+         * all the same, as when any connection breaks before a commit's
+         * answer arrives. */
         finish(mine, RA_STORE_FAILED, error, 1, 1, 0);
         return;
     }

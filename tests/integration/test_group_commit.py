@@ -64,7 +64,7 @@ def committing(request, private_service):
     return committing_service(request, private_service, backend, mpm), backend, mpm
 
 
-def fire(caller, bodies):
+def fire(caller, bodies, headers=None):
     """Sends every body as a create of caller's tenant from CLIENTS threads,
     each with its own connection; (body, status)."""
     barrier = threading.Barrier(CLIENTS)
@@ -72,7 +72,8 @@ def fire(caller, bodies):
     def send(chunk):
         client = Caller(caller.service, tenant=caller.tenant)
         barrier.wait(30)
-        return [(body, client.request("POST", body=body).status_code) for body in chunk]
+        return [(body, client.request("POST", body=body, headers=headers).status_code)
+                for body in chunk]
 
     chunks = [bodies[i::CLIENTS] for i in range(CLIENTS)]
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
@@ -136,7 +137,9 @@ def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, f
                           extra_config=queue)
     caller = Caller(svc)
     bodies = [{"id": f"s-{i}"} for i in range(CREATES)]
-    results = fire(caller, bodies)
+    # a connection each: a child whose every worker is busy closes its
+    # keep-alive connections (event), which a client reusing one would see
+    results = fire(caller, bodies, headers={"Connection": "close"})
     assert collections.Counter(status for _, status in results) == {201: CREATES}
     assert sorted(stored_ids(svc, caller.tenant)) == sorted(b["id"] for b in bodies)
     sizes = batch_sizes(svc)

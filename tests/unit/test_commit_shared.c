@@ -436,6 +436,43 @@ START_TEST(row_too_large_is_not_queued)
 }
 END_TEST
 
+static int refuse_connect(void *baton, ra_store_conn_t *conn, const char **error)
+{
+    (void)baton, (void)conn;
+    *error = "no database connection";
+    return 0;
+}
+
+/* A committer without a connection fails its own row and leaves the queue
+ * as it was: the next create commits. */
+START_TEST(committer_without_a_connection_fails_its_row)
+{
+    static member_t m;
+    apr_thread_mutex_t *lock;
+
+    setup_db();
+    ra_commit_shared_t *queue = new_queue(2, 8);
+    ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, pool),
+                     APR_SUCCESS);
+    fill(&m, 1, 2, 0);
+    m.thread_lock = lock;
+    m.conn = make_conn(open_db(), 1);
+    ra_commit_shared_access_t refusing = { thread_trylock, thread_unlock, refuse_connect, &m };
+    ck_assert_int_eq(ra_commit_shared_submit(queue, &m.items[0], &refusing, pool), 1);
+    ck_assert_int_eq(m.items[0].result, RA_STORE_FAILED);
+    ck_assert_str_eq(m.items[0].error, "no database connection");
+    m.rows = 1;
+    m.items[0] = m.items[1];
+    m.queue = queue;
+    m.pool = pool;
+    submit_all(&m);
+    apr_dbd_t *h = open_db();
+    ck_assert_int_eq(check_outcomes(h, &m, 1), 1);
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
+}
+END_TEST
+
 Suite *commit_shared_suite(void)
 {
     Suite *s = suite_create("commit_shared");
@@ -446,5 +483,6 @@ Suite *commit_shared_suite(void)
                         KILL_AFTER_COMMIT + 1);
     tcase_add_test(tc, slot_of_a_killed_owner_serves_again);
     tcase_add_test(tc, row_too_large_is_not_queued);
+    tcase_add_test(tc, committer_without_a_connection_fails_its_row);
     return s;
 }
