@@ -184,12 +184,20 @@ static slot_t *nth_slot(segment_t *seg, apr_uint32_t first, apr_uint32_t i)
     return &seg->slot[(first + i) % seg->slots];
 }
 
+/* Looks for a free slot a few times over: with as many slots as creates,
+ * one is always free, but it may be freed behind a look that passed it and
+ * taken ahead of it. */
+#define TAKE_PASSES 3
+
 static slot_t *take_free(segment_t *seg, pid_t pid)
 {
-    for (apr_uint32_t first = first_slot(seg), i = 0; i < seg->slots; i++) {
-        slot_t *slot = nth_slot(seg, first, i);
-        if (load(slot) == WORD(0, FREE) && move(slot, WORD(0, FREE), WORD(pid, FILLING))) {
-            return slot;
+    for (int pass = 0; pass < TAKE_PASSES; pass++) {
+        for (apr_uint32_t first = first_slot(seg), i = 0; i < seg->slots; i++) {
+            slot_t *slot = nth_slot(seg, first, i);
+            if (load(slot) == WORD(0, FREE)
+                && move(slot, WORD(0, FREE), WORD(pid, FILLING))) {
+                return slot;
+            }
         }
     }
     return NULL;

@@ -177,7 +177,7 @@ START_TEST(threads_share_transactions)
     apr_uint64_t batches, rows;
 
     setup_db();
-    ra_commit_shared_t *queue = new_queue(THREADS, 64);
+    ra_commit_shared_t *queue = new_queue(2 * THREADS, 64);
     ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, pool),
                      APR_SUCCESS);
     fill(members, THREADS, PER_THREAD, 1);
@@ -312,7 +312,7 @@ START_TEST(processes_share_transactions)
 
     setup_db();
     shared_t *shared = new_shared();
-    ra_commit_shared_t *queue = new_queue(MEMBERS, 64);
+    ra_commit_shared_t *queue = new_queue(2 * MEMBERS, 64);
     ck_assert_int_eq(apr_proc_mutex_create(&lock, NULL, APR_LOCK_DEFAULT, pool), APR_SUCCESS);
     start_members(members, MEMBERS, 5, shared, queue, lock);
     pids[MEMBERS] = hold_lock(lock, shared);
@@ -354,7 +354,7 @@ START_TEST(committer_killed_mid_batch)
     setup_db();
     shared_t *shared = new_shared();
     shared->kill_at = _i;
-    ra_commit_shared_t *queue = new_queue(MEMBERS, 64);
+    ra_commit_shared_t *queue = new_queue(2 * MEMBERS, 64);
     ck_assert_int_eq(apr_proc_mutex_create(&lock, NULL, APR_LOCK_DEFAULT, pool), APR_SUCCESS);
     start_members(members, MEMBERS, 3, shared, queue, lock);
     pids[MEMBERS] = hold_lock(lock, shared);
