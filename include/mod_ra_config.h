@@ -18,6 +18,7 @@ typedef struct ra_keyset ra_keyset_t;
 typedef struct ra_key_source ra_key_source_t;
 typedef struct ra_token_cache ra_token_cache_t;
 typedef struct ra_commit_queue ra_commit_queue_t;
+typedef struct ra_commit_shared ra_commit_shared_t;
 
 /* Mutex type (see the Mutex directive) that serialises SQLite writers. */
 #define RA_SQLITE_MUTEX "remoteassist-sqlite"
@@ -41,6 +42,11 @@ typedef struct ra_commit_queue ra_commit_queue_t;
  * round trip a row) stays a few milliseconds. */
 #define RA_DEFAULT_COMMIT_BATCH 64
 #define RA_MAX_COMMIT_BATCH 1000
+/* Creates that may wait at once in a SQLite database's shared commit
+ * queue (RemoteAssistCommitQueue): by default one per worker thread of the
+ * server (MaxRequestWorkers), so that the queue is never full; a slot is
+ * about 3.4 KB of shared memory. */
+#define RA_MAX_COMMIT_SLOTS 20000
 /* Verified tokens a child remembers: a token is a few KB of claims, so this
  * is a few MB per child at most, for that many clients an hour. */
 #define RA_DEFAULT_TOKEN_CACHE 1024
@@ -122,6 +128,8 @@ typedef struct ra_commit_queue ra_commit_queue_t;
     X(const char *, legacy_tenant, NULL, UNLESS, NULL) /* RemoteAssistLegacyTenant */ \
     X(int, commit_batch, 0, UNLESS, 0)            /* RemoteAssistCommitBatch */ \
     X(int, audit_retention, 0, UNLESS, 0)         /* RemoteAssistAuditRetention, days */ \
+    X(int, commit_slots, -1, UNLESS, -1)          /* RemoteAssistCommitQueue; -1: \
+                                                   * MaxRequestWorkers */ \
     X(int, token_cache_size, -1, UNLESS, -1)      /* RemoteAssistTokenCache */ \
     X(int, metrics_off, 0, UNLESS, 0)             /* RemoteAssistMetrics Off (main server) */ \
     /* a section that applies here (its own or the main server's) has \
@@ -138,6 +146,8 @@ typedef struct ra_commit_queue ra_commit_queue_t;
     X(ra_token_cache_t *, token_cache, NULL, CHILD, 0) \
     /* the child's group-commit queue, threaded MPMs only */ \
     X(ra_commit_queue_t *, commit_queue, NULL, CHILD, 0) \
+    /* SQLite databases: the queue every child shares, made at start-up */ \
+    X(ra_commit_shared_t *, commit_shared, NULL, CHILD, 0) \
     /* SQLite databases: the writers' mutex, made at start-up */ \
     X(apr_global_mutex_t *, sqlite_writer, NULL, CHILD, 0)
 
