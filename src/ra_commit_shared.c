@@ -1,6 +1,8 @@
 /* Group commit across processes: a queue of creates in shared memory. */
 #include "ra_commit_shared.h"
 
+#include "ra_audit.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -85,7 +87,9 @@ static void bump(slot_t *slot)
 
 /* A row in a slot: the version and the present bits, then the tenant, the
  * ETag and each property as a length (0: NULL, else the length + 1) and
- * its bytes. */
+ * its bytes; then whether it has an audit event (it rides in the batch's
+ * transaction, so it travels with the row) and, if so, the event's ticks,
+ * whether its actor is an application, and its strings the same way. */
 #define STRINGS (2 + RA_PROP_COUNT)
 
 static const char *string_of(const ra_store_row_t *row, int i)
@@ -93,12 +97,42 @@ static const char *string_of(const ra_store_row_t *row, int i)
     return i == 0 ? row->tenant : i == 1 ? row->partner->etag : row->partner->values[i - 2];
 }
 
+/* The event's strings, by their place in ra_audit_event_t. */
+static const apr_size_t event_strings[] = {
+    APR_OFFSETOF(ra_audit_event_t, tenant), APR_OFFSETOF(ra_audit_event_t, id),
+    APR_OFFSETOF(ra_audit_event_t, date_time), APR_OFFSETOF(ra_audit_event_t, activity),
+    APR_OFFSETOF(ra_audit_event_t, operation_type),
+    APR_OFFSETOF(ra_audit_event_t, correlation_id),
+    APR_OFFSETOF(ra_audit_event_t, actor.user_id), APR_OFFSETOF(ra_audit_event_t, actor.upn),
+    APR_OFFSETOF(ra_audit_event_t, actor.app_id),
+    APR_OFFSETOF(ra_audit_event_t, actor.ip_address),
+    APR_OFFSETOF(ra_audit_event_t, actor.permissions),
+    APR_OFFSETOF(ra_audit_event_t, resource_id), APR_OFFSETOF(ra_audit_event_t, resource_name),
+    APR_OFFSETOF(ra_audit_event_t, modified),
+};
+#define EVENT_STRINGS (sizeof(event_strings) / sizeof(event_strings[0]))
+
+static const char **event_string(const ra_audit_event_t *event, apr_size_t i)
+{
+    return (const char **)((const char *)event + event_strings[i]);
+}
+
+static apr_size_t string_size(const char *s)
+{
+    return sizeof(apr_uint32_t) + (s ? strlen(s) : 0);
+}
+
 static apr_size_t encoded_size(const ra_store_row_t *row)
 {
-    apr_size_t size = 2 * sizeof(apr_uint32_t);
+    apr_size_t size = 3 * sizeof(apr_uint32_t);
     for (int i = 0; i < STRINGS; i++) {
-        const char *s = string_of(row, i);
-        size += sizeof(apr_uint32_t) + (s ? strlen(s) : 0);
+        size += string_size(string_of(row, i));
+    }
+    if (row->event) {
+        size += sizeof(apr_int64_t) + sizeof(apr_uint32_t);
+        for (apr_size_t i = 0; i < EVENT_STRINGS; i++) {
+            size += string_size(*event_string(row->event, i));
+        }
     }
     return size;
 }
@@ -117,17 +151,38 @@ static apr_uint32_t get_u32(const char **at)
     return value;
 }
 
+static void put_string(char **at, const char *s)
+{
+    apr_size_t len = s ? strlen(s) : 0;
+    put_u32(at, s ? (apr_uint32_t)len + 1 : 0);
+    memcpy(*at, s ? s : "", len);
+    *at += len;
+}
+
+static const char *get_string(apr_pool_t *pool, const char **at)
+{
+    apr_uint32_t len = get_u32(at);
+    const char *s = len ? apr_pstrmemdup(pool, *at, len - 1) : NULL;
+    *at += len ? len - 1 : 0;
+    return s;
+}
+
 static void encode(char *to, const ra_store_row_t *row)
 {
     char *at = to;
     put_u32(&at, (apr_uint32_t)row->version);
     put_u32(&at, row->partner->present);
     for (int i = 0; i < STRINGS; i++) {
-        const char *s = string_of(row, i);
-        apr_size_t len = s ? strlen(s) : 0;
-        put_u32(&at, s ? (apr_uint32_t)len + 1 : 0);
-        memcpy(at, s ? s : "", len);
-        at += len;
+        put_string(&at, string_of(row, i));
+    }
+    put_u32(&at, row->event != NULL);
+    if (row->event) {
+        memcpy(at, &row->event->ticks, sizeof(row->event->ticks));
+        at += sizeof(row->event->ticks);
+        put_u32(&at, (apr_uint32_t)row->event->actor.application);
+        for (apr_size_t i = 0; i < EVENT_STRINGS; i++) {
+            put_string(&at, *event_string(row->event, i));
+        }
     }
 }
 
@@ -142,14 +197,22 @@ static const ra_store_row_t *decode(apr_pool_t *pool, const slot_t *slot)
     row->version = (ra_version_e)get_u32(&at);
     partner->present = get_u32(&at);
     for (int i = 0; i < STRINGS; i++) {
-        apr_uint32_t len = get_u32(&at);
-        strings[i] = len ? apr_pstrmemdup(pool, at, len - 1) : NULL;
-        at += len ? len - 1 : 0;
+        strings[i] = get_string(pool, &at);
     }
     row->tenant = strings[0];
     partner->etag = strings[1];
     memcpy(partner->values, strings + 2, sizeof(partner->values));
     row->partner = partner;
+    if (get_u32(&at)) {
+        ra_audit_event_t *event = apr_pcalloc(pool, sizeof(*event));
+        memcpy(&event->ticks, at, sizeof(event->ticks));
+        at += sizeof(event->ticks);
+        event->actor.application = (int)get_u32(&at);
+        for (apr_size_t i = 0; i < EVENT_STRINGS; i++) {
+            *event_string(event, i) = get_string(pool, &at);
+        }
+        row->event = event;
+    }
     return row;
 }
 

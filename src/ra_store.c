@@ -304,7 +304,9 @@ static ra_store_result_e execute_as(apr_pool_t *pool, const ra_store_conn_t *con
         if (!first_error) {
             first_error = ra_dbd_error(pool, conn->driver, conn->handle, rv, label);
         }
-        if (!retry) {
+        if (!retry && dialect_of(conn->driver) == RA_DIALECT_PGSQL) {
+            /* in a transaction: the failure aborted it (SQLite's stale
+             * statement does not, and is prepared again below) */
             *error = first_error;
             return RA_STORE_FAILED;
         }
@@ -332,8 +334,10 @@ static ra_store_result_e execute(apr_pool_t *pool, const ra_store_conn_t *conn,
     return execute_as(pool, conn, which, args, nrows, res, 1, error);
 }
 
-/* A write inside the caller's transaction: tried once, as a failed
- * statement aborts the transaction and a reconnect would leave it behind. */
+/* A write inside the caller's transaction: never on a fresh connection (it
+ * would leave the transaction behind), and on PostgreSQL tried once (a
+ * failed statement aborts the transaction); SQLite's stale statements are
+ * prepared again as outside one. */
 static ra_store_result_e execute_once(apr_pool_t *pool, const ra_store_conn_t *conn,
                                       ra_stmt_e which, const void **args, int *nrows,
                                       const char **error)
