@@ -22,7 +22,7 @@ UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
-             src/mod_ra_keys.c src/mod_ra_observe.c
+             src/mod_ra_keys.c src/mod_ra_observe.c src/mod_ra_throttle.c
 SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so

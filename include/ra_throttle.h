@@ -67,7 +67,7 @@ typedef struct {
 #define RA_THROTTLE_MAX_WINDOW 86400
 
 /* The limits a table charges against. */
-typedef struct {
+typedef struct ra_throttle_limits {
     ra_throttle_rate_t tenant[2];   /* [ra_throttle_access_e] */
     ra_throttle_rate_t app[2];
     ra_throttle_rate_t failed_auth;

@@ -68,6 +68,7 @@ typedef struct {
     /* of a verified token: */
     const char *caller;  /* oid, else sub */
     const char *tenant;  /* tid */
+    const char *app_id;  /* appid (v1), else azp (v2); NULL: neither */
     int application;     /* no scp: an application (app-only) token, granted roles */
     const char *scopes;  /* scp, space-separated (delegated tokens) */
     apr_array_header_t *roles; /* const char *: the roles claim */

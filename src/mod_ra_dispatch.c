@@ -16,6 +16,7 @@
 #include <apr_strings.h>
 
 #include "mod_ra_ops.h"
+#include "mod_ra_throttle.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -321,7 +322,8 @@ int ra_dispatch_handler(request_rec *r)
                                     "resource; it allows %s.", r->method, allow));
     }
     claim->operation = rq.operation = op->metric;
-    if ((rc = ra_authorize(&rq, op->access)) != OK) {
+    /* the address's failed authentications, the token, the tenant's budget */
+    if ((rc = ra_throttle_authorize(&rq, op->access)) != OK) {
         return rc;
     }
     if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {

@@ -223,6 +223,11 @@ static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
     if (!result->caller) {
         result->caller = ra_jose_string_member(pool, claims, "sub");
     }
+    /* the client application: v1 tokens say appid, v2 tokens azp */
+    result->app_id = ra_jose_string_member(pool, claims, "appid");
+    if (!result->app_id) {
+        result->app_id = ra_jose_string_member(pool, claims, "azp");
+    }
     result->application = scp == NULL;
     result->scopes = scp ? apr_pstrdup(pool, json_string_value(scp)) : NULL;
     result->roles = apr_array_make(pool, (int)json_array_size(roles), sizeof(const char *));
