@@ -55,6 +55,8 @@ def main():
              ("httpd on SQLite", bench.http_sqlite),
              ("httpd on SQLite, one child", bench.http_sqlite_one_child),
              ("httpd on SQLite, metrics On and Off", bench.metrics_cost),
+             ("httpd on SQLite, throttling On and Off", bench.throttle_cost),
+             ("httpd on SQLite, another tenant during a throttled flood", bench.throttle_flood),
              ("httpd on PostgreSQL", bench.http_pgsql)]
     try:
         bench.prepare()

@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
-from goals import CREATE_GOALS, METRICS_GOAL, OPERATION_GOALS, ratio_fmt  # noqa: E402
+from goals import (CREATE_GOALS, FLOOD_P99_GOAL, METRICS_GOAL, OPERATION_GOALS,  # noqa: E402
+                   THROTTLE_GOAL, ratio_fmt)
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
@@ -88,12 +89,20 @@ ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
 ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
 ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
 ROW_METRICS = "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children"
+ROW_THROTTLE = "throttling On ÷ Off (RemoteAssistThrottle), SQLite, 2 children"
+ROW_FLOOD = "another tenant's get p99 during a throttled flood ÷ alone, SQLite"
+# The flood's limits: writes as Intune's defaults, reads never reached: the
+# noisy tenant's creates run into their limit while the quiet tenant's gets
+# stay under theirs.
+FLOOD_LIMITS = """RemoteAssistThrottleLimit app write 2000 20
+RemoteAssistThrottleLimit tenant write 4000 20"""
 
 # Tenants (the tokens' tid): creates go to one, the reads and updates run on
 # the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
 CREATE_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OPS_TENANT = "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f"
 OPS_FIRST = 100000
+BENCH_APP = "0bf1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
 LIST_TOP = 100
 LIST_QUERY = f"$top={LIST_TOP}"
 PATCH_BODY = '{"displayName": "Display Name patched"}'
@@ -395,14 +404,17 @@ class Bench:
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
             os.chmod(public, 0o644)
             # minted once, valid for the whole run, reused by every request
-            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600, tid=CREATE_TENANT)
+            # as Graph's tokens, they name their application: the throttle
+            # check charges the tenant's bucket and the application's
+            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600, tid=CREATE_TENANT,
+                                    extra={"appid": BENCH_APP})
             token_file = os.path.join(key_dir, f"{alg}.token")
             with open(token_file, "w") as f:
                 f.write(token + "\n")
             self.keys[alg] = (public, token_file, token)
             if alg == "RS256":
                 self.ops_token = mint_token.mint(private, alg=alg, lifetime=6 * 3600,
-                                                 tid=OPS_TENANT)
+                                                 tid=OPS_TENANT, extra={"appid": BENCH_APP})
         self.token = self.keys["RS256"][2]
         self.bodies = {}
         for name, text in (("create.json", devserver.SEED_BODY),
@@ -1003,9 +1015,19 @@ EnableMMAP off
     # ---- section 9: what the metrics cost
 
     def metrics_cost(self):
-        """Create and get with RemoteAssistMetrics On against Off: two servers
-        alike but for that line, each on a SQLite file of its own seeded with
-        the same tenant, run in turn On, Off, On, ... (A-B-A) so that the
+        """Create and get with RemoteAssistMetrics On against Off."""
+        self.on_off_cost("9", "metrics", ROW_METRICS, "RemoteAssistMetrics Off", METRICS_GOAL)
+
+    def throttle_cost(self):
+        """Create and get with RemoteAssistThrottle On (limits never reached)
+        against Off: the check alone."""
+        self.on_off_cost("9", "throttle", ROW_THROTTLE, "RemoteAssistThrottle Off",
+                         THROTTLE_GOAL)
+
+    def on_off_cost(self, section, key, row, off_config, goal):
+        """Create and get with a feature On against Off: two servers alike
+        but for off_config, each on a SQLite file of its own seeded with the
+        same tenant, run in turn On, Off, On, ... (A-B-A) so that the
         machine's drift falls on both; the ratio is the mean On rate over the
         mean Off rate, beside the noise: the largest spread of one setting's
         own runs, as a share of their mean."""
@@ -1014,32 +1036,33 @@ EnableMMAP off
         cells = [("create", COLLECTION, "POST", "create.json", self.bearer(), 201, None),
                  ("get", get.path(), "GET", None, self.ops_bearer(), 200,
                   (OPS_FIRST, self.s.ops_rows))]
-        names = [f"{ROW_METRICS}, {kind}" for kind, *_ in cells]
+        names = [f"{row}, {kind}" for kind, *_ in cells]
         servers = {}
         try:
-            servers["On"] = self.start_httpd("sqlite-metrics-on")
-            servers["Off"] = self.start_httpd("sqlite-metrics-off",
-                                              extra_config="RemoteAssistMetrics Off")
+            servers["On"] = self.start_httpd(f"sqlite-{key}-on")
+            servers["Off"] = self.start_httpd(f"sqlite-{key}-off", extra_config=off_config)
             for server in servers.values():
                 self.sanity(server)
                 self.seed(server)
             for (kind, path, method, body, auth, want, ids), name in zip(cells, names):
-                self.metrics_row(name, kind, servers, conns, path, method, body, auth, want, ids)
+                self.on_off_row(section, key, goal, name, kind, servers, conns, path, method,
+                                body, auth, want, ids)
         except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
-            self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
+            self.fail_rows(section, [n for n in names if not any(r.name == n for r in self.rows)],
                            conns, e)
         finally:
             for server in servers.values():
                 self.stop_httpd(server)
 
-    def metrics_row(self, name, kind, servers, conns, path, method, body, auth, want, ids):
+    def on_off_row(self, section, key, goal, name, kind, servers, conns, path, method, body,
+                   auth, want, ids):
         runs = {"On": [], "Off": []}
         before = {side: self.count_rows(s) for side, s in servers.items()}
         for i in range(2 * self.s.metrics_repeats - 1):
             side = "On" if i % 2 == 0 else "Off"
             server = servers[side]
             runs[side].append(self.attempt(
-                f"{name} ({side})", lambda s=server, w=f"metrics {side} {kind}":
+                f"{name} ({side})", lambda s=server, w=f"{key} {side} {kind}":
                 self.wrk(s, path, conns, method, body, auth, what=w, ids=ids), server))
         added = sum(self.count_rows(s) - before[side] for side, s in servers.items())
         rates = {side: [d["rate"] for d in ds] for side, ds in runs.items()}
@@ -1047,18 +1070,76 @@ EnableMMAP off
         ratio = mean["On"] / mean["Off"] if mean["Off"] else float("nan")
         noise = max((max(r) - min(r)) / mean[side] if len(r) > 1 and mean[side] else 0.0
                     for side, r in rates.items())
-        self.results[("metrics", kind)] = {"ratio": ratio, "noise": noise}
+        self.results[(key, kind)] = {"ratio": ratio, "noise": noise}
         middle = sorted(runs["On"], key=lambda d: d["rate"])[len(runs["On"]) // 2]
         unexpected = sum(d["responses"] - d["statuses"].get(want, 0) + d["socket_errors"]
                          for ds in runs.values() for d in ds)
         notes = [f"{side} runs " + ", ".join(f"{r:,.0f}" for r in rates[side]) + " req/s"
                  for side in ("On", "Off")]
         notes.append(self.cpu_note(middle))
-        self.rows.append(Row("9", name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
+        self.rows.append(Row(section, name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
                              p99=middle["p99_us"] / 1000, p999=middle["p999_us"] / 1000,
                              unexpected=unexpected, rows_added=added,
-                             ratio=f"{ratio:.3f} (≥ {METRICS_GOAL}); noise "
+                             ratio=f"{ratio:.3f} (≥ {goal}); noise "
                                    f"±{noise * 100:.1f} %", notes="; ".join(notes)))
+
+    def throttle_flood(self):
+        """The quiet tenant's gets (1 connection) alone, then while the noisy
+        tenant floods creates over its write limit (16 connections, most
+        answered 429): the quiet tenant's p99 during ÷ alone, and that every
+        one of its requests succeeded."""
+        import threading
+        get = next(op for op in OPERATIONS if op.kind == "get")
+        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
+        ids = (OPS_FIRST, self.s.ops_rows)
+        server = self.start_httpd("sqlite-flood")
+        try:
+            self.sanity(server)
+            self.seed(server)  # more creates than the limits allow: seeded first
+            children = set(server.child_pids())
+            server.extra_config += "\n" + FLOOD_LIMITS
+            server.write_config()
+            server.graceful()  # the buckets are kept, and cut down to the new limits
+            for _ in range(200):
+                now = set(server.child_pids(running=True))
+                if now and not children & now:
+                    break
+                time.sleep(0.1)
+            else:
+                raise CellError("the graceful restart into the flood's limits did not finish")
+            alone = self.attempt(f"{ROW_FLOOD} (alone)", lambda: self.wrk(
+                server, get.path(), 1, auth=self.ops_bearer(), what="flood quiet alone",
+                ids=ids), server)
+            flood = {}
+
+            def noisy():
+                flood["d"] = self.wrk(server, COLLECTION, conns, "POST", "create.json",
+                                      self.bearer(), seconds=self.s.seconds + 2,
+                                      what="flood noisy creates")
+            thread = threading.Thread(target=noisy)
+            thread.start()
+            time.sleep(1)
+            during = self.wrk(server, get.path(), 1, auth=self.ops_bearer(),
+                              what="flood quiet during", ids=ids)
+            thread.join()
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows("9", [ROW_FLOOD], 1, e)
+            return
+        finally:
+            self.stop_httpd(server)
+        ratio = during["p99_us"] / alone["p99_us"] if alone["p99_us"] else float("nan")
+        self.results[("flood", "p99")] = {"ratio": ratio}
+        unexpected = sum(d["responses"] - d["statuses"].get(200, 0) + d["socket_errors"]
+                         for d in (alone, during))
+        n = flood.get("d", {"statuses": {}})["statuses"]
+        self.rows.append(Row("9", ROW_FLOOD, 1, rate=during["rate"], p50=during["p50_us"] / 1000,
+                             p99=during["p99_us"] / 1000, p999=during["p999_us"] / 1000,
+                             unexpected=unexpected,
+                             ratio=f"{ratio:.2f} (≤ {FLOOD_P99_GOAL})",
+                             notes=f"alone: {alone['rate']:,.0f} req/s, p99 "
+                                   f"{alone['p99_us'] / 1000:.2f} ms; the flood at {conns} "
+                                   f"connections: {n.get(201, 0):,} × 201, {n.get(429, 0):,} × 429 "
+                                   f"(limit: 2,000 writes per 20 s per app)"))
 
     # ---- sections 7 and 8: get, list and PATCH against the raw loops of
     # their statements. Each module cell runs right after its baseline at the

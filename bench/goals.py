@@ -30,6 +30,11 @@ CREATE_GOALS = {
 }
 # What counting may cost (issue 15): On ÷ Off req/s of create and get.
 METRICS_GOAL = 0.98
+# What the throttle check may cost (issue 17): On ÷ Off req/s of create and
+# get, limits never reached; and another tenant's get p99 while one floods
+# over its limit, ÷ its p99 alone.
+THROTTLE_GOAL = 0.98
+FLOOD_P99_GOAL = 2
 
 
 def ratio_fmt(ratio):
@@ -161,6 +166,20 @@ def evaluate_goals(results, settings, operations):
     goals.append((f"metrics On ÷ Off req/s ≥ {METRICS_GOAL} (cost ≤ 2 %)",
                   f"A-B-A, {settings.metrics_repeats} On runs", ", ".join(vals),
                   status(met)))
+
+    vals, met = [], []
+    for kind in ("create", "get"):
+        d = results.get(("throttle", kind))
+        vals.append(f"{kind} {d['ratio']:.3f}, noise ±{d['noise'] * 100:.1f} %"
+                    if d else f"{kind} n/a")
+        met.append(d["ratio"] >= THROTTLE_GOAL if d else None)
+    goals.append((f"throttling On ÷ Off req/s ≥ {THROTTLE_GOAL} (cost ≤ 2 %)",
+                  f"A-B-A, {settings.metrics_repeats} On runs", ", ".join(vals),
+                  status(met)))
+    d = results.get(("flood", "p99"))
+    goals.append((f"another tenant's p99 during a throttled flood ÷ alone ≤ {FLOOD_P99_GOAL}",
+                  "1 conn beside 16", f"{d['ratio']:.2f}" if d else "n/a",
+                  status([d["ratio"] <= FLOOD_P99_GOAL if d else None])))
 
     vals, met = [], []
     for backend in ("sqlite", "pgsql"):

@@ -7,14 +7,15 @@ import shlex
 from cells import (  # noqa: E402  (cells puts tools/ on the path)
     COMMANDS, CREATE_TENANT, DBD_POOL, LIST_QUERY, LIST_TOP, LOGS, MPM, MPM_ONE_CHILD, NOTES,
     OPERATIONS, OPS_FIRST, OPS_TENANT, PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL,
-    ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_METRICS, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW,
+    ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_FLOOD, ROW_METRICS, ROW_MINIMAL, ROW_PGBENCH,
+    ROW_RAW, ROW_THROTTLE,
     ROW_STATIC, busy_timeout, devserver, httpd_harness)
 
 # display order inside a section (rows run interleaved)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
              + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL,
-                ROW_METRICS]
+                ROW_METRICS, ROW_THROTTLE, ROW_FLOOD]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
                 "ES256 cached", "openssl speed ecdsa",
