@@ -58,8 +58,9 @@ typedef struct {
  * flood of forged tokens gets one signature check per 200 ms. */
 #define RA_THROTTLE_DEFAULT_FAILED_AUTH_LIMIT 300
 #define RA_THROTTLE_DEFAULT_FAILED_AUTH_WINDOW 60
-/* Entries: tenants, their applications and addresses that failed, at about
- * 128 bytes each (1.25 MiB). */
+/* Entries: tenants, their applications and addresses that failed, at 288
+ * bytes each (two slots of 144: the table is never more than half full),
+ * 2.9 MB. */
 #define RA_THROTTLE_DEFAULT_ENTRIES 10000
 #define RA_THROTTLE_MIN_ENTRIES 16
 #define RA_THROTTLE_MAX_ENTRIES 1000000
