@@ -56,8 +56,13 @@ ROWS = [
     ("9", "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children, create", True, True,
      "adds"),
     ("9", "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children, get", True, True, "none"),
+    ("9", "throttling On ÷ Off (RemoteAssistThrottle), SQLite, 2 children, create", True, True,
+     "adds"),
+    ("9", "throttling On ÷ Off (RemoteAssistThrottle), SQLite, 2 children, get", True, True,
+     "none"),
+    ("9", "another tenant's get p99 during a throttled flood ÷ alone", True, True, None),
 ]
-GOALS = 17
+GOALS = 19
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
 
 
@@ -80,7 +85,7 @@ def bench_run(tmp_path_factory):
     for name in ("RA_MODULE", "RA_PRELOAD", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)  # the real module, built by make all, unsanitized
     proc = subprocess.run(["make", "bench"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=170)
+                          text=True, timeout=230)
     return proc, report
 
 
