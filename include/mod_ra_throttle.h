@@ -23,6 +23,11 @@
  * or what ra_authorize answers) and DONE. */
 int ra_throttle_authorize(ra_request_t *rq, ra_access_e access);
 
+/* Steps 1 and 2 alone, charging no tenant: for a request whose parts are
+ * charged one by one ($batch: the envelope is not a request of its own,
+ * each inner request is charged with ra_throttle_charge_token). */
+int ra_throttle_authenticate(ra_request_t *rq, ra_access_e access);
+
 /* Step 3 for one request of a verified token, for callers that answer it
  * themselves ($batch charges each inner request with it): 0 when allowed,
  * else the whole seconds of its Retry-After, with *message the Graph error

@@ -240,12 +240,12 @@ int ra_throttle_charge_token(request_rec *r, const ra_token_result_t *token,
     return v.retry_after;
 }
 
-int ra_throttle_authorize(ra_request_t *rq, ra_access_e access)
+int ra_throttle_authenticate(ra_request_t *rq, ra_access_e access)
 {
     request_rec *r = rq->r;
     const char *address = r->useragent_ip ? r->useragent_ip : "-";
     const char *message;
-    int rc, retry_after;
+    int rc;
 
     if (table) {
         ra_throttle_verdict_t v = ra_throttle_address_check(table, &limits, address,
@@ -262,7 +262,17 @@ int ra_throttle_authorize(ra_request_t *rq, ra_access_e access)
         }
         return rc;
     }
-    if ((retry_after = ra_throttle_charge_token(r, &rq->token, access, &message))) {
+    return OK;
+}
+
+int ra_throttle_authorize(ra_request_t *rq, ra_access_e access)
+{
+    const char *message;
+    int rc, retry_after;
+    if ((rc = ra_throttle_authenticate(rq, access)) != OK) {
+        return rc;
+    }
+    if ((retry_after = ra_throttle_charge_token(rq->r, &rq->token, access, &message))) {
         return too_many(rq, retry_after, message);
     }
     return OK;
