@@ -30,5 +30,6 @@ Suite *sql_suite(void);
 Suite *metrics_suite(void);
 Suite *throttle_suite(void);
 Suite *json_writer_suite(void);
+Suite *csdl_suite(void);
 
 #endif
