@@ -97,7 +97,7 @@ class Feature:
     """A feature on the request path, costed in section 9 as On ÷ Off: two
     servers alike but for the feature's lines (server level, and inside each
     <Location> of the collection), run in turn On, Off, On, ... (A-B-A) for
-    each kind of request in kinds ("create", "get", "list"). Adding a
+    each kind of request in kinds ("create", "get", "list", "patch"). Adding a
     feature's row is one entry in FEATURES, its goal a number in
     bench/goals.py FEATURE_GOALS under the same key."""
 
@@ -111,13 +111,15 @@ class Feature:
         return f"{ROW_FEATURE} {self.label}, SQLite, 2 children, {kind}"
 
 
-# The features costed On ÷ Off. Auditing and signed skip tokens join here as
-# they land, e.g.
-#   Feature("audit", "auditing (RemoteAssistAudit)", on_location="RemoteAssistAudit On"),
+# The features costed On ÷ Off. Signed skip tokens join here as they land.
 # Throttling On has the limits every cell runs with (never reached: the
 # check alone is costed).
 FEATURES = [
     Feature("metrics", "metrics (RemoteAssistMetrics)", off_server="RemoteAssistMetrics Off"),
+    # an audit event per change, in the change's own transaction: creates and
+    # PATCHes (the reads write none)
+    Feature("audit", "audit events (RemoteAssistAuditEvents)",
+            off_server="RemoteAssistAuditEvents Off", kinds=("create", "patch")),
     Feature("throttle", "throttling (RemoteAssistThrottle)",
             off_server="RemoteAssistThrottle Off"),
 ]
@@ -1184,10 +1186,13 @@ EnableMMAP off
         """kind -> (path, method, body, auth, status wanted, ids) of a feature cell."""
         get = next(op for op in OPERATIONS if op.kind == "get")
         listing = next(op for op in OPERATIONS if op.kind == "list")
+        patch = next(op for op in OPERATIONS if op.kind == "patch")
         return {"create": (COLLECTION, "POST", "create.json", self.bearer(), 201, None),
                 "get": (get.path(), "GET", None, self.ops_bearer(), 200,
                         (OPS_FIRST, self.s.ops_rows)),
-                "list": (listing.path(), "GET", None, self.ops_bearer(), 200, None)}
+                "list": (listing.path(), "GET", None, self.ops_bearer(), 200, None),
+                "patch": (patch.path(), "PATCH", patch.body, self.ops_bearer(), 200,
+                          (OPS_FIRST, self.s.ops_rows))}
 
     def features_cost(self):
         """Each feature of FEATURES On against Off: two servers alike but for its

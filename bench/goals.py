@@ -30,7 +30,8 @@ CREATE_GOALS = {
 }
 # What each feature on the request path may cost: On ÷ Off req/s of its cells
 # (bench/cells.py FEATURES, same keys). Metrics: issue 15.
-FEATURE_GOALS = {"metrics": 0.98, "throttle": 0.98}
+# audit: the event rides in its change's transaction, a row, not a commit
+FEATURE_GOALS = {"metrics": 0.98, "audit": 0.9, "throttle": 0.98}
 # Another tenant's get p99 while one floods over its limit, ÷ its p99 alone
 # (issue 17).
 FLOOD_P99_GOAL = 2

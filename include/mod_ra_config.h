@@ -103,6 +103,8 @@ typedef struct ra_throttle_limits ra_throttle_limits_t;
       RA_SET_QUERY_TIMEOUT) /* milliseconds; 0: no bound */ \
     X(int, onboarding_window, RA_DEFAULT_ONBOARDING_WINDOW, FLAGGED, \
       RA_SET_ONBOARDING_WINDOW) /* seconds */ \
+    /* RemoteAssistAuditEvents Off: no audit events written or served */ \
+    X(int, audit_off, 0, FLAGGED, RA_SET_AUDIT) \
     /* SetHandler remoteassist applies here */ \
     X(int, serves, 0, FLAGGED, RA_SET_SERVES) \
     /* set by a directive or ra_config_check at a real start or restart: \
@@ -120,6 +122,7 @@ typedef struct ra_throttle_limits ra_throttle_limits_t;
     X(int, dbd_max, 0, UNLESS, 0) \
     X(const char *, legacy_tenant, NULL, UNLESS, NULL) /* RemoteAssistLegacyTenant */ \
     X(int, commit_batch, 0, UNLESS, 0)            /* RemoteAssistCommitBatch */ \
+    X(int, audit_retention, 0, UNLESS, 0)         /* RemoteAssistAuditRetention, days */ \
     X(int, token_cache_size, -1, UNLESS, -1)      /* RemoteAssistTokenCache */ \
     X(int, metrics_off, 0, UNLESS, 0)             /* RemoteAssistMetrics Off (main server) */ \
     /* throttling, main server only: RemoteAssistThrottle Off; the limits \
@@ -163,7 +166,8 @@ enum {
     RA_SET_KEYS_MIN_INTERVAL = 1u << 7,
     RA_SET_KEYS_ALLOW_HTTP = 1u << 8,
     RA_SET_KEYS = 1u << 9,
-    RA_SET_QUERY_TIMEOUT = 1u << 10
+    RA_SET_QUERY_TIMEOUT = 1u << 10,
+    RA_SET_AUDIT = 1u << 11
 };
 
 /* One database of the module's, as this process sees it (mod_ra_startup.c). */

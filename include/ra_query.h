@@ -7,6 +7,7 @@
 
 #include <apr_pools.h>
 
+#include "ra_audit.h"
 #include "ra_entity.h"
 
 /* Limits that keep a hostile $filter cheap to parse and to run. */
@@ -14,6 +15,18 @@
 #define RA_QUERY_FILTER_MAX_NODES 100
 #define RA_QUERY_FILTER_MAX_DEPTH 32
 #define RA_QUERY_TOP_MAX APR_INT64_C(1000000000)
+
+/* The entity sets a query may address: partners (properties ra_prop_e) or
+ * audit events (ra_audit_prop_e). A property is an int of its set's enum. */
+typedef enum {
+    RA_ENTITY_SET_PARTNERS = 0,
+    RA_ENTITY_SET_AUDIT
+} ra_entity_set_e;
+
+/* A property of set: its JSON name, its kind and whether it may be null. */
+const char *ra_query_prop_name(ra_entity_set_e set, int prop);
+ra_prop_kind_e ra_query_prop_kind(ra_entity_set_e set, int prop);
+int ra_query_prop_nullable(ra_entity_set_e set, int prop);
 
 typedef enum {
     RA_QNODE_OR,
@@ -48,7 +61,11 @@ typedef struct {
     apr_int64_t ticks;
 } ra_key_value_t;
 
+/* order[] and after[] hold a key per property of either set */
+_Static_assert((int)RA_AUDIT_PROP_COUNT <= (int)RA_PROP_COUNT, "ra_query_t's arrays are too short");
+
 typedef struct {
+    ra_entity_set_e set;        /* what the query lists */
     ra_qnode_t *filter;         /* NULL: every row */
     const char *filter_text;    /* decoded, for nextLink */
     ra_order_t order[RA_PROP_COUNT]; /* holds the id, the tie-breaker: last
@@ -87,6 +104,11 @@ typedef enum {
  * Graph error message naming the option. */
 int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
                    const char *args, ra_query_t *query, const char **message);
+
+/* The same for the entity set set (the audit events take no $select). */
+int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e version,
+                       ra_query_target_e target, const char *args, ra_query_t *query,
+                       const char **message);
 
 /* The $skiptoken that continues after the row whose sort key values are
  * values (one per query->order entry): opaque base64url, bound to the

@@ -9,6 +9,8 @@
 
 /* The entity set's path below the service root. */
 #define RA_ROUTE_COLLECTION_PATH "/deviceManagement/remoteAssistancePartners"
+/* The audit events' entity set, beside it under the same service root. */
+#define RA_ROUTE_AUDIT_PATH "/deviceManagement/auditEvents"
 
 typedef enum {
     RA_ROUTE_COLLECTION = 0,    /* .../remoteAssistancePartners */
@@ -19,6 +21,10 @@ typedef enum {
     RA_ROUTE_SERVICE_DOCUMENT,  /* {root}/ */
     RA_ROUTE_METADATA,          /* {root}/$metadata */
     RA_ROUTE_DEVICE_MANAGEMENT, /* {root}/deviceManagement, the singleton */
+    RA_ROUTE_AUDIT_COLLECTION,  /* .../auditEvents */
+    RA_ROUTE_AUDIT_ENTITY,      /* .../auditEvents/{id}, ('{id}'), (id='{id}') */
+    RA_ROUTE_AUDIT_CATEGORIES,  /* .../auditEvents/getAuditCategories() */
+    RA_ROUTE_AUDIT_ACTIVITY_TYPES, /* .../auditEvents/getAuditActivityTypes() */
     RA_ROUTE_KINDS
 } ra_route_kind_e;
 

@@ -46,6 +46,14 @@ typedef struct {
     "last_connection_date_time, onboarding_request_expiry_date_time, etag"
 #define RA_SCHEMA_SELECTED_COUNT (RA_PROP_COUNT + 1)
 
+/* What a read selects from the audit events' table (sql/audit.sql): the
+ * properties a query names, in ra_audit_prop_e order, then the rest. */
+#define RA_SCHEMA_AUDIT_SELECTED "id, activity_date_time, category, activity_type, " \
+    "activity_operation_type, correlation_id, actor_application, user_id, " \
+    "user_principal_name, application_id, ip_address, user_permissions, resource_id, " \
+    "resource_display_name, modified_properties"
+#define RA_SCHEMA_AUDIT_SELECTED_COUNT 15
+
 typedef enum {
     RA_SCHEMA_READY,        /* the tables exist, and this module can serve them */
     RA_SCHEMA_UNREACHABLE,  /* could not connect */

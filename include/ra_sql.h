@@ -29,16 +29,18 @@ typedef struct {
 void ra_sql_append(ra_sql_t *sql, const char *text);
 void ra_sql_append_param(ra_sql_t *sql, const char *text, const apr_int64_t *number);
 
-/* Up to limit of the tenant's partners that match the query, in its order,
+/* Up to limit of the tenant's rows of query->set that match the query, in its order,
  * after its $skiptoken position, skipping offset rows; and how many of the
  * tenant's partners match filter (NULL: all). */
 ra_sql_t *ra_sql_list(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
                       const ra_query_t *query, apr_int64_t limit, apr_int64_t offset);
-ra_sql_t *ra_sql_count(apr_pool_t *pool, ra_dialect_e dialect, const char *tenant,
-                       const ra_qnode_t *filter);
+ra_sql_t *ra_sql_count(apr_pool_t *pool, ra_dialect_e dialect, ra_entity_set_e set,
+                       const char *tenant, const ra_qnode_t *filter);
 
-/* The sort key values of partner for query's order, for its $skiptoken. */
-void ra_sql_key_values(const ra_query_t *query, const ra_partner_t *partner,
+/* The sort key values of a row for query's order, for its $skiptoken:
+ * by_prop holds the row's values indexed by its set's properties (a
+ * partner's values[]). */
+void ra_sql_key_values(const ra_query_t *query, const char *const *by_prop,
                        ra_key_value_t *values);
 
 #endif

@@ -14,6 +14,7 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "ra_audit.h"
 #include "ra_entity.h"
 #include "ra_query.h"
 #include "ra_sql.h"
@@ -73,7 +74,13 @@ typedef enum {
                          * stopped; the connection serves on */
 } ra_store_result_e;
 
-/* Inserts partner (id and etag set) for tenant in one autocommit statement. */
+/* Audited writes: a write given an event (ra_audit.h) writes it in the same
+ * transaction as its change, and only when the change happened: both
+ * commit or neither does. NULL: the write alone, in one autocommit
+ * statement. */
+
+/* Inserts partner (id and etag set) for tenant in one autocommit statement
+ * (not audited: audited creates go through ra_store_insert_batch). */
 ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
                                   const char *tenant, const ra_partner_t *partner,
                                   ra_version_e version, const char **error);
@@ -84,6 +91,7 @@ typedef struct {
     const char *tenant;
     const ra_partner_t *partner;
     ra_version_e version;
+    const ra_audit_event_t *event;  /* its audit event; NULL: not audited */
 } ra_store_row_t;
 
 /* Inserts n rows with one statement (a multi-row INSERT ... ON CONFLICT DO
@@ -95,7 +103,9 @@ typedef struct {
  * this very row's ETag was written by the batch after all (its answer was
  * lost) and is RA_STORE_DONE. So no row is reported created unless it is
  * committed, nor failed or taken when its own insert committed. One row is
- * the prepared insert. */
+ * the prepared insert. Rows with an event: the batch, and each row after a
+ * failed batch, is one transaction with the events of the rows it created
+ * (one more multi-row INSERT in it, not another commit). */
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors);
@@ -109,12 +119,14 @@ ra_store_result_e ra_store_get(apr_pool_t *pool, const ra_store_conn_t *conn,
  * expected_etag: RA_STORE_MISSING when it is gone or was changed since. */
 ra_store_result_e ra_store_replace(apr_pool_t *pool, const ra_store_conn_t *conn,
                                    const char *tenant, const ra_partner_t *partner,
-                                   const char *expected_etag, const char **error);
+                                   const char *expected_etag, const ra_audit_event_t *event,
+                                   const char **error);
 
 /* Deletes the tenant's partner id; with expected_etag only that version. */
 ra_store_result_e ra_store_delete(apr_pool_t *pool, const ra_store_conn_t *conn,
                                   const char *tenant, const char *id,
-                                  const char *expected_etag, const char **error);
+                                  const char *expected_etag, const ra_audit_event_t *event,
+                                  const char **error);
 
 /* Counts the tenant's partners that match filter (NULL: all). This and
  * ra_store_list stop at conn->query_timeout with RA_STORE_TIMED_OUT. */
@@ -135,5 +147,28 @@ ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
                                 const char *tenant, const ra_query_t *query,
                                 apr_int64_t limit, apr_int64_t offset,
                                 ra_store_partner_fn each, void *baton, const char **error);
+
+/* Up to limit of the tenant's audit events that match query (whose set is
+ * RA_ENTITY_SET_AUDIT), as ra_store_list: ra_audit_event_t in *rows. */
+ra_store_result_e ra_store_audit_list(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                      const char *tenant, const ra_query_t *query,
+                                      apr_int64_t limit, apr_int64_t offset,
+                                      apr_array_header_t **rows, const char **error);
+
+/* Counts the tenant's audit events that match filter (NULL: all). */
+ra_store_result_e ra_store_audit_count(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                       const char *tenant, const ra_qnode_t *filter,
+                                       apr_int64_t *count, const char **error);
+
+/* Reads the tenant's audit event id into *event. */
+ra_store_result_e ra_store_audit_get(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                     const char *tenant, const char *id,
+                                     ra_audit_event_t *event, const char **error);
+
+/* Removes at most limit audit events (of any tenant) older than before
+ * (ticks), oldest first; *removed gets how many. */
+ra_store_result_e ra_store_audit_purge(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                       apr_int64_t before, apr_int64_t limit,
+                                       int *removed, const char **error);
 
 #endif

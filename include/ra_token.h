@@ -20,6 +20,8 @@
 #define RA_TOKEN_READ_PERMISSION "DeviceManagementServiceConfig.Read.All"
 #define RA_TOKEN_WRITE_PERMISSION "DeviceManagementServiceConfig.ReadWrite.All"
 #define RA_TOKEN_BETA_APP_READ_PERMISSION "DeviceManagementConfiguration.Read.All"
+#define RA_TOKEN_AUDIT_READ_PERMISSION "DeviceManagementApps.Read.All"
+#define RA_TOKEN_AUDIT_WRITE_PERMISSION "DeviceManagementApps.ReadWrite.All"
 
 /* Tenant id of personal Microsoft accounts: delegated use is "not supported". */
 #define RA_TOKEN_MSA_TENANT "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -68,7 +70,8 @@ typedef struct {
     /* of a verified token: */
     const char *caller;  /* oid, else sub */
     const char *tenant;  /* tid */
-    const char *app_id;  /* appid (v1), else azp (v2); NULL: neither */
+    const char *upn;     /* upn, else preferred_username (delegated tokens) */
+    const char *app_id;  /* appid (v1.0 tokens), else azp (v2.0) */
     int application;     /* no scp: an application (app-only) token, granted roles */
     const char *scopes;  /* scp, space-separated (delegated tokens) */
     apr_array_header_t *roles; /* const char *: the roles claim */
@@ -77,7 +80,8 @@ typedef struct {
 
 typedef enum {
     RA_ACCESS_READ,   /* list, get, $count */
-    RA_ACCESS_WRITE   /* create, update, delete, actions */
+    RA_ACCESS_WRITE,  /* create, update, delete, actions */
+    RA_ACCESS_AUDIT   /* audit events: Intune's DeviceManagementApps permissions */
 } ra_access_e;
 
 /* Extracts the token from an Authorization header value ("Bearer <token>",

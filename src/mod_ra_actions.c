@@ -36,27 +36,30 @@ static void disconnect(ra_request_t *rq, ra_partner_t *partner, const void *bato
     partner->values[RA_PROP_EXPIRY] = RA_ENTITY_DATETIME_UNSET;
 }
 
-static int run_action(ra_request_t *rq, const char *name, ra_mutate_fn mutate)
+static int run_action(ra_request_t *rq, const char *name, ra_audit_op_e op,
+                      ra_mutate_fn mutate)
 {
     ra_partner_t stored;
     int rc;
 
     if ((rc = ra_expect_no_body(rq)) != OK
-        || (rc = ra_op_modify(rq, mutate, NULL, &stored)) != OK) {
+        || (rc = ra_op_modify(rq, op, mutate, NULL, &stored)) != OK) {
         return rc;
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, rq->r, RALOGNO(00024)
                   "request-id=%s %s id=%s tenant=%s status=%s", rq->request_id, name,
                   rq->route.id, rq->token.tenant, stored.values[RA_PROP_ONBOARDING_STATUS]);
-    return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
+    rc = ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
+    ra_audit_maintain(rq);
+    return rc;
 }
 
 int ra_op_begin_onboarding(ra_request_t *rq)
 {
-    return run_action(rq, "beginOnboarding", begin_onboarding);
+    return run_action(rq, "beginOnboarding", RA_AUDIT_BEGIN_ONBOARDING, begin_onboarding);
 }
 
 int ra_op_disconnect(ra_request_t *rq)
 {
-    return run_action(rq, "disconnect", disconnect);
+    return run_action(rq, "disconnect", RA_AUDIT_DISCONNECT, disconnect);
 }

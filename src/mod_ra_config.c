@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 #include <apr_uri.h>
 
+#include "ra_audit.h"
 #include "ra_dbd.h"
 #include "ra_route.h"
 
@@ -196,6 +197,14 @@ static const char *set_token_ca(cmd_parms *cmd, void *dcfg, const char *file)
     return use_server(cmd);
 }
 
+static const char *set_audit_events(cmd_parms *cmd, void *dcfg, int on)
+{
+    ra_dir_config_t *cfg = dcfg;
+    cfg->audit_off = !on;
+    cfg->set |= RA_SET_AUDIT;
+    return use_server(cmd);
+}
+
 static const char *set_keys_allow_http(cmd_parms *cmd, void *dcfg, int on)
 {
     ra_dir_config_t *cfg = dcfg;
@@ -238,6 +247,9 @@ static const ra_number_t onboarding_window = {
     RA_MAX_ONBOARDING_WINDOW, "seconds" };
 static const ra_number_t commit_batch = { APR_OFFSETOF(ra_server_config_t, commit_batch), 1,
                                           0, 0, 1, RA_MAX_COMMIT_BATCH, "rows" };
+static const ra_number_t audit_retention = {
+    APR_OFFSETOF(ra_server_config_t, audit_retention), 1, 0, 0, 1, RA_AUDIT_MAX_RETENTION_DAYS,
+    "days" };
 static const ra_number_t token_cache = {
     APR_OFFSETOF(ra_server_config_t, token_cache_size), 1, 1, 0, 0, RA_MAX_TOKEN_CACHE,
     "tokens" };
@@ -458,6 +470,11 @@ const command_rec ra_config_commands[] = {
     AP_INIT_TAKE1("RemoteAssistCommitBatch", set_number, (void *)&commit_batch, RSRC_CONF,
                   "Most creates one transaction commits together (default 64, and 1 gives "
                   "each create its own transaction)"),
+    AP_INIT_FLAG("RemoteAssistAuditEvents", set_audit_events, NULL, RA_CONF,
+                 "Write an audit event with every change and serve deviceManagement/"
+                 "auditEvents beside the partners (default On)"),
+    AP_INIT_TAKE1("RemoteAssistAuditRetention", set_number, (void *)&audit_retention,
+                  RSRC_CONF, "Days an audit event is kept (default 365)"),
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),

@@ -59,8 +59,8 @@ static ra_store_result_e store(ra_request_t *rq, ra_commit_item_t *item)
         apr_cpystrn(item->error, error, sizeof(item->error));
         return RA_STORE_FAILED;
     }
-    item->result = ra_store_insert(rq->r->pool, &rq->conn, item->row.tenant,
-                                   item->row.partner, item->row.version, &error);
+    const ra_store_row_t *row = &item->row;
+    ra_store_insert_batch(rq->r->pool, &rq->conn, &row, 1, &item->result, &error);
     leader_release(&leader);
     apr_cpystrn(item->error, error ? error : "", sizeof(item->error));
     return item->result;
@@ -92,6 +92,8 @@ int ra_op_create(ra_request_t *rq)
     item.row.tenant = rq->token.tenant;
     item.row.partner = &partner;
     item.row.version = rq->cfg->version;
+    /* the event rides in the row's transaction (its batch's, in group commit) */
+    item.row.event = ra_audit_event(rq, RA_AUDIT_CREATE, NULL, &partner);
     switch (store(rq, &item)) {
     case RA_STORE_DONE:
         break;
@@ -108,5 +110,7 @@ int ra_op_create(ra_request_t *rq)
                   "request-id=%s created id=%s tenant=%s version=%s batch=%d status=201",
                   rq->request_id, partner.values[RA_PROP_ID], rq->token.tenant,
                   ra_version_name(rq->cfg->version), item.batch_size);
-    return ra_respond_entity(rq, HTTP_CREATED, &partner);
+    rc = ra_respond_entity(rq, HTTP_CREATED, &partner);
+    ra_audit_maintain(rq);
+    return rc;
 }

@@ -56,6 +56,16 @@ static const ra_operation_t operations[] = {
       RA_METRIC_OP_OTHER },
     { RA_ROUTE_DEVICE_MANAGEMENT, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_SERVICE,
       ra_op_device_management, RA_METRIC_OP_OTHER },
+    /* read-only: an audit log its subjects could edit would not be one, so
+     * POST, PATCH and DELETE answer 405 from this table like any other */
+    { RA_ROUTE_AUDIT_COLLECTION, M_GET, "GET", RA_ACCESS_AUDIT, RA_QUERY_LIST,
+      ra_op_audit_list, RA_METRIC_OP_LIST },
+    { RA_ROUTE_AUDIT_ENTITY, M_GET, "GET", RA_ACCESS_AUDIT, RA_QUERY_NONE, ra_op_audit_get,
+      RA_METRIC_OP_GET },
+    { RA_ROUTE_AUDIT_CATEGORIES, M_GET, "GET", RA_ACCESS_AUDIT, RA_QUERY_NONE,
+      ra_op_audit_function, RA_METRIC_OP_GET },
+    { RA_ROUTE_AUDIT_ACTIVITY_TYPES, M_GET, "GET", RA_ACCESS_AUDIT, RA_QUERY_NONE,
+      ra_op_audit_function, RA_METRIC_OP_GET },
 };
 #define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
@@ -96,13 +106,23 @@ typedef struct {
 } ra_claim_t;
 
 /* The plain <Location> serving the entity set that path falls under,
- * whatever its case and whether a key in parentheses follows, or NULL. */
-static const char *collection_of(const server_rec *s, const char *path)
+ * whatever its case and whether a key in parentheses follows, or NULL.
+ * The audit events beside it, {root}/deviceManagement/auditEvents, fall
+ * under it too: the partners' section serves them (as the key form), and
+ * *prefix gets the length of path's part the section's path stands for. */
+static const char *collection_of(const server_rec *s, const char *path, size_t *prefix)
 {
+    static const size_t tail = sizeof(RA_ROUTE_COLLECTION_PATH) - 1;
     const apr_array_header_t *list = ra_server_config(s)->collections;
     for (int i = 0; path && list && i < list->nelts; i++) {
         const char *collection = APR_ARRAY_IDX(list, i, const char *);
-        if (ra_route_under(path, collection)) {
+        size_t root = strlen(collection) - tail;
+        if ((*prefix = ra_route_under(path, collection)) != 0) {
+            return collection;
+        }
+        if (!strncasecmp(path, collection, root)
+            && (*prefix = ra_route_under(path + root, RA_ROUTE_AUDIT_PATH)) != 0) {
+            *prefix += root;
             return collection;
         }
     }
@@ -150,19 +170,23 @@ int ra_dispatch_translate_name(request_rec *r)
     const char *collection;
     ra_claim_t *claim;
     ra_route_t route;
+    size_t len;
 
     if (cfg && cfg->serves) {
         claim = apr_pcalloc(r->pool, sizeof(*claim));
         claim->path = r->uri;
     }
-    else if ((collection = collection_of(r->server, r->uri)) != NULL) {
-        size_t len = strlen(collection);
+    else if ((collection = collection_of(r->server, r->uri, &len)) != NULL) {
+        size_t root = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
         claim = apr_pcalloc(r->pool, sizeof(*claim));
         claim->path = r->uri;
-        claim->root_path = apr_pstrmemdup(r->pool, collection,
-                                          len - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1));
-        r->uri = apr_pstrcat(r->pool, collection, r->uri[len] == '(' ? "/" : "",
-                             r->uri + len, NULL);
+        claim->root_path = apr_pstrmemdup(r->pool, collection, root);
+        /* an audit events URL walks as the collection itself: the section's
+         * configuration applies, and the claim keeps the path to route */
+        r->uri = ra_route_under(r->uri + root, RA_ROUTE_AUDIT_PATH)
+                 ? apr_pstrdup(r->pool, collection)
+                 : apr_pstrcat(r->pool, collection, r->uri[len] == '(' ? "/" : "",
+                               r->uri + len, NULL);
     }
     else if ((collection = service_collection_of(r->server, r->uri, &route)) != NULL) {
         size_t root_len = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
@@ -385,12 +409,18 @@ int ra_dispatch_handler(request_rec *r)
                        apr_psprintf(r->pool, "The HTTP method '%s' is not allowed on this "
                                     "resource; it allows %s.", r->method, allow));
     }
+    if (op->access == RA_ACCESS_AUDIT && rq.cfg->audit_off) { /* RemoteAssistAuditEvents Off */
+        return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                       "Audit events are not served here.");
+    }
     claim->operation = rq.operation = op->metric;
     /* the address's failed authentications, the token, the tenant's budget */
     if ((rc = ra_throttle_authorize(&rq, op->access)) != OK) {
         return rc;
     }
-    if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
+    if (!ra_query_parse_set(r->pool, op->access == RA_ACCESS_AUDIT ? RA_ENTITY_SET_AUDIT
+                                                                   : RA_ENTITY_SET_PARTNERS,
+                            rq.cfg->version, op->query, r->args, &rq.query, &message)) {
         return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
     }
     if ((rc = metadata_level(&rq)) != OK) {
@@ -423,6 +453,7 @@ static const char *requested_path(request_rec *r)
 
 int ra_dispatch_metric_operation(request_rec *r)
 {
+    size_t len;
     const ra_claim_t *claim = ap_get_module_config(r->request_config, &remoteassist_module);
     if (claim) {
         return claim->operation;
@@ -430,7 +461,7 @@ int ra_dispatch_metric_operation(request_rec *r)
     /* an error httpd answered before the module saw the request (the
      * error filter below gave it a Graph body) */
     if (r->status >= 400 && ((r->handler && !strcmp(r->handler, RA_HANDLER))
-                             || collection_of(r->server, requested_path(r)))) {
+                             || collection_of(r->server, requested_path(r), &len))) {
         return RA_METRIC_OP_OTHER;
     }
     return -1;
@@ -440,9 +471,10 @@ int ra_dispatch_metric_operation(request_rec *r)
  * the module's URL space the answer becomes a Graph error body. */
 void ra_dispatch_insert_error_filter(request_rec *r)
 {
+    size_t len;
     if (ap_get_module_config(r->request_config, &remoteassist_module)
         || (r->handler && !strcmp(r->handler, RA_HANDLER))
-        || collection_of(r->server, requested_path(r))) {
+        || collection_of(r->server, requested_path(r), &len)) {
         ap_add_output_filter(RA_ERROR_FILTER, NULL, r, r->connection);
     }
 }

@@ -76,7 +76,7 @@ static void page_row(const ra_partner_t *partner, void *baton)
     ra_entity_write(p->jw, partner, p->rq->cfg->version, query->select, NULL,
                     p->collection_url);
     if (p->rows == p->page) {
-        ra_sql_key_values(query, partner, p->last);
+        ra_sql_key_values(query, partner->values, p->last);
         for (int i = 0; i < query->order_count; i++) {
             p->last[i].text = p->last[i].text ? apr_pstrdup(p->rq->r->pool, p->last[i].text)
                                               : NULL;

@@ -9,11 +9,7 @@
 
 APLOG_USE_MODULE(remoteassist);
 
-/* How often a write that lost a race with another is tried again before
- * the client is told to retry; each try is one read and one write. */
-#define RA_MODIFY_ATTEMPTS 8
-
-int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
+int ra_op_modify(ra_request_t *rq, ra_audit_op_e op, ra_mutate_fn mutate, const void *baton,
                  ra_partner_t *result)
 {
     request_rec *r = rq->r;
@@ -42,9 +38,10 @@ int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
         result->etag = ra_entity_new_etag(r->pool);
         /* lands only on the version just read: a concurrent writer makes
          * this a miss, and the loop reads again (and checks the preconditions again) */
+        const ra_audit_event_t *event = ra_audit_event(rq, op, &current, result);
         apr_global_mutex_t *lock = ra_write_lock(rq);
         ra_store_result_e stored = ra_store_replace(r->pool, &rq->conn, rq->token.tenant,
-                                                    result, current.etag, &error);
+                                                    result, current.etag, event, &error);
         ra_write_unlock(lock);
         if (stored == RA_STORE_DONE) {
             return OK;
@@ -101,7 +98,7 @@ int ra_op_update(ra_request_t *rq)
         return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
                        "Property 'id' is the key: it cannot be changed.");
     }
-    if ((rc = ra_op_modify(rq, apply_patch, &patch, &stored)) != OK) {
+    if ((rc = ra_op_modify(rq, RA_AUDIT_PATCH, apply_patch, &patch, &stored)) != OK) {
         return rc;
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, RALOGNO(00022)
@@ -110,7 +107,11 @@ int ra_op_update(ra_request_t *rq)
     if (prefers_minimal(r)) {
         apr_table_setn(r->headers_out, "Preference-Applied", "return=minimal");
         apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, stored.etag));
-        return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
+        rc = ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
     }
-    return ra_respond_entity(rq, HTTP_OK, &stored);
+    else {
+        rc = ra_respond_entity(rq, HTTP_OK, &stored);
+    }
+    ra_audit_maintain(rq);
+    return rc;
 }

@@ -114,6 +114,7 @@ typedef struct {
 typedef struct {
     apr_pool_t *pool;
     ra_version_e version;
+    ra_entity_set_e set;
     const char *source;
     const char *p;
     token_t tok;
@@ -122,6 +123,42 @@ typedef struct {
     const char *error;
     apr_hash_t *aliases;  /* "@name" -> its decoded value */
 } parser_t;
+
+const char *ra_query_prop_name(ra_entity_set_e set, int prop)
+{
+    return set == RA_ENTITY_SET_AUDIT ? ra_audit_prop_name(prop) : ra_prop_name((ra_prop_e)prop);
+}
+
+ra_prop_kind_e ra_query_prop_kind(ra_entity_set_e set, int prop)
+{
+    return set == RA_ENTITY_SET_AUDIT ? ra_audit_prop_kind(prop) : ra_prop_kind((ra_prop_e)prop);
+}
+
+int ra_query_prop_nullable(ra_entity_set_e set, int prop)
+{
+    /* no audit event property a query names is ever null */
+    return set == RA_ENTITY_SET_AUDIT ? 0 : ra_prop_nullable((ra_prop_e)prop);
+}
+
+/* The property of set called name[0..len) in version, or -1. */
+static int prop_find(ra_entity_set_e set, ra_version_e version, const char *name, size_t len)
+{
+    return set == RA_ENTITY_SET_AUDIT ? ra_audit_prop_find(name, len)
+                                      : ra_prop_find(version, name, len);
+}
+
+static const char *set_type(ra_entity_set_e set)
+{
+    return set == RA_ENTITY_SET_AUDIT ? RA_AUDIT_TYPE : RA_ENTITY_TYPE;
+}
+
+/* The string properties the string functions take, for their errors. */
+static const char *set_strings(ra_entity_set_e set)
+{
+    return set == RA_ENTITY_SET_AUDIT
+           ? "id, category, activityType, activityOperationType or correlationId"
+           : "id, displayName or onboardingUrl";
+}
 
 static int fail_at(parser_t *ps, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -260,7 +297,7 @@ static int alias_literal(parser_t *ps, token_t *tok)
     const char *name = apr_pstrmemdup(ps->pool, ps->tok.start, ps->tok.len);
     const char *value = ps->aliases ? apr_hash_get(ps->aliases, name, APR_HASH_KEY_STRING)
                                     : NULL;
-    parser_t sub = { ps->pool, ps->version, value, value, { 0 }, 0, 0, NULL, NULL };
+    parser_t sub = { ps->pool, ps->version, ps->set, value, value, { 0 }, 0, 0, NULL, NULL };
 
     if (!value || !*value) {
         return fail_at(ps, ps->tok.start, "the parameter alias '%s' has no value", name);
@@ -300,10 +337,10 @@ static int operand(parser_t *ps, operand_t *out)
             out->is_null = 1;
         }
         else if (!word_is(&ps->tok, "true") && !word_is(&ps->tok, "false")) {
-            out->prop = ra_prop_find(ps->version, ps->tok.start, ps->tok.len);
+            out->prop = prop_find(ps->set, ps->version, ps->tok.start, ps->tok.len);
             if (out->prop < 0) {
-                return fail_at(ps, ps->tok.start, "'%.*s' is not a property of "
-                               RA_ENTITY_TYPE, (int)ps->tok.len, ps->tok.start);
+                return fail_at(ps, ps->tok.start, "'%.*s' is not a property of %s",
+                               (int)ps->tok.len, ps->tok.start, set_type(ps->set));
             }
         }
         break;
@@ -319,9 +356,8 @@ static int operand(parser_t *ps, operand_t *out)
 /* Checks literal against the property's type and fills node. */
 static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
 {
-    ra_prop_e prop = node->prop;
-    const char *name = ra_prop_name(prop);
-    ra_prop_kind_e kind = ra_prop_kind(prop);
+    const char *name = ra_query_prop_name(ps->set, node->prop);
+    ra_prop_kind_e kind = ra_query_prop_kind(ps->set, node->prop);
 
     if (lit->is_null) {
         if (node->op != RA_Q_EQ && node->op != RA_Q_NE) {
@@ -471,11 +507,12 @@ static ra_qnode_t *function_call(parser_t *ps, int fn)
     if (!node || !next(ps) || !next(ps)) { /* the name, then '(' */
         return NULL;
     }
-    prop = ps->tok.kind == TOK_WORD ? ra_prop_find(ps->version, ps->tok.start, ps->tok.len) : -1;
-    if (prop < 0 || (ra_prop_kind((ra_prop_e)prop) != RA_KIND_STRING
-                     && ra_prop_kind((ra_prop_e)prop) != RA_KIND_ID)) {
-        fail_at(ps, ps->tok.start, "%s takes a string property (id, displayName or "
-                "onboardingUrl) first", function_words[fn]);
+    prop = ps->tok.kind == TOK_WORD
+           ? prop_find(ps->set, ps->version, ps->tok.start, ps->tok.len) : -1;
+    if (prop < 0 || (ra_query_prop_kind(ps->set, prop) != RA_KIND_STRING
+                     && ra_query_prop_kind(ps->set, prop) != RA_KIND_ID)) {
+        fail_at(ps, ps->tok.start, "%s takes a string property (%s) first",
+                function_words[fn], set_strings(ps->set));
         return NULL;
     }
     node->prop = (ra_prop_e)prop;
@@ -592,7 +629,7 @@ static ra_qnode_t *or_expression(parser_t *ps)
 static int parse_filter(apr_pool_t *pool, ra_version_e version, apr_hash_t *aliases,
                         const char *text, ra_query_t *query, const char **message)
 {
-    parser_t ps = { pool, version, text, text, { 0 }, 0, 0, NULL, aliases };
+    parser_t ps = { pool, version, query->set, text, text, { 0 }, 0, 0, NULL, aliases };
 
     if (strlen(text) > RA_QUERY_FILTER_MAX_LENGTH) {
         *message = apr_psprintf(pool, "Invalid $filter: longer than %d characters.",
@@ -653,8 +690,8 @@ typedef struct {
 
 static int unknown_in(list_baton_t *b, const char *option, const char *name)
 {
-    b->message = apr_psprintf(b->pool, "Invalid %s: '%s' is not a property of "
-                              RA_ENTITY_TYPE ".", option, name);
+    b->message = apr_psprintf(b->pool, "Invalid %s: '%s' is not a property of %s.", option,
+                              name, set_type(b->query->set));
     return 0;
 }
 
@@ -681,7 +718,7 @@ static int order_item(void *baton, const char *item)
         item = value;
         len = strlen(value);
     }
-    prop = ra_prop_find(b->version, item, len);
+    prop = prop_find(q->set, b->version, item, len);
     if (prop < 0) {
         return unknown_in(b, "$orderby", apr_pstrmemdup(b->pool, item, len));
     }
@@ -693,7 +730,7 @@ static int order_item(void *baton, const char *item)
     for (int i = 0; i < q->order_count; i++) {
         if (q->order[i].prop == (ra_prop_e)prop) {
             b->message = apr_psprintf(b->pool, "Invalid $orderby: '%s' appears twice.",
-                                      ra_prop_name((ra_prop_e)prop));
+                                      ra_query_prop_name(q->set, prop));
             return 0;
         }
     }
@@ -708,6 +745,10 @@ static int select_item(void *baton, const char *item)
     list_baton_t *b = baton;
     int prop;
 
+    if (b->query->set == RA_ENTITY_SET_AUDIT) {
+        b->message = "The query option '$select' is not supported on auditEvents.";
+        return 0;
+    }
     if (!strcmp(item, "*")) {
         b->query->select = (1u << RA_PROP_COUNT) - 1;
         return 1;
@@ -744,7 +785,8 @@ static int parse_count_value(apr_pool_t *pool, const char *option, const char *t
  * tenant never comes from the token. */
 static const char *query_shape(apr_pool_t *pool, const ra_query_t *q)
 {
-    const char *shape = q->filter_text ? q->filter_text : "";
+    const char *shape = apr_psprintf(pool, "%d\n%s", (int)q->set,
+                                     q->filter_text ? q->filter_text : "");
     for (int i = 0; i < q->order_count; i++) {
         shape = apr_psprintf(pool, "%s\n%d%c", shape, (int)q->order[i].prop,
                              q->order[i].descending ? 'd' : 'a');
@@ -759,7 +801,8 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
     json_t *doc = json_array();
     json_array_append_new(doc, json_string(query_shape(pool, query)));
     for (int i = 0; i < query->order_count; i++) {
-        json_array_append_new(doc, ra_prop_kind(query->order[i].prop) == RA_KIND_DATETIME
+        json_array_append_new(doc, ra_query_prop_kind(query->set, query->order[i].prop)
+                              == RA_KIND_DATETIME
                               ? json_integer(values[i].ticks)
                               : values[i].text ? json_string(values[i].text) : json_null());
     }
@@ -784,12 +827,13 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
 
     for (int i = 0; ok && i < q->order_count; i++) {
         json_t *v = json_array_get(doc, (size_t)i + 1);
-        if (ra_prop_kind(q->order[i].prop) == RA_KIND_DATETIME) {
+        if (ra_query_prop_kind(q->set, q->order[i].prop) == RA_KIND_DATETIME) {
             ok = json_is_integer(v);
             q->after[i].ticks = json_integer_value(v);
         }
         else {
-            ok = json_is_string(v) || (json_is_null(v) && ra_prop_nullable(q->order[i].prop));
+            ok = json_is_string(v) || (json_is_null(v)
+                                          && ra_query_prop_nullable(q->set, q->order[i].prop));
             q->after[i].text = json_is_string(v) ? apr_pstrdup(pool, json_string_value(v))
                                                  : NULL;
         }
@@ -907,11 +951,20 @@ static const char *option_pair(apr_pool_t *pool, const char *args, const char *n
 int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
                    const char *args, ra_query_t *query, const char **message)
 {
+    return ra_query_parse_set(pool, RA_ENTITY_SET_PARTNERS, version, target, args, query,
+                              message);
+}
+
+int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e version,
+                       ra_query_target_e target, const char *args, ra_query_t *query,
+                       const char **message)
+{
     const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 };
     apr_hash_t *aliases = apr_hash_make(pool);
     list_baton_t baton = { pool, version, query, NULL, aliases };
 
     memset(query, 0, sizeof(*query));
+    query->set = set;
     query->top = query->skip = -1;
     *message = NULL;
     apr_array_header_t *alias_names = apr_array_make(pool, 2, sizeof(const char *));
@@ -946,7 +999,7 @@ int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e tar
     query->orderby_text = raw[OPT_ORDERBY];
     int has_id = 0;
     for (int i = 0; i < query->order_count; i++) {
-        has_id |= query->order[i].prop == RA_PROP_ID;
+        has_id |= query->order[i].prop == RA_PROP_ID; /* RA_AUDIT_PROP_ID too */
     }
     if (!has_id) { /* the tie-breaker that makes the order, and keyset paging, total */
         query->order[query->order_count].prop = RA_PROP_ID;

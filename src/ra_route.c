@@ -140,29 +140,92 @@ int ra_route_service(const char *rest, ra_route_t *route)
     return 0;
 }
 
-/* The first occurrence of the entity set's path that ends a segment. */
-static const char *find_collection(const char *path)
+/* The first occurrence of an entity set's path that ends a segment. */
+static const char *find_collection(const char *path, const char *collection)
 {
     for (const char *p = path; (p = strchr(p, '/')) != NULL; p++) {
-        if (ra_route_under(p, RA_ROUTE_COLLECTION_PATH)) {
+        if (ra_route_under(p, collection)) {
             return p;
         }
     }
     return NULL;
 }
 
+/* The audit events' functions, by segment name, with or without "()" and
+ * the namespace. */
+static const struct {
+    const char *name;
+    ra_route_kind_e kind;
+} audit_functions[] = {
+    { "getAuditCategories", RA_ROUTE_AUDIT_CATEGORIES },
+    { "getAuditActivityTypes", RA_ROUTE_AUDIT_ACTIVITY_TYPES },
+};
+
+/* What follows .../auditEvents: nothing, a key, or a function. */
+static ra_route_status_e audit_route(apr_pool_t *pool, const char *rest, ra_route_t *route,
+                                     const char **message)
+{
+    static const char qualifier[] = "microsoft.graph.";
+    const char *end;
+
+    if (*rest == '\0' || !strcmp(rest, "/")) {
+        route->kind = RA_ROUTE_AUDIT_COLLECTION;
+        return RA_ROUTE_OK;
+    }
+    if (*rest == '(') {
+        ra_route_status_e status = key_literal(pool, rest, route, &end, message);
+        if (status == RA_ROUTE_OK && *end && strcmp(end, "/")) {
+            return not_found(pool, end, strlen(end), message);
+        }
+        route->kind = RA_ROUTE_AUDIT_ENTITY;
+        return status;
+    }
+    const char *segment = rest + 1;
+    size_t len = strcspn(segment, "/");
+    if (segment[len] == '/' && segment[len + 1] != '\0') {
+        return not_found(pool, segment, strlen(segment), message);
+    }
+    const char *name = segment;
+    size_t name_len = len;
+    if (len > sizeof(qualifier) - 1 && !strncasecmp(name, qualifier, sizeof(qualifier) - 1)) {
+        name += sizeof(qualifier) - 1;
+        name_len -= sizeof(qualifier) - 1;
+    }
+    if (name_len > 2 && !strncmp(name + name_len - 2, "()", 2)) {
+        name_len -= 2;
+    }
+    for (size_t i = 0; i < sizeof(audit_functions) / sizeof(audit_functions[0]); i++) {
+        if (segment_is(name, name_len, audit_functions[i].name)) {
+            route->kind = audit_functions[i].kind;
+            return RA_ROUTE_OK;
+        }
+    }
+    char *id = apr_pstrmemdup(pool, segment, len);
+    if (!ra_entity_id_valid(id)) {
+        return not_found(pool, segment, len, message);
+    }
+    route->id = id;
+    route->kind = RA_ROUTE_AUDIT_ENTITY;
+    return RA_ROUTE_OK;
+}
+
 ra_route_status_e ra_route_parse(apr_pool_t *pool, const char *path, ra_route_t *route,
                                  const char **message)
 {
-    const char *at = find_collection(path);
+    const char *at = find_collection(path, RA_ROUTE_COLLECTION_PATH);
     const char *rest, *end;
     ra_route_status_e status;
 
     memset(route, 0, sizeof(*route));
     *message = NULL;
+    if (!at && (at = find_collection(path, RA_ROUTE_AUDIT_PATH)) != NULL) {
+        route->root_path = apr_pstrmemdup(pool, path, (apr_size_t)(at - path));
+        return audit_route(pool, at + sizeof(RA_ROUTE_AUDIT_PATH) - 1, route, message);
+    }
     if (!at) {
         *message = "Resource not found: this service answers "
-                   "deviceManagement/remoteAssistancePartners only.";
+                   "deviceManagement/remoteAssistancePartners and deviceManagement/auditEvents "
+                   "only.";
         return RA_ROUTE_NOT_FOUND;
     }
     route->root_path = apr_pstrmemdup(pool, path, (apr_size_t)(at - path));

@@ -190,29 +190,170 @@ static int partner_ticks(const ra_partner_t *p, apr_int64_t *last, apr_int64_t *
            && ra_entity_datetime_parse(p->values[RA_PROP_EXPIRY], expiry);
 }
 
-ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
-                                  const char *tenant, const ra_partner_t *partner,
-                                  ra_version_e version, const char **error)
+/* ------------------------------------------ transactions and audit events */
+
+static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
+                            const ra_sql_t *sql, int ncols,
+                            void (*each)(apr_pool_t *, const char *const *, void *),
+                            void *baton, const char **error);
+
+/* A transaction for a write and its audit events. On SQLite BEGIN IMMEDIATE
+ * takes the write lock first, so nothing read or written in it can be
+ * changed by another writer before the COMMIT. */
+static int begin(apr_pool_t *pool, const ra_store_conn_t *conn, const char **error)
 {
+    int nrows, rv = apr_dbd_query(conn->driver, conn->handle, &nrows,
+                                  dialect_of(conn->driver) == RA_DIALECT_SQLITE
+                                  ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (rv != 0) {
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "begin");
+    }
+    return rv == 0;
+}
+
+/* COMMIT when commit, else (or when the COMMIT fails) ROLLBACK: 1 only
+ * when the transaction committed. */
+static int finish(apr_pool_t *pool, const ra_store_conn_t *conn, int commit,
+                  const char **error)
+{
+    int nrows, rv = commit ? apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT") : 1;
+    if (rv != 0) {
+        if (commit) {
+            *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
+        }
+        apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+    }
+    return rv == 0;
+}
+
+static void count_returned(apr_pool_t *pool, const char *const *values, void *baton)
+{
+    (void)pool, (void)values;
+    ++*(int *)baton;
+}
+
+/* The audit events' columns, in the order of the values below. */
+#define AUDIT_COLUMNS "tenant_id, id, activity_date_time, activity_ticks, category, " \
+    "activity_type, activity_operation_type, correlation_id, actor_application, user_id, " \
+    "user_principal_name, application_id, ip_address, user_permissions, resource_id, " \
+    "resource_display_name, modified_properties"
+
+/* Inserts n events with one statement, inside the caller's transaction. */
+static int insert_events(apr_pool_t *pool, const ra_store_conn_t *conn,
+                         const ra_audit_event_t *const *events, int n, const char **error)
+{
+    ra_sql_t sql = { "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") VALUES ",
+                     apr_array_make(pool, 17 * n, sizeof(ra_sql_param_t)), 0, 0 };
+    int inserted = 0;
+
+    for (int i = 0; i < n; i++) {
+        const ra_audit_event_t *e = events[i];
+        apr_int64_t application = e->actor.application;
+        const char *texts[] = { e->activity, e->operation_type, e->correlation_id };
+        const char *actor[] = { e->actor.user_id, e->actor.upn, e->actor.app_id,
+                                e->actor.ip_address, e->actor.permissions, e->resource_id,
+                                e->resource_name, e->modified };
+        ra_sql_append(&sql, i ? ", (" : "(");
+        ra_sql_append_param(&sql, e->tenant, NULL);
+        ra_sql_append(&sql, ", ");
+        ra_sql_append_param(&sql, e->id, NULL);
+        ra_sql_append(&sql, ", ");
+        ra_sql_append_param(&sql, e->date_time, NULL);
+        ra_sql_append(&sql, ", ");
+        ra_sql_append_param(&sql, NULL, &e->ticks);
+        ra_sql_append(&sql, ", ");
+        ra_sql_append_param(&sql, RA_AUDIT_CATEGORY, NULL);
+        for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+            ra_sql_append(&sql, ", ");
+            ra_sql_append_param(&sql, texts[t], NULL);
+        }
+        ra_sql_append(&sql, ", ");
+        ra_sql_append_param(&sql, NULL, &application);
+        for (size_t t = 0; t < sizeof(actor) / sizeof(actor[0]); t++) {
+            ra_sql_append(&sql, ", ");
+            ra_sql_append_param(&sql, actor[t], NULL);
+        }
+        ra_sql_append(&sql, ")");
+    }
+    /* RETURNING makes it a statement with rows on both drivers' select path,
+     * and the count proves every event went in */
+    ra_sql_append(&sql, " RETURNING id");
+    if (!select_generated(pool, conn, &sql, 1, count_returned, &inserted, error)) {
+        return 0;
+    }
+    if (inserted != n) {
+        *error = "an audit event was not written";
+        return 0;
+    }
+    return 1;
+}
+
+/* A fixed write (replace, delete) and, when it changed a row, its audit
+ * event, in one transaction. A PostgreSQL connection that lost its prepared
+ * statements (a server restart) fails inside the transaction, where they
+ * cannot be prepared again: they are, after the ROLLBACK, and the
+ * transaction runs once more. */
+static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                       ra_stmt_e which, const void **args,
+                                       const ra_audit_event_t *event, const char **error)
+{
+    int nrows = 0, rv;
+
+    if (!event) {
+        return !execute(pool, conn, which, args, &nrows, NULL, error) ? RA_STORE_FAILED
+               : nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
+    }
+    for (int attempt = 0;; attempt++) {
+        if (!begin(pool, conn, error)) {
+            return RA_STORE_FAILED;
+        }
+        int written = execute(pool, conn, which, args, &nrows, NULL, error)
+                      && (nrows == 0 || insert_events(pool, conn, &event, 1, error));
+        if (written && nrows == 0) {
+            finish(pool, conn, 0, error);
+            return RA_STORE_MISSING;
+        }
+        if (finish(pool, conn, written, error)) {
+            return RA_STORE_DONE;
+        }
+        if (attempt > 0 || dialect_of(conn->driver) != RA_DIALECT_PGSQL) {
+            return RA_STORE_FAILED;
+        }
+        prepare(conn, which, NULL, &rv);
+    }
+}
+
+/* One row, with its event if it has one: RA_STORE_CONFLICT when its id is
+ * taken. */
+static ra_store_result_e insert_row(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                    const ra_store_row_t *row, const char **error)
+{
+    const ra_partner_t *partner = row->partner;
     apr_int64_t last, expiry;
-    int nrows = 0;
 
     *error = NULL;
     if (!partner_ticks(partner, &last, &expiry)) {
         *error = "a date-time is not an Edm.DateTimeOffset";
         return RA_STORE_FAILED;
     }
-    const void *args[] = { tenant, partner->values[RA_PROP_ID],
+    const void *args[] = { row->tenant, partner->values[RA_PROP_ID],
                            partner->values[RA_PROP_DISPLAY_NAME],
                            partner->values[RA_PROP_ONBOARDING_URL],
                            partner->values[RA_PROP_ONBOARDING_STATUS],
                            partner->values[RA_PROP_LAST_CONNECTION], &last,
                            partner->values[RA_PROP_EXPIRY], &expiry, partner->etag,
-                           ra_version_name(version) };
-    if (!execute(pool, conn, RA_STMT_INSERT, args, &nrows, NULL, error)) {
-        return RA_STORE_FAILED;
-    }
-    return nrows == 0 ? RA_STORE_CONFLICT : RA_STORE_DONE;
+                           ra_version_name(row->version) };
+    ra_store_result_e result = audited_write(pool, conn, RA_STMT_INSERT, args, row->event,
+                                             error);
+    return result == RA_STORE_MISSING ? RA_STORE_CONFLICT : result;
+}
+
+ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                  const char *tenant, const ra_partner_t *partner,
+                                  ra_version_e version, const char **error)
+{
+    ra_store_row_t row = { tenant, partner, version, NULL };
+    return insert_row(pool, conn, &row, error);
 }
 
 /* Whether the tenant's row id carries etag: then it is the row a create
@@ -226,11 +367,6 @@ static int stored_with_etag(apr_pool_t *pool, const ra_store_conn_t *conn,
                         &error) == RA_STORE_DONE
            && !strcmp(stored.etag, row->partner->etag);
 }
-
-static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
-                            const ra_sql_t *sql, int ncols,
-                            void (*each)(apr_pool_t *, const char *const *, void *),
-                            void *baton, const char **error);
 
 /* One statement for the whole batch: a multi-row INSERT ... ON CONFLICT DO
  * NOTHING RETURNING etag. It is atomic, one round trip, one commit; the
@@ -295,6 +431,37 @@ static int sqlite_busy(const ra_store_conn_t *conn)
     return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 }
 
+/* The batch's statement once and, when its rows carry events, the events
+ * of the rows it created, in one transaction. *busy: it failed because
+ * another SQLite writer held the database (nothing was written). */
+static int batch_once(apr_pool_t *pool, const ra_store_conn_t *conn, const ra_sql_t *sql,
+                      const ra_store_row_t *const *rows, int n, apr_hash_t *created,
+                      int *busy, const char **error)
+{
+    const ra_audit_event_t **events = apr_palloc(pool, sizeof(*events) * (size_t)n);
+    int audited = 0, m = 0;
+
+    for (int i = 0; i < n; i++) {
+        audited |= rows[i]->event != NULL;
+    }
+    if (audited && !begin(pool, conn, error)) {
+        *busy = sqlite_busy(conn);
+        return 0;
+    }
+    int ok = select_generated(pool, conn, sql, 1, created_etag, created, error);
+    for (int i = 0; ok && audited && i < n; i++) {
+        if (rows[i]->event
+            && apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)) {
+            events[m++] = rows[i]->event;
+        }
+    }
+    if (ok && m > 0) {
+        ok = insert_events(pool, conn, events, m, error);
+    }
+    *busy = !ok && sqlite_busy(conn);
+    return audited ? finish(pool, conn, ok, error) : ok;
+}
+
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors)
@@ -303,13 +470,12 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     ra_sql_t *sql = n > 1 ? batch_insert_sql(pool, rows, n) : NULL;
     apr_time_t give_up = apr_time_now() + RA_STORE_SQLITE_WRITE_PATIENCE;
     const char *error = NULL;
-    int inserted = 0;
+    int inserted = 0, busy = 0;
 
     /* SQLite busy: the batch waits as long as one statement through
      * apr_dbd_sqlite3 would, trying again after each busy timeout */
-    while (sql && !(inserted = select_generated(pool, conn, sql, 1, created_etag, created,
-                                                &error))
-           && sqlite_busy(conn) && apr_time_now() < give_up) {
+    while (sql && !(inserted = batch_once(pool, conn, sql, rows, n, created, &busy, &error))
+           && busy && apr_time_now() < give_up) {
         apr_hash_clear(created);
     }
     if (inserted) {
@@ -320,7 +486,7 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
         }
         return;
     }
-    if (sql && sqlite_busy(conn)) {
+    if (sql && busy) {
         /* one by one, each row would wait as long again, while this leader
          * holds the writer lock of every child */
         for (int i = 0; i < n; i++) {
@@ -330,8 +496,7 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
         return;
     }
     for (int i = 0; i < n; i++) {
-        results[i] = ra_store_insert(pool, conn, rows[i]->tenant, rows[i]->partner,
-                                     rows[i]->version, &errors[i]);
+        results[i] = insert_row(pool, conn, rows[i], &errors[i]);
         if (results[i] == RA_STORE_CONFLICT && n > 1 && stored_with_etag(pool, conn, rows[i])) {
             results[i] = RA_STORE_DONE;
         }
@@ -375,10 +540,10 @@ ra_store_result_e ra_store_get(apr_pool_t *pool, const ra_store_conn_t *conn,
 
 ra_store_result_e ra_store_replace(apr_pool_t *pool, const ra_store_conn_t *conn,
                                    const char *tenant, const ra_partner_t *partner,
-                                   const char *expected_etag, const char **error)
+                                   const char *expected_etag, const ra_audit_event_t *event,
+                                   const char **error)
 {
     apr_int64_t last, expiry;
-    int nrows = 0;
 
     *error = NULL;
     if (!partner_ticks(partner, &last, &expiry)) {
@@ -391,25 +556,19 @@ ra_store_result_e ra_store_replace(apr_pool_t *pool, const ra_store_conn_t *conn
                            partner->values[RA_PROP_LAST_CONNECTION], &last,
                            partner->values[RA_PROP_EXPIRY], &expiry, partner->etag,
                            tenant, partner->values[RA_PROP_ID], expected_etag };
-    if (!execute(pool, conn, RA_STMT_REPLACE, args, &nrows, NULL, error)) {
-        return RA_STORE_FAILED;
-    }
-    return nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
+    return audited_write(pool, conn, RA_STMT_REPLACE, args, event, error);
 }
 
 ra_store_result_e ra_store_delete(apr_pool_t *pool, const ra_store_conn_t *conn,
                                   const char *tenant, const char *id,
-                                  const char *expected_etag, const char **error)
+                                  const char *expected_etag, const ra_audit_event_t *event,
+                                  const char **error)
 {
     const void *args[] = { tenant, id, expected_etag };
-    int nrows = 0;
 
     *error = NULL;
-    if (!execute(pool, conn, expected_etag ? RA_STMT_DELETE_IF : RA_STMT_DELETE, args,
-                 &nrows, NULL, error)) {
-        return RA_STORE_FAILED;
-    }
-    return nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
+    return audited_write(pool, conn, expected_etag ? RA_STMT_DELETE_IF : RA_STMT_DELETE, args,
+                         event, error);
 }
 
 /* ------------------------------------------------ running generated SQL */
@@ -599,7 +758,8 @@ ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
     *count = 0;
     *error = NULL;
     return select_bounded(pool, conn,
-                          ra_sql_count(pool, dialect_of(conn->driver), tenant, filter),
+                          ra_sql_count(pool, dialect_of(conn->driver), RA_ENTITY_SET_PARTNERS, tenant,
+                                       filter),
                           1, count_row, count, error);
 }
 
@@ -632,4 +792,106 @@ ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
                           ra_sql_list(pool, dialect_of(conn->driver), tenant, query, limit,
                                       offset),
                           SELECTED_COUNT, list_row, &list, error);
+}
+
+/* ---------------------------------------------------------- audit events */
+
+/* A row of RA_SCHEMA_AUDIT_SELECTED as an event; values copied into pool. */
+static void audit_row(apr_pool_t *pool, const char *const *values, void *baton)
+{
+    ra_audit_event_t *e = apr_array_push(baton);
+    const char *v[RA_SCHEMA_AUDIT_SELECTED_COUNT];
+
+    for (int i = 0; i < RA_SCHEMA_AUDIT_SELECTED_COUNT; i++) {
+        v[i] = values[i] ? apr_pstrdup(pool, values[i]) : NULL;
+    }
+    memset(e, 0, sizeof(*e));
+    e->id = v[0];
+    e->date_time = v[1];
+    ra_entity_datetime_parse(e->date_time ? e->date_time : "", &e->ticks);
+    /* v[2], the category, is RA_AUDIT_CATEGORY in every row */
+    e->activity = v[3];
+    e->operation_type = v[4];
+    e->correlation_id = v[5];
+    e->actor.application = v[6] && apr_atoi64(v[6]) != 0;
+    e->actor.user_id = v[7];
+    e->actor.upn = v[8];
+    e->actor.app_id = v[9];
+    e->actor.ip_address = v[10];
+    e->actor.permissions = v[11];
+    e->resource_id = v[12];
+    e->resource_name = v[13];
+    e->modified = v[14];
+}
+
+ra_store_result_e ra_store_audit_list(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                      const char *tenant, const ra_query_t *query,
+                                      apr_int64_t limit, apr_int64_t offset,
+                                      apr_array_header_t **rows, const char **error)
+{
+    *rows = apr_array_make(pool, (int)(limit < 64 ? limit + 1 : 64), sizeof(ra_audit_event_t));
+    *error = NULL;
+    return select_bounded(pool, conn,
+                          ra_sql_list(pool, dialect_of(conn->driver), tenant, query, limit,
+                                      offset),
+                          RA_SCHEMA_AUDIT_SELECTED_COUNT, audit_row, *rows, error);
+}
+
+ra_store_result_e ra_store_audit_count(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                       const char *tenant, const ra_qnode_t *filter,
+                                       apr_int64_t *count, const char **error)
+{
+    *count = 0;
+    *error = NULL;
+    return select_bounded(pool, conn,
+                          ra_sql_count(pool, dialect_of(conn->driver), RA_ENTITY_SET_AUDIT,
+                                       tenant, filter),
+                          1, count_row, count, error);
+}
+
+ra_store_result_e ra_store_audit_get(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                     const char *tenant, const char *id,
+                                     ra_audit_event_t *event, const char **error)
+{
+    /* the list's SQL with the filter id eq 'id': the same whitelist */
+    ra_qnode_t by_id = { RA_QNODE_COMPARE, NULL, NULL, (ra_prop_e)RA_AUDIT_PROP_ID, RA_Q_EQ, id,
+                         0 };
+    ra_query_t query;
+    apr_array_header_t *rows;
+
+    memset(&query, 0, sizeof(query));
+    query.set = RA_ENTITY_SET_AUDIT;
+    query.filter = &by_id;
+    query.order[0].prop = (ra_prop_e)RA_AUDIT_PROP_ID;
+    query.order_count = 1;
+    ra_store_result_e result = ra_store_audit_list(pool, conn, tenant, &query, 1, 0, &rows,
+                                                   error);
+    if (result == RA_STORE_DONE && rows->nelts == 0) {
+        return RA_STORE_MISSING;
+    }
+    if (result == RA_STORE_DONE) {
+        *event = APR_ARRAY_IDX(rows, 0, ra_audit_event_t);
+        event->tenant = tenant;
+    }
+    return result;
+}
+
+ra_store_result_e ra_store_audit_purge(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                       apr_int64_t before, apr_int64_t limit,
+                                       int *removed, const char **error)
+{
+    /* a bounded DELETE both databases take: the oldest keys by the age
+     * index, then those rows by the primary key */
+    ra_sql_t sql = { "DELETE FROM " RA_AUDIT_TABLE " WHERE (tenant_id, id) IN "
+                     "(SELECT tenant_id, id FROM " RA_AUDIT_TABLE " WHERE activity_ticks < ",
+                     apr_array_make(pool, 2, sizeof(ra_sql_param_t)), 0, 0 };
+
+    ra_sql_append_param(&sql, NULL, &before);
+    ra_sql_append(&sql, " ORDER BY activity_ticks LIMIT ");
+    ra_sql_append_param(&sql, NULL, &limit);
+    ra_sql_append(&sql, ") RETURNING id");
+    *removed = 0;
+    *error = NULL;
+    return select_generated(pool, conn, &sql, 1, count_returned, removed, error)
+           ? RA_STORE_DONE : RA_STORE_FAILED;
 }

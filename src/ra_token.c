@@ -223,7 +223,10 @@ static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
     if (!result->caller) {
         result->caller = ra_jose_string_member(pool, claims, "sub");
     }
-    /* the client application: v1 tokens say appid, v2 tokens azp */
+    result->upn = ra_jose_string_member(pool, claims, "upn");
+    if (!result->upn) {
+        result->upn = ra_jose_string_member(pool, claims, "preferred_username");
+    }
     result->app_id = ra_jose_string_member(pool, claims, "appid");
     if (!result->app_id) {
         result->app_id = ra_jose_string_member(pool, claims, "azp");
@@ -244,6 +247,8 @@ static ra_token_status_e check_claims(apr_pool_t *pool, json_t *claims,
 static const char *const read_permissions[] = { RA_TOKEN_READ_PERMISSION,
                                                 RA_TOKEN_WRITE_PERMISSION, NULL };
 static const char *const write_permissions[] = { RA_TOKEN_WRITE_PERMISSION, NULL };
+static const char *const audit_permissions[] = { RA_TOKEN_AUDIT_READ_PERMISSION,
+                                                 RA_TOKEN_AUDIT_WRITE_PERMISSION, NULL };
 
 static int granted(const ra_token_result_t *token, const char *permission)
 {
@@ -262,7 +267,8 @@ ra_token_status_e ra_token_authorize(const ra_token_result_t *token, ra_access_e
                                      int beta, const char **reason)
 {
     const char *const *accepted = access == RA_ACCESS_READ ? read_permissions
-                                                           : write_permissions;
+                                  : access == RA_ACCESS_AUDIT ? audit_permissions
+                                                              : write_permissions;
     if (!token->application && !strcmp(token->tenant, RA_TOKEN_MSA_TENANT)) {
         *reason = "personal Microsoft accounts are not supported";
         return RA_TOKEN_PERSONAL_ACCOUNT;
@@ -280,13 +286,18 @@ ra_token_status_e ra_token_authorize(const ra_token_result_t *token, ra_access_e
     *reason = access == RA_ACCESS_READ
               ? "the token grants neither " RA_TOKEN_READ_PERMISSION " nor "
                 RA_TOKEN_WRITE_PERMISSION
+              : access == RA_ACCESS_AUDIT
+              ? "the token grants neither " RA_TOKEN_AUDIT_READ_PERMISSION " nor "
+                RA_TOKEN_AUDIT_WRITE_PERMISSION
               : "the token does not grant " RA_TOKEN_WRITE_PERMISSION;
     return RA_TOKEN_NO_PERMISSION;
 }
 
 const char *ra_token_permission(ra_access_e access)
 {
-    return access == RA_ACCESS_READ ? RA_TOKEN_READ_PERMISSION : RA_TOKEN_WRITE_PERMISSION;
+    return access == RA_ACCESS_READ ? RA_TOKEN_READ_PERMISSION
+           : access == RA_ACCESS_AUDIT ? RA_TOKEN_AUDIT_READ_PERMISSION
+                                       : RA_TOKEN_WRITE_PERMISSION;
 }
 
 /* The signature and the claims' parse, what the cache saves: *claims gets

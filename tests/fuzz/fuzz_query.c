@@ -1,5 +1,6 @@
 /* libFuzzer target: a request's query string, as ra_query_parse reads it for
- * each kind of request and both API versions, and the SQL the store
+ * each kind of request, both API versions and both entity sets (partners and
+ * audit events), and the SQL the store
  * generates from what it accepts (ra_sql_list, ra_sql_count, for
  * SQLite and PostgreSQL). An accepted query must generate SQL whose
  * placeholders match its parameters one to one, and whose $skiptoken,
@@ -65,14 +66,19 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
     static const ra_partner_t row = { { "id-1", "name", "https://x.example/", "onboarding",
                                         "2024-01-01T00:00:00Z", RA_ENTITY_DATETIME_UNSET },
                                       "etag", 0 };
+    /* an audit event's values, by ra_audit_prop_e */
+    static const char *const event[RA_AUDIT_PROP_COUNT] = {
+        "6f0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "2024-01-01T00:00:00.0000000Z",
+        "RemoteAssistance", "Create RemoteAssistancePartner", "Create", "corr" };
     ra_key_value_t keys[RA_PROP_COUNT];
     ra_query_t next;
     const char *message;
 
-    ra_sql_key_values(query, &row, keys);
+    ra_sql_key_values(query, query->set == RA_ENTITY_SET_AUDIT ? event : row.values, keys);
     const char *next_args = ra_query_next_args(pool, query,
                                                ra_query_skiptoken(pool, query, keys));
-    FUZZ_EXPECT(ra_query_parse(pool, version, RA_QUERY_LIST, next_args, &next, &message));
+    FUZZ_EXPECT(ra_query_parse_set(pool, query->set, version, RA_QUERY_LIST, next_args, &next,
+                                   &message));
     FUZZ_EXPECT(next.after_set && next.order_count == query->order_count);
 }
 
@@ -88,20 +94,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_EXPECT(apr_pool_create(&pool, NULL) == APR_SUCCESS);
     /* a query string never holds a NUL: httpd's r->args ends at the first */
     const char *args = apr_pstrndup(pool, (const char *)data, size);
-    for (ra_version_e version = RA_VERSION_V1; version <= RA_VERSION_BETA; version++) {
-        for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
-            if (!ra_query_parse(pool, version, targets[t], args, &query, &message)) {
-                FUZZ_EXPECT(message != NULL);
-                continue;
-            }
-            check_total_order(&query);
-            FUZZ_EXPECT(!query.format || query.metadata <= RA_JW_METADATA_FULL);
-            for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
-                check_sql(ra_sql_list(pool, d, "tenant", &query, 101, query.skip));
-                check_sql(ra_sql_count(pool, d, "tenant", query.filter));
-            }
-            if (targets[t] == RA_QUERY_LIST) {
-                check_skiptoken(pool, version, &query);
+    for (int set = RA_ENTITY_SET_PARTNERS; set <= RA_ENTITY_SET_AUDIT; set++) {
+        for (ra_version_e version = RA_VERSION_V1; version <= RA_VERSION_BETA; version++) {
+            for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+                if (!ra_query_parse_set(pool, (ra_entity_set_e)set, version, targets[t], args,
+                                        &query, &message)) {
+                    FUZZ_EXPECT(message != NULL);
+                    continue;
+                }
+                check_total_order(&query);
+                FUZZ_EXPECT(!query.format || query.metadata <= RA_JW_METADATA_FULL);
+                for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
+                    check_sql(ra_sql_list(pool, d, "tenant", &query, 101, query.skip));
+                    check_sql(ra_sql_count(pool, d, query.set, "tenant", query.filter));
+                }
+                if (targets[t] == RA_QUERY_LIST) {
+                    check_skiptoken(pool, version, &query);
+                }
             }
         }
     }

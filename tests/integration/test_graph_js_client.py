@@ -30,6 +30,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from conftest import (COLLECTION, ROOT, SEED_BETA, SEED_V1, Backend, location_block,
                       make_service, sqlite_db)
@@ -370,6 +371,45 @@ def test_the_whole_cycle_through_the_graph_client(cycle_service, keys):
     assert out["afterDelete"]["graphError"]["code"] == "ResourceNotFound"
     assert svc.backend.row(first["id"]) is None
     assert len([r for r in svc.backend.rows() if r[1] and r[1].startswith(prefix)]) == 4
+
+
+AUDIT_SCRIPT = os.path.join(GRAPH_JS, "audit.mjs")
+
+
+def test_audit_events_listed_and_paged_through_the_graph_client(cycle_service, keys):
+    """A tenant's creates and a PATCH, then its audit events through the
+    client: filtered, ordered newest first, two a page, walked to the end by
+    the client's PageIterator over the $skiptoken nextLinks."""
+    svc, relay, cert_path = cycle_service
+    tenant = str(uuid.uuid4())
+    scopes = "DeviceManagementServiceConfig.ReadWrite.All DeviceManagementApps.Read.All"
+    base = f"{svc.httpd.base}/v1.0{COLLECTION}"
+    created = []
+    for n in range(5):
+        resp = requests.post(base, json={"displayName": f"audited {n}"}, timeout=30,
+                             headers={"Authorization": f"Bearer {keys.token(tid=tenant)}"})
+        assert resp.status_code == 201, resp.text
+        created.append(resp.json()["id"])
+    resp = requests.patch(f"{base}/{created[0]}", json={"displayName": "patched"}, timeout=30,
+                          headers={"Authorization": f"Bearer {keys.token(tid=tenant)}"})
+    assert resp.status_code == 200
+    env = dict(os.environ, GRAPH_BASE_URL=relay.base, GRAPH_VERSION="v1.0",
+               GRAPH_TOKEN=keys.token(tid=tenant, scp=scopes), NODE_EXTRA_CA_CERTS=cert_path)
+    p = subprocess.run([_require("node"), AUDIT_SCRIPT], cwd=GRAPH_JS, env=env,
+                       capture_output=True, text=True, timeout=NODE_TIMEOUT)
+    assert p.returncode == 0, f"audit.mjs exited {p.returncode}\n{p.stdout}\n{p.stderr}"
+    out = json.loads(p.stdout)
+    first = out["firstPage"]
+    assert first["@odata.count"] == 5
+    assert len(first["value"]) == 2
+    assert first["@odata.nextLink"].startswith(relay.base + "/v1.0/deviceManagement/auditEvents?")
+    walked = out["walked"]
+    assert [e["resources"][0]["resourceId"] for e in walked] == list(reversed(created))
+    assert {e["activityType"] for e in walked} == {"Create RemoteAssistancePartner"}
+    times = [e["activityDateTime"] for e in walked]
+    assert times == sorted(times, reverse=True)
+    assert out["one"]["id"] == walked[0]["id"]
+    assert out["categories"]["value"] == ["RemoteAssistance"]
 
 
 # ------------------------------------------------------------- throttling

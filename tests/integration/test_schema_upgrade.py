@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT, SCHEMA_LEVEL, Backend, Httpd, make_service, sqlite_db
+from conftest import OLDEST_READER, ROOT, SCHEMA_LEVEL, Backend, Httpd, make_service, sqlite_db
 from httpd_harness import give_to_run_user
 from graph_calls import Caller
 
@@ -201,11 +201,11 @@ def test_a_level_2_database_is_brought_up_by_the_steps(v1, workroot, keys):
     level_2(v1)
     svc = start(workroot, keys, v1)
     try:
-        assert (f"upgraded from schema level 2 to {SCHEMA_LEVEL}; modules of level 3 and "
-                "later can serve it") in svc.log()
+        assert (f"upgraded from schema level 2 to {SCHEMA_LEVEL}; modules of level "
+                f"{OLDEST_READER} and later can serve it") in svc.log()
         assert "RA00077" in svc.log()
         assert Caller(svc, tenant=LEGACY).get("from-0.2").json()["displayName"] == "Old"
-        assert schema_row(v1) == (SCHEMA_LEVEL, 3)
+        assert schema_row(v1) == (SCHEMA_LEVEL, OLDEST_READER)
     finally:
         svc.httpd.stop()
 
@@ -240,7 +240,7 @@ def test_a_newer_compatible_database_is_served_and_left_as_it_is(v1, workroot, k
         assert sorted(owner.ids()) == ["by-older", "from-0.2", "from-newer"]
     finally:
         svc.httpd.stop()
-    assert schema_row(v1) == (SCHEMA_LEVEL + 1, 3)
+    assert schema_row(v1) == (SCHEMA_LEVEL + 1, OLDEST_READER)
     assert v1.query("SELECT added_later FROM remote_assistance_partners WHERE "
                     "id = 'from-newer'") == [("x",)]
 

@@ -31,5 +31,6 @@ Suite *metrics_suite(void);
 Suite *throttle_suite(void);
 Suite *json_writer_suite(void);
 Suite *csdl_suite(void);
+Suite *audit_suite(void);
 
 #endif

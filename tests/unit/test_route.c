@@ -126,7 +126,7 @@ START_TEST(not_found)
     static const refused_case_t cases[] = {
         { "/v1.0/deviceManagement/remoteAssistancePartner", RA_ROUTE_NOT_FOUND,
           "Resource not found: this service answers "
-          "deviceManagement/remoteAssistancePartners only." },
+          "deviceManagement/remoteAssistancePartners and deviceManagement/auditEvents only." },
         { "/v1.0/deviceManagement", RA_ROUTE_NOT_FOUND, NULL },
         { "/v1.0/deviceManagement/otherPartners", RA_ROUTE_NOT_FOUND, NULL },
         { "/v1.0/xdeviceManagement/remoteAssistancePartners", RA_ROUTE_NOT_FOUND, NULL },

@@ -115,8 +115,8 @@ START_TEST(filter_sql)
                                                  apr_pescape_urlencoded(pool, cases[i].filter),
                                                  NULL), &q,
                                      &message), "%s: %s", cases[i].filter, message);
-        ra_sql_t *sqlite = ra_sql_count(pool, RA_DIALECT_SQLITE, "t", q.filter);
-        ra_sql_t *pgsql = ra_sql_count(pool, RA_DIALECT_PGSQL, "t", q.filter);
+        ra_sql_t *sqlite = ra_sql_count(pool, RA_DIALECT_SQLITE, RA_ENTITY_SET_PARTNERS, "t", q.filter);
+        ra_sql_t *pgsql = ra_sql_count(pool, RA_DIALECT_PGSQL, RA_ENTITY_SET_PARTNERS, "t", q.filter);
         ck_assert_str_eq(sqlite->text, apr_pstrcat(pool, COUNT_SQL, cases[i].sqlite, NULL));
         ck_assert_str_eq(params_of(sqlite), cases[i].sqlite_params);
         ck_assert_str_eq(pgsql->text, apr_pstrcat(pool, COUNT_SQL, cases[i].pgsql
@@ -124,7 +124,7 @@ START_TEST(filter_sql)
         ck_assert_str_eq(params_of(pgsql), cases[i].pgsql_params ? cases[i].pgsql_params
                                                                  : cases[i].sqlite_params);
     }
-    ck_assert_str_eq(ra_sql_count(pool, RA_DIALECT_SQLITE, "t", NULL)->text,
+    ck_assert_str_eq(ra_sql_count(pool, RA_DIALECT_SQLITE, RA_ENTITY_SET_PARTNERS, "t", NULL)->text,
                      "SELECT COUNT(*) FROM remote_assistance_partners WHERE tenant_id = %s");
 }
 END_TEST

@@ -280,7 +280,7 @@ START_TEST(invalid_datetime_fails)
     ra_partner_t good = partner("good", "name", NULL, "onboarded", UNSET, UNSET);
     insert(&conn, T1, &good);
     p.values[RA_PROP_ID] = "good";
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &p, good.etag, &error), RA_STORE_FAILED);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &p, good.etag, NULL, &error), RA_STORE_FAILED);
     ck_assert_str_eq(error, "a date-time is not an Edm.DateTimeOffset");
     ck_assert_str_eq(column(h, T1, "good", "last_connection_date_time"), UNSET);
     close_db(h);
@@ -339,7 +339,7 @@ START_TEST(statements_after_schema_change)
     close_db(other);
     ra_partner_t read;
     ck_assert_int_eq(ra_store_get(pool, &conn, T1, "after-index", &read, &error), RA_STORE_DONE);
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "after-index-2", NULL, &error),
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "after-index-2", NULL, NULL, &error),
                      RA_STORE_DONE);
     close_db(h);
 }
@@ -439,9 +439,9 @@ START_TEST(replace_compare_and_swap)
     b.values[RA_PROP_DISPLAY_NAME] = "by b";
     b.etag = ra_entity_new_etag(pool);
 
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &a, read_etag, &error), RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &a, read_etag, NULL, &error), RA_STORE_DONE);
     ck_assert_ptr_null(error);
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &b, read_etag, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &b, read_etag, NULL, &error), RA_STORE_MISSING);
     ck_assert_ptr_null(error);
     ck_assert_int_eq(ra_store_get(pool, &conn, T1, "p", &now, &error), RA_STORE_DONE);
     ck_assert_str_eq(now.values[RA_PROP_DISPLAY_NAME], "by a");
@@ -451,16 +451,16 @@ START_TEST(replace_compare_and_swap)
 
     /* with the current ETag, but in another tenant: not there */
     b.etag = ra_entity_new_etag(pool);
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T3, &b, a.etag, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T3, &b, a.etag, NULL, &error), RA_STORE_MISSING);
     /* the other tenant's row of the same id is its own */
     ck_assert_str_eq(column(h, T2, "p", "display_name"), "original");
     ck_assert_str_eq(column(h, T2, "p", "etag"), original.etag);
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T2, &b, original.etag, &error),
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T2, &b, original.etag, NULL, &error),
                      RA_STORE_DONE);
     ck_assert_str_eq(column(h, T1, "p", "display_name"), "by a");
     /* a missing id */
     b.values[RA_PROP_ID] = "nobody";
-    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &b, b.etag, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_replace(pool, &conn, T1, &b, b.etag, NULL, &error), RA_STORE_MISSING);
     ck_assert_str_eq(row_count(h), "2");
     close_db(h);
 }
@@ -479,16 +479,16 @@ START_TEST(delete_per_tenant_and_etag)
     insert(&conn, T1, &q);
     insert(&conn, T2, &theirs);
 
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T3, "p", NULL, &error), RA_STORE_MISSING);
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", theirs.etag, &error),
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T3, "p", NULL, NULL, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", theirs.etag, NULL, &error),
                      RA_STORE_MISSING);
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", "stale", &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", "stale", NULL, &error), RA_STORE_MISSING);
     ck_assert_ptr_null(error);
     ck_assert_str_eq(row_count(h), "3");
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", p.etag, &error), RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", p.etag, NULL, &error), RA_STORE_DONE);
     ck_assert_ptr_null(column(h, T1, "p", "id"));
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", NULL, &error), RA_STORE_MISSING);
-    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "q", NULL, &error), RA_STORE_DONE);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "p", NULL, NULL, &error), RA_STORE_MISSING);
+    ck_assert_int_eq(ra_store_delete(pool, &conn, T1, "q", NULL, NULL, &error), RA_STORE_DONE);
     /* the other tenant's row of the same id is still there */
     ck_assert_str_eq(column(h, T2, "p", "display_name"), "theirs");
     ck_assert_str_eq(row_count(h), "1");
@@ -557,7 +557,7 @@ static const char *all_pages(const ra_store_conn_t *conn, const char *tenant, co
         if (rows->nelts <= page) {
             return ids;
         }
-        ra_sql_key_values(&q, &APR_ARRAY_IDX(rows, page - 1, ra_partner_t), last);
+        ra_sql_key_values(&q, APR_ARRAY_IDX(rows, page - 1, ra_partner_t).values, last);
         args = ra_query_next_args(pool, &q, ra_query_skiptoken(pool, &q, last));
     }
     ck_abort_msg("%s: paging does not end", args);
@@ -845,7 +845,7 @@ static const ra_store_row_t *row_of(apr_pool_t *p, const char *tenant, const cha
     ra_partner_t *partner = apr_palloc(p, sizeof(*partner));
     *partner = (ra_partner_t){ .values = { id, name, NULL, "notOnboarded", UNSET, UNSET },
                                .etag = ra_entity_new_etag(p) };
-    *row = (ra_store_row_t){ tenant, partner, RA_VERSION_V1 };
+    *row = (ra_store_row_t){ tenant, partner, RA_VERSION_V1, NULL };
     return row;
 }
 
