@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 out=build/bench
 mkdir -p "$out"
-pkgs="apr-1 apr-util-1 jansson cjose openssl sqlite3"
+pkgs="apr-1 apr-util-1 jansson cjose openssl sqlite3 libpq"
 # The flags apxs builds the module with (apxs -q CFLAGS), so the token unit
 # runs the same code in the verify driver as in httpd.
 cflags="-std=gnu11 -Wall -Wextra -Werror -pipe -g -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2"
@@ -27,6 +27,7 @@ gcc $cflags $(pkg-config --cflags jansson sqlite3) -o "$out/sqlite_script" \
 gcc $cflags -I include -I build $(pkg-config --cflags $pkgs) -o "$out/module_sql" \
     bench/module_sql.c src/ra_dbd.c src/ra_store.c src/ra_sql.c src/ra_query.c src/ra_entity.c \
     src/ra_json_writer.c src/ra_schema.c src/ra_audit.c src/ra_odata.c src/ra_route.c \
+    src/ra_watchdog.c \
     $(pkg-config --libs $pkgs) -lm
 # shellcheck disable=SC2086
 gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/verify_speed" \

@@ -71,6 +71,12 @@ int ra_fail(ra_request_t *rq, int status, const char *code, const char *message)
 /* 503 ServiceNotAvailable with Retry-After, after logging what failed. */
 int ra_unavailable(ra_request_t *rq, const char *what, const char *error);
 
+/* 503 ServiceNotAvailable with Retry-After for a write that failed: as
+ * ra_unavailable, but a write not known to be replicated
+ * (RA_STORE_UNREPLICATED) is logged as such (RA00101, a warning). */
+int ra_write_failed(ra_request_t *rq, const char *what, ra_store_result_e result,
+                    const char *error);
+
 /* 503 ServiceNotAvailable with Retry-After for a list or count that ran
  * past RemoteAssistQueryTimeout (RA_STORE_TIMED_OUT), logged once (RA00090,
  * a warning). what names the operation. */

@@ -38,6 +38,7 @@ typedef enum {
     RA_STMT_REPLACE,    /* every property and a new ETag, if the ETag is still the one read */
     RA_STMT_DELETE,
     RA_STMT_DELETE_IF,  /* only while the ETag is the given one */
+    RA_STMT_TOUCH,      /* rewrites a row unchanged: a commit that waits for replication */
     RA_STMT_KINDS
 } ra_stmt_e;
 
@@ -56,9 +57,18 @@ typedef struct {
     apr_pool_t *pool;       /* the connection's own pool */
     apr_hash_t *prepared;   /* label -> apr_dbd_prepared_t * */
     /* how long one list or count statement may run (RemoteAssistQueryTimeout);
-     * 0: no bound */
+     * 0: no bound. On PostgreSQL also the client-side bound of every round
+     * trip of the module's (ra_watchdog.h), the commit's wait for
+     * synchronous replication included */
     apr_interval_time_t query_timeout;
 } ra_store_conn_t;
+
+/* PostgreSQL, per new pooled connection (after ra_store_connection_setup):
+ * the module's notice receiver, which tells a write whose commit's wait for
+ * synchronous replication was cancelled (RA_STORE_UNREPLICATED), and the
+ * watch that bounds its round trips, kept in conn->prepared. Once per
+ * connection; nothing on SQLite. */
+void ra_store_connection_observe(const ra_store_conn_t *conn);
 
 /* Prepares every statement on a new connection (after its settings), into
  * conn->prepared. NULL, or what failed; a statement missing there is
@@ -70,8 +80,14 @@ typedef enum {
     RA_STORE_CONFLICT,  /* insert: the tenant already has that id */
     RA_STORE_MISSING,   /* no such row, or not with the expected ETag */
     RA_STORE_FAILED,    /* nothing written; *error says why */
-    RA_STORE_TIMED_OUT  /* a list or count ran past conn->query_timeout and was
-                         * stopped; the connection serves on */
+    RA_STORE_TIMED_OUT, /* a list or count ran past conn->query_timeout and was
+                         * stopped; the connection serves on (or, when the server
+                         * did not answer at all, was closed) */
+    RA_STORE_UNREPLICATED /* PostgreSQL: a write that may be committed on the primary
+                           * but is not known to be on a synchronous standby (its wait
+                           * was cancelled, or it got no answer within
+                           * conn->query_timeout); a failover may lose it, so it is
+                           * answered as a failure, and a later try settles it */
 } ra_store_result_e;
 
 /* Audited writes: a write given an event (ra_audit.h) writes it in the same
@@ -80,7 +96,13 @@ typedef enum {
  * statement. */
 
 /* Inserts partner (id and etag set) for tenant in one autocommit statement
- * (not audited: audited creates go through ra_store_insert_batch). */
+ * (not audited: audited creates go through ra_store_insert_batch).
+ * On PostgreSQL an id found taken is RA_STORE_CONFLICT, or RA_STORE_DONE
+ * when the row carries this partner's ETag (an earlier try of this very
+ * create committed), only once a write of its own has waited for
+ * synchronous replication (so the row is on the standby); else
+ * RA_STORE_UNREPLICATED or RA_STORE_FAILED. After a lost connection the
+ * insert runs once more on a fresh one. */
 ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
                                   const char *tenant, const ra_partner_t *partner,
                                   ra_version_e version, const char **error);
@@ -105,7 +127,9 @@ typedef struct {
  * committed, nor failed or taken when its own insert committed. One row is
  * the prepared insert. Rows with an event: the batch, and each row after a
  * failed batch, is one transaction with the events of the rows it created
- * (one more multi-row INSERT in it, not another commit). */
+ * (one more multi-row INSERT in it, not another commit). On PostgreSQL a
+ * batch whose commit is not known to be replicated (RA_STORE_UNREPLICATED)
+ * makes every row of it so. */
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors);

@@ -94,7 +94,8 @@ int ra_op_create(ra_request_t *rq)
     item.row.version = rq->cfg->version;
     /* the event rides in the row's transaction (its batch's, in group commit) */
     item.row.event = ra_audit_event(rq, RA_AUDIT_CREATE, NULL, &partner);
-    switch (store(rq, &item)) {
+    ra_store_result_e stored = store(rq, &item);
+    switch (stored) {
     case RA_STORE_DONE:
         break;
     case RA_STORE_CONFLICT: /* within the caller's tenant only: ids are per tenant */
@@ -102,7 +103,7 @@ int ra_op_create(ra_request_t *rq)
                        apr_psprintf(r->pool, "A remoteAssistancePartner with id '%s' "
                                     "already exists.", partner.values[RA_PROP_ID]));
     default:
-        return ra_unavailable(rq, "insert", item.error);
+        return ra_write_failed(rq, "insert", stored, item.error);
     }
     apr_table_setn(r->headers_out, "Location",
                    ra_odata_entity_url(r->pool, rq->service_root, partner.values[RA_PROP_ID]));

@@ -48,8 +48,8 @@ int ra_op_delete(ra_request_t *rq)
             ra_audit_maintain(rq);
             return rc;
         }
-        if (found == RA_STORE_FAILED) {
-            return ra_unavailable(rq, "delete", error);
+        if (found != RA_STORE_MISSING) { /* MISSING: it changed since the read */
+            return ra_write_failed(rq, "delete", found, error);
         }
     }
     return ra_fail(rq, HTTP_CONFLICT, "Conflict",

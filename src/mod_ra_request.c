@@ -192,6 +192,19 @@ int ra_unavailable(ra_request_t *rq, const char *what, const char *error)
     return fail_unavailable(rq, APLOG_ERR, STORE_UNAVAILABLE);
 }
 
+int ra_write_failed(ra_request_t *rq, const char *what, ra_store_result_e result,
+                    const char *error)
+{
+    if (result != RA_STORE_UNREPLICATED) {
+        return ra_unavailable(rq, what, error);
+    }
+    /* a warning: the primary is well; a standby (or the bound) is not */
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, rq->r, RALOGNO(00101)
+                  "request-id=%s %s not confirmed by a synchronous standby: %s; answered "
+                  "503", rq->request_id, what, error);
+    return fail_unavailable(rq, APLOG_DEBUG, STORE_UNAVAILABLE);
+}
+
 int ra_query_timed_out(ra_request_t *rq, const char *what)
 {
     /* a warning: the store is well, this query asked too much of it */

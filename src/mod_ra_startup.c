@@ -36,6 +36,7 @@
 #include "ra_schema.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
+#include "ra_watchdog.h"
 
 APLOG_USE_MODULE(remoteassist);
 
@@ -121,6 +122,48 @@ static const char *bounded_params(apr_pool_t *p, const char *params)
                            "connect_timeout=" RA_CONNECT_TIMEOUT, NULL);
     }
     return apr_pstrcat(p, params, " connect_timeout=" RA_CONNECT_TIMEOUT, NULL);
+}
+
+/* What a PostgreSQL DBDParams needs so that no wait on the server is
+ * endless, and why (docs/deploy.md, "Bounded waits" gives values): mod_dbd
+ * opens its pooled connections with DBDParams as written, which the module
+ * only reads. */
+static const struct {
+    const char *keyword, *why;
+} bounding_params[] = {
+    { "connect_timeout", "a connection attempt to a host that does not answer" },
+    { "keepalives_idle", "an idle pooled connection whose server went away" },
+    { "tcp_user_timeout", "a request whose server stopped acknowledging what it sent" },
+};
+
+/* Warns (RA00100) when a PostgreSQL DBDParams lacks any of bounding_params. */
+static void warn_unbounded_params(apr_pool_t *p, server_rec *s, const char *driver,
+                                  const char *params, const char *name)
+{
+    PQconninfoOption *options;
+    const char *missing = "";
+
+    if (ra_dbd_dialect(driver) != RA_DIALECT_PGSQL
+        || !(options = PQconninfoParse(params, NULL))) {
+        return; /* unreadable parameters are refused elsewhere */
+    }
+    for (size_t i = 0; i < sizeof(bounding_params) / sizeof(bounding_params[0]); i++) {
+        int set = 0;
+        for (PQconninfoOption *o = options; o->keyword; o++) {
+            set |= !strcmp(o->keyword, bounding_params[i].keyword) && o->val && *o->val;
+        }
+        if (!set) {
+            missing = apr_psprintf(p, "%s%s%s (%s)", missing, *missing ? ", " : "",
+                                   bounding_params[i].keyword, bounding_params[i].why);
+        }
+    }
+    PQconninfoFree(options);
+    if (*missing) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00100)
+                     "DBDParams (%s) sets no %s: such waits are bounded only by the kernel "
+                     "(minutes) or not at all; see docs/deploy.md, \"Bounded waits\"",
+                     name, missing);
+    }
 }
 
 /* libpq quotes parts of parameters it cannot read in its message, and they
@@ -539,6 +582,7 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         db->scfg = scfg;
         scfg->database = db;
         apr_hash_set(databases, key, APR_HASH_KEY_STRING, db);
+        warn_unbounded_params(ptemp, s, scfg->dbd_driver, scfg->dbd_params, db->name);
 
         ra_schema_state_e state = setup_database(ptemp, scfg, 1, &outcome, &error);
         error = login_hint(ptemp, error);
@@ -673,6 +717,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         }
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
+        warn_unbounded_params(ptemp, s, scfg->dbd_driver, scfg->dbd_params, name);
         ra_schema_state_e state = setup_database(ptemp, scfg, 0, &outcome, &error);
         if (state == RA_SCHEMA_UNREACHABLE
             && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
@@ -716,6 +761,21 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
     }
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config(s)->token_cache = cache;
+    }
+
+    for (server_rec *s = main_server; s; s = s->next) {
+        const ra_server_config_t *scfg = ra_server_config(s);
+        if (scfg->serves && scfg->dbd_driver
+            && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
+            /* the client-side bound of every PostgreSQL round trip */
+            apr_status_t rv = ra_watchdog_start(p);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server, RALOGNO(00102)
+                             "cannot start the watchdog thread: PostgreSQL statements of "
+                             "this child are not bounded on the client's side");
+            }
+            break;
+        }
     }
 
     ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
@@ -839,6 +899,7 @@ apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
         return APR_SUCCESS;
     }
     error = ra_store_connection_setup(pool, dbd->driver, dbd->handle);
+    ra_store_connection_observe(&conn);
     if (!__atomic_load_n(&db->ready, __ATOMIC_ACQUIRE)) {
         /* no statement can be prepared on tables that are not there yet */
         apr_hash_set(dbd->prepared, RA_OPENED_EARLY, APR_HASH_KEY_STRING, RA_OPENED_EARLY);

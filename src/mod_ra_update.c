@@ -46,8 +46,8 @@ int ra_op_modify(ra_request_t *rq, ra_audit_op_e op, ra_mutate_fn mutate, const 
         if (stored == RA_STORE_DONE) {
             return OK;
         }
-        if (stored == RA_STORE_FAILED) {
-            return ra_unavailable(rq, "update", error);
+        if (stored != RA_STORE_MISSING) {
+            return ra_write_failed(rq, "update", stored, error);
         }
     }
     return ra_fail(rq, HTTP_CONFLICT, "Conflict",

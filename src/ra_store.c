@@ -7,11 +7,13 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "ra_dbd.h"
 #include "ra_schema.h"
 #include "ra_sql.h"
+#include "ra_watchdog.h"
 
 #define TABLE RA_SCHEMA_TABLE
 #define SELECTED RA_SCHEMA_SELECTED
@@ -41,6 +43,11 @@ static const struct {
         "DELETE FROM " TABLE " WHERE tenant_id = %s AND id = %s" },
     [RA_STMT_DELETE_IF] = { "remoteassist_delete_if",
         "DELETE FROM " TABLE " WHERE tenant_id = %s AND id = %s AND etag = %s" },
+    /* a write that changes nothing but still writes WAL and commits with a
+     * transaction id, so its COMMIT waits for synchronous replication, which
+     * covers every earlier commit (see settle_taken) */
+    [RA_STMT_TOUCH] = { "remoteassist_touch",
+        "UPDATE " TABLE " SET etag = etag WHERE tenant_id = %s AND id = %s" },
 };
 
 const char *ra_store_statement_label(ra_stmt_e stmt)
@@ -87,6 +94,85 @@ const char *ra_store_connection_setup(apr_pool_t *pool, const apr_dbd_driver_t *
     return rv ? ra_dbd_error(pool, driver, handle, rv, "connection setup") : NULL;
 }
 
+/* What the module keeps of a PostgreSQL connection, among its prepared
+ * statements (whose labels are plain identifiers, so none can be this key):
+ * whether the server sent a WARNING during the statement running now, and
+ * the watch that bounds it. */
+#define PG_SESSION "(remoteassist PostgreSQL session)"
+
+typedef struct {
+    int warned;
+    ra_watch_t watch;
+} pg_session_t;
+
+/* PostgreSQL tells of a synchronous-replication wait that was cancelled (a
+ * statement cancel, an administrator, a terminated backend) only with a
+ * WARNING after the commit, which still reports success: "The transaction
+ * has already committed locally, but might not have been replicated to the
+ * standby." apr_dbd_pgsql installs a receiver that drops every notice. The
+ * severity is read in its untranslated form (lc_messages may be any
+ * language), and any WARNING during a write is taken as that one: a write
+ * of the module's draws no other, and one taken wrongly costs a 503. */
+static void pg_notice(void *arg, const PGresult *res)
+{
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && !strcmp(severity, "WARNING")) {
+        ((pg_session_t *)arg)->warned = 1;
+    }
+}
+
+void ra_store_connection_observe(const ra_store_conn_t *conn)
+{
+    pg_session_t *session;
+
+    if (dialect_of(conn->driver) != RA_DIALECT_PGSQL
+        || apr_hash_get(conn->prepared, PG_SESSION, APR_HASH_KEY_STRING)) {
+        return; /* PQreset keeps the receiver: it belongs to the PGconn */
+    }
+    session = apr_pcalloc(conn->pool, sizeof(*session));
+    PQsetNoticeReceiver(apr_dbd_native_handle(conn->driver, conn->handle), pg_notice, session);
+    apr_hash_set(conn->prepared, PG_SESSION, APR_HASH_KEY_STRING, session);
+}
+
+static pg_session_t *pg_session(const ra_store_conn_t *conn)
+{
+    return dialect_of(conn->driver) == RA_DIALECT_PGSQL
+           ? apr_hash_get(conn->prepared, PG_SESSION, APR_HASH_KEY_STRING) : NULL;
+}
+
+/* Arms the client-side bound of one PostgreSQL round trip (none with bound
+ * 0, on SQLite, or on a connection not set up by the module) and forgets
+ * any earlier warning. The session, or NULL. */
+static pg_session_t *pg_watch(const ra_store_conn_t *conn, apr_interval_time_t bound)
+{
+    pg_session_t *session = pg_session(conn);
+    if (session) {
+        session->warned = 0;
+        if (bound > 0) {
+            ra_watch_arm(&session->watch,
+                         PQsocket(apr_dbd_native_handle(conn->driver, conn->handle)),
+                         apr_time_now() + bound);
+        }
+        else {
+            session->watch.fired = 0; /* not armed: the watchdog never sees it */
+        }
+    }
+    return session;
+}
+
+/* Ends pg_watch's bound: 1 when it tripped and the connection was shut. */
+static int pg_unwatch(pg_session_t *session)
+{
+    return session ? ra_watch_disarm(&session->watch) : 0;
+}
+
+/* Whether the connection is lost (not: a statement failed on it). */
+static int pg_connection_lost(const ra_store_conn_t *conn)
+{
+    return dialect_of(conn->driver) == RA_DIALECT_PGSQL
+           && PQstatus(apr_dbd_native_handle(conn->driver, conn->handle)) != CONNECTION_OK;
+}
+
 /* ---------------------------------------------------- fixed statements */
 
 /* Whether a failed statement may be one the connection lost or outgrew, so
@@ -118,8 +204,10 @@ static int statement_may_be_stale(const ra_store_conn_t *conn, int rv, int attem
 static apr_dbd_prepared_t *prepare(const ra_store_conn_t *conn, ra_stmt_e which,
                                    apr_dbd_prepared_t *stmt, int *rv)
 {
+    pg_session_t *session = pg_watch(conn, conn->query_timeout);
     *rv = apr_dbd_prepare(conn->driver, conn->pool, conn->handle, statements[which].sql,
                           statements[which].label, &stmt);
+    pg_unwatch(session);
     if (*rv != 0) {
         return NULL;
     }
@@ -148,39 +236,109 @@ const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
  * which makes SQLite read the new one. */
 #define STALE_RETRIES 2
 
+/* A lost PostgreSQL connection opened again where it stands, once:
+ * apr_dbd_check_conn runs PQreset (within DBDParams' connect_timeout; with
+ * several hosts and target_session_attrs=read-write it finds the promoted
+ * primary), which keeps the notice receiver but drops the server's prepared
+ * statements, so they are prepared again, as after mod_dbd's own reset.
+ * mod_dbd has no way to swap a request's pooled connection, and the request
+ * holds this one: resetting it in place is that swap. */
+static int pg_reconnect(apr_pool_t *pool, const ra_store_conn_t *conn)
+{
+    return apr_dbd_check_conn(conn->driver, pool, conn->handle) == APR_SUCCESS
+           && !ra_store_prepare_statements(conn);
+}
+
+/* What a round trip whose bound tripped gets: a read failed, a write may
+ * have committed without its replication being confirmed. */
+static ra_store_result_e tripped(apr_pool_t *pool, apr_interval_time_t bound, int write,
+                                 const char *what, const char **error)
+{
+    *error = apr_psprintf(pool, "%s: no answer from PostgreSQL within %" APR_TIME_T_FMT
+                          " ms (RemoteAssistQueryTimeout); the connection was closed", what,
+                          apr_time_as_msec(bound));
+    return write ? RA_STORE_UNREPLICATED : RA_STORE_TIMED_OUT;
+}
+
 /* Runs a fixed statement: a write (res NULL: *nrows gets the rows changed)
  * or a read (all rows buffered in *res). Prepares it again after a failure
- * that may mean it is stale; the error reported is the first one. */
-static int execute(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e which,
-                   const void **args, int *nrows, apr_dbd_results_t **res,
-                   const char **error)
+ * that may mean it is stale; the error reported is the first one. On
+ * PostgreSQL each round trip is bounded by conn->query_timeout, a write
+ * whose commit drew a WARNING is RA_STORE_UNREPLICATED, and after a lost
+ * connection the statement runs once more on a fresh one. */
+static ra_store_result_e execute_as(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                    ra_stmt_e which, const void **args, int *nrows,
+                                    apr_dbd_results_t **res, int retry, const char **error)
 {
-    apr_dbd_prepared_t *stmt = apr_hash_get(conn->prepared, statements[which].label,
-                                            APR_HASH_KEY_STRING);
+    const char *label = statements[which].label;
+    apr_dbd_prepared_t *stmt = apr_hash_get(conn->prepared, label, APR_HASH_KEY_STRING);
     const char *first_error = NULL;
-    int rv;
+    int rv, reconnected = 0;
 
     if (!stmt && !(stmt = prepare(conn, which, NULL, &rv))) {
-        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv,
-                                   apr_pstrcat(pool, "prepare ", statements[which].label, NULL));
-        return 0;
+        if (!retry || !pg_connection_lost(conn) || !pg_reconnect(pool, conn)
+            || !(stmt = apr_hash_get(conn->prepared, label, APR_HASH_KEY_STRING))) {
+            *error = ra_dbd_error(pool, conn->driver, conn->handle, rv,
+                                  apr_pstrcat(pool, "prepare ", label, NULL));
+            return RA_STORE_FAILED;
+        }
+        reconnected = 1;
     }
     for (int attempt = 0;; attempt++) {
+        pg_session_t *session = pg_watch(conn, conn->query_timeout);
         rv = res ? apr_dbd_pbselect(conn->driver, pool, conn->handle, res, stmt, 1, args)
                  : apr_dbd_pbquery(conn->driver, pool, conn->handle, nrows, stmt, args);
+        int timed_out = pg_unwatch(session);
         if (rv == 0) {
-            return 1;
+            if (!res && session && session->warned) {
+                *error = apr_pstrcat(pool, label, ": committed on the primary, but PostgreSQL "
+                                     "warned that its wait for synchronous replication was "
+                                     "cancelled", NULL);
+                return RA_STORE_UNREPLICATED;
+            }
+            return RA_STORE_DONE;
+        }
+        if (timed_out) {
+            return tripped(pool, conn->query_timeout, !res, label, error);
         }
         if (!first_error) {
-            first_error = ra_dbd_error(pool, conn->driver, conn->handle, rv,
-                                            statements[which].label);
+            first_error = ra_dbd_error(pool, conn->driver, conn->handle, rv, label);
+        }
+        if (!retry) {
+            *error = first_error;
+            return RA_STORE_FAILED;
+        }
+        if (!reconnected && pg_connection_lost(conn)) {
+            reconnected = 1;
+            if (pg_reconnect(pool, conn)
+                && (stmt = apr_hash_get(conn->prepared, label, APR_HASH_KEY_STRING))) {
+                continue;
+            }
+            *error = first_error;
+            return RA_STORE_FAILED;
         }
         if (attempt == STALE_RETRIES || !statement_may_be_stale(conn, rv, attempt)
             || !(stmt = prepare(conn, which, stmt, &rv))) {
             *error = first_error;
-            return 0;
+            return RA_STORE_FAILED;
         }
     }
+}
+
+static ra_store_result_e execute(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                 ra_stmt_e which, const void **args, int *nrows,
+                                 apr_dbd_results_t **res, const char **error)
+{
+    return execute_as(pool, conn, which, args, nrows, res, 1, error);
+}
+
+/* A write inside the caller's transaction: tried once, as a failed
+ * statement aborts the transaction and a reconnect would leave it behind. */
+static ra_store_result_e execute_once(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                      ra_stmt_e which, const void **args, int *nrows,
+                                      const char **error)
+{
+    return execute_as(pool, conn, which, args, nrows, NULL, 0, error);
 }
 
 /* The two sort ticks of a partner's DateTimeOffsets; 0 if one is invalid. */
@@ -190,40 +348,93 @@ static int partner_ticks(const ra_partner_t *p, apr_int64_t *last, apr_int64_t *
            && ra_entity_datetime_parse(p->values[RA_PROP_EXPIRY], expiry);
 }
 
+/* PostgreSQL: an id found taken. A 409 tells the client that its create,
+ * or an earlier try of it, is stored, and a 201 that it is: both must hold
+ * after a failover. The row may be one whose commit's wait for synchronous
+ * replication was cancelled (that try answered 503), so far on the primary
+ * alone; pg_stat_replication would say, but the least-privileged role may
+ * not read it. So a write that waits for replication itself runs first,
+ * touching the row: its commit comes later in the WAL than the row's, and a
+ * standby confirms WAL in order, so when it is confirmed the row is too.
+ * Then the row is this create's own (its ETag, random per create: a try
+ * whose answer was lost, or a retry on a fresh connection) or another's. */
+static ra_store_result_e settle_taken(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                      const char *tenant, const ra_partner_t *partner,
+                                      const char **error)
+{
+    const char *id = partner->values[RA_PROP_ID];
+    const void *args[] = { tenant, id };
+    ra_partner_t stored;
+    int nrows = 0;
+
+    ra_store_result_e proved = execute(pool, conn, RA_STMT_TOUCH, args, &nrows, NULL, error);
+    if (proved != RA_STORE_DONE) {
+        return proved;
+    }
+    switch (ra_store_get(pool, conn, tenant, id, &stored, error)) {
+    case RA_STORE_DONE:
+        return strcmp(stored.etag, partner->etag) ? RA_STORE_CONFLICT : RA_STORE_DONE;
+    case RA_STORE_MISSING: /* deleted meanwhile: the client's retry creates it */
+        *error = "the id was taken, then deleted while this create looked";
+        return RA_STORE_FAILED;
+    default:
+        return RA_STORE_FAILED;
+    }
+}
+
 /* ------------------------------------------ transactions and audit events */
 
-static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
-                            const ra_sql_t *sql, int ncols,
-                            void (*each)(apr_pool_t *, const char *const *, void *),
-                            void *baton, const char **error);
+typedef void (*row_fn)(apr_pool_t *pool, const char *const *values, void *baton);
+
+static int pg_query(const ra_store_conn_t *conn, apr_interval_time_t bound, const char *sql,
+                    int *timed_out);
+static ra_store_result_e select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                          const ra_sql_t *sql, int ncols, row_fn each,
+                                          void *baton, const char **error);
 
 /* A transaction for a write and its audit events. On SQLite BEGIN IMMEDIATE
  * takes the write lock first, so nothing read or written in it can be
- * changed by another writer before the COMMIT. */
+ * changed by another writer before the COMMIT. On PostgreSQL its round trip
+ * is bounded like every other (RemoteAssistQueryTimeout). */
 static int begin(apr_pool_t *pool, const ra_store_conn_t *conn, const char **error)
 {
-    int nrows, rv = apr_dbd_query(conn->driver, conn->handle, &nrows,
-                                  dialect_of(conn->driver) == RA_DIALECT_SQLITE
-                                  ? "BEGIN IMMEDIATE" : "BEGIN");
+    int timed_out = 0;
+    int rv = pg_query(conn, conn->query_timeout, dialect_of(conn->driver) == RA_DIALECT_SQLITE
+                                                 ? "BEGIN IMMEDIATE" : "BEGIN", &timed_out);
     if (rv != 0) {
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "begin");
     }
     return rv == 0;
 }
 
-/* COMMIT when commit, else (or when the COMMIT fails) ROLLBACK: 1 only
- * when the transaction committed. */
-static int finish(apr_pool_t *pool, const ra_store_conn_t *conn, int commit,
-                  const char **error)
+/* COMMIT when commit, else (or when the COMMIT fails) ROLLBACK. The
+ * COMMIT is where PostgreSQL waits for a synchronous standby: bounded on the
+ * client's side, and a wait that was cancelled (its WARNING) or cut short
+ * by the bound makes the transaction RA_STORE_UNREPLICATED, as an
+ * autocommit write's is (execute). RA_STORE_DONE only when it committed
+ * and, on PostgreSQL, was confirmed. */
+static ra_store_result_e finish(apr_pool_t *pool, const ra_store_conn_t *conn, int commit,
+                                const char **error)
 {
-    int nrows, rv = commit ? apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT") : 1;
-    if (rv != 0) {
-        if (commit) {
-            *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
+    int nrows, rv = 1;
+    if (commit) {
+        pg_session_t *session = pg_watch(conn, conn->query_timeout);
+        rv = apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT");
+        if (pg_unwatch(session)) {
+            return tripped(pool, conn->query_timeout, 1, "commit", error);
         }
-        apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+        if (rv == 0 && session && session->warned) {
+            *error = "commit: committed on the primary, but PostgreSQL warned that its wait "
+                     "for synchronous replication was cancelled";
+            return RA_STORE_UNREPLICATED;
+        }
+        if (rv == 0) {
+            return RA_STORE_DONE;
+        }
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
     }
-    return rv == 0;
+    apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+    return RA_STORE_FAILED;
 }
 
 static void count_returned(apr_pool_t *pool, const char *const *values, void *baton)
@@ -278,7 +489,8 @@ static int insert_events(apr_pool_t *pool, const ra_store_conn_t *conn,
     /* RETURNING makes it a statement with rows on both drivers' select path,
      * and the count proves every event went in */
     ra_sql_append(&sql, " RETURNING id");
-    if (!select_generated(pool, conn, &sql, 1, count_returned, &inserted, error)) {
+    if (select_generated(pool, conn, &sql, 1, count_returned, &inserted, error)
+        != RA_STORE_DONE) {
         return 0;
     }
     if (inserted != n) {
@@ -288,11 +500,12 @@ static int insert_events(apr_pool_t *pool, const ra_store_conn_t *conn,
     return 1;
 }
 
-/* A fixed write (replace, delete) and, when it changed a row, its audit
- * event, in one transaction. A PostgreSQL connection that lost its prepared
- * statements (a server restart) fails inside the transaction, where they
- * cannot be prepared again: they are, after the ROLLBACK, and the
- * transaction runs once more. */
+/* A fixed write (replace, delete, insert) and, when it changed a row, its
+ * audit event, in one transaction. Inside it a statement is tried once (a
+ * reconnect would leave the transaction behind, and a failed statement
+ * aborts it), so a PostgreSQL connection that was lost, or lost its
+ * prepared statements (a server restart), is opened again or prepares them
+ * after the ROLLBACK, and the transaction runs once more. */
 static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *conn,
                                        ra_stmt_e which, const void **args,
                                        const ra_audit_event_t *event, const char **error)
@@ -300,26 +513,32 @@ static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *
     int nrows = 0, rv;
 
     if (!event) {
-        return !execute(pool, conn, which, args, &nrows, NULL, error) ? RA_STORE_FAILED
-               : nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
+        ra_store_result_e result = execute(pool, conn, which, args, &nrows, NULL, error);
+        return result != RA_STORE_DONE ? result : nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
     }
     for (int attempt = 0;; attempt++) {
         if (!begin(pool, conn, error)) {
             return RA_STORE_FAILED;
         }
-        int written = execute(pool, conn, which, args, &nrows, NULL, error)
+        /* nothing is committed before the COMMIT: a statement whose bound
+         * tripped in here is a failure, not an unconfirmed write */
+        int written = execute_once(pool, conn, which, args, &nrows, error) == RA_STORE_DONE
                       && (nrows == 0 || insert_events(pool, conn, &event, 1, error));
         if (written && nrows == 0) {
             finish(pool, conn, 0, error);
             return RA_STORE_MISSING;
         }
-        if (finish(pool, conn, written, error)) {
-            return RA_STORE_DONE;
+        ra_store_result_e finished = finish(pool, conn, written, error);
+        if (finished != RA_STORE_FAILED) {
+            return finished;
         }
         if (attempt > 0 || dialect_of(conn->driver) != RA_DIALECT_PGSQL) {
             return RA_STORE_FAILED;
         }
-        prepare(conn, which, NULL, &rv);
+        if (pg_connection_lost(conn) ? !pg_reconnect(pool, conn)
+                                     : !prepare(conn, which, NULL, &rv)) {
+            return RA_STORE_FAILED;
+        }
     }
 }
 
@@ -345,7 +564,11 @@ static ra_store_result_e insert_row(apr_pool_t *pool, const ra_store_conn_t *con
                            ra_version_name(row->version) };
     ra_store_result_e result = audited_write(pool, conn, RA_STMT_INSERT, args, row->event,
                                              error);
-    return result == RA_STORE_MISSING ? RA_STORE_CONFLICT : result;
+    if (result != RA_STORE_MISSING) {
+        return result;
+    }
+    return dialect_of(conn->driver) == RA_DIALECT_PGSQL
+           ? settle_taken(pool, conn, row->tenant, partner, error) : RA_STORE_CONFLICT;
 }
 
 ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -434,9 +657,9 @@ static int sqlite_busy(const ra_store_conn_t *conn)
 /* The batch's statement once and, when its rows carry events, the events
  * of the rows it created, in one transaction. *busy: it failed because
  * another SQLite writer held the database (nothing was written). */
-static int batch_once(apr_pool_t *pool, const ra_store_conn_t *conn, const ra_sql_t *sql,
-                      const ra_store_row_t *const *rows, int n, apr_hash_t *created,
-                      int *busy, const char **error)
+static ra_store_result_e batch_once(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                    const ra_sql_t *sql, const ra_store_row_t *const *rows,
+                                    int n, apr_hash_t *created, int *busy, const char **error)
 {
     const ra_audit_event_t **events = apr_palloc(pool, sizeof(*events) * (size_t)n);
     int audited = 0, m = 0;
@@ -444,12 +667,21 @@ static int batch_once(apr_pool_t *pool, const ra_store_conn_t *conn, const ra_sq
     for (int i = 0; i < n; i++) {
         audited |= rows[i]->event != NULL;
     }
-    if (audited && !begin(pool, conn, error)) {
-        *busy = sqlite_busy(conn);
-        return 0;
+    if (!audited) { /* one autocommit statement */
+        ra_store_result_e batch = select_generated(pool, conn, sql, 1, created_etag, created,
+                                                   error);
+        *busy = batch == RA_STORE_FAILED && sqlite_busy(conn);
+        return batch;
     }
-    int ok = select_generated(pool, conn, sql, 1, created_etag, created, error);
-    for (int i = 0; ok && audited && i < n; i++) {
+    if (!begin(pool, conn, error)) {
+        *busy = sqlite_busy(conn);
+        return RA_STORE_FAILED;
+    }
+    /* inside the transaction nothing is committed before the COMMIT: a
+     * bound that trips on the insert is a failure, not an unconfirmed write */
+    int ok = select_generated(pool, conn, sql, 1, created_etag, created, error)
+             == RA_STORE_DONE;
+    for (int i = 0; ok && i < n; i++) {
         if (rows[i]->event
             && apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)) {
             events[m++] = rows[i]->event;
@@ -459,7 +691,7 @@ static int batch_once(apr_pool_t *pool, const ra_store_conn_t *conn, const ra_sq
         ok = insert_events(pool, conn, events, m, error);
     }
     *busy = !ok && sqlite_busy(conn);
-    return audited ? finish(pool, conn, ok, error) : ok;
+    return finish(pool, conn, ok, error);
 }
 
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -470,15 +702,27 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     ra_sql_t *sql = n > 1 ? batch_insert_sql(pool, rows, n) : NULL;
     apr_time_t give_up = apr_time_now() + RA_STORE_SQLITE_WRITE_PATIENCE;
     const char *error = NULL;
-    int inserted = 0, busy = 0;
+    ra_store_result_e batch = RA_STORE_FAILED;
+    int busy = 0;
 
     /* SQLite busy: the batch waits as long as one statement through
      * apr_dbd_sqlite3 would, trying again after each busy timeout */
-    while (sql && !(inserted = batch_once(pool, conn, sql, rows, n, created, &busy, &error))
+    while (sql && (batch = batch_once(pool, conn, sql, rows, n, created, &busy, &error))
+                  == RA_STORE_FAILED
            && busy && apr_time_now() < give_up) {
         apr_hash_clear(created);
     }
-    if (inserted) {
+    if (batch == RA_STORE_UNREPLICATED) {
+        /* committed or not, it is not known to be on the standby: no row
+         * is created, nor taken (a retry finds out, see settle_taken), and
+         * trying them one by one would wait as long again */
+        for (int i = 0; i < n; i++) {
+            results[i] = RA_STORE_UNREPLICATED;
+            errors[i] = error;
+        }
+        return;
+    }
+    if (batch == RA_STORE_DONE) {
         for (int i = 0; i < n; i++) {
             results[i] = apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)
                          ? RA_STORE_DONE : RA_STORE_CONFLICT;
@@ -524,7 +768,7 @@ ra_store_result_e ra_store_get(apr_pool_t *pool, const ra_store_conn_t *conn,
     ra_store_result_e result = RA_STORE_MISSING;
 
     *error = NULL;
-    if (!execute(pool, conn, RA_STMT_GET, args, NULL, &res, error)) {
+    if (execute(pool, conn, RA_STMT_GET, args, NULL, &res, error) != RA_STORE_DONE) {
         return RA_STORE_FAILED;
     }
     while (apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0) {
@@ -573,18 +817,29 @@ ra_store_result_e ra_store_delete(apr_pool_t *pool, const ra_store_conn_t *conn,
 
 /* ------------------------------------------------ running generated SQL */
 
-typedef void (*row_fn)(apr_pool_t *pool, const char *const *values, void *baton);
+/* Grace beyond RemoteAssistQueryTimeout before the client-side bound of a
+ * bounded list or count trips: the server's statement_timeout should stop
+ * it first and keep the connection; the client's bound is for a server
+ * that answers nothing. */
+#define PG_SELECT_GRACE apr_time_from_msec(1000)
 
 /* PostgreSQL: apr_dbd with no label runs the text through PQexecParams, so
- * nothing is prepared on the server and the statement lives in pool. */
-static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const ra_sql_t *sql,
-                          int ncols, row_fn each, void *baton, const char **error)
+ * nothing is prepared on the server and the statement lives in pool. The
+ * round trip is bounded by bound (0: none); write says whether the
+ * statement writes (the batch insert), so that a WARNING or a tripped bound
+ * makes it RA_STORE_UNREPLICATED rather than a failed or timed out read. */
+static ra_store_result_e select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                        const ra_sql_t *sql, apr_interval_time_t bound,
+                                        int write, int ncols, row_fn each, void *baton,
+                                        const char **error)
 {
     apr_dbd_prepared_t *stmt = NULL;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     const void **args = apr_pcalloc(pool, sizeof(void *) * (size_t)(sql->params->nelts + 1));
     const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
+    pg_session_t *session = NULL;
+    int timed_out = 0;
 
     for (int i = 0; i < sql->params->nelts; i++) {
         ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
@@ -599,11 +854,16 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
     }
     int rv = apr_dbd_prepare(conn->driver, pool, conn->handle, sql->text, NULL, &stmt);
     if (rv == 0) {
+        session = pg_watch(conn, bound);
         rv = apr_dbd_pbselect(conn->driver, pool, conn->handle, &res, stmt, 1, args);
+        timed_out = pg_unwatch(session);
     }
     if (rv != 0) {
+        if (timed_out) {
+            return tripped(pool, bound, write, "select", error);
+        }
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "select");
-        return 0;
+        return RA_STORE_FAILED;
     }
     while (apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0) {
         for (int i = 0; i < ncols; i++) {
@@ -611,7 +871,22 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
         }
         each(pool, values, baton);
     }
-    return 1;
+    if (write && session && session->warned) {
+        *error = "batch insert: committed on the primary, but PostgreSQL warned that its "
+                 "wait for synchronous replication was cancelled";
+        return RA_STORE_UNREPLICATED;
+    }
+    return RA_STORE_DONE;
+}
+
+/* apr_dbd_query within the client-side bound; *timed_out says it tripped. */
+static int pg_query(const ra_store_conn_t *conn, apr_interval_time_t bound, const char *sql,
+                    int *timed_out)
+{
+    pg_session_t *session = pg_watch(conn, bound);
+    int nrows, rv = apr_dbd_query(conn->driver, conn->handle, &nrows, sql);
+    *timed_out |= pg_unwatch(session);
+    return rv;
 }
 
 /* PostgreSQL with a bound: the select runs in a transaction of its own whose
@@ -623,36 +898,48 @@ static int select_apr_dbd(apr_pool_t *pool, const ra_store_conn_t *conn, const r
  * for the COMMIT). A cancelled select is told
  * from other failures by the time it took (libpq's SQLSTATE 57014 does not
  * reach apr_dbd's callers, and its message is localised): a failure after the
- * bound on a connection that still commits. */
+ * bound on a connection that still commits. Each round trip is also bounded
+ * on the client's side, a little later (PG_SELECT_GRACE), for a server
+ * that answers nothing. */
 static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *conn,
                                       const ra_sql_t *sql, apr_interval_time_t bound,
                                       int ncols, row_fn each, void *baton, const char **error)
 {
+    apr_interval_time_t client_bound = bound + PG_SELECT_GRACE;
     apr_time_t start = apr_time_now();
-    int nrows;
+    int timed_out = 0;
 
     if (bound <= 0) {
-        return select_apr_dbd(pool, conn, sql, ncols, each, baton, error)
-               ? RA_STORE_DONE : RA_STORE_FAILED;
+        return select_apr_dbd(pool, conn, sql, 0, 0, ncols, each, baton, error);
     }
-    int rv = apr_dbd_query(conn->driver, conn->handle, &nrows,
-                           apr_psprintf(pool, "BEGIN; SET LOCAL statement_timeout = %"
-                                        APR_TIME_T_FMT, apr_time_as_msec(bound)));
+    int rv = pg_query(conn, client_bound,
+                      apr_psprintf(pool, "BEGIN; SET LOCAL statement_timeout = %"
+                                   APR_TIME_T_FMT, apr_time_as_msec(bound)), &timed_out);
     if (rv != 0) {
+        if (timed_out) {
+            return tripped(pool, client_bound, 0, "begin", error);
+        }
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "begin");
-        apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+        pg_query(conn, client_bound, "ROLLBACK", &timed_out);
         return RA_STORE_FAILED;
     }
-    int selected = select_apr_dbd(pool, conn, sql, ncols, each, baton, error);
+    ra_store_result_e selected = select_apr_dbd(pool, conn, sql, client_bound, 0, ncols, each,
+                                                baton, error);
+    if (selected == RA_STORE_TIMED_OUT) {
+        return selected; /* the connection is closed: nothing to end */
+    }
     /* after a failed select COMMIT rolls back, as PostgreSQL does in a
      * failed transaction */
-    rv = apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT");
+    rv = pg_query(conn, client_bound, "COMMIT", &timed_out);
     if (rv != 0) {
+        if (timed_out) {
+            return tripped(pool, client_bound, 0, "commit", error);
+        }
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
-        apr_dbd_query(conn->driver, conn->handle, &nrows, "ROLLBACK");
+        pg_query(conn, client_bound, "ROLLBACK", &timed_out);
         return RA_STORE_FAILED;
     }
-    if (selected) {
+    if (selected == RA_STORE_DONE) {
         return RA_STORE_DONE;
     }
     return apr_time_now() - start >= bound ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
@@ -725,14 +1012,15 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
            : rc == SQLITE_INTERRUPT ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
 }
 
-/* Generated SQL with no bound: the batch insert. */
-static int select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
-                            const ra_sql_t *sql, int ncols, row_fn each, void *baton,
-                            const char **error)
+/* The batch insert: on PostgreSQL within conn->query_timeout, a write. */
+static ra_store_result_e select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                          const ra_sql_t *sql, int ncols, row_fn each,
+                                          void *baton, const char **error)
 {
     return dialect_of(conn->driver) == RA_DIALECT_SQLITE
-           ? select_sqlite(pool, conn, sql, 0, ncols, each, baton, error) == RA_STORE_DONE
-           : select_apr_dbd(pool, conn, sql, ncols, each, baton, error);
+           ? select_sqlite(pool, conn, sql, 0, ncols, each, baton, error)
+           : select_apr_dbd(pool, conn, sql, conn->query_timeout, 1, ncols, each, baton,
+                            error);
 }
 
 /* A list or count, within conn->query_timeout. */
@@ -892,6 +1180,8 @@ ra_store_result_e ra_store_audit_purge(apr_pool_t *pool, const ra_store_conn_t *
     ra_sql_append(&sql, ") RETURNING id");
     *removed = 0;
     *error = NULL;
-    return select_generated(pool, conn, &sql, 1, count_returned, removed, error)
-           ? RA_STORE_DONE : RA_STORE_FAILED;
+    /* no change a client waits for: an unconfirmed removal is just done */
+    ra_store_result_e result = select_generated(pool, conn, &sql, 1, count_returned, removed,
+                                                error);
+    return result == RA_STORE_UNREPLICATED ? RA_STORE_DONE : result;
 }

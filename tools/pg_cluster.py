@@ -2,12 +2,17 @@
 
 initdb and pg_ctl run as the postgres user (PostgreSQL refuses root) in a
 directory of our own; stop() ends the server through pg_ctl, by its pid file.
+standby() makes a streaming-replication standby of a running cluster with
+pg_basebackup -R, which promote() turns into a primary; failover_params()
+is the multi-host DBDParams that follows a promotion (docs/deploy.md).
 """
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 import httpd_harness
 
@@ -54,9 +59,84 @@ class PgCluster:
             self.psql(f"CREATE DATABASE {self.database}", db="postgres")
         return self
 
-    def stop(self):
+    def stop(self, mode="fast"):
+        """pg_ctl stop; mode "immediate" is a crash: no shutdown checkpoint,
+        clients cut off, as when the machine dies."""
         if os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            _as_postgres([_pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"])
+            _as_postgres([_pg_bin("pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"])
+
+    def standby(self, workdir, name="standby", port=None):
+        """A streaming-replication standby of this (running) cluster, started:
+        pg_basebackup -R writes primary_conninfo and standby.signal. Its
+        cluster_name is the application_name it connects with, which
+        synchronous_standby_names may name."""
+        standby = PgCluster(workdir, port=port,
+                            settings=self.settings + [f"cluster_name={name}"])
+        os.makedirs(standby.dir, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(standby.dir, "postgres", "postgres")
+        _as_postgres([_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
+                      "-U", "postgres", "-D", standby.data, "-R", "-X", "stream",
+                      "--checkpoint=fast", "--no-sync"])
+        return standby.start()
+
+    def synchronous(self, names):
+        """synchronous_standby_names, reloaded: '' makes replication asynchronous."""
+        self.psql(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+        self.psql("SELECT pg_reload_conf()")
+
+    def promote(self):
+        _as_postgres([_pg_bin("pg_ctl"), "-D", self.data, "-w", "-t", "60", "promote"])
+
+    def pids(self):
+        """The postmaster and every process it started."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        found = [postmaster]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid == postmaster:
+                    found.append(int(entry))
+        return found
+
+    def freeze(self):
+        """SIGSTOP to every process: a server that keeps its sockets open and
+        answers nothing (a frozen VM, seen from a client on the same host,
+        whose kernel still acknowledges). thaw() is SIGCONT."""
+        self.frozen = self.pids()
+        for pid in self.frozen:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self):
+        for pid in getattr(self, "frozen", []):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.frozen = []
+
+    def wait_replayed(self, standby, timeout=30):
+        """Until the standby has replayed all the WAL this cluster has written."""
+        lsn = self.psql("SELECT pg_current_wal_lsn()")
+        deadline = time.monotonic() + timeout
+        while standby.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'") != "t":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the standby did not replay up to {lsn}")
+            time.sleep(0.05)
+
+    def failover_params(self, standby, bounds="connect_timeout=2 keepalives_idle=5 "
+                                              "keepalives_interval=2 keepalives_count=2 "
+                                              "tcp_user_timeout=5000"):
+        """DBDParams naming this cluster, then its standby: libpq tries the
+        hosts in order and keeps the first that accepts writes."""
+        return (f"host=127.0.0.1,127.0.0.1 port={self.port},{standby.port} "
+                f"dbname={self.database} user=postgres target_session_attrs=read-write "
+                f"{bounds}")
 
     def restart(self):
         """pg_ctl restart: drops every client connection, as a failover would."""
@@ -74,6 +154,7 @@ class PgCluster:
         return p.stdout.strip()
 
     def destroy(self):
+        self.thaw()
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 

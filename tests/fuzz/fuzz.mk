@@ -13,8 +13,7 @@ FUZZ_BUILD         := build/fuzz
 FUZZ_UNITS         := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
                       src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_odata.c \
                       src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c src/ra_token_cache.c \
-                      src/ra_json_writer.c \
-                      src/ra_audit.c
+                      src/ra_json_writer.c src/ra_audit.c src/ra_watchdog.c
 FUZZ_OBJS          := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_UNITS))
 FUZZ_BINS          := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 

@@ -37,7 +37,7 @@ EXPECTED_LOGS = {
 CASES = [pytest.param(scenario, backend, mpm, id=f"{backend}-{mpm}-{scenario.name}",
                       marks=pytest.mark.expect_log(*EXPECTED_LOGS.get(scenario.name, ())))
          for backend in lf.BOTH for mpm in ("event", "prefork")
-         for scenario in lf.SCENARIOS if backend in scenario.backends]
+         for scenario in lf.SCENARIOS if backend in scenario.backends and scenario.ci]
 
 
 @pytest.fixture(scope="module")
