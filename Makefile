@@ -16,7 +16,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 # httpd-free core units (unit-tested with Check) and the httpd glue
 UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
-             src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
+             src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_commit_shared.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c \
              src/ra_metrics.c src/ra_json_writer.c src/ra_csdl.c src/ra_audit.c \
              src/ra_watchdog.c src/ra_throttle.c

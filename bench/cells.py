@@ -811,7 +811,7 @@ class Bench:
     # ---- the HTTP servers
 
     def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config="",
-                    location_config="", sqlite_file=None):
+                    location_config="", sqlite_file=None, mpm_module="event"):
         """An httpd on 127.0.0.1; location_config goes into each collection's
         <Location>, and a SQLite server starts on a copy of sqlite_file when given."""
         workdir = os.path.join(WORK, f"httpd-{backend}")
@@ -834,7 +834,7 @@ EnableMMAP off
         key = f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"'
         server = httpd_harness.Httpd(
             workdir, db, key + (f"\n    {location_config}" if location_config else ""),
-            module=self.module, preload="", mpm="event", mpm_config=mpm,
+            module=self.module, preload="", mpm=mpm_module, mpm_config=mpm,
             extra_config=extra, log_level="warn")
         server.backend = backend
         # the static file: the minimal handler's 400-byte document

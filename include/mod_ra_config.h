@@ -18,6 +18,7 @@ typedef struct ra_keyset ra_keyset_t;
 typedef struct ra_key_source ra_key_source_t;
 typedef struct ra_token_cache ra_token_cache_t;
 typedef struct ra_commit_queue ra_commit_queue_t;
+typedef struct ra_commit_shared ra_commit_shared_t;
 typedef struct ra_throttle_limits ra_throttle_limits_t;
 
 /* Mutex type (see the Mutex directive) that serialises SQLite writers. */
@@ -42,6 +43,11 @@ typedef struct ra_throttle_limits ra_throttle_limits_t;
  * round trip a row) stays a few milliseconds. */
 #define RA_DEFAULT_COMMIT_BATCH 64
 #define RA_MAX_COMMIT_BATCH 1000
+/* Creates that may wait at once in a SQLite database's shared commit
+ * queue (RemoteAssistCommitQueue): by default one per worker thread of the
+ * server (MaxRequestWorkers), so that the queue is never full; a slot is
+ * about 3.4 KB of shared memory. */
+#define RA_MAX_COMMIT_SLOTS 20000
 /* Verified tokens a child remembers: a token is a few KB of claims, so this
  * is a few MB per child at most, for that many clients an hour. */
 #define RA_DEFAULT_TOKEN_CACHE 1024
@@ -123,6 +129,8 @@ typedef struct ra_throttle_limits ra_throttle_limits_t;
     X(const char *, legacy_tenant, NULL, UNLESS, NULL) /* RemoteAssistLegacyTenant */ \
     X(int, commit_batch, 0, UNLESS, 0)            /* RemoteAssistCommitBatch */ \
     X(int, audit_retention, 0, UNLESS, 0)         /* RemoteAssistAuditRetention, days */ \
+    X(int, commit_slots, -1, UNLESS, -1)          /* RemoteAssistCommitQueue; -1: \
+                                                   * MaxRequestWorkers */ \
     X(int, token_cache_size, -1, UNLESS, -1)      /* RemoteAssistTokenCache */ \
     X(int, metrics_off, 0, UNLESS, 0)             /* RemoteAssistMetrics Off (main server) */ \
     /* throttling, main server only: RemoteAssistThrottle Off; the limits \
@@ -144,6 +152,8 @@ typedef struct ra_throttle_limits ra_throttle_limits_t;
     X(ra_token_cache_t *, token_cache, NULL, CHILD, 0) \
     /* the child's group-commit queue, threaded MPMs only */ \
     X(ra_commit_queue_t *, commit_queue, NULL, CHILD, 0) \
+    /* SQLite databases: the queue every child shares, made at start-up */ \
+    X(ra_commit_shared_t *, commit_shared, NULL, CHILD, 0) \
     /* SQLite databases: the writers' mutex, made at start-up */ \
     X(apr_global_mutex_t *, sqlite_writer, NULL, CHILD, 0)
 

@@ -128,8 +128,10 @@ void ra_request_db_clock(ra_request_t *rq);
 int ra_request_connect(ra_request_t *rq);
 
 /* The cross-child SQLite writer lock around a write (NULL for PostgreSQL or
- * when it cannot be taken: SQLite's own locking still keeps the data safe). */
+ * when it cannot be taken: SQLite's own locking still keeps the data safe).
+ * Letting it go wakes a create waiting in the shared commit queue, which
+ * found it taken. */
 apr_global_mutex_t *ra_write_lock(ra_request_t *rq);
-void ra_write_unlock(apr_global_mutex_t *lock);
+void ra_write_unlock(ra_request_t *rq, apr_global_mutex_t *lock);
 
 #endif

@@ -25,6 +25,9 @@ typedef struct ra_commit_item {
     int batch_size;               /* rows in the transaction that held it */
     int reports_batch;            /* 1 for one row of each batch: its thread
                                    * counts the batch in the metrics */
+    int recommitted;              /* with reports_batch, shared queue only: rows
+                                   * of the batch whose committer had died
+                                   * (ra_commit_shared.h) */
     struct ra_commit_item *next;  /* the queue's */
     struct apr_thread_cond_t *wake; /* the queue's: this item's thread waits on it */
     int done;                     /* the queue's */

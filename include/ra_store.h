@@ -123,13 +123,15 @@ typedef struct {
  * statement fails, nothing of it is written and the rows are inserted one by
  * one, each in its own autocommit statement; a row then found taken with
  * this very row's ETag was written by the batch after all (its answer was
- * lost) and is RA_STORE_DONE. So no row is reported created unless it is
- * committed, nor failed or taken when its own insert committed. One row is
- * the prepared insert. Rows with an event: the batch, and each row after a
- * failed batch, is one transaction with the events of the rows it created
- * (one more multi-row INSERT in it, not another commit). On PostgreSQL a
- * batch whose commit is not known to be replicated (RA_STORE_UNREPLICATED)
- * makes every row of it so. */
+ * lost) and is RA_STORE_DONE; so is one found taken with its own ETag when
+ * the statement succeeds: an earlier attempt at this batch committed it and
+ * died before it could say so (ra_commit_shared.h). So no row is reported
+ * created unless it is committed, nor failed or taken when its own insert
+ * committed. One row is the prepared insert. Rows with an event: the batch,
+ * and each row after a failed batch, is one transaction with the events of
+ * the rows it created (one more multi-row INSERT in it, not another commit).
+ * On PostgreSQL a batch whose commit is not known to be replicated
+ * (RA_STORE_UNREPLICATED) makes every row of it so. */
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors);

@@ -61,7 +61,7 @@ void ra_audit_maintain(ra_request_t *rq)
         rq->r->pool, &rq->conn, ra_audit_ticks(apr_time_now() - apr_time_from_sec(
                                                    (apr_time_t)days * 86400)),
         RA_AUDIT_PURGE_BATCH, &removed, &error);
-    ra_write_unlock(lock);
+    ra_write_unlock(rq, lock);
     if (result != RA_STORE_DONE) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, rq->r, RALOGNO(00220)
                       "request-id=%s audit retention: removing expired events failed "

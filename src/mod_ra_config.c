@@ -250,6 +250,8 @@ static const ra_number_t commit_batch = { APR_OFFSETOF(ra_server_config_t, commi
 static const ra_number_t audit_retention = {
     APR_OFFSETOF(ra_server_config_t, audit_retention), 1, 0, 0, 1, RA_AUDIT_MAX_RETENTION_DAYS,
     "days" };
+static const ra_number_t commit_slots = {
+    APR_OFFSETOF(ra_server_config_t, commit_slots), 1, 0, 0, 0, RA_MAX_COMMIT_SLOTS, "rows" };
 static const ra_number_t token_cache = {
     APR_OFFSETOF(ra_server_config_t, token_cache_size), 1, 1, 0, 0, RA_MAX_TOKEN_CACHE,
     "tokens" };
@@ -475,6 +477,9 @@ const command_rec ra_config_commands[] = {
                  "auditEvents beside the partners (default On)"),
     AP_INIT_TAKE1("RemoteAssistAuditRetention", set_number, (void *)&audit_retention,
                   RSRC_CONF, "Days an audit event is kept (default 365)"),
+    AP_INIT_TAKE1("RemoteAssistCommitQueue", set_number, (void *)&commit_slots, RSRC_CONF,
+                  "Creates of all children that may wait together for a shared commit on "
+                  "SQLite (default MaxRequestWorkers, and 0 lets each child batch its own)"),
     AP_INIT_TAKE1("RemoteAssistTokenCache", set_number, (void *)&token_cache, RSRC_CONF,
                   "Verified tokens each child remembers until they expire (default 1024, and "
                   "0 verifies every request's token)"),

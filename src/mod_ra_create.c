@@ -10,6 +10,7 @@
 
 #include "mod_ra_observe.h"
 #include "ra_commit.h"
+#include "ra_commit_shared.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -34,20 +35,66 @@ static int leader_acquire(void *baton, ra_store_conn_t *conn, const char **error
 
 static void leader_release(void *baton)
 {
-    ra_write_unlock(((leader_t *)baton)->lock);
+    leader_t *leader = baton;
+    ra_write_unlock(leader->rq, leader->lock);
 }
 
-/* Stores the row: with this child's group-commit queue, or on its own. */
+/* The same for a committer of the shared queue: it tries the writer lock
+ * first, and takes a connection only once it holds it. */
+static int shared_trylock(void *baton)
+{
+    ra_request_t *rq = baton;
+    return apr_global_mutex_trylock(ra_server_config(rq->r->server)->sqlite_writer)
+           == APR_SUCCESS;
+}
+
+static void shared_unlock(void *baton)
+{
+    ra_request_t *rq = baton;
+    apr_global_mutex_unlock(ra_server_config(rq->r->server)->sqlite_writer);
+}
+
+static int shared_connect(void *baton, ra_store_conn_t *conn, const char **error)
+{
+    ra_request_t *rq = baton;
+    if (!ra_request_acquire(rq, error)) {
+        return 0;
+    }
+    *conn = rq->conn;
+    return 1;
+}
+
+/* Stores the row: with the queue every child shares (SQLite), this child's
+ * group-commit queue, or on its own. */
 static ra_store_result_e store(ra_request_t *rq, ra_commit_item_t *item)
 {
-    ra_commit_queue_t *queue = ra_server_config(rq->r->server)->commit_queue;
+    const ra_server_config_t *scfg = ra_server_config(rq->r->server);
     leader_t leader = { rq, NULL };
     const char *error = NULL;
 
     ra_request_db_clock(rq);
-    if (queue) {
+    if (scfg->commit_shared) {
+        ra_commit_shared_access_t access = { shared_trylock, shared_unlock, shared_connect, rq };
+        if (ra_commit_shared_submit(scfg->commit_shared, item, &access, rq->r->pool)) {
+            if (item->reports_batch) {
+                ra_metrics_observe_batch(ra_observe_metrics(), item->batch_size);
+            }
+            if (item->recommitted) {
+                ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, rq->r, RALOGNO(00142)
+                              "request-id=%s: %d queued create(s) whose committing child "
+                              "died mid-batch were committed again, in a batch of %d",
+                              rq->request_id, item->recommitted, item->batch_size);
+            }
+            return item->result;
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, rq->r, RALOGNO(00141)
+                      "request-id=%s: the shared commit queue is full or the row larger "
+                      "than its slots (RemoteAssistCommitQueue): it commits without it",
+                      rq->request_id);
+    }
+    if (scfg->commit_queue) {
         ra_commit_access_t access = { leader_acquire, leader_release, &leader };
-        ra_commit_submit(queue, item, &access, rq->r->pool);
+        ra_commit_submit(scfg->commit_queue, item, &access, rq->r->pool);
         if (item->reports_batch) {
             ra_metrics_observe_batch(ra_observe_metrics(), item->batch_size);
         }

@@ -39,7 +39,7 @@ int ra_op_delete(ra_request_t *rq)
         apr_global_mutex_t *lock = ra_write_lock(rq);
         ra_store_result_e found = ra_store_delete(r->pool, &rq->conn, rq->token.tenant,
                                                   rq->route.id, current.etag, event, &error);
-        ra_write_unlock(lock);
+        ra_write_unlock(rq, lock);
         if (found == RA_STORE_DONE) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, RALOGNO(00023)
                           "request-id=%s deleted id=%s tenant=%s", rq->request_id,

@@ -14,6 +14,7 @@
 #include "mod_ra_hooks.h"
 #include "mod_ra_observe.h"
 #include "mod_ra_keys.h"
+#include "ra_commit_shared.h"
 #include "ra_dbd.h"
 #include "ra_odata.h"
 
@@ -613,9 +614,13 @@ apr_global_mutex_t *ra_write_lock(ra_request_t *rq)
     return lock;
 }
 
-void ra_write_unlock(apr_global_mutex_t *lock)
+void ra_write_unlock(ra_request_t *rq, apr_global_mutex_t *lock)
 {
+    ra_commit_shared_t *queue = ra_server_config(rq->r->server)->commit_shared;
     if (lock) {
         apr_global_mutex_unlock(lock);
+        if (queue) { /* creates that queued meanwhile found the lock taken */
+            ra_commit_shared_nudge(queue);
+        }
     }
 }

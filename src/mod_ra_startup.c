@@ -20,6 +20,7 @@
 #include "unixd.h"
 #include "util_mutex.h"
 
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <apu_version.h>
 
@@ -33,6 +34,7 @@
 #include "mod_ra_keys.h"
 #include "ra_dbd.h"
 #include "ra_commit.h"
+#include "ra_commit_shared.h"
 #include "ra_schema.h"
 #include "ra_store.h"
 #include "ra_token_cache.h"
@@ -510,6 +512,46 @@ static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
     return mutex;
 }
 
+/* The group-commit queue that every child of this generation shares for
+ * the SQLite database at path (ra_commit_shared.h): anonymous shared memory
+ * in pconf, made before the children fork and inherited by them; servers
+ * that write the same database share it, as they share its writer mutex,
+ * which its committers hold. A graceful restart's new children get a new
+ * queue and a new mutex: the old children finish with theirs, and SQLite's
+ * own locking keeps the two generations' writers apart. NULL (each child
+ * then batches its own creates) with RemoteAssistCommitQueue 0, without
+ * the writer mutex, or without the memory (RA00140). */
+static ra_commit_shared_t *shared_commit_queue(apr_pool_t *pconf, server_rec *s,
+                                               apr_hash_t *made, const char *path,
+                                               const ra_server_config_t *scfg)
+{
+    ra_commit_shared_t *queue = apr_hash_get(made, path, APR_HASH_KEY_STRING);
+    int slots = scfg->commit_slots, daemons = 0, threads = 0;
+    apr_shm_t *shm;
+
+    if (queue || !scfg->sqlite_writer || slots == 0) {
+        return queue;
+    }
+    if (slots < 0) { /* every worker thread of the server may have a create waiting */
+        ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        slots = daemons * (threads > 0 ? threads : 1);
+        slots = slots < 1 ? 1 : slots > RA_MAX_COMMIT_SLOTS ? RA_MAX_COMMIT_SLOTS : slots;
+    }
+    apr_status_t rv = apr_shm_create(&shm, ra_commit_shared_size(slots), NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, RALOGNO(00140)
+                     "no shared memory for the commit queue of %s (%d slots); each child "
+                     "commits its own creates", path, slots);
+        return NULL;
+    }
+    queue = ra_commit_shared_create(pconf, apr_shm_baseaddr_get(shm), slots,
+                                    scfg->commit_batch ? scfg->commit_batch
+                                                       : RA_DEFAULT_COMMIT_BATCH);
+    apr_hash_set(made, path, APR_HASH_KEY_STRING, queue);
+    return queue;
+}
+
 /* The connections one node may open to PostgreSQL: each child at most
  * DBDMax (and at least DBDMin), and no more than it has threads; a
  * graceful restart runs old and new children side by side, so twice that.
@@ -556,6 +598,7 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
 {
     apr_hash_t *databases = apr_hash_make(ptemp);
     apr_hash_t *mutexes = apr_hash_make(ptemp);
+    apr_hash_t *queues = apr_hash_make(ptemp);
 
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);
@@ -569,6 +612,7 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         int sqlite = ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE;
         if (sqlite) {
             scfg->sqlite_writer = sqlite_writer_mutex(pconf, s, mutexes, scfg->dbd_params);
+            scfg->commit_shared = shared_commit_queue(pconf, s, queues, scfg->dbd_params, scfg);
         }
         const char *key = apr_pstrcat(pconf, scfg->dbd_driver, ":", scfg->dbd_params, NULL);
         ra_database_t *db = apr_hash_get(databases, key, APR_HASH_KEY_STRING);
@@ -642,11 +686,12 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                                 : "; it answers 503 until its database is usable";
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00069)
                          "%s serves %s: database %s%s, %s; creates commit in groups of up "
-                         "to %d, pages of %d%s", section->where,
+                         "to %d%s, pages of %d%s", section->where,
                          ra_version_name(cfg->version), db ? db->name : "(none)",
                          db && db->ready ? apr_psprintf(ptemp, " (schema version %d)",
                                                         db->level) : "", keys,
                          scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH,
+                         scfg->commit_shared ? " shared by all children" : "",
                          cfg->page_size, state);
         }
     }

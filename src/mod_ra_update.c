@@ -42,7 +42,7 @@ int ra_op_modify(ra_request_t *rq, ra_audit_op_e op, ra_mutate_fn mutate, const 
         apr_global_mutex_t *lock = ra_write_lock(rq);
         ra_store_result_e stored = ra_store_replace(r->pool, &rq->conn, rq->token.tenant,
                                                     result, current.etag, event, &error);
-        ra_write_unlock(lock);
+        ra_write_unlock(rq, lock);
         if (stored == RA_STORE_DONE) {
             return OK;
         }

@@ -517,20 +517,20 @@ static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *
         return result != RA_STORE_DONE ? result : nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
     }
     for (int attempt = 0;; attempt++) {
-        if (!begin(pool, conn, error)) {
-            return RA_STORE_FAILED;
-        }
-        /* nothing is committed before the COMMIT: a statement whose bound
-         * tripped in here is a failure, not an unconfirmed write */
-        int written = execute_once(pool, conn, which, args, &nrows, error) == RA_STORE_DONE
-                      && (nrows == 0 || insert_events(pool, conn, &event, 1, error));
-        if (written && nrows == 0) {
-            finish(pool, conn, 0, error);
-            return RA_STORE_MISSING;
-        }
-        ra_store_result_e finished = finish(pool, conn, written, error);
-        if (finished != RA_STORE_FAILED) {
-            return finished;
+        if (begin(pool, conn, error)) {
+            /* nothing is committed before the COMMIT: a statement whose
+             * bound tripped in here is a failure, not an unconfirmed write */
+            int written = execute_once(pool, conn, which, args, &nrows, error)
+                              == RA_STORE_DONE
+                          && (nrows == 0 || insert_events(pool, conn, &event, 1, error));
+            if (written && nrows == 0) {
+                finish(pool, conn, 0, error);
+                return RA_STORE_MISSING;
+            }
+            ra_store_result_e finished = finish(pool, conn, written, error);
+            if (finished != RA_STORE_FAILED) {
+                return finished;
+            }
         }
         if (attempt > 0 || dialect_of(conn->driver) != RA_DIALECT_PGSQL) {
             return RA_STORE_FAILED;
@@ -725,6 +725,7 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     if (batch == RA_STORE_DONE) {
         for (int i = 0; i < n; i++) {
             results[i] = apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)
+                         || stored_with_etag(pool, conn, rows[i])
                          ? RA_STORE_DONE : RA_STORE_CONFLICT;
             errors[i] = NULL;
         }
@@ -741,7 +742,7 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     }
     for (int i = 0; i < n; i++) {
         results[i] = insert_row(pool, conn, rows[i], &errors[i]);
-        if (results[i] == RA_STORE_CONFLICT && n > 1 && stored_with_etag(pool, conn, rows[i])) {
+        if (results[i] == RA_STORE_CONFLICT && stored_with_etag(pool, conn, rows[i])) {
             results[i] = RA_STORE_DONE;
         }
     }

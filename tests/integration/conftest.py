@@ -2,12 +2,14 @@
 serving the module per backend (SQLite and PostgreSQL); and the error-log
 checks every test gets (see "Log hygiene" below)."""
 import contextlib
+import fcntl
 import glob
 import json
 import os
 import re
 import shutil
 import sqlite3
+import struct
 import sys
 import tempfile
 import time
@@ -206,6 +208,24 @@ class Backend:
 
     def count(self):
         return len(self.rows("SELECT id FROM remote_assistance_partners"))
+
+    def sqlite_writer(self):
+        """The pid of the process in a write transaction on the SQLite
+        database (its commit included), or None: the holder of byte 120 of
+        its -shm file, which SQLite's unix VFS locks (fcntl) from a
+        transaction's first write to its commit. Under the module, the child
+        committing a batch of creates."""
+        try:
+            fd = os.open(self.dbd[1] + "-shm", os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            got = fcntl.fcntl(fd, fcntl.F_GETLK,
+                              struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 120, 1, 0))
+            kind, _, _, _, pid = struct.unpack("hhqqi4x", got)
+            return None if kind == fcntl.F_UNLCK else pid
+        finally:
+            os.close(fd)
 
     def row(self, pid):
         cols = ("id", "displayName", "onboardingUrl", "onboardingStatus",

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import os
 import re
+import signal
 import sqlite3
 import threading
 import time
@@ -23,11 +24,22 @@ CREATES = 400          # per test: a few seconds on this machine
 DUPLICATES = 40        # ids sent twice, at once, so both land in one batch
 POISON = "poison"      # displayName a trigger refuses: its statement fails
 
+# Event with more threads per child than CLIENTS: with the harness's two
+# children of 25, a child that got more than 25 of the clients had every
+# worker busy and closed keep-alive connections under their feet (event does,
+# then), and CLIENTS busy workers left fewer than MinSpareThreads idle, which
+# an MPM at its limit logs at error (AH10159).
 MPMS = {
-    "event": None,
+    "event": "StartServers 2\nServerLimit 2\nThreadsPerChild 40\nThreadLimit 40\n"
+             "MaxRequestWorkers 80\nMinSpareThreads 25\nMaxSpareThreads 80",
     "prefork": "StartServers 8\nServerLimit 48\nMaxRequestWorkers 48\n"
                "MinSpareServers 8\nMaxSpareServers 48",
 }
+# Four event children of 16 threads each (more workers than clients, or
+# event closes keep-alive connections under the clients' feet): a batch of
+# more than 16 rows holds creates of several children.
+EVENT_SPLIT = ("StartServers 4\nServerLimit 4\nThreadsPerChild 16\nThreadLimit 16\n"
+               "MaxRequestWorkers 64\nMinSpareThreads 16\nMaxSpareThreads 64")
 
 
 # SQLite checks foreign keys only on connections that ask for it. The PRAGMA
@@ -52,7 +64,7 @@ def committing(request, private_service):
     return committing_service(request, private_service, backend, mpm), backend, mpm
 
 
-def fire(caller, bodies):
+def fire(caller, bodies, headers=None):
     """Sends every body as a create of caller's tenant from CLIENTS threads,
     each with its own connection; (body, status)."""
     barrier = threading.Barrier(CLIENTS)
@@ -60,7 +72,8 @@ def fire(caller, bodies):
     def send(chunk):
         client = Caller(caller.service, tenant=caller.tenant)
         barrier.wait(30)
-        return [(body, client.request("POST", body=body).status_code) for body in chunk]
+        return [(body, client.request("POST", body=body, headers=headers).status_code)
+                for body in chunk]
 
     chunks = [bodies[i::CLIENTS] for i in range(CLIENTS)]
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
@@ -93,10 +106,44 @@ def test_concurrent_creates_with_duplicate_ids(committing):
     assert all(count == 1 for count in stored.values())
     assert sorted(conflicted) == sorted(twins)
     assert len(created) == CREATES - DUPLICATES
-    if mpm == "event":  # threads of one child committed together
+    # threads of one child commit together; on SQLite the creates of every
+    # child share one queue, so prefork's too. PostgreSQL under prefork: one
+    # thread per child, one transaction per create
+    if mpm == "event" or backend == "sqlite":
         assert max(batch_sizes(svc)) > 1, "no create shared a transaction"
-    else:               # one thread per child: one transaction per create
+    else:
         assert set(batch_sizes(svc)) == {1}
+
+
+# (mpm, its settings, RemoteAssistCommitQueue, test of the largest batch):
+# SQLite's shared queue puts creates of several children into one
+# transaction, more than a child has threads; 0 turns it off, back to each
+# child batching its own.
+SPREAD = [
+    ("event", EVENT_SPLIT, "", lambda largest: largest > 16),
+    ("event", EVENT_SPLIT, "RemoteAssistCommitQueue 0", lambda largest: largest <= 16),
+    ("prefork", MPMS["prefork"], "", lambda largest: largest > 1),
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 0", lambda largest: largest == 1),
+    # a queue smaller than the clients: the others commit on their own
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 2", lambda largest: 1 <= largest <= 2),
+]
+
+
+@pytest.mark.parametrize("mpm,mpm_config,queue,fits", SPREAD,
+                         ids=["event-shared", "event-per-child", "prefork-shared",
+                              "prefork-off", "prefork-small"])
+def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, fits):
+    svc = private_service(f"spread-{mpm}", mpm=mpm, mpm_config=mpm_config,
+                          extra_config=queue)
+    caller = Caller(svc)
+    bodies = [{"id": f"s-{i}"} for i in range(CREATES)]
+    # a connection each: a child whose every worker is busy closes its
+    # keep-alive connections (event), which a client reusing one would see
+    results = fire(caller, bodies, headers={"Connection": "close"})
+    assert collections.Counter(status for _, status in results) == {201: CREATES}
+    assert sorted(stored_ids(svc, caller.tenant)) == sorted(b["id"] for b in bodies)
+    sizes = batch_sizes(svc)
+    assert len(sizes) == CREATES and fits(max(sizes)), sorted(sizes)[-10:]
 
 
 # Faults that refuse some rows of a batch, installed in the database behind
@@ -200,6 +247,9 @@ class Load(BackgroundLoad):
                 status = client.request("POST", body={"id": pid}).status_code
             except requests.ConnectionError:
                 status, client = None, Caller(self.caller.service, tenant=self.caller.tenant)
+            except requests.Timeout:  # a waiter left hanging
+                status, client = "timeout", Caller(self.caller.service,
+                                                   tenant=self.caller.tenant)
             with self.lock:
                 self.results.append((pid, status))
 
@@ -270,9 +320,11 @@ def pg_committing(request, private_service, own_pg):
 # RA00030). A prefork child started during the outage (the MPM adds them
 # under load) finds mod_dbd's child_init unable to open DBDMin connections
 # (AH00633, AH00636 at crit); mod_dbd sets its pool up on a later request
-# (test_a_child_started_while_postgresql_is_down_recovers).
+# (test_a_child_started_while_postgresql_is_down_recovers). A connection
+# opened as PostgreSQL stops may fail its set-up (RA00016), as
+# tests/integration/test_reliability.py expects too.
 @pytest.mark.expect_log("RA00041", "AH00639", "AH00629", "AH02655", "RA00040", "RA00030",
-                        "AH00633", "AH00636")
+                        "AH00633", "AH00636", "RA00016")
 def test_postgresql_stopped_under_load(pg_committing):
     """PostgreSQL stops (pg_ctl stop -m fast) while creates run, and starts
     again: creates answer 503 meanwhile and 201 after."""
@@ -323,3 +375,47 @@ def test_a_child_started_while_postgresql_is_down_recovers(private_service, own_
         time.sleep(0.2)
     # the children that started without a database serve, none was replaced
     assert children <= set(svc.httpd.child_pids(running=True))
+
+
+# ---------------------------------------------------------------- kill -9 of the committer
+
+# Each row costs the transaction that inserts it about a millisecond of CPU,
+# so that the committing child holds its batch long enough to be caught.
+SLOW_ROWS = """CREATE TRIGGER slow_rows AFTER INSERT ON remote_assistance_partners
+    BEGIN SELECT length(hex(randomblob(100000))); END"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mpm,mpm_config", [("event", EVENT_SPLIT), ("prefork", MPMS["prefork"])],
+                         ids=["event", "prefork"])
+def test_sqlite_committer_killed_mid_batch(private_service, mpm, mpm_config):
+    """kill -9 of whichever child is committing a batch of the shared queue
+    (it holds SQLite's write lock), again and again under load: every 201's
+    row is stored, no 503's is, the other children's creates of that batch
+    are committed by the next committer (RA00142), and no request is left
+    waiting."""
+    svc = private_service(f"kill-committer-{mpm}", mpm=mpm, mpm_config=mpm_config)
+    run_sql(svc, "sqlite", SLOW_ROWS)
+    kills, children = 0, set()
+    with Load(svc) as load:
+        load.wait_for(201, 50)
+        deadline = time.monotonic() + 8
+        while kills < 6 and time.monotonic() < deadline:
+            pid = svc.backend.sqlite_writer()
+            if pid and pid not in children:  # pgrep takes milliseconds: not in between
+                children = set(svc.httpd.child_pids(running=True))
+            elif pid:
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+                load.wait_for(201, 20)
+        load.wait_for(201, 50)
+    assert kills >= 3, f"caught {kills} committers in 8 s"
+    stored = stored_ids(svc, load.caller.tenant)
+    statuses = collections.Counter(status for _, status in load.results)
+    assert set(statuses) <= {201, 503, None}, statuses
+    for pid, status in load.results:
+        assert status != 201 or stored[pid] == 1, f"{pid} answered 201 but is not stored"
+        assert status != 503 or pid not in stored, f"{pid} answered 503 but is stored"
+    # each kill caught a batch between its claim and its outcome: the next
+    # committer found its rows and committed them again
+    assert svc.log().count("RA00142") == kills

@@ -253,6 +253,29 @@ def kill_children(count):
     return inject
 
 
+def kill_committers(count):
+    """kill -9 of the child committing a batch of creates, `count` times: on
+    SQLite the holder of the database's write lock, which commits for every
+    child (docs/development.md, "The shared commit queue"). Looks for one up
+    to RESPAWN_WAIT s each time."""
+    def inject(site):
+        killed, children = 0, set()
+        for _ in range(count):
+            deadline = time.monotonic() + RESPAWN_WAIT
+            while time.monotonic() < deadline:
+                pid = site.backend.sqlite_writer()
+                if pid and pid not in children:  # pgrep takes milliseconds: not in between
+                    children = set(site.httpd.child_pids())
+                elif pid:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                    break
+                else:
+                    time.sleep(0.0005)
+        return f"{killed} of {count} committing children killed"
+    return inject
+
+
 def graceful_restarts(site):
     for i in range(site.s.restarts):
         if i:
@@ -437,6 +460,8 @@ SCENARIOS = [
     Scenario("kill-1", "kill -9 of one child", BOTH, kill_children(1)),
     Scenario("kill-8", "kill -9 of eight children in a row, as they respawn", BOTH,
              kill_children(8)),
+    Scenario("kill-committer", "kill -9 of the child committing a batch, three times",
+             ("sqlite",), kill_committers(3)),
     Scenario("graceful", "graceful restarts (SIGUSR1)", BOTH, graceful_restarts),
     Scenario("pg-restart", "PostgreSQL restarted", ("pgsql",), pg_restart),
     Scenario("pg-outage", "PostgreSQL stopped, then started", ("pgsql",), pg_outage,

@@ -54,6 +54,7 @@ int main(void)
     srunner_add_suite(sr, odata_suite());
     srunner_add_suite(sr, schema_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, commit_shared_suite());
     srunner_add_suite(sr, sql_suite());
     srunner_add_suite(sr, metrics_suite());
     srunner_add_suite(sr, throttle_suite());

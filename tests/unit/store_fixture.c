@@ -214,3 +214,14 @@ ra_store_result_e list_rows(apr_pool_t *p, const ra_store_conn_t *conn, const ch
     *rows = apr_array_make(p, 16, sizeof(ra_partner_t));
     return ra_store_list(p, conn, tenant, query, limit, offset, collect_row, *rows, error);
 }
+
+const ra_store_row_t *row_of(apr_pool_t *p, const char *tenant, const char *id,
+                             const char *name)
+{
+    ra_store_row_t *row = apr_palloc(p, sizeof(*row));
+    ra_partner_t *partner = apr_palloc(p, sizeof(*partner));
+    *partner = (ra_partner_t){ .values = { id, name, NULL, "notOnboarded", UNSET, UNSET },
+                               .etag = ra_entity_new_etag(p) };
+    *row = (ra_store_row_t){ tenant, partner, RA_VERSION_V1, NULL };
+    return row;
+}

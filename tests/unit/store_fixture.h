@@ -50,6 +50,10 @@ ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare);
 ra_partner_t partner(const char *id, const char *name, const char *url, const char *status,
                      const char *last, const char *expiry);
 
+/* A row to create: the tenant's partner id named name, with a fresh ETag. */
+const ra_store_row_t *row_of(apr_pool_t *p, const char *tenant, const char *id,
+                             const char *name);
+
 /* Inserts p for tenant, asserted done. */
 void insert(const ra_store_conn_t *conn, const char *tenant, const ra_partner_t *p);
 

@@ -26,6 +26,7 @@ Suite *query_suite(void);
 Suite *odata_suite(void);
 Suite *schema_suite(void);
 Suite *store_suite(void);
+Suite *commit_shared_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
 Suite *throttle_suite(void);

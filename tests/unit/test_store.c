@@ -838,17 +838,6 @@ END_TEST
 
 /* ------------------------------------------------------ group commit */
 
-static const ra_store_row_t *row_of(apr_pool_t *p, const char *tenant, const char *id,
-                                    const char *name)
-{
-    ra_store_row_t *row = apr_palloc(p, sizeof(*row));
-    ra_partner_t *partner = apr_palloc(p, sizeof(*partner));
-    *partner = (ra_partner_t){ .values = { id, name, NULL, "notOnboarded", UNSET, UNSET },
-                               .etag = ra_entity_new_etag(p) };
-    *row = (ra_store_row_t){ tenant, partner, RA_VERSION_V1, NULL };
-    return row;
-}
-
 static void refuse_poison(apr_dbd_t *h)
 {
     exec_sql(h, "CREATE TRIGGER poison BEFORE INSERT ON remote_assistance_partners "
