@@ -7,7 +7,8 @@
  * context, dispatch, one unit per operation family); the logic that needs
  * no httpd in src/ra_*.c (token, entity, route, query, OData, store), which
  * the unit tests exercise without a server. One request runs:
- *   translate_name claims the URL -> route -> method -> bearer token ->
+ *   translate_name claims the URL -> route -> method -> the address's
+ *   failed-authentication budget -> bearer token -> the tenant's budget ->
  *   query options -> media types -> body -> entity -> apr_dbd through
  *   mod_dbd's pool -> Graph/OData answer.
  * Nothing mutable is shared between requests: configuration and key files
@@ -36,6 +37,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(ra_observe_post_config, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_post_config(ra_startup_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ra_service_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(ra_throttle_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* before mod_watchdog's (APR_HOOK_LAST), which starts what is registered */
     ap_hook_post_config(ra_keys_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ra_startup_child_init, NULL, NULL, APR_HOOK_MIDDLE);

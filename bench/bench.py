@@ -25,7 +25,7 @@ Environment knobs (make bench VAR=... passes them too):
   BENCH_SHIPPED_ROWS     partners in the shipped configuration's database (100000; made
                          once and cached under build/bench/cache/)
   BENCH_STEPS            only these steps, by name (default all): verify pg sqlite
-                         sqlite-1child features pgsql shipped
+                         sqlite-1child features flood pgsql shipped
   BENCH_MEMORY_SECONDS   time limit of the memory run (300)
   BENCH_OPENSSL_SECONDS  openssl speed -seconds, and the verify driver's time (3)
   BENCH_OUTPUT           where the report goes (docs/BENCHMARKS.md)
@@ -61,6 +61,8 @@ def main():
              ("sqlite-1child", "httpd on SQLite, one child", bench.http_sqlite_one_child),
              ("shipped", "httpd on SQLite, the shipped configuration", bench.http_shipped),
              ("features", "httpd on SQLite, features On and Off", bench.features_cost),
+             ("flood", "httpd on SQLite, another tenant during a throttled flood",
+              bench.throttle_flood),
              ("pgsql", "httpd on PostgreSQL", bench.http_pgsql)]
     unknown = set(settings.steps) - {key for key, _, _ in steps}
     if unknown:

@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
-from goals import CREATE_GOALS, FEATURE_GOALS, OPERATION_GOALS, ratio_fmt  # noqa: E402
+from goals import (CREATE_GOALS, FEATURE_GOALS, FLOOD_P99_GOAL, OPERATION_GOALS,  # noqa: E402
+                   ratio_fmt)
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
@@ -110,15 +111,24 @@ class Feature:
         return f"{ROW_FEATURE} {self.label}, SQLite, 2 children, {kind}"
 
 
-# The features costed On ÷ Off. Throttling and signed skip tokens join here
-# as they land.
+# The features costed On ÷ Off. Signed skip tokens join here as they land.
+# Throttling On has the limits every cell runs with (never reached: the
+# check alone is costed).
 FEATURES = [
     Feature("metrics", "metrics (RemoteAssistMetrics)", off_server="RemoteAssistMetrics Off"),
     # an audit event per change, in the change's own transaction: creates and
     # PATCHes (the reads write none)
     Feature("audit", "audit events (RemoteAssistAuditEvents)",
             off_server="RemoteAssistAuditEvents Off", kinds=("create", "patch")),
+    Feature("throttle", "throttling (RemoteAssistThrottle)",
+            off_server="RemoteAssistThrottle Off"),
 ]
+ROW_FLOOD = "another tenant's get p99 during a throttled flood ÷ alone, SQLite"
+# The flood's limits: writes as Intune's defaults, reads never reached: the
+# noisy tenant's creates run into their limit while the quiet tenant's gets
+# stay under theirs.
+FLOOD_LIMITS = """RemoteAssistThrottleLimit app write 2000 20
+RemoteAssistThrottleLimit tenant write 4000 20"""
 
 # What a site has after `apt install` of the package and a2enmod: Debian's
 # mods-available/mpm_event.conf (read from the machine when it is there) and
@@ -158,6 +168,7 @@ def debian_mpm_event():
 CREATE_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OPS_TENANT = "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f"
 OPS_FIRST = 100000
+BENCH_APP = "0bf1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
 LIST_TOP = 100
 LIST_QUERY = f"$top={LIST_TOP}"
 PATCH_BODY = '{"displayName": "Display Name patched"}'
@@ -464,14 +475,17 @@ class Bench:
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
             os.chmod(public, 0o644)
             # minted once, valid for the whole run, reused by every request
-            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600, tid=CREATE_TENANT)
+            # as Graph's tokens, they name their application: the throttle
+            # check charges the tenant's bucket and the application's
+            token = mint_token.mint(private, alg=alg, lifetime=6 * 3600, tid=CREATE_TENANT,
+                                    extra={"appid": BENCH_APP})
             token_file = os.path.join(key_dir, f"{alg}.token")
             with open(token_file, "w") as f:
                 f.write(token + "\n")
             self.keys[alg] = (public, token_file, token)
             if alg == "RS256":
                 self.ops_token = mint_token.mint(private, alg=alg, lifetime=6 * 3600,
-                                                 tid=OPS_TENANT)
+                                                 tid=OPS_TENANT, extra={"appid": BENCH_APP})
         self.token = self.keys["RS256"][2]
         self.bodies = {}
         for name, text in (("create.json", devserver.SEED_BODY),
@@ -1239,6 +1253,64 @@ EnableMMAP off
                              unexpected=unexpected, rows_added=added,
                              ratio=f"{ratio:.3f}" + (f" (≥ {goal})" if goal else "")
                              + f"; noise ±{noise * 100:.1f} %", notes="; ".join(notes)))
+
+    def throttle_flood(self):
+        """The quiet tenant's gets (1 connection) alone, then while the noisy
+        tenant floods creates over its write limit (16 connections, most
+        answered 429): the quiet tenant's p99 during ÷ alone, and that every
+        one of its requests succeeded."""
+        import threading
+        get = next(op for op in OPERATIONS if op.kind == "get")
+        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
+        ids = (OPS_FIRST, self.s.ops_rows)
+        server = self.start_httpd("sqlite-flood")
+        try:
+            self.sanity(server)
+            self.seed(server)  # more creates than the limits allow: seeded first
+            children = set(server.child_pids())
+            server.extra_config += "\n" + FLOOD_LIMITS
+            server.write_config()
+            server.graceful()  # the buckets are kept, and cut down to the new limits
+            for _ in range(200):
+                now = set(server.child_pids(running=True))
+                if now and not children & now:
+                    break
+                time.sleep(0.1)
+            else:
+                raise CellError("the graceful restart into the flood's limits did not finish")
+            alone = self.attempt(f"{ROW_FLOOD} (alone)", lambda: self.wrk(
+                server, get.path(), 1, auth=self.ops_bearer(), what="flood quiet alone",
+                ids=ids), server)
+            flood = {}
+
+            def noisy():
+                flood["d"] = self.wrk(server, COLLECTION, conns, "POST", "create.json",
+                                      self.bearer(), seconds=self.s.seconds + 2,
+                                      what="flood noisy creates")
+            thread = threading.Thread(target=noisy)
+            thread.start()
+            time.sleep(1)
+            during = self.wrk(server, get.path(), 1, auth=self.ops_bearer(),
+                              what="flood quiet during", ids=ids)
+            thread.join()
+        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+            self.fail_rows("9", [ROW_FLOOD], 1, e)
+            return
+        finally:
+            self.stop_httpd(server)
+        ratio = during["p99_us"] / alone["p99_us"] if alone["p99_us"] else float("nan")
+        self.results[("flood", "p99")] = {"ratio": ratio}
+        unexpected = sum(d["responses"] - d["statuses"].get(200, 0) + d["socket_errors"]
+                         for d in (alone, during))
+        n = flood.get("d", {"statuses": {}})["statuses"]
+        self.rows.append(Row("9", ROW_FLOOD, 1, rate=during["rate"], p50=during["p50_us"] / 1000,
+                             p99=during["p99_us"] / 1000, p999=during["p999_us"] / 1000,
+                             unexpected=unexpected,
+                             ratio=f"{ratio:.2f} (≤ {FLOOD_P99_GOAL})",
+                             notes=f"alone: {alone['rate']:,.0f} req/s, p99 "
+                                   f"{alone['p99_us'] / 1000:.2f} ms; the flood at {conns} "
+                                   f"connections: {n.get(201, 0):,} × 201, {n.get(429, 0):,} × 429 "
+                                   f"(limit: 2,000 writes per 20 s per app)"))
 
     # ---- sections 7 and 8: get, list and PATCH against the raw loops of
     # their statements. Each module cell runs right after its baseline at the

@@ -8,14 +8,15 @@ from cells import (  # noqa: E402  (cells puts tools/ on the path)
     COMMANDS, CREATE_TENANT, DBD_POOL, DEBIAN_KEEPALIVE, LIST_QUERY, LIST_TOP, LOGS,
     MOD_DBD_DEFAULT_POOL, MPM, MPM_ONE_CHILD, NOTES, OPERATIONS, OPS_FIRST, OPS_TENANT,
     PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL, ROW_CREATE_SHIPPED, ROW_CREATE_SQLITE,
-    ROW_CREATE_SQLITE_1, ROW_FEATURE, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW, ROW_RAW_SHIPPED,
+    ROW_CREATE_SQLITE_1, ROW_FEATURE, ROW_FLOOD, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW,
+    ROW_RAW_SHIPPED,
     ROW_STATIC, busy_timeout, debian_mpm_event, devserver, httpd_harness)
 
 # display order inside a section (rows run interleaved)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
              + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_RAW_SHIPPED,
-                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE]
+                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE, ROW_FLOOD]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
                 "ES256 cached", "openssl speed ecdsa",

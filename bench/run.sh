@@ -32,6 +32,9 @@ gcc $cflags -I include -I build $(pkg-config --cflags $pkgs) -o "$out/module_sql
 # shellcheck disable=SC2086
 gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/verify_speed" \
     bench/verify_speed.c src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_token_cache.c $(pkg-config --libs $pkgs) -lm
+# shellcheck disable=SC2086
+gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/throttle_lock" \
+    bench/throttle_lock.c src/ra_throttle.c $(pkg-config --libs $pkgs) -pthread
 # apxs -c writes its objects beside the source: build from a copy in $out.
 cp bench/mod_bench_minimal.c "$out/"
 (cd "$out" && ${APXS:-apxs} -c -Wc,-std=gnu11 -Wc,-Wall -Wc,-Wextra -Wc,-Werror \

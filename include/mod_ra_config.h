@@ -19,6 +19,7 @@ typedef struct ra_key_source ra_key_source_t;
 typedef struct ra_token_cache ra_token_cache_t;
 typedef struct ra_commit_queue ra_commit_queue_t;
 typedef struct ra_commit_shared ra_commit_shared_t;
+typedef struct ra_throttle_limits ra_throttle_limits_t;
 
 /* Mutex type (see the Mutex directive) that serialises SQLite writers. */
 #define RA_SQLITE_MUTEX "remoteassist-sqlite"
@@ -132,6 +133,11 @@ typedef struct ra_commit_shared ra_commit_shared_t;
                                                    * MaxRequestWorkers */ \
     X(int, token_cache_size, -1, UNLESS, -1)      /* RemoteAssistTokenCache */ \
     X(int, metrics_off, 0, UNLESS, 0)             /* RemoteAssistMetrics Off (main server) */ \
+    /* throttling, main server only: RemoteAssistThrottle Off; the limits \
+     * (NULL: the defaults); RemoteAssistThrottleTable (0: the default) */ \
+    X(int, throttle_off, 0, UNLESS, 0) \
+    X(ra_throttle_limits_t *, throttle_limits, NULL, UNLESS, NULL) \
+    X(int, throttle_entries, 0, UNLESS, 0) \
     /* a section that applies here (its own or the main server's) has \
      * SetHandler remoteassist, so its database is the module's */ \
     X(int, serves, 0, CHECKED, 0) \

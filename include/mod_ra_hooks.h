@@ -48,6 +48,17 @@ void ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd);
  * counters are the whole server's) */
 const char *ra_observe_set_metrics(cmd_parms *cmd, void *dcfg, int on);
 
+/* mod_ra_throttle.c: RemoteAssistThrottle, RemoteAssistThrottleLimit,
+ * RemoteAssistThrottleFailedAuth, RemoteAssistThrottleTable (main server
+ * only: one table serves every virtual host), and the table's segment */
+const char *ra_throttle_set_on(cmd_parms *cmd, void *dcfg, int on);
+const char *ra_throttle_set_limit(cmd_parms *cmd, void *dcfg, int argc, char *const argv[]);
+const char *ra_throttle_set_failed_auth(cmd_parms *cmd, void *dcfg, const char *requests,
+                                        const char *seconds);
+const char *ra_throttle_set_table(cmd_parms *cmd, void *dcfg, const char *entries);
+int ra_throttle_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
+
 /* mod_ra_request.c */
 void ra_request_retrieve_optional_fns(void);
 

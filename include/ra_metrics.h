@@ -55,7 +55,7 @@ typedef struct {
     apr_uint64_t layout;                 /* RA_METRICS_LAYOUT once initialised */
     apr_uint64_t requests[RA_METRIC_OPS][RA_METRIC_CLASSES];
     apr_uint64_t auth_refusals[RA_METRIC_AUTH_REASONS];
-    apr_uint64_t throttled;              /* 429: nothing throttles yet */
+    apr_uint64_t throttled;              /* 429s of throttling */
     ra_metric_db_histogram_t db_time[RA_METRIC_OPS];
     apr_uint64_t batch_buckets[RA_METRIC_BATCH_BUCKETS + 1];
     apr_uint64_t batch_rows;             /* the batch histogram's _sum */
@@ -86,6 +86,9 @@ void ra_metrics_count_request(ra_metrics_t *m, ra_metric_op_e op, int status);
 
 /* One 401/403: a token status of ra_token.h, or RA_METRIC_TENANT_REFUSED. */
 void ra_metrics_count_auth_refusal(ra_metrics_t *m, int reason);
+
+/* One request refused with 429 by throttling. */
+void ra_metrics_count_throttled(ra_metrics_t *m);
 
 /* The database time of one op request. */
 void ra_metrics_observe_db_time(ra_metrics_t *m, ra_metric_op_e op, apr_interval_time_t t);

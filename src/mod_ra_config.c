@@ -486,6 +486,19 @@ const command_rec ra_config_commands[] = {
     AP_INIT_FLAG("RemoteAssistMetrics", ra_observe_set_metrics, NULL, RSRC_CONF,
                  "Keep the counters of remoteassist-metrics and mod_status, main server "
                  "only (default On)"),
+    AP_INIT_FLAG("RemoteAssistThrottle", ra_throttle_set_on, NULL, RSRC_CONF,
+                 "Throttle requests per tenant, per application within a tenant and failed "
+                 "authentications per client address, main server only (default On)"),
+    AP_INIT_TAKE_ARGV("RemoteAssistThrottleLimit", ra_throttle_set_limit, NULL, RSRC_CONF,
+                      "tenant|app read|write|all REQUESTS SECONDS: a budget of REQUESTS per "
+                      "SECONDS, 0 for none (defaults: app 2000 20, tenant 4000 20, reads and "
+                      "writes apart)"),
+    AP_INIT_TAKE2("RemoteAssistThrottleFailedAuth", ra_throttle_set_failed_auth, NULL,
+                  RSRC_CONF, "REQUESTS SECONDS: failed authentications a client address may "
+                  "have, 0 for any number (default 300 60)"),
+    AP_INIT_TAKE1("RemoteAssistThrottleTable", ra_throttle_set_table, NULL, RSRC_CONF,
+                  "Entries of the throttling table: tenants, applications and failing "
+                  "addresses; when full, the idlest is evicted (default 10000)"),
     AP_INIT_TAKE1("RemoteAssistLegacyTenant", set_legacy_tenant, NULL, RSRC_CONF,
                   "Tenant id that partners stored before tenants (schema version 1) "
                   "belong to, for the upgrade"),

@@ -16,6 +16,7 @@
 #include <apr_strings.h>
 
 #include "mod_ra_ops.h"
+#include "mod_ra_throttle.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -413,7 +414,8 @@ int ra_dispatch_handler(request_rec *r)
                        "Audit events are not served here.");
     }
     claim->operation = rq.operation = op->metric;
-    if ((rc = ra_authorize(&rq, op->access)) != OK) {
+    /* the address's failed authentications, the token, the tenant's budget */
+    if ((rc = ra_throttle_authorize(&rq, op->access)) != OK) {
         return rc;
     }
     if (!ra_query_parse_set(r->pool, op->access == RA_ACCESS_AUDIT ? RA_ENTITY_SET_AUDIT

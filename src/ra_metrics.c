@@ -79,6 +79,13 @@ void ra_metrics_count_auth_refusal(ra_metrics_t *m, int reason)
     }
 }
 
+void ra_metrics_count_throttled(ra_metrics_t *m)
+{
+    if (m) {
+        add(&m->throttled, 1);
+    }
+}
+
 void ra_metrics_observe_db_time(ra_metrics_t *m, ra_metric_op_e op, apr_interval_time_t t)
 {
     int bucket = 0;
@@ -153,7 +160,8 @@ typedef struct {
 
 static const scalar_t scalars[] = {
     { "remoteassist_throttled_total", "RemoteAssistThrottled",
-      "Requests refused with 429 by throttling; always 0: the module does not throttle yet.",
+      "Requests refused with 429 by throttling (RemoteAssistThrottle): a tenant's or an "
+      "application's budget spent, or a client address's failed authentications.",
       offsetof(ra_metrics_t, throttled) },
     { "remoteassist_token_cache_hits_total", "RemoteAssistTokenCacheHits",
       "Tokens found verified in the child's token cache (RemoteAssistTokenCache).",

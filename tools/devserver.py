@@ -113,7 +113,8 @@ def main():
     workdir = os.path.join(var, "httpd")
     server = httpd_harness.Httpd(workdir, httpd_harness.sqlite_db(var),
                                  f'RemoteAssistTokenKey "{public}"', port=a.port,
-                                 extra_config=tls_config(workdir, a.tls_port, cert, key))
+                                 extra_config=tls_config(workdir, a.tls_port, cert, key),
+                                 throttle="")  # the documented defaults, as installed
     server.start()
     tls_base = f"https://127.0.0.1:{a.tls_port}"
     collection = httpd_harness.COLLECTION

@@ -61,6 +61,14 @@ def pid_file_holds(path, pid):
         return False
 
 
+# Throttling is on, with limits no test or bench row reaches (a test of the
+# limits sets its own in extra_config, which comes later and wins): requests
+# pay for the check, never a 429 they did not ask for.
+UNREACHED_THROTTLE = """RemoteAssistThrottleLimit tenant all 100000000 1
+RemoteAssistThrottleLimit app all 100000000 1
+RemoteAssistThrottleFailedAuth 100000000 1"""
+
+
 def location_block(path, version, key_directive, extra=""):
     return f"""
 <Location "{path}">
@@ -92,7 +100,8 @@ class Httpd:
 
     def __init__(self, workdir, db, key_directive, port=None, module=None,
                  locations=None, extra_config="", mpm="event", mpm_config=None,
-                 log_level="info remoteassist:debug", preload=None):
+                 log_level="info remoteassist:debug", preload=None,
+                 throttle=UNREACHED_THROTTLE):
         self.workdir = os.path.abspath(workdir)
         self.port = port or free_port()
         self.module = module or os.environ.get("RA_MODULE", DEFAULT_MODULE)
@@ -100,6 +109,7 @@ class Httpd:
         self.key_directive = key_directive
         self.locations = locations
         self.extra_config = extra_config
+        self.throttle = throttle
         self.mpm = mpm
         self.mpm_config = mpm_config
         self.log_level = log_level
@@ -170,6 +180,7 @@ DBDParams "{params}"
 DBDMin 1
 DBDKeep 4
 DBDMax 16
+{self.throttle}
 {self.extra_config}
 {locations}
 """

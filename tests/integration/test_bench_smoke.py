@@ -61,8 +61,13 @@ ROWS = [
     ("9", "On ÷ Off: metrics (RemoteAssistMetrics), SQLite, 2 children, create", True, True,
      "adds"),
     ("9", "On ÷ Off: metrics (RemoteAssistMetrics), SQLite, 2 children, get", True, True, "none"),
+    ("9", "On ÷ Off: throttling (RemoteAssistThrottle), SQLite, 2 children, create", True, True,
+     "adds"),
+    ("9", "On ÷ Off: throttling (RemoteAssistThrottle), SQLite, 2 children, get", True, True,
+     "none"),
+    ("9", "another tenant's get p99 during a throttled flood ÷ alone", True, True, None),
 ]
-GOALS = 19
+GOALS = 22  # 19 before the audit and throttling features: +1 audit, +1 throttle, +1 flood
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
 
 

@@ -410,3 +410,40 @@ def test_audit_events_listed_and_paged_through_the_graph_client(cycle_service, k
     assert times == sorted(times, reverse=True)
     assert out["one"]["id"] == walked[0]["id"]
     assert out["categories"]["value"] == ["RemoteAssistance"]
+
+
+# ------------------------------------------------------------- throttling
+
+@pytest.fixture(scope="module")
+def throttled_js(workroot, keys):
+    """A service whose creates are limited to one per 2 s per application,
+    behind its own relay, and the client pointed at it."""
+    version = _ensure_client()
+    cert_path, key_path = self_signed(workroot.mktemp("graph-js-throttle-tls"), "relay")
+    workdir = workroot.mktemp("graph-js-throttle")
+    svc = make_service(workdir, keys, Backend("sqlite", sqlite_db(workdir)),
+                       extra_config="RemoteAssistThrottleLimit app write 1 2")
+    relay = TlsRelay(svc.httpd.port, cert_path, key_path).start()
+    yield svc, GraphJs(relay, cert_path, version)
+    svc.stop()
+    relay.stop()
+
+
+def test_the_clients_default_middleware_retries_a_429(throttled_js, keys):
+    """The application's one write is spent by a plain request; the client's
+    create gets 429 with Retry-After, its RetryHandler (in the default
+    middleware chain, unconfigured) waits that long and sends it again,
+    which succeeds: the caller sees only the 201's entity."""
+    svc, graph_js = throttled_js
+    token = keys.token(appid="js-app")
+    assert svc.post(SEED_V1, token=token).status_code == 201
+    rows = svc.backend.count()
+    started = time.time()
+    out = graph_js.create(SEED_V1, token)
+    assert_created(svc, out, SEED_V1, "v1.0")
+    assert svc.backend.count() == rows + 1  # the refused attempt stored nothing
+    (first, first_headers), (again, again_headers) = graph_js.relay.requests_sent()
+    assert first == again == "POST /v1.0/deviceManagement/remoteAssistancePartners HTTP/1.1"
+    assert "retry-attempt" not in first_headers
+    assert again_headers["retry-attempt"] == "1"
+    assert time.time() - started >= 1  # it waited for the Retry-After

@@ -57,6 +57,7 @@ int main(void)
     srunner_add_suite(sr, commit_shared_suite());
     srunner_add_suite(sr, sql_suite());
     srunner_add_suite(sr, metrics_suite());
+    srunner_add_suite(sr, throttle_suite());
     srunner_add_suite(sr, watchdog_suite());
     srunner_add_suite(sr, json_writer_suite());
     srunner_add_suite(sr, csdl_suite());

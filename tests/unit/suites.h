@@ -29,6 +29,7 @@ Suite *store_suite(void);
 Suite *commit_shared_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
+Suite *throttle_suite(void);
 Suite *watchdog_suite(void);
 Suite *json_writer_suite(void);
 Suite *csdl_suite(void);

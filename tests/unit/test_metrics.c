@@ -204,6 +204,9 @@ START_TEST(test_scalars_and_key_age)
     ra_metrics_count_key_refresh(&metrics, 1);
     ra_metrics_count_key_refresh(&metrics, 0);
     ra_metrics_count_db_timeout(&metrics);
+    ra_metrics_count_throttled(&metrics);
+    ra_metrics_count_throttled(&metrics);
+    ra_metrics_count_throttled(&metrics);
     ra_metrics_keys_taken(&metrics, NOW - apr_time_from_sec(90));
     ra_metrics_keys_taken(&metrics, NOW - apr_time_from_sec(500)); /* older: ignored */
     ck_assert(prom("remoteassist_token_cache_hits_total") == 2);
@@ -211,7 +214,7 @@ START_TEST(test_scalars_and_key_age)
     ck_assert(prom("remoteassist_key_refreshes_total") == 2);
     ck_assert(prom("remoteassist_key_refresh_failures_total") == 1);
     ck_assert(prom("remoteassist_database_timeouts_total") == 1);
-    ck_assert(prom("remoteassist_throttled_total") == 0);
+    ck_assert(prom("remoteassist_throttled_total") == 3);
     ck_assert(prom("remoteassist_keys_age_seconds") == 90);
     const char *auto_text = ra_metrics_status_auto(pool, &metrics, NOW);
     ck_assert(sample(auto_text, "RemoteAssistTokenCacheHits:") == 2);
@@ -233,6 +236,7 @@ START_TEST(test_off_is_harmless)
     ra_metrics_count_key_refresh(NULL, 0);
     ra_metrics_keys_taken(NULL, NOW);
     ra_metrics_count_db_timeout(NULL);
+    ra_metrics_count_throttled(NULL);
     memset(&metrics, 0, sizeof(metrics));
     ck_assert(!ra_metrics_layout_ok(&metrics));
     ra_metrics_init(&metrics);

@@ -1110,6 +1110,22 @@ START_TEST(verify_tenant_required)
 }
 END_TEST
 
+/* The client application throttling charges: appid (v1), else azp (v2). */
+START_TEST(verify_app_id)
+{
+    ra_token_result_t r;
+    assert_status(verify_claims(with(with(claims(), "appid", NULL), "azp", NULL), &r),
+                  RA_TOKEN_OK, r);
+    ck_assert_ptr_null(r.app_id);
+    assert_status(verify_claims(with(with(claims(), "appid", NULL), "azp",
+                                     json_string("app-v2")), &r), RA_TOKEN_OK, r);
+    ck_assert_str_eq(r.app_id, "app-v2");
+    assert_status(verify_claims(with(with(claims(), "appid", json_string("app-v1")), "azp",
+                                     json_string("app-v2")), &r), RA_TOKEN_OK, r);
+    ck_assert_str_eq(r.app_id, "app-v1");
+}
+END_TEST
+
 /* What a verified token carries for authorisation. */
 START_TEST(verify_fills_grants)
 {
@@ -1698,6 +1714,7 @@ Suite *token_suite(void)
     tcase_add_test(tc, verify_audience);
     tcase_add_test(tc, verify_issuer);
     tcase_add_test(tc, verify_tenant_required);
+    tcase_add_test(tc, verify_app_id);
     tcase_add_test(tc, verify_fills_grants);
     tcase_add_test(tc, authorize_matrix);
     tcase_add_test(tc, authorize_reasons);
