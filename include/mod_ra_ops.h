@@ -33,4 +33,13 @@ int ra_op_delete(ra_request_t *rq);
 int ra_op_begin_onboarding(ra_request_t *rq);
 int ra_op_disconnect(ra_request_t *rq);
 
+/* mod_ra_batch.c: POST {root}/$batch */
+int ra_op_batch(ra_request_t *rq);
+
+/* mod_ra_dispatch.c: runs an inner $batch request (a subrequest that
+ * httpd's access checks passed, rq->capture set) as the handler runs an
+ * outside one: route, method, token, query options, operation; refused
+ * when it is not the module's or names another version root than batch. */
+int ra_dispatch_inner(ra_request_t *rq, const ra_request_t *batch);
+
 #endif

@@ -16,6 +16,7 @@ typedef enum {
     RA_ROUTE_ENTITY,            /* .../remoteAssistancePartners/{id}, ('{id}'), (id='{id}') */
     RA_ROUTE_BEGIN_ONBOARDING,  /* {entity}/beginOnboarding (or microsoft.graph.-qualified) */
     RA_ROUTE_DISCONNECT,        /* {entity}/disconnect (or microsoft.graph.-qualified) */
+    RA_ROUTE_BATCH,             /* {root}/$batch */
     RA_ROUTE_KINDS
 } ra_route_kind_e;
 

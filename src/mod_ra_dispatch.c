@@ -47,6 +47,9 @@ static const ra_operation_t operations[] = {
       ra_op_begin_onboarding, RA_METRIC_OP_BEGIN_ONBOARDING },
     { RA_ROUTE_DISCONNECT, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect,
       RA_METRIC_OP_DISCONNECT },
+    /* a valid token opens a batch; each inner request needs its own access */
+    { RA_ROUTE_BATCH, M_POST, "POST", RA_ACCESS_READ, RA_QUERY_NONE, ra_op_batch,
+      RA_METRIC_OP_OTHER },
 };
 #define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
@@ -82,6 +85,8 @@ typedef struct {
     const char *path;
     const char *root_path;
     ra_metric_op_e operation;
+    int service;            /* a resource of the service root: route holds it */
+    ra_route_t route;
 } ra_claim_t;
 
 /* The plain <Location> serving the entity set that path falls under,
@@ -98,6 +103,24 @@ static const char *collection_of(const server_rec *s, const char *path)
     return NULL;
 }
 
+/* {root}/$batch under the version root of a plain <Location> serving the
+ * entity set: that collection, with route filled; else NULL. */
+static const char *batch_collection_of(const server_rec *s, const char *path,
+                                       ra_route_t *route)
+{
+    const apr_array_header_t *list = ra_server_config(s)->collections;
+    for (int i = 0; list && i < list->nelts; i++) {
+        const char *collection = APR_ARRAY_IDX(list, i, const char *);
+        size_t root_len = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
+        if (!strncmp(path, collection, root_len) && !strcasecmp(path + root_len, "/$batch")) {
+            memset(route, 0, sizeof(*route));
+            route->kind = RA_ROUTE_BATCH;
+            return collection;
+        }
+    }
+    return NULL;
+}
+
 /* httpd matches <Location> paths by whole segments and case-sensitively, so
  * the entity URL a 201 puts in Location, .../remoteAssistancePartners('id'),
  * and Graph's case-insensitive spellings would miss the section. The module
@@ -105,6 +128,10 @@ static const char *collection_of(const server_rec *s, const char *path)
  * the section's own spelling (with a '/' before a key in parentheses) for
  * the walk httpd repeats after map_to_storage, and the claim keeps the path
  * to route. A request the first walk already matched is claimed as is.
+ * {root}/$batch is claimed the same way, its URI rewritten to the entity
+ * set's: the partners' <Location> (its Require, authentication and the
+ * module's settings) applies to the batch as to the entity set, with no
+ * <Location> of its own (and to each inner request again: mod_ra_batch.c).
  * A claimed URL maps to no file (as mod_proxy's "proxy:" ones): core's
  * translation, which fails on a path longer than a file name may be, never
  * runs for it. */
@@ -113,6 +140,7 @@ int ra_dispatch_translate_name(request_rec *r)
     const ra_dir_config_t *cfg = ra_dir_config(r);
     const char *collection;
     ra_claim_t *claim;
+    ra_route_t route;
 
     if (cfg && cfg->serves) {
         claim = apr_pcalloc(r->pool, sizeof(*claim));
@@ -126,6 +154,16 @@ int ra_dispatch_translate_name(request_rec *r)
                                           len - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1));
         r->uri = apr_pstrcat(r->pool, collection, r->uri[len] == '(' ? "/" : "",
                              r->uri + len, NULL);
+    }
+    else if ((collection = batch_collection_of(r->server, r->uri, &route)) != NULL) {
+        size_t root_len = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
+        claim = apr_pcalloc(r->pool, sizeof(*claim));
+        claim->path = r->uri;
+        claim->root_path = apr_pstrmemdup(r->pool, collection, root_len);
+        claim->service = 1;
+        claim->route = route;
+        claim->route.root_path = claim->root_path;
+        r->uri = apr_pstrdup(r->pool, collection);
     }
     else {
         return DECLINED;
@@ -279,58 +317,87 @@ static int answer_options(ra_request_t *rq)
     return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
 }
 
-int ra_dispatch_handler(request_rec *r)
+/* Routes, authorizes and runs one request of the module's, outside or
+ * inside a $batch (batch: NULL, or the batch, whose version root is the
+ * only one an inner request may name, and whose service root it shares:
+ * a subrequest's own URL has no Host to build one from). */
+static int dispatch(ra_request_t *rq, ra_claim_t *claim, const ra_request_t *batch)
 {
-    ra_claim_t *claim;
+    request_rec *r = rq->r;
     const ra_operation_t *op;
     const char *message;
-    ra_request_t rq;
     int rc;
 
-    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
-        return DECLINED;
+    if (rq->cfg->unusable) {
+        return ra_unavailable_known(rq, apr_pstrcat(r->pool, "this section's configuration "
+                                                    "was refused at start-up: ",
+                                                    rq->cfg->unusable, NULL));
     }
-    ra_request_init(&rq, r);
-    if (rq.cfg->unusable) {
-        return ra_unavailable_known(&rq, apr_pstrcat(r->pool, "this section's configuration "
-                                                     "was refused at start-up: ",
-                                                     rq.cfg->unusable, NULL));
-    }
-    claim = ap_get_module_config(r->request_config, &remoteassist_module);
-    switch (ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
+    switch (claim && claim->service ? (rq->route = claim->route, RA_ROUTE_OK)
+            : ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq->route, &message)) {
     case RA_ROUTE_OK:
         break;
     case RA_ROUTE_BAD_KEY:
-        return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", message);
     default:
-        return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
+        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
     }
-    rq.service_root = service_root(&rq, claim);
+    if (batch && (strcmp(rq->route.root_path, batch->route.root_path)
+                  || rq->route.kind == RA_ROUTE_BATCH)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       rq->route.kind == RA_ROUTE_BATCH
+                       ? "A batch request may not be a $batch itself."
+                       : "A batch request must name a resource of the batch's own service "
+                         "root.");
+    }
+    rq->service_root = batch ? batch->service_root : service_root(rq, claim);
     if (!claim) { /* SetHandler remoteassist outside a <Location>: counted all the same */
         claim = apr_pcalloc(r->pool, sizeof(*claim));
         ap_set_module_config(r->request_config, &remoteassist_module, claim);
     }
     if (r->method_number == M_OPTIONS) {
-        return answer_options(&rq);
+        return answer_options(rq);
     }
-    if (!(op = find_operation(rq.route.kind, r->method_number))) {
-        const char *allow = allowed_methods(r->pool, rq.route.kind);
+    if (!(op = find_operation(rq->route.kind, r->method_number))) {
+        const char *allow = allowed_methods(r->pool, rq->route.kind);
         apr_table_setn(r->headers_out, "Allow", allow);
-        return ra_fail(&rq, HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+        return ra_fail(rq, HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
                        apr_psprintf(r->pool, "The HTTP method '%s' is not allowed on this "
                                     "resource; it allows %s.", r->method, allow));
     }
-    claim->operation = rq.operation = op->metric;
-    if ((rc = ra_authorize(&rq, op->access)) != OK) {
+    claim->operation = rq->operation = op->metric;
+    if ((rc = ra_authorize(rq, op->access)) != OK) {
         return rc;
     }
-    if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
-        return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    if (!ra_query_parse(r->pool, rq->cfg->version, op->query, r->args, &rq->query, &message)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", message);
     }
     if (!ra_startup_database_ready(r, &message)) {
-        return ra_unavailable_known(&rq, message);
+        return ra_unavailable_known(rq, message);
     }
-    return op->run(&rq);
+    return op->run(rq);
+}
+
+int ra_dispatch_handler(request_rec *r)
+{
+    ra_request_t rq;
+
+    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
+        return DECLINED;
+    }
+    ra_request_init(&rq, r);
+    return dispatch(&rq, ap_get_module_config(r->request_config, &remoteassist_module), NULL);
+}
+
+int ra_dispatch_inner(ra_request_t *rq, const ra_request_t *batch)
+{
+    request_rec *r = rq->r;
+    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
+        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                       "Resource not found: a batch request may name this service's "
+                       "resources only.");
+    }
+    return dispatch(rq, ap_get_module_config(r->request_config, &remoteassist_module), batch);
 }
 
 /* ---------------------------------------- httpd's own refusals, as Graph's */
