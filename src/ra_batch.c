@@ -125,8 +125,7 @@ static int parse_request(apr_pool_t *pool, json_t *in, ra_batch_request_t *reque
         return refuse(message, apr_psprintf(pool, "requests[%d] must be a JSON object.", i));
     }
     value = json_object_get(in, "id");
-    if (!json_is_string(value) || json_string_length(value) == 0
-        || strlen(json_string_value(value)) != json_string_length(value)) {
+    if (!json_is_string(value) || json_string_length(value) == 0) {
         return refuse(message, apr_psprintf(pool, "requests[%d] must have an id: "
                                             "a non-empty string.", i));
     }

@@ -28,5 +28,6 @@ Suite *schema_suite(void);
 Suite *store_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
+Suite *batch_suite(void);
 
 #endif
