@@ -48,7 +48,9 @@ int ra_batch_parse(apr_pool_t *pool, const char *body, apr_size_t len, ra_batch_
 const char *ra_batch_header(const ra_batch_request_t *request, const char *name);
 
 /* The path (with its query) an inner request's url names below root_path,
- * the version root's path: root_path "/" url, url's leading '/' optional.
+ * the version root's path: root_path "/" url, url's leading '/' optional,
+ * or url itself when it starts with root_path (as the Graph JS client
+ * sends it).
  * NULL with *message for a url that would leave the version root or the
  * server: a scheme or authority, a '.' or '..' segment, a backslash, a
  * fragment, or a character no request line may hold. */

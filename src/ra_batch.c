@@ -377,9 +377,15 @@ const char *ra_batch_url_path(apr_pool_t *pool, const char *root_path, const cha
             }
         }
     }
-    /* spaces as clients write them in a $filter, encoded as a request line
+    /* a url that repeats the version root (the Graph JS client's
+     * BatchRequestContent strips only the scheme and host) is taken as is;
+     * spaces, as clients write them in a $filter, encoded as a request line
      * would carry them */
-    char *path = apr_pstrcat(pool, root_path, *url == '/' ? "" : "/", url, NULL), *space;
+    size_t root_len = strlen(root_path);
+    int rooted = root_len && !strncmp(url, root_path, root_len)
+                 && (url[root_len] == '/' || url[root_len] == '?' || !url[root_len]);
+    char *path = rooted ? apr_pstrdup(pool, url)
+                 : apr_pstrcat(pool, root_path, *url == '/' ? "" : "/", url, NULL), *space;
     while ((space = strchr(path, ' ')) != NULL) {
         *space = '\0';
         path = apr_pstrcat(pool, path, "%20", space + 1, NULL);

@@ -159,6 +159,10 @@ static const struct {
 } urls[] = {
     { "/deviceManagement/x", "/v1.0/deviceManagement/x" },
     { "deviceManagement/x", "/v1.0/deviceManagement/x" },
+    { "/v1.0/deviceManagement/x", "/v1.0/deviceManagement/x" },
+    { "/v1.0?x", "/v1.0?x" },
+    { "/v1.00/x", "/v1.0/v1.00/x" },
+    { "/v1.0/../x", NULL },
     { "/x?$filter=id eq 'a b'", "/v1.0/x?$filter=id%20eq%20'a%20b'" },
     { "/x?a=/../b", "/v1.0/x?a=/../b" },
     { "/a..b/.c", "/v1.0/a..b/.c" },
