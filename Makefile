@@ -48,7 +48,9 @@ deps-%:
 # administrator; the module holds schema.sql and the steps as C strings.
 SCHEMA_STEPS := $(sort $(wildcard sql/step-[0-9][0-9][0-9].sql))
 SQL_FORM_pgsql  := cat
-SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//'
+# (and SQLite's random bytes for PostgreSQL's random UUIDs: step 4's key)
+SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//' \
+    -e "s/gen_random_uuid()::text || gen_random_uuid()::text/hex(randomblob(32))/"
 # a SQL file (comment lines dropped) as the lines of a C string literal
 SQL_AS_C := grep -v '^--' | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/'
 build/schema-%.sql: sql/schema.sql $(SCHEMA_STEPS)

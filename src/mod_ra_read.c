@@ -5,6 +5,7 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_hooks.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -63,9 +64,15 @@ int ra_op_list(ra_request_t *rq)
     const ra_query_t *query = &rq->query;
     apr_int64_t page = rq->cfg->page_size, count = 0;
     apr_array_header_t *rows;
-    const char *error;
+    const char *error, *key = ra_startup_token_key(r);
     int rc;
 
+    if (!key) { /* a database that is ready has its key: not reached */
+        return ra_unavailable_known(rq, "no $skiptoken key for this database");
+    }
+    if (!ra_query_skiptoken_verify(query, key)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", RA_QUERY_INVALID_SKIPTOKEN);
+    }
     if ((rc = ra_negotiate(rq, "application/json")) != OK
         || (rc = ra_request_connect(rq)) != OK) {
         return rc;
@@ -98,7 +105,8 @@ int ra_op_list(ra_request_t *rq)
         ra_key_value_t last[RA_PROP_COUNT];
         ra_sql_key_values(query, &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_partner_t), last);
         const char *next = ra_query_next_args(r->pool, query,
-                                              ra_query_skiptoken(r->pool, query, last));
+                                              ra_query_skiptoken(r->pool, query, last,
+                                                                 key));
         json_object_set_new(out, "@odata.nextLink",
                             json_string(apr_pstrcat(r->pool, ra_odata_collection_url(
                                                         r->pool, rq->service_root),

@@ -16,6 +16,9 @@
 #include <apr_strings.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 /* ------------------------------------------------------------ the string */
 
@@ -632,8 +635,20 @@ static const char *query_shape(apr_pool_t *pool, const ra_query_t *q)
     return apr_psprintf(pool, "%08x", apr_hashfunc_default(shape, &len));
 }
 
+/* HMAC-SHA256 of data with key, truncated to RA_QUERY_TOKEN_MAC_LEN. */
+static void token_mac(const char *key, const char *data, apr_size_t len,
+                      unsigned char mac[RA_QUERY_TOKEN_MAC_LEN])
+{
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int full_len = 0;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)data, len, full,
+         &full_len);
+    memcpy(mac, full, RA_QUERY_TOKEN_MAC_LEN);
+    OPENSSL_cleanse(full, sizeof(full));
+}
+
 const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
-                               const ra_key_value_t *values)
+                               const ra_key_value_t *values, const char *key)
 {
     json_t *doc = json_array();
     json_array_append_new(doc, json_string(query_shape(pool, query)));
@@ -644,22 +659,44 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    const char *token = apr_pencode_base64(pool, text, APR_ENCODE_STRING,
-                                           APR_ENCODE_BASE64URL, NULL);
+    /* the signature, then the position it signs */
+    apr_size_t len = strlen(text);
+    char *token = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
+    token_mac(key, text, len, (unsigned char *)token);
+    memcpy(token + RA_QUERY_TOKEN_MAC_LEN, text, len);
     free(text);
-    return token;
+    return apr_pencode_base64_binary(pool, (const unsigned char *)token,
+                                     RA_QUERY_TOKEN_MAC_LEN + len, APR_ENCODE_BASE64URL, NULL);
+}
+
+int ra_query_skiptoken_verify(const ra_query_t *query, const char *key)
+{
+    unsigned char mac[RA_QUERY_TOKEN_MAC_LEN];
+    if (!query->after_set) {
+        return 1;
+    }
+    token_mac(key, query->after_signed, query->after_signed_len, mac);
+    return CRYPTO_memcmp(mac, query->after_mac, sizeof(mac)) == 0;
 }
 
 static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
                            const char **message)
 {
     apr_size_t len = 0;
-    const char *raw = apr_pdecode_base64(pool, text, APR_ENCODE_STRING,
-                                         APR_ENCODE_BASE64URL, &len);
-    json_t *doc = raw ? json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    int ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
-             && json_is_string(json_array_get(doc, 0))
-             && !strcmp(json_string_value(json_array_get(doc, 0)), query_shape(pool, q));
+    const unsigned char *raw = apr_pdecode_base64_binary(pool, text, APR_ENCODE_STRING,
+                                                         APR_ENCODE_BASE64URL, &len);
+    /* one spelling only: base64url has others for the same bytes (the
+     * unused low bits of the last character), and every changed character
+     * of a token must be refused */
+    int ok = raw && len > RA_QUERY_TOKEN_MAC_LEN
+             && !strcmp(apr_pencode_base64_binary(pool, raw, len, APR_ENCODE_BASE64URL, NULL),
+                        text);
+    const char *payload = ok ? (const char *)raw + RA_QUERY_TOKEN_MAC_LEN : NULL;
+    apr_size_t payload_len = ok ? len - RA_QUERY_TOKEN_MAC_LEN : 0;
+    json_t *doc = ok ? json_loadb(payload, payload_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
+         && json_is_string(json_array_get(doc, 0))
+         && !strcmp(json_string_value(json_array_get(doc, 0)), query_shape(pool, q));
 
     for (int i = 0; ok && i < q->order_count; i++) {
         json_t *v = json_array_get(doc, (size_t)i + 1);
@@ -675,10 +712,12 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
     }
     json_decref(doc);
     if (!ok) {
-        *message = "Invalid $skiptoken: use the @odata.nextLink of the previous page "
-                   "unchanged, with the same $filter and $orderby.";
+        *message = RA_QUERY_INVALID_SKIPTOKEN;
         return 0;
     }
+    memcpy(q->after_mac, raw, RA_QUERY_TOKEN_MAC_LEN);
+    q->after_signed = payload;
+    q->after_signed_len = payload_len;
     q->after_set = 1;
     return 1;
 }

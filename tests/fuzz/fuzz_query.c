@@ -13,6 +13,8 @@
 #include "ra_query.h"
 #include "ra_store.h"
 
+#define TEST_TOKEN_KEY "fuzz-token-key"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
@@ -67,7 +69,7 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
 
     ra_sql_key_values(query, &row, keys);
     const char *next_args = ra_query_next_args(pool, query,
-                                               ra_query_skiptoken(pool, query, keys));
+                                               ra_query_skiptoken(pool, query, keys, TEST_TOKEN_KEY));
     FUZZ_EXPECT(ra_query_parse(pool, version, RA_QUERY_LIST, next_args, &next, &message));
     FUZZ_EXPECT(next.after_set && next.order_count == query->order_count);
 }

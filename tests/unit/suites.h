@@ -17,6 +17,9 @@ TCase *pool_tcase(Suite *s, const char *name);
  * take seconds to generate) and a timeout that allows for it. */
 TCase *slow_fixture_tcase(Suite *s, const char *name, SFun setup, SFun teardown);
 
+/* The key the tests sign $skiptokens with. */
+#define TEST_TOKEN_KEY "0123456789abcdef0123456789abcdef"
+
 Suite *jose_suite(void);
 Suite *token_suite(void);
 Suite *url_keys_suite(void);

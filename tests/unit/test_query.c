@@ -10,6 +10,8 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "ra_query.h"
 #include "suites.h"
@@ -586,7 +588,8 @@ static const char *valid_option(int i)
     case 5: return "$count=true";
     default:
         parse_ok(RA_VERSION_V1, RA_QUERY_LIST, NULL, &plain);
-        return apr_pstrcat(pool, "$skiptoken=", ra_query_skiptoken(pool, &plain, &after), NULL);
+        return apr_pstrcat(pool, "$skiptoken=",
+                           ra_query_skiptoken(pool, &plain, &after, TEST_TOKEN_KEY), NULL);
     }
 }
 
@@ -733,27 +736,41 @@ END_TEST
 
 /* ---- $skiptoken and the next page's query string ---- */
 
-/* The decoded JSON inside a $skiptoken. */
+/* The decoded JSON inside a $skiptoken, after its signature. */
 static json_t *token_json(const char *token)
 {
     apr_size_t len = 0;
     const char *raw = apr_pdecode_base64(pool, token, APR_ENCODE_STRING, APR_ENCODE_BASE64URL,
                                          &len);
     ck_assert_ptr_nonnull(raw);
-    json_t *doc = json_loadb(raw, len, 0, NULL);
+    ck_assert_uint_gt(len, RA_QUERY_TOKEN_MAC_LEN);
+    json_t *doc = json_loadb(raw + RA_QUERY_TOKEN_MAC_LEN, len - RA_QUERY_TOKEN_MAC_LEN, 0,
+                             NULL);
     ck_assert_ptr_nonnull(doc);
     return doc;
 }
 
-/* A $skiptoken made of doc (reference taken), as a client could forge one. */
-static const char *token_of(json_t *doc)
+/* A $skiptoken made of doc (reference taken) and signed with key, as one
+ * who knew the key could make it: what the parser alone must refuse. */
+static const char *token_signed(json_t *doc, const char *key)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(doc);
-    const char *token = apr_pencode_base64(pool, text, APR_ENCODE_STRING,
-                                           APR_ENCODE_BASE64URL, NULL);
+    size_t len = strlen(text);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)text, len, mac, &mac_len);
+    unsigned char *raw = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
+    memcpy(raw, mac, RA_QUERY_TOKEN_MAC_LEN);
+    memcpy(raw + RA_QUERY_TOKEN_MAC_LEN, text, len);
     free(text);
-    return token;
+    return apr_pencode_base64_binary(pool, raw, RA_QUERY_TOKEN_MAC_LEN + len,
+                                     APR_ENCODE_BASE64URL, NULL);
+}
+
+static const char *token_of(json_t *doc)
+{
+    return token_signed(doc, TEST_TOKEN_KEY);
 }
 
 START_TEST(skiptoken_round_trip)
@@ -766,7 +783,7 @@ START_TEST(skiptoken_round_trip)
     const ra_key_value_t last[] = { { NULL, 0 },
                                     { NULL, APR_INT64_C(636188543166670033) },
                                     { "id-9", 0 } };
-    const char *token = ra_query_skiptoken(pool, &q, last);
+    const char *token = ra_query_skiptoken(pool, &q, last, TEST_TOKEN_KEY);
     ck_assert_uint_eq(strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789-_"), strlen(token));
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, args, "&$skiptoken=", token, NULL),
@@ -783,7 +800,8 @@ START_TEST(skiptoken_round_trip)
     /* text with quotes and non-ASCII characters survives */
     const ra_key_value_t odd[] = { { "O'Brien \xc3\xa9\"", 0 }, { NULL, 0 }, { "x", 0 } };
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
-             apr_pstrcat(pool, args, "&$skiptoken=", ra_query_skiptoken(pool, &q, odd), NULL),
+             apr_pstrcat(pool, args, "&$skiptoken=",
+                         ra_query_skiptoken(pool, &q, odd, TEST_TOKEN_KEY), NULL),
              &next);
     ck_assert_str_eq(next.after[0].text, "O'Brien \xc3\xa9\"");
 }
@@ -808,7 +826,7 @@ START_TEST(skiptoken_bound_to_query)
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
         ra_query_t q;
         parse_ok(RA_VERSION_V1, RA_QUERY_LIST, cases[i].made_for, &q);
-        const char *token = ra_query_skiptoken(pool, &q, values);
+        const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
         /* the control: the query it was made for takes it */
         parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
                  apr_pstrcat(pool, cases[i].made_for, "&$skiptoken=", token, NULL), &q);
@@ -819,7 +837,7 @@ START_TEST(skiptoken_bound_to_query)
     /* other values of the same option still continue the same position */
     ra_query_t q;
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$top=5&$select=id", &q);
-    const char *token = ra_query_skiptoken(pool, &q, values);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, "$top=7&$skiptoken=", token, NULL),
              &q);
 }
@@ -833,16 +851,13 @@ START_TEST(skiptoken_tampered)
     static const char args[] = "$orderby=displayName,lastConnectionDateTime";
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
     const ra_key_value_t values[] = { { "name", 0 }, { NULL, 42 }, { "id-1", 0 } };
-    const char *token = ra_query_skiptoken(pool, &q, values);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     json_t *doc = token_json(token);
     ck_assert_uint_eq(json_array_size(doc), 4); /* the query's digest, then the keys */
     const char *digest = apr_pstrdup(pool, json_string_value(json_array_get(doc, 0)));
     json_decref(doc);
-    char *flipped = apr_pstrdup(pool, token);
-    flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
-
     const char *const forged[] = {
-        "", "!!!!", flipped, token_of(json_string("x")), token_of(json_array()),
+        "", "!!!!", "AAAA", token_of(json_string("x")), token_of(json_array()),
         token_of(json_pack("{s:s}", "a", digest)),
         /* right digest, wrong keys */
         token_of(json_pack("[s, s, I]", digest, "name", (json_int_t)42)),
@@ -869,6 +884,57 @@ START_TEST(skiptoken_tampered)
     ck_assert_ptr_null(q.after[0].text);
     ck_assert_int_eq(q.after[1].ticks, 7);
     ck_assert_str_eq(q.after[2].text, "id-2");
+    ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+}
+END_TEST
+
+/* Every character of a token, changed to any other base64url character,
+ * gives a token the parser or the signature refuses; a token of another
+ * key (another deployment's database) is refused too. */
+START_TEST(skiptoken_signed)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789-_";
+    static const char args[] = "$orderby=displayName,lastConnectionDateTime";
+    const ra_key_value_t values[] = { { "name", 0 }, { NULL, 42 }, { "id-1", 0 } };
+    ra_query_t q;
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
+
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, args, "&$skiptoken=", token, NULL),
+             &q);
+    ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+    ck_assert(!ra_query_skiptoken_verify(&q, "another deployment's key, 32 bytes"));
+    ck_assert(!ra_query_skiptoken_verify(&q, ""));
+
+    size_t tried = 0;
+    for (size_t i = 0; token[i]; i++) {
+        for (const char *c = alphabet; *c; c++) {
+            if (*c == token[i]) {
+                continue;
+            }
+            char *changed = apr_pstrdup(pool, token);
+            changed[i] = *c;
+            const char *message = NULL;
+            int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
+                                        apr_pstrcat(pool, args, "&$skiptoken=", changed, NULL),
+                                        &q, &message);
+            ck_assert_msg(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY),
+                          "position %lu changed to %c is accepted", (unsigned long)i, *c);
+            tried++;
+        }
+    }
+    ck_assert_uint_eq(tried, strlen(token) * 63);
+    /* a token cut short or lengthened */
+    const char *cut = apr_pstrndup(pool, token, strlen(token) - 1);
+    const char *longer = apr_pstrcat(pool, token, "A", NULL);
+    for (int k = 0; k < 2; k++) {
+        const char *message = NULL;
+        int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
+                                    apr_pstrcat(pool, args, "&$skiptoken=", k ? longer : cut,
+                                                NULL), &q, &message);
+        ck_assert(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+    }
 }
 END_TEST
 
@@ -878,7 +944,7 @@ START_TEST(next_args)
     const ra_key_value_t values[] = { { "a", 0 }, { "b", 0 } };
 
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, NULL, &q);
-    const char *token = ra_query_skiptoken(pool, &q, values);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     ck_assert_str_eq(ra_query_next_args(pool, &q, token),
                      apr_pstrcat(pool, "$skiptoken=", token, NULL));
 
@@ -886,7 +952,7 @@ START_TEST(next_args)
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
              "$count=true&$skip=10&$top=5&$select=id,displayName&$orderby=displayName+desc"
              "&$filter=displayName eq 'a%26b=c' or startswith(id,'x+y')&custom=1", &q);
-    token = ra_query_skiptoken(pool, &q, values);
+    token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     const char *args = ra_query_next_args(pool, &q, token);
     ck_assert_str_eq(args, apr_pstrcat(pool, "$filter=displayName+eq+%27a%26b%3dc%27+or+"
                                              "startswith%28id%2c%27x+y%27%29"
@@ -908,7 +974,7 @@ START_TEST(next_args)
 
     /* $count=false and an absent $top are left out */
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$count=false&$orderby=id", &q);
-    token = ra_query_skiptoken(pool, &q, values);
+    token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     ck_assert_str_eq(ra_query_next_args(pool, &q, token),
                      apr_pstrcat(pool, "$orderby=id&$skiptoken=", token, NULL));
 }
@@ -940,6 +1006,7 @@ Suite *query_suite(void)
     tcase_add_test(tc, skiptoken_round_trip);
     tcase_add_test(tc, skiptoken_bound_to_query);
     tcase_add_test(tc, skiptoken_tampered);
+    tcase_add_test(tc, skiptoken_signed);
     tcase_add_test(tc, next_args);
     return s;
 }
