@@ -61,6 +61,9 @@ typedef struct {
     const char *orderby_text;
     unsigned select;            /* RA_PROP_BIT mask; 0: all */
     const char *select_text;
+    /* $filter, $orderby and $select as the request spelt them (still
+     * percent-encoded), which the next page's link echoes; NULL: absent */
+    const char *filter_sent, *orderby_sent, *select_sent;
     apr_int64_t top, skip;      /* -1: absent */
     int count;                  /* $count=true */
     int after_set;              /* a $skiptoken: rows after after[] */

@@ -727,7 +727,7 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
 /* Splits args into the system options' decoded values (raw[option]),
  * refusing unknown, unsupported, misplaced and repeated ones. */
 static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
-                   const char **raw, const char **message)
+                   const char **raw, const char **sent, const char **message)
 {
     const char *p = args;
 
@@ -782,6 +782,7 @@ static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
             return 0;
         }
         raw[found] = value;
+        sent[found] = eq ? apr_pstrmemdup(pool, eq + 1, len - name_len - 1) : "";
     }
     return 1;
 }
@@ -789,15 +790,18 @@ static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
 int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
                    const char *args, ra_query_t *query, const char **message)
 {
-    const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 };
+    const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 }, *sent[OPT_COUNT_OF_OPTIONS] = { 0 };
     list_baton_t baton = { pool, version, query, NULL };
 
     memset(query, 0, sizeof(*query));
     query->top = query->skip = -1;
     *message = NULL;
-    if (!collect(pool, target, args, raw, message)) {
+    if (!collect(pool, target, args, raw, sent, message)) {
         return 0;
     }
+    query->filter_sent = sent[OPT_FILTER];
+    query->orderby_sent = sent[OPT_ORDERBY];
+    query->select_sent = sent[OPT_SELECT];
     if (raw[OPT_FILTER] && !parse_filter(pool, version, raw[OPT_FILTER], query, message)) {
         return 0;
     }
@@ -843,18 +847,47 @@ static const char *option_pair(apr_pool_t *pool, const char *args, const char *n
     return *args ? apr_pstrcat(pool, args, "&", pair, NULL) : pair;
 }
 
+/* An option as the request spelt it, escapes and all, so it is never
+ * longer than it came (a quote sent raw stays one byte, where re-encoding
+ * would make it three): a request that fitted httpd's request line has a
+ * next page that fits too, but for the bounded $skiptoken. Only a byte no
+ * request line carries raw (which a query parsed from elsewhere may hold)
+ * is escaped; APR's escapers would escape quotes, parentheses and commas as
+ * well. A query made without a request is escaped whole. */
+static const char *option_echo(apr_pool_t *pool, const char *args, const char *name,
+                               const char *sent, const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF", unsafe[] = " \"<>\\^`{|}#";
+    if (!sent) {
+        return option_pair(pool, args, name, text);
+    }
+    char *out = apr_palloc(pool, 3 * strlen(sent) + 1), *o = out;
+    for (const unsigned char *c = (const unsigned char *)sent; *c; c++) {
+        if (*c < 0x20 || *c >= 0x7f || strchr(unsafe, *c)) {
+            *o++ = '%';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+        else {
+            *o++ = (char)*c;
+        }
+    }
+    *o = '\0';
+    return apr_pstrcat(pool, args, *args ? "&" : "", name, "=", out, NULL);
+}
+
 const char *ra_query_next_args(apr_pool_t *pool, const ra_query_t *query,
                                const char *skiptoken)
 {
     const char *args = "";
     if (query->filter_text) {
-        args = option_pair(pool, args, "$filter", query->filter_text);
+        args = option_echo(pool, args, "$filter", query->filter_sent, query->filter_text);
     }
     if (query->orderby_text) {
-        args = option_pair(pool, args, "$orderby", query->orderby_text);
+        args = option_echo(pool, args, "$orderby", query->orderby_sent, query->orderby_text);
     }
     if (query->select_text) {
-        args = option_pair(pool, args, "$select", query->select_text);
+        args = option_echo(pool, args, "$select", query->select_sent, query->select_text);
     }
     if (query->top >= 0) {
         args = option_pair(pool, args, "$top", apr_psprintf(pool, "%" APR_INT64_T_FMT,
