@@ -45,6 +45,14 @@ typedef struct {
  * section 5 allows it; 128 bits leave nothing to guess). */
 #define RA_QUERY_TOKEN_MAC_LEN 16
 
+/* Bytes (as JSON) of sort key values a $skiptoken holds besides the id:
+ * keys past it are read again from the id's row, so a token, and the
+ * nextLink, stay bounded whatever the sort keys hold: at most 194
+ * base64url characters with a GUID id, RA_QUERY_TOKEN_MAX with the longest
+ * id (128). */
+#define RA_QUERY_TOKEN_INLINE 48
+#define RA_QUERY_TOKEN_MAX 316
+
 /* One sort key's value in a $skiptoken: text (NULL for null), or ticks for
  * a DateTimeOffset property. */
 typedef struct {
@@ -67,6 +75,8 @@ typedef struct {
     apr_int64_t top, skip;      /* -1: absent */
     int count;                  /* $count=true */
     int after_set;              /* a $skiptoken: rows after after[] */
+    int after_reread;           /* ... whose keys but the id are read again from the
+                                 * id's row: one was too long for the token */
     ra_key_value_t after[RA_PROP_COUNT];
     /* its signature and what it signs, for ra_query_skiptoken_verify */
     unsigned char after_mac[RA_QUERY_TOKEN_MAC_LEN];

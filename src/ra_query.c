@@ -647,15 +647,37 @@ static void token_mac(const char *key, const char *data, apr_size_t len,
     OPENSSL_cleanse(full, sizeof(full));
 }
 
+/* One sort key's value in a token, and its length there. */
+static json_t *token_value(const ra_query_t *query, int i, const ra_key_value_t *value,
+                           apr_size_t *len)
+{
+    json_t *v = ra_prop_kind(query->order[i].prop) == RA_KIND_DATETIME
+                ? json_integer(value->ticks)
+                : value->text ? json_string(value->text) : json_null();
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    *len = text ? strlen(text) : 0;
+    free(text);
+    return v;
+}
+
 const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
                                const ra_key_value_t *values, const char *key)
 {
     json_t *doc = json_array();
+    apr_size_t used = 0;
     json_array_append_new(doc, json_string(query_shape(pool, query)));
+    /* the id always (the row to re-read), the other keys while they fit */
     for (int i = 0; i < query->order_count; i++) {
-        json_array_append_new(doc, ra_prop_kind(query->order[i].prop) == RA_KIND_DATETIME
-                              ? json_integer(values[i].ticks)
-                              : values[i].text ? json_string(values[i].text) : json_null());
+        apr_size_t len;
+        json_t *v = token_value(query, i, &values[i], &len);
+        if (query->order[i].prop != RA_PROP_ID && used + len > RA_QUERY_TOKEN_INLINE) {
+            json_decref(v);
+            v = json_false();
+        }
+        else if (query->order[i].prop != RA_PROP_ID) {
+            used += len;
+        }
+        json_array_append_new(doc, v);
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
@@ -700,7 +722,14 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
 
     for (int i = 0; ok && i < q->order_count; i++) {
         json_t *v = json_array_get(doc, (size_t)i + 1);
-        if (ra_prop_kind(q->order[i].prop) == RA_KIND_DATETIME) {
+        if (json_is_false(v) && q->order[i].prop != RA_PROP_ID) {
+            q->after_reread = 1; /* a key too long to keep: read from the id's row */
+        }
+        else if (q->order[i].prop == RA_PROP_ID) {
+            ok = json_is_string(v) && ra_entity_id_valid(json_string_value(v));
+            q->after[i].text = ok ? apr_pstrdup(pool, json_string_value(v)) : NULL;
+        }
+        else if (ra_prop_kind(q->order[i].prop) == RA_KIND_DATETIME) {
             ok = json_is_integer(v);
             q->after[i].ticks = json_integer_value(v);
         }

@@ -173,3 +173,100 @@ def test_a_level_3_node_and_a_level_4_node_share_one_database(request, db, workr
         old.stop()
         if new:
             new.stop()
+
+
+# ------------------------------------------------------ the bounded nextLink
+
+EMOJI = "\U0001F600"
+TOKEN_ROOM = 200  # a nextLink's length over its request's, with a GUID id
+
+
+def _get(svc, url, token):
+    return svc.session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _walk(svc, url, token, pages=20):
+    """Every page from url: (entities, [(request url, nextLink)])."""
+    seen, links = [], []
+    for _ in range(pages):
+        resp = _get(svc, url, token)
+        assert resp.status_code == 200, resp.text[:300]
+        body = resp.json()
+        seen.extend(body["value"])
+        if "@odata.nextLink" not in body:
+            return seen, links
+        links.append((url, body["@odata.nextLink"]))
+        url = body["@odata.nextLink"]
+    raise AssertionError("more pages than expected")
+
+
+@pytest.mark.parametrize("orderby", ["onboardingUrl", "onboardingUrl desc,displayName desc"])
+def test_the_longest_sort_keys_keep_the_next_link_short(private_service, keys, orderby):
+    """2,048 emoji in onboardingUrl (the longest value validation allows)
+    with $orderby on it and $top=1: each nextLink is at most its request's
+    length plus TOKEN_ROOM, and the walk returns every partner once, in
+    order."""
+    svc = private_service("token-long-keys")
+    token = keys.token()
+    prefix = f"long-{uuid.uuid4().hex[:6]}"
+    urls = [chr(ord("a") + i) + EMOJI * 2047 for i in range(3)]
+    for i, url in enumerate(urls):
+        body = {"displayName": f"{prefix} {i}" + "n" * 200, "onboardingUrl": url}
+        assert svc.post(body, token=token).status_code == 201
+    first = (f"{svc.url()}?$filter=startswith(displayName,'{prefix}')&$orderby={orderby}"
+             f"&$top=1")
+    seen, links = _walk(svc, first, token)
+    expected = sorted(urls, reverse=orderby.startswith("onboardingUrl desc"))
+    assert [e["onboardingUrl"] for e in seen] == expected
+    assert len(links) == 2
+    for request, link in links:
+        assert len(link) <= len(request) + TOKEN_ROOM, (len(request), len(link))
+
+
+def test_a_deleted_last_row_with_long_keys_is_a_400_naming_the_token(private_service, keys):
+    svc = private_service("token-deleted-anchor")
+    token = keys.token()
+    ids = [svc.post({"displayName": f"d{i}", "onboardingUrl": chr(ord("a") + i) + "u" * 2047},
+                    token=token).json()["id"] for i in range(2)]
+    first = _get(svc, f"{svc.url()}?$orderby=onboardingUrl&$top=1", token).json()
+    assert first["value"][0]["id"] == ids[0]
+    assert svc.post(url=f"{svc.url()}/{ids[0]}", method="DELETE",
+                    token=token).status_code == 204
+    err = assert_graph_error(_get(svc, first["@odata.nextLink"], token), 400, "BadRequest")
+    assert "$skiptoken" in err["message"] and "deleted" in err["message"]
+
+
+def test_the_longest_filter_of_quotes_pages_without_growing(private_service, keys):
+    """A $filter of the longest length validation allows, its quotes sent
+    raw: the nextLink echoes it as sent (no %27), and it can be followed."""
+    svc = private_service("token-long-filter")
+    token = keys.token()
+    for i in range(3):
+        assert svc.post({"displayName": "'" * 5}, token=token).status_code == 201
+    head, tail = "displayName eq '", "' or startswith(displayName,'''')"
+    text = head + "''" * ((4096 - len(head) - len(tail)) // 2) + tail
+    assert 4094 <= len(text) <= 4096
+    url = f"{svc.url()}?$filter={text.replace(' ', '%20')}&$top=1"
+    seen, links = _walk(svc, url, token)
+    assert len(seen) == 3 and len(links) == 2
+    for request, link in links:
+        assert "%27" not in link
+        assert len(link) <= len(request) + TOKEN_ROOM, (len(request), len(link))
+
+
+def test_a_list_whose_next_link_would_pass_limit_request_line_is_a_400(private_service, keys):
+    svc = private_service("token-request-line", extra_config="LimitRequestLine 1500")
+    token = keys.token()
+    svc.post({"displayName": "x"}, token=token)
+
+    def listing(n):
+        words = "%20or%20".join(["displayName%20eq%20'x'"] * n)
+        return _get(svc, f"{svc.url()}?$filter={words}&$top=1", token)
+
+    ok = listing(20)  # its request line and its next page's fit
+    assert ok.status_code == 200, ok.text
+    near = listing(40)  # its request line fits, its next page's would not
+    line = len("GET  HTTP/1.1") + len(near.request.path_url)
+    assert 1500 - 316 < line <= 1500, line  # RA_QUERY_TOKEN_MAX: 316
+    err = assert_graph_error(near, 400, "BadRequest")
+    assert "$filter" in err["message"] and "1500" in err["message"]

@@ -938,6 +938,55 @@ START_TEST(skiptoken_signed)
 }
 END_TEST
 
+/* Whatever the sort keys hold, a token stays within its bound: keys past
+ * RA_QUERY_TOKEN_INLINE bytes are left to be read again from the id's row
+ * (after_reread), and the id is always there. */
+START_TEST(skiptoken_bounded)
+{
+    static const char args[] = "$orderby=displayName,onboardingUrl desc,onboardingStatus,"
+                               "lastConnectionDateTime,onboardingRequestExpiryDateTime";
+    const char *emoji = "";
+    for (int i = 0; i < 2048; i++) {
+        emoji = apr_pstrcat(pool, emoji, "\xf0\x9f\x98\x80", NULL);
+    }
+    const char *guid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    char *longest = apr_pstrdup(pool, guid);
+    while (strlen(longest) < 128) {
+        longest = apr_pstrcat(pool, longest, "x", NULL);
+    }
+    longest[128] = '\0';
+    const struct {
+        const char *id;
+        size_t max;
+    } ids[] = { { guid, 194 }, { longest, RA_QUERY_TOKEN_MAX } };
+    ra_query_t q, next;
+    parse_ok(RA_VERSION_BETA, RA_QUERY_LIST, args, &q);
+    ck_assert_int_eq(q.order_count, 6);
+    for (size_t k = 0; k < COUNT_OF(ids); k++) {
+        const ra_key_value_t values[] = { { emoji, 0 }, { emoji, 0 }, { "notOnboarded", 0 },
+                                          { NULL, INT64_MIN }, { NULL, INT64_MIN },
+                                          { ids[k].id, 0 } };
+        const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
+        ck_assert_msg(strlen(token) <= ids[k].max, "%lu > %lu", (unsigned long)strlen(token),
+                      (unsigned long)ids[k].max);
+        parse_ok(RA_VERSION_BETA, RA_QUERY_LIST,
+                 apr_pstrcat(pool, args, "&$skiptoken=", token, NULL), &next);
+        ck_assert(ra_query_skiptoken_verify(&next, TEST_TOKEN_KEY));
+        ck_assert_int_eq(next.after_reread, 1);
+        ck_assert_str_eq(next.after[5].text, ids[k].id);
+    }
+    /* short keys are all kept: no row to read again */
+    const ra_key_value_t small[] = { { "a", 0 }, { "b", 0 }, { "onboarded", 0 }, { NULL, 1 },
+                                     { NULL, 2 }, { guid, 0 } };
+    parse_ok(RA_VERSION_BETA, RA_QUERY_LIST,
+             apr_pstrcat(pool, args, "&$skiptoken=",
+                         ra_query_skiptoken(pool, &q, small, TEST_TOKEN_KEY), NULL), &next);
+    ck_assert_int_eq(next.after_reread, 0);
+    ck_assert_str_eq(next.after[1].text, "b");
+    ck_assert_int_eq(next.after[4].ticks, 2);
+}
+END_TEST
+
 START_TEST(next_args)
 {
     ra_query_t q, next;
@@ -1009,6 +1058,7 @@ Suite *query_suite(void)
     tcase_add_test(tc, skiptoken_bound_to_query);
     tcase_add_test(tc, skiptoken_tampered);
     tcase_add_test(tc, skiptoken_signed);
+    tcase_add_test(tc, skiptoken_bounded);
     tcase_add_test(tc, next_args);
     return s;
 }
