@@ -7,6 +7,8 @@
 
 #include <apr_pools.h>
 
+#include "ra_json_writer.h"
+
 /* Graph's limit of requests in one batch. */
 #define RA_BATCH_MAX_REQUESTS 20
 
@@ -67,11 +69,11 @@ typedef struct {
     apr_size_t body_len;
 } ra_batch_response_t;
 
-/* {"responses":[{"id","status","headers","body"}]}: a JSON body embedded as
- * JSON, any other as a string; "Content-Type" spelt exactly so in headers
- * (the Graph JS client's BatchResponseContent looks for that key). The
- * text is freed with pool; *len gets its length. */
-char *ra_batch_responses(apr_pool_t *pool, const ra_batch_response_t *responses, int count,
-                         apr_size_t *len);
+/* Writes {"responses":[{"id","status","headers","body"}]} with jw: a JSON
+ * body as it is (the module's own writer or jansson wrote it), any other as
+ * a string; "Content-Type" spelt exactly so in headers (the Graph JS
+ * client's BatchResponseContent looks for that key). */
+void ra_batch_write_responses(ra_jw_t *jw, apr_pool_t *pool,
+                              const ra_batch_response_t *responses, int count);
 
 #endif

@@ -235,6 +235,6 @@ int ra_op_batch(ra_request_t *rq)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, RALOGNO(00171)
                   "request-id=%s batch of %d requests: %d failed", rq->request_id,
                   batch.count, failed);
-    body = ra_batch_responses(r->pool, run.responses, batch.count, &len);
-    return ra_respond(rq, HTTP_OK, RA_ODATA_CONTENT_TYPE, body, len);
+    ra_batch_write_responses(ra_body(rq), r->pool, run.responses, batch.count);
+    return ra_respond_written(rq, HTTP_OK);
 }

@@ -395,41 +395,37 @@ const char *ra_batch_url_path(apr_pool_t *pool, const char *root_path, const cha
 
 /* ---------------------------------------------------------- responses */
 
-/* The JSON of one response body: a JSON body as JSON (a string when it
- * does not parse, which no operation of this module writes), else a string. */
-static json_t *response_body(apr_pool_t *pool, const ra_batch_response_t *response)
+void ra_batch_write_responses(ra_jw_t *jw, apr_pool_t *pool,
+                              const ra_batch_response_t *responses, int count)
 {
-    json_t *body = NULL;
-    if (ra_odata_is_json(pool, response->content_type)) {
-        body = json_loadb(response->body, response->body_len, JSON_DECODE_ANY, NULL);
-    }
-    return body ? body : json_stringn(response->body, response->body_len);
-}
-
-char *ra_batch_responses(apr_pool_t *pool, const ra_batch_response_t *responses, int count,
-                         apr_size_t *len)
-{
-    json_t *out = json_object(), *list = json_array();
+    ra_jw_object_open(jw);
+    ra_jw_name(jw, "responses");
+    ra_jw_array_open(jw);
     for (int i = 0; i < count; i++) {
         const ra_batch_response_t *response = &responses[i];
-        json_t *item = json_object(), *headers = json_object();
-        json_object_set_new(item, "id", json_string(response->id));
-        json_object_set_new(item, "status", json_integer(response->status));
+        ra_jw_object_open(jw);
+        ra_jw_member_string(jw, "id", response->id);
+        ra_jw_member_integer(jw, "status", response->status);
+        ra_jw_name(jw, "headers");
+        ra_jw_object_open(jw);
         for (int h = 0; h < response->header_count; h++) {
-            json_object_set_new(headers, response->headers[h].name,
-                                json_string(response->headers[h].value));
+            ra_jw_member_string(jw, response->headers[h].name, response->headers[h].value);
         }
         if (response->content_type) {
-            json_object_set_new(headers, "Content-Type", json_string(response->content_type));
+            ra_jw_member_string(jw, "Content-Type", response->content_type);
         }
-        json_object_set_new(item, "headers", headers);
+        ra_jw_object_close(jw);
         if (response->content_type) {
-            json_object_set_new(item, "body", response_body(pool, response));
+            ra_jw_name(jw, "body");
+            if (ra_odata_is_json(pool, response->content_type)) {
+                ra_jw_raw(jw, response->body, response->body_len);
+            }
+            else {
+                ra_jw_stringn(jw, response->body, response->body_len);
+            }
         }
-        json_array_append_new(list, item);
+        ra_jw_object_close(jw);
     }
-    json_object_set_new(out, "responses", list);
-    char *text = ra_odata_dump(pool, out, len);
-    json_decref(out);
-    return text;
+    ra_jw_array_close(jw);
+    ra_jw_object_close(jw);
 }

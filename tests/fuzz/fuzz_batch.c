@@ -91,9 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         responses[i].body = r->body;
         responses[i].body_len = r->body_len;
     }
-    apr_size_t len;
-    const char *text = ra_batch_responses(pool, responses, batch.count, &len);
-    json_t *back = json_loadb(text, len, 0, NULL);
+    ra_jw_text_t text = { .pool = pool };
+    ra_jw_t jw;
+    ra_jw_init(&jw, ra_jw_text_sink, &text);
+    ra_batch_write_responses(&jw, pool, responses, batch.count);
+    FUZZ_EXPECT(ra_jw_finish(&jw) == APR_SUCCESS);
+    json_t *back = json_loadb(text.text, text.len, 0, NULL);
     FUZZ_EXPECT(back != NULL);
     FUZZ_EXPECT(json_array_size(json_object_get(back, "responses")) == (size_t)batch.count);
     json_decref(back);

@@ -32,5 +32,6 @@ Suite *store_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
 Suite *batch_suite(void);
+Suite *json_writer_suite(void);
 
 #endif
