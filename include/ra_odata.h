@@ -1,17 +1,32 @@
 /* OData/Graph protocol details around the entity: media types, content
- * negotiation, URLs, ids and the Graph error body. Pure logic over APR and
- * jansson. */
+ * negotiation, URLs, ids and the Graph error body. Pure logic over APR. */
 #ifndef RA_ODATA_H
 #define RA_ODATA_H
 
 #include <apr_pools.h>
 #include <apr_time.h>
-#include <jansson.h>
 
 #include "ra_entity.h"
+#include "ra_json_writer.h"
 
 #define RA_ODATA_CONTENT_TYPE "application/json;odata.metadata=minimal;" \
     "odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+/* The Content-Type of a JSON answer at level, its parameters as
+ * RA_ODATA_CONTENT_TYPE's (a constant string). */
+const char *ra_odata_content_type(ra_jw_metadata_e level);
+
+/* A $format value: json, xml, or application/json or application/xml with
+ * parameters (odata.metadata=none|minimal|full for JSON; others ignored),
+ * case-insensitive. Returns 1 with *json and *level (minimal unless named),
+ * or 0 for anything else. */
+int ra_odata_format(apr_pool_t *pool, const char *format, int *json,
+                    ra_jw_metadata_e *level);
+
+/* The metadata level the Accept header asks of JSON: the odata.metadata
+ * parameter of its first application/json member that has one, else
+ * minimal; -1 when that parameter names no level (406). */
+int ra_odata_accept_metadata(apr_pool_t *pool, const char *accept);
 
 /* Longest client-request-id echoed back. */
 #define RA_ODATA_CLIENT_REQUEST_ID_MAX 128
@@ -50,12 +65,10 @@ int ra_odata_client_request_id_ok(const char *value);
 const char *ra_odata_status_code(int status);
 const char *ra_odata_status_message(int status);
 
-/* Serialises json compactly, freed with pool; *len gets the length. */
-char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len);
-
 /* The Graph error body:
  * {"error":{"code":..,"message":..,"innerError":{"date":..,"request-id":..,
- *  "client-request-id":..}}} */
+ *  "client-request-id":..}}}, written by the streaming writer: a byte of the
+ * message that is not UTF-8 comes out as U+FFFD. */
 char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *message,
                           const char *request_id, const char *client_request_id,
                           apr_time_t now, apr_size_t *len);

@@ -174,7 +174,7 @@ static int parse_request(apr_pool_t *pool, json_t *in, ra_batch_request_t *reque
             return refuse(message, apr_pstrcat(pool, name, " has a body but no Content-Type "
                                                "header.", NULL));
         }
-        /* any JSON value (ra_odata_dump writes containers only) */
+        /* any JSON value, compact, as jansson writes it */
         char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
         request->body = text ? apr_pstrdup(pool, text) : "";
         request->body_len = strlen(request->body);

@@ -33,5 +33,6 @@ Suite *sql_suite(void);
 Suite *metrics_suite(void);
 Suite *batch_suite(void);
 Suite *json_writer_suite(void);
+Suite *csdl_suite(void);
 
 #endif
