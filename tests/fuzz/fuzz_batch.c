@@ -52,7 +52,10 @@ static void check_url(apr_pool_t *pool, const char *url)
         FUZZ_EXPECT(message != NULL);
         return;
     }
-    FUZZ_EXPECT(!strncmp(path, ROOT "/", sizeof(ROOT)));
+    /* the root itself, or below it */
+    FUZZ_EXPECT(!strncmp(path, ROOT, sizeof(ROOT) - 1)
+                && (path[sizeof(ROOT) - 1] == '\0' || path[sizeof(ROOT) - 1] == '/'
+                    || path[sizeof(ROOT) - 1] == '?'));
     FUZZ_EXPECT(strcspn(path, " #\\\r\n") == strlen(path));
     /* no dot segment in the path (a query may hold anything) */
     char *only_path = apr_pstrndup(pool, path, strcspn(path, "?"));
