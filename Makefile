@@ -19,11 +19,12 @@ UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
              src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_commit_shared.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c \
              src/ra_metrics.c src/ra_json_writer.c src/ra_csdl.c src/ra_audit.c \
-             src/ra_watchdog.c src/ra_throttle.c
+             src/ra_watchdog.c src/ra_throttle.c src/ra_batch.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
-             src/mod_ra_keys.c src/mod_ra_observe.c src/mod_ra_service.c src/mod_ra_audit.c src/mod_ra_throttle.c
+             src/mod_ra_keys.c src/mod_ra_observe.c src/mod_ra_service.c src/mod_ra_audit.c \
+             src/mod_ra_throttle.c src/mod_ra_batch.c
 SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h build/ra_schema_steps.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
@@ -49,7 +50,9 @@ deps-%:
 # administrator; the module holds schema.sql and the steps as C strings.
 SCHEMA_STEPS := $(sort $(wildcard sql/step-[0-9][0-9][0-9].sql))
 SQL_FORM_pgsql  := cat
-SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//'
+# (and SQLite's random bytes for PostgreSQL's random UUIDs: step 4's key)
+SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//' \
+    -e "s/gen_random_uuid()::text || gen_random_uuid()::text/hex(randomblob(32))/"
 # a SQL file (comment lines dropped) as the lines of a C string literal
 SQL_AS_C := grep -v '^--' | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/'
 build/schema-%.sql: sql/schema.sql $(SCHEMA_STEPS)

@@ -39,6 +39,10 @@ apr_status_t ra_startup_dbd_post_connect(apr_pool_t *pool, dbd_cfg_t *dbd_cfg,
  * was not usable at start-up, retried here every few seconds). */
 int ra_startup_database_ready(request_rec *r, const char **why);
 
+/* The key that signs r's database's $skiptokens (made with its schema,
+ * shared by every node), once ra_startup_database_ready said 1; else NULL. */
+const char *ra_startup_token_key(request_rec *r);
+
 /* Makes a pooled connection that mod_dbd opened before r's database was
  * ready fit for use, once: opened again (SQLite, when no other module's
  * statements are on it) and its statements prepared. */

@@ -63,5 +63,13 @@ const ra_audit_event_t *ra_audit_event(ra_request_t *rq, ra_audit_op_e op,
  * most one bounded step of retention per child per RA_AUDIT_PURGE_INTERVAL
  * on the request's connection. */
 void ra_audit_maintain(ra_request_t *rq);
+/* mod_ra_batch.c: POST {root}/$batch */
+int ra_op_batch(ra_request_t *rq);
+
+/* mod_ra_dispatch.c: runs an inner $batch request (a subrequest that
+ * httpd's access checks passed, rq->capture set) as the handler runs an
+ * outside one: route, method, token, query options, operation; refused
+ * when it is not the module's or names another version root than batch. */
+int ra_dispatch_inner(ra_request_t *rq, const ra_request_t *batch);
 
 #endif

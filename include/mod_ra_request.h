@@ -23,6 +23,15 @@
 /* Seconds a client waits before retrying a 503. */
 #define RA_RETRY_AFTER "5"
 
+/* The answer of an inner $batch request, kept instead of sent: its
+ * headers stay in the request's headers_out. */
+typedef struct {
+    int status;
+    const char *content_type;   /* NULL: no body */
+    const char *body;
+    apr_size_t len;
+} ra_capture_t;
+
 typedef struct {
     request_rec *r;
     const ra_dir_config_t *cfg;
@@ -38,13 +47,20 @@ typedef struct {
     ra_jw_t *jw;                /* the body's writer, once ra_body() made it */
     ra_jw_metadata_e metadata;  /* odata.metadata of JSON bodies ($format, Accept) */
     apr_bucket_brigade *body;   /* what it wrote */
+    /* an inner request of a $batch (src/mod_ra_batch.c): where its answer
+     * goes instead of the connection, and its body (NULL: none), which is
+     * read from the batch instead of the connection */
+    ra_capture_t *capture;
+    const char *inner_body;
+    apr_size_t inner_body_len;
 } ra_request_t;
 
 /* Fresh request and client request ids; the request id is also r's log id. */
 void ra_request_init(ra_request_t *rq, request_rec *r);
 
 /* Answers status with body (NULL: none) of content_type, with Graph's
- * headers, and flushes. Returns DONE. */
+ * headers, and flushes (an inner $batch request's answer goes to its
+ * capture instead). Returns DONE. */
 int ra_respond(ra_request_t *rq, int status, const char *content_type,
                const char *body, apr_size_t len);
 
@@ -114,6 +130,12 @@ int ra_negotiate(ra_request_t *rq, const char *media_type);
  * 408 when the client stops sending, 400 for an empty body, invalid JSON, a
  * duplicate member or anything but an object. */
 int ra_read_json_object(ra_request_t *rq, const char *response_type, json_t **object);
+
+/* The same steps for a body parsed elsewhere ($batch): the media type, the
+ * Accept header, a size limit of limit bytes, a non-empty body; the body
+ * in *body (NUL-terminated), *len. */
+int ra_read_json_body(ra_request_t *rq, const char *response_type, apr_off_t limit,
+                      char **body, apr_size_t *len);
 
 /* 400 when a request that takes no body (actions, DELETE) carries one. */
 int ra_expect_no_body(ra_request_t *rq);

@@ -54,6 +54,18 @@ typedef struct {
     int descending;
 } ra_order_t;
 
+/* Bytes of a $skiptoken's signature: HMAC-SHA256 truncated (RFC 2104
+ * section 5 allows it; 128 bits leave nothing to guess). */
+#define RA_QUERY_TOKEN_MAC_LEN 16
+
+/* Bytes (as JSON) of sort key values a $skiptoken holds besides the id:
+ * keys past it are read again from the id's row, so a token, and the
+ * nextLink, stay bounded whatever the sort keys hold: at most 194
+ * base64url characters with a GUID id, RA_QUERY_TOKEN_MAX with the longest
+ * id (128). */
+#define RA_QUERY_TOKEN_INLINE 48
+#define RA_QUERY_TOKEN_MAX 316
+
 /* One sort key's value in a $skiptoken: text (NULL for null), or ticks for
  * a DateTimeOffset property. */
 typedef struct {
@@ -74,10 +86,19 @@ typedef struct {
     const char *orderby_text;
     unsigned select;            /* RA_PROP_BIT mask; 0: all */
     const char *select_text;
+    /* $filter, $orderby and $select as the request spelt them (still
+     * percent-encoded), which the next page's link echoes; NULL: absent */
+    const char *filter_sent, *orderby_sent, *select_sent;
     apr_int64_t top, skip;      /* -1: absent */
     int count;                  /* $count=true */
     int after_set;              /* a $skiptoken: rows after after[] */
+    int after_reread;           /* ... whose keys but the id are read again from the
+                                 * id's row: one was too long for the token */
     ra_key_value_t after[RA_PROP_COUNT];
+    /* its signature and what it signs, for ra_query_skiptoken_verify */
+    unsigned char after_mac[RA_QUERY_TOKEN_MAC_LEN];
+    const char *after_signed;
+    apr_size_t after_signed_len;
     const char *format;         /* $format as given; NULL: absent */
     int format_json;            /* $format names JSON (else XML) */
     int metadata;               /* $format's odata.metadata (ra_jw_metadata_e) */
@@ -112,9 +133,20 @@ int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e versi
 
 /* The $skiptoken that continues after the row whose sort key values are
  * values (one per query->order entry): opaque base64url, bound to the
- * query's $filter and $orderby. */
+ * query's $filter and $orderby, and signed with key (HMAC-SHA256; the
+ * database's own key, so every node of a deployment takes every other's
+ * tokens, across restarts). ra_query_parse reads a token's position and
+ * keeps its signature: ra_query_skiptoken_verify must accept it before
+ * the position is used. */
 const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
-                               const ra_key_value_t *values);
+                               const ra_key_value_t *values, const char *key);
+
+#define RA_QUERY_INVALID_SKIPTOKEN "Invalid $skiptoken: use the @odata.nextLink of the " \
+    "previous page unchanged, with the same $filter and $orderby."
+
+/* 1 when the query has no $skiptoken or key signed it; else 0 (answered
+ * 400 like any invalid $skiptoken). Compares in constant time. */
+int ra_query_skiptoken_verify(const ra_query_t *query, const char *key);
 
 /* The query string of the next page: the query's options and a $skiptoken
  * (no $skip: the token already continues after it), percent-encoded. */

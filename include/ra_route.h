@@ -25,6 +25,7 @@ typedef enum {
     RA_ROUTE_AUDIT_ENTITY,      /* .../auditEvents/{id}, ('{id}'), (id='{id}') */
     RA_ROUTE_AUDIT_CATEGORIES,  /* .../auditEvents/getAuditCategories() */
     RA_ROUTE_AUDIT_ACTIVITY_TYPES, /* .../auditEvents/getAuditActivityTypes() */
+    RA_ROUTE_BATCH,             /* {root}/$batch */
     RA_ROUTE_KINDS
 } ra_route_kind_e;
 
@@ -50,7 +51,7 @@ ra_route_status_e ra_route_parse(apr_pool_t *pool, const char *path, ra_route_t 
 
 /* The service root's own resources below a version root, beside the entity
  * set: rest is what follows the root in a decoded path. When it names one
- * ("" or "/" the service document, "/$metadata", "/deviceManagement";
+ * ("" or "/" the service document, "/$metadata", "/deviceManagement", "/$batch";
  * names case-insensitive, a trailing '/' allowed), sets route->kind and
  * returns 1 (route->root_path is left to the caller); else 0. */
 int ra_route_service(const char *rest, ra_route_t *route);

@@ -24,12 +24,19 @@
 /* The newest level this module knows: its last step's. */
 int ra_schema_level(void);
 
+/* Longest $skiptoken key the table remoteassist_secrets holds. */
+#define RA_SCHEMA_TOKEN_KEY_MAX 128
+
 /* What the set-up, or a look at it, found and left. */
 typedef struct {
     int found;          /* the level the database was at: 0 no tables, 1 before tenants */
     int level;          /* the level it is at now (after a look: would be) */
     int oldest_reader;  /* the oldest module level that can serve it */
     long legacy_rows;   /* rows an upgrade from version 1 gave RemoteAssistLegacyTenant, or -1 */
+    /* the key that signs $skiptoken (level 4 on), made with the schema so
+     * that every node of a database shares it; fixed-size, as a set-up run
+     * as User reports through a pipe */
+    char token_key[RA_SCHEMA_TOKEN_KEY_MAX + 1];
 } ra_schema_outcome_t;
 
 

@@ -1,13 +1,17 @@
--- Schema level 5 (issue 17): audit events. One row per successful change of
+-- Schema level 5 (module 0.5.0): audit events (issue 17). One row per successful change of
 -- a partner, written in the same transaction as the change; served
 -- read-only at deviceManagement/auditEvents. activity_ticks holds
 -- activity_date_time in 100 ns ticks since 0001-01-01Z, for $filter,
 -- $orderby and retention; modified_properties the JSON text of Graph's
 -- auditProperty array.
--- Oldest reader 5: a module of level 3 or 4 writes no events, so serving
--- this database it would make changes without their event, and an audit log
--- that misses changes is not one. Level 5 is therefore a full stop for nodes
--- of an earlier level (docs/operations.md, "Schema compatibility").
+-- Additive: a new table and its indexes. oldest_reader stays 3: a module of
+-- level 3 or 4 never reads this table and serves the partners as before, so
+-- the upgrade rolls. Its changes write no event, so the log is complete for
+-- every change made once the last node runs level 5; until then the older
+-- nodes say so at start-up (RA00078) and docs/operations.md ("Schema
+-- compatibility") says to finish the rolling upgrade before relying on it.
+-- A full stop would keep that window closed at the price of downtime; an
+-- administrator who needs that stops every node first.
 CREATE TABLE remoteassist_audit_events (
     tenant_id TEXT COLLATE "C" NOT NULL,
     id TEXT COLLATE "C" NOT NULL,
@@ -32,4 +36,4 @@ CREATE INDEX remoteassist_audit_events_time
     ON remoteassist_audit_events (tenant_id, activity_ticks, id);
 CREATE INDEX remoteassist_audit_events_age
     ON remoteassist_audit_events (activity_ticks);
-UPDATE remoteassist_schema SET version = 5, oldest_reader = 5;
+UPDATE remoteassist_schema SET version = 5;

@@ -10,6 +10,7 @@
 #include <apr_atomic.h>
 #include <apr_strings.h>
 
+#include "mod_ra_hooks.h"
 #include "ra_odata.h"
 #include "ra_sql.h"
 
@@ -92,9 +93,17 @@ int ra_op_audit_list(ra_request_t *rq)
     const char *error;
     int rc;
 
+    const char *key = ra_startup_token_key(r);
     if ((rc = ra_negotiate(rq, "application/json")) != OK
         || (rc = ra_request_connect(rq)) != OK) {
         return rc;
+    }
+    if (!key) { /* a database that is ready has its key: not reached */
+        return ra_unavailable_known(rq, "no $skiptoken key for this database");
+    }
+    /* a position is served only from a token this deployment signed */
+    if (!ra_query_skiptoken_verify(query, key)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", RA_QUERY_INVALID_SKIPTOKEN);
     }
     if (query->top >= 0 && query->top < page) {
         page = query->top;
@@ -135,7 +144,7 @@ int ra_op_audit_list(ra_request_t *rq)
         }
         ra_sql_key_values(query, by_prop, keys);
         const char *next = ra_query_next_args(r->pool, query,
-                                              ra_query_skiptoken(r->pool, query, keys));
+                                              ra_query_skiptoken(r->pool, query, keys, key));
         ra_jw_member_string(jw, "@odata.nextLink",
                             apr_pstrcat(r->pool, rq->service_root, RA_ROUTE_AUDIT_PATH "?",
                                         next, NULL));

@@ -66,6 +66,9 @@ static const ra_operation_t operations[] = {
       ra_op_audit_function, RA_METRIC_OP_GET },
     { RA_ROUTE_AUDIT_ACTIVITY_TYPES, M_GET, "GET", RA_ACCESS_AUDIT, RA_QUERY_NONE,
       ra_op_audit_function, RA_METRIC_OP_GET },
+    /* a valid token opens a batch; each inner request needs its own access */
+    { RA_ROUTE_BATCH, M_POST, "POST", RA_ACCESS_READ, RA_QUERY_NONE, ra_op_batch,
+      RA_METRIC_OP_OTHER },
 };
 #define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
@@ -366,70 +369,99 @@ static int metadata_level(ra_request_t *rq)
     return OK;
 }
 
-int ra_dispatch_handler(request_rec *r)
+/* Routes, authorizes and runs one request of the module's, outside or
+ * inside a $batch (batch: NULL, or the batch, whose version root is the
+ * only one an inner request may name, and whose service root it shares:
+ * a subrequest's own URL has no Host to build one from). */
+static int dispatch(ra_request_t *rq, ra_claim_t *claim, const ra_request_t *batch)
 {
-    ra_claim_t *claim;
+    request_rec *r = rq->r;
     const ra_operation_t *op;
     const char *message;
-    ra_request_t rq;
     int rc;
 
-    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
-        return DECLINED;
+    if (rq->cfg->unusable) {
+        return ra_unavailable_known(rq, apr_pstrcat(r->pool, "this section's configuration "
+                                                    "was refused at start-up: ",
+                                                    rq->cfg->unusable, NULL));
     }
-    ra_request_init(&rq, r);
-    if (rq.cfg->unusable) {
-        return ra_unavailable_known(&rq, apr_pstrcat(r->pool, "this section's configuration "
-                                                     "was refused at start-up: ",
-                                                     rq.cfg->unusable, NULL));
-    }
-    claim = ap_get_module_config(r->request_config, &remoteassist_module);
-    switch (claim && claim->service ? (rq.route = claim->route, RA_ROUTE_OK)
-            : ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
+    switch (claim && claim->service ? (rq->route = claim->route, RA_ROUTE_OK)
+            : ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq->route, &message)) {
     case RA_ROUTE_OK:
         break;
     case RA_ROUTE_BAD_KEY:
     case RA_ROUTE_BAD_SEGMENT:
-        return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", message);
     default:
-        return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
+        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
     }
-    rq.service_root = service_root(&rq, claim);
+    if (batch && (strcmp(rq->route.root_path, batch->route.root_path)
+                  || rq->route.kind == RA_ROUTE_BATCH)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       rq->route.kind == RA_ROUTE_BATCH
+                       ? "A batch request may not be a $batch itself."
+                       : "A batch request must name a resource of the batch's own service "
+                         "root.");
+    }
+    rq->service_root = batch ? batch->service_root : service_root(rq, claim);
     if (!claim) { /* SetHandler remoteassist outside a <Location>: counted all the same */
         claim = apr_pcalloc(r->pool, sizeof(*claim));
         ap_set_module_config(r->request_config, &remoteassist_module, claim);
     }
     if (r->method_number == M_OPTIONS) {
-        return answer_options(&rq);
+        return answer_options(rq);
     }
-    if (!(op = find_operation(rq.route.kind, r->method_number))) {
-        const char *allow = allowed_methods(r->pool, rq.route.kind);
+    if (!(op = find_operation(rq->route.kind, r->method_number))) {
+        const char *allow = allowed_methods(r->pool, rq->route.kind);
         apr_table_setn(r->headers_out, "Allow", allow);
-        return ra_fail(&rq, HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+        return ra_fail(rq, HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowed",
                        apr_psprintf(r->pool, "The HTTP method '%s' is not allowed on this "
                                     "resource; it allows %s.", r->method, allow));
     }
-    if (op->access == RA_ACCESS_AUDIT && rq.cfg->audit_off) { /* RemoteAssistAuditEvents Off */
-        return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound",
+    if (op->access == RA_ACCESS_AUDIT && rq->cfg->audit_off) { /* RemoteAssistAuditEvents Off */
+        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
                        "Audit events are not served here.");
     }
-    claim->operation = rq.operation = op->metric;
-    /* the address's failed authentications, the token, the tenant's budget */
-    if ((rc = ra_throttle_authorize(&rq, op->access)) != OK) {
+    claim->operation = rq->operation = op->metric;
+    /* the address's failed authentications, the token, the tenant's budget:
+     * each inner $batch request is charged on its own, as Graph does */
+    if ((rc = ra_throttle_authorize(rq, op->access)) != OK) {
         return rc;
     }
     if (!ra_query_parse_set(r->pool, op->access == RA_ACCESS_AUDIT ? RA_ENTITY_SET_AUDIT
                                                                    : RA_ENTITY_SET_PARTNERS,
-                            rq.cfg->version, op->query, r->args, &rq.query, &message)) {
-        return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+                            rq->cfg->version, op->query, r->args, &rq->query, &message)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", message);
     }
-    if ((rc = metadata_level(&rq)) != OK) {
+    if ((rc = metadata_level(rq)) != OK) {
         return rc;
     }
     if (!ra_startup_database_ready(r, &message)) {
-        return ra_unavailable_known(&rq, message);
+        return ra_unavailable_known(rq, message);
     }
-    return op->run(&rq);
+    return op->run(rq);
+}
+
+int ra_dispatch_handler(request_rec *r)
+{
+    ra_request_t rq;
+
+    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
+        return DECLINED;
+    }
+    ra_request_init(&rq, r);
+    return dispatch(&rq, ap_get_module_config(r->request_config, &remoteassist_module), NULL);
+}
+
+int ra_dispatch_inner(ra_request_t *rq, const ra_request_t *batch)
+{
+    request_rec *r = rq->r;
+    if (!r->handler || strcmp(r->handler, RA_HANDLER)) {
+        return ra_fail(rq, HTTP_NOT_FOUND, "ResourceNotFound",
+                       "Resource not found: a batch request may name this service's "
+                       "resources only.");
+    }
+    return dispatch(rq, ap_get_module_config(r->request_config, &remoteassist_module), batch);
 }
 
 /* ---------------------------------------- httpd's own refusals, as Graph's */

@@ -5,6 +5,7 @@
 
 #include <apr_strings.h>
 
+#include "mod_ra_hooks.h"
 #include "ra_odata.h"
 
 APLOG_USE_MODULE(remoteassist);
@@ -54,6 +55,51 @@ int ra_op_count(ra_request_t *rq)
     return ra_respond(rq, HTTP_OK, "text/plain;charset=utf-8", text, strlen(text));
 }
 
+/* A $skiptoken whose sort keys were too long to keep holds the id of the
+ * previous page's last row: its keys are read again from that row. */
+static int reread_anchor(ra_request_t *rq)
+{
+    ra_query_t *query = &rq->query;
+    ra_partner_t anchor;
+    const char *error, *id = NULL;
+
+    for (int i = 0; i < query->order_count; i++) {
+        if (query->order[i].prop == RA_PROP_ID) {
+            id = query->after[i].text;
+        }
+    }
+    switch (ra_store_get(rq->r->pool, &rq->conn, rq->token.tenant, id, &anchor, &error)) {
+    case RA_STORE_DONE:
+        ra_sql_key_values(query, anchor.values, query->after);
+        return OK;
+    case RA_STORE_MISSING:
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       "Invalid $skiptoken: the last partner of the previous page was deleted "
+                       "since, and its sort keys were too long for the token to hold; list "
+                       "again from the first page.");
+    default:
+        return ra_unavailable(rq, "read", error);
+    }
+}
+
+/* Whether the request line that follows the next page's link, with the
+ * longest $skiptoken, fits httpd's LimitRequestLine: a client could not
+ * follow a longer one (414), so such a list is refused before it runs. Its
+ * options are echoed as sent, so only a request within a token's length of
+ * the limit is refused, and $filter is what makes a request that long. */
+static int next_link_fits(ra_request_t *rq)
+{
+    static const char method[] = "GET ", protocol[] = " HTTP/1.1";
+    apr_pool_t *pool = rq->r->pool;
+    const char *url = ra_odata_collection_url(pool, rq->service_root);
+    const char *path = strstr(url, "://");
+    path = path ? strchr(path + 3, '/') : url;
+    apr_size_t line = sizeof(method) - 1 + (path ? strlen(path) : 1) + 1
+                      + strlen(ra_query_next_args(pool, &rq->query, "")) + RA_QUERY_TOKEN_MAX
+                      + sizeof(protocol) - 1;
+    return line <= (apr_size_t)rq->r->server->limit_req_line;
+}
+
 /* A page as the store reads it: each row is written at once, the row past
  * the page only tells that another page follows, and the page's last row
  * keeps its sort keys for the nextLink (copied once, the one allocation). */
@@ -98,11 +144,27 @@ int ra_op_list(ra_request_t *rq)
                     .collection_url = ra_odata_collection_url(r->pool, rq->service_root) };
     apr_int64_t count = 0;
     ra_store_result_e result = RA_STORE_DONE;
-    const char *error;
+    const char *error, *key = ra_startup_token_key(r);
     int rc;
 
+    if (!key) { /* a database that is ready has its key: not reached */
+        return ra_unavailable_known(rq, "no $skiptoken key for this database");
+    }
+    if (!ra_query_skiptoken_verify(query, key)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", RA_QUERY_INVALID_SKIPTOKEN);
+    }
+    if (!next_link_fits(rq)) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       apr_psprintf(r->pool, "The $filter is too long: the link to the next "
+                                    "page would pass this server's request line limit (%d "
+                                    "bytes); shorten the $filter.",
+                                    r->server->limit_req_line));
+    }
     if ((rc = ra_negotiate(rq, "application/json")) != OK
         || (rc = ra_request_connect(rq)) != OK) {
+        return rc;
+    }
+    if (query->after_reread && (rc = reread_anchor(rq)) != OK) {
         return rc;
     }
     if (query->top >= 0 && query->top < page.page) {
@@ -135,7 +197,8 @@ int ra_op_list(ra_request_t *rq)
     ra_jw_array_close(page.jw);
     if (page.rows > page.page && page.page > 0) { /* $top=0: no next page */
         const char *next = ra_query_next_args(r->pool, query,
-                                              ra_query_skiptoken(r->pool, query, page.last));
+                                              ra_query_skiptoken(r->pool, query, page.last,
+                                                                 key));
         ra_jw_member_string(page.jw, "@odata.nextLink",
                             apr_pstrcat(r->pool, page.collection_url, "?", next, NULL));
     }

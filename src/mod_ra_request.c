@@ -65,12 +65,26 @@ static void set_headers(ra_request_t *rq, int status)
     }
 }
 
+/* An inner $batch request's answer, kept for the batch's response. */
+static int capture(ra_request_t *rq, int status, const char *content_type, const char *body,
+                   apr_size_t len)
+{
+    rq->capture->status = status;
+    rq->capture->content_type = body ? content_type : NULL;
+    rq->capture->body = body;
+    rq->capture->len = body ? len : 0;
+    return DONE;
+}
+
 int ra_respond(ra_request_t *rq, int status, const char *content_type,
                const char *body, apr_size_t len)
 {
     request_rec *r = rq->r;
 
     set_headers(rq, status);
+    if (rq->capture) {
+        return capture(rq, status, content_type, body, len);
+    }
     if (body) {
         ap_set_content_type(r, content_type);
         ap_set_content_length(r, (apr_off_t)len);
@@ -131,6 +145,12 @@ int ra_respond_written(ra_request_t *rq, int status)
                       "answered as U+FFFD", rq->request_id, rq->jw->replaced);
     }
     set_headers(rq, status);
+    if (rq->capture) {
+        char *body;
+        apr_size_t len;
+        apr_brigade_pflatten(rq->body, &body, &len, r->pool);
+        return capture(rq, status, ra_odata_content_type(rq->metadata), body, len);
+    }
     ap_set_content_type(r, ra_odata_content_type(rq->metadata));
     apr_brigade_length(rq->body, 1, &length);
     ap_set_content_length(r, length);
@@ -411,7 +431,9 @@ int ra_negotiate(ra_request_t *rq, const char *media_type)
  * otherwise discard it before the next request on the connection. */
 static int fail_reading(ra_request_t *rq, int status, const char *message)
 {
-    rq->r->connection->keepalive = AP_CONN_CLOSE;
+    if (!rq->capture) { /* an inner $batch request's body was read with the batch */
+        rq->r->connection->keepalive = AP_CONN_CLOSE;
+    }
     return ra_fail(rq, status, ra_odata_status_code(status), message);
 }
 
@@ -453,15 +475,24 @@ static int too_large(ra_request_t *rq, apr_off_t limit)
  * 413 at any size, a read timeout (mod_reqtimeout) 408, and a malformed
  * chunk an error httpd answers itself (AP_FILTER_ERROR; see the error
  * filter in mod_ra_dispatch.c for its Graph body). */
-static int read_body(ra_request_t *rq, char **body, apr_size_t *len)
+static int read_body(ra_request_t *rq, apr_off_t limit, char **body, apr_size_t *len)
 {
     request_rec *r = rq->r;
-    apr_off_t limit = rq->cfg->max_body, declared;
+    apr_off_t declared;
     const char *content_length = apr_table_get(r->headers_in, "Content-Length");
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     char *end;
     int eos = 0, rc;
 
+    if (rq->capture) { /* an inner $batch request: the body came with the batch */
+        if ((apr_off_t)rq->inner_body_len > limit) {
+            return too_large(rq, limit);
+        }
+        *body = apr_pstrmemdup(r->pool, rq->inner_body ? rq->inner_body : "",
+                               rq->inner_body_len);
+        *len = rq->inner_body_len;
+        return OK;
+    }
     if ((rc = transfer_coding_refused(rq)) != OK) {
         return rc;
     }
@@ -511,6 +542,27 @@ static int read_body(ra_request_t *rq, char **body, apr_size_t *len)
     return OK;
 }
 
+int ra_read_json_body(ra_request_t *rq, const char *response_type, apr_off_t limit,
+                      char **body, apr_size_t *len)
+{
+    request_rec *r = rq->r;
+    int rc;
+
+    if (!ra_odata_is_json(r->pool, apr_table_get(r->headers_in, "Content-Type"))) {
+        return ra_fail(rq, HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
+                       "The request body must be application/json (UTF-8).");
+    }
+    if ((rc = ra_negotiate(rq, response_type)) != OK
+        || (rc = read_body(rq, limit, body, len)) != OK) {
+        return rc;
+    }
+    if (*len == 0) {
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       "Empty Payload, JSON content expected.");
+    }
+    return OK;
+}
+
 int ra_read_json_object(ra_request_t *rq, const char *response_type, json_t **object)
 {
     request_rec *r = rq->r;
@@ -519,17 +571,8 @@ int ra_read_json_object(ra_request_t *rq, const char *response_type, json_t **ob
     apr_size_t len;
     int rc;
 
-    if (!ra_odata_is_json(r->pool, apr_table_get(r->headers_in, "Content-Type"))) {
-        return ra_fail(rq, HTTP_UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType",
-                       "The request body must be application/json (UTF-8).");
-    }
-    if ((rc = ra_negotiate(rq, response_type)) != OK
-        || (rc = read_body(rq, &body, &len)) != OK) {
+    if ((rc = ra_read_json_body(rq, response_type, rq->cfg->max_body, &body, &len)) != OK) {
         return rc;
-    }
-    if (len == 0) {
-        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
-                       "Empty Payload, JSON content expected.");
     }
     *object = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!*object) {
@@ -551,10 +594,10 @@ int ra_expect_no_body(ra_request_t *rq)
     apr_size_t len;
     int rc;
 
-    if (!ap_request_has_body(rq->r)) {
+    if (rq->capture ? !rq->inner_body : !ap_request_has_body(rq->r)) {
         return OK;
     }
-    if ((rc = read_body(rq, &body, &len)) != OK) {
+    if ((rc = read_body(rq, rq->cfg->max_body, &body, &len)) != OK) {
         return rc;
     }
     /* nothing, or an empty JSON object, which some clients send for "no

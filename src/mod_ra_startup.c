@@ -401,6 +401,7 @@ struct ra_database_s {
     int trying;
     apr_time_t next_try;
     int level;                /* its schema level, once ready */
+    char token_key[RA_SCHEMA_TOKEN_KEY_MAX + 1]; /* its $skiptoken key, once ready */
 };
 
 /* Whether this database was set up before in this httpd's life: the
@@ -417,12 +418,14 @@ static int set_up_before(server_rec *s, const char *key, int mark)
     return seen != NULL;
 }
 
-/* What the set-up changed, or a level above this module's that it serves
- * as the rule allows: at notice, as an administrator in a rolling upgrade
- * wants to see it. */
+/* What a set-up that left the database ready found (its level, its
+ * $skiptoken key), and what it changed, or a level above this module's
+ * that it serves as the rule allows: at notice, as an administrator in a
+ * rolling upgrade wants to see it. */
 static void log_upgrade(server_rec *s, ra_database_t *db, const ra_schema_outcome_t *outcome)
 {
     db->level = outcome->level;
+    apr_cpystrn(db->token_key, outcome->token_key, sizeof(db->token_key));
     if (outcome->legacy_rows >= 0) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
                      "%s: upgraded to schema version %d; %ld partner(s) from before "
@@ -443,6 +446,12 @@ static void log_upgrade(server_rec *s, ra_database_t *db, const ra_schema_outcom
                      "schema (upgrade it to finish the rolling upgrade)", db->name,
                      outcome->level, ra_schema_level(), outcome->oldest_reader);
     }
+}
+
+const char *ra_startup_token_key(request_rec *r)
+{
+    const ra_database_t *db = ra_server_config(r->server)->database;
+    return db && db->token_key[0] ? db->token_key : NULL;
 }
 
 int ra_startup_database_ready(request_rec *r, const char **why)

@@ -17,6 +17,9 @@
 #include <apr_tables.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "ra_odata.h"
 
@@ -795,39 +798,101 @@ static const char *query_shape(apr_pool_t *pool, const ra_query_t *q)
     return apr_psprintf(pool, "%08x", apr_hashfunc_default(shape, &len));
 }
 
+/* HMAC-SHA256 of data with key, truncated to RA_QUERY_TOKEN_MAC_LEN. */
+static void token_mac(const char *key, const char *data, apr_size_t len,
+                      unsigned char mac[RA_QUERY_TOKEN_MAC_LEN])
+{
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int full_len = 0;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)data, len, full,
+         &full_len);
+    memcpy(mac, full, RA_QUERY_TOKEN_MAC_LEN);
+    OPENSSL_cleanse(full, sizeof(full));
+}
+
+/* One sort key's value in a token, and its length there. */
+static json_t *token_value(const ra_query_t *query, int i, const ra_key_value_t *value,
+                           apr_size_t *len)
+{
+    json_t *v = ra_query_prop_kind(query->set, query->order[i].prop) == RA_KIND_DATETIME
+                ? json_integer(value->ticks)
+                : value->text ? json_string(value->text) : json_null();
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    *len = text ? strlen(text) : 0;
+    free(text);
+    return v;
+}
+
 const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
-                               const ra_key_value_t *values)
+                               const ra_key_value_t *values, const char *key)
 {
     json_t *doc = json_array();
+    apr_size_t used = 0;
     json_array_append_new(doc, json_string(query_shape(pool, query)));
+    /* the id always (the row to re-read), the other keys while they fit */
     for (int i = 0; i < query->order_count; i++) {
-        json_array_append_new(doc, ra_query_prop_kind(query->set, query->order[i].prop)
-                              == RA_KIND_DATETIME
-                              ? json_integer(values[i].ticks)
-                              : values[i].text ? json_string(values[i].text) : json_null());
+        apr_size_t len;
+        json_t *v = token_value(query, i, &values[i], &len);
+        if (query->order[i].prop != RA_PROP_ID && used + len > RA_QUERY_TOKEN_INLINE) {
+            json_decref(v);
+            v = json_false();
+        }
+        else if (query->order[i].prop != RA_PROP_ID) {
+            used += len;
+        }
+        json_array_append_new(doc, v);
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    const char *token = apr_pencode_base64(pool, text, APR_ENCODE_STRING,
-                                           APR_ENCODE_BASE64URL, NULL);
+    /* the signature, then the position it signs */
+    apr_size_t len = strlen(text);
+    char *token = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
+    token_mac(key, text, len, (unsigned char *)token);
+    memcpy(token + RA_QUERY_TOKEN_MAC_LEN, text, len);
     free(text);
-    return token;
+    return apr_pencode_base64_binary(pool, (const unsigned char *)token,
+                                     RA_QUERY_TOKEN_MAC_LEN + len, APR_ENCODE_BASE64URL, NULL);
+}
+
+int ra_query_skiptoken_verify(const ra_query_t *query, const char *key)
+{
+    unsigned char mac[RA_QUERY_TOKEN_MAC_LEN];
+    if (!query->after_set) {
+        return 1;
+    }
+    token_mac(key, query->after_signed, query->after_signed_len, mac);
+    return CRYPTO_memcmp(mac, query->after_mac, sizeof(mac)) == 0;
 }
 
 static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
                            const char **message)
 {
     apr_size_t len = 0;
-    const char *raw = apr_pdecode_base64(pool, text, APR_ENCODE_STRING,
-                                         APR_ENCODE_BASE64URL, &len);
-    json_t *doc = raw ? json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    int ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
-             && json_is_string(json_array_get(doc, 0))
-             && !strcmp(json_string_value(json_array_get(doc, 0)), query_shape(pool, q));
+    const unsigned char *raw = apr_pdecode_base64_binary(pool, text, APR_ENCODE_STRING,
+                                                         APR_ENCODE_BASE64URL, &len);
+    /* one spelling only: base64url has others for the same bytes (the
+     * unused low bits of the last character), and every changed character
+     * of a token must be refused */
+    int ok = raw && len > RA_QUERY_TOKEN_MAC_LEN
+             && !strcmp(apr_pencode_base64_binary(pool, raw, len, APR_ENCODE_BASE64URL, NULL),
+                        text);
+    const char *payload = ok ? (const char *)raw + RA_QUERY_TOKEN_MAC_LEN : NULL;
+    apr_size_t payload_len = ok ? len - RA_QUERY_TOKEN_MAC_LEN : 0;
+    json_t *doc = ok ? json_loadb(payload, payload_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
+         && json_is_string(json_array_get(doc, 0))
+         && !strcmp(json_string_value(json_array_get(doc, 0)), query_shape(pool, q));
 
     for (int i = 0; ok && i < q->order_count; i++) {
         json_t *v = json_array_get(doc, (size_t)i + 1);
-        if (ra_query_prop_kind(q->set, q->order[i].prop) == RA_KIND_DATETIME) {
+        if (json_is_false(v) && q->order[i].prop != RA_PROP_ID) {
+            q->after_reread = 1; /* a key too long to keep: read from the id's row */
+        }
+        else if (q->order[i].prop == RA_PROP_ID) {
+            ok = json_is_string(v) && ra_entity_id_valid(json_string_value(v));
+            q->after[i].text = ok ? apr_pstrdup(pool, json_string_value(v)) : NULL;
+        }
+        else if (ra_query_prop_kind(q->set, q->order[i].prop) == RA_KIND_DATETIME) {
             ok = json_is_integer(v);
             q->after[i].ticks = json_integer_value(v);
         }
@@ -840,10 +905,12 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
     }
     json_decref(doc);
     if (!ok) {
-        *message = "Invalid $skiptoken: use the @odata.nextLink of the previous page "
-                   "unchanged, with the same $filter and $orderby.";
+        *message = RA_QUERY_INVALID_SKIPTOKEN;
         return 0;
     }
+    memcpy(q->after_mac, raw, RA_QUERY_TOKEN_MAC_LEN);
+    q->after_signed = payload;
+    q->after_signed_len = payload_len;
     q->after_set = 1;
     return 1;
 }
@@ -870,12 +937,13 @@ static const char *system_name(apr_pool_t *pool, ra_version_e version, const cha
     return name;
 }
 
-/* Splits args into the system options' decoded values (raw[option]) and
- * the parameter aliases, refusing unknown, unsupported, misplaced and
+/* Splits args into the system options' decoded values (raw[option]), as
+ * sent (sent[option], still percent-encoded) and the parameter aliases, refusing unknown, unsupported, misplaced and
  * repeated ones. */
 static int collect(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
-                   const char *args, const char **raw, apr_hash_t *aliases,
-                   apr_array_header_t *alias_names, const char **message)
+                   const char *args, const char **raw, const char **sent,
+                   apr_hash_t *aliases, apr_array_header_t *alias_names,
+                   const char **message)
 {
     const char *p = args;
 
@@ -941,6 +1009,7 @@ static int collect(apr_pool_t *pool, ra_version_e version, ra_query_target_e tar
             return 0;
         }
         raw[found] = value;
+        sent[found] = eq ? apr_pstrmemdup(pool, eq + 1, len - name_len - 1) : "";
     }
     return 1;
 }
@@ -959,7 +1028,7 @@ int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e versi
                        ra_query_target_e target, const char *args, ra_query_t *query,
                        const char **message)
 {
-    const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 };
+    const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 }, *sent[OPT_COUNT_OF_OPTIONS] = { 0 };
     apr_hash_t *aliases = apr_hash_make(pool);
     list_baton_t baton = { pool, version, query, NULL, aliases };
 
@@ -968,9 +1037,12 @@ int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e versi
     query->top = query->skip = -1;
     *message = NULL;
     apr_array_header_t *alias_names = apr_array_make(pool, 2, sizeof(const char *));
-    if (!collect(pool, version, target, args, raw, aliases, alias_names, message)) {
+    if (!collect(pool, version, target, args, raw, sent, aliases, alias_names, message)) {
         return 0;
     }
+    query->filter_sent = sent[OPT_FILTER];
+    query->orderby_sent = sent[OPT_ORDERBY];
+    query->select_sent = sent[OPT_SELECT];
     for (int i = 0; i < alias_names->nelts; i++) { /* for the next page's link */
         const char *name = APR_ARRAY_IDX(alias_names, i, const char *);
         query->alias_args = option_pair(pool, query->alias_args ? query->alias_args : "",
@@ -1034,18 +1106,47 @@ static const char *option_pair(apr_pool_t *pool, const char *args, const char *n
     return *args ? apr_pstrcat(pool, args, "&", pair, NULL) : pair;
 }
 
+/* An option as the request spelt it, escapes and all, so it is never
+ * longer than it came (a quote sent raw stays one byte, where re-encoding
+ * would make it three): a request that fitted httpd's request line has a
+ * next page that fits too, but for the bounded $skiptoken. Only a byte no
+ * request line carries raw (which a query parsed from elsewhere may hold)
+ * is escaped; APR's escapers would escape quotes, parentheses and commas as
+ * well. A query made without a request is escaped whole. */
+static const char *option_echo(apr_pool_t *pool, const char *args, const char *name,
+                               const char *sent, const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF", unsafe[] = " \"<>\\^`{|}#";
+    if (!sent) {
+        return option_pair(pool, args, name, text);
+    }
+    char *out = apr_palloc(pool, 3 * strlen(sent) + 1), *o = out;
+    for (const unsigned char *c = (const unsigned char *)sent; *c; c++) {
+        if (*c < 0x20 || *c >= 0x7f || strchr(unsafe, *c)) {
+            *o++ = '%';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+        else {
+            *o++ = (char)*c;
+        }
+    }
+    *o = '\0';
+    return apr_pstrcat(pool, args, *args ? "&" : "", name, "=", out, NULL);
+}
+
 const char *ra_query_next_args(apr_pool_t *pool, const ra_query_t *query,
                                const char *skiptoken)
 {
     const char *args = "";
     if (query->filter_text) {
-        args = option_pair(pool, args, "$filter", query->filter_text);
+        args = option_echo(pool, args, "$filter", query->filter_sent, query->filter_text);
     }
     if (query->orderby_text) {
-        args = option_pair(pool, args, "$orderby", query->orderby_text);
+        args = option_echo(pool, args, "$orderby", query->orderby_sent, query->orderby_text);
     }
     if (query->select_text) {
-        args = option_pair(pool, args, "$select", query->select_text);
+        args = option_echo(pool, args, "$select", query->select_sent, query->select_text);
     }
     if (query->top >= 0) {
         args = option_pair(pool, args, "$top", apr_psprintf(pool, "%" APR_INT64_T_FMT,

@@ -123,6 +123,7 @@ static const struct {
     { "", RA_ROUTE_SERVICE_DOCUMENT },
     { "/$metadata", RA_ROUTE_METADATA },
     { "/deviceManagement", RA_ROUTE_DEVICE_MANAGEMENT },
+    { "/$batch", RA_ROUTE_BATCH },
 };
 
 int ra_route_service(const char *rest, ra_route_t *route)

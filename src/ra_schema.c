@@ -292,6 +292,20 @@ static int table_usable(setup_t *st)
     return rv == 0;
 }
 
+/* The $skiptoken key that step 4 made (ra_schema_outcome_t.token_key). */
+static int read_token_key(setup_t *st, ra_schema_outcome_t *out)
+{
+    const char *key = NULL;
+    select_all(st, "SELECT value FROM remoteassist_secrets WHERE name = 'skiptoken-hmac'", &key);
+    if (!key || strlen(key) < 32 || strlen(key) > RA_SCHEMA_TOKEN_KEY_MAX) {
+        st->error = "the table remoteassist_secrets holds no $skiptoken key (skiptoken-hmac, "
+                    "32 to " APR_STRINGIFY(RA_SCHEMA_TOKEN_KEY_MAX) " characters)";
+        return 0;
+    }
+    apr_cpystrn(out->token_key, key, sizeof(out->token_key));
+    return 1;
+}
+
 /* The set-up, or (apply 0) apachectl -t's look at it: the same steps inside a
  * transaction that is rolled back, without switching SQLite's journal, so
  * that whatever would fail fails here and nothing is changed. */
@@ -347,7 +361,8 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
     if (ok) {
         /* the check of the table runs inside the transaction: in a look,
          * the tables it would create exist only there */
-        ok = migrate(&st, legacy_tenant, outcome) && table_usable(&st);
+        ok = migrate(&st, legacy_tenant, outcome) && table_usable(&st)
+             && read_token_key(&st, outcome);
         run(&st, ok && apply ? "COMMIT" : "ROLLBACK", ok && apply ? "commit" : "roll back");
         ok = ok && !st.error;
     }

@@ -8,12 +8,13 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS       ?= fuzz_token fuzz_keyset fuzz_entity fuzz_odata fuzz_query fuzz_json_writer
+FUZZ_TARGETS       ?= fuzz_token fuzz_keyset fuzz_entity fuzz_odata fuzz_query fuzz_json_writer \
+                      fuzz_batch
 FUZZ_BUILD         := build/fuzz
 FUZZ_UNITS         := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
                       src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_odata.c \
                       src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c src/ra_token_cache.c \
-                      src/ra_json_writer.c src/ra_audit.c src/ra_watchdog.c
+                      src/ra_json_writer.c src/ra_audit.c src/ra_watchdog.c src/ra_batch.c
 FUZZ_OBJS          := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_UNITS))
 FUZZ_BINS          := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 

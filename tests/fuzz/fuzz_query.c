@@ -4,10 +4,11 @@
  * generates from what it accepts (ra_sql_list, ra_sql_count, for
  * SQLite and PostgreSQL). An accepted query must generate SQL whose
  * placeholders match its parameters one to one, and whose $skiptoken,
- * made from any row, is accepted back by the same query (its nextLink
- * carries the query's parameter aliases and $format too). The grammar
- * covers issue 19's additions: in, parameter aliases, enum comparisons,
- * beta's $-less option names, $format. */
+ * made from any row, is bounded, accepted back by the same query (its
+ * nextLink carries the query's parameter aliases and $format too) and
+ * verified with its key only; a $skiptoken of the input never verifies.
+ * The grammar covers issue 19's additions: in, parameter aliases, enum
+ * comparisons, beta's $-less option names, $format. */
 #include <string.h>
 
 #include <apr_pools.h>
@@ -17,6 +18,8 @@
 #include "ra_json_writer.h"
 #include "ra_query.h"
 #include "ra_store.h"
+
+#define TEST_TOKEN_KEY "fuzz-token-key"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -75,11 +78,14 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
     const char *message;
 
     ra_sql_key_values(query, query->set == RA_ENTITY_SET_AUDIT ? event : row.values, keys);
-    const char *next_args = ra_query_next_args(pool, query,
-                                               ra_query_skiptoken(pool, query, keys));
+    const char *token = ra_query_skiptoken(pool, query, keys, TEST_TOKEN_KEY);
+    FUZZ_EXPECT(strlen(token) <= RA_QUERY_TOKEN_MAX);
+    const char *next_args = ra_query_next_args(pool, query, token);
     FUZZ_EXPECT(ra_query_parse_set(pool, query->set, version, RA_QUERY_LIST, next_args, &next,
                                    &message));
     FUZZ_EXPECT(next.after_set && next.order_count == query->order_count);
+    FUZZ_EXPECT(ra_query_skiptoken_verify(&next, TEST_TOKEN_KEY));
+    FUZZ_EXPECT(!ra_query_skiptoken_verify(&next, "another key"));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -104,6 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 check_total_order(&query);
                 FUZZ_EXPECT(!query.format || query.metadata <= RA_JW_METADATA_FULL);
+                /* a $skiptoken from the input is not one this key made */
+                FUZZ_EXPECT(!query.after_set
+                            || !ra_query_skiptoken_verify(&query, TEST_TOKEN_KEY));
                 for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
                     check_sql(ra_sql_list(pool, d, "tenant", &query, 101, query.skip));
                     check_sql(ra_sql_count(pool, d, query.set, "tenant", query.filter));

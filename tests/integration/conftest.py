@@ -30,10 +30,13 @@ from pg_cluster import PgCluster  # noqa: E402
 # The schema level this source's module is at: its last sql/step-NNN.sql.
 SCHEMA_LEVEL = max(int(os.path.basename(f)[5:8])
                    for f in glob.glob(os.path.join(ROOT, "sql", "step-[0-9][0-9][0-9].sql")))
-# ... and the oldest module level that can serve its tables: what that step
-# sets oldest_reader to.
-with open(os.path.join(ROOT, "sql", f"step-{SCHEMA_LEVEL:03d}.sql")) as _step:
-    OLDEST_READER = int(re.findall(r"oldest_reader = (\d+)", _step.read())[-1])
+# ... and the oldest module level that can serve its tables: what the last
+# step that raised it set oldest_reader to.
+OLDEST_READER = 0
+for _path in sorted(glob.glob(os.path.join(ROOT, "sql", "step-[0-9][0-9][0-9].sql"))):
+    with open(_path) as _step:
+        OLDEST_READER = int((re.findall(r"oldest_reader = (\d+)", _step.read())
+                             or [OLDEST_READER])[-1])
 
 PERMISSION = "DeviceManagementServiceConfig.ReadWrite.All"
 MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"

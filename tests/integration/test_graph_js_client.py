@@ -447,3 +447,36 @@ def test_the_clients_default_middleware_retries_a_429(throttled_js, keys):
     assert "retry-attempt" not in first_headers
     assert again_headers["retry-attempt"] == "1"
     assert time.time() - started >= 1  # it waited for the Retry-After
+BATCH_SCRIPT = os.path.join(GRAPH_JS, "batch.mjs")
+
+
+def test_json_batching_through_the_graph_client(cycle_service, keys):
+    """BatchRequestContent / BatchResponseContent, unmodified: a serial
+    dependsOn chain of two creates, a filtered get, a failing create and a
+    $count that depends on it (424)."""
+    svc, relay, cert_path = cycle_service
+    prefix = f"JS batch {uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, GRAPH_BASE_URL=relay.base, GRAPH_VERSION="v1.0",
+               GRAPH_TOKEN=keys.token(), GRAPH_PREFIX=prefix, NODE_EXTRA_CA_CERTS=cert_path)
+    p = subprocess.run([_require("node"), BATCH_SCRIPT], cwd=GRAPH_JS, env=env,
+                       capture_output=True, text=True, timeout=NODE_TIMEOUT)
+    assert p.returncode == 0, f"batch.mjs exited {p.returncode}\n{p.stdout}\n{p.stderr}"
+    out = json.loads(p.stdout)
+    # what the client sent: lower-case header names, urls with the version
+    sent = out["sent"]["requests"]
+    assert sent[1]["dependsOn"] == ["1"] and sent[0]["headers"] == {
+        "content-type": "application/json"}
+    steps = out["steps"]
+    assert {i: s["status"] for i, s in steps.items()} == {
+        "1": 201, "2": 201, "3": 200, "4": 400, "5": 424}, steps
+    for s in steps.values():
+        assert s["contentType"].startswith("application/json")
+    # bodies came back as JSON through the client's own reading
+    assert steps["1"]["body"]["displayName"] == f"{prefix} 1"
+    assert steps["1"]["body"]["@odata.context"] == f"{relay.base}/v1.0/{ENTITY_CONTEXT}"
+    assert [e["displayName"] for e in steps["3"]["body"]["value"]] == [
+        f"{prefix} 1", f"{prefix} 2"]
+    assert steps["4"]["body"]["error"]["code"] == "BadRequest"
+    assert steps["5"]["body"]["error"]["code"] == "FailedDependency"
+    stored = [r for r in svc.backend.rows() if r[1] and r[1].startswith(prefix)]
+    assert sorted(r[1] for r in stored) == [f"{prefix} 1", f"{prefix} 2"]

@@ -59,6 +59,7 @@ int main(void)
     srunner_add_suite(sr, metrics_suite());
     srunner_add_suite(sr, throttle_suite());
     srunner_add_suite(sr, watchdog_suite());
+    srunner_add_suite(sr, batch_suite());
     srunner_add_suite(sr, json_writer_suite());
     srunner_add_suite(sr, csdl_suite());
     srunner_add_suite(sr, audit_suite());

@@ -17,6 +17,9 @@ TCase *pool_tcase(Suite *s, const char *name);
  * take seconds to generate) and a timeout that allows for it. */
 TCase *slow_fixture_tcase(Suite *s, const char *name, SFun setup, SFun teardown);
 
+/* The key the tests sign $skiptokens with. */
+#define TEST_TOKEN_KEY "0123456789abcdef0123456789abcdef"
+
 Suite *jose_suite(void);
 Suite *token_suite(void);
 Suite *url_keys_suite(void);
@@ -31,6 +34,7 @@ Suite *sql_suite(void);
 Suite *metrics_suite(void);
 Suite *throttle_suite(void);
 Suite *watchdog_suite(void);
+Suite *batch_suite(void);
 Suite *json_writer_suite(void);
 Suite *csdl_suite(void);
 Suite *audit_suite(void);

@@ -163,9 +163,10 @@ START_TEST(queries_of_the_audit_set)
     ra_query_t partners;
     ck_assert(ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST, NULL, &partners, &message));
     ra_key_value_t key = { "x", 0 };
-    const char *token = ra_query_skiptoken(pool, &partners, &key);
+    const char *token = ra_query_skiptoken(pool, &partners, &key, TEST_TOKEN_KEY);
     ck_assert(!ra_query_parse_set(pool, RA_ENTITY_SET_AUDIT, RA_VERSION_V1, RA_QUERY_LIST,
-                                  apr_pstrcat(pool, "$skiptoken=", token, NULL), &q, &message));
+                                  apr_pstrcat(pool, "$skiptoken=", token, NULL), &q, &message)
+              || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
 }
 END_TEST
 

@@ -10,6 +10,8 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "ra_odata.h"
 #include "ra_query.h"
@@ -585,7 +587,8 @@ static const char *valid_option(int i)
     case 5: return "$count=true";
     default:
         parse_ok(RA_VERSION_V1, RA_QUERY_LIST, NULL, &plain);
-        return apr_pstrcat(pool, "$skiptoken=", ra_query_skiptoken(pool, &plain, &after), NULL);
+        return apr_pstrcat(pool, "$skiptoken=",
+                           ra_query_skiptoken(pool, &plain, &after, TEST_TOKEN_KEY), NULL);
     }
 }
 
@@ -752,10 +755,11 @@ START_TEST(parameter_aliases)
     /* in $orderby, an alias names the property */
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$orderby=@o desc&@o=displayName", &q);
     ck_assert_str_eq(order(&q), "displayName desc,id asc");
-    /* the next page's link carries the aliases */
+    /* the next page's link carries the aliases ($filter as sent, but for
+     * the spaces no request line holds raw) */
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$filter=displayName eq @p&@p='A B'", &q);
     ck_assert_str_eq(ra_query_next_args(pool, &q, "T"),
-                     "$filter=displayName+eq+%40p&@p=%27A+B%27&$skiptoken=T");
+                     "$filter=displayName%20eq%20@p&@p=%27A+B%27&$skiptoken=T");
 
     /* an alias without a value is refused, as is one given twice */
     ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "$filter=displayName eq @p"),
@@ -933,27 +937,41 @@ END_TEST
 
 /* ---- $skiptoken and the next page's query string ---- */
 
-/* The decoded JSON inside a $skiptoken. */
+/* The decoded JSON inside a $skiptoken, after its signature. */
 static json_t *token_json(const char *token)
 {
     apr_size_t len = 0;
     const char *raw = apr_pdecode_base64(pool, token, APR_ENCODE_STRING, APR_ENCODE_BASE64URL,
                                          &len);
     ck_assert_ptr_nonnull(raw);
-    json_t *doc = json_loadb(raw, len, 0, NULL);
+    ck_assert_uint_gt(len, RA_QUERY_TOKEN_MAC_LEN);
+    json_t *doc = json_loadb(raw + RA_QUERY_TOKEN_MAC_LEN, len - RA_QUERY_TOKEN_MAC_LEN, 0,
+                             NULL);
     ck_assert_ptr_nonnull(doc);
     return doc;
 }
 
-/* A $skiptoken made of doc (reference taken), as a client could forge one. */
-static const char *token_of(json_t *doc)
+/* A $skiptoken made of doc (reference taken) and signed with key, as one
+ * who knew the key could make it: what the parser alone must refuse. */
+static const char *token_signed(json_t *doc, const char *key)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(doc);
-    const char *token = apr_pencode_base64(pool, text, APR_ENCODE_STRING,
-                                           APR_ENCODE_BASE64URL, NULL);
+    size_t len = strlen(text);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)text, len, mac, &mac_len);
+    unsigned char *raw = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
+    memcpy(raw, mac, RA_QUERY_TOKEN_MAC_LEN);
+    memcpy(raw + RA_QUERY_TOKEN_MAC_LEN, text, len);
     free(text);
-    return token;
+    return apr_pencode_base64_binary(pool, raw, RA_QUERY_TOKEN_MAC_LEN + len,
+                                     APR_ENCODE_BASE64URL, NULL);
+}
+
+static const char *token_of(json_t *doc)
+{
+    return token_signed(doc, TEST_TOKEN_KEY);
 }
 
 START_TEST(skiptoken_round_trip)
@@ -966,7 +984,7 @@ START_TEST(skiptoken_round_trip)
     const ra_key_value_t last[] = { { NULL, 0 },
                                     { NULL, APR_INT64_C(636188543166670033) },
                                     { "id-9", 0 } };
-    const char *token = ra_query_skiptoken(pool, &q, last);
+    const char *token = ra_query_skiptoken(pool, &q, last, TEST_TOKEN_KEY);
     ck_assert_uint_eq(strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789-_"), strlen(token));
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, args, "&$skiptoken=", token, NULL),
@@ -983,7 +1001,8 @@ START_TEST(skiptoken_round_trip)
     /* text with quotes and non-ASCII characters survives */
     const ra_key_value_t odd[] = { { "O'Brien \xc3\xa9\"", 0 }, { NULL, 0 }, { "x", 0 } };
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
-             apr_pstrcat(pool, args, "&$skiptoken=", ra_query_skiptoken(pool, &q, odd), NULL),
+             apr_pstrcat(pool, args, "&$skiptoken=",
+                         ra_query_skiptoken(pool, &q, odd, TEST_TOKEN_KEY), NULL),
              &next);
     ck_assert_str_eq(next.after[0].text, "O'Brien \xc3\xa9\"");
 }
@@ -1008,7 +1027,7 @@ START_TEST(skiptoken_bound_to_query)
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
         ra_query_t q;
         parse_ok(RA_VERSION_V1, RA_QUERY_LIST, cases[i].made_for, &q);
-        const char *token = ra_query_skiptoken(pool, &q, values);
+        const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
         /* the control: the query it was made for takes it */
         parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
                  apr_pstrcat(pool, cases[i].made_for, "&$skiptoken=", token, NULL), &q);
@@ -1019,7 +1038,7 @@ START_TEST(skiptoken_bound_to_query)
     /* other values of the same option still continue the same position */
     ra_query_t q;
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$top=5&$select=id", &q);
-    const char *token = ra_query_skiptoken(pool, &q, values);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, "$top=7&$skiptoken=", token, NULL),
              &q);
 }
@@ -1033,16 +1052,13 @@ START_TEST(skiptoken_tampered)
     static const char args[] = "$orderby=displayName,lastConnectionDateTime";
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
     const ra_key_value_t values[] = { { "name", 0 }, { NULL, 42 }, { "id-1", 0 } };
-    const char *token = ra_query_skiptoken(pool, &q, values);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     json_t *doc = token_json(token);
     ck_assert_uint_eq(json_array_size(doc), 4); /* the query's digest, then the keys */
     const char *digest = apr_pstrdup(pool, json_string_value(json_array_get(doc, 0)));
     json_decref(doc);
-    char *flipped = apr_pstrdup(pool, token);
-    flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
-
     const char *const forged[] = {
-        "", "!!!!", flipped, token_of(json_string("x")), token_of(json_array()),
+        "", "!!!!", "AAAA", token_of(json_string("x")), token_of(json_array()),
         token_of(json_pack("{s:s}", "a", digest)),
         /* right digest, wrong keys */
         token_of(json_pack("[s, s, I]", digest, "name", (json_int_t)42)),
@@ -1069,6 +1085,106 @@ START_TEST(skiptoken_tampered)
     ck_assert_ptr_null(q.after[0].text);
     ck_assert_int_eq(q.after[1].ticks, 7);
     ck_assert_str_eq(q.after[2].text, "id-2");
+    ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+}
+END_TEST
+
+/* Every character of a token, changed to any other base64url character,
+ * gives a token the parser or the signature refuses; a token of another
+ * key (another deployment's database) is refused too. */
+START_TEST(skiptoken_signed)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789-_";
+    static const char args[] = "$orderby=displayName,lastConnectionDateTime";
+    const ra_key_value_t values[] = { { "name", 0 }, { NULL, 42 }, { "id-1", 0 } };
+    ra_query_t q;
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
+
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, args, "&$skiptoken=", token, NULL),
+             &q);
+    ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+    ck_assert(!ra_query_skiptoken_verify(&q, "another deployment's key, 32 bytes"));
+    ck_assert(!ra_query_skiptoken_verify(&q, ""));
+
+    size_t tried = 0;
+    for (size_t i = 0; token[i]; i++) {
+        for (const char *c = alphabet; *c; c++) {
+            if (*c == token[i]) {
+                continue;
+            }
+            char *changed = apr_pstrdup(pool, token);
+            changed[i] = *c;
+            const char *message = NULL;
+            int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
+                                        apr_pstrcat(pool, args, "&$skiptoken=", changed, NULL),
+                                        &q, &message);
+            ck_assert_msg(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY),
+                          "position %lu changed to %c is accepted", (unsigned long)i, *c);
+            tried++;
+        }
+    }
+    ck_assert_uint_eq(tried, strlen(token) * 63);
+    /* a token cut short or lengthened */
+    const char *cut = apr_pstrndup(pool, token, strlen(token) - 1);
+    const char *longer = apr_pstrcat(pool, token, "A", NULL);
+    for (int k = 0; k < 2; k++) {
+        const char *message = NULL;
+        int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
+                                    apr_pstrcat(pool, args, "&$skiptoken=", k ? longer : cut,
+                                                NULL), &q, &message);
+        ck_assert(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+    }
+}
+END_TEST
+
+/* Whatever the sort keys hold, a token stays within its bound: keys past
+ * RA_QUERY_TOKEN_INLINE bytes are left to be read again from the id's row
+ * (after_reread), and the id is always there. */
+START_TEST(skiptoken_bounded)
+{
+    static const char args[] = "$orderby=displayName,onboardingUrl desc,onboardingStatus,"
+                               "lastConnectionDateTime,onboardingRequestExpiryDateTime";
+    const char *emoji = "";
+    for (int i = 0; i < 2048; i++) {
+        emoji = apr_pstrcat(pool, emoji, "\xf0\x9f\x98\x80", NULL);
+    }
+    const char *guid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    char *longest = apr_pstrdup(pool, guid);
+    while (strlen(longest) < 128) {
+        longest = apr_pstrcat(pool, longest, "x", NULL);
+    }
+    longest[128] = '\0';
+    const struct {
+        const char *id;
+        size_t max;
+    } ids[] = { { guid, 194 }, { longest, RA_QUERY_TOKEN_MAX } };
+    ra_query_t q, next;
+    parse_ok(RA_VERSION_BETA, RA_QUERY_LIST, args, &q);
+    ck_assert_int_eq(q.order_count, 6);
+    for (size_t k = 0; k < COUNT_OF(ids); k++) {
+        const ra_key_value_t values[] = { { emoji, 0 }, { emoji, 0 }, { "notOnboarded", 0 },
+                                          { NULL, INT64_MIN }, { NULL, INT64_MIN },
+                                          { ids[k].id, 0 } };
+        const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
+        ck_assert_msg(strlen(token) <= ids[k].max, "%lu > %lu", (unsigned long)strlen(token),
+                      (unsigned long)ids[k].max);
+        parse_ok(RA_VERSION_BETA, RA_QUERY_LIST,
+                 apr_pstrcat(pool, args, "&$skiptoken=", token, NULL), &next);
+        ck_assert(ra_query_skiptoken_verify(&next, TEST_TOKEN_KEY));
+        ck_assert_int_eq(next.after_reread, 1);
+        ck_assert_str_eq(next.after[5].text, ids[k].id);
+    }
+    /* short keys are all kept: no row to read again */
+    const ra_key_value_t small[] = { { "a", 0 }, { "b", 0 }, { "onboarded", 0 }, { NULL, 1 },
+                                     { NULL, 2 }, { guid, 0 } };
+    parse_ok(RA_VERSION_BETA, RA_QUERY_LIST,
+             apr_pstrcat(pool, args, "&$skiptoken=",
+                         ra_query_skiptoken(pool, &q, small, TEST_TOKEN_KEY), NULL), &next);
+    ck_assert_int_eq(next.after_reread, 0);
+    ck_assert_str_eq(next.after[1].text, "b");
+    ck_assert_int_eq(next.after[4].ticks, 2);
 }
 END_TEST
 
@@ -1078,20 +1194,22 @@ START_TEST(next_args)
     const ra_key_value_t values[] = { { "a", 0 }, { "b", 0 } };
 
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, NULL, &q);
-    const char *token = ra_query_skiptoken(pool, &q, values);
+    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     ck_assert_str_eq(ra_query_next_args(pool, &q, token),
                      apr_pstrcat(pool, "$skiptoken=", token, NULL));
 
-    /* every option but $skip (the token continues after it), re-encoded */
+    /* every option but $skip (the token continues after it), as the request
+     * spelt it (only a byte no request line holds raw, here a space, is
+     * escaped) */
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
              "$count=true&$skip=10&$top=5&$select=id,displayName&$orderby=displayName+desc"
              "&$filter=displayName eq 'a%26b=c' or startswith(id,'x+y')&custom=1", &q);
-    token = ra_query_skiptoken(pool, &q, values);
+    token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     const char *args = ra_query_next_args(pool, &q, token);
-    ck_assert_str_eq(args, apr_pstrcat(pool, "$filter=displayName+eq+%27a%26b%3dc%27+or+"
-                                             "startswith%28id%2c%27x+y%27%29"
+    ck_assert_str_eq(args, apr_pstrcat(pool, "$filter=displayName%20eq%20'a%26b=c'%20or%20"
+                                             "startswith(id,'x+y')"
                                              "&$orderby=displayName+desc"
-                                             "&$select=id%2cdisplayName&$top=5&$count=true"
+                                             "&$select=id,displayName&$top=5&$count=true"
                                              "&$skiptoken=", token, NULL));
     /* and it reads back as the same query, after the token's row */
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &next);
@@ -1108,7 +1226,7 @@ START_TEST(next_args)
 
     /* $count=false and an absent $top are left out */
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$count=false&$orderby=id", &q);
-    token = ra_query_skiptoken(pool, &q, values);
+    token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
     ck_assert_str_eq(ra_query_next_args(pool, &q, token),
                      apr_pstrcat(pool, "$orderby=id&$skiptoken=", token, NULL));
 }
@@ -1145,6 +1263,8 @@ Suite *query_suite(void)
     tcase_add_test(tc, skiptoken_round_trip);
     tcase_add_test(tc, skiptoken_bound_to_query);
     tcase_add_test(tc, skiptoken_tampered);
+    tcase_add_test(tc, skiptoken_signed);
+    tcase_add_test(tc, skiptoken_bounded);
     tcase_add_test(tc, next_args);
     return s;
 }

@@ -179,7 +179,7 @@ START_TEST(list_sql)
         ra_query_t q;
         parse(RA_VERSION_BETA, cases[i].args, &q);
         if (!cases[i].after[0].text || strcmp(cases[i].after[0].text, "-")) {
-            const char *token = ra_query_skiptoken(pool, &q, cases[i].after);
+            const char *token = ra_query_skiptoken(pool, &q, cases[i].after, TEST_TOKEN_KEY);
             parse(RA_VERSION_BETA, apr_pstrcat(pool, cases[i].args ? cases[i].args : "",
                                                "&$skiptoken=", token, NULL), &q);
         }
