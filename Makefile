@@ -23,7 +23,7 @@ GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
              src/mod_ra_keys.c src/mod_ra_observe.c
-SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h
+SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h build/ra_schema_steps.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
 UNIT_SRC  := $(wildcard tests/unit/*.c)
@@ -32,25 +32,47 @@ UNIT_HDRS := $(wildcard tests/unit/*.h)
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 
-.PHONY: all deps run token test check unit asan integration install uninstall deb clean bench
+.PHONY: schema all deps run token test check unit asan integration install uninstall deb clean bench
 
 all: $(MODULE)
 
 deps-%:
 	@tools/deps.sh $*
 
-# The schema is compiled in from sql/schema.sql so the two never drift; the
-# SQLite form is the PostgreSQL one without COLLATE "C" (SQLite's default).
-build/schema-pgsql.sql: sql/schema.sql
+# The schema is compiled in from sql/ so the two never drift: schema.sql is
+# level 2, and each sql/step-NNN.sql one additive step to level NNN (the
+# schema-compatibility rule, docs/operations.md). The SQLite form is the
+# PostgreSQL one without COLLATE "C" (SQLite's default). build/schema-*.sql
+# is a fresh database's whole schema (schema.sql, then every step), and
+# build/step-NNN-*.sql each step alone, as the package installs them for an
+# administrator; the module holds schema.sql and the steps as C strings.
+SCHEMA_STEPS := $(sort $(wildcard sql/step-[0-9][0-9][0-9].sql))
+SQL_FORM_pgsql  := cat
+SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//'
+# a SQL file (comment lines dropped) as the lines of a C string literal
+SQL_AS_C := grep -v '^--' | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/'
+build/schema-%.sql: sql/schema.sql $(SCHEMA_STEPS)
 	@mkdir -p build
-	cp $< $@
-build/schema-sqlite.sql: sql/schema.sql
+	cat $^ | $(SQL_FORM_$*) > $@
+build/step-%-pgsql.sql build/step-%-sqlite.sql: sql/step-%.sql
 	@mkdir -p build
-	sed -e 's/ COLLATE "C"//' $< > $@
-build/ra_schema_%.h: build/schema-%.sql
-	grep -v '^--' $< | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' > $@
+	$(SQL_FORM_pgsql) < $< > build/step-$*-pgsql.sql
+	$(SQL_FORM_sqlite) < $< > build/step-$*-sqlite.sql
+build/ra_schema_%.h: sql/schema.sql
+	@mkdir -p build
+	$(SQL_FORM_$*) < $< | $(SQL_AS_C) > $@
+# one RA_SCHEMA_STEP(level, PostgreSQL text, SQLite text) per step file
+build/ra_schema_steps.h: $(SCHEMA_STEPS)
+	@mkdir -p build
+	for f in $(SCHEMA_STEPS); do \
+	    n=$${f#sql/step-}; n=$${n%.sql}; \
+	    echo "RA_SCHEMA_STEP($$(expr $$n + 0),"; $(SQL_FORM_pgsql) < $$f | $(SQL_AS_C); \
+	    echo ","; $(SQL_FORM_sqlite) < $$f | $(SQL_AS_C); echo ")"; \
+	done > $@
+schema: build/schema-pgsql.sql build/schema-sqlite.sql \
+	$(foreach f,$(SCHEMA_STEPS),$(patsubst sql/%.sql,build/%-pgsql.sql,$(f)))
 
-$(MODULE): mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
+$(MODULE): mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS) | schema
 	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) -I include -I build \
 	    $(call pkg_cflags,$(LIBS)) -o mod_remoteassist.la \
 	    mod_remoteassist.c $(UNITS) $(GLUE) $(call pkg_libs,$(LIBS))
@@ -66,7 +88,7 @@ build/asan/mod_remoteassist.so: mod_remoteassist.c $(UNITS) $(GLUE) $(HEADERS)
 	    $(call pkg_cflags,$(PKGS) $(LIBS)) -o $@ mod_remoteassist.c $(UNITS) $(GLUE) \
 	    $(call pkg_libs,$(LIBS))
 
-build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
+build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS) | schema
 	@mkdir -p build
 	gcc $(WARN) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     }
     apr_int64_t limit = atoll(argv[3]);
     json_t *out = json_pack(
-        "{s:i, s:o, s:{s:o, s:o}}", "schema_version", RA_SCHEMA_VERSION,
+        "{s:i, s:o, s:{s:o, s:o}}", "schema_version", ra_schema_level(),
         "statements", statements, "list",
         "sqlite", generated(ra_sql_list(pool, RA_DIALECT_SQLITE, argv[1], &query, limit, 0)),
         "pgsql", generated(ra_sql_list(pool, RA_DIALECT_PGSQL, argv[1], &query, limit, 0)));

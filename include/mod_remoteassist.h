@@ -9,7 +9,7 @@
 #include "httpd.h"
 #include "http_config.h"
 
-#define RA_MODULE_VERSION "0.2.0"
+#define RA_MODULE_VERSION "0.3.0"
 #define RA_HANDLER "remoteassist"
 
 /* Stable message ids, as httpd's own AH numbers but for this module; each

@@ -1,7 +1,16 @@
-/* The database's schema: created from sql/schema.sql (compiled in, in each
- * driver's form), upgraded from version 1, and checked at start-up, before
- * any pooled connection exists. No httpd symbols: tested against a real
- * SQLite file. */
+/* The database's schema: created from sql/schema.sql and the steps
+ * sql/step-NNN.sql (compiled in, in each driver's form), upgraded from
+ * version 1 and from any lower level, and checked at start-up, before any
+ * pooled connection exists. No httpd symbols: tested against a real SQLite
+ * file.
+ *
+ * The schema-compatibility rule (docs/operations.md): the schema row holds
+ * the level the tables are at and the oldest module level that can serve
+ * them. A module serves a database whose oldest reader is at most its own
+ * level, whatever the database's level, and then changes nothing of the
+ * schema; it brings a database below its level up by the steps in between,
+ * each additive (expand now, contract in a later release); it refuses only a
+ * database whose oldest reader is above its level. */
 #ifndef RA_SCHEMA_H
 #define RA_SCHEMA_H
 
@@ -9,7 +18,19 @@
 
 #include "ra_entity.h"
 
-#define RA_SCHEMA_VERSION 2
+/* The level sql/schema.sql creates; the steps start above it. */
+#define RA_SCHEMA_BASE_LEVEL 2
+
+/* The newest level this module knows: its last step's. */
+int ra_schema_level(void);
+
+/* What the set-up, or a look at it, found and left. */
+typedef struct {
+    int found;          /* the level the database was at: 0 no tables, 1 before tenants */
+    int level;          /* the level it is at now (after a look: would be) */
+    int oldest_reader;  /* the oldest module level that can serve it */
+    long legacy_rows;   /* rows an upgrade from version 1 gave RemoteAssistLegacyTenant, or -1 */
+} ra_schema_outcome_t;
 
 
 /* The start-up check may wait longer: on a graceful restart the old
@@ -26,7 +47,7 @@
 #define RA_SCHEMA_SELECTED_COUNT (RA_PROP_COUNT + 1)
 
 typedef enum {
-    RA_SCHEMA_READY,        /* the tables exist, at this schema version */
+    RA_SCHEMA_READY,        /* the tables exist, and this module can serve them */
     RA_SCHEMA_UNREACHABLE,  /* could not connect */
     RA_SCHEMA_BROKEN        /* connected, but unusable or not upgradable: *error says why */
 } ra_schema_state_e;
@@ -34,11 +55,11 @@ typedef enum {
 /* Start-up, before any pooled connection: connects with the driver, creates
  * the tables when missing, upgrades a database of schema version 1 (no
  * tenants: its rows go to legacy_tenant, which must be set when there are
- * any), switches SQLite to WAL, and checks the table is usable. *upgraded
- * gets the number of rows an upgrade carried over, else -1. */
+ * any) and one below this module's level, switches SQLite to WAL, and
+ * checks the table is usable. *outcome says what it found and did. */
 ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
                                   const char *params, const char *legacy_tenant,
-                                  long *upgraded, const char **error);
+                                  ra_schema_outcome_t *outcome, const char **error);
 
 /* apachectl -t's look at a database: the steps of ra_schema_setup inside a
  * transaction that is rolled back, without switching SQLite's journal mode,
@@ -46,7 +67,7 @@ ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
  * file that does not exist creates it: look first. */
 ra_schema_state_e ra_schema_check(apr_pool_t *pool, const char *driver_name,
                                   const char *params, const char *legacy_tenant,
-                                  const char **error);
+                                  ra_schema_outcome_t *outcome, const char **error);
 
 /* PostgreSQL: how many connections ordinary roles may open (max_connections
  * less superuser_reserved_connections), over a connection of its own. */

@@ -1,9 +1,13 @@
--- mod_remoteassist schema, version 2: partners kept per tenant. This is the
--- PostgreSQL form; the SQLite form (build/schema-sqlite.sql, installed beside
--- it) is the same without COLLATE "C", SQLite's own default. The module runs
--- these statements itself at start-up (they are compiled in), and upgrades a
--- version 1 database in place; run them by hand only when the database user
--- httpd connects with may not create tables:
+-- mod_remoteassist schema, level 2 (module 0.2.0): partners kept per tenant.
+-- The tables of a fresh database are this file followed by each
+-- sql/step-NNN.sql in order (the levels after 2, each an additive change);
+-- the module runs exactly those statements (they are compiled in), and a
+-- database at a lower level gets the steps it lacks. This is the PostgreSQL
+-- form; the SQLite form is the same without COLLATE "C", SQLite's own
+-- default. The package installs both forms whole (schema-pgsql.sql,
+-- schema-sqlite.sql: this file and every step) and each step alone
+-- (step-NNN-pgsql.sql, ...). Run them by hand only when the database role
+-- httpd connects with may not create or alter tables:
 --   psql "host=db dbname=remoteassist" -f schema-pgsql.sql
 --   sqlite3 /var/lib/remoteassist/partners.db < schema-sqlite.sql
 -- Date-times are kept as the client sent them (Edm.DateTimeOffset text), so a

@@ -131,10 +131,11 @@ static const char *bounded_params(apr_pool_t *p, const char *params)
 /* The set-up (or apachectl -t's look at it) in this process. A SQLite file
  * that does not exist yet is not opened by a look: opening creates it. */
 static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scfg, int apply,
-                                    long *upgraded, const char **error)
+                                    ra_schema_outcome_t *outcome, const char **error)
 {
     const char *params = scfg->dbd_params;
-    *upgraded = -1;
+    memset(outcome, 0, sizeof(*outcome));
+    outcome->legacy_rows = -1;
     if (ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_SQLITE) {
         struct stat st;
         if ((*error = sqlite_path_problem(p, params)) != NULL) {
@@ -149,14 +150,15 @@ static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scf
         return RA_SCHEMA_BROKEN;
     }
     return apply ? ra_schema_setup(p, scfg->dbd_driver, params, scfg->legacy_tenant,
-                                   upgraded, error)
-                 : ra_schema_check(p, scfg->dbd_driver, params, scfg->legacy_tenant, error);
+                                   outcome, error)
+                 : ra_schema_check(p, scfg->dbd_driver, params, scfg->legacy_tenant, outcome,
+                                   error);
 }
 
 /* What a check or set-up done in another process reports through a pipe. */
 typedef struct {
     int state;
-    long upgraded;
+    ra_schema_outcome_t outcome;
     char error[1024];
 } ra_setup_report_t;
 
@@ -238,7 +240,7 @@ static void setup_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *rep
 {
     const ra_setup_job_t *job = arg;
     const char *why = NULL;
-    report->state = setup_here(p, job->scfg, job->apply, &report->upgraded, &why);
+    report->state = setup_here(p, job->scfg, job->apply, &report->outcome, &why);
     apr_cpystrn(report->error, why ? why : "", sizeof(report->error));
 }
 
@@ -249,16 +251,17 @@ static void setup_as_user(apr_pool_t *p, const void *arg, ra_setup_report_t *rep
  * 503s under load). So when httpd runs as root, a SQLite database is set
  * up, or looked at, as User. */
 static ra_schema_state_e setup_database(apr_pool_t *p, const ra_server_config_t *scfg,
-                                       int apply, long *upgraded, const char **error)
+                                       int apply, ra_schema_outcome_t *outcome,
+                                       const char **error)
 {
     ra_setup_job_t job = { scfg, apply };
     ra_setup_report_t report;
 
     if (geteuid() != 0 || ra_dbd_dialect(scfg->dbd_driver) != RA_DIALECT_SQLITE) {
-        return setup_here(p, scfg, apply, upgraded, error);
+        return setup_here(p, scfg, apply, outcome, error);
     }
     run_as_user(p, setup_as_user, &job, &report);
-    *upgraded = report.upgraded;
+    *outcome = report.outcome;
     *error = report.error[0] ? apr_pstrdup(p, report.error) : NULL;
     return (ra_schema_state_e)report.state;
 }
@@ -352,6 +355,7 @@ struct ra_database_s {
     int ready;
     int trying;
     apr_time_t next_try;
+    int level;                /* its schema level, once ready */
 };
 
 /* Whether this database was set up before in this httpd's life: the
@@ -368,21 +372,38 @@ static int set_up_before(server_rec *s, const char *key, int mark)
     return seen != NULL;
 }
 
-static void log_upgrade(server_rec *s, const ra_database_t *db, long upgraded)
+/* What the set-up changed, or a level above this module's that it serves
+ * as the rule allows: at notice, as an administrator in a rolling upgrade
+ * wants to see it. */
+static void log_upgrade(server_rec *s, ra_database_t *db, const ra_schema_outcome_t *outcome)
 {
-    if (upgraded >= 0) {
+    db->level = outcome->level;
+    if (outcome->legacy_rows >= 0) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00025)
                      "%s: upgraded to schema version %d; %ld partner(s) from before "
-                     "tenants now belong to tenant %s", db->name, RA_SCHEMA_VERSION,
-                     upgraded, db->scfg->legacy_tenant ? db->scfg->legacy_tenant
+                     "tenants now belong to tenant %s", db->name, outcome->level,
+                     outcome->legacy_rows, db->scfg->legacy_tenant ? db->scfg->legacy_tenant
                                                        : "(none: it was empty)");
+    }
+    else if (outcome->found >= RA_SCHEMA_BASE_LEVEL && outcome->found < outcome->level) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00077)
+                     "%s: upgraded from schema level %d to %d; modules of level %d and "
+                     "later can serve it", db->name, outcome->found, outcome->level,
+                     outcome->oldest_reader);
+    }
+    else if (outcome->level > ra_schema_level()) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, RALOGNO(00078)
+                     "%s: schema level %d, newer than this module's %d: served, as modules "
+                     "of level %d and later can serve it; this node changes nothing of the "
+                     "schema (upgrade it to finish the rolling upgrade)", db->name,
+                     outcome->level, ra_schema_level(), outcome->oldest_reader);
     }
 }
 
 int ra_startup_database_ready(request_rec *r, const char **why)
 {
     ra_database_t *db = ra_server_config(r->server)->database;
-    long upgraded;
+    ra_schema_outcome_t outcome;
     const char *error;
 
     *why = NULL;
@@ -401,9 +422,9 @@ int ra_startup_database_ready(request_rec *r, const char **why)
     __atomic_store_n(&db->next_try, r->request_time + apr_time_from_sec(RA_SETUP_RETRY_INTERVAL),
                      __ATOMIC_RELAXED);
     /* a child runs as User already: the set-up runs right here */
-    ra_schema_state_e state = setup_here(r->pool, db->scfg, 1, &upgraded, &error);
+    ra_schema_state_e state = setup_here(r->pool, db->scfg, 1, &outcome, &error);
     if (state == RA_SCHEMA_READY) {
-        log_upgrade(r->server, db, upgraded);
+        log_upgrade(r->server, db, &outcome);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, RALOGNO(00066)
                       "%s: the tables are ready now; this child serves its locations",
                       db->name);
@@ -496,7 +517,7 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
     for (server_rec *s = main_server; s; s = s->next) {
         ra_server_config_t *scfg = ra_server_config(s);
         const char *error;
-        long upgraded;
+        ra_schema_outcome_t outcome;
         scfg->database = NULL;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
             || ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
@@ -519,15 +540,14 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
         scfg->database = db;
         apr_hash_set(databases, key, APR_HASH_KEY_STRING, db);
 
-        ra_schema_state_e state = setup_database(ptemp, scfg, 1, &upgraded, &error);
+        ra_schema_state_e state = setup_database(ptemp, scfg, 1, &outcome, &error);
         error = login_hint(ptemp, error);
         if (state == RA_SCHEMA_READY) {
-            log_upgrade(s, db, upgraded);
+            log_upgrade(s, db, &outcome);
             set_up_before(s, key, 1);
             db->ready = 1;
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, RALOGNO(00013)
-                         "%s: tables ready (schema version %d)", db->name,
-                         RA_SCHEMA_VERSION);
+                         "%s: tables ready (schema version %d)", db->name, db->level);
             check_pool_size(ptemp, s, scfg, db);
         }
         else if (set_up_before(s, key, 0)) {
@@ -581,7 +601,7 @@ static void log_sections(apr_pool_t *ptemp, server_rec *main_server)
                          "to %d, pages of %d%s", section->where,
                          ra_version_name(cfg->version), db ? db->name : "(none)",
                          db && db->ready ? apr_psprintf(ptemp, " (schema version %d)",
-                                                        RA_SCHEMA_VERSION) : "", keys,
+                                                        db->level) : "", keys,
                          scfg->commit_batch ? scfg->commit_batch : RA_DEFAULT_COMMIT_BATCH,
                          cfg->page_size, state);
         }
@@ -642,7 +662,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     for (server_rec *s = main_server; s; s = s->next) {
         const ra_server_config_t *scfg = ra_server_config(s);
         const char *error;
-        long upgraded;
+        ra_schema_outcome_t outcome;
         if (!scfg->serves || !scfg->dbd_driver || !scfg->dbd_params
             || ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_UNSUPPORTED) {
             continue;
@@ -653,7 +673,7 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         }
         apr_table_setn(done, key, "1");
         const char *name = database_name(ptemp, scfg->dbd_driver, scfg->dbd_params);
-        ra_schema_state_e state = setup_database(ptemp, scfg, 0, &upgraded, &error);
+        ra_schema_state_e state = setup_database(ptemp, scfg, 0, &outcome, &error);
         if (state == RA_SCHEMA_UNREACHABLE
             && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00070)

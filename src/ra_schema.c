@@ -1,5 +1,6 @@
-/* The database's schema: created from sql/schema.sql, upgraded from
- * version 1, checked at start-up (ra_schema.h). */
+/* The database's schema: created from sql/schema.sql and its steps,
+ * upgraded from version 1 and from lower levels, checked at start-up
+ * (ra_schema.h, which states the compatibility rule). */
 #include "ra_schema.h"
 
 #include <stdlib.h>
@@ -17,6 +18,24 @@ static const char schema_pgsql[] =
 static const char schema_sqlite[] =
 #include "ra_schema_sqlite.h"
     ;
+
+/* The steps after RA_SCHEMA_BASE_LEVEL, from sql/step-NNN.sql, in order. */
+typedef struct {
+    int level;
+    const char *pgsql, *sqlite;
+} schema_step_t;
+
+static const schema_step_t steps[] = {
+#define RA_SCHEMA_STEP(level, pgsql, sqlite) { level, pgsql, sqlite },
+#include "ra_schema_steps.h"
+#undef RA_SCHEMA_STEP
+};
+#define STEP_COUNT (sizeof(steps) / sizeof(steps[0]))
+
+int ra_schema_level(void)
+{
+    return steps[STEP_COUNT - 1].level;
+}
 
 #define TABLE RA_SCHEMA_TABLE
 #define SELECTED RA_SCHEMA_SELECTED
@@ -56,18 +75,24 @@ static int table_exists(setup_t *st, const char *table)
     return found != NULL;
 }
 
-/* The schema's statements, one at a time (SQLite runs one per call). */
-static int create_schema(setup_t *st)
+/* A script's statements, one at a time (SQLite runs one per call). */
+static int run_script(setup_t *st, const char *script, const char *what)
 {
     char *state;
-    char *text = apr_pstrdup(st->pool, st->dialect == RA_DIALECT_PGSQL ? schema_pgsql
-                                                                         : schema_sqlite);
+    char *text = apr_pstrdup(st->pool, script);
     for (char *sql = apr_strtok(text, ";", &state); sql; sql = apr_strtok(NULL, ";", &state)) {
-        if (sql[strspn(sql, " \n")] && !run(st, sql, "create the schema")) {
+        if (sql[strspn(sql, " \n")] && !run(st, sql, what)) {
             return 0;
         }
     }
     return 1;
+}
+
+/* The tables of level 2; the steps follow. */
+static int create_schema(setup_t *st)
+{
+    return run_script(st, st->dialect == RA_DIALECT_PGSQL ? schema_pgsql : schema_sqlite,
+                      "create the schema");
 }
 
 /* Runs a statement prepared for this set-up connection (closed right after,
@@ -138,24 +163,91 @@ static int upgrade_from_v1(setup_t *st, const char *legacy_tenant, long *rows)
     return run(st, "DROP TABLE " TABLE "_v1", "drop the old table");
 }
 
-/* Brings the tables to RA_SCHEMA_VERSION inside the open transaction. */
-static int migrate(setup_t *st, const char *legacy_tenant, long *upgraded)
+/* The schema row: its level, and (from level 3, the rule's own step) the
+ * oldest module level that can serve it; level 2 was served by its own
+ * module only. */
+static int read_schema_row(setup_t *st, int *level, int *oldest_reader)
 {
-    const char *version = NULL;
+    const char *version = NULL, *oldest = NULL;
 
-    if (table_exists(st, "remoteassist_schema")) {
-        select_all(st, "SELECT version FROM remoteassist_schema", &version);
-        if (version && atoi(version) == RA_SCHEMA_VERSION) {
-            return 1;
-        }
-        st->error = apr_psprintf(st->pool, "the database has schema version %s; this "
-                                 "module knows version %d", version ? version : "(none)",
-                                 RA_SCHEMA_VERSION);
+    select_all(st, "SELECT version FROM remoteassist_schema", &version);
+    if (!version || atoi(version) < RA_SCHEMA_BASE_LEVEL) {
+        st->error = apr_psprintf(st->pool, "the table remoteassist_schema holds no schema "
+                                 "level this module knows (%s)", version ? version : "no row");
         return 0;
     }
-    if (!table_exists(st, TABLE)) {
-        return create_schema(st);
+    *level = atoi(version);
+    if (*level == RA_SCHEMA_BASE_LEVEL) {
+        *oldest_reader = RA_SCHEMA_BASE_LEVEL;
+        return 1;
     }
+    select_all(st, "SELECT oldest_reader FROM remoteassist_schema", &oldest);
+    if (!oldest || atoi(oldest) < RA_SCHEMA_BASE_LEVEL) {
+        st->error = apr_psprintf(st->pool, "the schema row of level %d names no oldest "
+                                 "module level that can serve it", *level);
+        return 0;
+    }
+    *oldest_reader = atoi(oldest);
+    return 1;
+}
+
+/* The steps from the database's level up to this module's, each checked to
+ * leave the level it names. */
+static int run_steps(setup_t *st, ra_schema_outcome_t *out)
+{
+    for (size_t i = 0; i < STEP_COUNT; i++) {
+        if (steps[i].level <= out->level) {
+            continue;
+        }
+        const char *what = apr_psprintf(st->pool, "upgrade to schema level %d (a role that "
+                                        "may not alter tables needs an administrator to "
+                                        "run step-%03d-%s.sql)", steps[i].level,
+                                        steps[i].level, st->dialect == RA_DIALECT_PGSQL
+                                                            ? "pgsql" : "sqlite");
+        if (!run_script(st, st->dialect == RA_DIALECT_PGSQL ? steps[i].pgsql
+                                                             : steps[i].sqlite, what)
+            || !read_schema_row(st, &out->level, &out->oldest_reader)) {
+            return 0;
+        }
+        if (out->level != steps[i].level || out->oldest_reader > out->level) {
+            st->error = apr_psprintf(st->pool, "step %d of the schema left level %d, oldest "
+                                     "reader %d", steps[i].level, out->level,
+                                     out->oldest_reader);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Brings the tables to this module's level inside the open transaction, or
+ * serves a higher level that declares this module able to (the rule in
+ * ra_schema.h). */
+static int migrate(setup_t *st, const char *legacy_tenant, ra_schema_outcome_t *out)
+{
+    const int mine = ra_schema_level();
+
+    if (table_exists(st, "remoteassist_schema")) {
+        if (!read_schema_row(st, &out->level, &out->oldest_reader)) {
+            return 0;
+        }
+        out->found = out->level;
+        if (out->oldest_reader > mine) {
+            st->error = apr_psprintf(st->pool, "the database is at schema level %d, which "
+                                     "needs a module of schema level %d or later; this "
+                                     "module is at level %d (a release older than the one "
+                                     "that wrote it): upgrade this node", out->level,
+                                     out->oldest_reader, mine);
+            return 0;
+        }
+        return run_steps(st, out);
+    }
+    out->level = RA_SCHEMA_BASE_LEVEL;
+    out->oldest_reader = RA_SCHEMA_BASE_LEVEL;
+    if (!table_exists(st, TABLE)) {
+        out->found = 0;
+        return create_schema(st) && run_steps(st, out);
+    }
+    out->found = 1;
     const char *count = NULL;
     select_all(st, "SELECT COUNT(*) FROM " TABLE, &count);
     if (count && atol(count) > 0 && !legacy_tenant) {
@@ -166,7 +258,7 @@ static int migrate(setup_t *st, const char *legacy_tenant, long *upgraded)
                                  count);
         return 0;
     }
-    return upgrade_from_v1(st, legacy_tenant, upgraded);
+    return upgrade_from_v1(st, legacy_tenant, &out->legacy_rows) && run_steps(st, out);
 }
 
 /* SQLite's journal mode is kept in the file: switch it once, before any
@@ -204,15 +296,16 @@ static int table_usable(setup_t *st)
  * transaction that is rolled back, without switching SQLite's journal, so
  * that whatever would fail fails here and nothing is changed. */
 static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const char *params,
-                                const char *legacy_tenant, int apply, long *upgraded,
-                                const char **error)
+                                const char *legacy_tenant, int apply,
+                                ra_schema_outcome_t *outcome, const char **error)
 {
     const char *open_error = NULL;
     setup_t st = { pool, NULL, NULL, RA_DIALECT_SQLITE, NULL };
     int ok;
 
     *error = NULL;
-    *upgraded = -1;
+    memset(outcome, 0, sizeof(*outcome));
+    outcome->legacy_rows = -1;
     if (apr_dbd_get_driver(pool, driver_name, &st.driver) != APR_SUCCESS) {
         *error = apr_psprintf(pool, "cannot load the apr_dbd %s driver", driver_name);
         return RA_SCHEMA_BROKEN;
@@ -254,31 +347,30 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
     if (ok) {
         /* the check of the table runs inside the transaction: in a look,
          * the tables it would create exist only there */
-        ok = migrate(&st, legacy_tenant, upgraded) && table_usable(&st);
+        ok = migrate(&st, legacy_tenant, outcome) && table_usable(&st);
         run(&st, ok && apply ? "COMMIT" : "ROLLBACK", ok && apply ? "commit" : "roll back");
         ok = ok && !st.error;
     }
     apr_dbd_close(st.driver, st.handle);
     *error = st.error ? ra_dbd_one_line(pool, st.error) : NULL;
     if (!ok || !apply) {
-        *upgraded = -1; /* rolled back: no row was carried over */
+        outcome->legacy_rows = -1; /* rolled back: no row was carried over */
     }
     return ok ? RA_SCHEMA_READY : RA_SCHEMA_BROKEN;
 }
 
 ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
                                   const char *params, const char *legacy_tenant,
-                                  long *upgraded, const char **error)
+                                  ra_schema_outcome_t *outcome, const char **error)
 {
-    return set_up(pool, driver_name, params, legacy_tenant, 1, upgraded, error);
+    return set_up(pool, driver_name, params, legacy_tenant, 1, outcome, error);
 }
 
 ra_schema_state_e ra_schema_check(apr_pool_t *pool, const char *driver_name,
                                   const char *params, const char *legacy_tenant,
-                                  const char **error)
+                                  ra_schema_outcome_t *outcome, const char **error)
 {
-    long upgraded;
-    return set_up(pool, driver_name, params, legacy_tenant, 0, &upgraded, error);
+    return set_up(pool, driver_name, params, legacy_tenant, 0, outcome, error);
 }
 
 ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *driver_name,

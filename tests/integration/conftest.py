@@ -25,6 +25,10 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 from httpd_harness import COLLECTION, Httpd, location_block, sqlite_db  # noqa: E402,F401
 from pg_cluster import PgCluster  # noqa: E402
 
+# The schema level this source's module is at: its last sql/step-NNN.sql.
+SCHEMA_LEVEL = max(int(os.path.basename(f)[5:8])
+                   for f in glob.glob(os.path.join(ROOT, "sql", "step-[0-9][0-9][0-9].sql")))
+
 PERMISSION = "DeviceManagementServiceConfig.ReadWrite.All"
 MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

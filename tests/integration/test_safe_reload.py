@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 import requests
 
-from conftest import COLLECTION, Httpd, location_block, sqlite_db
+from conftest import COLLECTION, SCHEMA_LEVEL, Httpd, location_block, sqlite_db
 from httpd_harness import APACHE, give_to_run_user, run_user
 
 # What a broken database makes httpd and mod_dbd log: the set-up's crit
@@ -128,8 +128,9 @@ def _give_file(path):
 
 def _future_schema(w):
     path = _db_dir(w)
-    make_sqlite(path, "CREATE TABLE remoteassist_schema (version INTEGER NOT NULL)",
-                "INSERT INTO remoteassist_schema VALUES (99)")
+    make_sqlite(path, "CREATE TABLE remoteassist_schema (version INTEGER NOT NULL, "
+                "oldest_reader INTEGER NOT NULL)",
+                "INSERT INTO remoteassist_schema VALUES (99, 99)")
     give_to_run_user(path)
     return path
 
@@ -155,7 +156,8 @@ BROKEN = [
            "is not writable by User"),
     Broken("not-sqlite", _not_sqlite, _empty_file, "not a database"),
     Broken("read-only-file", _read_only, _give_file, "is not readable and writable by User"),
-    Broken("unknown-schema-version", _future_schema, _drop_future_schema, "schema version 99"),
+    Broken("unknown-schema-version", _future_schema, _drop_future_schema,
+           "needs a module of schema level 99"),
     Broken("legacy-rows-without-tenant", _legacy_rows, _empty_legacy_table,
            "RemoteAssistLegacyTenant"),
 ]
@@ -390,7 +392,7 @@ def test_startup_says_what_each_location_serves_at_notice(site):
     lines = [l for l in s.httpd.read_log().splitlines() if "RA00069" in l]
     assert len(lines) == 2, s.httpd.read_log()
     v1 = next(l for l in lines if f"/v1.0{COLLECTION}" in l)
-    for word in ("serves v1.0", "database sqlite3 " + s.httpd.db[1], "schema version 2",
+    for word in ("serves v1.0", "database sqlite3 " + s.httpd.db[1], f"schema version {SCHEMA_LEVEL}",
                  "key(s) from RemoteAssistTokenKey", "groups of up to 64", "pages of 100"):
         assert word in v1, v1
     assert "503" not in v1

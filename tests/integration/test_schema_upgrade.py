@@ -5,13 +5,14 @@ RemoteAssistLegacyTenant names, and reads back with Intune's defaults; none
 becomes visible to another tenant. Without the directive, start-up fails,
 naming it and the row count, and the database is left as it was."""
 import contextlib
+import os
 import sqlite3
 import uuid
 
 import pytest
 import requests
 
-from conftest import Backend, Httpd, make_service, sqlite_db
+from conftest import ROOT, SCHEMA_LEVEL, Backend, Httpd, make_service, sqlite_db
 from httpd_harness import give_to_run_user
 from graph_calls import Caller
 
@@ -102,7 +103,8 @@ def test_every_row_survives_the_upgrade_in_the_legacy_tenant(v1, workroot, keys)
     v1.fill(ROWS_V1)
     svc = start(workroot, keys, v1, f"RemoteAssistLegacyTenant {LEGACY}")
     try:
-        assert f"upgraded to schema version 2; {len(ROWS_V1)} partner(s)" in svc.log()
+        assert (f"upgraded to schema version {SCHEMA_LEVEL}; {len(ROWS_V1)} partner(s)"
+                in svc.log())
         assert LEGACY in svc.log()
         owner, beta = Caller(svc, tenant=LEGACY), Caller(svc, tenant=LEGACY, version="beta")
         for pid, name, url, status, last, expiry, _ in ROWS_V1:
@@ -119,13 +121,14 @@ def test_every_row_survives_the_upgrade_in_the_legacy_tenant(v1, workroot, keys)
                            ).text == "1"
         # no row became anybody else's
         assert Caller(svc).ids() == []
-        assert v1.query("SELECT version FROM remoteassist_schema") in ([(2,)], [("2",)])
+        assert v1.query("SELECT version FROM remoteassist_schema") in (
+            [(SCHEMA_LEVEL,)], [(str(SCHEMA_LEVEL),)])
         # and the upgraded table takes writes
         assert owner.patch("nulls", {"displayName": "named"}).status_code == 200
         assert owner.request("POST", body={"id": "after"}).status_code == 201
     finally:
         svc.httpd.stop()
-    # a second start finds schema version 2: nothing to upgrade again
+    # a second start finds this module's level: nothing to upgrade again
     again = start(workroot, keys, v1, f"RemoteAssistLegacyTenant {LEGACY}")
     try:
         assert "upgraded to schema version" not in again.log()
@@ -166,3 +169,101 @@ def test_an_empty_version_1_table_upgrades_without_a_tenant(v1, workroot, keys):
         assert Caller(svc).request("POST", body={}).status_code == 201
     finally:
         svc.httpd.stop()
+
+
+# ---- the schema-compatibility rule (docs/operations.md) ----
+
+def schema_row(db):
+    """The schema row as (version, oldest_reader), ints, whatever the backend."""
+    return tuple(int(v) for v in db.query(
+        "SELECT version, oldest_reader FROM remoteassist_schema")[0])
+
+
+def level_2(db):
+    """A database as module 0.2.0 left it: sql/schema.sql alone (level 2), one
+    partner of tenant LEGACY in it."""
+    with open(os.path.join(ROOT, "sql", "schema.sql")) as f:
+        base = "".join(line for line in f if not line.startswith("--"))
+    if not db.pg:
+        base = base.replace(' COLLATE "C"', "")
+    for statement in base.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("INSERT INTO remote_assistance_partners (tenant_id, id, display_name, "
+               "onboarding_status, last_connection_date_time, last_connection_ticks, "
+               "onboarding_request_expiry_date_time, onboarding_request_expiry_ticks, etag, "
+               "api_version) VALUES (%s, 'from-0.2', 'Old', 'onboarded', %s, 0, %s, 0, "
+               "'W/\"b2xk\"', 'v1.0')", [(LEGACY, UNSET, UNSET)])
+    return db
+
+
+def test_a_level_2_database_is_brought_up_by_the_steps(v1, workroot, keys):
+    level_2(v1)
+    svc = start(workroot, keys, v1)
+    try:
+        assert (f"upgraded from schema level 2 to {SCHEMA_LEVEL}; modules of level 3 and "
+                "later can serve it") in svc.log()
+        assert "RA00077" in svc.log()
+        assert Caller(svc, tenant=LEGACY).get("from-0.2").json()["displayName"] == "Old"
+        assert schema_row(v1) == (SCHEMA_LEVEL, 3)
+    finally:
+        svc.httpd.stop()
+
+
+def test_a_newer_compatible_database_is_served_and_left_as_it_is(v1, workroot, keys):
+    """A node of this release on a database a later release upgraded (one
+    more additive step, this level still its oldest reader): the rolling
+    upgrade's old node. It serves the rows, also those written with the
+    newer column, and changes neither the schema row nor the tables."""
+    level_2(v1)
+    start(workroot, keys, v1).httpd.stop()  # this module's level, then one more step
+    v1.execute("ALTER TABLE remote_assistance_partners ADD COLUMN added_later TEXT")
+    v1.execute(f"UPDATE remoteassist_schema SET version = {SCHEMA_LEVEL + 1}")
+    v1.execute("INSERT INTO remote_assistance_partners (tenant_id, id, display_name, "
+               "onboarding_status, last_connection_date_time, last_connection_ticks, "
+               "onboarding_request_expiry_date_time, onboarding_request_expiry_ticks, etag, "
+               "api_version, added_later) VALUES (%s, 'from-newer', 'Newer', 'onboarding', "
+               "%s, 0, %s, 0, 'W/\"bmV3\"', 'v1.0', 'x')", [(LEGACY, UNSET, UNSET)])
+    httpd = Httpd(workroot.mktemp("older-node"), v1.dbd,
+                  f'RemoteAssistTokenKey "{keys.path("jwks.json")}"')
+    rc, out = httpd.configtest()
+    assert rc == 0, out
+    svc = start(workroot, keys, v1)
+    try:
+        log = svc.log()
+        assert "RA00078" in log and (f"schema level {SCHEMA_LEVEL + 1}, newer than this "
+                                     f"module's {SCHEMA_LEVEL}: served") in log, log
+        owner = Caller(svc, tenant=LEGACY)
+        assert owner.get("from-newer").json()["displayName"] == "Newer"
+        assert owner.patch("from-0.2", {"displayName": "Patched"}).status_code == 200
+        assert owner.request("POST", body={"id": "by-older"}).status_code == 201
+        assert sorted(owner.ids()) == ["by-older", "from-0.2", "from-newer"]
+    finally:
+        svc.httpd.stop()
+    assert schema_row(v1) == (SCHEMA_LEVEL + 1, 3)
+    assert v1.query("SELECT added_later FROM remote_assistance_partners WHERE "
+                    "id = 'from-newer'") == [("x",)]
+
+
+@pytest.mark.expect_log("RA00015")
+def test_a_database_that_needs_a_newer_module_is_refused(v1, workroot, keys):
+    level_2(v1)
+    start(workroot, keys, v1).httpd.stop()
+    v1.execute(f"UPDATE remoteassist_schema SET version = {SCHEMA_LEVEL + 2}, "
+               f"oldest_reader = {SCHEMA_LEVEL + 1}")
+    httpd = Httpd(workroot.mktemp("too-old-node"), v1.dbd,
+                  f'RemoteAssistTokenKey "{keys.path("jwks.json")}"')
+    rc, out = httpd.configtest()
+    needs = (f"the database is at schema level {SCHEMA_LEVEL + 2}, which needs a module of "
+             f"schema level {SCHEMA_LEVEL + 1} or later; this module is at level "
+             f"{SCHEMA_LEVEL}")
+    assert rc != 0 and "RA00071" in out and needs in out, out
+    httpd.start()  # a real start keeps the site: the module answers 503
+    try:
+        assert needs in httpd.read_log()
+        r = requests.get(httpd.url(), timeout=10,
+                         headers={"Authorization": f"Bearer {keys.token(tid=LEGACY)}"})
+        assert r.status_code == 503 and r.headers.get("Retry-After"), r.text
+    finally:
+        httpd.stop()
+    assert schema_row(v1) == (SCHEMA_LEVEL + 2, SCHEMA_LEVEL + 1)

@@ -121,11 +121,12 @@ void exec_sql(apr_dbd_t *handle, const char *sql)
 void setup_db(void)
 {
     const char *error = "(unset)";
-    long upgraded = 42;
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &upgraded, &error),
+    ra_schema_outcome_t outcome;
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &outcome, &error),
                      RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
-    ck_assert_int_eq(upgraded, -1);
+    ck_assert_int_eq(outcome.legacy_rows, -1);
+    ck_assert_int_eq(outcome.level, ra_schema_level());
 }
 
 ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare)

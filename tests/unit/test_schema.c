@@ -1,6 +1,7 @@
 /* ra_schema against a real SQLite file through apr_dbd's sqlite3 driver:
- * the schema sql/schema.sql defines, set-up, and the upgrade from schema
- * version 1. */
+ * the schema sql/ defines (schema.sql and its steps, as build/schema-pgsql.sql
+ * holds them whole), set-up, the upgrade from schema version 1, and the
+ * schema-compatibility rule between levels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +15,22 @@
 #include "ra_schema.h"
 #include "store_fixture.h"
 
+/* build/schema-pgsql.sql: the whole schema an administrator runs (the
+ * Makefile makes it from sql/schema.sql and the steps before the tests). */
 static char *read_schema_file(void)
 {
     const char *here = __FILE__;
     const char *slash = strrchr(here, '/');
     const char *relative = slash ? apr_pstrcat(pool, apr_pstrmemdup(pool, here,
                                                                      (apr_size_t)(slash - here)),
-                                               "/../../sql/schema.sql", NULL)
-                                 : "../../sql/schema.sql";
-    FILE *f = fopen("sql/schema.sql", "r");
+                                               "/../../build/schema-pgsql.sql", NULL)
+                                 : "../../build/schema-pgsql.sql";
+    FILE *f = fopen("build/schema-pgsql.sql", "r");
     if (!f) {
         f = fopen(relative, "r");
     }
-    ck_assert_msg(f != NULL, "cannot find sql/schema.sql (run from the repository root)");
+    ck_assert_msg(f != NULL, "cannot find build/schema-pgsql.sql (make schema, then run from "
+                             "the repository root)");
     char *out = apr_pstrdup(pool, "");
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
@@ -51,8 +55,8 @@ static const char *schema_of(const char *path)
     return out;
 }
 
-/* The module creates exactly sql/schema.sql's objects, in its SQLite form:
- * the PostgreSQL text without COLLATE "C". */
+/* The module creates exactly the objects of the schema an administrator
+ * runs, in its SQLite form: the PostgreSQL text without COLLATE "C". */
 START_TEST(schema_matches_file)
 {
     char *file = read_schema_file();
@@ -73,7 +77,7 @@ START_TEST(schema_matches_file)
     char *shown = apr_pstrdup(pool, error ? error : "");
     sqlite3_free(error);
     sqlite3_close(db);
-    ck_assert_msg(rc == SQLITE_OK, "sql/schema.sql on SQLite: %s", shown);
+    ck_assert_msg(rc == SQLITE_OK, "build/schema-pgsql.sql on SQLite: %s", shown);
 
     setup_db();
     const char *created = schema_of(db_path);
@@ -101,8 +105,9 @@ START_TEST(setup_fresh)
     ck_assert_str_eq(query_list(h, "SELECT name AS v FROM pragma_table_info("
                                    "'remote_assistance_partners') WHERE pk > 0 ORDER BY pk"),
                      "tenant_id,id");
-    ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
-                     "2");
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(version || '/' || oldest_reader) "
+                                    "FROM remoteassist_schema"),
+                     apr_psprintf(pool, "%d/3", ra_schema_level()));
     close_db(h);
 }
 END_TEST
@@ -128,12 +133,12 @@ static void assert_setup_fails(const char *driver_name, const char *path, const 
                                ra_schema_state_e want, const char *error_part)
 {
     const char *error = NULL;
-    long upgraded = 42;
-    ck_assert_int_eq(ra_schema_setup(pool, driver_name, path, tenant, &upgraded,
+    ra_schema_outcome_t outcome;
+    ck_assert_int_eq(ra_schema_setup(pool, driver_name, path, tenant, &outcome,
                                      &error), want);
     ck_assert_ptr_nonnull(error);
     ck_assert_msg(strstr(error, error_part) != NULL, "error: %s", error);
-    ck_assert_int_eq(upgraded, -1);
+    ck_assert_int_eq(outcome.legacy_rows, -1);
 }
 
 START_TEST(setup_missing_directory_unreachable)
@@ -162,15 +167,113 @@ START_TEST(setup_unknown_driver_broken)
 }
 END_TEST
 
-/* A database from a newer module is left alone. */
-START_TEST(setup_newer_schema_broken)
+/* ---- the schema-compatibility rule ---- */
+
+/* The schema row, as "version/oldest_reader". */
+static const char *schema_row(void)
+{
+    apr_dbd_t *h = open_db();
+    const char *row = query_value(h, "SELECT version || '/' || oldest_reader "
+                                     "FROM remoteassist_schema");
+    close_db(h);
+    return row;
+}
+
+/* A database whose oldest reader is above this module's level is refused,
+ * naming both levels, and left as it was. */
+START_TEST(setup_refuses_a_schema_it_cannot_serve)
 {
     setup_db();
     apr_dbd_t *h = open_db();
-    exec_sql(h, "UPDATE remoteassist_schema SET version = 3");
+    exec_sql(h, "UPDATE remoteassist_schema SET version = 99, oldest_reader = 98");
     close_db(h);
     assert_setup_fails("sqlite3", db_path, T1, RA_SCHEMA_BROKEN,
-                       "the database has schema version 3; this module knows version 2");
+                       apr_psprintf(pool, "the database is at schema level 99, which needs a "
+                                    "module of schema level 98 or later; this module is at "
+                                    "level %d", ra_schema_level()));
+    ck_assert_str_eq(schema_row(), "99/98");
+}
+END_TEST
+
+/* A newer database that declares this module's level able to serve it is
+ * served, and neither its schema row nor its tables change: an additive
+ * column of the newer release is there and stays. */
+START_TEST(setup_serves_a_newer_compatible_schema_untouched)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    ra_partner_t p = partner("kept", NULL, NULL, "onboarded", UNSET, UNSET);
+    insert(&conn, T1, &p);
+    exec_sql(h, "ALTER TABLE remote_assistance_partners ADD COLUMN added_later TEXT");
+    exec_sql(h, apr_psprintf(pool, "UPDATE remoteassist_schema SET version = %d, "
+                                   "oldest_reader = %d", ra_schema_level() + 1,
+                             ra_schema_level()));
+    const char *before = schema_of(db_path);
+    close_db(h);
+
+    const char *error = "(unset)";
+    ra_schema_outcome_t outcome;
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &outcome, &error),
+                     RA_SCHEMA_READY);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(outcome.found, ra_schema_level() + 1);
+    ck_assert_int_eq(outcome.level, ra_schema_level() + 1);
+    ck_assert_int_eq(outcome.oldest_reader, ra_schema_level());
+    ck_assert_str_eq(schema_of(db_path), before);
+    ck_assert_str_eq(schema_row(), apr_psprintf(pool, "%d/%d", ra_schema_level() + 1,
+                                                ra_schema_level()));
+    h = open_db();
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
+}
+END_TEST
+
+/* A database of level 2 (module 0.2.0: sql/schema.sql alone, no
+ * oldest_reader) is brought up by the steps, its rows kept. */
+START_TEST(setup_upgrades_level_2_by_the_steps)
+{
+    char *base = read_schema_file();
+    char *step3 = strstr(base, "ALTER TABLE remoteassist_schema");
+    ck_assert_ptr_nonnull(step3);
+    *step3 = '\0'; /* the file up to the first step: level 2 */
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *collate;
+    while ((collate = strstr(base, " COLLATE \"C\"")) != NULL) {
+        memset(collate, ' ', 12);
+    }
+    ck_assert_int_eq(sqlite3_exec(db, base, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO remote_assistance_partners (tenant_id, id, "
+                                      "onboarding_status, last_connection_date_time, "
+                                      "last_connection_ticks, "
+                                      "onboarding_request_expiry_date_time, "
+                                      "onboarding_request_expiry_ticks, etag, api_version) "
+                                      "VALUES ('t', 'old', 'onboarded', 'x', 0, 'x', 0, 'e', "
+                                      "'v1.0')", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* a look says it would work, and changes nothing */
+    const char *error = "(unset)";
+    ra_schema_outcome_t outcome;
+    ck_assert_int_eq(ra_schema_check(pool, "sqlite3", db_path, T1, &outcome, &error),
+                     RA_SCHEMA_READY);
+    ck_assert_int_eq(outcome.found, 2);
+    apr_dbd_t *h = open_db();
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
+                     "2");
+    close_db(h);
+
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &outcome, &error),
+                     RA_SCHEMA_READY);
+    ck_assert_ptr_null(error);
+    ck_assert_int_eq(outcome.found, 2);
+    ck_assert_int_eq(outcome.level, ra_schema_level());
+    ck_assert_int_eq(outcome.legacy_rows, -1);
+    ck_assert_str_eq(schema_row(), apr_psprintf(pool, "%d/3", ra_schema_level()));
+    h = open_db();
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
 }
 END_TEST
 
@@ -228,12 +331,14 @@ static void assert_v1_untouched(size_t rows)
 START_TEST(upgrade_keeps_rows_for_legacy_tenant)
 {
     const char *error = "(unset)";
-    long upgraded = 0;
+    ra_schema_outcome_t outcome;
     make_v1_database(v1_rows, COUNT_OF(v1_rows));
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &upgraded, &error),
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &outcome, &error),
                      RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
-    ck_assert_int_eq(upgraded, 3);
+    ck_assert_int_eq(outcome.legacy_rows, 3);
+    ck_assert_int_eq(outcome.found, 1);
+    ck_assert_int_eq(outcome.level, ra_schema_level());
 
     apr_dbd_t *h = open_db();
     ra_store_conn_t conn = make_conn(h, 1);
@@ -278,7 +383,7 @@ START_TEST(upgrade_keeps_rows_for_legacy_tenant)
     }
     ck_assert_int_eq(table_exists(h, "remote_assistance_partners_v1"), 0);
     ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
-                     "2");
+                     apr_psprintf(pool, "%d", ra_schema_level()));
 
     /* ordered by instant: the ticks are right */
     ra_query_t q;
@@ -291,10 +396,11 @@ START_TEST(upgrade_keeps_rows_for_legacy_tenant)
     ck_assert_str_eq(APR_ARRAY_IDX(rows, 2, ra_partner_t).values[RA_PROP_ID], "nulls");
     close_db(h);
 
-    /* done once: the next start finds version 2 */
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T2, &upgraded, &error),
+    /* done once: the next start finds this module's level */
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T2, &outcome, &error),
                      RA_SCHEMA_READY);
-    ck_assert_int_eq(upgraded, -1);
+    ck_assert_int_eq(outcome.legacy_rows, -1);
+    ck_assert_int_eq(outcome.found, ra_schema_level());
     h = open_db();
     ck_assert_str_eq(query_value(h, "SELECT group_concat(DISTINCT tenant_id) FROM "
                                     "remote_assistance_partners"), T1);
@@ -318,15 +424,15 @@ END_TEST
 START_TEST(upgrade_empty_without_legacy_tenant)
 {
     const char *error = "(unset)";
-    long upgraded = 42;
+    ra_schema_outcome_t outcome;
     make_v1_database(NULL, 0);
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &upgraded, &error),
+    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, NULL, &outcome, &error),
                      RA_SCHEMA_READY);
     ck_assert_ptr_null(error);
-    ck_assert_int_eq(upgraded, 0);
+    ck_assert_int_eq(outcome.legacy_rows, 0);
     apr_dbd_t *h = open_db();
     ck_assert_str_eq(query_value(h, "SELECT group_concat(version) FROM remoteassist_schema"),
-                     "2");
+                     apr_psprintf(pool, "%d", ra_schema_level()));
     ck_assert_str_eq(query_value(h, "SELECT count(*) FROM pragma_table_info("
                                     "'remote_assistance_partners') WHERE name = 'tenant_id'"),
                      "1");
@@ -357,7 +463,9 @@ static void assert_check(const char *tenant, ra_schema_state_e want, const char 
     apr_finfo_t before, after;
     ck_assert_int_eq(apr_stat(&before, db_path, APR_FINFO_SIZE | APR_FINFO_MTIME, pool),
                      APR_SUCCESS);
-    ck_assert_int_eq(ra_schema_check(pool, "sqlite3", db_path, tenant, &error), want);
+    ra_schema_outcome_t outcome;
+    ck_assert_int_eq(ra_schema_check(pool, "sqlite3", db_path, tenant, &outcome, &error),
+                     want);
     if (error_part) {
         ck_assert_msg(error && strstr(error, error_part), "error: %s", error);
     }
@@ -394,9 +502,9 @@ START_TEST(check_refuses_what_setup_refuses)
 {
     setup_db();
     apr_dbd_t *h = open_db();
-    exec_sql(h, "UPDATE remoteassist_schema SET version = 3");
+    exec_sql(h, "UPDATE remoteassist_schema SET version = 99, oldest_reader = 99");
     close_db(h);
-    assert_check(T1, RA_SCHEMA_BROKEN, "schema version 3");
+    assert_check(T1, RA_SCHEMA_BROKEN, "needs a module of schema level 99");
 }
 END_TEST
 
@@ -420,7 +528,9 @@ Suite *schema_suite(void)
     tcase_add_test(tc, setup_missing_directory_unreachable);
     tcase_add_test(tc, setup_not_a_database_broken);
     tcase_add_test(tc, setup_unknown_driver_broken);
-    tcase_add_test(tc, setup_newer_schema_broken);
+    tcase_add_test(tc, setup_refuses_a_schema_it_cannot_serve);
+    tcase_add_test(tc, setup_serves_a_newer_compatible_schema_untouched);
+    tcase_add_test(tc, setup_upgrades_level_2_by_the_steps);
 
     tc = db_tcase(s, "upgrade");
     tcase_add_test(tc, upgrade_keeps_rows_for_legacy_tenant);
