@@ -76,7 +76,7 @@ class PgCluster:
         other = PgCluster(workdir, settings=self.settings if settings is None else settings)
         other._own_dir()
         _as_postgres([_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
-                      "-U", "postgres", "-D", other.data, "-R", "-X", "stream",
+                      "-U", "postgres", "-D", other.data, "-R", "-X", "stream", "-c", "fast",
                       "-d", f"application_name={wal_sender}"])
         return other.start()
 
