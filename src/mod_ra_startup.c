@@ -155,6 +155,14 @@ static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scf
                                    error);
 }
 
+/* What the administrator does for a role that may not create tables (the
+ * module then runs no DDL at start-up): docs/operations.md, "A role that
+ * cannot create tables". */
+#define RA_NEEDS_ADMIN_REMEDY "an administrator runs the schema once as a role that may " \
+    "(psql -f /usr/share/libapache2-mod-remoteassist/schema-pgsql.sql, or sql/schema.sql " \
+    "and each sql/step-NNN.sql) and grants this role SELECT, INSERT, UPDATE, DELETE on " \
+    "remote_assistance_partners and SELECT on remoteassist_schema"
+
 /* What a check or set-up done in another process reports through a pipe. */
 typedef struct {
     int state;
@@ -559,6 +567,12 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
                          "until a child's retry (every %d s) finds it usable again",
                          db->name, error, RA_SETUP_RETRY_INTERVAL);
         }
+        else if (state == RA_SCHEMA_NEEDS_ADMIN) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00120)
+                         "%s: %s: " RA_NEEDS_ADMIN_REMEDY "; its locations answer 503 until "
+                         "then (each child retries every %d s, no restart needed)", db->name,
+                         error, RA_SETUP_RETRY_INTERVAL);
+        }
         else if (state == RA_SCHEMA_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00014)
@@ -680,6 +694,11 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                          "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
                          "but its locations will answer 503 until it answers", name,
                          login_hint(ptemp, error));
+        }
+        else if (state == RA_SCHEMA_NEEDS_ADMIN) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00120)
+                         "DBDParams (%s): %s: " RA_NEEDS_ADMIN_REMEDY, name, error);
+            problems++;
         }
         else if (state != RA_SCHEMA_READY) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00071)

@@ -68,17 +68,24 @@ class PgCluster:
             self.psql(f"CREATE DATABASE {self.database}", db="postgres")
         return self
 
-    def standby(self, workdir=None, settings=None, wal_sender="ra_standby"):
-        """A streaming-replication standby of this (running) cluster, made
-        as an operator would (pg_basebackup -R: its primary_conninfo and
-        standby.signal), started; settings default to this cluster's.
-        wal_sender names it in synchronous_standby_names."""
+    def base_backup(self, workdir=None, settings=None, args=()):
+        """pg_basebackup of this (running) cluster into a new, unstarted
+        cluster whose settings default to this one's; args go to
+        pg_basebackup."""
         other = PgCluster(workdir, settings=self.settings if settings is None else settings)
         other._own_dir()
         _as_postgres([_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
-                      "-U", "postgres", "-D", other.data, "-R", "-X", "stream", "-c", "fast",
-                      "-d", f"application_name={wal_sender}"])
-        return other.start()
+                      "-U", "postgres", "-D", other.data, "-X", "stream", "-c", "fast"]
+                     + list(args))
+        return other
+
+    def standby(self, workdir=None, settings=None, wal_sender="ra_standby"):
+        """A streaming-replication standby of this cluster, made as an
+        operator would (pg_basebackup -R: its primary_conninfo and
+        standby.signal), started. wal_sender names it in
+        synchronous_standby_names."""
+        return self.base_backup(workdir, settings,
+                                ["-R", "-d", f"application_name={wal_sender}"]).start()
 
     def promote(self):
         """pg_ctl promote: a standby becomes a primary, waiting until it is one."""
