@@ -500,13 +500,22 @@ static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config
     per_child = per_child > dbd_min ? per_child : dbd_min;
     long needed = 2L * children * per_child;
     if (needed > limit) {
+        /* DBDMax lowers a child's share down to one connection and to
+         * DBDMin, no further (prefork's children have one thread: DBDMax
+         * cannot help them at all); past that, fewer children must */
+        long fits = limit / (2L * (children > 0 ? children : 1));
+        long least = dbd_min > 1 ? dbd_min : 1;
+        long workers = limit / (2L * least) * (threads > 0 ? threads : 1);
+        const char *remedy = fits >= least
+            ? apr_psprintf(p, "lower DBDMax to %ld", fits)
+            : apr_psprintf(p, "no DBDMax fits (a child keeps at least %ld): lower "
+                           "MaxRequestWorkers to %ld", least, workers);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00068)
                      "%s allows %ld connections to ordinary roles, but this node may open "
                      "%ld: up to %d children (MaxRequestWorkers / ThreadsPerChild) x %d each "
                      "(DBDMax %d, ThreadsPerChild %d), twice during a graceful restart; "
-                     "lower DBDMax to %ld or raise max_connections (and multiply by the "
-                     "number of nodes)", db->name, limit, needed, children, per_child, dbd_max,
-                     threads, limit / (2L * (children > 0 ? children : 1)));
+                     "%s or raise max_connections (and multiply by the number of nodes)",
+                     db->name, limit, needed, children, per_child, dbd_max, threads, remedy);
     }
 }
 

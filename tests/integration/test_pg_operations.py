@@ -240,3 +240,39 @@ def test_base_backup_with_wal_archive_restores_to_a_point_in_time(private_servic
         if restored:
             restored.destroy()
         pg.destroy()
+
+
+# docs/operations.md, "Pool sizing": RA00068's arithmetic under each MPM, on
+# a cluster whose ordinary roles get 17 connections (max_connections 20 less
+# 3 reserved). prefork's children hold one connection each, whatever DBDMax.
+POOL_CASES = [
+    ("event", "StartServers 1\nServerLimit 4\nThreadsPerChild 5\nThreadLimit 5\n"
+              "MaxRequestWorkers 20\nMinSpareThreads 5\nMaxSpareThreads 20",
+     "DBDMax 16", "may open 40: up to 4 children", "lower DBDMax to 2 or raise"),
+    ("prefork", "StartServers 1\nMinSpareServers 1\nMaxSpareServers 2\nMaxRequestWorkers 10",
+     "DBDMax 16", "may open 20: up to 10 children",
+     "no DBDMax fits (a child keeps at least 1): lower MaxRequestWorkers to 8 or raise"),
+    ("event-fits", "StartServers 1\nServerLimit 4\nThreadsPerChild 5\nThreadLimit 5\n"
+                   "MaxRequestWorkers 20\nMinSpareThreads 5\nMaxSpareThreads 20",
+     "DBDKeep 2\nDBDMax 2", None, None),
+]
+
+
+@pytest.fixture(scope="module")
+def small_cluster(workroot):
+    pg = PgCluster(workroot.mktemp("pg-small"), settings=["max_connections=20"]).start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.mark.parametrize("mpm, mpm_config, dbd, opens, remedy", POOL_CASES,
+                         ids=[c[0] for c in POOL_CASES])
+def test_pool_size_warning_follows_the_mpm(private_service, small_cluster, mpm, mpm_config,
+                                           dbd, opens, remedy):
+    svc = private_service(f"pool-{mpm}", pg=small_cluster, mpm=mpm.split("-")[0],
+                          mpm_config=mpm_config, extra_config=dbd)
+    line = next((l for l in svc.log().splitlines() if "RA00068" in l), None)
+    if opens is None:
+        assert line is None, line
+    else:
+        assert line and "allows 17 connections" in line and opens in line and remedy in line, line
