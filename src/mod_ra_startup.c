@@ -577,7 +577,7 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
                          db->name, error, RA_SETUP_RETRY_INTERVAL);
         }
         else if (state == RA_SCHEMA_NEEDS_ADMIN) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00120)
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00121)
                          "%s: %s: " RA_NEEDS_ADMIN_REMEDY "; its locations answer 503 until "
                          "then (each child retries every %d s, no restart needed)", db->name,
                          error, RA_SETUP_RETRY_INTERVAL);
