@@ -12,7 +12,7 @@ deb="debhelper dpkg-dev lintian"
 # pgbouncer: the pooler tests (tests/integration/test_pgbouncer.py)
 test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql pgbouncer sqlite3 wrk nginx clang libclang-rt-14-dev $deb"
 # make patroni: one etcd and two Patroni-managed PostgreSQL instances
-patroni="$python python3-requests libaprutil1-dbd-pgsql postgresql patroni etcd-server etcd-client"
+patroni="$python python3-pytest python3-requests libaprutil1-dbd-pgsql postgresql patroni etcd-server etcd-client"
 bench="$python wrk postgresql libaprutil1-dbd-pgsql sqlite3 python3-requests"
 
 case "${1:-}" in
