@@ -18,7 +18,7 @@ SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
              src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c \
-             src/ra_metrics.c
+             src/ra_metrics.c src/ra_json_writer.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
@@ -27,7 +27,7 @@ SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h build/ra_schema_st
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so
 UNIT_SRC  := $(wildcard tests/unit/*.c)
-UNIT_HDRS := $(wildcard tests/unit/*.h)
+UNIT_HDRS := $(wildcard tests/unit/*.h) tests/fuzz/jw_oracle.h
 
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
-from goals import CREATE_GOALS, METRICS_GOAL, OPERATION_GOALS, ratio_fmt  # noqa: E402
+from goals import CREATE_GOALS, FEATURE_GOALS, OPERATION_GOALS, ratio_fmt  # noqa: E402
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
@@ -87,7 +87,68 @@ ROW_MINIMAL = "minimal POST handler (bench/), 201 + 400 B, flush"
 ROW_CREATE_SQLITE = "create, SQLite (WAL, synchronous FULL), 2 children"
 ROW_CREATE_SQLITE_1 = "diagnostic: the same creates, 1 child × 128 threads"
 ROW_CREATE_PGSQL = "create, PostgreSQL (apr_dbd_pgsql), 2 children"
-ROW_METRICS = "metrics On ÷ Off (RemoteAssistMetrics), SQLite, 2 children"
+ROW_FEATURE = "On ÷ Off:"
+ROW_RAW_SHIPPED = "shipped config: raw SQLite insert loop (C), WAL, synchronous=FULL, on a copy"
+ROW_CREATE_SHIPPED = "shipped config: create, SQLite"
+
+
+class Feature:
+    """A feature on the request path, costed in section 9 as On ÷ Off: two
+    servers alike but for the feature's lines (server level, and inside each
+    <Location> of the collection), run in turn On, Off, On, ... (A-B-A) for
+    each kind of request in kinds ("create", "get", "list"). Adding a
+    feature's row is one entry in FEATURES, its goal a number in
+    bench/goals.py FEATURE_GOALS under the same key."""
+
+    def __init__(self, key, label, on_server="", off_server="", on_location="",
+                 off_location="", kinds=("create", "get")):
+        self.key, self.label, self.kinds = key, label, kinds
+        self.server = {"On": on_server, "Off": off_server}
+        self.location = {"On": on_location, "Off": off_location}
+
+    def row(self, kind):
+        return f"{ROW_FEATURE} {self.label}, SQLite, 2 children, {kind}"
+
+
+# The features costed On ÷ Off. Throttling, auditing and signed skip tokens
+# join here as they land, e.g.
+#   Feature("audit", "auditing (RemoteAssistAudit)", on_location="RemoteAssistAudit On"),
+FEATURES = [
+    Feature("metrics", "metrics (RemoteAssistMetrics)", off_server="RemoteAssistMetrics Off"),
+]
+
+# What a site has after `apt install` of the package and a2enmod: Debian's
+# mods-available/mpm_event.conf (read from the machine when it is there) and
+# apache2.conf's keep-alive settings; conf/remoteassist.conf leaves the pool
+# to mod_dbd's compiled-in defaults (its DBD lines are commented out), so the
+# pool is those defaults, written out because the harness writes its own.
+DEBIAN_MPM_EVENT_CONF = "/etc/apache2/mods-available/mpm_event.conf"
+DEBIAN_MPM_EVENT = """
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0"""
+MOD_DBD_DEFAULT_POOL = """
+DBDMin 1
+DBDKeep 2
+DBDMax 10
+DBDExptime 300"""
+DEBIAN_KEEPALIVE = """
+MaxKeepAliveRequests 100
+KeepAliveTimeout 5"""
+
+
+def debian_mpm_event():
+    """The mpm_event settings of Debian's package, from the installed file."""
+    try:
+        with open(DEBIAN_MPM_EVENT_CONF) as f:
+            lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith(("#", "<"))]
+        return "\n" + "\n".join(lines) if lines else DEBIAN_MPM_EVENT
+    except OSError:
+        return DEBIAN_MPM_EVENT
 
 # Tenants (the tokens' tid): creates go to one, the reads and updates run on
 # the other, which holds exactly OPS_ROWS partners with ids OPS_FIRST, ...
@@ -151,8 +212,13 @@ class Settings:
         # get, list and PATCH run at 1 and 16 connections (of those asked for): at
         # 64 the two cores are as saturated as at 16, and the run stays near 12 min
         self.ops_conns = [c for c in self.conns if c in (1, 16)] or self.conns
-        # metrics On and Off alternate On, Off, On, ...: this many On runs
-        self.metrics_repeats = env_number("BENCH_METRICS_REPEATS", 3)
+        # a feature's On and Off alternate On, Off, On, ...: this many On runs
+        self.feature_repeats = env_number("BENCH_FEATURE_REPEATS",
+                                          env_number("BENCH_METRICS_REPEATS", 3))
+        # rows of the shipped configuration's database before its cells
+        self.shipped_rows = env_number("BENCH_SHIPPED_ROWS", 100000)
+        # the steps to run (bench/bench.py STEPS), all by default
+        self.steps = os.environ.get("BENCH_STEPS", "").replace(",", " ").split()
         self.openssl_seconds = env_number("BENCH_OPENSSL_SECONDS", 3)
         # waiting for other load to pass: at most this long in all, and this many repeats
         self.quiet_budget = env_number("BENCH_QUIET_BUDGET", 240, float)
@@ -727,10 +793,16 @@ class Bench:
 
     # ---- the HTTP servers
 
-    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config=""):
+    def start_httpd(self, backend, mpm=MPM, dbd_pool=DBD_POOL, children=2, extra_config="",
+                    location_config="", sqlite_file=None):
+        """An httpd on 127.0.0.1; location_config goes into each collection's
+        <Location>, and a SQLite server starts on a copy of sqlite_file when given."""
         workdir = os.path.join(WORK, f"httpd-{backend}")
         if backend.startswith("sqlite"):
             db = httpd_harness.sqlite_db(workdir)
+            if sqlite_file:
+                shutil.copy(sqlite_file, db[1])
+                httpd_harness.give_to_run_user(db[1])
         else:
             db = ("pgsql", self.pg.dbd_params)
         extra = f"""LoadModule bench_minimal_module {MINIMAL_SO}
@@ -742,8 +814,9 @@ EnableMMAP off
     SetHandler bench-minimal
 </Location>
 {extra_config}"""
+        key = f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"'
         server = httpd_harness.Httpd(
-            workdir, db, f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"',
+            workdir, db, key + (f"\n    {location_config}" if location_config else ""),
             module=self.module, preload="", mpm="event", mpm_config=mpm,
             extra_config=extra, log_level="warn")
         server.backend = backend
@@ -1000,46 +1073,146 @@ EnableMMAP off
         finally:
             self.stop_httpd(server)
 
-    # ---- section 9: what the metrics cost
+    # ---- section 2: the shipped configuration
 
-    def metrics_cost(self):
-        """Create and get with RemoteAssistMetrics On against Off: two servers
-        alike but for that line, each on a SQLite file of its own seeded with
-        the same tenant, run in turn On, Off, On, ... (A-B-A) so that the
-        machine's drift falls on both; the ratio is the mean On rate over the
-        mean Off rate, beside the noise: the largest spread of one setting's
-        own runs, as a share of their mean."""
-        get = next(op for op in OPERATIONS if op.kind == "get")
-        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
-        cells = [("create", COLLECTION, "POST", "create.json", self.bearer(), 201, None),
-                 ("get", get.path(), "GET", None, self.ops_bearer(), 200,
-                  (OPS_FIRST, self.s.ops_rows))]
-        names = [f"{ROW_METRICS}, {kind}" for kind, *_ in cells]
-        servers = {}
+    def shipped_database(self):
+        """A SQLite file the module made, holding shipped_rows partners spread
+        over 100 tenants (none the create tenant's), cached under
+        build/bench/cache/ by row count and schema: made once, copied per run."""
+        with open(SCHEMA["sqlite"], "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:12]
+        n = self.s.shipped_rows
+        path = os.path.join(BUILD, "cache", f"shipped-{n}-{digest}.db")
+        if os.path.exists(path):
+            COMMANDS.append(("the shipped configuration's database, cached",
+                             os.path.relpath(path, ROOT)))
+            return path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # the module creates the file and one partner as it writes them
+        server = self.start_httpd("sqlite-shipped-seed")
         try:
-            servers["On"] = self.start_httpd("sqlite-metrics-on")
-            servers["Off"] = self.start_httpd("sqlite-metrics-off",
-                                              extra_config="RemoteAssistMetrics Off")
-            for server in servers.values():
-                self.sanity(server)
-                self.seed(server)
-            for (kind, path, method, body, auth, want, ids), name in zip(cells, names):
-                self.metrics_row(name, kind, servers, conns, path, method, body, auth, want, ids)
-        except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
-            self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
-                           conns, e)
+            self.sanity(server)
         finally:
-            for server in servers.values():
-                self.stop_httpd(server)
+            self.stop_httpd(server)
+        made = server.db[1]
+        template = self.db_rows(made, "SELECT * FROM remote_assistance_partners LIMIT 1")[0]
+        columns = list(template)
 
-    def metrics_row(self, name, kind, servers, conns, path, method, body, auth, want, ids):
+        def rows():
+            for i in range(n):
+                yield tuple(dict(template, tenant_id=f"{i % 100:08d}-0000-4000-8000-000000000000",
+                                 id=f"shipped-{i}", etag=f"{i:024x}")[c] for c in columns)
+        with contextlib.closing(sqlite3.connect(made)) as db:
+            db.execute("DELETE FROM remote_assistance_partners")
+            db.executemany(f"INSERT INTO remote_assistance_partners ({', '.join(columns)}) "
+                           f"VALUES ({', '.join('?' * len(columns))})", rows())
+            db.commit()
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy(made, path + ".tmp")
+        os.replace(path + ".tmp", path)
+        COMMANDS.append((f"the shipped configuration's database: {n:,} partners in 100 "
+                         "tenants, inserted with sqlite3 into a file the module made",
+                         os.path.relpath(path, ROOT)))
+        return path
+
+    def http_shipped(self):
+        """Creates as a site serves them once the package is installed: Debian's
+        mpm_event (up to 6 children of 25 threads), mod_dbd's default pool,
+        Debian's keep-alive, on a database already holding shipped_rows
+        partners. Each module cell is bracketed by two runs of the raw loop on
+        fresh copies of the same database (A-B-A): the ratio is over their
+        mean, the noise their spread."""
+        cache = self.shipped_database()
+        server = self.start_httpd("sqlite-shipped", mpm=debian_mpm_event(),
+                                  dbd_pool=MOD_DBD_DEFAULT_POOL, extra_config=DEBIAN_KEEPALIVE,
+                                  sqlite_file=cache)
+        try:
+            self.sanity(server)
+            if not self.written.get("sqlite"):  # the run's seeding did not run
+                self.written["sqlite"] = self.db_rows(
+                    server.db[1], f"SELECT * FROM remote_assistance_partners WHERE "
+                                  f"tenant_id = '{CREATE_TENANT}' LIMIT 1")[0]
+            script = self.scripts("sqlite")["insert"]
+            copies = iter(range(1, 1000))
+
+            def fresh():
+                copy = os.path.join(WORK, f"raw-shipped-{next(copies)}.db")
+                shutil.copy(cache, copy)
+                return copy
+            for conns in [c for c in self.s.conns if c in (16, 64)] or self.s.conns:
+                raw = []
+                for when in ("before", "after"):
+                    if when == "after":
+                        d = self.create_row("2", ROW_CREATE_SHIPPED, "create-shipped", server,
+                                            conns)
+                        row = self.rows[-1] if d else None
+                        if row:  # the MPM adds children as the connections grow
+                            row.notes += f"; {len(server.child_pids())} children after the cell"
+                    name = f"{ROW_RAW_SHIPPED} ({when} the cell at {conns})"
+                    self.sqlite_baseline(name, f"raw-shipped-{when}", conns, script, fresh,
+                                         "one connection (SQLite has one writer)")
+                    raw.append(self.results.get((f"raw-shipped-{when}", conns), {}).get("rate"))
+                if d and all(raw):
+                    base = sum(raw) / 2
+                    noise = abs(raw[0] - raw[1]) / base
+                    goal = CREATE_GOALS["sqlite-ratio"]
+                    row.ratio = (f"÷ raw FULL (mean of 2) {ratio_fmt(d['rate'] / base)} "
+                                 f"(≥ {goal}); raw noise ±{noise * 100:.1f} %")
+                    self.results[("shipped", conns)] = {"ratio": d["rate"] / base,
+                                                        "noise": noise, "p99": d["p99_us"] / 1000}
+        finally:
+            self.stop_httpd(server)
+
+    # ---- section 9: what each feature on the request path costs
+
+    def feature_cells(self):
+        """kind -> (path, method, body, auth, status wanted, ids) of a feature cell."""
+        get = next(op for op in OPERATIONS if op.kind == "get")
+        listing = next(op for op in OPERATIONS if op.kind == "list")
+        return {"create": (COLLECTION, "POST", "create.json", self.bearer(), 201, None),
+                "get": (get.path(), "GET", None, self.ops_bearer(), 200,
+                        (OPS_FIRST, self.s.ops_rows)),
+                "list": (listing.path(), "GET", None, self.ops_bearer(), 200, None)}
+
+    def features_cost(self):
+        """Each feature of FEATURES On against Off: two servers alike but for its
+        lines, each on a SQLite file of its own seeded with the same tenant, run
+        in turn On, Off, On, ... (A-B-A) so that the machine's drift falls on
+        both; the ratio is the mean On rate over the mean Off rate, beside the
+        noise: the largest spread of one setting's own runs, as a share of
+        their mean."""
+        conns = 16 if 16 in self.s.conns else self.s.conns[-1]
+        cells = self.feature_cells()
+        for feature in FEATURES:
+            names = [feature.row(kind) for kind in feature.kinds]
+            servers = {}
+            try:
+                for side in ("On", "Off"):
+                    servers[side] = self.start_httpd(
+                        f"sqlite-{feature.key}-{side.lower()}",
+                        extra_config=feature.server[side],
+                        location_config=feature.location[side])
+                for server in servers.values():
+                    self.sanity(server)
+                    self.seed(server)
+                for kind, name in zip(feature.kinds, names):
+                    self.feature_row(feature, name, kind, servers, conns, *cells[kind])
+            except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
+                self.fail_rows("9", [n for n in names if not any(r.name == n for r in self.rows)],
+                               conns, e)
+            finally:
+                for server in servers.values():
+                    self.stop_httpd(server)
+
+    def feature_row(self, feature, name, kind, servers, conns, path, method, body, auth, want,
+                    ids):
         runs = {"On": [], "Off": []}
         before = {side: self.count_rows(s) for side, s in servers.items()}
-        for i in range(2 * self.s.metrics_repeats - 1):
+        for i in range(2 * self.s.feature_repeats - 1):
             side = "On" if i % 2 == 0 else "Off"
             server = servers[side]
             runs[side].append(self.attempt(
-                f"{name} ({side})", lambda s=server, w=f"metrics {side} {kind}":
+                f"{name} ({side})", lambda s=server, w=f"{feature.key} {side} {kind}":
                 self.wrk(s, path, conns, method, body, auth, what=w, ids=ids), server))
         added = sum(self.count_rows(s) - before[side] for side, s in servers.items())
         rates = {side: [d["rate"] for d in ds] for side, ds in runs.items()}
@@ -1047,18 +1220,19 @@ EnableMMAP off
         ratio = mean["On"] / mean["Off"] if mean["Off"] else float("nan")
         noise = max((max(r) - min(r)) / mean[side] if len(r) > 1 and mean[side] else 0.0
                     for side, r in rates.items())
-        self.results[("metrics", kind)] = {"ratio": ratio, "noise": noise}
+        self.results[("feature", feature.key, kind)] = {"ratio": ratio, "noise": noise}
         middle = sorted(runs["On"], key=lambda d: d["rate"])[len(runs["On"]) // 2]
         unexpected = sum(d["responses"] - d["statuses"].get(want, 0) + d["socket_errors"]
                          for ds in runs.values() for d in ds)
         notes = [f"{side} runs " + ", ".join(f"{r:,.0f}" for r in rates[side]) + " req/s"
                  for side in ("On", "Off")]
         notes.append(self.cpu_note(middle))
+        goal = FEATURE_GOALS.get(feature.key)
         self.rows.append(Row("9", name, conns, rate=mean["On"], p50=middle["p50_us"] / 1000,
                              p99=middle["p99_us"] / 1000, p999=middle["p999_us"] / 1000,
                              unexpected=unexpected, rows_added=added,
-                             ratio=f"{ratio:.3f} (≥ {METRICS_GOAL}); noise "
-                                   f"±{noise * 100:.1f} %", notes="; ".join(notes)))
+                             ratio=f"{ratio:.3f}" + (f" (≥ {goal})" if goal else "")
+                             + f"; noise ±{noise * 100:.1f} %", notes="; ".join(notes)))
 
     # ---- sections 7 and 8: get, list and PATCH against the raw loops of
     # their statements. Each module cell runs right after its baseline at the

@@ -5,16 +5,17 @@ import os
 import shlex
 
 from cells import (  # noqa: E402  (cells puts tools/ on the path)
-    COMMANDS, CREATE_TENANT, DBD_POOL, LIST_QUERY, LIST_TOP, LOGS, MPM, MPM_ONE_CHILD, NOTES,
-    OPERATIONS, OPS_FIRST, OPS_TENANT, PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL,
-    ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_METRICS, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW,
-    ROW_STATIC, busy_timeout, devserver, httpd_harness)
+    COMMANDS, CREATE_TENANT, DBD_POOL, DEBIAN_KEEPALIVE, LIST_QUERY, LIST_TOP, LOGS,
+    MOD_DBD_DEFAULT_POOL, MPM, MPM_ONE_CHILD, NOTES, OPERATIONS, OPS_FIRST, OPS_TENANT,
+    PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL, ROW_CREATE_SHIPPED, ROW_CREATE_SQLITE,
+    ROW_CREATE_SQLITE_1, ROW_FEATURE, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW, ROW_RAW_SHIPPED,
+    ROW_STATIC, busy_timeout, debian_mpm_event, devserver, httpd_harness)
 
 # display order inside a section (rows run interleaved)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
-             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_CREATE_PGSQL,
-                ROW_METRICS]
+             + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_RAW_SHIPPED,
+                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
                 "ES256 cached", "openssl speed ecdsa",
@@ -47,7 +48,8 @@ def render_report(bench, goal_rows, elapsed):
     goals = markdown_table(["goal (not an assertion)", "where", "measured", "met"],
                            [list(g) for g in goal_rows])
     knobs = ("BENCH_SECONDS", "BENCH_CONNS", "BENCH_MEMORY_REQUESTS", "BENCH_MEMORY_CONNS",
-             "BENCH_METRICS_REPEATS",
+             "BENCH_METRICS_REPEATS", "BENCH_FEATURE_REPEATS", "BENCH_SHIPPED_ROWS",
+             "BENCH_STEPS",
              "BENCH_MEMORY_SECONDS", "BENCH_OPENSSL_SECONDS", "BENCH_OUTPUT")
     invocation = "make bench" + "".join(f" {k}={shlex.quote(os.environ[k])}"
                                         for k in knobs if os.environ.get(k))
@@ -135,6 +137,13 @@ Columns:
 - **The diagnostic row** in § 2 runs the same creates against a third httpd with all 128
   threads in one child ({MPM_ONE_CHILD.strip().replace(chr(10), ', ')}; DBDMax 128). It is
   not a goal. It shows, within the same run, what the second child costs the SQLite rows.
+- **The shipped configuration** (§ 2's "shipped config" rows, which the goals judge): what a
+  site has after installing the package, mpm_event as Debian ships it
+  ({debian_mpm_event().strip().replace(chr(10), ', ')}: up to 6 children), mod_dbd's
+  default pool ({MOD_DBD_DEFAULT_POOL.strip().replace(chr(10), ', ')}: conf/remoteassist.conf's
+  DBD lines are commented out), Debian's {DEBIAN_KEEPALIVE.strip().replace(chr(10), ', ')},
+  on a database already holding {bench.s.shipped_rows:,} partners (build/bench/cache/). The
+  raw loop runs before and after each of its cells on a fresh copy of that database.
 - **mod_dbd pool, per child**: {dbd}. DBDMax equals ThreadsPerChild, so `ap_dbd_acquire`
   never waits for a connection; DBDKeep 64 means no cell pays for reconnecting.
 - **mod_remoteassist**, configured as `make run` configures it: the `/v1.0` and `/beta`

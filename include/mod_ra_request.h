@@ -7,11 +7,13 @@
 
 #include "httpd.h"
 
+#include <apr_buckets.h>
 #include <apr_global_mutex.h>
 #include <jansson.h>
 
 #include "mod_ra_config.h"
 #include "ra_entity.h"
+#include "ra_json_writer.h"
 #include "ra_metrics.h"
 #include "ra_query.h"
 #include "ra_route.h"
@@ -33,6 +35,8 @@ typedef struct {
     ra_store_conn_t conn;       /* once ra_request_connect() succeeded */
     ra_metric_op_e operation;   /* once dispatched */
     apr_time_t db_start;        /* when it asked for the database; 0: not yet */
+    ra_jw_t *jw;                /* the body's writer, once ra_body() made it */
+    apr_bucket_brigade *body;   /* what it wrote */
 } ra_request_t;
 
 /* Fresh request and client request ids; the request id is also r's log id. */
@@ -43,8 +47,16 @@ void ra_request_init(ra_request_t *rq, request_rec *r);
 int ra_respond(ra_request_t *rq, int status, const char *content_type,
                const char *body, apr_size_t len);
 
-/* Answers status with json (the reference is consumed) as Graph JSON. */
-int ra_respond_json(ra_request_t *rq, int status, json_t *json);
+/* A fresh writer of the response body (at metadata level minimal): JSON
+ * written into a brigade of the request, which ra_respond_written answers
+ * and ra_body_discard drops. */
+ra_jw_t *ra_body(ra_request_t *rq);
+void ra_body_discard(ra_request_t *rq);
+
+/* Answers status with what ra_body's writer wrote, as Graph JSON, with its
+ * Content-Length, and flushes. A writer that failed answers 500 (RA00130);
+ * bytes it replaced as not UTF-8 are logged (RA00131, a warning). */
+int ra_respond_written(ra_request_t *rq, int status);
 
 /* Answers status with one entity: its @odata.context, ETag header and the
  * query's $select. */

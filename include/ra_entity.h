@@ -7,6 +7,8 @@
 #include <apr_pools.h>
 #include <jansson.h>
 
+#include "ra_json_writer.h"
+
 #define RA_ENTITY_TYPE "microsoft.graph.remoteAssistancePartner"
 #define RA_ENTITY_ODATA_TYPE "#" RA_ENTITY_TYPE
 #define RA_ENTITY_STATUS_TYPE "microsoft.graph.remoteAssistanceOnboardingStatus"
@@ -84,12 +86,12 @@ int ra_entity_decode(apr_pool_t *pool, ra_version_e version, ra_decode_e mode,
 /* Copies the properties patch carries (but the id) into target. */
 void ra_entity_apply(ra_partner_t *target, const ra_partner_t *patch);
 
-/* The entity as JSON: @odata.context (when context_url is not NULL),
- * @odata.type, @odata.etag (when the partner has one), then the version's
- * properties in order; select (RA_PROP_BIT mask) limits them, 0 means all.
- * The caller owns the returned reference. */
-json_t *ra_entity_to_json(const ra_partner_t *partner, ra_version_e version,
-                          unsigned select, const char *context_url);
+/* Writes the entity as a JSON object: @odata.context (when context_url is
+ * not NULL), @odata.type, @odata.etag (when the partner has one), each at
+ * metadata level minimal, then the version's properties in order; select
+ * (RA_PROP_BIT mask) limits them, 0 means all. */
+void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e version,
+                     unsigned select, const char *context_url);
 
 /* Parses an Edm.DateTimeOffset literal as Graph accepts it:
  * YYYY-MM-DDThh:mm[:ss[.f{1,7}]](Z|+hh:mm|-hh:mm), a real calendar date.

@@ -1,12 +1,10 @@
 /* OData/Graph protocol details around the entity: media types, content
- * negotiation, URLs, ids and the Graph error body. Pure logic over APR and
- * jansson. */
+ * negotiation, URLs, ids and the Graph error body. Pure logic over APR. */
 #ifndef RA_ODATA_H
 #define RA_ODATA_H
 
 #include <apr_pools.h>
 #include <apr_time.h>
-#include <jansson.h>
 
 #include "ra_entity.h"
 
@@ -50,12 +48,10 @@ int ra_odata_client_request_id_ok(const char *value);
 const char *ra_odata_status_code(int status);
 const char *ra_odata_status_message(int status);
 
-/* Serialises json compactly, freed with pool; *len gets the length. */
-char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len);
-
 /* The Graph error body:
  * {"error":{"code":..,"message":..,"innerError":{"date":..,"request-id":..,
- *  "client-request-id":..}}} */
+ *  "client-request-id":..}}}, written by the streaming writer: a byte of the
+ * message that is not UTF-8 comes out as U+FFFD. */
 char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *message,
                           const char *request_id, const char *client_request_id,
                           apr_time_t now, apr_size_t *len);

@@ -122,12 +122,18 @@ ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
                                  const char *tenant, const ra_qnode_t *filter,
                                  apr_int64_t *count, const char **error);
 
+/* Called for each row of a list, in order. The partner's values are the
+ * driver's, valid only during the call: a list page is written as it is
+ * read, with no copy of its rows. */
+typedef void (*ra_store_partner_fn)(const ra_partner_t *partner, void *baton);
+
 /* Up to limit of the tenant's partners that match the query, in its order,
- * after its $skiptoken position, skipping offset rows: ra_partner_t in
- * *rows. */
+ * after its $skiptoken position, skipping offset rows: each(partner, baton)
+ * per row. On RA_STORE_TIMED_OUT or RA_STORE_FAILED some rows may already
+ * have been handed to each. */
 ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
                                 const char *tenant, const ra_query_t *query,
                                 apr_int64_t limit, apr_int64_t offset,
-                                apr_array_header_t **rows, const char **error);
+                                ra_store_partner_fn each, void *baton, const char **error);
 
 #endif

@@ -20,7 +20,7 @@
 
 #include <apr_shm.h>
 #include <apr_strings.h>
-#include <jansson.h>
+#include "ra_json_writer.h"
 
 #include "mod_ra_config.h"
 #include "mod_ra_hooks.h"
@@ -235,34 +235,36 @@ static const char *database_failure(request_rec *r)
  * that cannot. Says nothing of tenants or data. */
 static int answer_health(request_rec *r)
 {
-    json_t *out = json_object();
     const char *database = NULL, *keys = NULL, *configuration = NULL;
     int state = AP_MPMQ_RUNNING, rc;
-    apr_size_t len;
+    ra_jw_text_t text = { .pool = r->pool };
+    ra_jw_t jw;
 
     if ((rc = get_only(r)) != OK) {
-        json_decref(out);
         return rc;
     }
+    ra_jw_init(&jw, ra_jw_text_sink, &text);
+    ra_jw_object_open(&jw);
     if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS && state == AP_MPMQ_STOPPING) {
-        json_object_set_new(out, "status", json_string("stopping"));
+        ra_jw_member_string(&jw, "status", "stopping");
     }
     else {
         configuration = some_section(r->server, 0, refused)
                         ? "a section was refused at start-up (see RA00064)" : NULL;
         database = database_failure(r);
         keys = ra_keys_missing(r->server) ? "not loaded" : NULL;
-        json_object_set_new(out, "status", json_string(configuration || database || keys
-                                                       ? "unavailable" : "ok"));
-        json_object_set_new(out, "configuration",
-                            json_string(configuration ? configuration : "ok"));
-        json_object_set_new(out, "database", json_string(database ? database : "ok"));
-        json_object_set_new(out, "keys", json_string(keys ? keys : "ok"));
+        ra_jw_member_string(&jw, "status", configuration || database || keys
+                                           ? "unavailable" : "ok");
+        ra_jw_member_string(&jw, "configuration", configuration ? configuration : "ok");
+        ra_jw_member_string(&jw, "database", database ? database : "ok");
+        ra_jw_member_string(&jw, "keys", keys ? keys : "ok");
     }
-    json_object_set_new(out, "version", json_string(RA_MODULE_VERSION));
+    ra_jw_member_string(&jw, "version", RA_MODULE_VERSION);
+    ra_jw_object_close(&jw);
+    ra_jw_finish(&jw); /* the text sink cannot fail, nor these calls */
     int healthy = state != AP_MPMQ_STOPPING && !configuration && !database && !keys;
-    char *body = ra_odata_dump(r->pool, out, &len);
-    json_decref(out);
+    const char *body = text.text;
+    apr_size_t len = text.len;
     if (!healthy) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, RALOGNO(00081)
                       "health check failed: %s", body);

@@ -53,16 +53,47 @@ int ra_op_count(ra_request_t *rq)
     return ra_respond(rq, HTTP_OK, "text/plain;charset=utf-8", text, strlen(text));
 }
 
+/* A page as the store reads it: each row is written at once, the row past
+ * the page only tells that another page follows, and the page's last row
+ * keeps its sort keys for the nextLink (copied once, the one allocation). */
+typedef struct {
+    ra_request_t *rq;
+    ra_jw_t *jw;
+    apr_int64_t page, rows;
+    ra_key_value_t last[RA_PROP_COUNT];
+} page_t;
+
+static void page_row(const ra_partner_t *partner, void *baton)
+{
+    page_t *p = baton;
+    const ra_query_t *query = &p->rq->query;
+
+    if (p->rows++ >= p->page) {
+        return;
+    }
+    ra_entity_write(p->jw, partner, p->rq->cfg->version, query->select, NULL);
+    if (p->rows == p->page) {
+        ra_sql_key_values(query, partner, p->last);
+        for (int i = 0; i < query->order_count; i++) {
+            p->last[i].text = p->last[i].text ? apr_pstrdup(p->rq->r->pool, p->last[i].text)
+                                              : NULL;
+        }
+    }
+}
+
 /* One page: at most RemoteAssistPageSize entities (fewer when $top asks for
  * fewer: Graph's $top is a page size), continued by an @odata.nextLink whose
  * $skiptoken holds the last row's sort keys, so the next page starts after
- * that row whatever was inserted or deleted meanwhile. */
+ * that row whatever was inserted or deleted meanwhile. The page is written
+ * as the rows are read, so the nextLink follows the value (as
+ * odata.streaming=true allows); the count, asked first, precedes it. */
 int ra_op_list(ra_request_t *rq)
 {
     request_rec *r = rq->r;
     const ra_query_t *query = &rq->query;
-    apr_int64_t page = rq->cfg->page_size, count = 0;
-    apr_array_header_t *rows;
+    page_t page = { .rq = rq, .page = rq->cfg->page_size };
+    apr_int64_t count = 0;
+    ra_store_result_e result = RA_STORE_DONE;
     const char *error;
     int rc;
 
@@ -70,44 +101,42 @@ int ra_op_list(ra_request_t *rq)
         || (rc = ra_request_connect(rq)) != OK) {
         return rc;
     }
-    if (query->top >= 0 && query->top < page) {
-        page = query->top;
+    if (query->top >= 0 && query->top < page.page) {
+        page.page = query->top;
     }
-    /* one row more than the page tells whether another page follows */
-    ra_store_result_e result = ra_store_list(r->pool, &rq->conn, rq->token.tenant, query,
-                                             page + 1, query->skip > 0 ? query->skip : 0,
-                                             &rows, &error);
-    if (result == RA_STORE_DONE && query->count) {
+    if (query->count) {
         result = ra_store_count(r->pool, &rq->conn, rq->token.tenant, query->filter, &count,
                                 &error);
     }
-    if (result == RA_STORE_TIMED_OUT) {
-        return ra_query_timed_out(rq, "list");
+    page.jw = ra_body(rq);
+    ra_jw_object_open(page.jw);
+    ra_jw_annotation(page.jw, RA_JW_METADATA_MINIMAL, "@odata.context",
+                     ra_odata_context_url(r->pool, rq->service_root, rq->cfg->version,
+                                          query->select, 0));
+    if (query->count) {
+        ra_jw_member_integer(page.jw, "@odata.count", count);
+    }
+    ra_jw_name(page.jw, "value");
+    ra_jw_array_open(page.jw);
+    /* one row more than the page tells whether another page follows */
+    if (result == RA_STORE_DONE) {
+        result = ra_store_list(r->pool, &rq->conn, rq->token.tenant, query, page.page + 1,
+                               query->skip > 0 ? query->skip : 0, page_row, &page, &error);
     }
     if (result != RA_STORE_DONE) {
-        return ra_unavailable(rq, "list", error);
+        ra_body_discard(rq);
+        return result == RA_STORE_TIMED_OUT ? ra_query_timed_out(rq, "list")
+                                            : ra_unavailable(rq, "list", error);
     }
-    json_t *out = json_object(), *value = json_array();
-    json_object_set_new(out, "@odata.context",
-                        json_string(ra_odata_context_url(r->pool, rq->service_root,
-                                                         rq->cfg->version, query->select, 0)));
-    if (query->count) {
-        json_object_set_new(out, "@odata.count", json_integer(count));
-    }
-    if (rows->nelts > page && (rows->nelts = (int)page) > 0) { /* $top=0: no next page */
-        ra_key_value_t last[RA_PROP_COUNT];
-        ra_sql_key_values(query, &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_partner_t), last);
+    ra_jw_array_close(page.jw);
+    if (page.rows > page.page && page.page > 0) { /* $top=0: no next page */
         const char *next = ra_query_next_args(r->pool, query,
-                                              ra_query_skiptoken(r->pool, query, last));
-        json_object_set_new(out, "@odata.nextLink",
-                            json_string(apr_pstrcat(r->pool, ra_odata_collection_url(
-                                                        r->pool, rq->service_root),
-                                                    "?", next, NULL)));
+                                              ra_query_skiptoken(r->pool, query, page.last));
+        ra_jw_member_string(page.jw, "@odata.nextLink",
+                            apr_pstrcat(r->pool, ra_odata_collection_url(r->pool,
+                                                                         rq->service_root),
+                                        "?", next, NULL));
     }
-    for (int i = 0; i < rows->nelts; i++) {
-        json_array_append_new(value, ra_entity_to_json(&APR_ARRAY_IDX(rows, i, ra_partner_t),
-                                                       rq->cfg->version, query->select, NULL));
-    }
-    json_object_set_new(out, "value", value);
-    return ra_respond_json(rq, HTTP_OK, out);
+    ra_jw_object_close(page.jw);
+    return ra_respond_written(rq, HTTP_OK);
 }

@@ -42,8 +42,8 @@ void ra_request_init(ra_request_t *rq, request_rec *r)
                                                                        : rq->request_id;
 }
 
-int ra_respond(ra_request_t *rq, int status, const char *content_type,
-               const char *body, apr_size_t len)
+/* Graph's headers, and the metrics' database time, for any answer. */
+static void set_headers(ra_request_t *rq, int status)
 {
     request_rec *r = rq->r;
 
@@ -61,6 +61,14 @@ int ra_respond(ra_request_t *rq, int status, const char *content_type,
                        "Location, ETag, Preference-Applied, request-id, "
                        "client-request-id, OData-Version");
     }
+}
+
+int ra_respond(ra_request_t *rq, int status, const char *content_type,
+               const char *body, apr_size_t len)
+{
+    request_rec *r = rq->r;
+
+    set_headers(rq, status);
     if (body) {
         ap_set_content_type(r, content_type);
         ap_set_content_length(r, (apr_off_t)len);
@@ -72,12 +80,61 @@ int ra_respond(ra_request_t *rq, int status, const char *content_type,
     return DONE;
 }
 
-int ra_respond_json(ra_request_t *rq, int status, json_t *json)
+/* The writer's sink: the body's brigade, which holds the output until it is
+ * complete, so it gets a Content-Length and a failure half way can still
+ * answer an error instead. */
+static apr_status_t brigade_sink(void *baton, const char *data, apr_size_t len)
 {
-    apr_size_t len;
-    char *body = ra_odata_dump(rq->r->pool, json, &len);
-    json_decref(json);
-    return ra_respond(rq, status, RA_ODATA_CONTENT_TYPE, body, len);
+    return apr_brigade_write(baton, NULL, NULL, data, len);
+}
+
+ra_jw_t *ra_body(ra_request_t *rq)
+{
+    if (!rq->body) {
+        rq->body = apr_brigade_create(rq->r->pool, rq->r->connection->bucket_alloc);
+        rq->jw = apr_palloc(rq->r->pool, sizeof(*rq->jw));
+    }
+    else {
+        apr_brigade_cleanup(rq->body);
+    }
+    ra_jw_init(rq->jw, brigade_sink, rq->body);
+    return rq->jw;
+}
+
+void ra_body_discard(ra_request_t *rq)
+{
+    if (rq->body) {
+        apr_brigade_cleanup(rq->body);
+    }
+}
+
+int ra_respond_written(ra_request_t *rq, int status)
+{
+    request_rec *r = rq->r;
+    apr_status_t rv = ra_jw_finish(rq->jw);
+    apr_off_t length = 0;
+
+    if (rv != APR_SUCCESS) { /* a bug of the writer's caller, or out of memory */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, RALOGNO(00130)
+                      "request-id=%s the response body could not be written", rq->request_id);
+        ra_body_discard(rq);
+        return ra_fail(rq, HTTP_INTERNAL_SERVER_ERROR, "InternalServerError",
+                       ra_odata_status_message(HTTP_INTERNAL_SERVER_ERROR));
+    }
+    if (rq->jw->replaced) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, RALOGNO(00131)
+                      "request-id=%s the response held %" APR_SIZE_T_FMT " bytes that are "
+                      "not UTF-8 (stored so by another writer of the database?): "
+                      "answered as U+FFFD", rq->request_id, rq->jw->replaced);
+    }
+    set_headers(rq, status);
+    ap_set_content_type(r, RA_ODATA_CONTENT_TYPE);
+    apr_brigade_length(rq->body, 1, &length);
+    ap_set_content_length(r, length);
+    /* flushed now, as ra_respond does */
+    APR_BRIGADE_INSERT_TAIL(rq->body, apr_bucket_flush_create(rq->body->bucket_alloc));
+    ap_pass_brigade(r->output_filters, rq->body);
+    return DONE;
 }
 
 int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
@@ -86,8 +143,8 @@ int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
     const char *context = ra_odata_context_url(r->pool, rq->service_root, rq->cfg->version,
                                                rq->query.select, 1);
     apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, partner->etag));
-    return ra_respond_json(rq, status, ra_entity_to_json(partner, rq->cfg->version,
-                                                         rq->query.select, context));
+    ra_entity_write(ra_body(rq), partner, rq->cfg->version, rq->query.select, context);
+    return ra_respond_written(rq, status);
 }
 
 /* A Graph error, logged at level. */

@@ -343,26 +343,31 @@ void ra_entity_apply(ra_partner_t *target, const ra_partner_t *patch)
     }
 }
 
-json_t *ra_entity_to_json(const ra_partner_t *partner, ra_version_e version,
-                          unsigned select, const char *context_url)
+void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e version,
+                     unsigned select, const char *context_url)
 {
-    json_t *out = json_object();
+    ra_jw_object_open(jw);
     if (context_url) {
-        json_object_set_new(out, "@odata.context", json_string(context_url));
+        ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.context", context_url);
     }
-    json_object_set_new(out, "@odata.type", json_string(RA_ENTITY_ODATA_TYPE));
-    if (partner->etag) {
-        json_object_set_new(out, "@odata.etag", json_sprintf("W/\"%s\"", partner->etag));
+    /* Graph writes the type at minimal too, though OData would not need it */
+    ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.type", RA_ENTITY_ODATA_TYPE);
+    if (partner->etag && ra_jw_wants(jw, RA_JW_METADATA_MINIMAL)) {
+        ra_jw_name(jw, "@odata.etag");
+        ra_jw_string_open(jw);
+        ra_jw_string_append(jw, "W/\"", 3);
+        ra_jw_string_append(jw, partner->etag, strlen(partner->etag));
+        ra_jw_string_append(jw, "\"", 1);
+        ra_jw_string_close(jw);
     }
     for (int i = 0; i < RA_PROP_COUNT; i++) {
         if (!ra_prop_in_version((ra_prop_e)i, version)
             || (select && !(select & RA_PROP_BIT(i)))) {
             continue;
         }
-        const char *value = partner->values[i];
-        json_object_set_new(out, props[i].name, value ? json_string(value) : json_null());
+        ra_jw_member_string(jw, props[i].name, partner->values[i]);
     }
-    return out;
+    ra_jw_object_close(jw);
 }
 
 #define ETAG_BYTES 12

@@ -1,5 +1,6 @@
 /* OData/Graph protocol helpers: negotiation, URLs, GUIDs, error bodies. */
 #include "ra_odata.h"
+#include "ra_json_writer.h"
 #include "ra_route.h"
 
 #include <stdlib.h>
@@ -226,55 +227,8 @@ const char *ra_odata_status_message(int status)
     return i >= 0 ? statuses[i].message : "The request could not be processed.";
 }
 
-static apr_status_t free_dump(void *text)
-{
-    free(text);
-    return APR_SUCCESS;
-}
-
-/* One pass of jansson (json_dumpb would need two, one to learn the size,
- * which was a fifth of a list page's CPU); its buffer lives as long as pool.
- * Compact JSON holds no NUL byte: jansson escapes it. */
-char *ra_odata_dump(apr_pool_t *pool, const json_t *json, apr_size_t *len)
-{
-    char *text = json_dumps(json, JSON_COMPACT);
-    if (!text) {
-        *len = 0;
-        return apr_pstrdup(pool, "");
-    }
-    apr_pool_cleanup_register(pool, text, free_dump, apr_pool_cleanup_null);
-    *len = strlen(text);
-    return text;
-}
-
-/* s, or a copy with '?' for every byte that is not part of a UTF-8
- * character: a message that quotes a request (a query's character, a path)
- * may cut a character in two, and jansson takes only UTF-8. */
-static const char *utf8_marked(apr_pool_t *pool, const char *s)
-{
-    json_t *probe = json_string(s);
-    json_decref(probe);
-    if (probe) {
-        return s;
-    }
-    char *out = apr_pstrdup(pool, s);
-    size_t left = strlen(out);
-    for (size_t i = 0; i < left;) {
-        unsigned char c = (unsigned char)out[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        json_t *character = n && n <= left - i ? json_stringn(out + i, n) : NULL;
-        json_decref(character);
-        if (character) {
-            i += n;
-        }
-        else {
-            out[i++] = '?';
-        }
-    }
-    return out;
-}
-
+/* Bytes of a message that are not UTF-8 (a message may quote a request and
+ * cut a character in two) come out as U+FFFD, which the writer does. */
 char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *message,
                           const char *request_id, const char *client_request_id,
                           apr_time_t now, apr_size_t *len)
@@ -282,18 +236,26 @@ char *ra_odata_error_body(apr_pool_t *pool, const char *code, const char *messag
     apr_time_exp_t t;
     char date[32];
     apr_size_t date_len;
+    ra_jw_text_t text = { .pool = pool };
+    ra_jw_t jw;
 
     apr_time_exp_gmt(&t, now);
     apr_strftime(date, &date_len, sizeof(date), "%Y-%m-%dT%H:%M:%S", &t);
-    json_t *inner = json_pack("{s:s, s:s, s:s}", "date", date, "request-id", request_id,
-                              "client-request-id", client_request_id);
-    json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message",
-                             utf8_marked(pool, message), "innerError", inner);
-    if (!body) { /* an id was not UTF-8: still answer a Graph error */
-        body = json_pack("{s:{s:s, s:s}}", "error", "code", code ? code : "InternalServerError",
-                         "message", "The request could not be processed.");
-    }
-    char *text = ra_odata_dump(pool, body, len);
-    json_decref(body);
-    return text;
+    ra_jw_init(&jw, ra_jw_text_sink, &text);
+    ra_jw_object_open(&jw);
+    ra_jw_name(&jw, "error");
+    ra_jw_object_open(&jw);
+    ra_jw_member_string(&jw, "code", code);
+    ra_jw_member_string(&jw, "message", message);
+    ra_jw_name(&jw, "innerError");
+    ra_jw_object_open(&jw);
+    ra_jw_member_string(&jw, "date", date);
+    ra_jw_member_string(&jw, "request-id", request_id);
+    ra_jw_member_string(&jw, "client-request-id", client_request_id);
+    ra_jw_object_close(&jw);
+    ra_jw_object_close(&jw);
+    ra_jw_object_close(&jw);
+    ra_jw_finish(&jw); /* the text sink cannot fail, nor these calls */
+    *len = text.len;
+    return text.text;
 }

@@ -603,20 +603,33 @@ ra_store_result_e ra_store_count(apr_pool_t *pool, const ra_store_conn_t *conn,
                           1, count_row, count, error);
 }
 
+typedef struct {
+    ra_store_partner_fn each;
+    void *baton;
+} list_each_t;
+
+/* The row as a partner whose values are the driver's own: no copy. */
 static void list_row(apr_pool_t *pool, const char *const *values, void *baton)
 {
-    partner_from_values(pool, values, apr_array_push(baton));
+    const list_each_t *list = baton;
+    ra_partner_t partner;
+
+    (void)pool;
+    memset(&partner, 0, sizeof(partner));
+    memcpy(partner.values, values, sizeof(partner.values));
+    partner.etag = values[RA_PROP_COUNT] ? values[RA_PROP_COUNT] : "";
+    list->each(&partner, list->baton);
 }
 
 ra_store_result_e ra_store_list(apr_pool_t *pool, const ra_store_conn_t *conn,
                                 const char *tenant, const ra_query_t *query,
                                 apr_int64_t limit, apr_int64_t offset,
-                                apr_array_header_t **rows, const char **error)
+                                ra_store_partner_fn each, void *baton, const char **error)
 {
-    *rows = apr_array_make(pool, (int)(limit < 64 ? limit + 1 : 64), sizeof(ra_partner_t));
+    list_each_t list = { each, baton };
     *error = NULL;
     return select_bounded(pool, conn,
                           ra_sql_list(pool, dialect_of(conn->driver), tenant, query, limit,
                                       offset),
-                          SELECTED_COUNT, list_row, *rows, error);
+                          SELECTED_COUNT, list_row, &list, error);
 }

@@ -8,11 +8,12 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS       ?= fuzz_token fuzz_keyset fuzz_entity fuzz_odata fuzz_query
+FUZZ_TARGETS       ?= fuzz_token fuzz_keyset fuzz_entity fuzz_odata fuzz_query fuzz_json_writer
 FUZZ_BUILD         := build/fuzz
 FUZZ_UNITS         := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
                       src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_odata.c \
-                      src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c src/ra_token_cache.c
+                      src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c src/ra_token_cache.c \
+                      src/ra_json_writer.c
 FUZZ_OBJS          := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_UNITS))
 FUZZ_BINS          := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 
@@ -30,7 +31,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) $(SCHEMAS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -I build -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_BINS): $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/jw_oracle.h $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
 	    -DFUZZ_KEYS_DIR='"$(CURDIR)/tests/fuzz/keys"' -o $@ $< $(FUZZ_OBJS) \
 	    $(call pkg_libs,$(PKGS)) -lm

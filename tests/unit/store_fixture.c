@@ -195,3 +195,22 @@ TCase *db_tcase(Suite *s, const char *name)
     suite_add_tcase(s, tc);
     return tc;
 }
+
+static void collect_row(const ra_partner_t *partner, void *baton)
+{
+    apr_array_header_t *rows = baton;
+    ra_partner_t *copy = apr_array_push(rows);
+    memset(copy, 0, sizeof(*copy));
+    for (int i = 0; i < RA_PROP_COUNT; i++) {
+        copy->values[i] = partner->values[i] ? apr_pstrdup(rows->pool, partner->values[i]) : NULL;
+    }
+    copy->etag = apr_pstrdup(rows->pool, partner->etag);
+}
+
+ra_store_result_e list_rows(apr_pool_t *p, const ra_store_conn_t *conn, const char *tenant,
+                            const ra_query_t *query, apr_int64_t limit, apr_int64_t offset,
+                            apr_array_header_t **rows, const char **error)
+{
+    *rows = apr_array_make(p, 16, sizeof(ra_partner_t));
+    return ra_store_list(p, conn, tenant, query, limit, offset, collect_row, *rows, error);
+}

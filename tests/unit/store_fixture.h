@@ -58,6 +58,11 @@ const char *column(apr_dbd_t *handle, const char *tenant, const char *id, const 
 const char *row_count(apr_dbd_t *handle);
 int table_exists(apr_dbd_t *handle, const char *name);
 
+/* ra_store_list's rows, copied into *rows (ra_partner_t) in p. */
+ra_store_result_e list_rows(apr_pool_t *p, const ra_store_conn_t *conn, const char *tenant,
+                            const ra_query_t *query, apr_int64_t limit, apr_int64_t offset,
+                            apr_array_header_t **rows, const char **error);
+
 /* A list's query options, asserted valid. */
 void parse(ra_version_e version, const char *args, ra_query_t *query);
 

@@ -28,5 +28,6 @@ Suite *schema_suite(void);
 Suite *store_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
+Suite *json_writer_suite(void);
 
 #endif

@@ -389,7 +389,7 @@ START_TEST(upgrade_keeps_rows_for_legacy_tenant)
     ra_query_t q;
     apr_array_header_t *rows;
     parse(RA_VERSION_BETA, "$orderby=lastConnectionDateTime desc", &q);
-    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
+    ck_assert_int_eq(list_rows(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
     ck_assert_int_eq(rows->nelts, 3);
     ck_assert_str_eq(APR_ARRAY_IDX(rows, 0, ra_partner_t).values[RA_PROP_ID], "full");
     ck_assert_str_eq(APR_ARRAY_IDX(rows, 1, ra_partner_t).values[RA_PROP_ID], "half");

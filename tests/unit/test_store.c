@@ -532,7 +532,7 @@ static const char *list_ids(const ra_store_conn_t *conn, const char *tenant, con
     apr_array_header_t *rows;
     const char *error = "(unset)";
     parse(RA_VERSION_BETA, args, &q);
-    ck_assert_int_eq(ra_store_list(pool, conn, tenant, &q, limit, offset, &rows, &error),
+    ck_assert_int_eq(list_rows(pool, conn, tenant, &q, limit, offset, &rows, &error),
                      RA_STORE_DONE);
     ck_assert_ptr_null(error);
     return ids_of(rows, rows->nelts);
@@ -549,7 +549,7 @@ static const char *all_pages(const ra_store_conn_t *conn, const char *tenant, co
         apr_array_header_t *rows;
         ra_key_value_t last[RA_PROP_COUNT];
         parse(RA_VERSION_BETA, args, &q);
-        ck_assert_int_eq(ra_store_list(pool, conn, tenant, &q, page + 1, 0, &rows, &error),
+        ck_assert_int_eq(list_rows(pool, conn, tenant, &q, page + 1, 0, &rows, &error),
                          RA_STORE_DONE);
         if (rows->nelts > 0) {
             ids = apr_pstrcat(pool, ids, *ids ? "," : "", ids_of(rows, page), NULL);
@@ -682,7 +682,7 @@ START_TEST(query_timeout_stops_a_long_scan)
     parse(RA_VERSION_BETA, "$filter=contains(displayName,'none')", &q);
 
     conn.query_timeout = apr_time_from_msec(1);
-    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error),
+    ck_assert_int_eq(list_rows(pool, &conn, T1, &q, 10, 0, &rows, &error),
                      RA_STORE_TIMED_OUT);
     ck_assert_int_eq(ra_store_count(pool, &conn, T1, q.filter, &count, &error),
                      RA_STORE_TIMED_OUT);
@@ -693,7 +693,7 @@ START_TEST(query_timeout_stops_a_long_scan)
                                     "WHERE display_name LIKE '%none%'"), "0");
 
     conn.query_timeout = 0;
-    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
+    ck_assert_int_eq(list_rows(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
     ck_assert_int_eq(rows->nelts, 0);
     ck_assert_int_eq(ra_store_count(pool, &conn, T1, NULL, &count, &error), RA_STORE_DONE);
     ck_assert_int_eq(count, ROWS);
@@ -737,7 +737,7 @@ START_TEST(list_and_count_per_tenant)
     ra_query_t q;
     apr_array_header_t *rows;
     parse(RA_VERSION_BETA, "$filter=id eq 'a4'", &q);
-    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
+    ck_assert_int_eq(list_rows(pool, &conn, T1, &q, 10, 0, &rows, &error), RA_STORE_DONE);
     ck_assert_int_eq(rows->nelts, 1);
     ra_partner_t got, *listed = &APR_ARRAY_IDX(rows, 0, ra_partner_t);
     ck_assert_int_eq(ra_store_get(pool, &conn, T1, "a4", &got, &error), RA_STORE_DONE);
@@ -829,7 +829,7 @@ START_TEST(paging_by_instant)
     apr_array_header_t *listed;
     const char *error;
     parse(RA_VERSION_BETA, "$orderby=lastConnectionDateTime", &q);
-    ck_assert_int_eq(ra_store_list(pool, &conn, T1, &q, 1, 0, &listed, &error), RA_STORE_DONE);
+    ck_assert_int_eq(list_rows(pool, &conn, T1, &q, 1, 0, &listed, &error), RA_STORE_DONE);
     ck_assert_str_eq(APR_ARRAY_IDX(listed, 0, ra_partner_t).values[RA_PROP_LAST_CONNECTION],
                      "2017-01-01T00:00:00+05:00");
     close_db(h);
