@@ -34,7 +34,7 @@ UNIT_HDRS := $(wildcard tests/unit/*.h) tests/fuzz/jw_oracle.h
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 
-.PHONY: schema all deps run token test check unit asan integration install uninstall deb clean bench
+.PHONY: schema all deps patroni run token test check unit asan integration install uninstall deb clean bench
 
 all: $(MODULE)
 
@@ -135,6 +135,12 @@ test: deps-test
 check: deps-test
 	$(MAKE) all build/unit_tests
 	tools/run-tests.sh --check
+
+# One etcd and two Patroni-managed PostgreSQL instances, a leader crash under
+# load (tests/integration/test_patroni.py; docs/operations.md, "Patroni and
+# etcd"): a minute or two, too heavy for make test.
+patroni: deps-patroni all
+	RA_PATRONI=1 $(PYTHON) -m pytest -p no:cacheprovider -s -rA tests/integration/test_patroni.py
 
 run: deps-run all
 	tools/run-dev.sh $(PORT) $(TLS_PORT)

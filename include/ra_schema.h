@@ -64,7 +64,9 @@ typedef struct {
 typedef enum {
     RA_SCHEMA_READY,        /* the tables exist, and this module can serve them */
     RA_SCHEMA_UNREACHABLE,  /* could not connect */
-    RA_SCHEMA_BROKEN        /* connected, but unusable or not upgradable: *error says why */
+    RA_SCHEMA_BROKEN,       /* connected, but unusable or not upgradable: *error says why */
+    RA_SCHEMA_NEEDS_ADMIN   /* PostgreSQL: the tables are missing (or not granted) and this
+                             * role may not create them; *error says which */
 } ra_schema_state_e;
 
 /* Start-up, before any pooled connection: connects with the driver, creates

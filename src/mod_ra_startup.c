@@ -200,6 +200,14 @@ static ra_schema_state_e setup_here(apr_pool_t *p, const ra_server_config_t *scf
                                    error);
 }
 
+/* What the administrator does for a role that may not create tables (the
+ * module then runs no DDL at start-up): docs/operations.md, "A role that
+ * cannot create tables". */
+#define RA_NEEDS_ADMIN_REMEDY "an administrator runs the schema once as a role that may " \
+    "(psql -f /usr/share/libapache2-mod-remoteassist/schema-pgsql.sql, or sql/schema.sql " \
+    "and each sql/step-NNN.sql) and grants this role SELECT, INSERT, UPDATE, DELETE on " \
+    "remote_assistance_partners and SELECT on remoteassist_schema"
+
 /* What a check or set-up done in another process reports through a pipe. */
 typedef struct {
     int state;
@@ -586,13 +594,22 @@ static void check_pool_size(apr_pool_t *p, server_rec *s, const ra_server_config
     per_child = per_child > dbd_min ? per_child : dbd_min;
     long needed = 2L * children * per_child;
     if (needed > limit) {
+        /* DBDMax lowers a child's share down to one connection and to
+         * DBDMin, no further (prefork's children have one thread: DBDMax
+         * cannot help them at all); past that, fewer children must */
+        long fits = limit / (2L * (children > 0 ? children : 1));
+        long least = dbd_min > 1 ? dbd_min : 1;
+        long workers = limit / (2L * least) * (threads > 0 ? threads : 1);
+        const char *remedy = fits >= least
+            ? apr_psprintf(p, "lower DBDMax to %ld", fits)
+            : apr_psprintf(p, "no DBDMax fits (a child keeps at least %ld): lower "
+                           "MaxRequestWorkers to %ld", least, workers);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00068)
                      "%s allows %ld connections to ordinary roles, but this node may open "
                      "%ld: up to %d children (MaxRequestWorkers / ThreadsPerChild) x %d each "
                      "(DBDMax %d, ThreadsPerChild %d), twice during a graceful restart; "
-                     "lower DBDMax to %ld or raise max_connections (and multiply by the "
-                     "number of nodes)", db->name, limit, needed, children, per_child, dbd_max,
-                     threads, limit / (2L * (children > 0 ? children : 1)));
+                     "%s or raise max_connections (and multiply by the number of nodes)",
+                     db->name, limit, needed, children, per_child, dbd_max, threads, remedy);
     }
 }
 
@@ -655,6 +672,12 @@ static void setup_databases(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *ma
                          "%s: %s; it worked before this restart: its locations answer 503 "
                          "until a child's retry (every %d s) finds it usable again",
                          db->name, error, RA_SETUP_RETRY_INTERVAL);
+        }
+        else if (state == RA_SCHEMA_NEEDS_ADMIN) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00121)
+                         "%s: %s: " RA_NEEDS_ADMIN_REMEDY "; its locations answer 503 until "
+                         "then (each child retries every %d s, no restart needed)", db->name,
+                         error, RA_SETUP_RETRY_INTERVAL);
         }
         else if (state == RA_SCHEMA_UNREACHABLE && !sqlite) {
             /* a database that starts after httpd is normal: answer 503 meanwhile */
@@ -779,6 +802,11 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                          "DBDParams (%s): %s; not refused, as PostgreSQL may start later, "
                          "but its locations will answer 503 until it answers", name,
                          login_hint(ptemp, error));
+        }
+        else if (state == RA_SCHEMA_NEEDS_ADMIN) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00120)
+                         "DBDParams (%s): %s: " RA_NEEDS_ADMIN_REMEDY, name, error);
+            problems++;
         }
         else if (state != RA_SCHEMA_READY) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00071)

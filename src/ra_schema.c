@@ -46,6 +46,7 @@ typedef struct {
     apr_dbd_t *handle;
     ra_dialect_e dialect;
     const char *error;
+    int needs_admin;   /* the error is one only an administrator can fix */
 } setup_t;
 
 /* A statement on the set-up connection that may return rows, all read. */
@@ -219,6 +220,34 @@ static int run_steps(setup_t *st, ra_schema_outcome_t *out)
     return 1;
 }
 
+/* PostgreSQL, when the tables are not to be seen: whether this role could
+ * create them. A least-privilege role (docs/operations.md) may not, and then
+ * says which of the administrator's steps is missing: the tables, or the
+ * grants on tables that exist (information_schema shows a role only what it
+ * may use; to_regclass sees past that). */
+static int may_create_tables(setup_t *st)
+{
+    const char *why = NULL;
+
+    if (st->dialect != RA_DIALECT_PGSQL) {
+        return 1;
+    }
+    select_all(st, "SELECT CASE "
+               "WHEN to_regclass('" TABLE "') IS NOT NULL THEN format('the tables exist, "
+               "but role %I has no privileges on them', current_user) "
+               "WHEN current_schema() IS NULL THEN format('the tables are missing, and role "
+               "%I has no schema on its search_path to create them in', current_user) "
+               "WHEN NOT has_schema_privilege(current_schema(), 'CREATE') THEN format('the "
+               "tables are missing, and role %I may not create tables in schema %I', "
+               "current_user, current_schema()) END", &why);
+    if (!why || !*why) {
+        return 1;
+    }
+    st->error = apr_pstrdup(st->pool, why);
+    st->needs_admin = 1;
+    return 0;
+}
+
 /* Brings the tables to this module's level inside the open transaction, or
  * serves a higher level that declares this module able to (the rule in
  * ra_schema.h). */
@@ -245,7 +274,7 @@ static int migrate(setup_t *st, const char *legacy_tenant, ra_schema_outcome_t *
     out->oldest_reader = RA_SCHEMA_BASE_LEVEL;
     if (!table_exists(st, TABLE)) {
         out->found = 0;
-        return create_schema(st) && run_steps(st, out);
+        return may_create_tables(st) && create_schema(st) && run_steps(st, out);
     }
     out->found = 1;
     const char *count = NULL;
@@ -314,7 +343,7 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
                                 ra_schema_outcome_t *outcome, const char **error)
 {
     const char *open_error = NULL;
-    setup_t st = { pool, NULL, NULL, RA_DIALECT_SQLITE, NULL };
+    setup_t st = { pool, NULL, NULL, RA_DIALECT_SQLITE, NULL, 0 };
     int ok;
 
     *error = NULL;
@@ -371,7 +400,7 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
     if (!ok || !apply) {
         outcome->legacy_rows = -1; /* rolled back: no row was carried over */
     }
-    return ok ? RA_SCHEMA_READY : RA_SCHEMA_BROKEN;
+    return ok ? RA_SCHEMA_READY : st.needs_admin ? RA_SCHEMA_NEEDS_ADMIN : RA_SCHEMA_BROKEN;
 }
 
 ra_schema_state_e ra_schema_setup(apr_pool_t *pool, const char *driver_name,
@@ -392,7 +421,7 @@ ra_schema_state_e ra_schema_connection_limit(apr_pool_t *pool, const char *drive
                                              const char *params, long *limit,
                                              const char **error)
 {
-    setup_t st = { pool, NULL, NULL, RA_DIALECT_PGSQL, NULL };
+    setup_t st = { pool, NULL, NULL, RA_DIALECT_PGSQL, NULL, 0 };
     const char *value = NULL;
 
     *error = NULL;

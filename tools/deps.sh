@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian 12 packages a make target needs, and only those missing.
-# Usage: tools/deps.sh build|run|test|bench|deb
+# Usage: tools/deps.sh build|run|test|bench|deb|patroni
 # As root it runs apt-get (update once, then install); otherwise it prints the
 # apt-get line and fails, so nothing is half-built on a machine without the deps.
 set -eu
@@ -9,7 +9,10 @@ build="apache2 apache2-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 l
 python="python3 python3-jwt python3-cryptography"
 # make deb: dh and dh_apache2 (apache2-dev, in build), dpkg-buildpackage, lintian
 deb="debhelper dpkg-dev lintian"
-test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql sqlite3 wrk nginx clang libclang-rt-14-dev $deb"
+# pgbouncer: the pooler tests (tests/integration/test_pgbouncer.py)
+test="$python python3-pytest python3-requests check libaprutil1-dbd-pgsql postgresql pgbouncer sqlite3 wrk nginx clang libclang-rt-14-dev $deb"
+# make patroni: one etcd and two Patroni-managed PostgreSQL instances
+patroni="$python python3-pytest python3-requests libaprutil1-dbd-pgsql postgresql patroni etcd-server etcd-client"
 bench="$python wrk postgresql libaprutil1-dbd-pgsql sqlite3 python3-requests"
 
 case "${1:-}" in
@@ -18,7 +21,8 @@ case "${1:-}" in
     test)  want="$build $test" ;;
     bench) want="$build $bench" ;;
     deb)   want="$build $deb" ;;
-    *) echo "usage: $0 build|run|test|bench|deb" >&2; exit 2 ;;
+    patroni) want="$build $patroni" ;;
+    *) echo "usage: $0 build|run|test|bench|deb|patroni" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -30,6 +30,14 @@ def _as_postgres(args, **kw):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
 
 
+def psql(port, sql, db, user="postgres"):
+    """sql run by psql on 127.0.0.1:port; the unaligned, tuples-only output."""
+    p = subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(port), "-U", user,
+                        "-d", db, "-At", "-P", "null=\\N", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       check=True, capture_output=True, text=True)
+    return p.stdout.strip()
+
+
 class PgCluster:
     def __init__(self, workdir=None, port=None, settings=()):
         self.dir = workdir or tempfile.mkdtemp(prefix="ra-pg-")
@@ -44,10 +52,13 @@ class PgCluster:
         """What DBDParams gets: libpq keywords, over TCP with trust auth."""
         return f"host=127.0.0.1 port={self.port} dbname={self.database} user=postgres"
 
-    def start(self):
+    def _own_dir(self):
         os.makedirs(self.dir, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
+
+    def start(self):
+        self._own_dir()
         if not os.path.exists(self.data):
             _as_postgres([_pg_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
                           "-E", "UTF8", "--no-sync"])
@@ -55,9 +66,27 @@ class PgCluster:
                             "-c listen_addresses=127.0.0.1"] + [f"-c {s}" for s in self.settings])
         _as_postgres([_pg_bin("pg_ctl"), "-D", self.data, "-o", options, "-l", self.log,
                       "-w", "-t", "60", "start"])
-        if self.database not in self.psql("SELECT datname FROM pg_database", db="postgres"):
+        # a standby has the primary's databases, and can create none
+        if (not os.path.exists(os.path.join(self.data, "standby.signal"))
+                and self.database not in self.psql("SELECT datname FROM pg_database",
+                                                   db="postgres")):
             self.psql(f"CREATE DATABASE {self.database}", db="postgres")
         return self
+
+    def base_backup(self, workdir=None, settings=None, args=()):
+        """pg_basebackup of this (running) cluster into a new, unstarted
+        cluster whose settings default to this one's; args go to
+        pg_basebackup."""
+        other = PgCluster(workdir, settings=self.settings if settings is None else settings)
+        other._own_dir()
+        _as_postgres([_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
+                      "-U", "postgres", "-D", other.data, "-X", "stream", "-c", "fast"]
+                     + list(args))
+        return other
+
+    def kill(self):
+        """pg_ctl stop -m immediate: a crash, as far as clients can tell."""
+        _as_postgres([_pg_bin("pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop"])
 
     def stop(self, mode="fast"):
         """pg_ctl stop; mode "immediate" is a crash: no shutdown checkpoint,
@@ -147,11 +176,7 @@ class PgCluster:
 
     def psql(self, sql, db=None):
         """Runs sql; returns the unaligned, tuples-only output."""
-        p = subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(self.port),
-                            "-U", "postgres", "-d", db or self.database, "-At", "-P", "null=\\N",
-                            "-v", "ON_ERROR_STOP=1", "-c", sql],
-                           check=True, capture_output=True, text=True)
-        return p.stdout.strip()
+        return psql(self.port, sql, db or self.database)
 
     def destroy(self):
         self.thaw()
