@@ -6,11 +6,11 @@ APXS      ?= apxs
 PYTHON    ?= /usr/bin/python3
 PORT      ?= 8080
 TLS_PORT  ?= 8443
-PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3
+PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3 libxml-2.0
 # what the module links besides httpd's own APR (libcurl: keys from a URL,
 # in the httpd glue only; libpq: PostgreSQL connection strings read without
-# their secrets)
-LIBS      := jansson cjose openssl sqlite3 libcurl libpq
+# their secrets; libxml2: the writer of $metadata's CSDL XML)
+LIBS      := jansson cjose openssl sqlite3 libcurl libpq libxml-2.0
 WARN      := -std=gnu11 -Wall -Wextra -Werror
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -18,11 +18,11 @@ SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNITS     := src/ra_jose.c src/ra_keyset.c src/ra_token.c src/ra_url_keys.c \
              src/ra_entity.c src/ra_route.c src/ra_query.c src/ra_commit.c src/ra_token_cache.c \
              src/ra_odata.c src/ra_dbd.c src/ra_schema.c src/ra_store.c src/ra_sql.c \
-             src/ra_metrics.c src/ra_json_writer.c
+             src/ra_metrics.c src/ra_json_writer.c src/ra_csdl.c
 GLUE      := src/mod_ra_config.c src/mod_ra_startup.c src/mod_ra_request.c \
              src/mod_ra_dispatch.c src/mod_ra_create.c src/mod_ra_read.c \
              src/mod_ra_update.c src/mod_ra_delete.c src/mod_ra_actions.c \
-             src/mod_ra_keys.c src/mod_ra_observe.c
+             src/mod_ra_keys.c src/mod_ra_observe.c src/mod_ra_service.c
 SCHEMAS   := build/ra_schema_pgsql.h build/ra_schema_sqlite.h build/ra_schema_steps.h
 HEADERS   := $(wildcard include/*.h) $(SCHEMAS)
 MODULE    := .libs/mod_remoteassist.so

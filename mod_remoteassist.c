@@ -35,6 +35,7 @@ static void register_hooks(apr_pool_t *p)
     /* first: the counters exist before the keys' first fetch counts */
     ap_hook_post_config(ra_observe_post_config, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_post_config(ra_startup_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(ra_service_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* before mod_watchdog's (APR_HOOK_LAST), which starts what is registered */
     ap_hook_post_config(ra_keys_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ra_startup_child_init, NULL, NULL, APR_HOOK_MIDDLE);

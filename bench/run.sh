@@ -26,7 +26,7 @@ gcc $cflags $(pkg-config --cflags jansson sqlite3) -o "$out/sqlite_script" \
 # shellcheck disable=SC2086
 gcc $cflags -I include -I build $(pkg-config --cflags $pkgs) -o "$out/module_sql" \
     bench/module_sql.c src/ra_dbd.c src/ra_store.c src/ra_sql.c src/ra_query.c src/ra_entity.c \
-    src/ra_json_writer.c src/ra_schema.c \
+    src/ra_json_writer.c src/ra_odata.c src/ra_schema.c \
     $(pkg-config --libs $pkgs) -lm
 # shellcheck disable=SC2086
 gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/verify_speed" \

@@ -53,6 +53,11 @@ void ra_request_retrieve_optional_fns(void);
 
 /* mod_ra_dispatch.c: which requests are the module's, and the dispatch table */
 int ra_dispatch_translate_name(request_rec *r);
+
+/* mod_ra_service.c: $metadata of each version, built once */
+int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s);
+
 int ra_dispatch_map_to_storage(request_rec *r);
 int ra_dispatch_handler(request_rec *r);
 void ra_dispatch_insert_error_filter(request_rec *r);

@@ -33,4 +33,13 @@ int ra_op_delete(ra_request_t *rq);
 int ra_op_begin_onboarding(ra_request_t *rq);
 int ra_op_disconnect(ra_request_t *rq);
 
+/* mod_ra_service.c: the service root's own resources */
+int ra_op_metadata(ra_request_t *rq);
+int ra_op_service_document(ra_request_t *rq);
+int ra_op_device_management(ra_request_t *rq);
+
+/* {root}/$metadata */
+const char *ra_service_metadata_url(apr_pool_t *pool, const char *service_root);
+
+
 #endif

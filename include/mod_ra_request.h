@@ -36,6 +36,7 @@ typedef struct {
     ra_metric_op_e operation;   /* once dispatched */
     apr_time_t db_start;        /* when it asked for the database; 0: not yet */
     ra_jw_t *jw;                /* the body's writer, once ra_body() made it */
+    ra_jw_metadata_e metadata;  /* odata.metadata of JSON bodies ($format, Accept) */
     apr_bucket_brigade *body;   /* what it wrote */
 } ra_request_t;
 
@@ -86,6 +87,13 @@ int ra_not_found(ra_request_t *rq);
 
 /* 412: the partner's ETag is not the one If-Match names. */
 int ra_precondition_failed(ra_request_t *rq);
+
+/* RFC 9110 13.2.2 against the current entity tag etag of the resource, in
+ * its order: If-Match first (412 unless "*" or it names etag), then
+ * If-None-Match ("*" or a list naming etag, compared weakly): 304 with the
+ * ETag and no body for a read, 412 for a change. Returns OK when the
+ * request may go on, else DONE once answered. */
+int ra_check_preconditions(ra_request_t *rq, const char *etag, int read);
 
 /* The bearer token, the tenant restriction and the caller's permission for
  * access: 401 or 403 with RFC 6750's WWW-Authenticate when refused. */

@@ -88,10 +88,12 @@ void ra_entity_apply(ra_partner_t *target, const ra_partner_t *patch);
 
 /* Writes the entity as a JSON object: @odata.context (when context_url is
  * not NULL), @odata.type, @odata.etag (when the partner has one), each at
- * metadata level minimal, then the version's properties in order; select
- * (RA_PROP_BIT mask) limits them, 0 means all. */
+ * metadata level minimal; at level full also @odata.id and @odata.editLink
+ * ({collection_url}('{id}')), the two actions' targets and the type of each
+ * property JSON cannot tell (DateTimeOffsets, the enum); then the version's
+ * properties in order; select (RA_PROP_BIT mask) limits them, 0 means all. */
 void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e version,
-                     unsigned select, const char *context_url);
+                     unsigned select, const char *context_url, const char *collection_url);
 
 /* Parses an Edm.DateTimeOffset literal as Graph accepts it:
  * YYYY-MM-DDThh:mm[:ss[.f{1,7}]](Z|+hh:mm|-hh:mm), a real calendar date.
@@ -113,6 +115,14 @@ int ra_entity_id_valid(const char *s);
 
 /* Whether s is a member of remoteAssistanceOnboardingStatus (case-sensitive). */
 int ra_entity_status_valid(const char *s);
+
+/* The members of remoteAssistanceOnboardingStatus have the values 0..2 in
+ * Graph's CSDL (notOnboarded, onboarding, onboarded); OData orders and
+ * compares an enum by them. The value of member s, or -1; the member of
+ * value, or NULL. */
+#define RA_ENTITY_STATUS_MEMBERS 3
+int ra_entity_status_value(const char *s);
+const char *ra_entity_status_member(int value);
 
 /* A fresh opaque ETag value (without quotes or W/). */
 const char *ra_entity_new_etag(apr_pool_t *pool);

@@ -7,9 +7,26 @@
 #include <apr_time.h>
 
 #include "ra_entity.h"
+#include "ra_json_writer.h"
 
 #define RA_ODATA_CONTENT_TYPE "application/json;odata.metadata=minimal;" \
     "odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+/* The Content-Type of a JSON answer at level, its parameters as
+ * RA_ODATA_CONTENT_TYPE's (a constant string). */
+const char *ra_odata_content_type(ra_jw_metadata_e level);
+
+/* A $format value: json, xml, or application/json or application/xml with
+ * parameters (odata.metadata=none|minimal|full for JSON; others ignored),
+ * case-insensitive. Returns 1 with *json and *level (minimal unless named),
+ * or 0 for anything else. */
+int ra_odata_format(apr_pool_t *pool, const char *format, int *json,
+                    ra_jw_metadata_e *level);
+
+/* The metadata level the Accept header asks of JSON: the odata.metadata
+ * parameter of its first application/json member that has one, else
+ * minimal; -1 when that parameter names no level (406). */
+int ra_odata_accept_metadata(apr_pool_t *pool, const char *accept);
 
 /* Longest client-request-id echoed back. */
 #define RA_ODATA_CLIENT_REQUEST_ID_MAX 128

@@ -61,21 +61,30 @@ typedef struct {
     int count;                  /* $count=true */
     int after_set;              /* a $skiptoken: rows after after[] */
     ra_key_value_t after[RA_PROP_COUNT];
+    const char *format;         /* $format as given; NULL: absent */
+    int format_json;            /* $format names JSON (else XML) */
+    int metadata;               /* $format's odata.metadata (ra_jw_metadata_e) */
+    const char *alias_args;     /* the parameter aliases, encoded, for nextLink */
 } ra_query_t;
 
 /* What the request addresses decides which options it may carry. */
 typedef enum {
     RA_QUERY_LIST,    /* every option */
     RA_QUERY_COUNT,   /* /$count: $filter */
-    RA_QUERY_ENTITY,  /* one entity: $select */
+    RA_QUERY_ENTITY,  /* one entity: $select, $format */
+    RA_QUERY_SERVICE, /* the service root's resources: $format */
     RA_QUERY_NONE     /* writes and actions: none */
 } ra_query_target_e;
 
 /* Parses a raw (percent-encoded) query string, NULL for none. Custom options
- * (names without '$') are ignored, as OData allows; an unknown or
- * unsupported system option, one the target does not take, a repeated one,
- * a syntax error (with its position) or an unknown property is an error:
- * returns 0 with *message a Graph error message naming the option. */
+ * (names without '$') are ignored, as OData allows; on beta a system
+ * option's name without its '$' is that option, as Graph's beta takes it
+ * (v1.0 refuses it, as Graph's v1.0 does). Parameter aliases (@name=value)
+ * stand for a literal in $filter and for a property in $orderby; one used
+ * without a value is an error. An unknown or unsupported system option, one
+ * the target does not take, a repeated one, a syntax error (with its
+ * position) or an unknown property is an error: returns 0 with *message a
+ * Graph error message naming the option. */
 int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
                    const char *args, ra_query_t *query, const char **message);
 

@@ -557,6 +557,38 @@ static int section_problem(const ra_dir_config_t *own, const char *why)
     return 1;
 }
 
+/* The module claims the service root's own resources ($metadata, the
+ * service document, deviceManagement) under each collection's version root
+ * at translate_name, before any <Location> of another handler could: such a
+ * <Location> never applies to them, which apachectl -t says (a warning: the
+ * site still serves). */
+static void check_service_claims(server_rec *s, apr_array_header_t *sections)
+{
+    const apr_array_header_t *list = ra_server_config(s)->collections;
+    ap_conf_vector_t **sec = (ap_conf_vector_t **)sections->elts;
+
+    for (int i = 0; list && i < sections->nelts; i++) {
+        const core_dir_config *core = ap_get_core_module_config(sec[i]);
+        const ra_dir_config_t *own = ap_get_module_config(sec[i], &remoteassist_module);
+        if (!core->d || core->r || (own && own->serves)) {
+            continue;
+        }
+        for (int c = 0; c < list->nelts; c++) {
+            const char *collection = APR_ARRAY_IDX(list, c, const char *);
+            size_t root_len = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
+            ra_route_t route;
+            if (root_len > 0 && !strncasecmp(core->d, collection, root_len)
+                && ra_route_service(core->d + root_len, &route)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00151)
+                             "<Location %s> does not apply: the module answers that path "
+                             "itself, as part of the service that <Location %s> serves, "
+                             "under that <Location>'s configuration; move what it sets "
+                             "there", core->d, collection);
+            }
+        }
+    }
+}
+
 /* A section that serves our handler needs keys, and its server a database
  * this module can use; global, when set, is a problem of the whole
  * configuration that every serving section shares. Returns the number of
@@ -673,6 +705,7 @@ int ra_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         scfg->serves = 0;
         problems += check_sections(pconf, ptemp, s, core->sec_url, 1, global);
         problems += check_sections(pconf, ptemp, s, core->sec_dir, 0, global);
+        check_service_claims(s, core->sec_url);
     }
     if (problems && !ra_config_testing()) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, RALOGNO(00064)

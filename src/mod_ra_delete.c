@@ -12,6 +12,7 @@ int ra_op_delete(ra_request_t *rq)
 {
     request_rec *r = rq->r;
     const char *if_match = apr_table_get(r->headers_in, "If-Match");
+    const char *if_none_match = apr_table_get(r->headers_in, "If-None-Match");
     const char *expected = NULL, *error;
     ra_partner_t current;
     int rc;
@@ -20,12 +21,12 @@ int ra_op_delete(ra_request_t *rq)
         return rc;
     }
     ra_store_result_e found = RA_STORE_DONE;
-    if (if_match && strcmp(if_match, "*")) {
-        /* only the version the client has seen may go */
+    if ((if_match && strcmp(if_match, "*")) || if_none_match) {
+        /* only the version the preconditions were checked against may go */
         found = ra_store_get(r->pool, &rq->conn, rq->token.tenant, rq->route.id, &current,
                              &error);
-        if (found == RA_STORE_DONE && !ra_entity_if_match(if_match, current.etag)) {
-            return ra_precondition_failed(rq);
+        if (found == RA_STORE_DONE && (rc = ra_check_preconditions(rq, current.etag, 0)) != OK) {
+            return rc;
         }
         expected = found == RA_STORE_DONE ? current.etag : NULL;
     }

@@ -47,6 +47,14 @@ static const ra_operation_t operations[] = {
       ra_op_begin_onboarding, RA_METRIC_OP_BEGIN_ONBOARDING },
     { RA_ROUTE_DISCONNECT, M_POST, "POST", RA_ACCESS_WRITE, RA_QUERY_NONE, ra_op_disconnect,
       RA_METRIC_OP_DISCONNECT },
+    /* the service root's own resources (ra_route_service), behind the same
+     * token as the entity set: a section's Require and tenants guard them */
+    { RA_ROUTE_SERVICE_DOCUMENT, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_SERVICE,
+      ra_op_service_document, RA_METRIC_OP_OTHER },
+    { RA_ROUTE_METADATA, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_SERVICE, ra_op_metadata,
+      RA_METRIC_OP_OTHER },
+    { RA_ROUTE_DEVICE_MANAGEMENT, M_GET, "GET", RA_ACCESS_READ, RA_QUERY_SERVICE,
+      ra_op_device_management, RA_METRIC_OP_OTHER },
 };
 #define OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
@@ -82,6 +90,8 @@ typedef struct {
     const char *path;
     const char *root_path;
     ra_metric_op_e operation;
+    int service;            /* a resource of the service root: route holds it */
+    ra_route_t route;
 } ra_claim_t;
 
 /* The plain <Location> serving the entity set that path falls under,
@@ -98,6 +108,27 @@ static const char *collection_of(const server_rec *s, const char *path)
     return NULL;
 }
 
+/* The service root's own resources ($metadata, the service document, the
+ * singleton: ra_route_service's list) under the version root of a plain
+ * <Location> serving the entity set: that collection, with route filled;
+ * else NULL. A collection at the site's root claims no service document:
+ * "/" stays the site's. */
+static const char *service_collection_of(const server_rec *s, const char *path,
+                                         ra_route_t *route)
+{
+    const apr_array_header_t *list = ra_server_config(s)->collections;
+    for (int i = 0; list && i < list->nelts; i++) {
+        const char *collection = APR_ARRAY_IDX(list, i, const char *);
+        size_t root_len = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
+        if (!strncasecmp(path, collection, root_len)
+            && ra_route_service(path + root_len, route)
+            && (root_len > 0 || route->kind != RA_ROUTE_SERVICE_DOCUMENT)) {
+            return collection;
+        }
+    }
+    return NULL;
+}
+
 /* httpd matches <Location> paths by whole segments and case-sensitively, so
  * the entity URL a 201 puts in Location, .../remoteAssistancePartners('id'),
  * and Graph's case-insensitive spellings would miss the section. The module
@@ -105,6 +136,10 @@ static const char *collection_of(const server_rec *s, const char *path)
  * the section's own spelling (with a '/' before a key in parentheses) for
  * the walk httpd repeats after map_to_storage, and the claim keeps the path
  * to route. A request the first walk already matched is claimed as is.
+ * The service root's own resources are claimed the same way, their URI
+ * rewritten to the entity set's: the partners' <Location> (its Require,
+ * authentication and the module's settings) applies to them exactly as to
+ * the entity set, with no <Location> of their own.
  * A claimed URL maps to no file (as mod_proxy's "proxy:" ones): core's
  * translation, which fails on a path longer than a file name may be, never
  * runs for it. */
@@ -113,6 +148,7 @@ int ra_dispatch_translate_name(request_rec *r)
     const ra_dir_config_t *cfg = ra_dir_config(r);
     const char *collection;
     ra_claim_t *claim;
+    ra_route_t route;
 
     if (cfg && cfg->serves) {
         claim = apr_pcalloc(r->pool, sizeof(*claim));
@@ -126,6 +162,16 @@ int ra_dispatch_translate_name(request_rec *r)
                                           len - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1));
         r->uri = apr_pstrcat(r->pool, collection, r->uri[len] == '(' ? "/" : "",
                              r->uri + len, NULL);
+    }
+    else if ((collection = service_collection_of(r->server, r->uri, &route)) != NULL) {
+        size_t root_len = strlen(collection) - (sizeof(RA_ROUTE_COLLECTION_PATH) - 1);
+        claim = apr_pcalloc(r->pool, sizeof(*claim));
+        claim->path = r->uri;
+        claim->root_path = apr_pstrmemdup(r->pool, collection, root_len);
+        claim->service = 1;
+        claim->route = route;
+        claim->route.root_path = apr_pstrmemdup(r->pool, r->uri, root_len);
+        r->uri = apr_pstrdup(r->pool, collection);
     }
     else {
         return DECLINED;
@@ -273,10 +319,26 @@ static int answer_options(ra_request_t *rq)
         apr_table_setn(r->headers_out, "Access-Control-Allow-Methods", allow);
         apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
                        wanted ? wanted : "Authorization, Content-Type, Accept, "
-                                         "client-request-id, If-Match, Prefer");
+                                         "client-request-id, If-Match, If-None-Match, Prefer");
         apr_table_setn(r->headers_out, "Access-Control-Max-Age", "600");
     }
     return ra_respond(rq, HTTP_NO_CONTENT, NULL, NULL, 0);
+}
+
+/* The odata.metadata level of the JSON answer: $format's, else Accept's;
+ * 406 for a level OData does not define. */
+static int metadata_level(ra_request_t *rq)
+{
+    int level = rq->query.format ? rq->query.metadata
+                : ra_odata_accept_metadata(rq->r->pool,
+                                           apr_table_get(rq->r->headers_in, "Accept"));
+    if (level < 0) {
+        return ra_fail(rq, HTTP_NOT_ACCEPTABLE, "NotAcceptable",
+                       "The Accept header asks for an odata.metadata level other than "
+                       "none, minimal or full.");
+    }
+    rq->metadata = (ra_jw_metadata_e)level;
+    return OK;
 }
 
 int ra_dispatch_handler(request_rec *r)
@@ -297,10 +359,12 @@ int ra_dispatch_handler(request_rec *r)
                                                      rq.cfg->unusable, NULL));
     }
     claim = ap_get_module_config(r->request_config, &remoteassist_module);
-    switch (ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
+    switch (claim && claim->service ? (rq.route = claim->route, RA_ROUTE_OK)
+            : ra_route_parse(r->pool, claim ? claim->path : r->uri, &rq.route, &message)) {
     case RA_ROUTE_OK:
         break;
     case RA_ROUTE_BAD_KEY:
+    case RA_ROUTE_BAD_SEGMENT:
         return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
     default:
         return ra_fail(&rq, HTTP_NOT_FOUND, "ResourceNotFound", message);
@@ -326,6 +390,9 @@ int ra_dispatch_handler(request_rec *r)
     }
     if (!ra_query_parse(r->pool, rq.cfg->version, op->query, r->args, &rq.query, &message)) {
         return ra_fail(&rq, HTTP_BAD_REQUEST, "BadRequest", message);
+    }
+    if ((rc = metadata_level(&rq)) != OK) {
+        return rc;
     }
     if (!ra_startup_database_ready(r, &message)) {
         return ra_unavailable_known(&rq, message);

@@ -21,8 +21,9 @@ int ra_op_get(ra_request_t *rq)
     }
     switch (ra_store_get(rq->r->pool, &rq->conn, rq->token.tenant, rq->route.id, &partner,
                          &error)) {
-    case RA_STORE_DONE:
-        return ra_respond_entity(rq, HTTP_OK, &partner);
+    case RA_STORE_DONE: /* If-None-Match: 304 for the version the client has */
+        rc = ra_check_preconditions(rq, partner.etag, 1);
+        return rc != OK ? rc : ra_respond_entity(rq, HTTP_OK, &partner);
     case RA_STORE_MISSING:
         return ra_not_found(rq);
     default:
@@ -59,6 +60,7 @@ int ra_op_count(ra_request_t *rq)
 typedef struct {
     ra_request_t *rq;
     ra_jw_t *jw;
+    const char *collection_url; /* for full metadata's links */
     apr_int64_t page, rows;
     ra_key_value_t last[RA_PROP_COUNT];
 } page_t;
@@ -71,7 +73,8 @@ static void page_row(const ra_partner_t *partner, void *baton)
     if (p->rows++ >= p->page) {
         return;
     }
-    ra_entity_write(p->jw, partner, p->rq->cfg->version, query->select, NULL);
+    ra_entity_write(p->jw, partner, p->rq->cfg->version, query->select, NULL,
+                    p->collection_url);
     if (p->rows == p->page) {
         ra_sql_key_values(query, partner, p->last);
         for (int i = 0; i < query->order_count; i++) {
@@ -91,7 +94,8 @@ int ra_op_list(ra_request_t *rq)
 {
     request_rec *r = rq->r;
     const ra_query_t *query = &rq->query;
-    page_t page = { .rq = rq, .page = rq->cfg->page_size };
+    page_t page = { .rq = rq, .page = rq->cfg->page_size,
+                    .collection_url = ra_odata_collection_url(r->pool, rq->service_root) };
     apr_int64_t count = 0;
     ra_store_result_e result = RA_STORE_DONE;
     const char *error;
@@ -133,9 +137,7 @@ int ra_op_list(ra_request_t *rq)
         const char *next = ra_query_next_args(r->pool, query,
                                               ra_query_skiptoken(r->pool, query, page.last));
         ra_jw_member_string(page.jw, "@odata.nextLink",
-                            apr_pstrcat(r->pool, ra_odata_collection_url(r->pool,
-                                                                         rq->service_root),
-                                        "?", next, NULL));
+                            apr_pstrcat(r->pool, page.collection_url, "?", next, NULL));
     }
     ra_jw_object_close(page.jw);
     return ra_respond_written(rq, HTTP_OK);

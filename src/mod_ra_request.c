@@ -40,6 +40,7 @@ void ra_request_init(ra_request_t *rq, request_rec *r)
     r->log_id = rq->request_id; /* ErrorLogFormat/LogFormat %L show it */
     rq->client_request_id = ra_odata_client_request_id_ok(client_id) ? client_id
                                                                        : rq->request_id;
+    rq->metadata = RA_JW_METADATA_MINIMAL;
 }
 
 /* Graph's headers, and the metrics' database time, for any answer. */
@@ -98,6 +99,7 @@ ra_jw_t *ra_body(ra_request_t *rq)
         apr_brigade_cleanup(rq->body);
     }
     ra_jw_init(rq->jw, brigade_sink, rq->body);
+    rq->jw->metadata = rq->metadata;
     return rq->jw;
 }
 
@@ -128,7 +130,7 @@ int ra_respond_written(ra_request_t *rq, int status)
                       "answered as U+FFFD", rq->request_id, rq->jw->replaced);
     }
     set_headers(rq, status);
-    ap_set_content_type(r, RA_ODATA_CONTENT_TYPE);
+    ap_set_content_type(r, ra_odata_content_type(rq->metadata));
     apr_brigade_length(rq->body, 1, &length);
     ap_set_content_length(r, length);
     /* flushed now, as ra_respond does */
@@ -143,7 +145,8 @@ int ra_respond_entity(ra_request_t *rq, int status, const ra_partner_t *partner)
     const char *context = ra_odata_context_url(r->pool, rq->service_root, rq->cfg->version,
                                                rq->query.select, 1);
     apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, partner->etag));
-    ra_entity_write(ra_body(rq), partner, rq->cfg->version, rq->query.select, context);
+    ra_entity_write(ra_body(rq), partner, rq->cfg->version, rq->query.select, context,
+                    ra_odata_collection_url(r->pool, rq->service_root));
     return ra_respond_written(rq, status);
 }
 
@@ -213,6 +216,27 @@ int ra_precondition_failed(ra_request_t *rq)
     return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
                    "The remoteAssistancePartner was changed since the ETag in If-Match was "
                    "read; read it again.");
+}
+
+int ra_check_preconditions(ra_request_t *rq, const char *etag, int read)
+{
+    request_rec *r = rq->r;
+    const char *if_match = apr_table_get(r->headers_in, "If-Match");
+    const char *if_none_match = apr_table_get(r->headers_in, "If-None-Match");
+
+    if (if_match && !ra_entity_if_match(if_match, etag)) {
+        return ra_precondition_failed(rq);
+    }
+    if (!if_none_match || !ra_entity_if_match(if_none_match, etag)) {
+        return OK;
+    }
+    if (read) {
+        apr_table_setn(r->headers_out, "ETag", ra_entity_etag_header(r->pool, etag));
+        return ra_respond(rq, HTTP_NOT_MODIFIED, NULL, NULL, 0);
+    }
+    return ra_fail(rq, HTTP_PRECONDITION_FAILED, "PreconditionFailed",
+                   "If-None-Match names this resource ('*' or its current ETag): nothing "
+                   "was changed.");
 }
 
 /* ------------------------------------------------------------- the token */
@@ -352,6 +376,14 @@ int ra_authorize(ra_request_t *rq, ra_access_e access)
 
 int ra_negotiate(ra_request_t *rq, const char *media_type)
 {
+    if (rq->query.format) { /* $format overrides Accept (OData 4.0 part 2, 11.2.10) */
+        if (rq->query.format_json && !strcmp(media_type, "application/json")) {
+            return OK;
+        }
+        return ra_fail(rq, HTTP_NOT_ACCEPTABLE, "NotAcceptable",
+                       apr_pstrcat(rq->r->pool, "The response is ", media_type,
+                                   ", which $format excludes.", NULL));
+    }
     if (ra_odata_accepts(rq->r->pool, apr_table_get(rq->r->headers_in, "Accept"),
                          media_type)) {
         return OK;

@@ -17,7 +17,6 @@ int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
                  ra_partner_t *result)
 {
     request_rec *r = rq->r;
-    const char *if_match = apr_table_get(r->headers_in, "If-Match");
     const char *error;
     int rc;
 
@@ -35,14 +34,14 @@ int ra_op_modify(ra_request_t *rq, ra_mutate_fn mutate, const void *baton,
         default:
             return ra_unavailable(rq, "read", error);
         }
-        if (if_match && !ra_entity_if_match(if_match, current.etag)) {
-            return ra_precondition_failed(rq);
+        if ((rc = ra_check_preconditions(rq, current.etag, 0)) != OK) {
+            return rc; /* If-Match, then If-None-Match (PATCH, actions) */
         }
         *result = current;
         mutate(rq, result, baton);
         result->etag = ra_entity_new_etag(r->pool);
         /* lands only on the version just read: a concurrent writer makes
-         * this a miss, and the loop reads again (and checks If-Match again) */
+         * this a miss, and the loop reads again (and checks the preconditions again) */
         apr_global_mutex_t *lock = ra_write_lock(rq);
         ra_store_result_e stored = ra_store_replace(r->pool, &rq->conn, rq->token.tenant,
                                                     result, current.etag, &error);

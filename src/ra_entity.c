@@ -35,9 +35,11 @@ static const prop_t props[RA_PROP_COUNT] = {
                          RA_ENTITY_DATETIME_UNSET },
 };
 
-/* Enum members are case-sensitive, as in OData JSON. */
-static const char *const onboarding_statuses[] = { "notOnboarded", "onboarding",
-                                                   "onboarded" };
+/* Enum members are case-sensitive, as in OData JSON; indexed by their
+ * values in Graph's CSDL. */
+static const char *const onboarding_statuses[RA_ENTITY_STATUS_MEMBERS] = {
+    "notOnboarded", "onboarding", "onboarded"
+};
 
 const char *ra_version_name(ra_version_e version)
 {
@@ -224,14 +226,24 @@ static int id_addressable(const char *s)
     return ra_entity_id_valid(s) && strcmp(s, ".") && strcmp(s, "..");
 }
 
-int ra_entity_status_valid(const char *s)
+int ra_entity_status_value(const char *s)
 {
-    for (size_t i = 0; i < sizeof(onboarding_statuses) / sizeof(onboarding_statuses[0]); i++) {
+    for (int i = 0; i < RA_ENTITY_STATUS_MEMBERS; i++) {
         if (!strcmp(s, onboarding_statuses[i])) {
-            return 1;
+            return i;
         }
     }
-    return 0;
+    return -1;
+}
+
+int ra_entity_status_valid(const char *s)
+{
+    return ra_entity_status_value(s) >= 0;
+}
+
+const char *ra_entity_status_member(int value)
+{
+    return value >= 0 && value < RA_ENTITY_STATUS_MEMBERS ? onboarding_statuses[value] : NULL;
 }
 
 /* Checks one property value; returns NULL or the Graph error message. */
@@ -343,9 +355,48 @@ void ra_entity_apply(ra_partner_t *target, const ra_partner_t *patch)
     }
 }
 
-void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e version,
-                     unsigned select, const char *context_url)
+/* {collection_url}('{id}')[suffix] as one string value; an id needs no
+ * escaping (ra_entity_id_valid). */
+static void write_entity_url(ra_jw_t *jw, const char *collection_url, const char *id,
+                             const char *suffix)
 {
+    ra_jw_string_open(jw);
+    ra_jw_string_append(jw, collection_url, strlen(collection_url));
+    ra_jw_string_append(jw, "('", 2);
+    ra_jw_string_append(jw, id, strlen(id));
+    ra_jw_string_append(jw, "')", 2);
+    ra_jw_string_append(jw, suffix, strlen(suffix));
+    ra_jw_string_close(jw);
+}
+
+/* OData JSON 4.0 sections 4.5.8 and 11.5.1: what full metadata adds. */
+static void write_full_links(ra_jw_t *jw, const ra_partner_t *partner,
+                             const char *collection_url)
+{
+    static const char *const actions[] = { "beginOnboarding", "disconnect" };
+
+    ra_jw_name(jw, "@odata.id");
+    write_entity_url(jw, collection_url, partner->values[RA_PROP_ID], "");
+    ra_jw_name(jw, "@odata.editLink");
+    write_entity_url(jw, collection_url, partner->values[RA_PROP_ID], "");
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        char name[64];
+        apr_snprintf(name, sizeof(name), "#microsoft.graph.%s", actions[i]);
+        ra_jw_name(jw, name);
+        ra_jw_object_open(jw);
+        ra_jw_name(jw, "target");
+        apr_snprintf(name, sizeof(name), "/microsoft.graph.%s", actions[i]);
+        write_entity_url(jw, collection_url, partner->values[RA_PROP_ID], name);
+        ra_jw_object_close(jw);
+    }
+}
+
+void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e version,
+                     unsigned select, const char *context_url, const char *collection_url)
+{
+    int full = collection_url && partner->values[RA_PROP_ID]
+               && ra_jw_wants(jw, RA_JW_METADATA_FULL);
+
     ra_jw_object_open(jw);
     if (context_url) {
         ra_jw_annotation(jw, RA_JW_METADATA_MINIMAL, "@odata.context", context_url);
@@ -360,10 +411,19 @@ void ra_entity_write(ra_jw_t *jw, const ra_partner_t *partner, ra_version_e vers
         ra_jw_string_append(jw, "\"", 1);
         ra_jw_string_close(jw);
     }
+    if (full) {
+        write_full_links(jw, partner, collection_url);
+    }
     for (int i = 0; i < RA_PROP_COUNT; i++) {
         if (!ra_prop_in_version((ra_prop_e)i, version)
             || (select && !(select & RA_PROP_BIT(i)))) {
             continue;
+        }
+        if (full && props[i].kind != RA_KIND_STRING && props[i].kind != RA_KIND_ID) {
+            char name[64];
+            apr_snprintf(name, sizeof(name), "%s@odata.type", props[i].name);
+            ra_jw_member_string(jw, name, props[i].kind == RA_KIND_DATETIME
+                                          ? "#DateTimeOffset" : "#" RA_ENTITY_STATUS_TYPE);
         }
         ra_jw_member_string(jw, props[i].name, partner->values[i]);
     }

@@ -131,6 +131,75 @@ int ra_odata_accepts(apr_pool_t *pool, const char *accept, const char *media_typ
     return quality > 0.0;
 }
 
+static const char *const metadata_levels[] = { [RA_JW_METADATA_NONE] = "none",
+                                               [RA_JW_METADATA_MINIMAL] = "minimal",
+                                               [RA_JW_METADATA_FULL] = "full" };
+
+const char *ra_odata_content_type(ra_jw_metadata_e level)
+{
+    switch (level) {
+    case RA_JW_METADATA_NONE:
+        return "application/json;odata.metadata=none;odata.streaming=true;"
+               "IEEE754Compatible=false;charset=utf-8";
+    case RA_JW_METADATA_FULL:
+        return "application/json;odata.metadata=full;odata.streaming=true;"
+               "IEEE754Compatible=false;charset=utf-8";
+    case RA_JW_METADATA_MINIMAL:
+        break;
+    }
+    return RA_ODATA_CONTENT_TYPE;
+}
+
+/* The level an odata.metadata value names (minimal for none), or -1. */
+static int metadata_level(const char *value)
+{
+    if (!value) {
+        return RA_JW_METADATA_MINIMAL;
+    }
+    for (int i = 0; i < (int)(sizeof(metadata_levels) / sizeof(metadata_levels[0])); i++) {
+        if (!strcasecmp(value, metadata_levels[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int ra_odata_format(apr_pool_t *pool, const char *format, int *json,
+                    ra_jw_metadata_e *level)
+{
+    char *params;
+    const char *type = media_type_of(apr_pstrdup(pool, format), &params);
+    int found;
+
+    *level = RA_JW_METADATA_MINIMAL;
+    if (!strcmp(type, "json") || !strcmp(type, "application/json")) {
+        *json = 1;
+        if ((found = metadata_level(params ? media_param(params, "odata.metadata") : NULL))
+            < 0) {
+            return 0;
+        }
+        *level = (ra_jw_metadata_e)found;
+        return 1;
+    }
+    *json = 0;
+    return !strcmp(type, "xml") || !strcmp(type, "application/xml");
+}
+
+int ra_odata_accept_metadata(apr_pool_t *pool, const char *accept)
+{
+    char *state, *range, *params;
+    const char *value;
+
+    for (range = accept ? apr_strtok(apr_pstrdup(pool, accept), ",", &state) : NULL; range;
+         range = apr_strtok(NULL, ",", &state)) {
+        if (!strcmp(media_type_of(range, &params), "application/json") && params
+            && (value = media_param(params, "odata.metadata")) != NULL) {
+            return metadata_level(value);
+        }
+    }
+    return RA_JW_METADATA_MINIMAL;
+}
+
 int ra_odata_is_json(apr_pool_t *pool, const char *content_type)
 {
     char *params;

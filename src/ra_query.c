@@ -14,8 +14,11 @@
 #include <apr_hash.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_tables.h>
 
 #include <jansson.h>
+
+#include "ra_odata.h"
 
 /* ------------------------------------------------------------ the string */
 
@@ -43,12 +46,13 @@ static const char *url_decode(apr_pool_t *pool, const char *s, size_t len)
 
 typedef enum {
     OPT_FILTER, OPT_ORDERBY, OPT_SELECT, OPT_TOP, OPT_SKIP, OPT_COUNT, OPT_SKIPTOKEN,
-    OPT_COUNT_OF_OPTIONS
+    OPT_FORMAT, OPT_COUNT_OF_OPTIONS
 } option_e;
 
 #define ON_LIST (1u << RA_QUERY_LIST)
 #define ON_COUNT (1u << RA_QUERY_COUNT)
 #define ON_ENTITY (1u << RA_QUERY_ENTITY)
+#define ON_SERVICE (1u << RA_QUERY_SERVICE)
 
 static const struct {
     const char *name;
@@ -61,6 +65,7 @@ static const struct {
     [OPT_SKIP] = { "$skip", ON_LIST },
     [OPT_COUNT] = { "$count", ON_LIST },
     [OPT_SKIPTOKEN] = { "$skiptoken", ON_LIST },
+    [OPT_FORMAT] = { "$format", ON_LIST | ON_ENTITY | ON_SERVICE },
 };
 
 /* System query options OData defines that this entity set does not serve. */
@@ -72,7 +77,6 @@ static const struct {
     { "$search", "remoteAssistancePartners cannot be searched; use $filter" },
     { "$apply", "data aggregation is not supported" },
     { "$compute", "computed properties are not supported" },
-    { "$format", "responses are always JSON" },
     { "$levels", "remoteAssistancePartner has no navigation properties" },
     { "$deltatoken", "delta queries are not supported" },
     { "$index", "it applies to collections of values only" },
@@ -85,6 +89,7 @@ static const char *target_name(ra_query_target_e target)
     switch (target) {
     case RA_QUERY_COUNT: return "$count";
     case RA_QUERY_ENTITY: return "a single remoteAssistancePartner";
+    case RA_QUERY_SERVICE: return "this resource";
     case RA_QUERY_LIST: return "the collection";
     case RA_QUERY_NONE: break;
     }
@@ -95,7 +100,7 @@ static const char *target_name(ra_query_target_e target)
 
 typedef enum {
     TOK_END, TOK_LPAREN, TOK_RPAREN, TOK_COMMA, TOK_WORD, TOK_STRING, TOK_DATETIME,
-    TOK_ENUM, TOK_NUMBER
+    TOK_ENUM, TOK_NUMBER, TOK_ALIAS
 } token_e;
 
 typedef struct {
@@ -115,6 +120,7 @@ typedef struct {
     int nodes;
     int depth;
     const char *error;
+    apr_hash_t *aliases;  /* "@name" -> its decoded value */
 } parser_t;
 
 static int fail_at(parser_t *ps, const char *where, const char *fmt, ...)
@@ -149,6 +155,8 @@ static int lex_string(parser_t *ps, const char *p, const char **end, const char 
     return *text ? 1 : fail_at(ps, ps->tok.start, "the string literal is not closed");
 }
 
+#define IDENTIFIER_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+
 static int next(parser_t *ps)
 {
     const char *p = ps->p;
@@ -177,8 +185,12 @@ static int next(parser_t *ps)
         tok->kind = memchr(p, 'T', n) ? TOK_DATETIME : TOK_NUMBER;
         p += n;
     }
+    else if (*p == '@' && (apr_isalpha(p[1]) || p[1] == '_')) {
+        tok->kind = TOK_ALIAS;
+        p += 1 + strspn(p + 1, IDENTIFIER_CHARS);
+    }
     else if (apr_isalpha(*p) || *p == '_') {
-        p += strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.");
+        p += strspn(p, IDENTIFIER_CHARS ".");
         tok->kind = TOK_WORD;
         if (*p == '\'') { /* a qualified enum literal: Namespace.Type'member' */
             tok->kind = TOK_ENUM;
@@ -235,15 +247,53 @@ static int find_word(const token_t *tok, const char *const *words, size_t count)
 /* One side of a comparison. */
 typedef struct {
     token_t tok;
+    const char *where;  /* in the source, for positions: an alias's name */
     int prop;     /* >= 0: a property */
     int is_null;
 } operand_t;
 
+/* The literal the alias token at ps->tok stands for, into *tok: its value
+ * must be one literal (OData lets it be any expression; a literal is what
+ * clients send). */
+static int alias_literal(parser_t *ps, token_t *tok)
+{
+    const char *name = apr_pstrmemdup(ps->pool, ps->tok.start, ps->tok.len);
+    const char *value = ps->aliases ? apr_hash_get(ps->aliases, name, APR_HASH_KEY_STRING)
+                                    : NULL;
+    parser_t sub = { ps->pool, ps->version, value, value, { 0 }, 0, 0, NULL, NULL };
+
+    if (!value || !*value) {
+        return fail_at(ps, ps->tok.start, "the parameter alias '%s' has no value", name);
+    }
+    if (!next(&sub) || sub.tok.kind == TOK_END || sub.tok.kind == TOK_LPAREN
+        || sub.tok.kind == TOK_RPAREN || sub.tok.kind == TOK_COMMA
+        || sub.tok.kind == TOK_ALIAS
+        || (sub.tok.kind == TOK_WORD && !word_is(&sub.tok, "null")
+            && !word_is(&sub.tok, "true") && !word_is(&sub.tok, "false"))) {
+        return fail_at(ps, ps->tok.start, "the value of the parameter alias '%s' is not a "
+                       "literal", name);
+    }
+    *tok = sub.tok;
+    if (!next(&sub) || sub.tok.kind != TOK_END) {
+        return fail_at(ps, ps->tok.start, "the value of the parameter alias '%s' is not a "
+                       "single literal", name);
+    }
+    return 1;
+}
+
 static int operand(parser_t *ps, operand_t *out)
 {
     out->tok = ps->tok;
+    out->where = ps->tok.start;
     out->prop = -1;
     out->is_null = 0;
+    if (ps->tok.kind == TOK_ALIAS) {
+        if (!alias_literal(ps, &out->tok)) {
+            return 0;
+        }
+        out->is_null = word_is(&out->tok, "null");
+        return next(ps);
+    }
     switch (ps->tok.kind) {
     case TOK_WORD:
         if (word_is(&ps->tok, "null")) {
@@ -275,7 +325,7 @@ static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
 
     if (lit->is_null) {
         if (node->op != RA_Q_EQ && node->op != RA_Q_NE) {
-            return fail_at(ps, lit->tok.start, "null can only be compared with eq or ne");
+            return fail_at(ps, lit->where, "null can only be compared with eq or ne");
         }
         node->text = NULL;
         return 1;
@@ -284,23 +334,20 @@ static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
     case RA_KIND_ID:
     case RA_KIND_STRING:
         if (lit->tok.kind != TOK_STRING) {
-            return fail_at(ps, lit->tok.start, "%s is a string: compare it with a "
+            return fail_at(ps, lit->where, "%s is a string: compare it with a "
                            "string literal such as 'text'", name);
         }
         node->text = lit->tok.text;
         return 1;
-    case RA_KIND_STATUS:
-        if (node->op != RA_Q_EQ && node->op != RA_Q_NE) {
-            return fail_at(ps, lit->tok.start, "%s can only be compared with eq or ne", name);
-        }
+    case RA_KIND_STATUS: /* ordered by member value (ra_sql.c), so every operator */
         if (lit->tok.kind == TOK_ENUM
             && (lit->tok.qualifier_len != strlen(RA_ENTITY_STATUS_TYPE)
                 || strncmp(lit->tok.start, RA_ENTITY_STATUS_TYPE, lit->tok.qualifier_len))) {
-            return fail_at(ps, lit->tok.start, "%s is of type " RA_ENTITY_STATUS_TYPE, name);
+            return fail_at(ps, lit->where, "%s is of type " RA_ENTITY_STATUS_TYPE, name);
         }
         if ((lit->tok.kind != TOK_STRING && lit->tok.kind != TOK_ENUM)
             || !ra_entity_status_valid(lit->tok.text)) {
-            return fail_at(ps, lit->tok.start, "%s is one of 'notOnboarded', "
+            return fail_at(ps, lit->where, "%s is one of 'notOnboarded', "
                            "'onboarding' or 'onboarded'", name);
         }
         node->text = lit->tok.text;
@@ -308,7 +355,7 @@ static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
     case RA_KIND_DATETIME:
         node->text = apr_pstrmemdup(ps->pool, lit->tok.start, lit->tok.len);
         if (lit->tok.kind != TOK_DATETIME || !ra_entity_datetime_parse(node->text, &node->ticks)) {
-            return fail_at(ps, lit->tok.start, "%s is a DateTimeOffset: compare it with "
+            return fail_at(ps, lit->where, "%s is a DateTimeOffset: compare it with "
                            "a literal such as 2016-12-31T23:58:36Z (unquoted)", name);
         }
         return 1;
@@ -327,6 +374,60 @@ static int flipped(int op)
     }
 }
 
+/* property in (literal, ...): OData 4.01's shorthand for eq ... or eq ...,
+ * which it becomes, so SQL and null handling are eq's. */
+static ra_qnode_t *in_list(parser_t *ps, const operand_t *left)
+{
+    ra_qnode_t *any = NULL;
+    operand_t item;
+
+    if (left->prop < 0) {
+        fail_at(ps, left->where, "in needs a property on its left");
+        return NULL;
+    }
+    if (!next(ps)) {
+        return NULL;
+    }
+    if (ps->tok.kind != TOK_LPAREN) {
+        fail_at(ps, ps->tok.start, "expected '(' after in, found %s", shown(ps, &ps->tok));
+        return NULL;
+    }
+    do {
+        ra_qnode_t *eq;
+        if (!next(ps) || !operand(ps, &item)) {
+            return NULL;
+        }
+        if (item.prop >= 0) {
+            fail_at(ps, item.where, "the list of in holds literals only");
+            return NULL;
+        }
+        if (!(eq = new_node(ps, RA_QNODE_COMPARE))) {
+            return NULL;
+        }
+        eq->prop = (ra_prop_e)left->prop;
+        eq->op = RA_Q_EQ;
+        if (!typed_literal(ps, eq, &item)) {
+            return NULL;
+        }
+        if (any) {
+            ra_qnode_t *either = new_node(ps, RA_QNODE_OR);
+            if (!either) {
+                return NULL;
+            }
+            either->left = any;
+            either->right = eq;
+            eq = either;
+        }
+        any = eq;
+    } while (ps->tok.kind == TOK_COMMA);
+    if (ps->tok.kind != TOK_RPAREN) {
+        fail_at(ps, ps->tok.start, "expected ',' or ')' in the list of in, found %s",
+                shown(ps, &ps->tok));
+        return NULL;
+    }
+    return next(ps) ? any : NULL;
+}
+
 static ra_qnode_t *comparison(parser_t *ps)
 {
     operand_t left, right;
@@ -336,17 +437,20 @@ static ra_qnode_t *comparison(parser_t *ps)
     if (!operand(ps, &left)) {
         return NULL;
     }
+    if (word_is(&ps->tok, "in")) {
+        return in_list(ps, &left);
+    }
     op = find_word(&ps->tok, compare_words, COUNT_OF(compare_words));
     if (op < 0) {
         fail_at(ps, ps->tok.start, "expected a comparison operator (eq, ne, gt, ge, lt, "
-                "le), found %s", shown(ps, &ps->tok));
+                "le, in), found %s", shown(ps, &ps->tok));
         return NULL;
     }
     if (!next(ps) || !operand(ps, &right)) {
         return NULL;
     }
     if ((left.prop >= 0) == (right.prop >= 0)) {
-        fail_at(ps, left.tok.start, left.prop >= 0
+        fail_at(ps, left.where, left.prop >= 0
                 ? "comparing two properties is not supported"
                 : "a comparison needs a property on one side");
         return NULL;
@@ -387,11 +491,15 @@ static ra_qnode_t *function_call(parser_t *ps, int fn)
     if (!next(ps)) {
         return NULL;
     }
-    if (ps->tok.kind != TOK_STRING) {
+    token_t argument = ps->tok;
+    if (ps->tok.kind == TOK_ALIAS && !alias_literal(ps, &argument)) {
+        return NULL;
+    }
+    if (argument.kind != TOK_STRING) {
         fail_at(ps, ps->tok.start, "%s takes a string literal second", function_words[fn]);
         return NULL;
     }
-    node->text = ps->tok.text;
+    node->text = argument.text;
     if (!next(ps)) {
         return NULL;
     }
@@ -481,10 +589,10 @@ static ra_qnode_t *or_expression(parser_t *ps)
     return binary(ps, "or", RA_QNODE_OR, and_expression);
 }
 
-static int parse_filter(apr_pool_t *pool, ra_version_e version, const char *text,
-                        ra_query_t *query, const char **message)
+static int parse_filter(apr_pool_t *pool, ra_version_e version, apr_hash_t *aliases,
+                        const char *text, ra_query_t *query, const char **message)
 {
-    parser_t ps = { pool, version, text, text, { 0 }, 0, 0, NULL };
+    parser_t ps = { pool, version, text, text, { 0 }, 0, 0, NULL, aliases };
 
     if (strlen(text) > RA_QUERY_FILTER_MAX_LENGTH) {
         *message = apr_psprintf(pool, "Invalid $filter: longer than %d characters.",
@@ -540,6 +648,7 @@ typedef struct {
     ra_version_e version;
     ra_query_t *query;
     const char *message;
+    apr_hash_t *aliases;
 } list_baton_t;
 
 static int unknown_in(list_baton_t *b, const char *option, const char *name)
@@ -555,12 +664,24 @@ static int order_item(void *baton, const char *item)
     ra_query_t *q = b->query;
     size_t len = strcspn(item, " \t");
     const char *direction = item + len + strspn(item + len, " \t");
-    int prop = ra_prop_find(b->version, item, len);
+    int prop;
 
     if (!*item) {
         b->message = "Invalid $orderby: an empty item.";
         return 0;
     }
+    if (*item == '@') { /* a parameter alias standing for the property */
+        const char *name = apr_pstrmemdup(b->pool, item, len);
+        const char *value = apr_hash_get(b->aliases, name, APR_HASH_KEY_STRING);
+        if (!value || !*(value = trimmed(b->pool, value, strlen(value)))) {
+            b->message = apr_psprintf(b->pool, "Invalid $orderby: the parameter alias '%s' "
+                                      "has no value.", name);
+            return 0;
+        }
+        item = value;
+        len = strlen(value);
+    }
+    prop = ra_prop_find(b->version, item, len);
     if (prop < 0) {
         return unknown_in(b, "$orderby", apr_pstrmemdup(b->pool, item, len));
     }
@@ -685,10 +806,32 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
 
 /* --------------------------------------------------------------- parsing */
 
-/* Splits args into the system options' decoded values (raw[option]),
- * refusing unknown, unsupported, misplaced and repeated ones. */
-static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
-                   const char **raw, const char **message)
+/* A system option's name as given: on beta, without its '$' too. */
+static const char *system_name(apr_pool_t *pool, ra_version_e version, const char *name)
+{
+    if (name[0] == '$' || version != RA_VERSION_BETA) {
+        return name;
+    }
+    const char *prefixed = apr_pstrcat(pool, "$", name, NULL);
+    for (int i = 0; i < OPT_COUNT_OF_OPTIONS; i++) {
+        if (!strcasecmp(prefixed, options[i].name)) {
+            return prefixed;
+        }
+    }
+    for (size_t i = 0; i < COUNT_OF(unsupported); i++) {
+        if (!strcasecmp(prefixed, unsupported[i].name)) {
+            return prefixed;
+        }
+    }
+    return name;
+}
+
+/* Splits args into the system options' decoded values (raw[option]) and
+ * the parameter aliases, refusing unknown, unsupported, misplaced and
+ * repeated ones. */
+static int collect(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
+                   const char *args, const char **raw, apr_hash_t *aliases,
+                   apr_array_header_t *alias_names, const char **message)
 {
     const char *p = args;
 
@@ -706,6 +849,17 @@ static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
             return 0;
         }
         p = next_item;
+        name = system_name(pool, version, name);
+        if (name[0] == '@') {
+            if (apr_hash_get(aliases, name, APR_HASH_KEY_STRING)) {
+                *message = apr_psprintf(pool, "The parameter alias '%.64s' is given more "
+                                        "than once.", name);
+                return 0;
+            }
+            apr_hash_set(aliases, name, APR_HASH_KEY_STRING, value);
+            APR_ARRAY_PUSH(alias_names, const char *) = name;
+            continue;
+        }
         if (name[0] != '$') {
             for (int i = 0; i < OPT_COUNT_OF_OPTIONS; i++) {
                 if (!strcasecmp(name, options[i].name + 1)) {
@@ -747,19 +901,42 @@ static int collect(apr_pool_t *pool, ra_query_target_e target, const char *args,
     return 1;
 }
 
+static const char *option_pair(apr_pool_t *pool, const char *args, const char *name,
+                               const char *value);
+
 int ra_query_parse(apr_pool_t *pool, ra_version_e version, ra_query_target_e target,
                    const char *args, ra_query_t *query, const char **message)
 {
     const char *raw[OPT_COUNT_OF_OPTIONS] = { 0 };
-    list_baton_t baton = { pool, version, query, NULL };
+    apr_hash_t *aliases = apr_hash_make(pool);
+    list_baton_t baton = { pool, version, query, NULL, aliases };
 
     memset(query, 0, sizeof(*query));
     query->top = query->skip = -1;
     *message = NULL;
-    if (!collect(pool, target, args, raw, message)) {
+    apr_array_header_t *alias_names = apr_array_make(pool, 2, sizeof(const char *));
+    if (!collect(pool, version, target, args, raw, aliases, alias_names, message)) {
         return 0;
     }
-    if (raw[OPT_FILTER] && !parse_filter(pool, version, raw[OPT_FILTER], query, message)) {
+    for (int i = 0; i < alias_names->nelts; i++) { /* for the next page's link */
+        const char *name = APR_ARRAY_IDX(alias_names, i, const char *);
+        query->alias_args = option_pair(pool, query->alias_args ? query->alias_args : "",
+                                        name, apr_hash_get(aliases, name,
+                                                           APR_HASH_KEY_STRING));
+    }
+    if (raw[OPT_FORMAT]) {
+        ra_jw_metadata_e level;
+        if (!ra_odata_format(pool, raw[OPT_FORMAT], &query->format_json, &level)) {
+            *message = apr_psprintf(pool, "Invalid $format: '%.64s' is not json, xml or "
+                                    "application/json;odata.metadata=none|minimal|full.",
+                                    raw[OPT_FORMAT]);
+            return 0;
+        }
+        query->format = raw[OPT_FORMAT];
+        query->metadata = (int)level;
+    }
+    if (raw[OPT_FILTER]
+        && !parse_filter(pool, version, aliases, raw[OPT_FILTER], query, message)) {
         return 0;
     }
     if (raw[OPT_ORDERBY] && !each_item(pool, raw[OPT_ORDERBY], order_item, &baton)) {
@@ -823,6 +1000,12 @@ const char *ra_query_next_args(apr_pool_t *pool, const ra_query_t *query,
     }
     if (query->count) {
         args = option_pair(pool, args, "$count", "true");
+    }
+    if (query->format) {
+        args = option_pair(pool, args, "$format", query->format);
+    }
+    if (query->alias_args) {
+        args = *args ? apr_pstrcat(pool, args, "&", query->alias_args, NULL) : query->alias_args;
     }
     return option_pair(pool, args, "$skiptoken", skiptoken);
 }

@@ -43,7 +43,15 @@ static ra_route_status_e not_found(apr_pool_t *pool, const char *segment, size_t
     return RA_ROUTE_NOT_FOUND;
 }
 
-/* What follows an entity: nothing, "/", or one action segment. */
+static ra_route_status_e bad_segment(apr_pool_t *pool, const char *segment, size_t len,
+                                     const char **message)
+{
+    not_found(pool, segment, len, message);
+    return RA_ROUTE_BAD_SEGMENT;
+}
+
+/* What follows an entity: nothing, "/", or one action segment; any other
+ * segment ($value, $ref, a property) is Graph's 400. */
 static ra_route_status_e after_entity(apr_pool_t *pool, const char *rest, ra_route_t *route,
                                       const char **message)
 {
@@ -52,12 +60,12 @@ static ra_route_status_e after_entity(apr_pool_t *pool, const char *rest, ra_rou
         return RA_ROUTE_OK;
     }
     if (*rest != '/') {
-        return not_found(pool, rest, strlen(rest), message);
+        return bad_segment(pool, rest, strlen(rest), message);
     }
     const char *segment = rest + 1;
     size_t len = strcspn(segment, "/");
     if (segment[len] == '/' && segment[len + 1] != '\0') {
-        return not_found(pool, segment, strlen(segment), message);
+        return bad_segment(pool, segment, strlen(segment), message);
     }
     static const char qualifier[] = "microsoft.graph.";
     const char *name = segment;
@@ -72,7 +80,7 @@ static ra_route_status_e after_entity(apr_pool_t *pool, const char *rest, ra_rou
             return RA_ROUTE_OK;
         }
     }
-    return not_found(pool, segment, len, message);
+    return bad_segment(pool, segment, len, message);
 }
 
 /* A key in parentheses: ('{id}') or (id='{id}'). *end gets what follows. */
@@ -104,6 +112,32 @@ static ra_route_status_e key_literal(apr_pool_t *pool, const char *p, ra_route_t
     }
     route->id = id;
     return RA_ROUTE_OK;
+}
+
+/* The one list of what the module claims under a version root besides the
+ * entity set (ra_route_service). */
+static const struct {
+    const char *path;
+    ra_route_kind_e kind;
+} service_paths[] = {
+    { "", RA_ROUTE_SERVICE_DOCUMENT },
+    { "/$metadata", RA_ROUTE_METADATA },
+    { "/deviceManagement", RA_ROUTE_DEVICE_MANAGEMENT },
+};
+
+int ra_route_service(const char *rest, ra_route_t *route)
+{
+    size_t len = strlen(rest);
+    if (len > 0 && rest[len - 1] == '/') {
+        len--;
+    }
+    for (size_t i = 0; i < sizeof(service_paths) / sizeof(service_paths[0]); i++) {
+        if (segment_is(rest, len, service_paths[i].path)) {
+            route->kind = service_paths[i].kind;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* The first occurrence of the entity set's path that ends a segment. */
@@ -149,7 +183,7 @@ ra_route_status_e ra_route_parse(apr_pool_t *pool, const char *path, ra_route_t 
             route->kind = RA_ROUTE_COUNT;
             return RA_ROUTE_OK;
         }
-        return not_found(pool, segment, strlen(segment), message);
+        return bad_segment(pool, segment, strlen(segment), message);
     }
     char *id = apr_pstrmemdup(pool, segment, len);
     if (!ra_entity_id_valid(id)) {

@@ -20,7 +20,13 @@ static const struct {
     [RA_PROP_ID] = { "id", "id" },
     [RA_PROP_DISPLAY_NAME] = { "display_name", "display_name" },
     [RA_PROP_ONBOARDING_URL] = { "onboarding_url", "onboarding_url" },
-    [RA_PROP_ONBOARDING_STATUS] = { "onboarding_status", "onboarding_status" },
+    /* OData orders and compares an enum by its members' values (ra_entity.h):
+     * the text column maps to them here, with no schema change; like every
+     * sort key but the id, it has no index (tenant_id leads the key, so a
+     * tenant's rows are found by it and sorted) */
+    [RA_PROP_ONBOARDING_STATUS] = { "onboarding_status",
+                                    "(CASE onboarding_status WHEN 'notOnboarded' THEN 0 "
+                                    "WHEN 'onboarding' THEN 1 WHEN 'onboarded' THEN 2 END)" },
     [RA_PROP_LAST_CONNECTION] = { "last_connection_date_time", "last_connection_ticks" },
     [RA_PROP_EXPIRY] = { "onboarding_request_expiry_date_time",
                          "onboarding_request_expiry_ticks" },
@@ -55,11 +61,28 @@ void ra_sql_append_param(ra_sql_t *sql, const char *text, const apr_int64_t *num
     ra_sql_append(sql, number ? "%lld" : "%s");
 }
 
-/* A literal of node's property: its instant for a DateTimeOffset. */
+/* A value of prop as its key column holds it: the instant of a
+ * DateTimeOffset, the member value of the status, else the text. */
+static void add_key_param(ra_sql_t *sql, ra_prop_e prop, const char *text, apr_int64_t ticks)
+{
+    apr_int64_t number;
+    switch (ra_prop_kind(prop)) {
+    case RA_KIND_DATETIME:
+        ra_sql_append_param(sql, NULL, &ticks);
+        break;
+    case RA_KIND_STATUS:
+        number = ra_entity_status_value(text);
+        ra_sql_append_param(sql, NULL, &number);
+        break;
+    default:
+        ra_sql_append_param(sql, text, NULL);
+    }
+}
+
+/* A literal of node's property, for its key column. */
 static void add_literal(ra_sql_t *sql, const ra_qnode_t *node)
 {
-    int datetime = ra_prop_kind(node->prop) == RA_KIND_DATETIME;
-    ra_sql_append_param(sql, datetime ? NULL : node->text, datetime ? &node->ticks : NULL);
+    add_key_param(sql, node->prop, node->text, node->ticks);
 }
 
 static const char *const comparison_sql[] = { [RA_Q_EQ] = " = ", [RA_Q_NE] = " <> ",
@@ -178,8 +201,7 @@ static ra_sql_t *where_tenant(apr_pool_t *pool, const char *select, const char *
 /* One sort key's value, as the key column holds it. */
 static void add_key_value(ra_sql_t *sql, const ra_order_t *key, const ra_key_value_t *value)
 {
-    int datetime = ra_prop_kind(key->prop) == RA_KIND_DATETIME;
-    ra_sql_append_param(sql, datetime ? NULL : value->text, datetime ? &value->ticks : NULL);
+    add_key_param(sql, key->prop, value->text, value->ticks);
 }
 
 /* key = value; a null value (of a nullable string key) is IS NULL. */

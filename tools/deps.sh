@@ -5,7 +5,7 @@
 # apt-get line and fails, so nothing is half-built on a machine without the deps.
 set -eu
 
-build="apache2 apache2-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 libjansson-dev libcjose-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev pkg-config make gcc"
+build="apache2 apache2-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 libjansson-dev libcjose-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev libxml2-dev pkg-config make gcc"
 python="python3 python3-jwt python3-cryptography"
 # make deb: dh and dh_apache2 (apache2-dev, in build), dpkg-buildpackage, lintian
 deb="debhelper dpkg-dev lintian"

@@ -63,7 +63,8 @@ static void create(apr_pool_t *pool, json_t *body, ra_version_e version)
     ra_jw_text_t text = { .pool = pool };
     ra_jw_init(&jw, ra_jw_text_sink, &text);
     ra_entity_write(&jw, &partner, version, 0,
-                    ra_odata_context_url(pool, SERVICE_ROOT, version, 0, 1));
+                    ra_odata_context_url(pool, SERVICE_ROOT, version, 0, 1),
+                    ra_odata_collection_url(pool, SERVICE_ROOT));
     FUZZ_EXPECT(ra_jw_finish(&jw) == APR_SUCCESS && jw.replaced == 0);
     json_t *rendered = json_loadb(text.text, text.len, JSON_REJECT_DUPLICATES, NULL);
     FUZZ_EXPECT(rendered != NULL);

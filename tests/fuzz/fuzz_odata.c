@@ -1,9 +1,11 @@
 /* libFuzzer target: the request metadata the handler parses before the
  * body. The input is up to four lines, each handed to its parser as a C
  * string (a header value holds no line break): Accept (ra_odata_accepts, for
- * JSON and text/plain), Content-Type (ra_odata_is_json), the decoded request
- * path (ra_route_parse) and client-request-id (ra_odata_client_request_id_ok,
- * then echoed in a Graph error body). A missing line is a missing header. */
+ * JSON and text/plain, and its odata.metadata level), Content-Type
+ * (ra_odata_is_json, and as a $format value), the decoded request path
+ * (ra_route_parse, and ra_route_service for what follows a version root)
+ * and client-request-id (ra_odata_client_request_id_ok, then echoed in a
+ * Graph error body). A missing line is a missing header. */
 #include <string.h>
 
 #include <apr_pools.h>
@@ -43,6 +45,33 @@ static void check_path(apr_pool_t *pool, const char *path)
     FUZZ_EXPECT(!route.id || ra_entity_id_valid(route.id));
 }
 
+/* The service root's own resources: what follows a version root names one
+ * of them or nothing, never an entity. */
+static void check_service_path(const char *rest)
+{
+    ra_route_t route = { 0 };
+    if (ra_route_service(rest, &route)) {
+        FUZZ_EXPECT(route.kind == RA_ROUTE_SERVICE_DOCUMENT || route.kind == RA_ROUTE_METADATA
+                    || route.kind == RA_ROUTE_DEVICE_MANAGEMENT);
+        FUZZ_EXPECT(route.id == NULL);
+    }
+}
+
+/* A level from Accept or $format is one OData defines, or a refusal. */
+static void check_metadata_levels(apr_pool_t *pool, const char *accept, const char *format)
+{
+    int level = ra_odata_accept_metadata(pool, accept), json;
+    ra_jw_metadata_e format_level;
+    FUZZ_EXPECT(level >= -1 && level <= RA_JW_METADATA_FULL);
+    if (level >= 0) {
+        FUZZ_EXPECT(ra_odata_content_type((ra_jw_metadata_e)level) != NULL);
+    }
+    if (format && ra_odata_format(pool, format, &json, &format_level)) {
+        FUZZ_EXPECT(format_level <= RA_JW_METADATA_FULL);
+        FUZZ_EXPECT(json || format_level == RA_JW_METADATA_MINIMAL);
+    }
+}
+
 /* An id that may be echoed comes back unchanged in the error body. */
 static void check_client_request_id(apr_pool_t *pool, const char *id)
 {
@@ -78,8 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ra_odata_accepts(pool, field[ACCEPT], "application/json");
     ra_odata_accepts(pool, field[ACCEPT], "text/plain");
     ra_odata_is_json(pool, field[CONTENT_TYPE]);
+    check_metadata_levels(pool, field[ACCEPT], field[CONTENT_TYPE]);
     if (field[PATH]) { /* httpd's r->uri is never NULL */
         check_path(pool, field[PATH]);
+        check_service_path(field[PATH]);
     }
     check_client_request_id(pool, field[CLIENT_REQUEST_ID]);
     apr_pool_destroy(pool);

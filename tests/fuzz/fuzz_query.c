@@ -3,13 +3,17 @@
  * generates from what it accepts (ra_sql_list, ra_sql_count, for
  * SQLite and PostgreSQL). An accepted query must generate SQL whose
  * placeholders match its parameters one to one, and whose $skiptoken,
- * made from any row, is accepted back by the same query. */
+ * made from any row, is accepted back by the same query (its nextLink
+ * carries the query's parameter aliases and $format too). The grammar
+ * covers issue 19's additions: in, parameter aliases, enum comparisons,
+ * beta's $-less option names, $format. */
 #include <string.h>
 
 #include <apr_pools.h>
 #include <apr_strings.h>
 
 #include "fuzz.h"
+#include "ra_json_writer.h"
 #include "ra_query.h"
 #include "ra_store.h"
 
@@ -75,7 +79,8 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const ra_query_target_e targets[] = { RA_QUERY_LIST, RA_QUERY_COUNT,
-                                                 RA_QUERY_ENTITY, RA_QUERY_NONE };
+                                                 RA_QUERY_ENTITY, RA_QUERY_SERVICE,
+                                                 RA_QUERY_NONE };
     apr_pool_t *pool;
     ra_query_t query;
     const char *message;
@@ -90,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 continue;
             }
             check_total_order(&query);
+            FUZZ_EXPECT(!query.format || query.metadata <= RA_JW_METADATA_FULL);
             for (ra_dialect_e d = RA_DIALECT_SQLITE; d <= RA_DIALECT_PGSQL; d++) {
                 check_sql(ra_sql_list(pool, d, "tenant", &query, 101, query.skip));
                 check_sql(ra_sql_count(pool, d, "tenant", query.filter));

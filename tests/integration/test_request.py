@@ -70,13 +70,22 @@ def test_cross_origin_post_is_readable(service):
     assert "Location" in resp.headers["Access-Control-Expose-Headers"]
 
 
-@pytest.mark.parametrize("suffix", ["/abc/x", "('abc')/x", "/abc/beginOnboarding/x",
-                                    "/$count/x", "/a%20b", "/abc/$value", "/$metadata"])
+@pytest.mark.parametrize("suffix", ["('abc')/x", "/a%20b", "/$metadata"])
 def test_paths_that_name_no_resource_are_404(service, suffix):
     url = service.url() + (suffix if suffix.startswith("/") else "/" + suffix)
     with service.nothing_stored():
         resp = service.post(SEED_V1, url=url)
     assert_graph_error(resp, 404, "ResourceNotFound")
+
+
+@pytest.mark.parametrize("suffix", ["/abc/x", "/abc/beginOnboarding/x", "/$count/x",
+                                    "/abc/$value"])
+def test_segments_a_resource_does_not_have_are_400(service, suffix):
+    """Graph: 400 BadRequest "Resource not found for the segment '...'"."""
+    with service.nothing_stored():
+        resp = service.post(SEED_V1, url=service.url() + suffix)
+    err = assert_graph_error(resp, 400, "BadRequest")
+    assert err["message"].startswith("Resource not found for the segment '")
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/xml",

@@ -76,6 +76,10 @@ def string_cmp(op):
             "le": lambda v, x: v is not None and v <= x}[op]
 
 
+# remoteAssistanceOnboardingStatus's member values: OData orders and compares by them
+STATUS_VALUES = {"notOnboarded": 0, "onboarding": 1, "onboarded": 2}
+
+
 def when(prop, op, literal):
     """Reference predicate: OData's comparison, nulls unequal to any value."""
     cmp = string_cmp(op)
@@ -117,6 +121,12 @@ FILTERS = [
     ("onboardingUrl eq null", lambda e: e["onboardingUrl"] is None),
     ("onboardingStatus eq 'onboarding'", when("onboardingStatus", "eq", "onboarding")),
     ("onboardingStatus ne 'notOnboarded'", when("onboardingStatus", "ne", "notOnboarded")),
+    # an enum compares by member value
+    ("onboardingStatus gt 'notOnboarded'",
+     lambda e: STATUS_VALUES[e["onboardingStatus"]] > 0),
+    ("onboardingStatus le 'onboarding'", lambda e: STATUS_VALUES[e["onboardingStatus"]] <= 1),
+    ("onboardingStatus in ('onboarded','notOnboarded')",
+     lambda e: e["onboardingStatus"] != "onboarding"),
     ("onboardingStatus eq microsoft.graph.remoteAssistanceOnboardingStatus'onboarded'",
      when("onboardingStatus", "eq", "onboarded")),
     ("lastConnectionDateTime eq 2024-01-01T09:00:00Z",
@@ -169,6 +179,8 @@ def sort_key(prop, descending):
         v = e[prop]
         if prop == "lastConnectionDateTime":
             v = instant(v)
+        if prop == "onboardingStatus":  # an enum sorts by member value
+            v = STATUS_VALUES[v]
         return (v is not None, v if v is not None else "")
     return key, descending
 
@@ -271,7 +283,6 @@ BAD_QUERIES = [  # (suffix, params, words in the message)
     ("", {"$filter": "displayName eq 5"}, ["$filter", "displayName"]),
     ("", {"$filter": "displayName eq displayName"}, ["$filter", "two properties"]),
     ("", {"$filter": "'a' eq 'b'"}, ["$filter", "property"]),
-    ("", {"$filter": "onboardingStatus gt 'onboarding'"}, ["$filter", "eq or ne"]),
     ("", {"$filter": "onboardingStatus eq 'Onboarded'"}, ["$filter", "onboardingStatus"]),
     ("", {"$filter": "onboardingStatus eq microsoft.graph.other'onboarded'"},
      ["$filter", "remoteAssistanceOnboardingStatus"]),
@@ -306,7 +317,8 @@ BAD_QUERIES = [  # (suffix, params, words in the message)
     ("", {"$expand": "x"}, ["$expand", "navigation"]),
     ("", {"$search": "x"}, ["$search"]),
     ("", {"$apply": "groupby((displayName))"}, ["$apply"]),
-    ("", {"$format": "json"}, ["$format"]),
+    ("", {"$format": "atom"}, ["$format"]),
+    ("/$count", {"$format": "json"}, ["$format", "$count"]),
     ("", {"$frobnicate": "1"}, ["$frobnicate"]),
     ("", {"filter": "displayName eq 'x'"}, ["filter", "$filter"]),
     ("", {"$skiptoken": "garbage"}, ["$skiptoken"]),

@@ -57,6 +57,7 @@ int main(void)
     srunner_add_suite(sr, sql_suite());
     srunner_add_suite(sr, metrics_suite());
     srunner_add_suite(sr, json_writer_suite());
+    srunner_add_suite(sr, csdl_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -29,5 +29,6 @@ Suite *store_suite(void);
 Suite *sql_suite(void);
 Suite *metrics_suite(void);
 Suite *json_writer_suite(void);
+Suite *csdl_suite(void);
 
 #endif

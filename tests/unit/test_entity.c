@@ -787,7 +787,7 @@ static const char *written_at(ra_jw_metadata_e level, const ra_partner_t *p,
     ra_jw_text_t text = { .pool = pool };
     ra_jw_init(&jw, ra_jw_text_sink, &text);
     jw.metadata = level;
-    ra_entity_write(&jw, p, version, select, context);
+    ra_entity_write(&jw, p, version, select, context, NULL);
     ck_assert_int_eq(ra_jw_finish(&jw), APR_SUCCESS);
     return text.text;
 }
@@ -885,6 +885,42 @@ START_TEST(write_metadata_levels)
                                 RA_PROP_BIT(RA_PROP_ID), "c"),
                      "{\"@odata.context\":\"c\"," TYPE_JSON ",\"@odata.etag\":\"W/\\\"e\\\"\","
                      "\"id\":\"id-5\"}");
+}
+END_TEST
+
+/* Full metadata with the collection's URL: the entity's id and edit link,
+ * the actions' targets and the types JSON cannot tell. */
+START_TEST(write_full_metadata_links)
+{
+    ra_partner_t p = { .values = { "id-5", "n", NULL, "onboarded", "2020-01-01T00:00:00Z",
+                                   NULL },
+                       .etag = "e" };
+    ra_jw_t jw;
+    ra_jw_text_t text = { .pool = pool };
+    ra_jw_init(&jw, ra_jw_text_sink, &text);
+    jw.metadata = RA_JW_METADATA_FULL;
+    ra_entity_write(&jw, &p, RA_VERSION_V1, 0, NULL, "https://h/v1.0/dm/rap");
+    ck_assert_int_eq(ra_jw_finish(&jw), APR_SUCCESS);
+    ck_assert_str_eq(text.text,
+                     "{" TYPE_JSON ",\"@odata.etag\":\"W/\\\"e\\\"\","
+                     "\"@odata.id\":\"https://h/v1.0/dm/rap('id-5')\","
+                     "\"@odata.editLink\":\"https://h/v1.0/dm/rap('id-5')\","
+                     "\"#microsoft.graph.beginOnboarding\":{\"target\":"
+                     "\"https://h/v1.0/dm/rap('id-5')/microsoft.graph.beginOnboarding\"},"
+                     "\"#microsoft.graph.disconnect\":{\"target\":"
+                     "\"https://h/v1.0/dm/rap('id-5')/microsoft.graph.disconnect\"},"
+                     "\"id\":\"id-5\",\"displayName\":\"n\",\"onboardingUrl\":null,"
+                     "\"onboardingStatus@odata.type\":"
+                     "\"#microsoft.graph.remoteAssistanceOnboardingStatus\","
+                     "\"onboardingStatus\":\"onboarded\","
+                     "\"lastConnectionDateTime@odata.type\":\"#DateTimeOffset\","
+                     "\"lastConnectionDateTime\":\"2020-01-01T00:00:00Z\"}");
+    /* at minimal, the collection's URL adds nothing */
+    text = (ra_jw_text_t){ .pool = pool };
+    ra_jw_init(&jw, ra_jw_text_sink, &text);
+    ra_entity_write(&jw, &p, RA_VERSION_V1, RA_PROP_BIT(RA_PROP_ID), NULL, "https://h/c");
+    ck_assert_int_eq(ra_jw_finish(&jw), APR_SUCCESS);
+    ck_assert_ptr_null(strstr(text.text, "@odata.id"));
 }
 END_TEST
 
@@ -1040,6 +1076,7 @@ Suite *entity_suite(void)
     tcase_add_test(tc, to_json_beta);
     tcase_add_test(tc, to_json_context_etag_select);
     tcase_add_test(tc, write_metadata_levels);
+    tcase_add_test(tc, write_full_metadata_links);
     tcase_add_test(tc, round_trip);
 
     tc = pool_tcase(s, "etag");

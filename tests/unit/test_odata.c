@@ -431,6 +431,36 @@ START_TEST(error_body_date_is_utc_and_padded)
 }
 END_TEST
 
+/* odata.metadata in Accept: the first application/json member naming one. */
+START_TEST(accept_metadata)
+{
+    static const struct {
+        const char *accept;
+        int level;
+    } cases[] = {
+        { NULL, RA_JW_METADATA_MINIMAL },
+        { "application/json", RA_JW_METADATA_MINIMAL },
+        { "application/json;odata.metadata=none", RA_JW_METADATA_NONE },
+        { "application/json; odata.metadata=\"FULL\"; charset=utf-8", RA_JW_METADATA_FULL },
+        { "text/plain;odata.metadata=none, application/json", RA_JW_METADATA_MINIMAL },
+        { "application/json;q=0.5, application/json;odata.metadata=none",
+          RA_JW_METADATA_NONE },
+        { "application/json;odata.metadata=partial", -1 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_msg(ra_odata_accept_metadata(pool, cases[i].accept) == cases[i].level, "%s",
+                      cases[i].accept ? cases[i].accept : "(none)");
+    }
+    ck_assert_str_eq(ra_odata_content_type(RA_JW_METADATA_MINIMAL), RA_ODATA_CONTENT_TYPE);
+    ck_assert_str_eq(ra_odata_content_type(RA_JW_METADATA_NONE),
+                     "application/json;odata.metadata=none;odata.streaming=true;"
+                     "IEEE754Compatible=false;charset=utf-8");
+    ck_assert_str_eq(ra_odata_content_type(RA_JW_METADATA_FULL),
+                     "application/json;odata.metadata=full;odata.streaming=true;"
+                     "IEEE754Compatible=false;charset=utf-8");
+}
+END_TEST
+
 Suite *odata_suite(void)
 {
     Suite *s = suite_create("odata");
@@ -456,5 +486,6 @@ Suite *odata_suite(void)
     tcase_add_test(tc, error_body_structure);
     tcase_add_test(tc, error_body_date_is_utc_and_padded);
     tcase_add_test(tc, error_body_marks_bytes_that_are_not_utf8);
+    tcase_add_test(tc, accept_metadata);
     return s;
 }

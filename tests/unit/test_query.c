@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 #include <jansson.h>
 
+#include "ra_odata.h"
 #include "ra_query.h"
 #include "suites.h"
 
@@ -193,7 +194,7 @@ START_TEST(filter_errors)
 {
 #define AT(pos, text) "Invalid $filter at position " #pos ": " text "."
 #define NOT_PROPERTY " is not a property of microsoft.graph.remoteAssistancePartner"
-#define OPERATOR "expected a comparison operator (eq, ne, gt, ge, lt, le), found "
+#define OPERATOR "expected a comparison operator (eq, ne, gt, ge, lt, le, in), found "
 #define OPERAND "expected a property or a literal, found "
 #define STRING_ONLY "displayName is a string: compare it with a string literal such as 'text'"
 #define DATETIME_ONLY "lastConnectionDateTime is a DateTimeOffset: compare it with a " \
@@ -235,8 +236,6 @@ START_TEST(filter_errors)
         { "5 eq displayName", AT(1, STRING_ONLY) },
         { "displayName gt null", AT(16, "null can only be compared with eq or ne") },
         { "null le displayName", AT(1, "null can only be compared with eq or ne") },
-        { "onboardingStatus gt 'onboarding'",
-          AT(21, "onboardingStatus can only be compared with eq or ne") },
         { "onboardingStatus eq 'Onboarding'",
           AT(21, "onboardingStatus is one of 'notOnboarded', 'onboarding' or 'onboarded'") },
         { "onboardingStatus eq false",
@@ -636,7 +635,7 @@ END_TEST
 START_TEST(option_names)
 {
     static const char *const unsupported[] = {
-        "$expand", "$search", "$apply", "$compute", "$format", "$levels", "$deltatoken",
+        "$expand", "$search", "$apply", "$compute", "$levels", "$deltatoken",
         "$index", "$schemaversion", "$id",
     };
     static const ra_query_target_e targets[] = { RA_QUERY_LIST, RA_QUERY_NONE };
@@ -668,7 +667,8 @@ START_TEST(option_names)
     ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
                                  "$filter=id eq 'a'&$FILTER=id eq 'b'"),
                      "The query option '$filter' is given more than once.");
-    /* a system option's name without its '$' is a mistake, not a custom option */
+    /* a system option's name without its '$' is a mistake on v1.0, not a
+     * custom option (Graph's v1.0 refuses it too) */
     ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "top=5"),
                      "The query option 'top' needs its '$' prefix: $top.");
     ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_NONE, "Filter=x"),
@@ -677,6 +677,206 @@ START_TEST(option_names)
     parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "foo=bar&$top=3&api-version=2&flag", &q);
     ck_assert_int_eq(q.top, 3);
     parse_ok(RA_VERSION_V1, RA_QUERY_NONE, "foo=$top&x=$filter=", &q);
+}
+END_TEST
+
+/* ---- issue 19: in, parameter aliases, enum order, beta's $-less names, $format ---- */
+
+START_TEST(in_operator)
+{
+    static const struct {
+        const char *filter, *tree;
+    } cases[] = {
+        { "onboardingStatus in ('onboarded','notOnboarded')",
+          "(onboardingStatus eq 'onboarded' or onboardingStatus eq 'notOnboarded')" },
+        { "displayName in ('a')", "displayName eq 'a'" },
+        { "displayName in ( 'a' , null , 'b' )",
+          "((displayName eq 'a' or displayName eq null) or displayName eq 'b')" },
+        { "not (id in ('x','y')) and displayName eq 'z'",
+          "((not (id eq 'x' or id eq 'y')) and displayName eq 'z')" },
+        { "lastConnectionDateTime in (2020-01-01T00:00:00Z)",
+          "lastConnectionDateTime eq 2020-01-01T00:00:00Z" },
+        { "displayName in (@a,'b')&@a='x'", "(displayName eq 'x' or displayName eq 'b')" },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ra_query_t q;
+        const char *amp = strchr(cases[i].filter, '&');
+        const char *args = amp ? apr_pstrcat(pool, "$filter=", apr_pstrmemdup(
+                                                 pool, cases[i].filter,
+                                                 (apr_size_t)(amp - cases[i].filter)),
+                                             amp, NULL)
+                               : filter_args(cases[i].filter);
+        parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
+        ck_assert_str_eq(tree(q.filter), cases[i].tree);
+    }
+    static const struct {
+        const char *filter, *message;
+    } errors[] = {
+        { "displayName in 'a'", "Invalid $filter at position 16: expected '(' after in, "
+                                "found ''a''." },
+        { "displayName in ()", "Invalid $filter at position 17: expected a property or a "
+                               "literal, found ')'." },
+        { "displayName in ('a' 'b')", "Invalid $filter at position 21: expected ',' or ')' "
+                                      "in the list of in, found ''b''." },
+        { "displayName in ('a',id)", "Invalid $filter at position 21: the list of in holds "
+                                     "literals only." },
+        { "'a' in ('a')", "Invalid $filter at position 1: in needs a property on its left." },
+        { "onboardingStatus in ('x')", "Invalid $filter at position 22: onboardingStatus is "
+                                       "one of 'notOnboarded', 'onboarding' or 'onboarded'." },
+        { "displayName in ('a',1)", "Invalid $filter at position 21: displayName is a "
+                                    "string: compare it with a string literal such as 'text'." },
+    };
+    for (size_t i = 0; i < COUNT_OF(errors); i++) {
+        ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, filter_args(errors[i].filter)),
+                         errors[i].message);
+    }
+}
+END_TEST
+
+START_TEST(parameter_aliases)
+{
+    ra_query_t q;
+
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$filter=displayName eq @p&@p='Alpha'", &q);
+    ck_assert_str_eq(tree(q.filter), "displayName eq 'Alpha'");
+    /* defined before its use, in any position, on either side, in functions */
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "@p=%27a%27%27b%27&$filter=@p ne displayName", &q);
+    ck_assert_str_eq(tree(q.filter), "displayName ne 'a'b'");
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$filter=startswith(displayName,@s)&@s='Al'", &q);
+    ck_assert_str_eq(tree(q.filter), "startswith(displayName,'Al')");
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$filter=displayName eq @n&@n=null", &q);
+    ck_assert_str_eq(tree(q.filter), "displayName eq null");
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
+             "$filter=lastConnectionDateTime gt @d&@d=2020-01-01T00:00:00Z", &q);
+    ck_assert_str_eq(tree(q.filter), "lastConnectionDateTime gt 2020-01-01T00:00:00Z");
+    /* in $orderby, an alias names the property */
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$orderby=@o desc&@o=displayName", &q);
+    ck_assert_str_eq(order(&q), "displayName desc,id asc");
+    /* the next page's link carries the aliases */
+    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, "$filter=displayName eq @p&@p='A B'", &q);
+    ck_assert_str_eq(ra_query_next_args(pool, &q, "T"),
+                     "$filter=displayName+eq+%40p&@p=%27A+B%27&$skiptoken=T");
+
+    /* an alias without a value is refused, as is one given twice */
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "$filter=displayName eq @p"),
+                     "Invalid $filter at position 16: the parameter alias '@p' has no value.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                 "$filter=displayName eq @p&@p="),
+                     "Invalid $filter at position 16: the parameter alias '@p' has no value.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "$orderby=@o&@q=id"),
+                     "Invalid $orderby: the parameter alias '@o' has no value.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "@p='a'&@p='b'"),
+                     "The parameter alias '@p' is given more than once.");
+    /* its value is one literal, checked against the property */
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                 "$filter=displayName eq @p&@p=displayName"),
+                     "Invalid $filter at position 16: the value of the parameter alias '@p' "
+                     "is not a literal.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                 "$filter=displayName eq @p&@p='a' or id eq 'b'"),
+                     "Invalid $filter at position 16: the value of the parameter alias '@p' "
+                     "is not a single literal.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                 "$filter=displayName eq @p&@p=@p"),
+                     "Invalid $filter at position 16: the value of the parameter alias '@p' "
+                     "is not a literal.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                 "$filter=displayName eq @p&@p=5"),
+                     "Invalid $filter at position 16: displayName is a string: compare it "
+                     "with a string literal such as 'text'.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "$orderby=@o&@o=nope"),
+                     "Invalid $orderby: 'nope' is not a property of "
+                     "microsoft.graph.remoteAssistancePartner.");
+}
+END_TEST
+
+/* Every comparison operator applies to the enum, by member value (ra_sql). */
+START_TEST(enum_comparisons)
+{
+    for (size_t i = 0; i < COUNT_OF(compare_words); i++) {
+        ra_query_t q;
+        const char *filter = apr_pstrcat(pool, "onboardingStatus ", compare_words[i],
+                                         " 'onboarding'", NULL);
+        parse_ok(RA_VERSION_V1, RA_QUERY_LIST, filter_args(filter), &q);
+        ck_assert_str_eq(tree(q.filter), filter);
+    }
+    for (int v = 0; v < RA_ENTITY_STATUS_MEMBERS; v++) {
+        ck_assert_int_eq(ra_entity_status_value(ra_entity_status_member(v)), v);
+    }
+    ck_assert_str_eq(ra_entity_status_member(0), "notOnboarded");
+    ck_assert_str_eq(ra_entity_status_member(1), "onboarding");
+    ck_assert_str_eq(ra_entity_status_member(2), "onboarded");
+    ck_assert_ptr_null(ra_entity_status_member(3));
+    ck_assert_int_eq(ra_entity_status_value("Onboarded"), -1);
+}
+END_TEST
+
+/* Beta takes system options without their '$', as Graph's beta does. */
+START_TEST(beta_without_dollar)
+{
+    ra_query_t q;
+
+    parse_ok(RA_VERSION_BETA, RA_QUERY_LIST,
+             "filter=displayName eq 'a'&TOP=2&orderby=displayName desc&select=id&skip=1"
+             "&count=true", &q);
+    ck_assert_str_eq(tree(q.filter), "displayName eq 'a'");
+    ck_assert_int_eq(q.top, 2);
+    ck_assert_int_eq(q.skip, 1);
+    ck_assert_int_eq(q.count, 1);
+    ck_assert_uint_eq(q.select, RA_PROP_BIT(RA_PROP_ID));
+    ck_assert_str_eq(order(&q), "displayName desc,id asc");
+    /* one option, with or without its '$' */
+    ck_assert_str_eq(parse_error(RA_VERSION_BETA, RA_QUERY_LIST, "top=1&$top=2"),
+                     "The query option '$top' is given more than once.");
+    ck_assert_str_eq(parse_error(RA_VERSION_BETA, RA_QUERY_LIST, "expand=x"),
+                     "The query option '$expand' is not supported: remoteAssistancePartner has "
+                     "no navigation properties.");
+    ck_assert_str_eq(parse_error(RA_VERSION_BETA, RA_QUERY_ENTITY, "top=1"),
+                     "The query option '$top' is not allowed on a single "
+                     "remoteAssistancePartner.");
+    /* other names stay custom options */
+    parse_ok(RA_VERSION_BETA, RA_QUERY_LIST, "foo=1&api-version=2", &q);
+    /* v1.0 stays strict */
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "filter=id eq 'a'"),
+                     "The query option 'filter' needs its '$' prefix: $filter.");
+}
+END_TEST
+
+START_TEST(format_option)
+{
+    static const struct {
+        const char *value;
+        int json, level;
+    } cases[] = {
+        { "json", 1, RA_JW_METADATA_MINIMAL },
+        { "application/json", 1, RA_JW_METADATA_MINIMAL },
+        { "application/json;odata.metadata=none", 1, RA_JW_METADATA_NONE },
+        { "Application/JSON; odata.metadata=full", 1, RA_JW_METADATA_FULL },
+        { "application/json;odata.metadata=minimal;odata.streaming=true", 1,
+          RA_JW_METADATA_MINIMAL },
+        { "xml", 0, RA_JW_METADATA_MINIMAL },
+        { "application/xml", 0, RA_JW_METADATA_MINIMAL },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ra_query_t q;
+        parse_ok(RA_VERSION_V1, RA_QUERY_SERVICE,
+                 apr_pstrcat(pool, "$format=", apr_pescape_urlencoded(pool, cases[i].value),
+                             NULL), &q);
+        ck_assert_str_eq(q.format, cases[i].value);
+        ck_assert_int_eq(q.format_json, cases[i].json);
+        ck_assert_int_eq(q.metadata, cases[i].level);
+    }
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST, "$format=atom"),
+                     "Invalid $format: 'atom' is not json, xml or "
+                     "application/json;odata.metadata=none|minimal|full.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                 "$format=application/json;odata.metadata=some"),
+                     "Invalid $format: 'application/json;odata.metadata=some' is not json, xml "
+                     "or application/json;odata.metadata=none|minimal|full.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_COUNT, "$format=json"),
+                     "The query option '$format' is not allowed on $count.");
+    ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_SERVICE, "$top=1"),
+                     "The query option '$top' is not allowed on this resource.");
 }
 END_TEST
 
@@ -934,6 +1134,11 @@ Suite *query_suite(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, option_targets);
     tcase_add_test(tc, option_names);
+    tcase_add_test(tc, in_operator);
+    tcase_add_test(tc, parameter_aliases);
+    tcase_add_test(tc, enum_comparisons);
+    tcase_add_test(tc, beta_without_dollar);
+    tcase_add_test(tc, format_option);
     tcase_add_test(tc, percent_decoding);
 
     tc = pool_tcase(s, "skiptoken");

@@ -142,18 +142,21 @@ START_TEST(not_found)
         { SET "/$count('a')", RA_ROUTE_NOT_FOUND, NULL },
         { SET "('a b')", RA_ROUTE_NOT_FOUND, "Resource not found for the segment '('a b')'." },
         { SET "('a''b')", RA_ROUTE_NOT_FOUND, NULL },
-        /* below an entity: only the actions */
-        { SET "/p1/colour", RA_ROUTE_NOT_FOUND, "Resource not found for the segment 'colour'." },
-        { SET "/p1/beginOnboarding/x", RA_ROUTE_NOT_FOUND,
+        /* below an entity: only the actions; any other segment is Graph's 400 */
+        { SET "/p1/colour", RA_ROUTE_BAD_SEGMENT, "Resource not found for the segment 'colour'." },
+        { SET "/p1/beginOnboarding/x", RA_ROUTE_BAD_SEGMENT,
           "Resource not found for the segment 'beginOnboarding/x'." },
-        { SET "/p1//", RA_ROUTE_NOT_FOUND, NULL },
-        { SET "/p1/microsoft.graph.", RA_ROUTE_NOT_FOUND, NULL },
-        { SET "/p1/graph.disconnect", RA_ROUTE_NOT_FOUND, NULL },
-        { SET "/p1/microsoft.graph.microsoft.graph.disconnect", RA_ROUTE_NOT_FOUND, NULL },
-        { SET "/p1/beginOnboardingX", RA_ROUTE_NOT_FOUND, NULL },
-        { SET "('p1')x", RA_ROUTE_NOT_FOUND, "Resource not found for the segment 'x'." },
-        { SET "('p1')/colour", RA_ROUTE_NOT_FOUND, NULL },
-        { SET "/$count/x", RA_ROUTE_NOT_FOUND, "Resource not found for the segment '$count/x'." },
+        { SET "/p1//", RA_ROUTE_BAD_SEGMENT, NULL },
+        { SET "/p1/microsoft.graph.", RA_ROUTE_BAD_SEGMENT, NULL },
+        { SET "/p1/graph.disconnect", RA_ROUTE_BAD_SEGMENT, NULL },
+        { SET "/p1/microsoft.graph.microsoft.graph.disconnect", RA_ROUTE_BAD_SEGMENT, NULL },
+        { SET "/p1/beginOnboardingX", RA_ROUTE_BAD_SEGMENT, NULL },
+        { SET "('p1')x", RA_ROUTE_BAD_SEGMENT, "Resource not found for the segment 'x'." },
+        { SET "('p1')/colour", RA_ROUTE_BAD_SEGMENT, NULL },
+        { SET "/$count/x", RA_ROUTE_BAD_SEGMENT, "Resource not found for the segment '$count/x'." },
+        { SET "/p1/$value", RA_ROUTE_BAD_SEGMENT, "Resource not found for the segment '$value'." },
+        { SET "/p1/$ref", RA_ROUTE_BAD_SEGMENT, "Resource not found for the segment '$ref'." },
+        { SET "('p1')/nope", RA_ROUTE_BAD_SEGMENT, "Resource not found for the segment 'nope'." },
     };
     assert_refused(cases, COUNT_OF(cases));
 }
@@ -230,6 +233,38 @@ START_TEST(under)
 }
 END_TEST
 
+/* The service root's own resources, by what follows the version root. */
+START_TEST(service)
+{
+    static const struct {
+        const char *rest;
+        int kind;  /* -1: not one */
+    } cases[] = {
+        { "", RA_ROUTE_SERVICE_DOCUMENT },
+        { "/", RA_ROUTE_SERVICE_DOCUMENT },
+        { "/$metadata", RA_ROUTE_METADATA },
+        { "/$METADATA/", RA_ROUTE_METADATA },
+        { "/deviceManagement", RA_ROUTE_DEVICE_MANAGEMENT },
+        { "/devicemanagement/", RA_ROUTE_DEVICE_MANAGEMENT },
+        { "//", -1 },
+        { "/$metadata/x", -1 },
+        { "/$metadataX", -1 },
+        { "/deviceManagement/remoteAssistancePartners", -1 },
+        { "/$batchX", -1 },
+        { "x", -1 },
+    };
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ra_route_t route = { 0 };
+        int found = ra_route_service(cases[i].rest, &route);
+        ck_assert_msg(found == (cases[i].kind >= 0), "%s: %d", cases[i].rest, found);
+        if (found) {
+            ck_assert_msg((int)route.kind == cases[i].kind, "%s: kind %d", cases[i].rest,
+                          (int)route.kind);
+        }
+    }
+}
+END_TEST
+
 Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -239,5 +274,6 @@ Suite *route_suite(void)
     tcase_add_test(tc, bad_key);
     tcase_add_test(tc, id_length);
     tcase_add_test(tc, under);
+    tcase_add_test(tc, service);
     return s;
 }

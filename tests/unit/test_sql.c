@@ -46,6 +46,9 @@ static const char *params_of(const ra_sql_t *sql)
     return out;
 }
 
+/* onboardingStatus sorts and compares by member value */
+#define STATUS_KEY "(CASE onboarding_status WHEN 'notOnboarded' THEN 0 WHEN 'onboarding' " \
+    "THEN 1 WHEN 'onboarded' THEN 2 END)"
 #define COUNT_SQL "SELECT COUNT(*) FROM remote_assistance_partners WHERE tenant_id = %s AND "
 
 /* Filters as SQL: whitelisted columns, placeholders, two-valued logic for
@@ -69,8 +72,13 @@ START_TEST(filter_sql)
         { "displayName ne null", "(display_name IS NOT NULL)", "'t'", NULL, NULL },
         { "id ge 'a'", "(id >= %s)", "'t','a'", NULL, NULL },
         { "id lt 'a'", "(id < %s)", "'t','a'", NULL, NULL },
-        { "onboardingStatus eq 'onboarded'", "(onboarding_status = %s)", "'t','onboarded'",
-          NULL, NULL },
+        /* the enum compares by member value */
+        { "onboardingStatus eq 'onboarded'", "(" STATUS_KEY " = %lld)", "'t',2", NULL, NULL },
+        { "onboardingStatus lt 'onboarding'", "(" STATUS_KEY " < %lld)", "'t',1", NULL, NULL },
+        { "'notOnboarded' lt onboardingStatus", "(" STATUS_KEY " > %lld)", "'t',0", NULL,
+          NULL },
+        { "onboardingStatus in ('onboarded','notOnboarded')",
+          "((" STATUS_KEY " = %lld) OR (" STATUS_KEY " = %lld))", "'t',2,0", NULL, NULL },
         { "onboardingStatus eq null", "(onboarding_status IS NULL)", "'t'", NULL, NULL },
         /* DateTimeOffsets compare by instant */
         { "lastConnectionDateTime le 1970-01-01T01:00:00+01:00",
@@ -138,13 +146,17 @@ START_TEST(list_sql)
           LIST_SQL " AND (id <> %s) ORDER BY display_name DESC NULLS LAST, "
           "last_connection_ticks ASC, id ASC LIMIT %lld OFFSET %lld", "'t','x',5,10" },
         { "$orderby=onboardingUrl,onboardingStatus desc,id desc", { { "-", 0 } }, 1, 0,
-          LIST_SQL " ORDER BY onboarding_url ASC NULLS FIRST, onboarding_status DESC, "
+          LIST_SQL " ORDER BY onboarding_url ASC NULLS FIRST, " STATUS_KEY " DESC, "
           "id DESC LIMIT %lld", "'t',1" },
         { NULL, { { "p-5", 0 } }, 3, 0,
           LIST_SQL " AND (((id > %s))) ORDER BY id ASC LIMIT %lld", "'t','p-5',3" },
         { "$orderby=displayName", { { "m", 0 }, { "p-5", 0 } }, 3, 0,
           LIST_SQL " AND (((display_name > %s)) OR (display_name = %s AND (id > %s))) "
           "ORDER BY display_name ASC NULLS FIRST, id ASC LIMIT %lld", "'t','m','m','p-5',3" },
+        /* the enum continues after its member's value */
+        { "$orderby=onboardingStatus", { { "onboarding", 0 }, { "p-5", 0 } }, 3, 0,
+          LIST_SQL " AND (((" STATUS_KEY " > %lld)) OR (" STATUS_KEY " = %lld AND (id > %s))) "
+          "ORDER BY " STATUS_KEY " ASC, id ASC LIMIT %lld", "'t',1,1,'p-5',3" },
         /* null sorts first ascending: every non-null comes after it */
         { "$orderby=displayName", { { NULL, 0 }, { "p-5", 0 } }, 3, 0,
           LIST_SQL " AND ((display_name IS NOT NULL) OR (display_name IS NULL AND (id > %s))) "
