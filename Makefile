@@ -97,14 +97,14 @@ build/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS) | schema
 	gcc $(WARN) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
-build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
+build/asan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS) | schema
 	@mkdir -p build/asan
 	gcc $(WARN) $(SANITIZE) -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm
 
 # The unit tests under ThreadSanitizer: the group-commit queue and the token
 # cache are shared by a child's threads, and their tests run real threads.
-build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS)
+build/tsan/unit_tests: $(UNITS) $(HEADERS) $(UNIT_SRC) $(UNIT_HDRS) | schema
 	@mkdir -p build/tsan
 	gcc $(WARN) -fsanitize=thread -g -O1 -I include -I build $(call pkg_cflags,$(PKGS) check) \
 	    -o $@ $(UNITS) $(UNIT_SRC) $(call pkg_libs,$(PKGS) check) -lm

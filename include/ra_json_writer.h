@@ -58,8 +58,8 @@ typedef struct {
     int depth;
     int in_string;              /* between ra_jw_string_open and _close */
     int want_name;              /* in an object, a member name comes next */
-    apr_uint32_t is_object;     /* bit d: level d is an object */
-    apr_uint32_t has_items;     /* bit d: level d has a member or element */
+    apr_uint64_t is_object;     /* bit d: level d is an object */
+    apr_uint64_t has_items;     /* bit d: level d has a member or element */
     apr_size_t used;
     char buffer[RA_JW_BUFFER_SIZE];
 } ra_jw_t;

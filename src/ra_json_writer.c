@@ -63,7 +63,11 @@ static void misuse(ra_jw_t *jw)
     }
 }
 
-#define BIT(d) ((apr_uint32_t)1 << (d))
+/* Bit d of a level mask; levels 0 (the top) to RA_JW_MAX_DEPTH. */
+#define BIT(d) ((apr_uint64_t)1 << (d))
+#if RA_JW_MAX_DEPTH >= 64
+#error "RA_JW_MAX_DEPTH needs a wider level mask"
+#endif
 
 /* Before any value: the separator it needs, and whether it may come here. */
 static int begin_value(ra_jw_t *jw)
@@ -100,7 +104,7 @@ static void open_level(ra_jw_t *jw, int object)
     if (!begin_value(jw)) {
         return;
     }
-    if (jw->depth + 1 >= RA_JW_MAX_DEPTH) {
+    if (jw->depth >= RA_JW_MAX_DEPTH) {
         misuse(jw);
         return;
     }

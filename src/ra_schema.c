@@ -371,8 +371,11 @@ static ra_schema_state_e set_up(apr_pool_t *pool, const char *driver_name, const
      * on PostgreSQL the lock keeps nodes starting together from racing. A
      * look takes SQLite's write lock only if it comes to write (a deferred
      * BEGIN), and no wait of PostgreSQL's is without bound: not the
-     * advisory lock of a node that hangs, nor a table lock */
-    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN"
+     * advisory lock of a node that hangs, nor a table lock. READ COMMITTED
+     * whatever default_transaction_isolation says: under REPEATABLE READ
+     * the snapshot is taken before the lock is granted, so a node that
+     * waited for another's upgrade would not see it and run the step again */
+    ok = ok && run(&st, st.dialect == RA_DIALECT_PGSQL ? "BEGIN ISOLATION LEVEL READ COMMITTED"
                         : apply ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
     if (ok && st.dialect == RA_DIALECT_PGSQL
         && (!run(&st, "SET LOCAL lock_timeout = '" RA_SCHEMA_SETUP_WAIT "'", "lock timeout")

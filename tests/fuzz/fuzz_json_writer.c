@@ -71,11 +71,45 @@ static void as_name(ra_jw_t *jw, const char *s, size_t len, size_t cut)
     ra_jw_object_close(jw);
 }
 
+/* How many objects and arrays nest in value (jansson reads up to 2048). */
+static int depth_of(const json_t *value)
+{
+    const char *name;
+    json_t *member;
+    size_t i;
+    int deepest = 0;
+
+    if (json_is_object(value)) {
+        json_object_foreach((json_t *)value, name, member) {
+            int d = depth_of(member);
+            deepest = d > deepest ? d : deepest;
+        }
+        return deepest + 1;
+    }
+    if (json_is_array(value)) {
+        json_array_foreach(value, i, member) {
+            int d = depth_of(member);
+            deepest = d > deepest ? d : deepest;
+        }
+        return deepest + 1;
+    }
+    return 0;
+}
+
 static void check_tree(apr_pool_t *pool, const char *s, size_t len)
 {
     json_t *tree = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     apr_size_t replaced;
     if (!tree) {
+        return;
+    }
+    if (depth_of(tree) > RA_JW_MAX_DEPTH) { /* the writer's documented refusal */
+        ra_jw_t jw;
+        ra_jw_text_t text = { pool, NULL, 0, 0 };
+        ra_jw_init(&jw, ra_jw_text_sink, &text);
+        ra_jw_json(&jw, tree);
+        FUZZ_EXPECT(ra_jw_finish(&jw) == APR_EINVAL);
+        json_decref(tree);
         return;
     }
     char *expected = jw_oracle(tree);

@@ -7,6 +7,9 @@ naming it and the row count, and the database is left as it was."""
 import contextlib
 import os
 import sqlite3
+import subprocess
+import threading
+import time
 import uuid
 
 import pytest
@@ -267,3 +270,97 @@ def test_a_database_that_needs_a_newer_module_is_refused(v1, workroot, keys):
     finally:
         httpd.stop()
     assert schema_row(v1) == (SCHEMA_LEVEL + 2, SCHEMA_LEVEL + 1)
+
+
+def columns(db, table):
+    """The column names of one of db's tables."""
+    sql = (f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}'"
+           if db.pg else f"SELECT name FROM pragma_table_info('{table}')")
+    return sorted(r[0] for r in db.query(sql))
+
+
+def configtest(workroot, keys, dbd, name):
+    return Httpd(workroot.mktemp(name), dbd,
+                 f'RemoteAssistTokenKey "{keys.path("jwks.json")}"').configtest()
+
+
+def test_a_look_at_a_level_2_database_changes_nothing(v1, workroot, keys):
+    """apachectl -t runs the step in a transaction it rolls back: it says the
+    start would work, and the database keeps level 2 and its old shape."""
+    level_2(v1)
+    rc, out = configtest(workroot, keys, v1.dbd, "look-level-2")
+    assert rc == 0, out
+    assert v1.query("SELECT version FROM remoteassist_schema") in ([(2,)], [("2",)])
+    assert columns(v1, "remoteassist_schema") == ["version"]
+
+
+APP_ROLE = "ra_app"
+
+
+def test_a_role_that_may_not_alter_tables_is_told_which_step_to_run(pg, workroot, keys):
+    """The least-privilege role (reads and writes, owns nothing) cannot add a
+    step: -t refuses with RA00071 naming the step file; once an administrator
+    has run that file, as docs/operations.md says, the same -t passes."""
+    db = level_2(V1Database("pgsql", workroot, pg))
+    pg.psql(f"CREATE ROLE {APP_ROLE} LOGIN", db=db.name)
+    pg.psql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+            f"TO {APP_ROLE}", db=db.name)
+    app = ("pgsql", db.dbd[1].replace("user=postgres", f"user={APP_ROLE}"))
+    rc, out = configtest(workroot, keys, app, "app-role")
+    assert rc != 0 and "RA00071" in out and "step-003-pgsql.sql" in out, out
+    assert schema_row_version(db) == 2
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                    str(pg.port), "-U", "postgres", "-d", db.name, "-f",
+                    os.path.join(ROOT, "build", "step-003-pgsql.sql")], check=True)
+    rc, out = configtest(workroot, keys, app, "app-role-after")
+    assert rc == 0, out
+    assert schema_row(db) == (3, 3)
+
+
+def schema_row_version(db):
+    return int(db.query("SELECT version FROM remoteassist_schema")[0][0])
+
+
+def wait_for_locks(pg, db, which, alive=lambda: True, result=None):
+    """Until one advisory lock is held (which "granted") or awaited ("NOT
+    granted"), within RA_SCHEMA_SETUP_WAIT, the set-up's bound."""
+    sql = f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND {which}"
+    deadline = time.monotonic() + 8
+    while pg.psql(sql, db=db.name) != "1":
+        assert alive() and time.monotonic() < deadline, f"no {which} lock: {result}"
+        time.sleep(0.05)
+
+
+def test_a_node_that_waited_for_another_nodes_upgrade_sees_it(pg, workroot, keys):
+    """Two nodes upgrading one database at once: the second waits for the
+    first's advisory lock and must then find the step done, even where the
+    database's default isolation is REPEATABLE READ (whose snapshot would
+    predate the first node's commit, so the step would run twice and fail)."""
+    db = level_2(V1Database("pgsql", workroot, pg))
+    pg.psql(f"ALTER DATABASE {db.name} SET default_transaction_isolation = "
+            "'repeatable read'", db="postgres")
+    with open(os.path.join(ROOT, "build", "step-003-pgsql.sql")) as f:
+        step = f.read()
+    first = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                              "-p", str(pg.port), "-U", "postgres", "-d", db.name],
+                             stdin=subprocess.PIPE, text=True)
+    try:
+        # the first node, mid-upgrade: it holds the lock, its step not committed
+        first.stdin.write("BEGIN;\nSELECT pg_advisory_xact_lock(7243010);\n" + step + "\n")
+        first.stdin.flush()
+        wait_for_locks(pg, db, "granted")
+        result = {}
+        second = threading.Thread(target=lambda: result.update(
+            look=configtest(workroot, keys, db.dbd, "second-node")))
+        second.start()
+        wait_for_locks(pg, db, "NOT granted", second.is_alive, result)
+        first.stdin.write("COMMIT;\n")
+        first.stdin.close()
+        assert first.wait(timeout=10) == 0
+        second.join(timeout=30)
+        rc, out = result["look"]
+        assert rc == 0, out
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert schema_row(db) == (3, 3)

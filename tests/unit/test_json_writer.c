@@ -330,6 +330,25 @@ START_TEST(test_large_and_sink_errors)
 }
 END_TEST
 
+/* RA_JW_MAX_DEPTH levels of objects and arrays are written as jansson
+ * writes them (one more is misuse, test_misuse's too_deep). */
+START_TEST(test_deepest_nesting)
+{
+    json_t *value = json_integer(1);
+    for (int i = 0; i < RA_JW_MAX_DEPTH; i++) {
+        json_t *outer = i % 2 ? json_array() : json_object();
+        if (i % 2) {
+            json_array_append_new(outer, value);
+        }
+        else {
+            json_object_set_new(outer, "a", value);
+        }
+        value = outer;
+    }
+    same_as_jansson(value);
+}
+END_TEST
+
 Suite *json_writer_suite(void)
 {
     Suite *s = suite_create("json_writer");
@@ -342,6 +361,7 @@ Suite *json_writer_suite(void)
     tcase_add_test(tc, test_metadata_levels);
     tcase_add_test(tc, test_raw_inner_body);
     tcase_add_test(tc, test_misuse);
+    tcase_add_test(tc, test_deepest_nesting);
     tcase_add_test(tc, test_large_and_sink_errors);
     return s;
 }
