@@ -1101,8 +1101,14 @@ int ra_query_parse_set(apr_pool_t *pool, ra_entity_set_e set, ra_version_e versi
 static const char *option_pair(apr_pool_t *pool, const char *args, const char *name,
                                const char *value)
 {
-    const char *pair = apr_pstrcat(pool, name, "=", apr_pescape_urlencoded(pool, value),
-                                   NULL);
+    /* both were decoded when the option was read: both are encoded again,
+     * so that an alias name holding '%', '&' or a space reads back as itself
+     * (names of plain letters, '$' and '@', all that a client normally
+     * sends, stay as they are) */
+    int plain = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789$@._-") == strlen(name);
+    const char *pair = apr_pstrcat(pool, plain ? name : apr_pescape_urlencoded(pool, name),
+                                   "=", apr_pescape_urlencoded(pool, value), NULL);
     return *args ? apr_pstrcat(pool, args, "&", pair, NULL) : pair;
 }
 
