@@ -14,9 +14,12 @@
 
 APLOG_USE_MODULE(remoteassist);
 
-/* Indexed by ra_version_e; set at post_config in the parent, before any
- * child exists, and only read by requests. */
-static const ra_csdl_t *metadata[RA_VERSION_BETA + 1];
+/* Indexed by ra_version_e and by whether the root serves audit events
+ * (RemoteAssistAuditEvents is per <Location>, so both are built: four small
+ * documents, and each root's $metadata describes exactly what it serves);
+ * set at post_config in the parent, before any child exists, and only read
+ * by requests. */
+static const ra_csdl_t *metadata[RA_VERSION_BETA + 1][2];
 
 int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                            server_rec *s)
@@ -24,11 +27,13 @@ int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     (void)plog;
     (void)ptemp;
     for (int v = RA_VERSION_V1; v <= RA_VERSION_BETA; v++) {
-        if (!(metadata[v] = ra_csdl_build(pconf, (ra_version_e)v))) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00150)
-                         "the %s $metadata document could not be built (out of memory)",
-                         ra_version_name((ra_version_e)v));
-            return HTTP_INTERNAL_SERVER_ERROR;
+        for (int audit = 0; audit <= 1; audit++) {
+            if (!(metadata[v][audit] = ra_csdl_build(pconf, (ra_version_e)v, audit))) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00150)
+                             "the %s $metadata document could not be built (out of memory)",
+                             ra_version_name((ra_version_e)v));
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
     }
     return OK;
@@ -41,7 +46,7 @@ int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 int ra_op_metadata(ra_request_t *rq)
 {
     request_rec *r = rq->r;
-    const ra_csdl_t *csdl = metadata[rq->cfg->version];
+    const ra_csdl_t *csdl = metadata[rq->cfg->version][!rq->cfg->audit_off];
     const char *accept = apr_table_get(r->headers_in, "Accept");
     int json, rc;
 

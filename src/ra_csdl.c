@@ -14,6 +14,8 @@
 #include <jansson.h>
 #include <libxml/xmlwriter.h>
 
+#include "ra_audit.h"
+
 #define NS "microsoft.graph"
 #define ALIAS "graph"
 #define CONTAINER "GraphService"
@@ -33,11 +35,90 @@ static const ra_prop_e declared[] = { RA_PROP_DISPLAY_NAME, RA_PROP_LAST_CONNECT
 
 static const char *const actions[] = { "beginOnboarding", "disconnect" };
 
+/* ------------------------------------------------------- the audit events */
+
+#define AUDIT "auditEvent"
+#define AUDIT_NAVIGATION "auditEvents"
+
+/* A structural property: its type (Collection(...) for a collection) and
+ * nullability, as Microsoft Graph's published v1.0 and beta CSDL declare
+ * them for Intune's audit types (learn.microsoft.com/graph/api/resources/
+ * intune-auditing-auditevent, -auditactor, -auditresource, -auditproperty;
+ * the same in both versions). Graph's OpenAPI description derived from that
+ * CSDL leaves only activityDateTime and correlationId not nullable. A
+ * collection's Nullable speaks of its items: Graph's CSDL leaves it unsaid,
+ * which CSDL 4.0 does not settle and OASIS's converter reads as false; the
+ * module never writes a null item, so it says false, explicitly. */
+typedef struct {
+    const char *name;         /* NULL ends a list */
+    const char *type;
+    int nullable;
+} member_t;
+
+static const member_t audit_event[] = {
+    { "displayName", "Edm.String", 1 },
+    { "componentName", "Edm.String", 1 },
+    { "actor", ALIAS ".auditActor", 1 },
+    { "activity", "Edm.String", 1 },
+    { "activityDateTime", "Edm.DateTimeOffset", 0 },
+    { "activityType", "Edm.String", 1 },
+    { "activityOperationType", "Edm.String", 1 },
+    { "activityResult", "Edm.String", 1 },
+    { "correlationId", "Edm.Guid", 0 },
+    { "resources", "Collection(" ALIAS ".auditResource)", 0 },
+    { "category", "Edm.String", 1 },
+    { NULL, NULL, 0 }
+};
+static const member_t audit_actor[] = {
+    { "type", "Edm.String", 1 },
+    { "auditActorType", "Edm.String", 1 },
+    { "userPermissions", "Collection(Edm.String)", 0 },
+    { "applicationId", "Edm.String", 1 },
+    { "applicationDisplayName", "Edm.String", 1 },
+    { "userPrincipalName", "Edm.String", 1 },
+    { "servicePrincipalName", "Edm.String", 1 },
+    { "ipAddress", "Edm.String", 1 },
+    { "userId", "Edm.String", 1 },
+    { NULL, NULL, 0 }
+};
+static const member_t audit_resource[] = {
+    { "displayName", "Edm.String", 1 },
+    { "modifiedProperties", "Collection(" ALIAS ".auditProperty)", 0 },
+    { "type", "Edm.String", 1 },
+    { "auditResourceType", "Edm.String", 1 },
+    { "resourceId", "Edm.String", 1 },
+    { NULL, NULL, 0 }
+};
+static const member_t audit_property[] = {
+    { "displayName", "Edm.String", 1 },
+    { "oldValue", "Edm.String", 1 },
+    { "newValue", "Edm.String", 1 },
+    { NULL, NULL, 0 }
+};
+
+typedef struct {
+    const char *name;
+    const member_t *members;
+} complex_t;
+
+static const complex_t audit_complex[] = {
+    { "auditActor", audit_actor },
+    { "auditResource", audit_resource },
+    { "auditProperty", audit_property },
+};
+
+/* getAuditCategories() and getAuditActivityTypes(), bound to the collection. */
+static const char *const audit_functions[] = { "getAuditCategories", "getAuditActivityTypes" };
+
 /* ------------------------------------------- the Capabilities annotations */
 
-/* A term's value: a Boolean, a record of values, a collection of strings or
- * a navigation property path. */
-typedef enum { CAP_BOOL, CAP_RECORD, CAP_STRINGS, CAP_NAVIGATION } cap_kind_e;
+/* A term's value: a Boolean, a record of values, a collection of strings, a
+ * navigation property path, or the collection of property paths of the
+ * auditEvent properties that $filter and $orderby cannot name (derived from
+ * ra_audit.h's whitelist, so it cannot drift from what the parser takes). */
+typedef enum {
+    CAP_BOOL, CAP_RECORD, CAP_STRINGS, CAP_NAVIGATION, CAP_AUDIT_UNQUERYABLE
+} cap_kind_e;
 
 typedef struct cap cap_t;
 struct cap {
@@ -88,6 +169,47 @@ static const cap_t partners_restriction[] = {
     RECORD("DeleteRestrictions", delete_restrictions),
     { NULL }
 };
+
+/* What mod_ra_audit.c serves (docs/api.md "Audit events"): $filter and
+ * $orderby on the whitelisted properties only (the same list for both),
+ * $top, $skip, $count and $skiptoken; $select refused; read-only. */
+static const char *const audit_navigation_path[] = { AUDIT_NAVIGATION, NULL };
+static const cap_t audit_filter_restrictions[] = {
+    BOOL("Filterable", 1),
+    { "NonFilterableProperties", CAP_AUDIT_UNQUERYABLE, 0, NULL, NULL },
+    { NULL }
+};
+static const cap_t audit_sort_restrictions[] = {
+    BOOL("Sortable", 1),
+    { "NonSortableProperties", CAP_AUDIT_UNQUERYABLE, 0, NULL, NULL },
+    { NULL }
+};
+static const cap_t audit_select_support[] = { BOOL("Supported", 0), { NULL } };
+static const cap_t audit_insert_restrictions[] = { BOOL("Insertable", 0), { NULL } };
+static const cap_t audit_update_restrictions[] = { BOOL("Updatable", 0), { NULL } };
+static const cap_t audit_delete_restrictions[] = { BOOL("Deletable", 0), { NULL } };
+static const cap_t audit_restriction[] = {
+    { "NavigationProperty", CAP_NAVIGATION, 0, NULL, audit_navigation_path },
+    { "FilterFunctions", CAP_STRINGS, 0, NULL, filter_functions },
+    RECORD("FilterRestrictions", audit_filter_restrictions),
+    RECORD("SortRestrictions", audit_sort_restrictions),
+    RECORD("SearchRestrictions", search_restrictions),
+    RECORD("CountRestrictions", count_restrictions),
+    RECORD("ExpandRestrictions", expand_restrictions),
+    BOOL("TopSupported", 1),
+    BOOL("SkipSupported", 1),
+    RECORD("SelectSupport", audit_select_support),
+    BOOL("IndexableByKey", 1),
+    RECORD("InsertRestrictions", audit_insert_restrictions),
+    RECORD("UpdateRestrictions", audit_update_restrictions),
+    RECORD("DeleteRestrictions", audit_delete_restrictions),
+    { NULL }
+};
+
+static int audit_queryable(const char *name)
+{
+    return ra_audit_prop_find(name, strlen(name)) >= 0;
+}
 
 /* ------------------------------------------------------------------ XML */
 
@@ -157,6 +279,16 @@ static void xml_value(xml_t *x, const cap_t *cap)
         }
         end(x);
         break;
+    case CAP_AUDIT_UNQUERYABLE:
+        start(x, "Collection");
+        for (const member_t *m = audit_event; m->name; m++) {
+            if (!audit_queryable(m->name)) {
+                check(x, xmlTextWriterWriteElement(x->w, BAD_CAST "PropertyPath",
+                                                   BAD_CAST m->name));
+            }
+        }
+        end(x);
+        break;
     }
 }
 
@@ -181,7 +313,45 @@ static const char *type_name(apr_pool_t *pool, ra_prop_e prop, const char *prefi
     }
 }
 
-static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t *len)
+static void xml_members(xml_t *x, apr_pool_t *pool, const member_t *members)
+{
+    for (const member_t *m = members; m->name; m++) {
+        xml_property(x, pool, m->name, m->type, m->nullable);
+    }
+}
+
+/* auditEvent, its complex types and its two functions */
+static void xml_audit_types(xml_t *x, apr_pool_t *pool)
+{
+    start(x, "EntityType");
+    attr(x, "Name", AUDIT);
+    attr(x, "BaseType", ALIAS ".entity");
+    xml_members(x, pool, audit_event);
+    end(x);
+    for (size_t i = 0; i < sizeof(audit_complex) / sizeof(audit_complex[0]); i++) {
+        start(x, "ComplexType");
+        attr(x, "Name", audit_complex[i].name);
+        xml_members(x, pool, audit_complex[i].members);
+        end(x);
+    }
+    for (size_t i = 0; i < sizeof(audit_functions) / sizeof(audit_functions[0]); i++) {
+        start(x, "Function");
+        attr(x, "Name", audit_functions[i]);
+        attr(x, "IsBound", "true");
+        start(x, "Parameter");
+        attr(x, "Name", "bindingParameter");
+        attr(x, "Type", "Collection(" ALIAS "." AUDIT ")");
+        end(x);
+        start(x, "ReturnType");
+        attr(x, "Type", "Collection(Edm.String)");
+        attr(x, "Nullable", "false"); /* the strings are never null */
+        end(x);
+        end(x);
+    }
+}
+
+static const char *build_xml(apr_pool_t *pool, ra_version_e version, int audit,
+                             apr_size_t *len)
 {
     xmlBufferPtr buffer = xmlBufferCreate();
     xml_t x = { buffer ? xmlNewTextWriterMemory(buffer, 0) : NULL, 0 };
@@ -238,6 +408,13 @@ static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t 
     attr(&x, "Type", "Collection(" ALIAS "." ENTITY ")");
     attr(&x, "ContainsTarget", "true");
     end(&x);
+    if (audit) {
+        start(&x, "NavigationProperty");
+        attr(&x, "Name", AUDIT_NAVIGATION);
+        attr(&x, "Type", "Collection(" ALIAS "." AUDIT ")");
+        attr(&x, "ContainsTarget", "true");
+        end(&x);
+    }
     end(&x);
 
     start(&x, "EntityType");
@@ -261,6 +438,9 @@ static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t 
         end(&x);
         end(&x);
     }
+    if (audit) {
+        xml_audit_types(&x, pool);
+    }
 
     start(&x, "EntityContainer");
     attr(&x, "Name", CONTAINER);
@@ -279,6 +459,9 @@ static const char *build_xml(apr_pool_t *pool, ra_version_e version, apr_size_t 
     attr(&x, "Property", "RestrictedProperties");
     start(&x, "Collection");
     xml_record(&x, partners_restriction);
+    if (audit) {
+        xml_record(&x, audit_restriction);
+    }
     check(&x, xmlTextWriterEndDocument(x.w)); /* closes every open element */
     xmlFreeTextWriter(x.w);
 
@@ -310,6 +493,14 @@ static json_t *json_value(const cap_t *cap)
             json_array_append_new(list, json_string(*s));
         }
         return list;
+    case CAP_AUDIT_UNQUERYABLE:
+        list = json_array();
+        for (const member_t *m = audit_event; m->name; m++) {
+            if (!audit_queryable(m->name)) {
+                json_array_append_new(list, json_string(m->name));
+            }
+        }
+        return list;
     }
     return NULL;
 }
@@ -324,12 +515,19 @@ static json_t *json_record(const cap_t *members)
 }
 
 /* CSDL JSON's defaults differ from XML's: $Type is Edm.String and $Nullable
- * false unless said. */
+ * false unless said; a collection is $Collection with its item type. */
 static json_t *json_typed(const char *type, int nullable)
 {
+    static const char collection[] = "Collection(";
     json_t *member = json_object();
-    if (strcmp(type, "Edm.String")) {
-        json_object_set_new(member, "$Type", json_string(type));
+    size_t len = strlen(type);
+    if (!strncmp(type, collection, sizeof(collection) - 1)) {
+        json_object_set_new(member, "$Collection", json_true());
+        type += sizeof(collection) - 1;
+        len -= sizeof(collection); /* the prefix and the closing parenthesis */
+    }
+    if (len != strlen("Edm.String") || strncmp(type, "Edm.String", len)) {
+        json_object_set_new(member, "$Type", json_stringn(type, len));
     }
     if (nullable) {
         json_object_set_new(member, "$Nullable", json_true());
@@ -340,7 +538,39 @@ static json_t *json_typed(const char *type, int nullable)
     return member;
 }
 
-static const char *build_json(apr_pool_t *pool, ra_version_e version, apr_size_t *len)
+static json_t *json_members(json_t *o, const member_t *members)
+{
+    for (const member_t *m = members; m->name; m++) {
+        json_object_set_new(o, m->name, json_typed(m->type, m->nullable));
+    }
+    return o;
+}
+
+/* auditEvent, its complex types and its two functions, as xml_audit_types */
+static void json_audit_types(json_t *schema)
+{
+    json_object_set_new(schema, AUDIT,
+                        json_members(json_pack("{s:s,s:s}", "$Kind", "EntityType",
+                                               "$BaseType", ALIAS ".entity"),
+                                     audit_event));
+    for (size_t i = 0; i < sizeof(audit_complex) / sizeof(audit_complex[0]); i++) {
+        json_object_set_new(schema, audit_complex[i].name,
+                            json_members(json_pack("{s:s}", "$Kind", "ComplexType"),
+                                         audit_complex[i].members));
+    }
+    for (size_t i = 0; i < sizeof(audit_functions) / sizeof(audit_functions[0]); i++) {
+        json_object_set_new(schema, audit_functions[i],
+                            /* the binding collection's Nullable is unsaid in
+                             * both forms, as for the properties above */
+                            json_pack("[{s:s,s:b,s:[{s:s,s:b,s:s}],s:{s:b}}]", "$Kind",
+                                      "Function", "$IsBound", 1, "$Parameter", "$Name",
+                                      "bindingParameter", "$Collection", 1, "$Type",
+                                      ALIAS "." AUDIT, "$ReturnType", "$Collection", 1));
+    }
+}
+
+static const char *build_json(apr_pool_t *pool, ra_version_e version, int audit,
+                              apr_size_t *len)
 {
     json_t *doc = json_object(), *schema = json_object(), *o, *p;
 
@@ -372,6 +602,12 @@ static const char *build_json(apr_pool_t *pool, ra_version_e version, apr_size_t
                         json_pack("{s:s,s:b,s:s,s:b}", "$Kind", "NavigationProperty",
                                   "$Collection", 1, "$Type", ALIAS "." ENTITY,
                                   "$ContainsTarget", 1));
+    if (audit) {
+        json_object_set_new(o, AUDIT_NAVIGATION,
+                            json_pack("{s:s,s:b,s:s,s:b}", "$Kind", "NavigationProperty",
+                                      "$Collection", 1, "$Type", ALIAS "." AUDIT,
+                                      "$ContainsTarget", 1));
+    }
     json_object_set_new(schema, SINGLETON, o);
 
     o = json_pack("{s:s,s:s}", "$Kind", "EntityType", "$BaseType", ALIAS ".entity");
@@ -392,14 +628,21 @@ static const char *build_json(apr_pool_t *pool, ra_version_e version, apr_size_t
                                       "bindingParameter", "$Type", ALIAS "." ENTITY,
                                       "$Nullable", 1));
     }
+    if (audit) {
+        json_audit_types(schema);
+    }
 
     json_object_set_new(schema, CONTAINER,
                         json_pack("{s:s,s:{s:s}}", "$Kind", "EntityContainer", SINGLETON,
                                   "$Type", ALIAS "." SINGLETON));
+    p = json_pack("[o]", json_record(partners_restriction));
+    if (audit) {
+        json_array_append_new(p, json_record(audit_restriction));
+    }
     json_object_set_new(schema, "$Annotations",
-                        json_pack("{s:{s:{s:[o]}}}", ALIAS "." CONTAINER "/" SINGLETON,
+                        json_pack("{s:{s:{s:o}}}", ALIAS "." CONTAINER "/" SINGLETON,
                                   "@Capabilities.NavigationRestrictions",
-                                  "RestrictedProperties", json_record(partners_restriction)));
+                                  "RestrictedProperties", p));
 
     char *text = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII);
     json_decref(doc);
@@ -412,14 +655,14 @@ static const char *build_json(apr_pool_t *pool, ra_version_e version, apr_size_t
     return out;
 }
 
-const ra_csdl_t *ra_csdl_build(apr_pool_t *pool, ra_version_e version)
+const ra_csdl_t *ra_csdl_build(apr_pool_t *pool, ra_version_e version, int audit)
 {
     ra_csdl_t *csdl = apr_pcalloc(pool, sizeof(*csdl));
     unsigned char digest[APR_MD5_DIGESTSIZE];
     apr_md5_ctx_t md5;
 
-    csdl->xml = build_xml(pool, version, &csdl->xml_len);
-    csdl->json = build_json(pool, version, &csdl->json_len);
+    csdl->xml = build_xml(pool, version, audit, &csdl->xml_len);
+    csdl->json = build_json(pool, version, audit, &csdl->json_len);
     if (!csdl->xml || !csdl->json) {
         return NULL;
     }

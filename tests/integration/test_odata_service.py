@@ -157,6 +157,137 @@ def test_metadata_json_matches_microsofts_csdl(service, version, how):
     assert r.headers["ETag"] == get(service, f"{root(service, version)}/$metadata").headers["ETag"]
 
 
+# Microsoft Graph's auditEvent and its complex types, the same in v1.0 and
+# beta (learn.microsoft.com/graph/api/resources/intune-auditing-auditevent,
+# -auditactor, -auditresource, -auditproperty; nullability from Graph's
+# published CSDL: only activityDateTime and correlationId are not nullable;
+# the collections say their items are never null, see src/ra_csdl.c).
+AUDIT_CONTRACT = {
+    "auditEvent": [("displayName", "Edm.String", True), ("componentName", "Edm.String", True),
+                   ("actor", "graph.auditActor", True), ("activity", "Edm.String", True),
+                   ("activityDateTime", "Edm.DateTimeOffset", False),
+                   ("activityType", "Edm.String", True),
+                   ("activityOperationType", "Edm.String", True),
+                   ("activityResult", "Edm.String", True),
+                   ("correlationId", "Edm.Guid", False),
+                   ("resources", "Collection(graph.auditResource)", False),
+                   ("category", "Edm.String", True)],
+    "auditActor": [(name, "Edm.String", True) for name in ("type", "auditActorType")]
+    + [("userPermissions", "Collection(Edm.String)", False)]
+    + [(name, "Edm.String", True) for name in (
+        "applicationId", "applicationDisplayName", "userPrincipalName",
+        "servicePrincipalName", "ipAddress", "userId")],
+    "auditResource": [("displayName", "Edm.String", True),
+                      ("modifiedProperties", "Collection(graph.auditProperty)", False),
+                      ("type", "Edm.String", True), ("auditResourceType", "Edm.String", True),
+                      ("resourceId", "Edm.String", True)],
+    "auditProperty": [(name, "Edm.String", True) for name in ("displayName", "oldValue",
+                                                              "newValue")],
+}
+# what mod_ra_audit.c answers: $filter and $orderby on these alone
+AUDIT_QUERYABLE = {"id", "activityDateTime", "category", "activityType",
+                   "activityOperationType", "correlationId"}
+AUDIT_FUNCTIONS = ("getAuditCategories", "getAuditActivityTypes")
+
+
+def xml_audit_facts(schema):
+    """The audit part of a CSDL XML schema: (types, navigation, functions,
+    the Capabilities record of auditEvents)."""
+    types = {}
+    for t in schema.findall(f"{EDM}EntityType") + schema.findall(f"{EDM}ComplexType"):
+        if t.get("Name") in AUDIT_CONTRACT:
+            types[t.get("Name")] = [(p.get("Name"), p.get("Type"),
+                                     p.get("Nullable", "true") == "true")
+                                    for p in t.findall(f"{EDM}Property")]
+    navigation = [(n.get("Name"), n.get("Type"), n.get("ContainsTarget"))
+                  for n in schema.findall(f"{EDM}EntityType[@Name='deviceManagement']/"
+                                          f"{EDM}NavigationProperty")
+                  if n.get("Name") == "auditEvents"]
+    functions = {f.get("Name"): (f.get("IsBound"),
+                                 [p.get("Type") for p in f.findall(f"{EDM}Parameter")],
+                                 f.find(f"{EDM}ReturnType").get("Type"))
+                 for f in schema.findall(f"{EDM}Function")}
+    records = [r for r in schema.iter(f"{EDM}Record")
+               if r.find(f"{EDM}PropertyValue[@Property='NavigationProperty']") is not None
+               and r.find(f"{EDM}PropertyValue[@Property='NavigationProperty']").get(
+                   "NavigationPropertyPath") == "auditEvents"]
+    return types, navigation, functions, records
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_metadata_describes_the_audit_events(service, version):
+    r = get(service, f"{root(service, version)}/$metadata")
+    assert r.status_code == 200, r.text
+    schema = xml_facts(r.text)[3]
+    types, navigation, functions, (record,) = xml_audit_facts(schema)
+    assert types == AUDIT_CONTRACT
+    assert schema.find(f"{EDM}EntityType[@Name='auditEvent']").get("BaseType") == "graph.entity"
+    assert navigation == [("auditEvents", "Collection(graph.auditEvent)", "true")]
+    assert functions == {name: ("true", ["Collection(graph.auditEvent)"],
+                                "Collection(Edm.String)") for name in AUDIT_FUNCTIONS}
+    values = {pv.get("Property"): pv for pv in record.findall(f"{EDM}PropertyValue")}
+    everything = {name for name, _, _ in AUDIT_CONTRACT["auditEvent"]} | {"id"}
+    for term, member, listed in (("FilterRestrictions", "Filterable",
+                                  "NonFilterableProperties"),
+                                 ("SortRestrictions", "Sortable", "NonSortableProperties")):
+        rec = values[term].find(f"{EDM}Record")
+        assert rec.find(f"{EDM}PropertyValue[@Property='{member}']").get("Bool") == "true"
+        paths = {p.text for p in rec.iter(f"{EDM}PropertyPath")}
+        assert paths == everything - AUDIT_QUERYABLE
+    for term, member, value in (("SelectSupport", "Supported", "false"),
+                                ("CountRestrictions", "Countable", "true"),
+                                ("InsertRestrictions", "Insertable", "false"),
+                                ("UpdateRestrictions", "Updatable", "false"),
+                                ("DeleteRestrictions", "Deletable", "false")):
+        rec = values[term].find(f"{EDM}Record")
+        assert rec.find(f"{EDM}PropertyValue[@Property='{member}']").get("Bool") == value
+    assert values["TopSupported"].get("Bool") == values["SkipSupported"].get("Bool") == "true"
+
+    # CSDL JSON says the same (its defaults: $Type Edm.String, $Nullable false)
+    doc = get(service, f"{root(service, version)}/$metadata",
+              headers={"Accept": "application/json"}).json()["microsoft.graph"]
+    for name, members in AUDIT_CONTRACT.items():
+        kind = "EntityType" if name == "auditEvent" else "ComplexType"
+        assert doc[name]["$Kind"] == kind
+        as_json = []
+        for member, p in doc[name].items():
+            if member.startswith("$"):
+                continue
+            t = p.get("$Type", "Edm.String")
+            as_json.append((member, f"Collection({t})" if p.get("$Collection") else t,
+                            p.get("$Nullable", False)))
+        assert as_json == members
+    assert doc["deviceManagement"]["auditEvents"] == {
+        "$Kind": "NavigationProperty", "$Collection": True, "$Type": "graph.auditEvent",
+        "$ContainsTarget": True}
+    for name in AUDIT_FUNCTIONS:
+        (function,) = doc[name]
+        assert function["$Kind"] == "Function" and function["$IsBound"] is True
+        assert [(p["$Type"], p["$Collection"]) for p in function["$Parameter"]] == [
+            ("graph.auditEvent", True)]
+        assert function["$ReturnType"] == {"$Collection": True}
+    (_, audit) = doc["$Annotations"]["graph.GraphService/deviceManagement"][
+        "@Capabilities.NavigationRestrictions"]["RestrictedProperties"]
+    assert audit["NavigationProperty"] == "auditEvents"
+    assert set(audit["SortRestrictions"]["NonSortableProperties"]) == \
+        everything - AUDIT_QUERYABLE
+    assert audit["SelectSupport"] == {"Supported": False}
+    assert audit["DeleteRestrictions"] == {"Deletable": False}
+
+
+def test_metadata_without_audit_events_when_they_are_off(private_service, keys):
+    """RemoteAssistAuditEvents Off answers 404 under that root: its
+    $metadata does not name them either (both documents are built at
+    start-up; the root's <Location> picks one)."""
+    jwks = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
+    svc = private_service("metadata-audit-off", locations=location_block(
+        f"/v1.0{COLLECTION}", "v1.0", jwks, "    RemoteAssistAuditEvents Off"))
+    for accept in ("application/xml", "application/json"):
+        r = get(svc, f"{root(svc, 'v1.0')}/$metadata", headers={"Accept": accept})
+        assert r.status_code == 200, r.text
+        assert "remoteAssistancePartner" in r.text and "audit" not in r.text.lower()
+
+
 @pytest.mark.parametrize("accept, form", [
     (None, "xml"), ("*/*", "xml"), ("application/xml", "xml"),
     ("application/json, application/xml", "xml"), ("application/json", "json"),
