@@ -436,7 +436,9 @@ static int dispatch(ra_request_t *rq, ra_claim_t *claim, const ra_request_t *bat
     if ((rc = metadata_level(rq)) != OK) {
         return rc;
     }
-    if (!ra_startup_database_ready(r, &message)) {
+    /* the service root's own resources come from memory: a database that is
+     * not ready yet keeps only what needs it from answering */
+    if (op->query != RA_QUERY_SERVICE && !ra_startup_database_ready(r, &message)) {
         return ra_unavailable_known(rq, message);
     }
     return op->run(rq);

@@ -275,6 +275,10 @@ def test_a_start_into_a_broken_database_keeps_the_site(site, broken):
     s.use_database(path)
     s.httpd.start()
     assert_module_unavailable(s)
+    # the service root's own resources come from memory: served all the same
+    meta = requests.get(f"{s.httpd.base}/v1.0/$metadata", timeout=10,
+                        headers={"Authorization": f"Bearer {s.keys.token()}"})
+    assert meta.status_code == 200 and "<edmx:Edmx" in meta.text, meta.text
     log = s.httpd.read_log()
     assert "RA00015" in log and broken.says in log, log
     # once a cause per start, not a line per request

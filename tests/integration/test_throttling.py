@@ -12,6 +12,7 @@ requests share its buckets or its address budget. Limits are chosen so
 that refill during a test cannot change a count: a window of an hour for
 counts, seconds only where the test waits for a token to come back."""
 import concurrent.futures
+import json
 import re
 import time
 import uuid
@@ -252,3 +253,30 @@ def test_directives_refuse_nonsense(workroot, keys, line, complaint):
                   extra_config=line)
     rc, out = httpd.configtest()
     assert rc != 0 and complaint in out, out
+
+
+def test_inner_batch_requests_are_charged_one_by_one(private_service, keys):
+    """Each inner request of a $batch is charged on its own (the envelope is
+    a read): past the write budget the batch still answers 200, and each
+    refused inner request carries its own 429 and Retry-After, having stored
+    nothing, as Graph answers."""
+    svc = start(private_service, "throttle-batch", f"RemoteAssistThrottleLimit app write 3 {HOUR}")
+    token = keys.token(appid=str(uuid.uuid4()))
+    ids = [f"thr-{uuid.uuid4().hex[:12]}" for _ in range(5)]
+    body = {"requests": [{"id": str(n), "method": "POST",
+                          "url": "/deviceManagement/remoteAssistancePartners",
+                          "headers": {"Content-Type": "application/json"},
+                          "body": dict(SEED_V1, id=pid)} for n, pid in enumerate(ids)]}
+    rows = svc.backend.count()
+    resp = svc.post(url=f"{svc.httpd.base}/v1.0/$batch", data=json.dumps(body), token=token)
+    assert resp.status_code == 200, resp.text
+    answers = {r["id"]: r for r in resp.json()["responses"]}
+    statuses = [answers[str(n)]["status"] for n in range(len(ids))]
+    assert statuses == [201, 201, 201, 429, 429], statuses
+    for n in (3, 4):
+        inner = answers[str(n)]
+        retry_after = {k.lower(): v for k, v in inner["headers"].items()}["retry-after"]
+        assert re.fullmatch(r"[1-9][0-9]*", retry_after), inner
+        assert inner["body"]["error"]["code"] == "TooManyRequests", inner
+    assert svc.backend.count() == rows + 3
+    wait_metric(svc, "remoteassist_throttled_total", 2)
