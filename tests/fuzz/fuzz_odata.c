@@ -26,9 +26,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* The service root is what comes before the collection in the path; an
- * entity's id is one a key literal or URL may carry unescaped; a refusal
- * says why. */
+/* The service root is what comes before the entity set (the partners or
+ * the audit events) in the path; an entity's id is one a key literal or URL
+ * may carry unescaped; a refusal says why. */
 static void check_path(apr_pool_t *pool, const char *path)
 {
     ra_route_t route;
@@ -39,9 +39,12 @@ static void check_path(apr_pool_t *pool, const char *path)
         return;
     }
     FUZZ_EXPECT(!strncmp(route.root_path, path, strlen(route.root_path)));
-    FUZZ_EXPECT(ra_route_under(path + strlen(route.root_path), RA_ROUTE_COLLECTION_PATH));
-    FUZZ_EXPECT((route.kind == RA_ROUTE_COLLECTION || route.kind == RA_ROUTE_COUNT)
-                == (route.id == NULL));
+    FUZZ_EXPECT(ra_route_under(path + strlen(route.root_path), RA_ROUTE_COLLECTION_PATH)
+                || ra_route_under(path + strlen(route.root_path), RA_ROUTE_AUDIT_PATH));
+    FUZZ_EXPECT((route.kind == RA_ROUTE_COLLECTION || route.kind == RA_ROUTE_COUNT
+                 || route.kind == RA_ROUTE_AUDIT_COLLECTION
+                 || route.kind == RA_ROUTE_AUDIT_CATEGORIES
+                 || route.kind == RA_ROUTE_AUDIT_ACTIVITY_TYPES) == (route.id == NULL));
     FUZZ_EXPECT(!route.id || ra_entity_id_valid(route.id));
 }
 
@@ -52,7 +55,7 @@ static void check_service_path(const char *rest)
     ra_route_t route = { 0 };
     if (ra_route_service(rest, &route)) {
         FUZZ_EXPECT(route.kind == RA_ROUTE_SERVICE_DOCUMENT || route.kind == RA_ROUTE_METADATA
-                    || route.kind == RA_ROUTE_DEVICE_MANAGEMENT);
+                    || route.kind == RA_ROUTE_DEVICE_MANAGEMENT || route.kind == RA_ROUTE_BATCH);
         FUZZ_EXPECT(route.id == NULL);
     }
 }
