@@ -101,7 +101,9 @@ if [ "$tier" = check ]; then
 else
     run_check "unit (ASan+UBSan)" build/asan/unit_tests ASAN_OPTIONS=detect_leaks=1
     run_check "unit (TSan)" build/tsan/unit_tests TSAN_OPTIONS=halt_on_error=1
-    run_pytest "integration" -- tests/integration
+    # the slowest tests named, so that keeping make test under its time budget
+    # starts from evidence
+    run_pytest "integration" -- tests/integration --durations=20
 
     asan_logs=$(mktemp -d /tmp/ra-asan-XXXXXX)
     chmod 777 "$asan_logs"
@@ -118,7 +120,8 @@ else
         echo "!! the sanitized module reported errors (above)"
     fi
 
-    # ---- fuzz smoke: each libFuzzer target of tests/fuzz for FUZZ_SMOKE_SECONDS,
+    # ---- fuzz smoke: each libFuzzer target of tests/fuzz for FUZZ_SMOKE_SECONDS
+    # (two at a time),
     # then its committed corpus and regressions replayed; one count per target.
     # libFuzzer's own output stays in build/fuzz/logs (tests/fuzz/README.md).
     run_logged make --no-print-directory fuzz-smoke
