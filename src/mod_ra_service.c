@@ -28,11 +28,13 @@ int ra_service_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     (void)ptemp;
     for (int v = RA_VERSION_V1; v <= RA_VERSION_BETA; v++) {
         for (int audit = 0; audit <= 1; audit++) {
+            /* never a failed start (the rest of the site serves): that
+             * $metadata answers 503 instead, and the entity set serves */
             if (!(metadata[v][audit] = ra_csdl_build(pconf, (ra_version_e)v, audit))) {
                 ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, RALOGNO(00150)
-                             "the %s $metadata document could not be built (out of memory)",
+                             "the %s $metadata document could not be built (out of memory); "
+                             "it answers 503 until the next restart",
                              ra_version_name((ra_version_e)v));
-                return HTTP_INTERNAL_SERVER_ERROR;
             }
         }
     }
@@ -50,6 +52,10 @@ int ra_op_metadata(ra_request_t *rq)
     const char *accept = apr_table_get(r->headers_in, "Accept");
     int json, rc;
 
+    if (!csdl) { /* RA00150 at start-up */
+        return ra_unavailable_known(rq, "its $metadata document could not be built at start-up "
+                                    "(RA00150)");
+    }
     if (rq->query.format) {
         json = rq->query.format_json;
     }
