@@ -115,6 +115,49 @@ def test_concurrent_creates_with_duplicate_ids(committing):
         assert set(batch_sizes(svc)) == {1}
 
 
+
+# Values that a statement built from text, or an array literal, would have to
+# quote: every one must come back byte for byte after a batch (PostgreSQL
+# binds each as a parameter of the prepared insert, in a pipeline).
+AWKWARD = ['quote " and backslash \\ and \\" both', "{braces},commas,{\"}", "NULL", "",
+           "'single'; DROP TABLE remote_assistance_partners; --", "$1 %s %lld ?",
+           "emoji \U0001F6DF \u00fcn\u00efc\u00f6d\u00e9 \u200d", "tab\tnew\nline\r",
+           "\\\\server\\share", "x" * 256, None]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pgsql"])
+def test_batches_keep_awkward_values_and_commit_around_a_taken_id(request, private_service,
+                                                                  backend):
+    """Batches of creates whose values are full of what quoting must get
+    right, each batch also holding creates of ids the tenant already has: the
+    others are created with their values intact and their events, the taken
+    ones answer 409 and write no event; a NUL is refused before any batch."""
+    svc = committing_service(request, private_service, backend, "event")
+    caller = Caller(svc)
+    taken = [f"taken-{i}" for i in range(4)]
+    for pid in taken:
+        caller.create(id=pid, displayName="first")
+    bodies = [{"id": f"v-{i}-{n}", "displayName": value,
+               "onboardingUrl": None if value is None else f"https://example.test/?q={value}"}
+              for n in range(3) for i, value in enumerate(AWKWARD)]
+    bodies += [{"id": pid, "displayName": "second"} for pid in taken]
+    results = fire(caller, bodies)
+    for body, status in results:
+        assert status == (409 if body["id"] in taken else 201), (body, status)
+        got = caller.get(body["id"]).json()
+        expected = "first" if body["id"] in taken else body["displayName"]
+        assert got["displayName"] == expected, (body, got)
+        if body["id"] not in taken:
+            assert got["onboardingUrl"] == body["onboardingUrl"], (body, got)
+    assert max(batch_sizes(svc)) > 1, "no create shared a transaction"
+    events = svc.backend.rows("SELECT resource_id FROM remoteassist_audit_events "
+                              f"WHERE tenant_id = '{caller.tenant}'")
+    assert collections.Counter(pid for (pid,) in events) == collections.Counter(
+        [b["id"] for b in bodies if b["id"] not in taken] + taken)
+    refused = caller.request("POST", data='{"id": "nul", "displayName": "a\\u0000b"}')
+    assert refused.status_code == 400, refused.text
+    assert caller.get("nul").status_code == 404
+
 # (mpm, its settings, RemoteAssistCommitQueue, test of the largest batch):
 # SQLite's shared queue puts creates of several children into one
 # transaction, more than a child has threads; 0 turns it off, back to each
