@@ -769,7 +769,7 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
                                      const char **error)
 {
     PGconn *pg = apr_dbd_native_handle(conn->driver, conn->handle);
-    int ok = 1, synced = 0, k = 0;
+    int ok = 1, synced = 0, k = 0, sent = 0, ended = 0;
 
     *error = NULL;
     if (!PQenterPipelineMode(pg)) {
@@ -779,18 +779,24 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
     pg_session_t *session = pg_watch(conn, conn->query_timeout);
     for (int i = 0; ok && i < n; i++) {
         ok = pg_send_row(pool, pg, rows[i]);
+        sent += ok;
     }
     for (int i = 0; ok && i < n; i++) {
-        ok = !rows[i]->event || pg_send_event(pool, pg, rows[i]);
+        if (rows[i]->event) {
+            ok = pg_send_event(pool, pg, rows[i]);
+            sent += ok;
+        }
     }
     if (!PQpipelineSync(pg)) {
         ok = 0;
     }
     /* every statement sent answers one result, then NULL; the Sync answers
-     * PGRES_PIPELINE_SYNC; a broken connection answers NULL from then on */
+     * PGRES_PIPELINE_SYNC; a broken connection answers NULL from then on,
+     * and so does one whose Sync could not be queued once the statements'
+     * answers are read */
     for (PGresult *res; !synced;) {
         if (!(res = PQgetResult(pg))) {
-            if (PQstatus(pg) != CONNECTION_OK) {
+            if (PQstatus(pg) != CONNECTION_OK || ++ended > sent) {
                 ok = 0;
                 break;
             }
