@@ -787,16 +787,16 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
             sent += ok;
         }
     }
-    if (!PQpipelineSync(pg)) {
-        ok = 0;
-    }
-    /* every statement sent answers one result, then NULL; the Sync answers
-     * PGRES_PIPELINE_SYNC; a broken connection answers NULL from then on,
+    int sync_queued = PQpipelineSync(pg);
+    ok &= sync_queued;
+    /* every statement sent answers one result, then NULL; a failed commit
+     * answers one more (its error, then NULL); the Sync answers
+     * PGRES_PIPELINE_SYNC. A broken connection answers NULL from then on,
      * and so does one whose Sync could not be queued once the statements'
      * answers are read */
     for (PGresult *res; !synced;) {
         if (!(res = PQgetResult(pg))) {
-            if (PQstatus(pg) != CONNECTION_OK || ++ended > sent) {
+            if (PQstatus(pg) != CONNECTION_OK || (!sync_queued && ++ended > sent)) {
                 ok = 0;
                 break;
             }
@@ -823,6 +823,12 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
     int timed_out = pg_unwatch(session);
     if (synced) {
         PQexitPipelineMode(pg);
+    }
+    else if (PQstatus(pg) == CONNECTION_OK) {
+        /* no Sync could be queued: the connection cannot leave pipeline mode
+         * nor end what it sent; a new one (PQreset) ends both, and its
+         * statements are prepared again when next missed */
+        PQreset(pg);
     }
     if (timed_out) {
         return tripped(pool, conn->query_timeout, 1, "batch insert", error);
