@@ -719,8 +719,8 @@ static const char *decimal(apr_pool_t *pool, apr_int64_t number)
     return apr_psprintf(pool, "%" APR_INT64_T_FMT, number);
 }
 
-/* Queues the prepared insert of row (its values as text, as apr_dbd_pgsql
- * sends them) and, if it has one, the prepared insert of its event. */
+/* Queues the prepared insert of row, its values as text (as apr_dbd_pgsql
+ * sends them); 0 when it cannot. */
 static int pg_send_row(apr_pool_t *pool, PGconn *pg, const ra_store_row_t *row)
 {
     const ra_partner_t *p = row->partner;
@@ -739,6 +739,7 @@ static int pg_send_row(apr_pool_t *pool, PGconn *pg, const ra_store_row_t *row)
                                (int)(sizeof(values) / sizeof(values[0])), values, NULL, NULL, 0);
 }
 
+/* Queues the prepared insert of row's event (RA_STMT_INSERT_EVENT). */
 static int pg_send_event(apr_pool_t *pool, PGconn *pg, const ra_store_row_t *row)
 {
     const ra_audit_event_t *e = row->event;
@@ -930,16 +931,6 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                   == RA_STORE_FAILED
            && busy && apr_time_now() < give_up) {
         apr_hash_clear(created);
-    }
-    if (batch == RA_STORE_UNREPLICATED) {
-        /* committed or not, it is not known to be on the standby: no row
-         * is created, nor taken (a retry finds out, see settle_taken), and
-         * trying them one by one would wait as long again */
-        for (int i = 0; i < n; i++) {
-            results[i] = RA_STORE_UNREPLICATED;
-            errors[i] = error;
-        }
-        return;
     }
     if (batch == RA_STORE_DONE) {
         for (int i = 0; i < n; i++) {
