@@ -35,7 +35,9 @@ const ra_audit_event_t *ra_audit_event(ra_request_t *rq, ra_audit_op_e op,
         actor.permissions = token->roles->nelts
                             ? apr_array_pstrcat(rq->r->pool, token->roles, ' ') : NULL;
     }
-    return ra_audit_event_make(rq->r->pool, op, token->tenant, &actor, rq->client_request_id,
+    return ra_audit_event_make(rq->r->pool, op, token->tenant, &actor,
+                               ra_audit_correlation_id(rq->r->pool, rq->client_request_id,
+                                                       rq->request_id),
                                rq->r->request_time, before, after);
 }
 
