@@ -61,8 +61,8 @@ class DevServer:
     def __init__(self, var):
         self.var, self.port, self.tls_port = var, free_port(), free_port()
         self.proc = subprocess.Popen(make_run_command(var, self.port, self.tls_port),
-                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
         self.output = self._read_until(LAST_LINE)
 
     def _read_until(self, last):
