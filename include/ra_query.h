@@ -144,6 +144,10 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
 #define RA_QUERY_INVALID_SKIPTOKEN "Invalid $skiptoken: use the @odata.nextLink of the " \
     "previous page unchanged, with the same $filter and $orderby."
 
+/* The id of the row a $skiptoken continues after (the id is always a sort
+ * key); NULL without a token. */
+const char *ra_query_after_id(const ra_query_t *query);
+
 /* 1 when the query has no $skiptoken or key signed it; else 0 (answered
  * 400 like any invalid $skiptoken). Compares in constant time. */
 int ra_query_skiptoken_verify(const ra_query_t *query, const char *key);

@@ -907,6 +907,16 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
                                      RA_QUERY_TOKEN_MAC_LEN + len, APR_ENCODE_BASE64URL, NULL);
 }
 
+const char *ra_query_after_id(const ra_query_t *query)
+{
+    for (int i = 0; query->after_set && i < query->order_count; i++) {
+        if (query->order[i].prop == RA_PROP_ID) { /* RA_AUDIT_PROP_ID too */
+            return query->after[i].text;
+        }
+    }
+    return NULL;
+}
+
 int ra_query_skiptoken_verify(const ra_query_t *query, const char *key)
 {
     unsigned char mac[RA_QUERY_TOKEN_MAC_LEN];

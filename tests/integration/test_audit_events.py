@@ -224,14 +224,19 @@ def test_list_filters_orders_counts_and_pages(service):
             assert "$skiptoken=" in url
     assert seen == [e["id"] for e in everything]
 
-    # by correlationId (an Edm.Guid), in pages, each event once
+    # by correlationId (an Edm.Guid), and by two keys too long together for
+    # the token to hold (read again from the last event), in pages
     by_correlation = sorted(everything, key=lambda e: e["correlationId"])
-    seen, url = [], a.audit_url() + "?$top=2&$orderby=correlationId"
-    while url:
-        page = a.request("GET", url=url).json()
-        seen += [e["id"] for e in page["value"]]
-        url = page.get("@odata.nextLink")
-    assert seen == [e["id"] for e in by_correlation]
+    by_type = sorted(sorted(everything, key=lambda e: e["correlationId"], reverse=True),
+                     key=lambda e: e["activityType"])
+    for orderby, expected in (("correlationId", by_correlation),
+                              ("activityType,correlationId desc", by_type)):
+        seen, url = [], a.audit_url() + f"?$top=2&$orderby={orderby}"
+        while url and len(seen) <= len(everything):
+            page = a.request("GET", url=url).json()
+            seen += [e["id"] for e in page["value"]]
+            url = page.get("@odata.nextLink")
+        assert seen == [e["id"] for e in expected], orderby
     some = [e["correlationId"] for e in by_correlation[:2]]
     assert {e["id"] for e in a.events(**{"$filter": f"correlationId in ({some[0]}, {some[1]})"})} \
         == {e["id"] for e in by_correlation[:2]}
