@@ -876,11 +876,23 @@ static json_t *token_value(const ra_query_t *query, int i, const ra_key_value_t 
     return v;
 }
 
+/* The bytes of at most RA_QUERY_TOKEN_MAX base64url characters. */
+#define TOKEN_MAX_BYTES (RA_QUERY_TOKEN_MAX / 4 * 3)
+
+/* What a token of the id alone signs: the query's shape and the id (its
+ * text holds only the id; a token of keys is JSON, which starts with '[',
+ * a character no id has). */
+static const char *id_token_signed(apr_pool_t *pool, const ra_query_t *query, const char *id)
+{
+    return apr_pstrcat(pool, query_shape(pool, query), "\n", id, NULL);
+}
+
 const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
                                const ra_key_value_t *values, const char *key)
 {
     json_t *doc = json_array();
     apr_size_t used = 0;
+    const char *id = NULL;
     json_array_append_new(doc, json_string(query_shape(pool, query)));
     /* the id always (the row to re-read), the other keys while they fit */
     for (int i = 0; i < query->order_count; i++) {
@@ -893,16 +905,24 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
         else if (query->order[i].prop != RA_PROP_ID) {
             used += len;
         }
+        else {
+            id = values[i].text;
+        }
         json_array_append_new(doc, v);
     }
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *json = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
+    const char *text = apr_pstrdup(pool, json), *sign = text;
+    free(json);
+    if (RA_QUERY_TOKEN_MAC_LEN + strlen(text) > TOKEN_MAX_BYTES) {
+        text = id;
+        sign = id_token_signed(pool, query, id);
+    }
     /* the signature, then the position it signs */
     apr_size_t len = strlen(text);
     char *token = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
-    token_mac(key, text, len, (unsigned char *)token);
+    token_mac(key, sign, strlen(sign), (unsigned char *)token);
     memcpy(token + RA_QUERY_TOKEN_MAC_LEN, text, len);
-    free(text);
     return apr_pencode_base64_binary(pool, (const unsigned char *)token,
                                      RA_QUERY_TOKEN_MAC_LEN + len, APR_ENCODE_BASE64URL, NULL);
 }
@@ -941,6 +961,23 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
                         text);
     const char *payload = ok ? (const char *)raw + RA_QUERY_TOKEN_MAC_LEN : NULL;
     apr_size_t payload_len = ok ? len - RA_QUERY_TOKEN_MAC_LEN : 0;
+    if (ok && *payload != '[') { /* the id alone: every other key is read again */
+        const char *id = apr_pstrmemdup(pool, payload, payload_len);
+        for (int i = 0; i < q->order_count; i++) {
+            if (q->order[i].prop == RA_PROP_ID) {
+                q->after[i].text = id;
+            }
+        }
+        if (strlen(id) != payload_len || !ra_entity_id_valid(id)) {
+            *message = RA_QUERY_INVALID_SKIPTOKEN;
+            return 0;
+        }
+        memcpy(q->after_mac, raw, RA_QUERY_TOKEN_MAC_LEN);
+        q->after_signed = id_token_signed(pool, q, id);
+        q->after_signed_len = strlen(q->after_signed);
+        q->after_reread = q->after_set = 1;
+        return 1;
+    }
     json_t *doc = ok ? json_loadb(payload, payload_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
          && json_is_string(json_array_get(doc, 0))
