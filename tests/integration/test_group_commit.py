@@ -5,6 +5,8 @@ not committed, nor into a 409 or 503 for one that is. Bounded in count."""
 import collections
 import concurrent.futures
 import contextlib
+import fcntl
+import glob
 import os
 import re
 import signal
@@ -158,31 +160,89 @@ def test_batches_keep_awkward_values_and_commit_around_a_taken_id(request, priva
     assert refused.status_code == 400, refused.text
     assert caller.get("nul").status_code == 404
 
-# (mpm, its settings, RemoteAssistCommitQueue, test of the largest batch):
-# SQLite's shared queue puts creates of several children into one
-# transaction, more than a child has threads; 0 turns it off, back to each
-# child batching its own.
+
+# (mpm, its settings, RemoteAssistCommitQueue, whether the first creates wait
+# for a held writer lock, test of the largest batch): SQLite's shared queue
+# puts creates of several children into one transaction, more than a child
+# has threads; 0 turns it off, back to each child batching its own.
 SPREAD = [
-    ("event", EVENT_SPLIT, "", lambda largest: largest > 16),
-    ("event", EVENT_SPLIT, "RemoteAssistCommitQueue 0", lambda largest: largest <= 16),
-    ("prefork", MPMS["prefork"], "", lambda largest: largest > 1),
-    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 0", lambda largest: largest == 1),
+    # every client's first create queued while the writer lock is held, then
+    # one commit: 32 rows, more than a child's 16 threads (or prefork's one)
+    ("event", EVENT_SPLIT, "", True, lambda largest: largest == CLIENTS),
+    ("event", EVENT_SPLIT, "RemoteAssistCommitQueue 0", False, lambda largest: largest <= 16),
+    ("prefork", MPMS["prefork"], "", True, lambda largest: largest == CLIENTS),
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 0", False,
+     lambda largest: largest == 1),
     # a queue smaller than the clients: the others commit on their own
-    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 2", lambda largest: 1 <= largest <= 2),
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 2", False,
+     lambda largest: 1 <= largest <= 2),
 ]
 
+# The writer mutex as a lock file that this process can hold too: flock, the
+# one mechanism of httpd's Mutex whose lock lives in a file of a known name
+# (remoteassist-sqlite-<instance>.<pid>, in ServerRoot here)
+HOLDABLE_WRITER = "Mutex flock:{workdir} remoteassist-sqlite"
+FUTEX = {"x86_64": 202, "aarch64": 98}  # the futex system call's number
+FUTEX_WAIT = 0  # not FUTEX_PRIVATE_FLAG: a word in shared memory
 
-@pytest.mark.parametrize("mpm,mpm_config,queue,fits", SPREAD,
+
+@contextlib.contextmanager
+def writer_held(svc):
+    """Holds the SQLite writer mutex of svc's children: no create commits,
+    every create of the shared queue stays queued."""
+    (path,) = glob.glob(os.path.join(svc.httpd.workdir, "remoteassist-sqlite-*"))
+    with open(path, "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def queued(svc):
+    """{child pid: its threads waiting on a slot of the shared queue}: the
+    wait of ra_commit_shared_submit, a futex wait on a process-shared word
+    (every wait of httpd's and APR's own threads is FUTEX_PRIVATE), seen in
+    /proc as the thread's current system call."""
+    futex = FUTEX[os.uname().machine]
+    waiting = collections.Counter()
+    for pid in svc.httpd.child_pids(running=True):
+        for task in glob.glob(f"/proc/{pid}/task/*/syscall"):
+            try:
+                with open(task) as f:
+                    fields = f.read().split()
+            except OSError:  # the thread or child ended
+                continue
+            if len(fields) > 2 and fields[0] == str(futex) and int(fields[2], 16) == FUTEX_WAIT:
+                waiting[pid] += 1
+    return waiting
+
+
+def fire_queued(svc, caller, bodies, headers):
+    """fire(), its clients' first creates all queued before any commits: the
+    writer lock held until CLIENTS creates wait in the queue (seen, not
+    slept for), so the first commit after it takes them all, whatever the
+    machine's load."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with writer_held(svc):
+            results = pool.submit(fire, caller, bodies, headers)
+            deadline = time.time() + 60
+            while sum(queued(svc).values()) < CLIENTS and not results.done():
+                assert time.time() < deadline, f"queued after 60 s: {dict(queued(svc))}"
+                time.sleep(0.02)
+        return results.result()
+
+
+@pytest.mark.parametrize("mpm,mpm_config,queue,hold,fits", SPREAD,
                          ids=["event-shared", "event-per-child", "prefork-shared",
                               "prefork-off", "prefork-small"])
-def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, fits):
+def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, hold, fits):
     svc = private_service(f"spread-{mpm}", mpm=mpm, mpm_config=mpm_config,
-                          extra_config=queue)
+                          extra_config=queue + "\n" + HOLDABLE_WRITER.format(workdir="."))
     caller = Caller(svc)
     bodies = [{"id": f"s-{i}"} for i in range(CREATES)]
     # a connection each: a child whose every worker is busy closes its
     # keep-alive connections (event), which a client reusing one would see
-    results = fire(caller, bodies, headers={"Connection": "close"})
+    headers = {"Connection": "close"}
+    results = (fire_queued(svc, caller, bodies, headers) if hold
+               else fire(caller, bodies, headers=headers))
     assert collections.Counter(status for _, status in results) == {201: CREATES}
     assert sorted(stored_ids(svc, caller.tenant)) == sorted(b["id"] for b in bodies)
     sizes = batch_sizes(svc)
