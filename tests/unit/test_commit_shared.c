@@ -22,6 +22,7 @@
 /* What the processes of a test share besides the queue. */
 typedef struct {
     int holding;              /* hold_lock's process holds the lock */
+    int connected;            /* members with their connection set up */
     int commits;              /* batches begun, by every process */
     int kill_at;              /* KILL_*: where the first committer dies */
     int results[8][8];        /* [member][row]: ra_store_result_e, or -1 */
@@ -134,6 +135,18 @@ static void fill(member_t *members, int n, int rows, int twins)
     }
 }
 
+/* A member's connection, set up in mod_dbd's post_connect order
+ * (ra_startup_dbd_post_connect): the busy timeout before any statement is
+ * prepared. Forked members open the database at once, and the first to
+ * read a WAL database whose wal-index is new rebuilds it: without a busy
+ * handler, a prepare beside it fails at once with "database is locked". */
+static ra_store_conn_t member_conn(void)
+{
+    apr_dbd_t *handle = open_db();
+    ck_assert_ptr_null(ra_store_connection_setup(pool, driver, handle));
+    return make_conn(handle, 1);
+}
+
 static ra_commit_shared_t *new_queue(int slots, int max_batch)
 {
     apr_shm_t *shm;
@@ -184,7 +197,7 @@ START_TEST(threads_share_transactions)
     for (int w = 0; w < THREADS; w++) {
         members[w].queue = queue;
         members[w].thread_lock = lock;
-        members[w].conn = make_conn(open_db(), 1);
+        members[w].conn = member_conn();
         ck_assert_int_eq(apr_pool_create(&members[w].pool, pool), APR_SUCCESS);
     }
     for (int w = 0; w < THREADS; w++) {
@@ -228,8 +241,10 @@ static void fork_members(member_t *members, int n, pid_t *pids)
         pids[w] = fork();
         ck_assert_int_ge(pids[w], 0);
         if (pids[w] == 0) {
-            members[w].conn = make_conn(open_db(), 1);
-            ck_assert_ptr_null(ra_store_connection_setup(pool, driver, members[w].conn.handle));
+            members[w].conn = member_conn();
+            if (members[w].shared) {
+                __atomic_add_fetch(&members[w].shared->connected, 1, __ATOMIC_SEQ_CST);
+            }
             apr_pool_create(&members[w].pool, pool);
             submit_all(&members[w]);
             _exit(0);
@@ -269,10 +284,13 @@ static int wait_members(pid_t *pids, int n)
     return killed;
 }
 
-/* Holds lock for a while in a process of its own, while members queue
- * their first rows: once it is free, one member commits them all. Not the
- * test's own process: ThreadSanitizer takes a mutex locked before fork()
- * as still held in every child. */
+/* Holds lock in a process of its own until the MEMBERS members have set
+ * up their connections (10 s at most), then 500 ms more while they queue
+ * their first rows: once it is free, one member commits them all. Counted,
+ * not timed from the fork: under the sanitizers and a loaded machine,
+ * forking, opening and preparing alone can take longer than the fixed
+ * wait. Not the test's own process: ThreadSanitizer takes a mutex locked
+ * before fork() as still held in every child. */
 static pid_t hold_lock(apr_proc_mutex_t *lock, shared_t *shared)
 {
     pid_t pid = fork();
@@ -280,6 +298,11 @@ static pid_t hold_lock(apr_proc_mutex_t *lock, shared_t *shared)
     if (pid == 0) {
         apr_proc_mutex_lock(lock);
         __atomic_store_n(&shared->holding, 1, __ATOMIC_SEQ_CST);
+        apr_time_t deadline = apr_time_now() + apr_time_from_sec(10);
+        while (__atomic_load_n(&shared->connected, __ATOMIC_SEQ_CST) < MEMBERS
+               && apr_time_now() < deadline) {
+            apr_sleep(apr_time_from_msec(5));
+        }
         apr_sleep(apr_time_from_msec(500));
         apr_proc_mutex_unlock(lock);
         _exit(0);
@@ -411,7 +434,7 @@ START_TEST(slot_of_a_killed_owner_serves_again)
     ck_assert_int_eq(wait_members(&pid, 1), 1);
     apr_proc_mutex_unlock(lock);
 
-    members[1].conn = make_conn(open_db(), 1);
+    members[1].conn = member_conn();
     members[1].pool = pool;
     submit_all(&members[1]);
     apr_dbd_t *h = open_db();
@@ -456,7 +479,7 @@ START_TEST(committer_without_a_connection_fails_its_row)
                      APR_SUCCESS);
     fill(&m, 1, 2, 0);
     m.thread_lock = lock;
-    m.conn = make_conn(open_db(), 1);
+    m.conn = member_conn();
     ra_commit_shared_access_t refusing = { thread_trylock, thread_unlock, refuse_connect, &m };
     ck_assert_int_eq(ra_commit_shared_submit(queue, &m.items[0], &refusing, pool), 1);
     ck_assert_int_eq(m.items[0].result, RA_STORE_FAILED);
