@@ -5,9 +5,7 @@ import concurrent.futures
 import contextlib
 import os
 import re
-import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -106,13 +104,18 @@ def test_virtual_host_inherits_database_and_serves_its_location(private_service,
     assert svc.post(SEED_V1, headers={"Host": "other.test"}).status_code == 404
 
 
-def test_a_virtual_host_that_serves_nothing_keeps_its_own_database(private_service, keys):
+def test_a_virtual_host_that_serves_nothing_keeps_its_own_database(private_service, keys,
+                                                                    workroot):
     """A main-server directive (RemoteAssistTokenCache) does not make the
     module set up, or create its tables in, the database of a virtual host
-    that serves none of its sections (here one a mod_authn_dbd could use)."""
+    that serves none of its sections (here one a mod_authn_dbd could use).
+    The database outlives the service: mod_dbd opens it in every child's
+    init, and the start returns once the port answers, when a child may
+    still be starting (under load, after the test's body has ended); the
+    work root goes only at the end of the session."""
     key = f'RemoteAssistTokenKey "{keys.path("jwks.json")}"'
     vhost_loc = location_block(f"/v1.0{COLLECTION}", "v1.0", key)
-    here = tempfile.mkdtemp(prefix="ra-theirs-")
+    here = workroot.mktemp("theirs")
     os.chmod(here, 0o777)  # mod_dbd connects from the children, as User
     theirs = os.path.join(here, "theirs.db")
     with contextlib.closing(sqlite3.connect(theirs)) as db:
@@ -123,16 +126,13 @@ def test_a_virtual_host_that_serves_nothing_keeps_its_own_database(private_servi
               f"{vhost_loc}</VirtualHost>\n"
               "<VirtualHost *:*>\n  ServerName other.test\n  DBDriver sqlite3\n"
               f"  DBDParams {theirs}\n</VirtualHost>\n")
-    try:
-        svc = private_service("vhost-own-db", locations=vhosts)
-        assert svc.post(SEED_V1, headers={"Host": "api.contoso.test"}).status_code == 201
-        with contextlib.closing(sqlite3.connect(theirs)) as db:
-            tables = {name for name, in db.execute("SELECT name FROM sqlite_master")}
-            mode, = db.execute("PRAGMA journal_mode").fetchone()
-        assert tables == {"users"}
-        assert mode == "delete"
-    finally:
-        shutil.rmtree(here)
+    svc = private_service("vhost-own-db", locations=vhosts)
+    assert svc.post(SEED_V1, headers={"Host": "api.contoso.test"}).status_code == 201
+    with contextlib.closing(sqlite3.connect(theirs)) as db:
+        tables = {name for name, in db.execute("SELECT name FROM sqlite_master")}
+        mode, = db.execute("PRAGMA journal_mode").fetchone()
+    assert tables == {"users"}
+    assert mode == "delete"
 
 
 def test_the_collection_is_not_mapped_to_files(private_service):
