@@ -21,6 +21,7 @@ Environment knobs (make bench VAR=... passes them too):
   BENCH_MEMORY_CONNS     connections for the memory run (16)
   BENCH_OPS_ROWS         partners of the tenant the reads and updates run on (3000)
   BENCH_FEATURE_REPEATS  On runs of each feature's On ÷ Off rows, alternating with Off (3;
+                         1: one On run and one Off run, no noise;
                          BENCH_METRICS_REPEATS, its former name, still counts)
   BENCH_SHIPPED_ROWS     partners in the shipped configuration's database (100000; made
                          once and cached under build/bench/cache/)
@@ -66,7 +67,8 @@ def main():
              ("flood", "httpd on SQLite, another tenant during a throttled flood",
               bench.throttle_flood),
              ("pgsql", "httpd on PostgreSQL", bench.http_pgsql),
-             ("batch", "httpd on SQLite, $batch against separate creates", bench.batch),
+             ("batch", "httpd on SQLite, $batch against separate creates (unless the sqlite step ran it)",
+              bench.batch),
              ("mix", "httpd on SQLite, the shipped configuration, a mixed load of 1,000 tenants",
               bench.mixed_load),
              ("large", "httpd on SQLite and PostgreSQL, reads on a large data set",
