@@ -1204,7 +1204,10 @@ EnableMMAP off
             return path
         os.makedirs(os.path.dirname(path), exist_ok=True)
         started = time.monotonic()
-        shutil.copy(self.module_made_sqlite(), path + ".tmp")
+        # through SQLite, not a file copy: the partner may still be in the WAL
+        with contextlib.closing(sqlite3.connect(self.module_made_sqlite())) as made, \
+                contextlib.closing(sqlite3.connect(path + ".tmp")) as db:
+            made.backup(db)
         with contextlib.closing(sqlite3.connect(path + ".tmp")) as db:
             columns = [r[1] for r in db.execute("PRAGMA table_info(remote_assistance_partners)")]
             # a throw-away file until it is renamed: no journal, no fsync; the
@@ -1223,6 +1226,9 @@ EnableMMAP off
                        + " FROM n, temp.template AS t")
             db.commit()
             db.execute("PRAGMA journal_mode=WAL")  # as the module keeps it
+            made = db.execute("SELECT count(*) FROM remote_assistance_partners").fetchone()[0]
+        if made != count:
+            raise CellError(f"{what}: {made:,} partners made")
         os.replace(path + ".tmp", path)
         COMMANDS.append((f"{what}: one INSERT … SELECT (recursive CTE) with sqlite3 into a "
                          f"copy of a file the module made ({time.monotonic() - started:.0f} s)",
@@ -1243,6 +1249,9 @@ EnableMMAP off
                      + ", ".join(self.generated_columns("pgsql", columns, count, tenants,
                                                         measured))
                      + f" FROM t, generate_series(0, {count - 1}) AS g(i)", database)
+        made = int(self.pg.psql("SELECT count(*) FROM remote_assistance_partners", database))
+        if made != count:
+            raise CellError(f"{database}: {made:,} partners made, not {count:,}")
         self.pg.psql("VACUUM ANALYZE remote_assistance_partners", database)
         COMMANDS.append((f"PostgreSQL database {database}: {count:,} partners in {tenants:,} "
                          f"tenants" + (f" and {measured:,} of tenant {OPS_TENANT}" if measured
@@ -1315,9 +1324,10 @@ EnableMMAP off
     def p99_aba(self, label, cells):
         """cells: (side, function -> wrk dict) run in that order, the side "A"
         twice around "B": B's p99 ÷ the mean of A's, and A's spread (their
-        difference over their mean) as the noise."""
+        difference over their mean) as the noise. With BENCH_FEATURE_REPEATS=1
+        (the smoke run) the last A is left out, as a feature's second On run."""
         runs = {"A": [], "B": []}
-        for side, cell in cells:
+        for side, cell in cells[:None if self.s.feature_repeats > 1 else 2]:
             runs[side].append(cell())
         alone = [d["p99_us"] for d in runs["A"]]
         mean = sum(alone) / len(alone)
@@ -1481,7 +1491,7 @@ EnableMMAP off
     def batch(self, server=None):
         """Issue 19's row: 20 creates in one JSON $batch against the same 20
         creates sent one by one, on one keep-alive connection, in alternating
-        rounds for about 2 × seconds: partners/s of the median round each way,
+        rounds for the cell's seconds: partners/s of the median round each way,
         and the noise: the larger interquartile range of the two sides' rounds
         over their median. On the main SQLite server when its step runs (the
         "batch" step then has nothing left to do), else on one alike."""
@@ -1528,7 +1538,7 @@ EnableMMAP off
                 try:
                     batched(conn)  # warm: the token cache, the statements
                     separate(conn)
-                    end = time.monotonic() + 2 * self.s.seconds
+                    end = time.monotonic() + self.s.seconds
                     while time.monotonic() < end or len(times["batch"]) < 3:
                         for side, run_side in (("separate", separate), ("batch", batched)):
                             t0 = time.perf_counter()

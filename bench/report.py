@@ -170,7 +170,7 @@ Columns:
     again (A-B-A): the ratio is their p99 during ÷ the mean alone. ops/s is the mix's.
   - *$batch* (issue 19): on one keep-alive connection, {BATCH_SIZE} creates in one `POST
     /v1.0/$batch` and the same {BATCH_SIZE} creates one by one, in alternating rounds for
-    about 2 × the cell's seconds; the ratio is the median rounds' partners/s, batch ÷
+    the cell's seconds; the ratio is the median rounds' partners/s, batch ÷
     separate, the noise the larger interquartile range over its median.
 - **mod_dbd pool, per child**: {dbd}. DBDMax equals ThreadsPerChild, so `ap_dbd_acquire`
   never waits for a connection; DBDKeep 64 means no cell pays for reconnecting.
