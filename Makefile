@@ -6,6 +6,9 @@ APXS      ?= apxs
 PYTHON    ?= /usr/bin/python3
 PORT      ?= 8080
 TLS_PORT  ?= 8443
+# make run's database, keys, certificate and logs, which make token reads
+# (tests/integration/test_make_run.py gives each run its own)
+VAR       ?= var
 PKGS      := apr-1 apr-util-1 jansson cjose openssl sqlite3 libxml-2.0 libpq
 # what the module links besides httpd's own APR (libcurl: keys from a URL,
 # in the httpd glue only; libpq: PostgreSQL connection strings read without
@@ -143,11 +146,11 @@ patroni: deps-patroni all
 	RA_PATRONI=1 $(PYTHON) -m pytest -p no:cacheprovider -s -rA tests/integration/test_patroni.py
 
 run: deps-run all
-	tools/run-dev.sh $(PORT) $(TLS_PORT)
+	tools/run-dev.sh --var $(VAR) $(PORT) $(TLS_PORT)
 
 token:
-	@test -f var/dev-key.pem || { echo "run make run first: it creates var/dev-key.pem" >&2; exit 1; }
-	@$(PYTHON) tools/mint_token.py --key var/dev-key.pem
+	@test -f $(VAR)/dev-key.pem || { echo "run make run first: it creates $(VAR)/dev-key.pem" >&2; exit 1; }
+	@$(PYTHON) tools/mint_token.py --key $(VAR)/dev-key.pem
 
 bench: deps-bench all
 	bench/run.sh

@@ -116,4 +116,10 @@ const char *ra_audit_prop_value(const ra_audit_event_t *event, int prop);
  * other id is a 404 without a look in the database. */
 int ra_audit_id_valid(const char *s);
 
+/* An event's correlationId, an Edm.Guid: the client's client-request-id
+ * when it is a GUID (in lower case, as Graph writes GUIDs), else the
+ * request's own request-id (a GUID too; the response carries both). */
+const char *ra_audit_correlation_id(apr_pool_t *pool, const char *client_request_id,
+                                    const char *request_id);
+
 #endif

@@ -41,7 +41,8 @@ typedef enum {
     RA_KIND_ID,       /* Edm.String key, URL-unreserved characters */
     RA_KIND_STRING,   /* Edm.String */
     RA_KIND_STATUS,   /* remoteAssistanceOnboardingStatus */
-    RA_KIND_DATETIME  /* Edm.DateTimeOffset */
+    RA_KIND_DATETIME, /* Edm.DateTimeOffset */
+    RA_KIND_GUID      /* Edm.Guid, lower case (the audit events' correlationId) */
 } ra_prop_kind_e;
 
 /* The JSON name of a property, and its kind. */

@@ -56,6 +56,13 @@ int ra_odata_is_json(apr_pool_t *pool, const char *content_type);
 /* A random (version 4) GUID in lower case; never NULL. */
 const char *ra_odata_new_guid(apr_pool_t *pool);
 
+/* Whether s begins with a GUID: 8-4-4-4-12 hex digits of either case, the
+ * 36 characters of OData's guidValue (what follows them is the caller's). */
+int ra_odata_guid_at(const char *s);
+
+/* A copy of s[0..len) in ASCII lower case: a GUID as Graph writes it. */
+const char *ra_odata_lower(apr_pool_t *pool, const char *s, size_t len);
+
 /* Whether a client-request-id may be echoed: 1..128 printable ASCII
  * characters without quotes or backslashes. */
 int ra_odata_client_request_id_ok(const char *value);

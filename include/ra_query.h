@@ -60,11 +60,12 @@ typedef struct {
 
 /* Bytes (as JSON) of sort key values a $skiptoken holds besides the id:
  * keys past it are read again from the id's row, so a token, and the
- * nextLink, stay bounded whatever the sort keys hold: at most 194
- * base64url characters with a GUID id, RA_QUERY_TOKEN_MAX with the longest
- * id (128). */
+ * nextLink, stay bounded whatever the sort keys hold. A token longer than
+ * RA_QUERY_TOKEN_MAX base64url characters that way (a long id) holds the id
+ * alone, every other key read again: at most 194 characters with a GUID
+ * id, 192 with the longest (128). */
 #define RA_QUERY_TOKEN_INLINE 48
-#define RA_QUERY_TOKEN_MAX 316
+#define RA_QUERY_TOKEN_MAX 200
 
 /* One sort key's value in a $skiptoken: text (NULL for null), or ticks for
  * a DateTimeOffset property. */
@@ -143,6 +144,10 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
 
 #define RA_QUERY_INVALID_SKIPTOKEN "Invalid $skiptoken: use the @odata.nextLink of the " \
     "previous page unchanged, with the same $filter and $orderby."
+
+/* The id of the row a $skiptoken continues after (the id is always a sort
+ * key); NULL without a token. */
+const char *ra_query_after_id(const ra_query_t *query);
 
 /* 1 when the query has no $skiptoken or key signed it; else 0 (answered
  * 400 like any invalid $skiptoken). Compares in constant time. */

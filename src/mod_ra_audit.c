@@ -35,7 +35,9 @@ const ra_audit_event_t *ra_audit_event(ra_request_t *rq, ra_audit_op_e op,
         actor.permissions = token->roles->nelts
                             ? apr_array_pstrcat(rq->r->pool, token->roles, ' ') : NULL;
     }
-    return ra_audit_event_make(rq->r->pool, op, token->tenant, &actor, rq->client_request_id,
+    return ra_audit_event_make(rq->r->pool, op, token->tenant, &actor,
+                               ra_audit_correlation_id(rq->r->pool, rq->client_request_id,
+                                                       rq->request_id),
                                rq->r->request_time, before, after);
 }
 
@@ -82,6 +84,41 @@ static const char *audit_context(ra_request_t *rq, const char *suffix)
                        suffix, NULL);
 }
 
+/* The sort key values of event, in query's order. */
+static void event_keys(const ra_query_t *query, const ra_audit_event_t *event,
+                       ra_key_value_t *keys)
+{
+    const char *by_prop[RA_AUDIT_PROP_COUNT];
+    for (int i = 0; i < RA_AUDIT_PROP_COUNT; i++) {
+        by_prop[i] = ra_audit_prop_value(event, i);
+    }
+    ra_sql_key_values(query, by_prop, keys);
+}
+
+/* A $skiptoken whose sort keys were too long to keep (two of the longer
+ * ones, such as activityType and correlationId) holds the id of the
+ * previous page's last event: its keys are read again from that event, as
+ * the partners' are (mod_ra_read.c). Only retention removes an event. */
+static int reread_anchor(ra_request_t *rq)
+{
+    ra_audit_event_t anchor;
+    const char *error;
+
+    switch (ra_store_audit_get(rq->r->pool, &rq->conn, rq->token.tenant,
+                               ra_query_after_id(&rq->query), &anchor, &error)) {
+    case RA_STORE_DONE:
+        event_keys(&rq->query, &anchor, rq->query.after);
+        return OK;
+    case RA_STORE_MISSING:
+        return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest",
+                       "Invalid $skiptoken: the last auditEvent of the previous page was "
+                       "removed since, and its sort keys were too long for the token to hold; "
+                       "list again from the first page.");
+    default:
+        return ra_unavailable(rq, "audit read", error);
+    }
+}
+
 /* One page, continued by an @odata.nextLink with a $skiptoken, as the
  * partners' list (mod_ra_read.c). */
 int ra_op_audit_list(ra_request_t *rq)
@@ -104,6 +141,9 @@ int ra_op_audit_list(ra_request_t *rq)
     /* a position is served only from a token this deployment signed */
     if (!ra_query_skiptoken_verify(query, key)) {
         return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", RA_QUERY_INVALID_SKIPTOKEN);
+    }
+    if (query->after_reread && (rc = reread_anchor(rq)) != OK) {
+        return rc;
     }
     if (query->top >= 0 && query->top < page) {
         page = query->top;
@@ -136,13 +176,8 @@ int ra_op_audit_list(ra_request_t *rq)
     }
     ra_jw_array_close(jw);
     if (more && page > 0) { /* $top=0: no next page */
-        const ra_audit_event_t *last = &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_audit_event_t);
-        const char *by_prop[RA_AUDIT_PROP_COUNT];
         ra_key_value_t keys[RA_PROP_COUNT];
-        for (int i = 0; i < RA_AUDIT_PROP_COUNT; i++) {
-            by_prop[i] = ra_audit_prop_value(last, i);
-        }
-        ra_sql_key_values(query, by_prop, keys);
+        event_keys(query, &APR_ARRAY_IDX(rows, rows->nelts - 1, ra_audit_event_t), keys);
         const char *next = ra_query_next_args(r->pool, query,
                                               ra_query_skiptoken(r->pool, query, keys, key));
         ra_jw_member_string(jw, "@odata.nextLink",

@@ -61,14 +61,10 @@ static int reread_anchor(ra_request_t *rq)
 {
     ra_query_t *query = &rq->query;
     ra_partner_t anchor;
-    const char *error, *id = NULL;
+    const char *error;
 
-    for (int i = 0; i < query->order_count; i++) {
-        if (query->order[i].prop == RA_PROP_ID) {
-            id = query->after[i].text;
-        }
-    }
-    switch (ra_store_get(rq->r->pool, &rq->conn, rq->token.tenant, id, &anchor, &error)) {
+    switch (ra_store_get(rq->r->pool, &rq->conn, rq->token.tenant, ra_query_after_id(query),
+                         &anchor, &error)) {
     case RA_STORE_DONE:
         ra_sql_key_values(query, anchor.values, query->after);
         return OK;

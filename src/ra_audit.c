@@ -238,7 +238,7 @@ static const struct {
     [RA_AUDIT_PROP_CATEGORY] = { "category", RA_KIND_STRING },
     [RA_AUDIT_PROP_ACTIVITY_TYPE] = { "activityType", RA_KIND_STRING },
     [RA_AUDIT_PROP_OPERATION_TYPE] = { "activityOperationType", RA_KIND_STRING },
-    [RA_AUDIT_PROP_CORRELATION_ID] = { "correlationId", RA_KIND_STRING },
+    [RA_AUDIT_PROP_CORRELATION_ID] = { "correlationId", RA_KIND_GUID },
 };
 
 const char *ra_audit_prop_name(int prop)
@@ -276,15 +276,12 @@ const char *ra_audit_prop_value(const ra_audit_event_t *event, int prop)
 
 int ra_audit_id_valid(const char *s)
 {
-    static const char hex[] = "0123456789abcdefABCDEF";
-    if (strlen(s) != 36) {
-        return 0;
-    }
-    for (int i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !strchr(hex, s[i]) || !s[i]) {
-            return 0;
-        }
-    }
-    return 1;
+    return strlen(s) == 36 && ra_odata_guid_at(s);
+}
+
+const char *ra_audit_correlation_id(apr_pool_t *pool, const char *client_request_id,
+                                    const char *request_id)
+{
+    return client_request_id && ra_audit_id_valid(client_request_id)
+           ? ra_odata_lower(pool, client_request_id, 36) : request_id;
 }

@@ -282,6 +282,8 @@ static const char *check_value(apr_pool_t *pool, const prop_t *prop, json_t *val
                : apr_psprintf(pool, "Property '%s' has an invalid value; expected an "
                               "ISO 8601 DateTimeOffset with offset, such as "
                               "2016-12-31T23:58:36.6670033-08:00.", prop->name);
+    case RA_KIND_GUID: /* no partner property is a Guid */
+        break;
     }
     return NULL;
 }

@@ -230,6 +230,26 @@ const char *ra_odata_new_guid(apr_pool_t *pool)
     return text;
 }
 
+int ra_odata_guid_at(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !apr_isxdigit(s[i])) {
+            return 0; /* a NUL ends the loop here too */
+        }
+    }
+    return 1;
+}
+
+const char *ra_odata_lower(apr_pool_t *pool, const char *s, size_t len)
+{
+    char *lower = apr_pstrmemdup(pool, s, len);
+    for (char *c = lower; *c; c++) {
+        *c = (char)apr_tolower(*c);
+    }
+    return lower;
+}
+
 int ra_odata_client_request_id_ok(const char *value)
 {
     size_t len = value ? strlen(value) : 0;

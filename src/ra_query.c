@@ -103,7 +103,7 @@ static const char *target_name(ra_query_target_e target)
 
 typedef enum {
     TOK_END, TOK_LPAREN, TOK_RPAREN, TOK_COMMA, TOK_WORD, TOK_STRING, TOK_DATETIME,
-    TOK_ENUM, TOK_NUMBER, TOK_ALIAS
+    TOK_ENUM, TOK_NUMBER, TOK_ALIAS, TOK_GUID
 } token_e;
 
 typedef struct {
@@ -159,7 +159,7 @@ static const char *set_type(ra_entity_set_e set)
 static const char *set_strings(ra_entity_set_e set)
 {
     return set == RA_ENTITY_SET_AUDIT
-           ? "id, category, activityType, activityOperationType or correlationId"
+           ? "id, category, activityType or activityOperationType"
            : "id, displayName or onboardingUrl";
 }
 
@@ -197,6 +197,14 @@ static int lex_string(parser_t *ps, const char *p, const char **end, const char 
 
 #define IDENTIFIER_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
+/* A GUID literal at p: OData's guidValue, unquoted (5d0b6c1e-3f2a-...), not
+ * followed by more of a word or a number. Before the numbers and the words,
+ * which a GUID may begin like. */
+static int guid_literal_at(const char *p)
+{
+    return ra_odata_guid_at(p) && !(p[36] && strchr(IDENTIFIER_CHARS "-.:", p[36]));
+}
+
 static int next(parser_t *ps)
 {
     const char *p = ps->p;
@@ -219,6 +227,10 @@ static int next(parser_t *ps)
         if (!lex_string(ps, p, &p, &tok->text)) {
             return 0;
         }
+    }
+    else if (guid_literal_at(p)) {
+        tok->kind = TOK_GUID;
+        p += 36;
     }
     else if (apr_isdigit(*p) || (*p == '-' && apr_isdigit(p[1]))) {
         size_t n = 1 + strspn(p + 1, "0123456789:.-+TZ");
@@ -347,7 +359,7 @@ static int operand(parser_t *ps, operand_t *out)
             }
         }
         break;
-    case TOK_STRING: case TOK_DATETIME: case TOK_ENUM: case TOK_NUMBER:
+    case TOK_STRING: case TOK_DATETIME: case TOK_ENUM: case TOK_NUMBER: case TOK_GUID:
         break;
     default:
         return fail_at(ps, ps->tok.start, "expected a property or a literal, found %s",
@@ -356,8 +368,34 @@ static int operand(parser_t *ps, operand_t *out)
     return next(ps);
 }
 
+/* OData's names of the comparison operators (Microsoft.OData's
+ * BinaryOperatorKind), which its type errors name. */
+static const char *const operator_kinds[] = { [RA_Q_EQ] = "Equal", [RA_Q_NE] = "NotEqual",
+                                              [RA_Q_GT] = "GreaterThan",
+                                              [RA_Q_GE] = "GreaterThanOrEqual",
+                                              [RA_Q_LT] = "LessThan",
+                                              [RA_Q_LE] = "LessThanOrEqual" };
+
+/* Where a literal meets a property of another type. */
+typedef struct {
+    const char *operator_kind;  /* "Equal", ...; "In" for an in list */
+    int literal_left;           /* the literal is the left operand */
+} comparison_t;
+
+/* Graph's (Microsoft.OData's) 400 for an Edm.Guid and an Edm.String
+ * compared, the operands' types in the order they were written. */
+static int incompatible(parser_t *ps, const operand_t *lit, const comparison_t *how,
+                        const char *property_type, const char *literal_type)
+{
+    return fail_at(ps, lit->where, "A binary operator with incompatible types was detected. "
+                   "Found operand types '%s' and '%s' for operator kind '%s'",
+                   how->literal_left ? literal_type : property_type,
+                   how->literal_left ? property_type : literal_type, how->operator_kind);
+}
+
 /* Checks literal against the property's type and fills node. */
-static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
+static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit,
+                         const comparison_t *how)
 {
     const char *name = ra_query_prop_name(ps->set, node->prop);
     ra_prop_kind_e kind = ra_query_prop_kind(ps->set, node->prop);
@@ -372,6 +410,9 @@ static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
     switch (kind) {
     case RA_KIND_ID:
     case RA_KIND_STRING:
+        if (lit->tok.kind == TOK_GUID) {
+            return incompatible(ps, lit, how, "Edm.String", "Edm.Guid");
+        }
         if (lit->tok.kind != TOK_STRING) {
             return fail_at(ps, lit->where, "%s is a string: compare it with a "
                            "string literal such as 'text'", name);
@@ -397,6 +438,17 @@ static int typed_literal(parser_t *ps, ra_qnode_t *node, const operand_t *lit)
             return fail_at(ps, lit->where, "%s is a DateTimeOffset: compare it with "
                            "a literal such as 2016-12-31T23:58:36Z (unquoted)", name);
         }
+        return 1;
+    case RA_KIND_GUID:
+        /* as OData's URL conventions write it: a quoted one is an Edm.String */
+        if (lit->tok.kind == TOK_STRING) {
+            return incompatible(ps, lit, how, "Edm.Guid", "Edm.String");
+        }
+        if (lit->tok.kind != TOK_GUID) {
+            return fail_at(ps, lit->where, "%s is a Guid: compare it with a literal such as "
+                           "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f (unquoted)", name);
+        }
+        node->text = ra_odata_lower(ps->pool, lit->tok.start, 36);
         return 1;
     }
     return 0;
@@ -445,7 +497,7 @@ static ra_qnode_t *in_list(parser_t *ps, const operand_t *left)
         }
         eq->prop = (ra_prop_e)left->prop;
         eq->op = RA_Q_EQ;
-        if (!typed_literal(ps, eq, &item)) {
+        if (!typed_literal(ps, eq, &item, &(comparison_t){ "In", 0 })) {
             return NULL;
         }
         if (any) {
@@ -499,7 +551,8 @@ static ra_qnode_t *comparison(parser_t *ps)
     }
     node->prop = (ra_prop_e)(left.prop >= 0 ? left.prop : right.prop);
     node->op = left.prop >= 0 ? op : flipped(op);
-    return typed_literal(ps, node, left.prop >= 0 ? &right : &left) ? node : NULL;
+    return typed_literal(ps, node, left.prop >= 0 ? &right : &left,
+                         &(comparison_t){ operator_kinds[op], left.prop < 0 }) ? node : NULL;
 }
 
 static ra_qnode_t *function_call(parser_t *ps, int fn)
@@ -823,11 +876,23 @@ static json_t *token_value(const ra_query_t *query, int i, const ra_key_value_t 
     return v;
 }
 
+/* The bytes of at most RA_QUERY_TOKEN_MAX base64url characters. */
+#define TOKEN_MAX_BYTES (RA_QUERY_TOKEN_MAX / 4 * 3)
+
+/* What a token of the id alone signs: the query's shape and the id (its
+ * text holds only the id; a token of keys is JSON, which starts with '[',
+ * a character no id has). */
+static const char *id_token_signed(apr_pool_t *pool, const ra_query_t *query, const char *id)
+{
+    return apr_pstrcat(pool, query_shape(pool, query), "\n", id, NULL);
+}
+
 const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
                                const ra_key_value_t *values, const char *key)
 {
     json_t *doc = json_array();
     apr_size_t used = 0;
+    const char *id = NULL;
     json_array_append_new(doc, json_string(query_shape(pool, query)));
     /* the id always (the row to re-read), the other keys while they fit */
     for (int i = 0; i < query->order_count; i++) {
@@ -840,18 +905,36 @@ const char *ra_query_skiptoken(apr_pool_t *pool, const ra_query_t *query,
         else if (query->order[i].prop != RA_PROP_ID) {
             used += len;
         }
+        else {
+            id = values[i].text;
+        }
         json_array_append_new(doc, v);
     }
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *json = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
+    const char *text = apr_pstrdup(pool, json), *sign = text;
+    free(json);
+    if (RA_QUERY_TOKEN_MAC_LEN + strlen(text) > TOKEN_MAX_BYTES) {
+        text = id;
+        sign = id_token_signed(pool, query, id);
+    }
     /* the signature, then the position it signs */
     apr_size_t len = strlen(text);
     char *token = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
-    token_mac(key, text, len, (unsigned char *)token);
+    token_mac(key, sign, strlen(sign), (unsigned char *)token);
     memcpy(token + RA_QUERY_TOKEN_MAC_LEN, text, len);
-    free(text);
     return apr_pencode_base64_binary(pool, (const unsigned char *)token,
                                      RA_QUERY_TOKEN_MAC_LEN + len, APR_ENCODE_BASE64URL, NULL);
+}
+
+const char *ra_query_after_id(const ra_query_t *query)
+{
+    for (int i = 0; query->after_set && i < query->order_count; i++) {
+        if (query->order[i].prop == RA_PROP_ID) { /* RA_AUDIT_PROP_ID too */
+            return query->after[i].text;
+        }
+    }
+    return NULL;
 }
 
 int ra_query_skiptoken_verify(const ra_query_t *query, const char *key)
@@ -878,6 +961,23 @@ static int parse_skiptoken(apr_pool_t *pool, const char *text, ra_query_t *q,
                         text);
     const char *payload = ok ? (const char *)raw + RA_QUERY_TOKEN_MAC_LEN : NULL;
     apr_size_t payload_len = ok ? len - RA_QUERY_TOKEN_MAC_LEN : 0;
+    if (ok && *payload != '[') { /* the id alone: every other key is read again */
+        const char *id = apr_pstrmemdup(pool, payload, payload_len);
+        for (int i = 0; i < q->order_count; i++) {
+            if (q->order[i].prop == RA_PROP_ID) {
+                q->after[i].text = id;
+            }
+        }
+        if (strlen(id) != payload_len || !ra_entity_id_valid(id)) {
+            *message = RA_QUERY_INVALID_SKIPTOKEN;
+            return 0;
+        }
+        memcpy(q->after_mac, raw, RA_QUERY_TOKEN_MAC_LEN);
+        q->after_signed = id_token_signed(pool, q, id);
+        q->after_signed_len = strlen(q->after_signed);
+        q->after_reread = q->after_set = 1;
+        return 1;
+    }
     json_t *doc = ok ? json_loadb(payload, payload_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     ok = json_is_array(doc) && json_array_size(doc) == (size_t)q->order_count + 1
          && json_is_string(json_array_get(doc, 0))

@@ -5,6 +5,7 @@
 
 #include <apr_strings.h>
 
+#include "ra_odata.h"
 #include "ra_schema.h"
 
 /* The columns a property is stored in: its value, and what it sorts and
@@ -38,7 +39,10 @@ static const column_t audit_columns[RA_AUDIT_PROP_COUNT] = {
     [RA_AUDIT_PROP_CATEGORY] = { "category", "category" },
     [RA_AUDIT_PROP_ACTIVITY_TYPE] = { "activity_type", "activity_type" },
     [RA_AUDIT_PROP_OPERATION_TYPE] = { "activity_operation_type", "activity_operation_type" },
-    [RA_AUDIT_PROP_CORRELATION_ID] = { "correlation_id", "correlation_id" },
+    /* an Edm.Guid compares as a value, whatever its case; events of module
+     * 0.5.0 hold the client-request-id as the client spelt it, so the key
+     * is the lower-case text (no index serves correlationId either way) */
+    [RA_AUDIT_PROP_CORRELATION_ID] = { "correlation_id", "lower(correlation_id)" },
 };
 
 static const struct {
@@ -85,7 +89,8 @@ void ra_sql_append_param(ra_sql_t *sql, const char *text, const apr_int64_t *num
 }
 
 /* A value of prop as its key column holds it: the instant of a
- * DateTimeOffset, the member value of the status, else the text. */
+ * DateTimeOffset, the member value of the status, a Guid in lower case,
+ * else the text. */
 static void add_key_param(ra_sql_t *sql, ra_entity_set_e set, int prop, const char *text,
                           apr_int64_t ticks)
 {
@@ -97,6 +102,9 @@ static void add_key_param(ra_sql_t *sql, ra_entity_set_e set, int prop, const ch
     case RA_KIND_STATUS:
         number = ra_entity_status_value(text);
         ra_sql_append_param(sql, NULL, &number);
+        break;
+    case RA_KIND_GUID: /* a $skiptoken's value is the row's, as stored */
+        ra_sql_append_param(sql, ra_odata_lower(sql->params->pool, text, strlen(text)), NULL);
         break;
     default:
         ra_sql_append_param(sql, text, NULL);

@@ -72,7 +72,8 @@ static void check_skiptoken(apr_pool_t *pool, ra_version_e version, const ra_que
     /* an audit event's values, by ra_audit_prop_e */
     static const char *const event[RA_AUDIT_PROP_COUNT] = {
         "6f0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "2024-01-01T00:00:00.0000000Z",
-        "RemoteAssistance", "Create RemoteAssistancePartner", "Create", "corr" };
+        "RemoteAssistance", "Create RemoteAssistancePartner", "Create",
+        "5D0B6C1E-3F2A-4E8B-9C47-1A2B3C4D5E6F" };
     ra_key_value_t keys[RA_PROP_COUNT];
     ra_query_t next;
     const char *message;

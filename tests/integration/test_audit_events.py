@@ -39,7 +39,8 @@ class Auditor(Caller):
         return resp.json()["value"]
 
     def event_of(self, correlation):
-        found = self.events(**{"$filter": f"correlationId eq '{correlation}'"})
+        # an Edm.Guid: OData's unquoted literal
+        found = self.events(**{"$filter": f"correlationId eq {correlation}"})
         assert len(found) == 1, found
         return found[0]
 
@@ -141,6 +142,20 @@ def test_correlation_id_is_the_request_id_without_a_client_request_id(service):
     assert event["correlationId"] == resp.headers["request-id"]
 
 
+@pytest.mark.parametrize("sent, kept", [
+    ("5D0B6C1E-3F2A-4E8B-9C47-1A2B3C4D5E6F", "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f"),
+    ("my-request-1", None),  # echoed, but no Edm.Guid: the request-id stands in
+])
+def test_correlation_id_is_always_a_guid(service, sent, kept):
+    a = Auditor(service)
+    resp = a.request("POST", body={"displayName": "x"}, headers={"client-request-id": sent})
+    assert resp.headers["client-request-id"] == sent
+    (event,) = a.events()
+    assert event["correlationId"] == (kept or resp.headers["request-id"])
+    # found by its literal in either case
+    assert a.event_of(event["correlationId"].upper()) == event
+
+
 def test_an_application_token_is_audited_as_its_service_principal(service):
     app = str(uuid.uuid4())
     a = Auditor(service, scp=None, roles=[WRITE, AUDIT_READ], appid=app, upn=None)
@@ -209,11 +224,34 @@ def test_list_filters_orders_counts_and_pages(service):
             assert "$skiptoken=" in url
     assert seen == [e["id"] for e in everything]
 
+    # by correlationId (an Edm.Guid), and by two keys too long together for
+    # the token to hold (read again from the last event), in pages
+    by_correlation = sorted(everything, key=lambda e: e["correlationId"])
+    by_type = sorted(sorted(everything, key=lambda e: e["correlationId"], reverse=True),
+                     key=lambda e: e["activityType"])
+    for orderby, expected in (("correlationId", by_correlation),
+                              ("activityType,correlationId desc", by_type)):
+        seen, url = [], a.audit_url() + f"?$top=2&$orderby={orderby}"
+        while url and len(seen) <= len(everything):
+            page = a.request("GET", url=url).json()
+            seen += [e["id"] for e in page["value"]]
+            url = page.get("@odata.nextLink")
+        assert seen == [e["id"] for e in expected], orderby
+    some = [e["correlationId"] for e in by_correlation[:2]]
+    assert {e["id"] for e in a.events(**{"$filter": f"correlationId in ({some[0]}, {some[1]})"})} \
+        == {e["id"] for e in by_correlation[:2]}
+
 
 @pytest.mark.parametrize("query, message", [
     ("$filter=displayName eq 'x'", "'displayName' is not a property of "
                                    "microsoft.graph.auditEvent"),
     ("$filter=activityDateTime eq 'x'", "activityDateTime is a DateTimeOffset"),
+    # Graph's (Microsoft.OData's) answer to a quoted Guid
+    ("$filter=correlationId eq '5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f'",
+     "A binary operator with incompatible types was detected. Found operand types "
+     "'Edm.Guid' and 'Edm.String' for operator kind 'Equal'."),
+    ("$filter=correlationId in ('5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f')",
+     "Found operand types 'Edm.Guid' and 'Edm.String' for operator kind 'In'."),
     ("$select=id", "'$select' is not supported on auditEvents"),
     ("$orderby=activity", "'activity' is not a property of microsoft.graph.auditEvent"),
 ])

@@ -341,15 +341,20 @@ def cycle_service(graph_js, workroot, keys):
     relay.stop()
 
 
-def test_the_whole_cycle_through_the_graph_client(cycle_service, keys):
-    svc, relay, cert_path = cycle_service
-    prefix = f"JS cycle {uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, GRAPH_BASE_URL=relay.base, GRAPH_VERSION="v1.0",
-               GRAPH_TOKEN=keys.token(), GRAPH_PREFIX=prefix, NODE_EXTRA_CA_CERTS=cert_path)
-    p = subprocess.run([_require("node"), CYCLE_SCRIPT], cwd=GRAPH_JS, env=env,
+def run_script(script, base, token, prefix, cert_path):
+    """One of the client scripts against base (https, its host in
+    customHosts), its stdout's JSON."""
+    env = dict(os.environ, GRAPH_BASE_URL=base, GRAPH_VERSION="v1.0", GRAPH_TOKEN=token,
+               GRAPH_PREFIX=prefix, NODE_EXTRA_CA_CERTS=cert_path)
+    p = subprocess.run([_require("node"), script], cwd=GRAPH_JS, env=env,
                        capture_output=True, text=True, timeout=NODE_TIMEOUT)
-    assert p.returncode == 0, f"cycle.mjs exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-    out = json.loads(p.stdout)
+    assert p.returncode == 0, f"{script} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return json.loads(p.stdout)
+
+
+def check_cycle(out, base, prefix, stored_names):
+    """What cycle.mjs saw against base; stored_names: the displayNames the
+    database holds under prefix afterwards."""
     created = out["created"]
     first = created[0]
     assert out["got"] == first
@@ -357,7 +362,7 @@ def test_the_whole_cycle_through_the_graph_client(cycle_service, keys):
     assert out["firstPage"]["@odata.context"].endswith(
         "$metadata#deviceManagement/remoteAssistancePartners(id,displayName)")
     assert len(out["firstPage"]["value"]) == 2
-    assert out["firstPage"]["@odata.nextLink"].startswith(relay.base + "/v1.0/")
+    assert out["firstPage"]["@odata.nextLink"].startswith(base + "/v1.0/")
     names = [p["displayName"] for p in out["walked"]]
     assert names == sorted((c["displayName"] for c in created), reverse=True)
     assert {k for p in out["walked"] for k in p if not k.startswith("@")} == {"id", "displayName"}
@@ -369,8 +374,19 @@ def test_the_whole_cycle_through_the_graph_client(cycle_service, keys):
     assert out["afterDisconnect"]["onboardingStatus"] == "notOnboarded"
     assert out["afterDelete"]["graphError"]["statusCode"] == 404
     assert out["afterDelete"]["graphError"]["code"] == "ResourceNotFound"
-    assert svc.backend.row(first["id"]) is None
-    assert len([r for r in svc.backend.rows() if r[1] and r[1].startswith(prefix)]) == 4
+    # the first (renamed, then deleted) is gone, the other four stay
+    assert sorted(stored_names) == [f"{prefix} {n}" for n in range(2, 6)]
+
+
+def stored_names(svc, prefix):
+    return [r[1] for r in svc.backend.rows() if r[1] and r[1].startswith(prefix)]
+
+
+def test_the_whole_cycle_through_the_graph_client(cycle_service, keys):
+    svc, relay, cert_path = cycle_service
+    prefix = f"JS cycle {uuid.uuid4().hex[:8]}"
+    out = run_script(CYCLE_SCRIPT, relay.base, keys.token(), prefix, cert_path)
+    check_cycle(out, relay.base, prefix, stored_names(svc, prefix))
 
 
 AUDIT_SCRIPT = os.path.join(GRAPH_JS, "audit.mjs")
@@ -450,18 +466,9 @@ def test_the_clients_default_middleware_retries_a_429(throttled_js, keys):
 BATCH_SCRIPT = os.path.join(GRAPH_JS, "batch.mjs")
 
 
-def test_json_batching_through_the_graph_client(cycle_service, keys):
-    """BatchRequestContent / BatchResponseContent, unmodified: a serial
-    dependsOn chain of two creates, a filtered get, a failing create and a
-    $count that depends on it (424)."""
-    svc, relay, cert_path = cycle_service
-    prefix = f"JS batch {uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, GRAPH_BASE_URL=relay.base, GRAPH_VERSION="v1.0",
-               GRAPH_TOKEN=keys.token(), GRAPH_PREFIX=prefix, NODE_EXTRA_CA_CERTS=cert_path)
-    p = subprocess.run([_require("node"), BATCH_SCRIPT], cwd=GRAPH_JS, env=env,
-                       capture_output=True, text=True, timeout=NODE_TIMEOUT)
-    assert p.returncode == 0, f"batch.mjs exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-    out = json.loads(p.stdout)
+def check_batch(out, base, prefix, stored_names):
+    """What batch.mjs sent and read back against base; stored_names: the
+    displayNames the database holds under prefix afterwards."""
     # what the client sent: lower-case header names, urls with the version
     sent = out["sent"]["requests"]
     assert sent[1]["dependsOn"] == ["1"] and sent[0]["headers"] == {
@@ -473,10 +480,19 @@ def test_json_batching_through_the_graph_client(cycle_service, keys):
         assert s["contentType"].startswith("application/json")
     # bodies came back as JSON through the client's own reading
     assert steps["1"]["body"]["displayName"] == f"{prefix} 1"
-    assert steps["1"]["body"]["@odata.context"] == f"{relay.base}/v1.0/{ENTITY_CONTEXT}"
+    assert steps["1"]["body"]["@odata.context"] == f"{base}/v1.0/{ENTITY_CONTEXT}"
     assert [e["displayName"] for e in steps["3"]["body"]["value"]] == [
         f"{prefix} 1", f"{prefix} 2"]
     assert steps["4"]["body"]["error"]["code"] == "BadRequest"
     assert steps["5"]["body"]["error"]["code"] == "FailedDependency"
-    stored = [r for r in svc.backend.rows() if r[1] and r[1].startswith(prefix)]
-    assert sorted(r[1] for r in stored) == [f"{prefix} 1", f"{prefix} 2"]
+    assert sorted(stored_names) == [f"{prefix} 1", f"{prefix} 2"]
+
+
+def test_json_batching_through_the_graph_client(cycle_service, keys):
+    """BatchRequestContent / BatchResponseContent, unmodified: a serial
+    dependsOn chain of two creates, a filtered get, a failing create and a
+    $count that depends on it (424)."""
+    svc, relay, cert_path = cycle_service
+    prefix = f"JS batch {uuid.uuid4().hex[:8]}"
+    out = run_script(BATCH_SCRIPT, relay.base, keys.token(), prefix, cert_path)
+    check_batch(out, relay.base, prefix, stored_names(svc, prefix))

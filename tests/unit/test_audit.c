@@ -3,6 +3,7 @@
  * the audit events' queries come from the partners' query tree. */
 #include <string.h>
 
+#include <apr_escape.h>
 #include <apr_strings.h>
 
 #include "ra_audit.h"
@@ -170,6 +171,87 @@ START_TEST(queries_of_the_audit_set)
 }
 END_TEST
 
+/* correlationId is an Edm.Guid: OData's unquoted Guid literal, any case,
+ * compared in lower case; a quoted one is an Edm.String, which Graph
+ * answers with Microsoft.OData's type error, operands in written order. */
+#define GUID "5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6f"
+#define INCOMPATIBLE(a, b, op) "A binary operator with incompatible types was detected. " \
+    "Found operand types '" a "' and '" b "' for operator kind '" op "'."
+
+START_TEST(guid_literals)
+{
+    static const struct {
+        const char *filter;
+        const char *sql;      /* in the SQL of an accepted filter, NULL: refused */
+        const char *message;  /* in the message of a refused filter */
+    } cases[] = {
+        { "correlationId eq " GUID, "(lower(correlation_id) = %s)", NULL },
+        { "correlationId eq 5D0B6C1E-3F2A-4E8B-9C47-1A2B3C4D5E6F", "(lower(correlation_id) = %s)",
+          NULL },
+        { GUID " ne correlationId", "(lower(correlation_id) <> %s)", NULL },
+        { "correlationId gt " GUID, "(lower(correlation_id) > %s)", NULL },
+        { "correlationId in (" GUID ", 00000000-0000-0000-0000-000000000000)",
+          "((lower(correlation_id) = %s) OR (lower(correlation_id) = %s))", NULL },
+        { "correlationId eq @g&@g=" GUID, "(lower(correlation_id) = %s)", NULL },
+        { "(correlationId eq " GUID ")", "(lower(correlation_id) = %s)", NULL },
+        { "correlationId eq '" GUID "'", NULL,
+          "position 18: " INCOMPATIBLE("Edm.Guid", "Edm.String", "Equal") },
+        { "'" GUID "' ne correlationId", NULL,
+          "position 1: " INCOMPATIBLE("Edm.String", "Edm.Guid", "NotEqual") },
+        { "correlationId ge 'x'", NULL,
+          INCOMPATIBLE("Edm.Guid", "Edm.String", "GreaterThanOrEqual") },
+        { "correlationId in (" GUID ", 'x')", NULL,
+          INCOMPATIBLE("Edm.Guid", "Edm.String", "In") },
+        { "activityType eq " GUID, NULL,
+          INCOMPATIBLE("Edm.String", "Edm.Guid", "Equal") },
+        { "correlationId eq 5", NULL, "correlationId is a Guid" },
+        { "correlationId eq 5d0b6c1e-3f2a-4e8b-9c47-1a2b3c4d5e6", NULL, "" },
+        { "correlationId eq " GUID "0", NULL, "" },
+        { "correlationId eq " GUID "x", NULL, "" },
+        { "correlationId eq 5d0b6c1e-3f2a-4e8b-9c47_1a2b3c4d5e6f", NULL, "" },
+        { "correlationId eq null", "(correlation_id IS NULL)", NULL },
+        { "startswith(correlationId,'5d0b')", NULL,
+          "startswith takes a string property (id, category, activityType or "
+          "activityOperationType) first" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ra_query_t q;
+        const char *message = NULL;
+        const char *filter = cases[i].filter, *aliases = strchr(filter, '&');
+        const char *args = apr_pstrcat(pool, "$filter=", apr_pescape_urlencoded(
+            pool, aliases ? apr_pstrmemdup(pool, filter, (apr_size_t)(aliases - filter)) : filter),
+            aliases ? aliases : "", NULL);
+        int ok = ra_query_parse_set(pool, RA_ENTITY_SET_AUDIT, RA_VERSION_V1, RA_QUERY_LIST,
+                                    args, &q, &message);
+        ck_assert_msg(ok == (cases[i].sql != NULL), "%s: %s", filter, message ? message : "");
+        if (!ok) {
+            ck_assert_msg(strstr(message, cases[i].message), "%s: %s", filter, message);
+            continue;
+        }
+        ra_sql_t *sql = ra_sql_count(pool, RA_DIALECT_PGSQL, RA_ENTITY_SET_AUDIT, T1, q.filter);
+        ck_assert_msg(strstr(sql->text, cases[i].sql), "%s: %s", filter, sql->text);
+        /* the literal, in lower case, is the parameter after the tenant */
+        ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, 1, ra_sql_param_t);
+        if (sql->params->nelts > 1 && strncmp(cases[i].filter, "correlationId in", 16)) {
+            ck_assert_str_eq(param->text, GUID);
+        }
+    }
+}
+END_TEST
+
+START_TEST(correlation_ids)
+{
+    const char *request_id = "00000000-0000-4000-8000-000000000000";
+    ck_assert_str_eq(ra_audit_correlation_id(pool, GUID, request_id), GUID);
+    ck_assert_str_eq(ra_audit_correlation_id(pool, "5D0B6C1E-3F2A-4E8B-9C47-1A2B3C4D5E6F",
+                                             request_id), GUID);
+    /* any other client-request-id is echoed, but cannot be an Edm.Guid */
+    ck_assert_str_eq(ra_audit_correlation_id(pool, "corr-1", request_id), request_id);
+    ck_assert_str_eq(ra_audit_correlation_id(pool, GUID "0", request_id), request_id);
+    ck_assert_str_eq(ra_audit_correlation_id(pool, NULL, request_id), request_id);
+}
+END_TEST
+
 START_TEST(ids)
 {
     ck_assert(ra_audit_id_valid("6f0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"));
@@ -327,6 +409,8 @@ Suite *audit_suite(void)
     tcase_add_test(tc, as_graph_json);
     tcase_add_test(tc, queries_of_the_audit_set);
     tcase_add_test(tc, ids);
+    tcase_add_test(tc, guid_literals);
+    tcase_add_test(tc, correlation_ids);
     TCase *store = db_tcase(s, "store");
     tcase_add_test(store, audited_writes_leave_their_event);
     tcase_add_test(store, a_refused_event_rolls_the_change_back);

@@ -951,22 +951,30 @@ static json_t *token_json(const char *token)
     return doc;
 }
 
+/* A $skiptoken of text whose signature (key) is over signed. */
+static const char *token_raw(const char *text, const char *signed_text, const char *key)
+{
+    size_t len = strlen(text);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)signed_text,
+         strlen(signed_text), mac, &mac_len);
+    unsigned char *raw = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
+    memcpy(raw, mac, RA_QUERY_TOKEN_MAC_LEN);
+    memcpy(raw + RA_QUERY_TOKEN_MAC_LEN, text, len);
+    return apr_pencode_base64_binary(pool, raw, RA_QUERY_TOKEN_MAC_LEN + len,
+                                     APR_ENCODE_BASE64URL, NULL);
+}
+
 /* A $skiptoken made of doc (reference taken) and signed with key, as one
  * who knew the key could make it: what the parser alone must refuse. */
 static const char *token_signed(json_t *doc, const char *key)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(doc);
-    size_t len = strlen(text);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)text, len, mac, &mac_len);
-    unsigned char *raw = apr_palloc(pool, RA_QUERY_TOKEN_MAC_LEN + len);
-    memcpy(raw, mac, RA_QUERY_TOKEN_MAC_LEN);
-    memcpy(raw + RA_QUERY_TOKEN_MAC_LEN, text, len);
+    const char *token = token_raw(text, text, key);
     free(text);
-    return apr_pencode_base64_binary(pool, raw, RA_QUERY_TOKEN_MAC_LEN + len,
-                                     APR_ENCODE_BASE64URL, NULL);
+    return token;
 }
 
 static const char *token_of(json_t *doc)
@@ -1086,6 +1094,29 @@ START_TEST(skiptoken_tampered)
     ck_assert_int_eq(q.after[1].ticks, 7);
     ck_assert_str_eq(q.after[2].text, "id-2");
     ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+
+    /* a token of the id alone (a long id) signs the query's digest with it */
+    const char *own = apr_pstrcat(pool, digest, "\n", "id-3", NULL);
+    const char *const bad_ids[] = { "bad id!", apr_psprintf(pool, "%0129d", 1), "id-3\n" };
+    for (size_t i = 0; i < COUNT_OF(bad_ids); i++) {
+        ck_assert_str_eq(parse_error(RA_VERSION_V1, RA_QUERY_LIST,
+                                     apr_pstrcat(pool, args, "&$skiptoken=",
+                                                 token_raw(bad_ids[i], bad_ids[i], TEST_TOKEN_KEY),
+                                                 NULL)), INVALID_SKIPTOKEN);
+    }
+    const struct {
+        const char *signed_text;
+        int verifies;
+    } id_alone[] = { { own, 1 }, { "id-3", 0 }, { apr_pstrcat(pool, "00000000\nid-3", NULL), 0 } };
+    for (size_t i = 0; i < COUNT_OF(id_alone); i++) {
+        parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
+                 apr_pstrcat(pool, args, "&$skiptoken=",
+                             token_raw("id-3", id_alone[i].signed_text, TEST_TOKEN_KEY), NULL),
+                 &q);
+        ck_assert_int_eq(q.after_reread, 1);
+        ck_assert_str_eq(q.after[2].text, "id-3");
+        ck_assert_int_eq(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY), id_alone[i].verifies);
+    }
 }
 END_TEST
 
@@ -1097,44 +1128,49 @@ START_TEST(skiptoken_signed)
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                    "0123456789-_";
     static const char args[] = "$orderby=displayName,lastConnectionDateTime";
-    const ra_key_value_t values[] = { { "name", 0 }, { NULL, 42 }, { "id-1", 0 } };
-    ra_query_t q;
-    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
-    const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
+    /* a token of keys, and one of the id alone (128 characters) */
+    const char *const ids[] = { "id-1", apr_psprintf(pool, "%0128d", 7) };
+    for (size_t form = 0; form < COUNT_OF(ids); form++) {
+        const ra_key_value_t values[] = { { "name", 0 }, { NULL, 42 }, { ids[form], 0 } };
+        ra_query_t q;
+        parse_ok(RA_VERSION_V1, RA_QUERY_LIST, args, &q);
+        const char *token = ra_query_skiptoken(pool, &q, values, TEST_TOKEN_KEY);
 
-    parse_ok(RA_VERSION_V1, RA_QUERY_LIST, apr_pstrcat(pool, args, "&$skiptoken=", token, NULL),
-             &q);
-    ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
-    ck_assert(!ra_query_skiptoken_verify(&q, "another deployment's key, 32 bytes"));
-    ck_assert(!ra_query_skiptoken_verify(&q, ""));
+        parse_ok(RA_VERSION_V1, RA_QUERY_LIST,
+                 apr_pstrcat(pool, args, "&$skiptoken=", token, NULL), &q);
+        ck_assert(ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
+        ck_assert_int_eq(q.after_reread, (int)form); /* the long id's token holds it alone */
+        ck_assert(!ra_query_skiptoken_verify(&q, "another deployment's key, 32 bytes"));
+        ck_assert(!ra_query_skiptoken_verify(&q, ""));
 
-    size_t tried = 0;
-    for (size_t i = 0; token[i]; i++) {
-        for (const char *c = alphabet; *c; c++) {
-            if (*c == token[i]) {
-                continue;
+        size_t tried = 0;
+        for (size_t i = 0; token[i]; i++) {
+            for (const char *c = alphabet; *c; c++) {
+                if (*c == token[i]) {
+                    continue;
+                }
+                char *changed = apr_pstrdup(pool, token);
+                changed[i] = *c;
+                const char *message = NULL;
+                int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
+                                            apr_pstrcat(pool, args, "&$skiptoken=", changed, NULL),
+                                            &q, &message);
+                ck_assert_msg(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY),
+                              "position %lu changed to %c is accepted", (unsigned long)i, *c);
+                tried++;
             }
-            char *changed = apr_pstrdup(pool, token);
-            changed[i] = *c;
+        }
+        ck_assert_uint_eq(tried, strlen(token) * 63);
+        /* a token cut short or lengthened */
+        const char *cut = apr_pstrndup(pool, token, strlen(token) - 1);
+        const char *longer = apr_pstrcat(pool, token, "A", NULL);
+        for (int k = 0; k < 2; k++) {
             const char *message = NULL;
             int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
-                                        apr_pstrcat(pool, args, "&$skiptoken=", changed, NULL),
-                                        &q, &message);
-            ck_assert_msg(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY),
-                          "position %lu changed to %c is accepted", (unsigned long)i, *c);
-            tried++;
+                                        apr_pstrcat(pool, args, "&$skiptoken=", k ? longer : cut,
+                                                    NULL), &q, &message);
+            ck_assert(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
         }
-    }
-    ck_assert_uint_eq(tried, strlen(token) * 63);
-    /* a token cut short or lengthened */
-    const char *cut = apr_pstrndup(pool, token, strlen(token) - 1);
-    const char *longer = apr_pstrcat(pool, token, "A", NULL);
-    for (int k = 0; k < 2; k++) {
-        const char *message = NULL;
-        int parsed = ra_query_parse(pool, RA_VERSION_V1, RA_QUERY_LIST,
-                                    apr_pstrcat(pool, args, "&$skiptoken=", k ? longer : cut,
-                                                NULL), &q, &message);
-        ck_assert(!parsed || !ra_query_skiptoken_verify(&q, TEST_TOKEN_KEY));
     }
 }
 END_TEST
@@ -1159,7 +1195,8 @@ START_TEST(skiptoken_bounded)
     const struct {
         const char *id;
         size_t max;
-    } ids[] = { { guid, 194 }, { longest, RA_QUERY_TOKEN_MAX } };
+    } ids[] = { { guid, 194 }, { longest, 192 } };
+    ck_assert_int_le(RA_QUERY_TOKEN_MAX, 200); /* the fixed size */
     ra_query_t q, next;
     parse_ok(RA_VERSION_BETA, RA_QUERY_LIST, args, &q);
     ck_assert_int_eq(q.order_count, 6);
