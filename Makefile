@@ -129,7 +129,7 @@ integration: $(MODULE)
 # module, and fuzz smoke. tools/run-tests.sh prints each stage's seconds and
 # counts and the closing line.
 test: deps-test
-	$(MAKE) all build/unit_tests build/asan/unit_tests build/tsan/unit_tests \
+	$(MAKE) -j2 all build/unit_tests build/asan/unit_tests build/tsan/unit_tests \
 	    build/asan/mod_remoteassist.so
 	tools/run-tests.sh
 

@@ -7,10 +7,6 @@
 
 #include "mod_ra_request.h"
 
-/* How often a write that lost a race with another is tried again before
- * the client is told to retry; each try is one read and one write. */
-#define RA_MODIFY_ATTEMPTS 8
-
 /* mod_ra_create.c */
 int ra_op_create(ra_request_t *rq);
 

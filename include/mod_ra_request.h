@@ -117,6 +117,25 @@ int ra_precondition_failed(ra_request_t *rq);
  * request may go on, else DONE once answered. */
 int ra_check_preconditions(ra_request_t *rq, const char *etag, int read);
 
+/* How often a write that lost a race with another is tried again before
+ * the client is told to retry; each try is one read and one write. */
+#define RA_MODIFY_ATTEMPTS 8
+
+/* One try of a conditional write (ra_write_current): writes what it makes
+ * of current, the version just read, only where that version is still the
+ * stored one (its ETag in the statement's WHERE), under ra_write_lock;
+ * RA_STORE_MISSING when another writer got there first. */
+typedef ra_store_result_e (*ra_write_try_fn)(ra_request_t *rq, const ra_partner_t *current,
+                                             void *baton, const char **error);
+
+/* The optimistic write of the route's partner that PATCH, the actions and
+ * DELETE share: reads it (404, 503), checks If-Match then If-None-Match
+ * against the version read (412), and lets write try on that version; a
+ * miss reads and checks again, up to RA_MODIFY_ATTEMPTS, then 409. what
+ * names the change in answers and logs ("update", "delete"). Returns OK
+ * once a try wrote, else DONE with the request answered. */
+int ra_write_current(ra_request_t *rq, const char *what, ra_write_try_fn write, void *baton);
+
 /* The bearer token, the tenant restriction and the caller's permission for
  * access: 401 or 403 with RFC 6750's WWW-Authenticate when refused. */
 int ra_authorize(ra_request_t *rq, ra_access_e access);

@@ -39,6 +39,8 @@ typedef enum {
     RA_STMT_DELETE,
     RA_STMT_DELETE_IF,  /* only while the ETag is the given one */
     RA_STMT_TOUCH,      /* rewrites a row unchanged: a commit that waits for replication */
+    RA_STMT_INSERT_EVENT, /* PostgreSQL only: a row's audit event, if the row is the one
+                           * with its ETag (a pipelined batch, ra_store_insert_batch) */
     RA_STMT_KINDS
 } ra_stmt_e;
 
@@ -116,22 +118,27 @@ typedef struct {
     const ra_audit_event_t *event;  /* its audit event; NULL: not audited */
 } ra_store_row_t;
 
-/* Inserts n rows with one statement (a multi-row INSERT ... ON CONFLICT DO
- * NOTHING RETURNING etag: atomic, one round trip, one commit); results[i]
+/* Inserts n rows in one transaction, one round trip, one commit. SQLite: one
+ * statement (a multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING etag).
+ * PostgreSQL: the prepared insert of each row, then the prepared insert of
+ * each event, sent as one libpq pipeline that one Sync commits (an
+ * implicit transaction: atomic). results[i]
  * and errors[i] get each row's own outcome: RA_STORE_CONFLICT for an id its
- * tenant has, including one an earlier row of the batch took. If the
- * statement fails, nothing of it is written and the rows are inserted one by
- * one, each in its own autocommit statement; a row then found taken with
- * this very row's ETag was written by the batch after all (its answer was
- * lost) and is RA_STORE_DONE; so is one found taken with its own ETag when
- * the statement succeeds: an earlier attempt at this batch committed it and
- * died before it could say so (ra_commit_shared.h). So no row is reported
- * created unless it is committed, nor failed or taken when its own insert
- * committed. One row is the prepared insert. Rows with an event: the batch,
- * and each row after a failed batch, is one transaction with the events of
- * the rows it created (one more multi-row INSERT in it, not another commit).
+ * tenant has, including one an earlier row of the batch took. If the batch
+ * fails, nothing of it is written and the rows are inserted one by one, each
+ * in its own autocommit statement; a row then found taken with this very
+ * row's ETag was written by the batch after all (its answer was lost) and is
+ * RA_STORE_DONE; so is one found taken with its own ETag when the batch
+ * succeeds: an earlier attempt at this batch committed it and died before it
+ * could say so (ra_commit_shared.h). So no row is reported created unless it
+ * is committed, nor failed or taken when its own insert committed. On SQLite
+ * one row is the prepared insert. Rows with an event: the batch, and each
+ * row after a failed batch, is one transaction with the events of the rows
+ * it created (on SQLite one more multi-row INSERT in it, not another commit).
  * On PostgreSQL a batch whose commit is not known to be replicated
- * (RA_STORE_UNREPLICATED) makes every row of it so. */
+ * (RA_STORE_UNREPLICATED) makes every row of it so, and a row found taken
+ * is settled as ra_store_insert's is (a write that waits for replication,
+ * then its ETag). */
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors);

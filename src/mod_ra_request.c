@@ -273,6 +273,41 @@ int ra_check_preconditions(ra_request_t *rq, const char *etag, int read)
                    "was changed.");
 }
 
+int ra_write_current(ra_request_t *rq, const char *what, ra_write_try_fn write, void *baton)
+{
+    request_rec *r = rq->r;
+    const char *error;
+    int rc;
+
+    for (int attempt = 0; attempt < RA_MODIFY_ATTEMPTS; attempt++) {
+        ra_partner_t current;
+        switch (ra_store_get(r->pool, &rq->conn, rq->token.tenant, rq->route.id, &current,
+                             &error)) {
+        case RA_STORE_DONE:
+            break;
+        case RA_STORE_MISSING:
+            return ra_not_found(rq);
+        default:
+            return ra_unavailable(rq, "read", error);
+        }
+        /* If-Match, then If-None-Match, against the version the write
+         * lands on: checked again after each miss */
+        if ((rc = ra_check_preconditions(rq, current.etag, 0)) != OK) {
+            return rc;
+        }
+        ra_store_result_e written = write(rq, &current, baton, &error);
+        if (written == RA_STORE_DONE) {
+            return OK;
+        }
+        if (written != RA_STORE_MISSING) { /* MISSING: it changed since the read */
+            return ra_write_failed(rq, what, written, error);
+        }
+    }
+    return ra_fail(rq, HTTP_CONFLICT, "Conflict",
+                   apr_psprintf(r->pool, "The remoteAssistancePartner kept changing while "
+                                "this request tried to %s it; try again.", what));
+}
+
 /* ------------------------------------------------------------- the token */
 
 /* 401 or 403 for a token that failed, with RFC 6750's WWW-Authenticate. */

@@ -9,50 +9,41 @@
 
 APLOG_USE_MODULE(remoteassist);
 
+/* What ra_op_modify changes: how, and where the stored version goes. */
+typedef struct {
+    ra_audit_op_e op;
+    ra_mutate_fn mutate;
+    const void *baton;
+    ra_partner_t *result;
+} modify_t;
+
+/* current changed by mutate under a new ETag; it lands only on the version
+ * just read */
+static ra_store_result_e replace_current(ra_request_t *rq, const ra_partner_t *current,
+                                         void *baton, const char **error)
+{
+    modify_t *m = baton;
+    *m->result = *current;
+    m->mutate(rq, m->result, m->baton);
+    m->result->etag = ra_entity_new_etag(rq->r->pool);
+    const ra_audit_event_t *event = ra_audit_event(rq, m->op, current, m->result);
+    apr_global_mutex_t *lock = ra_write_lock(rq);
+    ra_store_result_e stored = ra_store_replace(rq->r->pool, &rq->conn, rq->token.tenant,
+                                                m->result, current->etag, event, error);
+    ra_write_unlock(rq, lock);
+    return stored;
+}
+
 int ra_op_modify(ra_request_t *rq, ra_audit_op_e op, ra_mutate_fn mutate, const void *baton,
                  ra_partner_t *result)
 {
-    request_rec *r = rq->r;
-    const char *error;
+    modify_t m = { op, mutate, baton, result };
     int rc;
 
     if ((rc = ra_request_connect(rq)) != OK) {
         return rc;
     }
-    for (int attempt = 0; attempt < RA_MODIFY_ATTEMPTS; attempt++) {
-        ra_partner_t current;
-        switch (ra_store_get(r->pool, &rq->conn, rq->token.tenant, rq->route.id, &current,
-                             &error)) {
-        case RA_STORE_DONE:
-            break;
-        case RA_STORE_MISSING:
-            return ra_not_found(rq);
-        default:
-            return ra_unavailable(rq, "read", error);
-        }
-        if ((rc = ra_check_preconditions(rq, current.etag, 0)) != OK) {
-            return rc; /* If-Match, then If-None-Match (PATCH, actions) */
-        }
-        *result = current;
-        mutate(rq, result, baton);
-        result->etag = ra_entity_new_etag(r->pool);
-        /* lands only on the version just read: a concurrent writer makes
-         * this a miss, and the loop reads again (and checks the preconditions again) */
-        const ra_audit_event_t *event = ra_audit_event(rq, op, &current, result);
-        apr_global_mutex_t *lock = ra_write_lock(rq);
-        ra_store_result_e stored = ra_store_replace(r->pool, &rq->conn, rq->token.tenant,
-                                                    result, current.etag, event, &error);
-        ra_write_unlock(rq, lock);
-        if (stored == RA_STORE_DONE) {
-            return OK;
-        }
-        if (stored != RA_STORE_MISSING) {
-            return ra_write_failed(rq, "update", stored, error);
-        }
-    }
-    return ra_fail(rq, HTTP_CONFLICT, "Conflict",
-                   "The remoteAssistancePartner kept changing while this request tried to "
-                   "update it; try again.");
+    return ra_write_current(rq, "update", replace_current, &m);
 }
 
 static void apply_patch(ra_request_t *rq, ra_partner_t *partner, const void *patch)

@@ -19,9 +19,16 @@
 #define SELECTED RA_SCHEMA_SELECTED
 #define SELECTED_COUNT RA_SCHEMA_SELECTED_COUNT
 
+/* The audit events' columns, in the order of the values written. */
+#define AUDIT_COLUMNS "tenant_id, id, activity_date_time, activity_ticks, category, " \
+    "activity_type, activity_operation_type, correlation_id, actor_application, user_id, " \
+    "user_principal_name, application_id, ip_address, user_permissions, resource_id, " \
+    "resource_display_name, modified_properties"
+
 static const struct {
     const char *label;
     const char *sql;
+    int pgsql_only; /* not prepared on SQLite, which never runs it */
 } statements[RA_STMT_KINDS] = {
     /* ON CONFLICT DO NOTHING reports a taken id as zero rows instead of an
      * error whose text would differ per driver */
@@ -48,6 +55,16 @@ static const struct {
      * covers every earlier commit (see settle_taken) */
     [RA_STMT_TOUCH] = { "remoteassist_touch",
         "UPDATE " TABLE " SET etag = etag WHERE tenant_id = %s AND id = %s" },
+    /* sent in a pipeline behind the batch's inserts, before any of their
+     * outcomes is known: the event goes in only if its partner row is the
+     * one with this create's ETag (random per create), which only this
+     * transaction's insert can have made; ON CONFLICT: a retry of a batch
+     * that committed writes no second copy */
+    [RA_STMT_INSERT_EVENT] = { "remoteassist_insert_event",
+        "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
+        "SELECT %s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s "
+        "WHERE EXISTS (SELECT 1 FROM " TABLE " WHERE tenant_id = %s AND id = %s AND etag = %s) "
+        "ON CONFLICT (tenant_id, id) DO NOTHING", 1 },
 };
 
 const char *ra_store_statement_label(ra_stmt_e stmt)
@@ -219,6 +236,9 @@ const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
 {
     int rv;
     for (int i = 0; i < RA_STMT_KINDS; i++) {
+        if (statements[i].pgsql_only && dialect_of(conn->driver) != RA_DIALECT_PGSQL) {
+            continue;
+        }
         if (!prepare(conn, (ra_stmt_e)i, NULL, &rv)) {
             return ra_dbd_error(conn->pool, conn->driver, conn->handle, rv,
                                      apr_pstrcat(conn->pool, "prepare ", statements[i].label,
@@ -446,12 +466,6 @@ static void count_returned(apr_pool_t *pool, const char *const *values, void *ba
     (void)pool, (void)values;
     ++*(int *)baton;
 }
-
-/* The audit events' columns, in the order of the values below. */
-#define AUDIT_COLUMNS "tenant_id, id, activity_date_time, activity_ticks, category, " \
-    "activity_type, activity_operation_type, correlation_id, actor_application, user_id, " \
-    "user_principal_name, application_id, ip_address, user_permissions, resource_id, " \
-    "resource_display_name, modified_properties"
 
 /* Inserts n events with one statement, inside the caller's transaction. */
 static int insert_events(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -698,10 +712,212 @@ static ra_store_result_e batch_once(apr_pool_t *pool, const ra_store_conn_t *con
     return finish(pool, conn, ok, error);
 }
 
+/* ------------------------------------------ PostgreSQL: a pipelined batch */
+
+static const char *decimal(apr_pool_t *pool, apr_int64_t number)
+{
+    return apr_psprintf(pool, "%" APR_INT64_T_FMT, number);
+}
+
+/* Queues the prepared insert of row, its values as text (as apr_dbd_pgsql
+ * sends them); 0 when it cannot. */
+static int pg_send_row(apr_pool_t *pool, PGconn *pg, const ra_store_row_t *row)
+{
+    const ra_partner_t *p = row->partner;
+    apr_int64_t last, expiry;
+
+    if (!partner_ticks(p, &last, &expiry)) {
+        return 0;
+    }
+    const char *values[] = { row->tenant, p->values[RA_PROP_ID], p->values[RA_PROP_DISPLAY_NAME],
+                             p->values[RA_PROP_ONBOARDING_URL],
+                             p->values[RA_PROP_ONBOARDING_STATUS],
+                             p->values[RA_PROP_LAST_CONNECTION], decimal(pool, last),
+                             p->values[RA_PROP_EXPIRY], decimal(pool, expiry), p->etag,
+                             ra_version_name(row->version) };
+    return PQsendQueryPrepared(pg, statements[RA_STMT_INSERT].label,
+                               (int)(sizeof(values) / sizeof(values[0])), values, NULL, NULL, 0);
+}
+
+/* Queues the prepared insert of row's event (RA_STMT_INSERT_EVENT). */
+static int pg_send_event(apr_pool_t *pool, PGconn *pg, const ra_store_row_t *row)
+{
+    const ra_audit_event_t *e = row->event;
+    const char *values[] = { e->tenant, e->id, e->date_time, decimal(pool, e->ticks),
+                             RA_AUDIT_CATEGORY, e->activity, e->operation_type,
+                             e->correlation_id, decimal(pool, e->actor.application),
+                             e->actor.user_id, e->actor.upn, e->actor.app_id,
+                             e->actor.ip_address, e->actor.permissions, e->resource_id,
+                             e->resource_name, e->modified,
+                             row->tenant, row->partner->values[RA_PROP_ID], row->partner->etag };
+    return PQsendQueryPrepared(pg, statements[RA_STMT_INSERT_EVENT].label,
+                               (int)(sizeof(values) / sizeof(values[0])), values, NULL, NULL, 0);
+}
+
+/* The batch as one pipeline: each row's prepared insert, each event's, one
+ * Sync. Between Syncs PostgreSQL runs the statements as one implicit
+ * transaction, so the batch and its events commit together at the Sync, or
+ * on the first error none of it does (the later statements come back
+ * PGRES_PIPELINE_ABORTED); the COMMIT's wait for a synchronous standby
+ * happens before the Sync's answer, its WARNING too. One round trip in all,
+ * bounded as one (conn->query_timeout). created[i]: row i's insert wrote
+ * it (ON CONFLICT DO NOTHING: one row, or none when the id was taken). A
+ * connection left in pipeline mode would refuse apr_dbd's next statement:
+ * it leaves only once the Sync's answer is read, or broken, which PQreset
+ * (mod_dbd's check, pg_reconnect) clears. */
+static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                     const ra_store_row_t *const *rows, int n, int *created,
+                                     const char **error)
+{
+    PGconn *pg = apr_dbd_native_handle(conn->driver, conn->handle);
+    int ok = 1, synced = 0, k = 0, sent = 0, ended = 0;
+
+    *error = NULL;
+    if (!PQenterPipelineMode(pg)) {
+        *error = apr_psprintf(pool, "batch insert: %s", PQerrorMessage(pg));
+        return RA_STORE_FAILED;
+    }
+    pg_session_t *session = pg_watch(conn, conn->query_timeout);
+    for (int i = 0; ok && i < n; i++) {
+        ok = pg_send_row(pool, pg, rows[i]);
+        sent += ok;
+    }
+    for (int i = 0; ok && i < n; i++) {
+        if (rows[i]->event) {
+            ok = pg_send_event(pool, pg, rows[i]);
+            sent += ok;
+        }
+    }
+    int sync_queued = PQpipelineSync(pg);
+    ok &= sync_queued;
+    /* every statement sent answers one result, then NULL; a failed commit
+     * answers one more (its error, then NULL); the Sync answers
+     * PGRES_PIPELINE_SYNC. A broken connection answers NULL from then on,
+     * and so does one whose Sync could not be queued once the statements'
+     * answers are read */
+    for (PGresult *res; !synced;) {
+        if (!(res = PQgetResult(pg))) {
+            if (PQstatus(pg) != CONNECTION_OK || (!sync_queued && ++ended > sent)) {
+                ok = 0;
+                break;
+            }
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            synced = 1;
+        }
+        else if (status == PGRES_COMMAND_OK) {
+            if (k < n) {
+                created[k] = !strcmp(PQcmdTuples(res), "1");
+            }
+            k++;
+        }
+        else {
+            if (ok && status != PGRES_PIPELINE_ABORTED) {
+                *error = apr_psprintf(pool, "batch insert: %s", PQresultErrorMessage(res));
+            }
+            ok = 0;
+        }
+        PQclear(res);
+    }
+    int timed_out = pg_unwatch(session);
+    if (synced) {
+        PQexitPipelineMode(pg);
+    }
+    else if (PQstatus(pg) == CONNECTION_OK) {
+        /* no Sync could be queued: the connection cannot leave pipeline mode
+         * nor end what it sent; a new one (PQreset) ends both, and its
+         * statements are prepared again when next missed */
+        PQreset(pg);
+    }
+    if (timed_out) {
+        return tripped(pool, conn->query_timeout, 1, "batch insert", error);
+    }
+    if (!ok) {
+        if (!*error) {
+            *error = apr_psprintf(pool, "batch insert: %s", PQerrorMessage(pg));
+        }
+        return RA_STORE_FAILED;
+    }
+    if (session && session->warned) {
+        *error = "batch insert: committed on the primary, but PostgreSQL warned that its "
+                 "wait for synchronous replication was cancelled";
+        return RA_STORE_UNREPLICATED;
+    }
+    return RA_STORE_DONE;
+}
+
+/* The batch's pipeline, once more after a lost connection (opened again,
+ * as a statement's is) or after statements the connection lost (mod_dbd's
+ * own PQreset drops them: prepared again, which fails for one still there).
+ * A batch whose first try was cut off by its bound is not retried: it may
+ * have committed, and is RA_STORE_UNREPLICATED. */
+static ra_store_result_e pg_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                  const ra_store_row_t *const *rows, int n, int *created,
+                                  const char **error)
+{
+    for (int attempt = 0;; attempt++) {
+        int rv;
+        ra_store_result_e result = pg_pipeline(pool, conn, rows, n, created, error);
+        if (result != RA_STORE_FAILED || attempt > 0) {
+            return result;
+        }
+        if (pg_connection_lost(conn)) {
+            if (!pg_reconnect(pool, conn)) {
+                return RA_STORE_FAILED;
+            }
+        }
+        else {
+            int lost = (prepare(conn, RA_STMT_INSERT, NULL, &rv) != NULL)
+                       + (prepare(conn, RA_STMT_INSERT_EVENT, NULL, &rv) != NULL);
+            if (!lost) {
+                return RA_STORE_FAILED; /* both were there: the batch itself failed */
+            }
+        }
+    }
+}
+
+/* PostgreSQL's ra_store_insert_batch. */
+static void pg_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
+                            const ra_store_row_t *const *rows, int n,
+                            ra_store_result_e *results, const char **errors)
+{
+    int *created = apr_pcalloc(pool, sizeof(*created) * (size_t)n);
+    const char *error = NULL;
+    ra_store_result_e batch = pg_batch(pool, conn, rows, n, created, &error);
+
+    for (int i = 0; i < n; i++) {
+        errors[i] = NULL;
+        switch (batch) {
+        case RA_STORE_DONE:
+            results[i] = created[i] ? RA_STORE_DONE
+                         : settle_taken(pool, conn, rows[i]->tenant, rows[i]->partner,
+                                        &errors[i]);
+            break;
+        case RA_STORE_UNREPLICATED:
+            /* committed or not, it is not known to be on the standby: no
+             * row is created, nor taken (a retry finds out, see
+             * settle_taken), and trying them one by one would wait as long
+             * again */
+            results[i] = RA_STORE_UNREPLICATED;
+            errors[i] = error;
+            break;
+        default: /* nothing was written: each row on its own */
+            results[i] = insert_row(pool, conn, rows[i], &errors[i]);
+        }
+    }
+}
+
 void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                            const ra_store_row_t *const *rows, int n,
                            ra_store_result_e *results, const char **errors)
 {
+    if (dialect_of(conn->driver) == RA_DIALECT_PGSQL) {
+        pg_insert_batch(pool, conn, rows, n, results, errors);
+        return;
+    }
+
     apr_hash_t *created = apr_hash_make(pool);
     ra_sql_t *sql = n > 1 ? batch_insert_sql(pool, rows, n) : NULL;
     apr_time_t give_up = apr_time_now() + RA_STORE_SQLITE_WRITE_PATIENCE;
@@ -715,16 +931,6 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                   == RA_STORE_FAILED
            && busy && apr_time_now() < give_up) {
         apr_hash_clear(created);
-    }
-    if (batch == RA_STORE_UNREPLICATED) {
-        /* committed or not, it is not known to be on the standby: no row
-         * is created, nor taken (a retry finds out, see settle_taken), and
-         * trying them one by one would wait as long again */
-        for (int i = 0; i < n; i++) {
-            results[i] = RA_STORE_UNREPLICATED;
-            errors[i] = error;
-        }
-        return;
     }
     if (batch == RA_STORE_DONE) {
         for (int i = 0; i < n; i++) {

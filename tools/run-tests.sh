@@ -17,6 +17,7 @@
 #      without the slow groups and never the Debian package's test (the
 #      package holds the plain build)
 #   5. fuzz smoke: each libFuzzer target of tests/fuzz briefly, then its corpus
+#      (beside 4, one target at a time; the two sanitized runs of 2 side by side)
 # tools/run-tests.sh --check: `make check`, the tier to run every few minutes:
 #   stages 1, the plain unit tests of 2, and 3 on SQLite without the slow groups
 set -u
@@ -28,8 +29,9 @@ passed=0 failed=0 skipped=0
 stages=()    # one summary line per stage
 promised=()  # skipped tests of the scenarios README.md promises
 log=$(mktemp /tmp/ra-tests-XXXXXX)
+stage_dir=$(mktemp -d /tmp/ra-stages-XXXXXX)  # stages that run in the background
 asan_logs=""
-trap 'rm -rf "$log" $asan_logs' EXIT
+trap 'rm -rf "$log" "$stage_dir" $asan_logs' EXIT
 
 # Runs a stage's command with its output shown as it comes and kept in $log;
 # sets rc and secs.
@@ -38,6 +40,33 @@ run_logged() {
     "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
+}
+
+# Starts a stage's command in the background, its output kept in
+# $stage_dir/NAME.log and its seconds in $stage_dir/NAME.secs, for a stage
+# that runs beside another (see below); finish_background shows it.
+start_background() { # name command...
+    local name=$1
+    shift
+    (
+        start=$EPOCHREALTIME
+        "$@" >"$stage_dir/$name.log" 2>&1
+        rc=$?
+        awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }' \
+            >"$stage_dir/$name.secs"
+        exit $rc
+    ) &
+    background_pid=$!
+}
+
+# Waits for the background stage of pid, shows its output and sets rc and
+# secs, as run_logged does.
+finish_background() { # name pid
+    wait "$2"
+    rc=$?
+    cp "$stage_dir/$1.log" "$log"
+    cat "$log"
+    secs=$(cat "$stage_dir/$1.secs")
 }
 
 # Adds a stage's counts; a stage that failed without reporting a failed
@@ -62,9 +91,14 @@ include_check() {
 }
 
 run_check() { # name binary [env...]
-    local name=$1 binary=$2 checks fails errors
+    local name=$1 binary=$2
     shift 2
     run_logged env "$@" "$binary"
+    tally_check "$name"
+}
+
+tally_check() { # name (rc, secs and the output in $log)
+    local name=$1 checks fails errors
     read -r checks fails errors < <(
         sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' \
             "$log" | tail -1)
@@ -99,11 +133,27 @@ if [ "$tier" = check ]; then
     run_pytest "integration, SQLite, not slow" -- tests/integration -m "not slow" \
         -k "not pgsql and not postgresql"
 else
-    run_check "unit (ASan+UBSan)" build/asan/unit_tests ASAN_OPTIONS=detect_leaks=1
-    run_check "unit (TSan)" build/tsan/unit_tests TSAN_OPTIONS=halt_on_error=1
+    # The two sanitized unit runs side by side: each runs one test at a
+    # time, on one of the two cores, and neither has a bound on time.
+    start_background asan env ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests
+    asan_pid=$background_pid
+    start_background tsan env TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests
+    tsan_pid=$background_pid
+    finish_background asan "$asan_pid"
+    tally_check "unit (ASan+UBSan)"
+    finish_background tsan "$tsan_pid"
+    tally_check "unit (TSan)"
     # the slowest tests named, so that keeping make test under its time budget
     # starts from evidence
     run_pytest "integration" -- tests/integration --durations=20
+
+    # The fuzz smoke runs beside the sanitized module's integration run, one
+    # target at a time (make fuzz-smoke alone runs two on idle cores): those
+    # tests, on SQLite without the slow ones, keep about one core busy, and
+    # the target fuzzes on the other. Niced, so that where the tests need
+    # both cores for a moment (their bounds are on time) they get them.
+    start_background fuzz nice -n 19 make --no-print-directory fuzz-smoke FUZZ_SMOKE_JOBS=1
+    fuzz_pid=$background_pid
 
     asan_logs=$(mktemp -d /tmp/ra-asan-XXXXXX)
     chmod 777 "$asan_logs"
@@ -121,10 +171,9 @@ else
     fi
 
     # ---- fuzz smoke: each libFuzzer target of tests/fuzz for FUZZ_SMOKE_SECONDS
-    # (two at a time),
-    # then its committed corpus and regressions replayed; one count per target.
+    # (started above), then its committed corpus and regressions replayed; one count per target.
     # libFuzzer's own output stays in build/fuzz/logs (tests/fuzz/README.md).
-    run_logged make --no-print-directory fuzz-smoke
+    finish_background fuzz "$fuzz_pid"
     tally "fuzz smoke" "$(grep -c '^fuzz [a-z_]*: passed' "$log")" \
         "$(grep -c '^fuzz [a-z_]*: failed' "$log")" 0
     # ---- end fuzz smoke

@@ -44,10 +44,12 @@ fuzz: $(FUZZ_BINS)
 	    tests/fuzz/run.sh $$t $(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$t || rc=1; \
 	done; exit $$rc
 
-# The smoke runs two targets at a time (the machines have two cores, and a
-# target fuzzes on one): each target keeps its seconds, the stage takes half
-# as long. xargs fails when any target failed.
+# The smoke runs FUZZ_SMOKE_JOBS targets at a time, two by default (the
+# machines have two cores, and a target fuzzes on one): each target keeps its
+# seconds, the stage takes half as long. make test runs it with one beside
+# other tests (tools/run-tests.sh). xargs fails when any target failed.
+FUZZ_SMOKE_JOBS ?= 2
 fuzz-smoke: $(FUZZ_BINS)
 	@rm -rf $(FUZZ_BUILD)/smoke
-	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P 2 -I{} \
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_SMOKE_JOBS) -I{} \
 	    tests/fuzz/run.sh {} $(FUZZ_SMOKE_SECONDS) $(FUZZ_BUILD)/smoke/{}

@@ -5,6 +5,8 @@ not committed, nor into a 409 or 503 for one that is. Bounded in count."""
 import collections
 import concurrent.futures
 import contextlib
+import fcntl
+import glob
 import os
 import re
 import signal
@@ -115,31 +117,132 @@ def test_concurrent_creates_with_duplicate_ids(committing):
         assert set(batch_sizes(svc)) == {1}
 
 
-# (mpm, its settings, RemoteAssistCommitQueue, test of the largest batch):
-# SQLite's shared queue puts creates of several children into one
-# transaction, more than a child has threads; 0 turns it off, back to each
-# child batching its own.
+
+# Values that a statement built from text, or an array literal, would have to
+# quote: every one must come back byte for byte after a batch (PostgreSQL
+# binds each as a parameter of the prepared insert, in a pipeline).
+AWKWARD = ['quote " and backslash \\ and \\" both', "{braces},commas,{\"}", "NULL", "",
+           "'single'; DROP TABLE remote_assistance_partners; --", "$1 %s %lld ?",
+           "emoji \U0001F6DF \u00fcn\u00efc\u00f6d\u00e9 \u200d", "tab\tnew\nline\r",
+           "\\\\server\\share", "x" * 256, None]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pgsql"])
+def test_batches_keep_awkward_values_and_commit_around_a_taken_id(request, private_service,
+                                                                  backend):
+    """Batches of creates whose values are full of what quoting must get
+    right, each batch also holding creates of ids the tenant already has: the
+    others are created with their values intact and their events, the taken
+    ones answer 409 and write no event; a NUL is refused before any batch."""
+    svc = committing_service(request, private_service, backend, "event")
+    caller = Caller(svc)
+    taken = [f"taken-{i}" for i in range(4)]
+    for pid in taken:
+        caller.create(id=pid, displayName="first")
+    bodies = [{"id": f"v-{i}-{n}", "displayName": value,
+               "onboardingUrl": None if value is None else f"https://example.test/?q={value}"}
+              for n in range(3) for i, value in enumerate(AWKWARD)]
+    bodies += [{"id": pid, "displayName": "second"} for pid in taken]
+    results = fire(caller, bodies)
+    for body, status in results:
+        assert status == (409 if body["id"] in taken else 201), (body, status)
+        got = caller.get(body["id"]).json()
+        expected = "first" if body["id"] in taken else body["displayName"]
+        assert got["displayName"] == expected, (body, got)
+        if body["id"] not in taken:
+            assert got["onboardingUrl"] == body["onboardingUrl"], (body, got)
+    assert max(batch_sizes(svc)) > 1, "no create shared a transaction"
+    events = svc.backend.rows("SELECT resource_id FROM remoteassist_audit_events "
+                              f"WHERE tenant_id = '{caller.tenant}'")
+    assert collections.Counter(pid for (pid,) in events) == collections.Counter(
+        [b["id"] for b in bodies if b["id"] not in taken] + taken)
+    refused = caller.request("POST", data='{"id": "nul", "displayName": "a\\u0000b"}')
+    assert refused.status_code == 400, refused.text
+    assert caller.get("nul").status_code == 404
+
+
+# (mpm, its settings, RemoteAssistCommitQueue, whether the first creates wait
+# for a held writer lock, test of the largest batch): SQLite's shared queue
+# puts creates of several children into one transaction, more than a child
+# has threads; 0 turns it off, back to each child batching its own.
 SPREAD = [
-    ("event", EVENT_SPLIT, "", lambda largest: largest > 16),
-    ("event", EVENT_SPLIT, "RemoteAssistCommitQueue 0", lambda largest: largest <= 16),
-    ("prefork", MPMS["prefork"], "", lambda largest: largest > 1),
-    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 0", lambda largest: largest == 1),
+    # every client's first create queued while the writer lock is held, then
+    # one commit: 32 rows, more than a child's 16 threads (or prefork's one)
+    ("event", EVENT_SPLIT, "", True, lambda largest: largest == CLIENTS),
+    ("event", EVENT_SPLIT, "RemoteAssistCommitQueue 0", False, lambda largest: largest <= 16),
+    ("prefork", MPMS["prefork"], "", True, lambda largest: largest == CLIENTS),
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 0", False,
+     lambda largest: largest == 1),
     # a queue smaller than the clients: the others commit on their own
-    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 2", lambda largest: 1 <= largest <= 2),
+    ("prefork", MPMS["prefork"], "RemoteAssistCommitQueue 2", False,
+     lambda largest: 1 <= largest <= 2),
 ]
 
+# The writer mutex as a lock file that this process can hold too: flock, the
+# one mechanism of httpd's Mutex whose lock lives in a file of a known name
+# (remoteassist-sqlite-<instance>.<pid>, in ServerRoot here)
+HOLDABLE_WRITER = "Mutex flock:{workdir} remoteassist-sqlite"
+FUTEX = {"x86_64": 202, "aarch64": 98}  # the futex system call's number
+FUTEX_WAIT = 0  # not FUTEX_PRIVATE_FLAG: a word in shared memory
 
-@pytest.mark.parametrize("mpm,mpm_config,queue,fits", SPREAD,
+
+@contextlib.contextmanager
+def writer_held(svc):
+    """Holds the SQLite writer mutex of svc's children: no create commits,
+    every create of the shared queue stays queued."""
+    (path,) = glob.glob(os.path.join(svc.httpd.workdir, "remoteassist-sqlite-*"))
+    with open(path, "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def queued(svc):
+    """{child pid: its threads waiting on a slot of the shared queue}: the
+    wait of ra_commit_shared_submit, a futex wait on a process-shared word
+    (every wait of httpd's and APR's own threads is FUTEX_PRIVATE), seen in
+    /proc as the thread's current system call."""
+    futex = FUTEX[os.uname().machine]
+    waiting = collections.Counter()
+    for pid in svc.httpd.child_pids(running=True):
+        for task in glob.glob(f"/proc/{pid}/task/*/syscall"):
+            try:
+                with open(task) as f:
+                    fields = f.read().split()
+            except OSError:  # the thread or child ended
+                continue
+            if len(fields) > 2 and fields[0] == str(futex) and int(fields[2], 16) == FUTEX_WAIT:
+                waiting[pid] += 1
+    return waiting
+
+
+def fire_queued(svc, caller, bodies, headers):
+    """fire(), its clients' first creates all queued before any commits: the
+    writer lock held until CLIENTS creates wait in the queue (seen, not
+    slept for), so the first commit after it takes them all, whatever the
+    machine's load."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with writer_held(svc):
+            results = pool.submit(fire, caller, bodies, headers)
+            deadline = time.time() + 60
+            while sum(queued(svc).values()) < CLIENTS and not results.done():
+                assert time.time() < deadline, f"queued after 60 s: {dict(queued(svc))}"
+                time.sleep(0.02)
+        return results.result()
+
+
+@pytest.mark.parametrize("mpm,mpm_config,queue,hold,fits", SPREAD,
                          ids=["event-shared", "event-per-child", "prefork-shared",
                               "prefork-off", "prefork-small"])
-def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, fits):
+def test_sqlite_batches_span_children(private_service, mpm, mpm_config, queue, hold, fits):
     svc = private_service(f"spread-{mpm}", mpm=mpm, mpm_config=mpm_config,
-                          extra_config=queue)
+                          extra_config=queue + "\n" + HOLDABLE_WRITER.format(workdir="."))
     caller = Caller(svc)
     bodies = [{"id": f"s-{i}"} for i in range(CREATES)]
     # a connection each: a child whose every worker is busy closes its
     # keep-alive connections (event), which a client reusing one would see
-    results = fire(caller, bodies, headers={"Connection": "close"})
+    headers = {"Connection": "close"}
+    results = (fire_queued(svc, caller, bodies, headers) if hold
+               else fire(caller, bodies, headers=headers))
     assert collections.Counter(status for _, status in results) == {201: CREATES}
     assert sorted(stored_ids(svc, caller.tenant)) == sorted(b["id"] for b in bodies)
     sizes = batch_sizes(svc)

@@ -224,8 +224,10 @@ START_TEST(prepare_statements_fills_the_connections_hash)
 
     ck_assert_ptr_null(ra_store_prepare_statements(&conn));
     for (int i = 0; i < RA_STMT_KINDS; i++) {
-        ck_assert_ptr_nonnull(apr_hash_get(conn.prepared, ra_store_statement_label((ra_stmt_e)i),
-                                           APR_HASH_KEY_STRING));
+        /* the event insert of PostgreSQL's pipelined batch is not SQLite's */
+        void *stmt = apr_hash_get(conn.prepared, ra_store_statement_label((ra_stmt_e)i),
+                                  APR_HASH_KEY_STRING);
+        ck_assert_int_eq(stmt != NULL, i != RA_STMT_INSERT_EVENT);
     }
     close_db(h);
 }
