@@ -21,11 +21,14 @@ Environment knobs (make bench VAR=... passes them too):
   BENCH_MEMORY_CONNS     connections for the memory run (16)
   BENCH_OPS_ROWS         partners of the tenant the reads and updates run on (3000)
   BENCH_FEATURE_REPEATS  On runs of each feature's On ÷ Off rows, alternating with Off (3;
+                         1: one On run and one Off run, no noise;
                          BENCH_METRICS_REPEATS, its former name, still counts)
   BENCH_SHIPPED_ROWS     partners in the shipped configuration's database (100000; made
                          once and cached under build/bench/cache/)
+  BENCH_LARGE_ROWS       partners of the large data set's database (1000000; 10,000 tenants;
+                         issue 20 names 10000000; made once and cached under build/bench/cache/)
   BENCH_STEPS            only these steps, by name (default all): verify pg sqlite
-                         sqlite-1child features flood pgsql shipped
+                         sqlite-1child shipped features flood pgsql batch mix large
   BENCH_MEMORY_SECONDS   time limit of the memory run (300)
   BENCH_OPENSSL_SECONDS  openssl speed -seconds, and the verify driver's time (3)
   BENCH_OUTPUT           where the report goes (docs/BENCHMARKS.md)
@@ -63,14 +66,21 @@ def main():
              ("features", "httpd on SQLite, features On and Off", bench.features_cost),
              ("flood", "httpd on SQLite, another tenant during a throttled flood",
               bench.throttle_flood),
-             ("pgsql", "httpd on PostgreSQL", bench.http_pgsql)]
+             ("pgsql", "httpd on PostgreSQL", bench.http_pgsql),
+             ("batch", "httpd on SQLite, $batch against separate creates (unless the sqlite step ran it)",
+              bench.batch),
+             ("mix", "httpd on SQLite, the shipped configuration, a mixed load of 1,000 tenants",
+              bench.mixed_load),
+             ("large", "httpd on SQLite and PostgreSQL, reads on a large data set",
+              bench.large_data)]
     unknown = set(settings.steps) - {key for key, _, _ in steps}
     if unknown:
         print(f"bench: BENCH_STEPS names no step {' '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    # the PostgreSQL cluster runs for the steps that need it
     steps = [(label, step) for key, label, step in steps
-             if not settings.steps or key in settings.steps or (key == "pg" and "pgsql" in
-                                                                 settings.steps)]
+             if not settings.steps or key in settings.steps
+             or (key == "pg" and {"pgsql", "large"} & set(settings.steps))]
     try:
         bench.prepare()
         bench.collect_info()

@@ -9,14 +9,15 @@ from cells import (  # noqa: E402  (cells puts tools/ on the path)
     MOD_DBD_DEFAULT_POOL, MPM, MPM_ONE_CHILD, NOTES, OPERATIONS, OPS_FIRST, OPS_TENANT,
     PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL, ROW_CREATE_SHIPPED, ROW_CREATE_SQLITE,
     ROW_CREATE_SQLITE_1, ROW_FEATURE, ROW_FLOOD, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW,
-    ROW_RAW_SHIPPED,
-    ROW_STATIC, busy_timeout, debian_mpm_event, devserver, httpd_harness)
+    ROW_BATCH, ROW_LARGE, ROW_MIX, ROW_RAW_SHIPPED, ROW_STATIC, BATCH_SIZE, LARGE_BASE_ROWS,
+    LARGE_TENANTS, MIX_PARTNERS, MIX_SHARES_TEXT, MIX_TENANTS, busy_timeout, debian_mpm_event, devserver, httpd_harness)
 
 # display order inside a section (rows run interleaved)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
              + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_RAW_SHIPPED,
-                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE, ROW_FLOOD]
+                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE, ROW_FLOOD, ROW_LARGE, ROW_MIX,
+                ROW_BATCH]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
                 "ES256 cached", "openssl speed ecdsa",
@@ -43,14 +44,14 @@ def render_report(bench, goal_rows, elapsed):
     def rank(row):
         order = next((i for i, p in enumerate(ROW_ORDER) if row.name.startswith(p)), 99)
         conns = row.conns if isinstance(row.conns, int) else 0
-        return (row.section, order, conns)
+        return (int(row.section), order, conns)
     rows = sorted(bench.rows, key=rank)
     table = markdown_table(HEADER, [r.cells() for r in rows])
     goals = markdown_table(["goal (not an assertion)", "where", "measured", "met"],
                            [list(g) for g in goal_rows])
     knobs = ("BENCH_SECONDS", "BENCH_CONNS", "BENCH_MEMORY_REQUESTS", "BENCH_MEMORY_CONNS",
              "BENCH_METRICS_REPEATS", "BENCH_FEATURE_REPEATS", "BENCH_SHIPPED_ROWS",
-             "BENCH_STEPS",
+             "BENCH_LARGE_ROWS", "BENCH_OPS_ROWS", "BENCH_STEPS",
              "BENCH_MEMORY_SECONDS", "BENCH_OPENSSL_SECONDS", "BENCH_OUTPUT")
     invocation = "make bench" + "".join(f" {k}={shlex.quote(os.environ[k])}"
                                         for k in knobs if os.environ.get(k))
@@ -78,6 +79,8 @@ def render_report(bench, goal_rows, elapsed):
     if os.path.exists(NOTES):
         with open(NOTES) as f:
             notes = f.read().strip() + "\n\n"
+    large_note = ("" if bench.s.large_rows >= 10_000_000 else
+                  ": issue 20's goal names 10,000,000, `BENCH_LARGE_ROWS=10000000` runs it")
     mpm = MPM.strip().replace("\n", ", ")
     dbd = DBD_POOL.strip().replace("\n", ", ")
     text = f"""# Benchmarks: the module's operations against the database and the HTTP path
@@ -86,8 +89,11 @@ Produced by `{invocation}` (bench/run.sh, then bench/bench.py) on {i.get('date',
 run took {elapsed / 60:.1f} min. Run it again with `make bench`. The knobs are `BENCH_SECONDS`
 (per cell, default 10), `BENCH_CONNS` (default "1 16 64"; get, list and PATCH run at 1 and 16
 of them), `BENCH_MEMORY_REQUESTS` (default 200000), `BENCH_OPS_ROWS` (default 3000),
-`BENCH_OPENSSL_SECONDS` (default 3) and `BENCH_OUTPUT` (default: this file). The raw outputs of
-the last run are in {os.path.relpath(LOGS, ROOT)}/, which is not committed.
+`BENCH_SHIPPED_ROWS` (default 100000), `BENCH_LARGE_ROWS` (default 1000000; this run:
+{bench.s.large_rows:,}{large_note}), `BENCH_STEPS` (only these steps; default all),
+`BENCH_OPENSSL_SECONDS` (default 3) and `BENCH_OUTPUT` (default: this file); bench/bench.py
+lists them all. The raw outputs of the last run are in {os.path.relpath(LOGS, ROOT)}/, which is
+not committed.
 
 Every ratio below is taken within this one run. Absolute numbers move ±15–20 % from run to run
 on these VMs (see ../shared/reference/performance-baseline.md), and wrk shares the 2 cores with
@@ -145,6 +151,27 @@ Columns:
   DBD lines are commented out), Debian's {DEBIAN_KEEPALIVE.strip().replace(chr(10), ', ')},
   on a database already holding {bench.s.shipped_rows:,} partners (build/bench/cache/). The
   raw loop runs before and after each of its cells on a fresh copy of that database.
+- **§ 10, the scale rows**:
+  - *Large data set* (issue 20): get by id and the list page of the read tenant
+    ({min(bench.s.ops_rows, LARGE_BASE_ROWS):,} partners, ids {OPS_FIRST}…) on a database of
+    {bench.s.large_rows:,} partners in {LARGE_TENANTS:,} tenants, against the same on one of
+    {LARGE_BASE_ROWS:,}: two servers of the main configuration alike but for their database, run
+    10,000-row, large, 10,000-row (A-B-A) at {bench.s.read_conns} connections after a warm-up;
+    the ratio is the large p99 over the mean of the other two, the noise their spread. Every row
+    copies a partner the module stored from the seed body, with its own tenant, id and ETag,
+    each tenant's rows spread over the whole table (row i: tenant i mod {LARGE_TENANTS:,}).
+    SQLite: one INSERT … SELECT over a recursive CTE, cached under build/bench/cache/ by size and
+    schema digest; PostgreSQL: one INSERT … SELECT generate_series in the run's cluster (a
+    database each), then VACUUM ANALYZE.
+  - *Mixed load* (issue 20): the shipped configuration on SQLite with {MIX_TENANTS:,} tenants of
+    {MIX_PARTNERS} partners each (generated and cached alike), a token per tenant; wrk
+    (wrk_report.lua BENCH_MIX) sends {MIX_SHARES_TEXT}, each for a tenant and partner at random,
+    at 16 and 64 connections. One more connection sends gets alone, during the mix, and alone
+    again (A-B-A): the ratio is their p99 during ÷ the mean alone. ops/s is the mix's.
+  - *$batch* (issue 19): on one keep-alive connection, {BATCH_SIZE} creates in one `POST
+    /v1.0/$batch` and the same {BATCH_SIZE} creates one by one, in alternating rounds for
+    the cell's seconds; the ratio is the median rounds' partners/s, batch ÷
+    separate, the noise the larger interquartile range over its median.
 - **mod_dbd pool, per child**: {dbd}. DBDMax equals ThreadsPerChild, so `ap_dbd_acquire`
   never waits for a connection; DBDKeep 64 means no cell pays for reconnecting.
 - **mod_remoteassist**, configured as `make run` configures it: the `/v1.0` and `/beta`

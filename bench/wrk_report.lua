@@ -8,6 +8,16 @@
 --                     each request goes to <path>/<id>, with id one of
 --                     FIRST ... FIRST+COUNT-1 at random (requests formatted
 --                     once per thread, in init)
+--   BENCH_MIX         "GET LIST PATCH ACTION CREATE": the share in % of each
+--                     kind of request (e.g. "40 40 8 7 5"; "100 0 0 0 0": gets
+--                     only). Each request is one of them at random, for a
+--                     tenant at random: the Authorization of its line of
+--                     BENCH_MIX_TOKENS (a bearer token per line), one of the
+--                     ids of BENCH_ID_FIRST/BENCH_ID_COUNT (get, PATCH, the
+--                     actions beginOnboarding and disconnect in turn), the
+--                     collection's first page or a create.
+--                     BENCH_MIX_CREATE and BENCH_MIX_PATCH are the bodies,
+--                     BENCH_MIX_LIST the list's query.
 --   BENCH_STOP_AFTER  each thread stops after this many responses (0: never)
 --                     and creates the file BENCH_STOP_MARKER<thread number>;
 --                     wrk itself still waits for -d unless sent SIGINT, which
@@ -42,9 +52,56 @@ function setup(thread)
    thread:set("number", #threads)
 end
 
+local mix = os.getenv("BENCH_MIX") or ""
+
+local function slurp(name)
+   local f = assert(io.open(os.getenv(name), "rb"))
+   local text = f:read("*a")
+   f:close()
+   return text
+end
+
 -- wrk calls request() only when the script defines it: other rows keep
 -- wrk's single static request
-if id_count > 0 then
+if mix ~= "" then
+   local bounds, sum = {}, 0
+   for share in mix:gmatch("%d+") do
+      sum = sum + tonumber(share)
+      table.insert(bounds, sum)
+   end
+   -- per tenant, the headers of a request without a body and of one with:
+   -- wrk.format writes Content-Length into the table it is given
+   local reads, writes = {}, {}
+   local create_body, patch_body
+   local actions, turn = {"/beginOnboarding", "/disconnect"}, 0
+
+   function init(args)
+      math.randomseed(os.time() * 100 + number)
+      for line in io.lines(os.getenv("BENCH_MIX_TOKENS")) do
+         table.insert(reads, {["Authorization"] = "Bearer " .. line})
+         table.insert(writes, {["Authorization"] = "Bearer " .. line,
+                               ["Content-Type"] = "application/json"})
+      end
+      create_body, patch_body = slurp("BENCH_MIX_CREATE"), slurp("BENCH_MIX_PATCH")
+   end
+
+   function request()
+      local t = math.random(#reads)
+      local r = math.random(sum)
+      local item = wrk.path .. "/" .. tostring(id_first + math.random(id_count) - 1)
+      if r <= bounds[1] then
+         return wrk.format("GET", item, reads[t])
+      elseif r <= bounds[2] then
+         return wrk.format("GET", wrk.path .. "?" .. os.getenv("BENCH_MIX_LIST"), reads[t])
+      elseif r <= bounds[3] then
+         return wrk.format("PATCH", item, writes[t], patch_body)
+      elseif r <= bounds[4] then
+         turn = turn % 2 + 1
+         return wrk.format("POST", item .. actions[turn], reads[t])
+      end
+      return wrk.format("POST", wrk.path, writes[t], create_body)
+   end
+elseif id_count > 0 then
    local requests = {}
 
    function init(args)

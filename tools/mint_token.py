@@ -31,7 +31,13 @@ TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 def mint(key_path, alg=None, kid=None, aud="https://graph.microsoft.com", iss=None,
-         scp=PERMISSION, roles=None, lifetime=3600, tid=TENANT, extra=None, secret=False):
+         scp=PERMISSION, roles=None, lifetime=3600, tid=TENANT, extra=None, secret=False,
+         key=None):
+    """A signed token. key: a private key already loaded (cryptography), used
+    instead of key_path's file with alg given, when minting many (loading an
+    RSA key checks it, which costs more than signing)."""
+    if key is not None:
+        return _encode(key, alg, kid, aud, iss, scp, roles, lifetime, tid, extra)
     with open(key_path, "rb") as f:
         key = f.read()
     if secret:
@@ -40,6 +46,10 @@ def mint(key_path, alg=None, kid=None, aud="https://graph.microsoft.com", iss=No
     elif alg is None:
         alg = "ES256" if isinstance(load_pem_private_key(key, None),
                                     ec.EllipticCurvePrivateKey) else "RS256"
+    return _encode(key, alg, kid, aud, iss, scp, roles, lifetime, tid, extra)
+
+
+def _encode(key, alg, kid, aud, iss, scp, roles, lifetime, tid, extra):
     now = int(time.time())
     claims = {"aud": aud, "iss": iss or f"https://sts.windows.net/{tid}/", "iat": now,
               "nbf": now, "exp": now + lifetime, "tid": tid, "oid": str(uuid.uuid4()),

@@ -1,8 +1,12 @@
 """`make bench` keeps working: one short pass of every row.
 
-Runs `make bench` with 1 s per cell, 1 connection, a 2,000-request memory
-run and a 200-partner tenant for the reads and updates, from the repository
-root (no waiting for other load, no repeats), into a work directory and
+Runs `make bench` with 1 s per cell, 1 connection, a 1,000-request memory
+run, a 120-partner tenant for the reads and updates (a list page of 100 and a
+nextLink), one On and one Off run per feature (and A, B without the second A
+in the other A-B-A rows), and 10,000 partners for the shipped configuration
+and the large data set (its large side then is its 10,000-row side: one
+server each), from the repository root (no waiting for other load, no
+repeats), into a work directory and
 report file of its own, so the committed docs/BENCHMARKS.md and a full run's
 build/bench/run/ are left alone. It checks the exit status and that the
 printed table has every row with its numbers filled in. The numbers
@@ -50,8 +54,8 @@ ROWS = [
     ("5", "ES256 verify, token unit", False, True, None),
     ("5", "ES256 cached token check, token unit", False, True, None),
     ("5", "openssl speed ecdsap256 verify", False, False, None),
-    ("6", "RSS per child, 2,000 creates (sqlite)", True, True, "adds"),
-    ("6", "RSS per child, 2,000 creates (pgsql)", True, True, "adds"),
+    ("6", "RSS per child, 1,000 creates (sqlite)", True, True, "adds"),
+    ("6", "RSS per child, 1,000 creates (pgsql)", True, True, "adds"),
     ("7", "get by id", True, True, "none"),
     ("7", "list page of 100", True, True, "none"),
     ("7", "PATCH one property", True, True, "changes"),
@@ -66,8 +70,32 @@ ROWS = [
     ("9", "On ÷ Off: throttling (RemoteAssistThrottle), SQLite, 2 children, get", True, True,
      "none"),
     ("9", "another tenant's get p99 during a throttled flood ÷ alone", True, True, None),
+    ("10", "large data set: get by id, SQLite, 10,000 partners ÷ 10,000", True, True, "none"),
+    ("10", "large data set: list page of 100, SQLite, 10,000 partners ÷ 10,000", True, True,
+     "none"),
+    ("10", "large data set: get by id, PostgreSQL, 10,000 partners ÷ 10,000", True, True,
+     "none"),
+    ("10", "large data set: list page of 100, PostgreSQL, 10,000 partners ÷ 10,000", True,
+     True, "none"),
+    ("10", "mixed load, 1,000 tenants", True, True, "adds"),
+    ("10", "20 creates in one $batch ÷ 20 separate creates", False, True, "adds"),
 ]
-GOALS = 22  # 19 before the audit and throttling features: +1 audit, +1 throttle, +1 flood
+# issue 20's table (10: the shipped SQLite ratio and p99, the PostgreSQL ratio and
+# p99, two list pages, PostgreSQL's get, CPU per create, the large data set, the
+# mixed load) and the earlier issues' (13, the $batch row among them)
+GOALS = 23
+ISSUE_20_GOALS = ["shipped config: SQLite creates ÷ raw one-insert-per-commit loop (A-B-A) ≥ 1.5",
+                  "shipped config: SQLite create p99 ≤ 10 ms",
+                  "create/s PostgreSQL ÷ pgbench single-row INSERT tps ≥ 1.0",
+                  "create p99 PostgreSQL ÷ pgbench p99 ≤ 2",
+                  "list page of 100, SQLite: req/s ÷ the raw SQLite loop of its statements/s ≥ 0.3",
+                  "list page of 100, PostgreSQL: req/s ÷ pgbench of its statements/s ≥ 0.4",
+                  "get by id, PostgreSQL: req/s ÷ pgbench of its statements/s ≥ 0.4",
+                  "httpd CPU per create ≤ 100 µs",
+                  "get by id and list page p99 with 10,000 partners (10,000 tenants) ÷ with "
+                  "10,000 ≤ 1.5",
+                  "mixed load of 1,000 tenants (80 % list/get, 15 % PATCH and actions, 5 % "
+                  "creates), shipped config: get p99 during ÷ alone ≤ 2"]
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
 
 
@@ -84,9 +112,9 @@ def table_rows(stdout):
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     report = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
-    env = dict(os.environ, BENCH_SECONDS="1", BENCH_CONNS="1", BENCH_MEMORY_REQUESTS="2000",
-               BENCH_OPS_ROWS="200", BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report), BENCH_FEATURE_REPEATS="2",
-               BENCH_SHIPPED_ROWS="10000",
+    env = dict(os.environ, BENCH_SECONDS="1", BENCH_CONNS="1", BENCH_MEMORY_REQUESTS="1000",
+               BENCH_OPS_ROWS="120", BENCH_OPENSSL_SECONDS="1", BENCH_OUTPUT=str(report), BENCH_FEATURE_REPEATS="1",
+               BENCH_SHIPPED_ROWS="10000", BENCH_LARGE_ROWS="10000",
                BENCH_WORKDIR="build/bench/smoke", BENCH_QUIET_BUDGET="0", BENCH_RETRIES="0")
     for name in ("RA_MODULE", "RA_PRELOAD", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)  # the real module, built by make all, unsanitized
@@ -128,12 +156,17 @@ def test_every_goal_is_evaluated(bench_run):
     goals = [line for line in proc.stdout.splitlines()
              if line.startswith("| ") and line.rstrip().endswith(("| yes |", "| **no** |"))]
     assert len(goals) == GOALS, proc.stdout
+    # issue 20's goals come first, in its table's order, each with a number
+    for line, goal in zip(goals, ISSUE_20_GOALS):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert cells[0].startswith(goal) and re.search(r"\d", cells[2]), line
 
 
 def test_report_file_holds_the_run(bench_run):
     proc, report = bench_run
     text = report.read_text()
     assert "make bench BENCH_SECONDS=1 BENCH_CONNS=1" in text
+    assert "BENCH_LARGE_ROWS=10000" in text
     for heading in ("## Results", "## Goals", "## Machine and versions", "## Settings",
                     "## Commands, in the order they ran"):
         assert heading in text

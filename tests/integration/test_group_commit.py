@@ -508,9 +508,16 @@ def test_sqlite_committer_killed_mid_batch(private_service, mpm, mpm_config):
             if pid and pid not in children:  # pgrep takes milliseconds: not in between
                 children = set(svc.httpd.child_pids(running=True))
             elif pid:
-                os.kill(pid, signal.SIGKILL)
-                kills += 1
-                load.wait_for(201, 20)
+                # stopped first, then killed only if it still holds the lock:
+                # a kill that landed after its commit (the lock seen a moment
+                # ago) would catch no batch and log no RA00142
+                os.kill(pid, signal.SIGSTOP)
+                if svc.backend.sqlite_writer() == pid:
+                    os.kill(pid, signal.SIGKILL)
+                    kills += 1
+                    load.wait_for(201, 20)
+                else:
+                    os.kill(pid, signal.SIGCONT)
         load.wait_for(201, 50)
     assert kills >= 3, f"caught {kills} committers in 8 s"
     stored = stored_ids(svc, load.caller.tenant)
