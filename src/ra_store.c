@@ -32,39 +32,39 @@ static const struct {
 } statements[RA_STMT_KINDS] = {
     /* ON CONFLICT DO NOTHING reports a taken id as zero rows instead of an
      * error whose text would differ per driver */
-    [RA_STMT_INSERT] = { "remoteassist_insert",
+    [RA_STMT_INSERT] = { .label = "remoteassist_insert", .sql =
         "INSERT INTO " TABLE " (tenant_id, id, display_name, onboarding_url, "
         "onboarding_status, last_connection_date_time, last_connection_ticks, "
         "onboarding_request_expiry_date_time, onboarding_request_expiry_ticks, etag, "
         "api_version) VALUES (%s, %s, %s, %s, %s, %s, %lld, %s, %lld, %s, %s) "
         "ON CONFLICT (tenant_id, id) DO NOTHING" },
-    [RA_STMT_GET] = { "remoteassist_get",
+    [RA_STMT_GET] = { .label = "remoteassist_get", .sql =
         "SELECT " SELECTED " FROM " TABLE " WHERE tenant_id = %s AND id = %s" },
-    [RA_STMT_REPLACE] = { "remoteassist_replace",
+    [RA_STMT_REPLACE] = { .label = "remoteassist_replace", .sql =
         "UPDATE " TABLE " SET display_name = %s, onboarding_url = %s, "
         "onboarding_status = %s, last_connection_date_time = %s, "
         "last_connection_ticks = %lld, onboarding_request_expiry_date_time = %s, "
         "onboarding_request_expiry_ticks = %lld, etag = %s "
         "WHERE tenant_id = %s AND id = %s AND etag = %s" },
-    [RA_STMT_DELETE] = { "remoteassist_delete",
+    [RA_STMT_DELETE] = { .label = "remoteassist_delete", .sql =
         "DELETE FROM " TABLE " WHERE tenant_id = %s AND id = %s" },
-    [RA_STMT_DELETE_IF] = { "remoteassist_delete_if",
+    [RA_STMT_DELETE_IF] = { .label = "remoteassist_delete_if", .sql =
         "DELETE FROM " TABLE " WHERE tenant_id = %s AND id = %s AND etag = %s" },
     /* a write that changes nothing but still writes WAL and commits with a
      * transaction id, so its COMMIT waits for synchronous replication, which
      * covers every earlier commit (see settle_taken) */
-    [RA_STMT_TOUCH] = { "remoteassist_touch",
+    [RA_STMT_TOUCH] = { .label = "remoteassist_touch", .sql =
         "UPDATE " TABLE " SET etag = etag WHERE tenant_id = %s AND id = %s" },
     /* sent in a pipeline behind the batch's inserts, before any of their
      * outcomes is known: the event goes in only if its partner row is the
      * one with this create's ETag (random per create), which only this
      * transaction's insert can have made; ON CONFLICT: a retry of a batch
      * that committed writes no second copy */
-    [RA_STMT_INSERT_EVENT] = { "remoteassist_insert_event",
+    [RA_STMT_INSERT_EVENT] = { .label = "remoteassist_insert_event", .sql =
         "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
         "SELECT %s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s "
         "WHERE EXISTS (SELECT 1 FROM " TABLE " WHERE tenant_id = %s AND id = %s AND etag = %s) "
-        "ON CONFLICT (tenant_id, id) DO NOTHING", 1 },
+        "ON CONFLICT (tenant_id, id) DO NOTHING", .pgsql_only = 1 },
 };
 
 const char *ra_store_statement_label(ra_stmt_e stmt)
