@@ -1950,6 +1950,15 @@ EnableMMAP off
                 print(f"bench: stopping PostgreSQL: {e}", file=sys.stderr)
             self.pg = None
 
+    def print_rows(self):
+        """The rows as table lines, then what went wrong: the output of the
+        scripts that run a few cells outside `make bench` (bench/group_commit.py,
+        bench/pg_batch.py)."""
+        for row in self.rows:
+            print(" | ".join(str(c) for c in row.cells()))
+        for problem in self.errors + self.disturbed:
+            print("note:", problem)
+
 
 def header_number(header, name):
     """A number #defined in include/<header>."""

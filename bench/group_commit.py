@@ -74,10 +74,7 @@ def main():
             bench.raw_sqlite(insert)
     finally:
         bench.cleanup()
-    for row in bench.rows:
-        print(" | ".join(str(c) for c in row.cells()))
-    for problem in bench.errors + bench.disturbed:
-        print("note:", problem)
+    bench.print_rows()
 
 
 if __name__ == "__main__":
