@@ -76,9 +76,11 @@ class Load:
 
 
 # the front, while node A goes away: connecting failed (AH00957, AH01114),
-# the worker is disabled (AH00959), a kept-alive connection was closed under
+# the worker is disabled (AH00959) and a request that had already chosen it
+# finds it disabled (AH00940), a kept-alive connection was closed under
 # a request (AH01102, AH00898) or while it sent the body (AH01084)
-@pytest.mark.expect_log("AH00957", "AH01114", "AH00959", "AH01102", "AH00898", "AH01084")
+@pytest.mark.expect_log("AH00957", "AH01114", "AH00959", "AH00940", "AH01102", "AH00898",
+                        "AH01084")
 def test_two_nodes_one_postgresql_lose_no_acknowledged_create(private_service, cluster, keys,
                                                               workroot, record_property):
     tenant = str(uuid.uuid4())
