@@ -860,6 +860,10 @@ EnableMMAP off
 <Location "/bench-minimal">
     SetHandler bench-minimal
 </Location>
+# the create rows read the group commits' sizes here (commit_batches)
+<Location "/remoteassist-metrics">
+    SetHandler remoteassist-metrics
+</Location>
 {extra_config}"""
         key = f'RemoteAssistTokenKey "{self.keys["RS256"][0]}"'
         server = httpd_harness.Httpd(
@@ -909,6 +913,21 @@ EnableMMAP off
                 return now
             last = now
         return last
+
+    @staticmethod
+    def commit_batches(server):
+        """(rows, commits) of the server's group commits of creates so far,
+        from its remoteassist_commit_batch_rows histogram; None where the
+        metrics are off (the metrics' Off rows) or cannot be read."""
+        import requests
+        try:
+            text = requests.get(f"http://127.0.0.1:{server.port}/remoteassist-metrics",
+                                timeout=10).text
+        except requests.RequestException:
+            return None
+        got = dict(re.findall(r"^remoteassist_commit_batch_rows_(sum|count) (\d+)$", text,
+                              re.MULTILINE))
+        return (int(got["sum"]), int(got["count"])) if len(got) == 2 else None
 
     @staticmethod
     def db_failures(server):
@@ -996,15 +1015,21 @@ EnableMMAP off
     def http_row(self, section, name, kind, server, path, conns, want, method="GET",
                  body=None, auth=None, count_rows=False, ratio=None, ids=None, changed=False):
         """One wrk cell: a row with rate, latencies, unexpected statuses; with
-        changed, how many of the tenant's partners the cell changed."""
+        changed, how many of the tenant's partners the cell changed; for
+        creates, the group commits' mean size (rows ÷ commits in the cell)."""
+        creates = count_rows and want == 201
+
         def cell():
             before = self.count_rows(server) if count_rows else None
             etags = self.etags(self.target(server)) if changed else None
             failures0 = self.db_failures(server)
+            batches0 = self.commit_batches(server) if creates else None
             d = self.wrk(server, path, conns, method, body, auth, what=name, ids=ids)
             d["locked"], d["failed"] = (x - y for x, y in
                                         zip(self.db_failures(server), failures0))
             d["rows_added"] = self.count_rows(server) - before if count_rows else None
+            batches = self.commit_batches(server) if batches0 else None
+            d["batches"] = tuple(x - y for x, y in zip(batches, batches0)) if batches else None
             d["changed"] = self.changed_since(self.target(server), etags) if changed else None
             return d
         try:
@@ -1023,7 +1048,7 @@ EnableMMAP off
                                                         sorted(others.items())))
         if d["socket_errors"]:
             notes.append(f"socket errors {d['socket_errors']} (timeouts {int(d['timeouts'])})")
-        if count_rows and want == 201:
+        if creates:
             # a request in flight when wrk stops may commit without its 201 being read
             d["rows_match"] = good <= added <= good + conns
             notes.append(f"201s {good:,}" + ("" if d["rows_match"] else " ≠ rows added"))
@@ -1032,11 +1057,14 @@ EnableMMAP off
             d["cpu_per_create_us"] = (d["cpu"]["server"] / 100 * d["cpu"]["seconds"] * 1e6
                                       / good if good else float("nan"))
             notes.append(f"httpd CPU per create {d['cpu_per_create_us']:.0f} µs")
+            if d["batches"] and d["batches"][1]:
+                rows, commits = d["batches"]
+                notes.append(f"group commits {commits:,}, mean {rows / commits:.1f} rows")
         elif count_rows and added:
             notes.append(f"STORED {added} rows")
         if changed:
             notes.append(f"partners changed {d['changed']:,}")
-        if d["failed"] and not (count_rows and want == 201):
+        if d["failed"] and not creates:
             notes.append(f"insert failures logged {d['failed']}")
         self.rows.append(Row(section, name, conns, rate=d["rate"], p50=d["p50_us"] / 1000,
                              p99=d["p99_us"] / 1000, p999=d["p999_us"] / 1000,
