@@ -1100,60 +1100,125 @@ static int pg_query(const ra_store_conn_t *conn, apr_interval_time_t bound, cons
     return rv;
 }
 
-/* PostgreSQL with a bound: the select runs in a transaction of its own whose
- * statement_timeout is the bound (SET LOCAL). A session-wide SET would be
- * lost when libpq's PQreset reconnects a pooled connection (apr_dbd_pgsql
- * does on a failed check), would outlive this connection's use behind a
- * pooler, and would bound the writes too; SET LOCAL ends with its own
- * transaction. It costs two round trips (one for BEGIN and SET LOCAL, one
- * for the COMMIT). A cancelled select is told
- * from other failures by the time it took (libpq's SQLSTATE 57014 does not
- * reach apr_dbd's callers, and its message is localised): a failure after the
- * bound on a connection that still commits. Each round trip is also bounded
- * on the client's side, a little later (PG_SELECT_GRACE), for a server
- * that answers nothing. */
+/* The generator's text with apr_dbd's placeholders (%s, %lld; it writes no
+ * other '%') as the engine's own: SQLite's '?', or PostgreSQL's $1, $2, ... */
+static const char *native_placeholders(apr_pool_t *pool, const char *text, int numbered)
+{
+    /* room for a '$' and five digits in place of each two-byte %s */
+    char *native = apr_palloc(pool, strlen(text) * 3 + 1), *out = native;
+    int n = 0;
+
+    for (const char *in = text; *in;) {
+        if (*in == '%') {
+            out += numbered ? sprintf(out, "$%d", ++n) : sprintf(out, "?");
+            in += in[1] == 's' ? 2 : 4; /* %s or %lld */
+        }
+        else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return native;
+}
+
+/* SQLSTATE query_canceled: statement_timeout (or a cancel request) */
+#define PG_QUERY_CANCELED "57014"
+
+/* PostgreSQL with a bound: one pipeline, one round trip. set_config(...,
+ * true) sets statement_timeout for the transaction alone, and between two
+ * Syncs PostgreSQL runs the statements as one implicit transaction, so the
+ * bound holds for the select after it and for nothing else: a reconnect
+ * (PQreset) cannot lose it, nor a pooler carry it to another client, and on
+ * any error the Sync rolls the transaction back and leaves the connection
+ * idle. (It was BEGIN and SET LOCAL, the select, COMMIT: three round trips.)
+ * The select is cancelled by the server at the bound (SQLSTATE 57014:
+ * RA_STORE_TIMED_OUT); the round trip is also bounded on the client's side, a
+ * little later (PG_SELECT_GRACE), for a server that answers nothing. Rows
+ * are read from libpq's result as they stand, NULL for SQL NULL. As in
+ * pg_pipeline, a connection that could not read its Sync is reset. */
 static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *conn,
                                       const ra_sql_t *sql, apr_interval_time_t bound,
                                       int ncols, row_fn each, void *baton, const char **error)
 {
-    apr_interval_time_t client_bound = bound + PG_SELECT_GRACE;
-    apr_time_t start = apr_time_now();
-    int timed_out = 0;
+    PGconn *pg = apr_dbd_native_handle(conn->driver, conn->handle);
+    const char **args = apr_pcalloc(pool, sizeof(char *) * (size_t)(sql->params->nelts + 1));
+    const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
+    const char *timeout[] = { decimal(pool, apr_time_as_msec(bound)) };
+    int ok = 1, synced = 0, canceled = 0, results = 0, sent = 0, ended = 0;
 
     if (bound <= 0) {
         return select_apr_dbd(pool, conn, sql, 0, 0, ncols, each, baton, error);
     }
-    int rv = pg_query(conn, client_bound,
-                      apr_psprintf(pool, "BEGIN; SET LOCAL statement_timeout = %"
-                                   APR_TIME_T_FMT, apr_time_as_msec(bound)), &timed_out);
-    if (rv != 0) {
-        if (timed_out) {
-            return tripped(pool, client_bound, 0, "begin", error);
-        }
-        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "begin");
-        pg_query(conn, client_bound, "ROLLBACK", &timed_out);
+    for (int i = 0; i < sql->params->nelts; i++) {
+        const ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
+        args[i] = param->is_number ? decimal(pool, param->number) : param->text;
+    }
+    *error = NULL;
+    if (!PQenterPipelineMode(pg)) {
+        *error = apr_psprintf(pool, "select: %s", PQerrorMessage(pg));
         return RA_STORE_FAILED;
     }
-    ra_store_result_e selected = select_apr_dbd(pool, conn, sql, client_bound, 0, ncols, each,
-                                                baton, error);
-    if (selected == RA_STORE_TIMED_OUT) {
-        return selected; /* the connection is closed: nothing to end */
+    pg_session_t *session = pg_watch(conn, bound + PG_SELECT_GRACE);
+    if (PQsendQueryParams(pg, "SELECT set_config('statement_timeout', $1, true)", 1, NULL,
+                          timeout, NULL, NULL, 0)) {
+        sent = 1 + PQsendQueryParams(pg, native_placeholders(pool, sql->text, 1),
+                                     sql->params->nelts, NULL, args, NULL, NULL, 0);
     }
-    /* after a failed select COMMIT rolls back, as PostgreSQL does in a
-     * failed transaction */
-    rv = pg_query(conn, client_bound, "COMMIT", &timed_out);
-    if (rv != 0) {
-        if (timed_out) {
-            return tripped(pool, client_bound, 0, "commit", error);
+    ok = sent == 2;
+    int sync_queued = PQpipelineSync(pg);
+    ok &= sync_queued;
+    /* each statement answers its result, then NULL; the Sync answers
+     * PGRES_PIPELINE_SYNC (see pg_pipeline) */
+    for (PGresult *res; !synced;) {
+        if (!(res = PQgetResult(pg))) {
+            if (PQstatus(pg) != CONNECTION_OK || (!sync_queued && ++ended > sent)) {
+                ok = 0;
+                break;
+            }
+            continue;
         }
-        *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
-        pg_query(conn, client_bound, "ROLLBACK", &timed_out);
-        return RA_STORE_FAILED;
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            synced = 1;
+        }
+        else if (status == PGRES_TUPLES_OK) {
+            if (results++ == 1) { /* the select's */
+                int rows = PQntuples(res), cols = PQnfields(res) < ncols ? PQnfields(res) : ncols;
+                for (int r = 0; r < rows; r++) {
+                    for (int c = 0; c < cols; c++) {
+                        values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+                    }
+                    each(pool, values, baton);
+                }
+            }
+        }
+        else {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (ok && status != PGRES_PIPELINE_ABORTED) {
+                *error = apr_psprintf(pool, "select: %s", PQresultErrorMessage(res));
+                canceled = state && !strcmp(state, PG_QUERY_CANCELED);
+            }
+            ok = 0;
+        }
+        PQclear(res);
     }
-    if (selected == RA_STORE_DONE) {
-        return RA_STORE_DONE;
+    int timed_out = pg_unwatch(session);
+    if (synced) {
+        PQexitPipelineMode(pg);
     }
-    return apr_time_now() - start >= bound ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
+    else if (PQstatus(pg) == CONNECTION_OK) {
+        PQreset(pg);
+    }
+    if (timed_out) {
+        return tripped(pool, bound + PG_SELECT_GRACE, 0, "select", error);
+    }
+    if (!ok) {
+        if (!*error) {
+            *error = apr_psprintf(pool, "select: %s", PQerrorMessage(pg));
+        }
+        return canceled ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
+    }
+    return RA_STORE_DONE;
 }
 
 /* SQLite's progress handler: a nonzero answer interrupts the statement. */
@@ -1178,27 +1243,14 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
 {
     sqlite3 *db = apr_dbd_native_handle(conn->driver, conn->handle);
     sqlite3_stmt *stmt = NULL;
-    char *text = apr_palloc(pool, strlen(sql->text) + 1), *out = text;
     const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
     apr_time_t deadline = apr_time_now() + bound;
     int rc;
 
-    /* apr_dbd's placeholders become SQLite's '?' (the generator writes no
-     * other '%') */
-    for (const char *in = sql->text; *in;) {
-        if (*in == '%') {
-            *out++ = '?';
-            in += in[1] == 's' ? 2 : 4; /* %s or %lld */
-        }
-        else {
-            *out++ = *in++;
-        }
-    }
-    *out = '\0';
     if (bound > 0) {
         sqlite3_progress_handler(db, SQLITE_PROGRESS_STEPS, past_deadline, &deadline);
     }
-    rc = sqlite3_prepare_v2(db, text, -1, &stmt, NULL);
+    rc = sqlite3_prepare_v2(db, native_placeholders(pool, sql->text, 0), -1, &stmt, NULL);
     for (int i = 0; rc == SQLITE_OK && i < sql->params->nelts; i++) {
         ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
         rc = param->is_number ? sqlite3_bind_int64(stmt, i + 1, param->number)
