@@ -23,6 +23,8 @@
  *   CLAIMED -> DONE      the holder of the writer lock, once the outcome is in
  *   READY -> DONE        the same, for its own row when it got no connection
  *   DONE -> FREE         the owner, having read the outcome
+ *   READY -> FREE        the owner, taking its row back when the writer
+ *                        lock failed (it commits the row on its own)
  *   FILLING, READY, DONE -> FREE  anyone, for an owner that is dead (kill -9)
  * The row and the outcome are plain bytes published by the state store
  * (release) and read after the state load (acquire). As the lock holder
@@ -62,7 +64,9 @@ typedef struct ra_commit_shared ra_commit_shared_t;
  * writer lock (try only: a thread that cannot have it waits for its row),
  * and a connection for its request, asked for with the lock held. */
 typedef struct {
-    int (*trylock)(void *baton);  /* 1: this thread holds the writer lock */
+    /* 1: this thread holds the writer lock; 0: another holds it; -1: the
+     * lock failed (neither), so no thread may count on it any more */
+    int (*trylock)(void *baton);
     void (*unlock)(void *baton);
     int (*connect)(void *baton, ra_store_conn_t *conn, const char **error);
     void *baton;
@@ -83,7 +87,8 @@ ra_commit_shared_t *ra_commit_shared_create(apr_pool_t *pool, void *segment, int
  * ra_commit_submit: RA_STORE_DONE only once committed), maybe after
  * committing a batch for everyone with access; pool is the caller's
  * request's. Returns 0, having queued nothing, when the row does not fit a
- * slot or every slot is taken: the caller commits it on its own. */
+ * slot or every slot is taken, or when the writer lock failed before
+ * another thread claimed the row: the caller commits it on its own. */
 int ra_commit_shared_submit(ra_commit_shared_t *queue, ra_commit_item_t *item,
                             const ra_commit_shared_access_t *access, apr_pool_t *pool);
 

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include <apr_atomic.h>
 #include <apr_strings.h>
 
 #include "mod_ra_observe.h"
@@ -43,9 +44,24 @@ static void leader_release(void *baton)
  * first, and takes a connection only once it holds it. */
 static int shared_trylock(void *baton)
 {
+    static volatile apr_uint32_t told; /* RA00143 once per child */
     ra_request_t *rq = baton;
-    return apr_global_mutex_trylock(ra_server_config(rq->r->server)->sqlite_writer)
-           == APR_SUCCESS;
+    apr_status_t rv = apr_global_mutex_trylock(ra_server_config(rq->r->server)->sqlite_writer);
+
+    if (rv == APR_SUCCESS || APR_STATUS_IS_EBUSY(rv)) {
+        return rv == APR_SUCCESS;
+    }
+    /* a lock that fails rather than being busy fails for every thread
+     * (seen: a pthread mutex destroyed under an old child after a graceful
+     * restart, EINVAL), and a row waiting for its holder would wait for
+     * ever: the create commits on its own, as writers do without the lock */
+    if (apr_atomic_cas32(&told, 1, 0) == 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, rq->r, RALOGNO(00143)
+                      "request-id=%s the %s mutex failed: this child's creates commit "
+                      "without the shared queue, its writers through SQLite's busy "
+                      "handler (see the Mutex directive)", rq->request_id, RA_SQLITE_MUTEX);
+    }
+    return -1;
 }
 
 static void shared_unlock(void *baton)
@@ -88,8 +104,9 @@ static ra_store_result_e store(ra_request_t *rq, ra_commit_item_t *item)
             return item->result;
         }
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, rq->r, RALOGNO(00141)
-                      "request-id=%s: the shared commit queue is full or the row larger "
-                      "than its slots (RemoteAssistCommitQueue): it commits without it",
+                      "request-id=%s: the shared commit queue is full, the row larger "
+                      "than its slots (RemoteAssistCommitQueue) or the writer lock failed: "
+                      "it commits without it",
                       rq->request_id);
     }
     if (scfg->commit_queue) {

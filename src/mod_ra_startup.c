@@ -524,6 +524,13 @@ static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
                          "SQLite's busy handler instead", RA_SQLITE_MUTEX, path);
             return NULL;
         }
+        if (apr_global_mutex_mech(mutex) == APR_LOCK_PROC_PTHREAD) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, RALOGNO(00144)
+                         "the %s mutex for %s is a pthread mutex (Mutex): after a graceful "
+                         "restart it can be destroyed under children of the generation "
+                         "before, whose creates then commit one by one; prefer fcntl, the "
+                         "module's default", RA_SQLITE_MUTEX, path);
+        }
         apr_hash_set(made, path, APR_HASH_KEY_STRING, mutex);
     }
     return mutex;
@@ -818,10 +825,23 @@ int ra_startup_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     return problems ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
+/* The writer mutex is a file lock (fcntl) unless the administrator names
+ * another mechanism: APR's default on Linux, a process-shared pthread mutex,
+ * counts its users, and httpd's children give it up twice when they exit
+ * (their child pool, then pconf at exit), so after a graceful restart it was
+ * found destroyed (EINVAL for every caller) under an old child still
+ * serving; a file lock is the kernel's, released with its holder, and stays
+ * valid for as long as a process holds its descriptor. */
+#if APR_HAS_FCNTL_SERIALIZE
+#define RA_SQLITE_MUTEX_MECH APR_LOCK_FCNTL
+#else
+#define RA_SQLITE_MUTEX_MECH APR_LOCK_DEFAULT
+#endif
+
 int ra_startup_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     (void)plog, (void)ptemp;
-    return ap_mutex_register(pconf, RA_SQLITE_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
+    return ap_mutex_register(pconf, RA_SQLITE_MUTEX, NULL, RA_SQLITE_MUTEX_MECH, 0);
 }
 
 /* Each child reattaches the SQLite writer mutexes; servers that share a

@@ -402,7 +402,14 @@ int ra_commit_shared_submit(ra_commit_shared_t *q, ra_commit_item_t *item,
         if (STATE_OF(load(slot)) == DONE) {
             break;
         }
-        if (access->trylock(access->baton)) {
+        int locked = access->trylock(access->baton);
+        if (locked < 0 && move(slot, WORD(pid, READY), WORD(0, FREE))) {
+            /* a lock nobody can take again would keep the row waiting for
+             * ever: it is taken back, unless a committer claimed it before
+             * the lock failed (it is then waited for, as any claimed row) */
+            return 0;
+        }
+        if (locked > 0) {
             commit_batch(q, slot, access, pool);
             access->unlock(access->baton);
             nudge(seg, slot);

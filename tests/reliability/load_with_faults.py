@@ -45,9 +45,11 @@ MPM_CONFIG = {
                "MaxRequestWorkers 150\nMaxConnectionsPerChild 0",
 }
 # The harness makes every mutex a lock file; Debian's apache2.conf leaves
-# Mutex unset, so the SQLite writer mutex is APR's default (a robust pthread
-# mutex), which is what a child killed while holding it must not wedge.
-SITE_CONFIG = "Mutex default remoteassist-sqlite"
+# Mutex unset, so the SQLite writer mutex is the module's default, a file
+# lock too (fcntl), which the kernel frees when a child holding it is killed.
+# (It was APR's default, a robust pthread mutex, until a graceful restart was
+# seen to leave it destroyed under an old child: mod_ra_startup.c.)
+SITE_CONFIG = ""
 CRASH_MARKERS = ("AH00051", "AH00052")  # a child died of a signal httpd did not send
 # httpd's parent reaps and logs a dead child within its one-second maintenance
 # loop: the run's log is read that long after the load, before the stop.

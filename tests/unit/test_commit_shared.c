@@ -496,6 +496,42 @@ START_TEST(committer_without_a_connection_fails_its_row)
 }
 END_TEST
 
+static int broken_trylock(void *baton)
+{
+    (void)baton;
+    return -1;
+}
+
+/* A writer lock that fails (neither held nor busy: a destroyed mutex)
+ * would keep a row waiting for ever: the row is taken back, unqueued, and
+ * its slot serves the next create, which commits once the lock works. A
+ * one-slot queue: a row left behind would leave no room for the second. */
+START_TEST(row_is_taken_back_when_the_lock_fails)
+{
+    static member_t m;
+    apr_thread_mutex_t *lock;
+
+    setup_db();
+    ra_commit_shared_t *queue = new_queue(1, 8);
+    ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, pool),
+                     APR_SUCCESS);
+    fill(&m, 1, 2, 0);
+    m.thread_lock = lock;
+    m.conn = member_conn();
+    ra_commit_shared_access_t broken = { broken_trylock, thread_unlock, member_connect, &m };
+    ck_assert_int_eq(ra_commit_shared_submit(queue, &m.items[0], &broken, pool), 0);
+    m.rows = 1;
+    m.items[0] = m.items[1];
+    m.queue = queue;
+    m.pool = pool;
+    submit_all(&m);
+    apr_dbd_t *h = open_db();
+    ck_assert_int_eq(check_outcomes(h, &m, 1), 1);
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
+}
+END_TEST
+
 Suite *commit_shared_suite(void)
 {
     Suite *s = suite_create("commit_shared");
@@ -507,5 +543,6 @@ Suite *commit_shared_suite(void)
     tcase_add_test(tc, slot_of_a_killed_owner_serves_again);
     tcase_add_test(tc, row_too_large_is_not_queued);
     tcase_add_test(tc, committer_without_a_connection_fails_its_row);
+    tcase_add_test(tc, row_is_taken_back_when_the_lock_fails);
     return s;
 }
