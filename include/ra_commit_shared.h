@@ -58,10 +58,11 @@
 
 typedef struct ra_commit_shared ra_commit_shared_t;
 
-/* How a create reaches the database when it commits for everyone: a
- * connection for its request, asked for once before it first tries the lock
- * (never with the lock held: see ra_commit_shared_submit), and the writer
- * lock (try only: a thread that cannot have it waits for its row). */
+/* How a create reaches the database when it commits for everyone: the
+ * writer lock (try only: a thread that cannot have it waits for its row),
+ * and a connection for its request, asked for once by a thread that won the
+ * lock, after it gave the lock back (never with the lock held: see
+ * ra_commit_shared_submit). */
 typedef struct {
     int (*trylock)(void *baton);  /* 1: this thread holds the writer lock */
     void (*unlock)(void *baton);

@@ -39,9 +39,9 @@ static void leader_release(void *baton)
     ra_write_unlock(leader->rq, leader->lock);
 }
 
-/* The same for a committer of the shared queue: its connection is taken
- * before it tries the writer lock (shared_connect), in the order of every
- * other writer. */
+/* The same for a committer of the shared queue: it tries the writer lock,
+ * and takes its connection (shared_connect) only with the lock given back,
+ * in the order of every other writer. */
 static int shared_trylock(void *baton)
 {
     ra_request_t *rq = baton;

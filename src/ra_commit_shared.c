@@ -404,17 +404,23 @@ int ra_commit_shared_submit(ra_commit_shared_t *q, ra_commit_item_t *item,
         if (STATE_OF(load(slot)) == DONE) {
             break;
         }
-        /* The connection first, the lock after, the order of every other
-         * writer (a PATCH holds its connection when it waits for the lock):
-         * a committer that waited for a pooled connection with the lock held
-         * would wait for ever once the writers waiting for the lock hold
-         * every connection of the pool (DBDMax), and so would they. */
-        if (!asked) {
-            asked = 1;
-            connected = access->connect(access->baton, &conn, &error);
-            continue; /* the wait for a connection may have seen the row done */
-        }
         if (access->trylock(access->baton)) {
+            if (!asked) {
+                /* Never wait for a pooled connection with the lock held: a
+                 * PATCH holds its connection while it waits for the lock, so
+                 * once such writers held every connection of the pool
+                 * (DBDMax), the committer and they would wait for each other
+                 * for ever. The lock goes back, the connection is asked for
+                 * in the order of every other writer (connection, then lock),
+                 * and the row, perhaps done meanwhile, is looked at again.
+                 * Only a thread that won the lock asks: the rows' other
+                 * owners take no connection they would hold idle. */
+                access->unlock(access->baton);
+                nudge(seg, slot);
+                asked = 1;
+                connected = access->connect(access->baton, &conn, &error);
+                continue;
+            }
             commit_batch(q, slot, connected ? &conn : NULL, error, pool);
             access->unlock(access->baton);
             nudge(seg, slot);

@@ -548,7 +548,7 @@ def test_writers_beyond_the_pool_never_wait_for_each_other(private_service):
                           extra_config="DBDMin 1\nDBDKeep 2\nDBDMax 2")
     caller = Caller(svc)
     targets = [caller.create(displayName=f"target {i}")["id"] for i in range(6)]
-    clients, rounds = 12, 15
+    clients, rounds = 12, 30
 
     def writer(n):
         session = requests.Session()
