@@ -62,7 +62,9 @@ typedef struct ra_commit_shared ra_commit_shared_t;
 
 /* How a create reaches the database when it commits for everyone: the
  * writer lock (try only: a thread that cannot have it waits for its row),
- * and a connection for its request, asked for with the lock held. */
+ * and a connection for its request, asked for once by a thread that won the
+ * lock, after it gave the lock back (never with the lock held: see
+ * ra_commit_shared_submit). */
 typedef struct {
     /* 1: this thread holds the writer lock; 0: another holds it; -1: the
      * lock failed (neither), so no thread may count on it any more */

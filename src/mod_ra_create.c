@@ -40,8 +40,9 @@ static void leader_release(void *baton)
     ra_write_unlock(leader->rq, leader->lock);
 }
 
-/* The same for a committer of the shared queue: it tries the writer lock
- * first, and takes a connection only once it holds it. */
+/* The same for a committer of the shared queue: it tries the writer lock,
+ * and takes its connection (shared_connect) only with the lock given back,
+ * in the order of every other writer. */
 static int shared_trylock(void *baton)
 {
     static volatile apr_uint32_t told; /* RA00143 once per child */

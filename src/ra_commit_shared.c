@@ -331,15 +331,14 @@ static int claim_batch(segment_t *seg, slot_t *mine, slot_t **batch, int room, i
 }
 
 /* The lock holder's part: one batch holding its own row, committed on its
- * connection; every row's outcome into its slot. */
-static void commit_batch(ra_commit_shared_t *q, slot_t *mine,
-                         const ra_commit_shared_access_t *access, apr_pool_t *pool)
+ * connection (conn, taken before the lock; NULL when it could not be had:
+ * error); every row's outcome into its slot. */
+static void commit_batch(ra_commit_shared_t *q, slot_t *mine, const ra_store_conn_t *conn,
+                         const char *error, apr_pool_t *pool)
 {
     apr_pool_t *p;
-    ra_store_conn_t conn;
-    const char *error = NULL;
 
-    if (!access->connect(access->baton, &conn, &error)) {
+    if (!conn) {
         /* its own row fails (503) and the others wait for a committer with
          * a connection. Had a dead committer claimed it, it may be stored
          * all the same, as when any connection breaks before a commit's
@@ -358,7 +357,7 @@ static void commit_batch(ra_commit_shared_t *q, slot_t *mine,
     for (int i = 0; i < n; i++) {
         rows[i] = decode(p, batch[i]);
     }
-    ra_store_insert_batch(p, &conn, rows, n, results, errors);
+    ra_store_insert_batch(p, conn, rows, n, results, errors);
     for (int i = 0; i < n; i++) {
         finish(batch[i], results[i], errors[i], n, i == 0, i == 0 ? orphans : 0);
     }
@@ -397,6 +396,9 @@ int ra_commit_shared_submit(ra_commit_shared_t *q, ra_commit_item_t *item,
     }
     encode(slot->row, &item->row);
     set(slot, WORD(pid, READY));
+    ra_store_conn_t conn;
+    const char *error = NULL;
+    int asked = 0, connected = 0;
     for (;;) {
         apr_uint32_t seen = __atomic_load_n(&slot->wake, __ATOMIC_SEQ_CST);
         if (STATE_OF(load(slot)) == DONE) {
@@ -410,7 +412,23 @@ int ra_commit_shared_submit(ra_commit_shared_t *q, ra_commit_item_t *item,
             return 0;
         }
         if (locked > 0) {
-            commit_batch(q, slot, access, pool);
+            if (!asked) {
+                /* Never wait for a pooled connection with the lock held: a
+                 * PATCH holds its connection while it waits for the lock, so
+                 * once such writers held every connection of the pool
+                 * (DBDMax), the committer and they would wait for each other
+                 * for ever. The lock goes back, the connection is asked for
+                 * in the order of every other writer (connection, then lock),
+                 * and the row, perhaps done meanwhile, is looked at again.
+                 * Only a thread that won the lock asks: the rows' other
+                 * owners take no connection they would hold idle. */
+                access->unlock(access->baton);
+                nudge(seg, slot);
+                asked = 1;
+                connected = access->connect(access->baton, &conn, &error);
+                continue;
+            }
+            commit_batch(q, slot, connected ? &conn : NULL, error, pool);
             access->unlock(access->baton);
             nudge(seg, slot);
             continue;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <sqlite3.h>
 
 ra_dialect_e ra_dbd_dialect(const char *driver_name)
 {
@@ -34,6 +35,15 @@ const char *ra_dbd_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
                          apr_dbd_t *handle, int rv, const char *what)
 {
     const char *text = apr_dbd_error(driver, handle, rv);
+    /* SQLite's message is the same for every kind of a failure class
+     * ("attempt to write a readonly database" for a read-only file, a
+     * directory it cannot create a journal in, a moved database...): its
+     * extended code tells them apart */
+    if (handle && ra_dbd_dialect(apr_dbd_name(driver)) == RA_DIALECT_SQLITE) {
+        int code = sqlite3_extended_errcode(apr_dbd_native_handle(driver, handle));
+        return apr_psprintf(pool, "%s: %s (SQLite code %d)", what,
+                            text ? text : "unknown error", code);
+    }
     return apr_psprintf(pool, "%s: %s", what, text ? text : "unknown error");
 }
 

@@ -23,7 +23,7 @@
 typedef struct {
     int holding;              /* hold_lock's process holds the lock */
     int connected;            /* members with their connection set up */
-    int commits;              /* batches begun, by every process */
+    int commits;              /* commits seen by die(): the first kills its process */
     int kill_at;              /* KILL_*: where the first committer dies */
     int results[8][8];        /* [member][row]: ra_store_result_e, or -1 */
     int batch_sizes[8][8];
@@ -63,10 +63,14 @@ static void proc_unlock(void *baton)
     apr_proc_mutex_unlock(((member_t *)baton)->proc_lock);
 }
 
+/* SQLite's hook on every member's connection (arg: the shared state): the
+ * first commit of any of them kills its process, the others go on. */
 static int die(void *arg)
 {
-    (void)arg;
-    raise(SIGKILL);
+    shared_t *shared = arg;
+    if (__atomic_fetch_add(&shared->commits, 1, __ATOMIC_SEQ_CST) == 0) {
+        raise(SIGKILL);
+    }
     return 0;
 }
 
@@ -76,21 +80,23 @@ static int die_after(void *arg, sqlite3 *db, const char *name, int pages)
     return die(arg);
 }
 
-/* The member's connection; the first committer of a kill test arms its
- * death there: in SQLite's commit (nothing of the batch is durable) or
- * right after it (all of it is, and nobody was told). */
+/* The member's connection (asked for before the member first tries the
+ * lock); in a kill test every member's is armed, and the first batch
+ * committed by any of them kills its committer (die): in SQLite's commit
+ * (nothing of the batch is durable) or right after it (all of it is, and
+ * nobody was told). */
 static int member_connect(void *baton, ra_store_conn_t *conn, const char **error)
 {
     member_t *m = baton;
     (void)error;
     *conn = m->conn;
-    if (m->shared && __atomic_fetch_add(&m->shared->commits, 1, __ATOMIC_SEQ_CST) == 0) {
+    if (m->shared) {
         sqlite3 *db = apr_dbd_native_handle(driver, m->conn.handle);
         if (m->shared->kill_at == KILL_BEFORE_COMMIT) {
-            sqlite3_commit_hook(db, die, NULL);
+            sqlite3_commit_hook(db, die, m->shared);
         }
         else if (m->shared->kill_at == KILL_AFTER_COMMIT) {
-            sqlite3_wal_hook(db, die_after, NULL);
+            sqlite3_wal_hook(db, die_after, m->shared);
         }
     }
     return 1;
