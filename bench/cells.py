@@ -1807,12 +1807,16 @@ EnableMMAP off
     def trace_module_sql(self, server):
         """With PostgreSQL logging every statement, one request of each operation:
         the module must run exactly the statements its baseline runs (the list
-        with the parameters the baseline binds, the page's extra row included)."""
+        with the parameters the baseline binds, the page's extra row included),
+        and before the list the setting of its bound (RemoteAssistQueryTimeout),
+        sent in the same pipeline, one round trip."""
         import requests
         get = ("remoteassist_get", statements.dollar(self.sql["statements"]["remoteassist_get"]))
         listing = self.sql["list"]["pgsql"]
         expected = {
-            "get": [get], "list": [("<unnamed>", statements.dollar(listing["text"]))],
+            "get": [get],
+            "list": [("<unnamed>", "SELECT set_config('statement_timeout', $1, true)"),
+                     ("<unnamed>", statements.dollar(listing["text"]))],
             "patch": [get, ("remoteassist_replace",
                             statements.dollar(self.sql["statements"]["remoteassist_replace"]))]}
         headers = {"Authorization": self.ops_bearer(), "Content-Type": "application/json"}
@@ -1848,7 +1852,7 @@ EnableMMAP off
                 if op.kind != "list":
                     continue
                 bound = [re.sub(r"^'|'$", "", v) for v in
-                         re.findall(r"\$\d+ = ('(?:[^']|'')*'|NULL)", "".join(params[:1]))]
+                         re.findall(r"\$\d+ = ('(?:[^']|'')*'|NULL)", "".join(params[-1:]))]
                 if bound != [str(v) for v in listing["params"]]:
                     raise CellError(f"the module's list bound {bound}, the baseline "
                                     f"{listing['params']}")

@@ -12,6 +12,9 @@ being an earlier commit's (tools/build-release.sh REV DIR):
 
 It uses bench/cells.py's cells (wrk with the seed's body, one token) and
 prints one line per cell; its work directory is build/bench/pg-batch.
+With BENCH_PG_CELLS=list it runs the list page of 100 (the operations'
+row, on the seeded tenant, auditing off) through both builds instead,
+before, after, before, after, for a bounded list's round trips.
 """
 import os
 import shutil
@@ -21,9 +24,30 @@ os.environ.setdefault("BENCH_WORKDIR", os.path.join("build", "bench", "pg-batch"
 os.environ.setdefault("BENCH_SECONDS", "3")
 os.environ.setdefault("BENCH_OPS_ROWS", "200")
 
-from cells import ROW_PGBENCH, Bench, Settings  # noqa: E402 - after the knobs
+from cells import OPERATIONS, ROW_PGBENCH, Bench, Settings  # noqa: E402 - after the knobs
 
 AUDIT_ON = "RemoteAssistAuditEvents On"
+
+
+def lists(bench, servers):
+    listing = next(op for op in OPERATIONS if op.kind == "list")
+    for conns in bench.s.conns:
+        for build in ("before", "after", "before", "after"):
+            bench.http_row("8", f"PostgreSQL list page, {build}", f"list-{build}",
+                           servers[f"{build}, audit off"], listing.path(), conns, 200,
+                           listing.method, None, bench.ops_bearer())
+
+
+def creates(bench, servers):
+    insert = bench.scripts("pgsql")["insert"]
+    for conns in bench.s.conns:
+        bench.pgbench(ROW_PGBENCH, "pgbench", conns, insert)
+        for audit in ("audit off", "audit on"):
+            for build in ("before", "after", "before", "after"):
+                name = f"{build}, {audit}"
+                bench.create_row("3", f"PostgreSQL create, {name}", f"create-{name}",
+                                 servers[name], conns)
+        bench.pgbench(ROW_PGBENCH, "pgbench", conns, insert)
 
 
 def main():
@@ -45,15 +69,10 @@ def main():
                 servers[name] = bench.start_httpd("pgsql-" + name.replace(", ", "-")
                                                   .replace(" ", "-"), extra_config=extra)
         bench.seed(servers["after, audit off"])
-        insert = bench.scripts("pgsql")["insert"]
-        for conns in bench.s.conns:
-            bench.pgbench(ROW_PGBENCH, "pgbench", conns, insert)
-            for audit in ("audit off", "audit on"):
-                for build in ("before", "after", "before", "after"):
-                    name = f"{build}, {audit}"
-                    bench.create_row("3", f"PostgreSQL create, {name}", f"create-{name}",
-                                     servers[name], conns)
-            bench.pgbench(ROW_PGBENCH, "pgbench", conns, insert)
+        if os.environ.get("BENCH_PG_CELLS") == "list":
+            lists(bench, servers)
+        else:
+            creates(bench, servers)
     finally:
         bench.cleanup()
     bench.print_rows()
