@@ -72,6 +72,13 @@ typedef struct {
  * connection; nothing on SQLite. */
 void ra_store_connection_observe(const ra_store_conn_t *conn);
 
+/* SQLite: finalizes the statements this module keeps prepared on the
+ * connection for its generated reads (lists and counts, prepared once per
+ * text), as the connection's pool does when it is destroyed; for whoever
+ * closes the handle first (sqlite3_close refuses a connection with a
+ * statement left). Nothing on PostgreSQL. */
+void ra_store_connection_release(const ra_store_conn_t *conn);
+
 /* Prepares every statement on a new connection (after its settings), into
  * conn->prepared. NULL, or what failed; a statement missing there is
  * prepared when first used. */

@@ -947,6 +947,7 @@ void ra_startup_connection_ready(request_rec *r, ap_dbd_t *dbd)
         && apr_hash_count(dbd->prepared) == 0) {
         if (apr_dbd_open_ex(dbd->driver, dbd->pool, db->scfg->dbd_params, &fresh, &error)
             == APR_SUCCESS) {
+            ra_store_connection_release(&conn);
             apr_dbd_close(dbd->driver, dbd->handle);
             dbd->handle = conn.handle = fresh;
             error = ra_store_connection_setup(r->pool, dbd->driver, dbd->handle);

@@ -1232,16 +1232,87 @@ static int past_deadline(void *deadline)
  * millisecond, while the look itself (a vDSO clock read) costs nothing. */
 #define SQLITE_PROGRESS_STEPS 1000
 
+/* A SQLite connection's statements for generated reads (lists and counts),
+ * kept prepared by their text, so that a page parses no SQL: at most
+ * SQLITE_READ_SHAPES per connection, replaced in turn, since the text
+ * varies with $filter and $orderby (their values are parameters). Each is
+ * reset after its use, so that none holds a read transaction open. Kept in
+ * conn->prepared under a key no label can be (labels are identifiers). */
+#define SQLITE_READ_SHAPES 16
+#define SQLITE_SHAPES_KEY "(remoteassist SQLite read statements)"
+
+typedef struct {
+    sqlite3 *db;
+    int next;                              /* the one replaced next */
+    sqlite3_stmt *stmt[SQLITE_READ_SHAPES];
+} sqlite_shapes_t;
+
+/* A cleanup of the connection's pool, registered after mod_dbd's own (which
+ * closes the connection) and so run before it: sqlite3_close finds no
+ * statement left. */
+static apr_status_t sqlite_shapes_finalize(void *data)
+{
+    sqlite_shapes_t *shapes = data;
+    for (int i = 0; i < SQLITE_READ_SHAPES; i++) {
+        sqlite3_finalize(shapes->stmt[i]);
+        shapes->stmt[i] = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+void ra_store_connection_release(const ra_store_conn_t *conn)
+{
+    sqlite_shapes_t *shapes = dialect_of(conn->driver) == RA_DIALECT_SQLITE
+                              ? apr_hash_get(conn->prepared, SQLITE_SHAPES_KEY,
+                                             APR_HASH_KEY_STRING) : NULL;
+    if (shapes) {
+        apr_pool_cleanup_run(conn->pool, shapes, sqlite_shapes_finalize);
+        apr_hash_set(conn->prepared, SQLITE_SHAPES_KEY, APR_HASH_KEY_STRING, NULL);
+    }
+}
+
+/* The statement of text on conn, prepared now or kept from before. */
+static int sqlite_read_statement(const ra_store_conn_t *conn, sqlite3 *db, const char *text,
+                                 sqlite3_stmt **stmt)
+{
+    sqlite_shapes_t *shapes = apr_hash_get(conn->prepared, SQLITE_SHAPES_KEY,
+                                           APR_HASH_KEY_STRING);
+    if (!shapes) {
+        shapes = apr_pcalloc(conn->pool, sizeof(*shapes));
+        shapes->db = db;
+        apr_pool_cleanup_register(conn->pool, shapes, sqlite_shapes_finalize,
+                                  apr_pool_cleanup_null);
+        apr_hash_set(conn->prepared, SQLITE_SHAPES_KEY, APR_HASH_KEY_STRING, shapes);
+    }
+    for (int i = 0; i < SQLITE_READ_SHAPES; i++) {
+        if (shapes->stmt[i] && !strcmp(sqlite3_sql(shapes->stmt[i]), text)) {
+            *stmt = shapes->stmt[i];
+            return SQLITE_OK;
+        }
+    }
+    int rc = sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_finalize(shapes->stmt[shapes->next]);
+        shapes->stmt[shapes->next] = *stmt;
+        shapes->next = (shapes->next + 1) % SQLITE_READ_SHAPES;
+    }
+    return rc;
+}
+
 /* SQLite: apr_dbd_sqlite3 keeps every statement prepared on a connection
  * until the connection closes (dbd_sqlite3_prepare links it into the
  * handle), so preparing each generated query through it would grow a pooled
  * connection without bound. These run on the same pooled connection through
- * its native handle instead, prepared, bound and finalized per request. */
+ * its native handle instead: a read (keep) with the statements the
+ * connection keeps, a batch insert (whose text varies with its rows)
+ * prepared, bound and finalized here. */
 static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *conn,
                                        const ra_sql_t *sql, apr_interval_time_t bound,
-                                       int ncols, row_fn each, void *baton, const char **error)
+                                       int keep, int ncols, row_fn each, void *baton,
+                                       const char **error)
 {
     sqlite3 *db = apr_dbd_native_handle(conn->driver, conn->handle);
+    const char *text = native_placeholders(pool, sql->text, 0);
     sqlite3_stmt *stmt = NULL;
     const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
     apr_time_t deadline = apr_time_now() + bound;
@@ -1250,7 +1321,8 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
     if (bound > 0) {
         sqlite3_progress_handler(db, SQLITE_PROGRESS_STEPS, past_deadline, &deadline);
     }
-    rc = sqlite3_prepare_v2(db, native_placeholders(pool, sql->text, 0), -1, &stmt, NULL);
+    rc = keep ? sqlite_read_statement(conn, db, text, &stmt)
+              : sqlite3_prepare_v2(db, text, -1, &stmt, NULL);
     for (int i = 0; rc == SQLITE_OK && i < sql->params->nelts; i++) {
         ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
         rc = param->is_number ? sqlite3_bind_int64(stmt, i + 1, param->number)
@@ -1267,7 +1339,13 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
     if (rc != SQLITE_DONE) {
         *error = apr_psprintf(pool, "select: %s", sqlite3_errmsg(db));
     }
-    sqlite3_finalize(stmt);
+    if (keep && stmt) { /* no read transaction left open, no text left bound */
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
+    else {
+        sqlite3_finalize(stmt);
+    }
     if (bound > 0) { /* the connection's other statements run unbounded */
         sqlite3_progress_handler(db, 0, NULL, NULL);
     }
@@ -1281,7 +1359,7 @@ static ra_store_result_e select_generated(apr_pool_t *pool, const ra_store_conn_
                                           void *baton, const char **error)
 {
     return dialect_of(conn->driver) == RA_DIALECT_SQLITE
-           ? select_sqlite(pool, conn, sql, 0, ncols, each, baton, error)
+           ? select_sqlite(pool, conn, sql, 0, 0, ncols, each, baton, error)
            : select_apr_dbd(pool, conn, sql, conn->query_timeout, 1, ncols, each, baton,
                             error);
 }
@@ -1292,7 +1370,7 @@ static ra_store_result_e select_bounded(apr_pool_t *pool, const ra_store_conn_t 
                                         void *baton, const char **error)
 {
     return dialect_of(conn->driver) == RA_DIALECT_SQLITE
-           ? select_sqlite(pool, conn, sql, conn->query_timeout, ncols, each, baton, error)
+           ? select_sqlite(pool, conn, sql, conn->query_timeout, 1, ncols, each, baton, error)
            : select_pgsql(pool, conn, sql, conn->query_timeout, ncols, each, baton, error);
 }
 

@@ -52,8 +52,15 @@ static void base_teardown(void)
     base[0] = '\0';
 }
 
+/* The connections make_conn made, so that closing a handle first releases
+ * what the store keeps prepared on it (ra_store_connection_release), as
+ * mod_dbd's pool cleanup order does in httpd. */
+static ra_store_conn_t made[16];
+static int made_count;
+
 static void setup(void)
 {
+    made_count = 0;
     pool_setup();
     ck_assert_int_eq(apr_dbd_init(pool), APR_SUCCESS);
     ck_assert_int_eq(apr_dbd_get_driver(pool, "sqlite3", &driver), APR_SUCCESS);
@@ -70,6 +77,12 @@ static void teardown(void)
 
 static apr_status_t db_cleanup(void *handle)
 {
+    for (int i = 0; i < made_count; i++) {
+        if (made[i].handle == handle) {
+            ra_store_connection_release(&made[i]);
+            made[i].handle = NULL;
+        }
+    }
     return apr_dbd_close(driver, handle);
 }
 
@@ -132,6 +145,9 @@ void setup_db(void)
 ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare)
 {
     ra_store_conn_t conn = { driver, handle, pool, apr_hash_make(pool), 0 };
+    if (made_count < (int)COUNT_OF(made)) {
+        made[made_count++] = conn;
+    }
     for (int i = 0; prepare && i < RA_STMT_KINDS; i++) {
         apr_dbd_prepared_t *stmt = NULL;
         const char *label = ra_store_statement_label((ra_stmt_e)i);

@@ -751,6 +751,61 @@ START_TEST(list_and_count_per_tenant)
 }
 END_TEST
 
+/* Lists and counts keep their statements prepared per connection, one per
+ * text and at most 16, reset after each use: the same query prepares
+ * nothing new, a schema change does not stale them, no read transaction is
+ * left open (a TRUNCATE checkpoint by another connection is not blocked),
+ * an interrupted one serves again, and releasing the connection finalizes
+ * them all. */
+START_TEST(reads_keep_their_statements)
+{
+    static const char *const shapes[] = {
+        "$orderby=id", "$orderby=id desc", "$orderby=displayName",
+        "$orderby=displayName desc", "$orderby=onboardingStatus",
+        "$orderby=onboardingStatus desc", "$filter=id eq 'a1'", "$filter=id ne 'a1'",
+        "$filter=id gt 'a1'", "$filter=id lt 'a3'", "$filter=id ge 'a2'", "$filter=id le 'a2'",
+        "$filter=startswith(displayName,'C')", "$filter=endswith(displayName,'o')",
+        "$filter=contains(displayName,'nt')", "$filter=displayName eq 'Contoso'",
+        "$filter=onboardingStatus eq 'onboarded'", "$filter=id eq 'a1' or id eq 'a2'",
+        "$filter=id eq 'a1' and displayName eq 'Contoso'", "$orderby=displayName,id desc",
+    };
+    apr_int64_t count = -1;
+    const char *error;
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    insert_rows(&conn, T1, filter_rows, COUNT_OF(filter_rows));
+    int base = statements_on(h);
+
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(list_ids(&conn, T1, "$orderby=id desc", 100, 0), "a5,a4,a3,a2,a1");
+    }
+    ck_assert_int_eq(statements_on(h), base + 1);
+    ck_assert_int_eq(ra_store_count(pool, &conn, T1, NULL, &count, &error), RA_STORE_DONE);
+    ck_assert_int_eq(statements_on(h), base + 2);
+
+    /* no read transaction left open by a kept statement */
+    apr_dbd_t *other = open_db();
+    ck_assert_str_eq(query_value(other, "PRAGMA wal_checkpoint(TRUNCATE)"), "0");
+    /* a schema change elsewhere: the kept statement is prepared again */
+    exec_sql(other, "CREATE INDEX kept_stale ON remote_assistance_partners (display_name)");
+    ck_assert_str_eq(list_ids(&conn, T1, "$orderby=id desc", 2, 0), "a5,a4");
+
+    for (size_t i = 0; i < COUNT_OF(shapes); i++) {
+        list_ids(&conn, T1, shapes[i], 100, 0);
+    }
+    ck_assert_int_eq(statements_on(h), base + 16);
+    ck_assert_str_eq(list_ids(&conn, T1, "$filter=id eq 'a1' or id eq 'a2'", 100, 0),
+                     "a1,a2");
+
+    ra_store_connection_release(&conn);
+    ck_assert_int_eq(statements_on(h), base);
+    ck_assert_str_eq(list_ids(&conn, T1, "$orderby=id", 1, 0), "a1");
+    close_db(other);
+    close_db(h);
+}
+END_TEST
+
 /* Keyset paging over NULL display names, in both directions and at every
  * page size, gives exactly the order of one big page. */
 START_TEST(paging_with_nulls)
@@ -1100,6 +1155,7 @@ Suite *store_suite(void)
     tc = db_tcase(s, "lists");
     tcase_add_test(tc, filters_on_rows);
     tcase_add_test(tc, list_and_count_per_tenant);
+    tcase_add_test(tc, reads_keep_their_statements);
     tcase_add_test(tc, query_timeout_stops_a_long_scan);
     tcase_add_test(tc, paging_with_nulls);
     tcase_add_test(tc, paging_by_instant);
