@@ -526,9 +526,12 @@ def test_sqlite_committer_killed_mid_batch(private_service, mpm, mpm_config):
     for pid, status in load.results:
         assert status != 201 or stored[pid] == 1, f"{pid} answered 201 but is not stored"
         assert status != 503 or pid not in stored, f"{pid} answered 503 but is stored"
-    # each kill caught a batch between its claim and its outcome: the next
-    # committer found its rows and committed them again
-    assert svc.log().count("RA00142") == kills
+    # each kill caught a batch between its claim and its outcome: a later
+    # committer found its rows and committed them again (RA00142, logged by
+    # the committing thread once its batch is done). One line may stand for
+    # two kills: the child whose thread is about to log it can itself be the
+    # next one caught, by another of its threads committing the next batch.
+    assert 1 <= svc.log().count("RA00142") <= kills, (svc.log().count("RA00142"), kills)
 
 
 # One child whose pool has fewer connections than the writers it runs.
