@@ -754,6 +754,79 @@ static int pg_send_event(apr_pool_t *pool, PGconn *pg, const ra_store_row_t *row
                                (int)(sizeof(values) / sizeof(values[0])), values, NULL, NULL, 0);
 }
 
+/* What a pipeline's sender makes of one statement's result (not the
+ * Sync's): 0 when it is a failure. first: no failure came before it, so
+ * this one's message is the one to keep. */
+typedef int (*pg_result_fn)(PGresult *res, ExecStatusType status, int first, void *baton);
+
+/* Reads a pipeline's answers up to its Sync's: every statement sent answers
+ * one result, then NULL; a failed commit answers one more (its error, then
+ * NULL); the Sync answers PGRES_PIPELINE_SYNC. A broken connection answers
+ * NULL from then on, and so does one whose Sync could not be queued once the
+ * statements' answers are read. *ok is cleared by any failure; 1 when the
+ * Sync's answer was read. */
+static int pg_pipeline_read(PGconn *pg, int sync_queued, int sent, pg_result_fn each,
+                            void *baton, int *ok)
+{
+    int synced = 0, ended = 0;
+
+    for (PGresult *res; !synced;) {
+        if (!(res = PQgetResult(pg))) {
+            if (PQstatus(pg) != CONNECTION_OK || (!sync_queued && ++ended > sent)) {
+                *ok = 0;
+                break;
+            }
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            synced = 1;
+        }
+        else if (!each(res, status, *ok, baton)) {
+            *ok = 0;
+        }
+        PQclear(res);
+    }
+    return synced;
+}
+
+/* Leaves pipeline mode once the pipeline's watch is off: after its Sync's
+ * answer; without it the connection can neither leave nor end what it sent,
+ * and a new one (PQreset) ends both, its statements prepared again when
+ * next missed. */
+static void pg_pipeline_leave(PGconn *pg, int synced)
+{
+    if (synced) {
+        PQexitPipelineMode(pg);
+    }
+    else if (PQstatus(pg) == CONNECTION_OK) {
+        PQreset(pg);
+    }
+}
+
+typedef struct {
+    apr_pool_t *pool;
+    int *created, n, k;
+    const char **error;
+} pg_batch_reading_t;
+
+/* A batch's statement: an insert's row count, or its failure. */
+static int pg_batch_result(PGresult *res, ExecStatusType status, int first, void *baton)
+{
+    pg_batch_reading_t *b = baton;
+    if (status == PGRES_COMMAND_OK) {
+        if (b->k < b->n) {
+            b->created[b->k] = !strcmp(PQcmdTuples(res), "1");
+        }
+        b->k++;
+        return 1;
+    }
+    if (first && status != PGRES_PIPELINE_ABORTED) {
+        *b->error = apr_psprintf(b->pool, "batch insert: %s", PQresultErrorMessage(res));
+    }
+    return 0;
+}
+
 /* The batch as one pipeline: each row's prepared insert, each event's, one
  * Sync. Between Syncs PostgreSQL runs the statements as one implicit
  * transaction, so the batch and its events commit together at the Sync, or
@@ -770,7 +843,7 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
                                      const char **error)
 {
     PGconn *pg = apr_dbd_native_handle(conn->driver, conn->handle);
-    int ok = 1, synced = 0, k = 0, sent = 0, ended = 0;
+    int ok = 1, sent = 0;
 
     *error = NULL;
     if (!PQenterPipelineMode(pg)) {
@@ -790,47 +863,10 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
     }
     int sync_queued = PQpipelineSync(pg);
     ok &= sync_queued;
-    /* every statement sent answers one result, then NULL; a failed commit
-     * answers one more (its error, then NULL); the Sync answers
-     * PGRES_PIPELINE_SYNC. A broken connection answers NULL from then on,
-     * and so does one whose Sync could not be queued once the statements'
-     * answers are read */
-    for (PGresult *res; !synced;) {
-        if (!(res = PQgetResult(pg))) {
-            if (PQstatus(pg) != CONNECTION_OK || (!sync_queued && ++ended > sent)) {
-                ok = 0;
-                break;
-            }
-            continue;
-        }
-        ExecStatusType status = PQresultStatus(res);
-        if (status == PGRES_PIPELINE_SYNC) {
-            synced = 1;
-        }
-        else if (status == PGRES_COMMAND_OK) {
-            if (k < n) {
-                created[k] = !strcmp(PQcmdTuples(res), "1");
-            }
-            k++;
-        }
-        else {
-            if (ok && status != PGRES_PIPELINE_ABORTED) {
-                *error = apr_psprintf(pool, "batch insert: %s", PQresultErrorMessage(res));
-            }
-            ok = 0;
-        }
-        PQclear(res);
-    }
+    pg_batch_reading_t reading = { pool, created, n, 0, error };
+    int synced = pg_pipeline_read(pg, sync_queued, sent, pg_batch_result, &reading, &ok);
     int timed_out = pg_unwatch(session);
-    if (synced) {
-        PQexitPipelineMode(pg);
-    }
-    else if (PQstatus(pg) == CONNECTION_OK) {
-        /* no Sync could be queued: the connection cannot leave pipeline mode
-         * nor end what it sent; a new one (PQreset) ends both, and its
-         * statements are prepared again when next missed */
-        PQreset(pg);
-    }
+    pg_pipeline_leave(pg, synced);
     if (timed_out) {
         return tripped(pool, conn->query_timeout, 1, "batch insert", error);
     }
@@ -1124,6 +1160,42 @@ static const char *native_placeholders(apr_pool_t *pool, const char *text, int n
 /* SQLSTATE query_canceled: statement_timeout (or a cancel request) */
 #define PG_QUERY_CANCELED "57014"
 
+typedef struct {
+    apr_pool_t *pool;
+    int results, ncols, canceled;
+    const char **values;
+    row_fn each;
+    void *baton;
+    const char **error;
+} pg_select_reading_t;
+
+/* A bounded select's statement: set_config's row, then the select's rows
+ * (NULL for SQL NULL), or a failure, a cancelled one (SQLSTATE 57014) told
+ * apart. */
+static int pg_select_result(PGresult *res, ExecStatusType status, int first, void *baton)
+{
+    pg_select_reading_t *s = baton;
+    if (status == PGRES_TUPLES_OK) {
+        if (s->results++ == 1) { /* the select's */
+            int rows = PQntuples(res), cols = PQnfields(res) < s->ncols ? PQnfields(res)
+                                                                        : s->ncols;
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    s->values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+                }
+                s->each(s->pool, s->values, s->baton);
+            }
+        }
+        return 1;
+    }
+    if (first && status != PGRES_PIPELINE_ABORTED) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        *s->error = apr_psprintf(s->pool, "select: %s", PQresultErrorMessage(res));
+        s->canceled = state && !strcmp(state, PG_QUERY_CANCELED);
+    }
+    return 0;
+}
+
 /* PostgreSQL with a bound: one pipeline, one round trip. set_config(...,
  * true) sets statement_timeout for the transaction alone, and between two
  * Syncs PostgreSQL runs the statements as one implicit transaction, so the
@@ -1144,7 +1216,7 @@ static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *c
     const char **args = apr_pcalloc(pool, sizeof(char *) * (size_t)(sql->params->nelts + 1));
     const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
     const char *timeout[] = { decimal(pool, apr_time_as_msec(bound)) };
-    int ok = 1, synced = 0, canceled = 0, results = 0, sent = 0, ended = 0;
+    int ok = 1, sent = 0;
 
     if (bound <= 0) {
         return select_apr_dbd(pool, conn, sql, 0, 0, ncols, each, baton, error);
@@ -1167,48 +1239,10 @@ static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *c
     ok = sent == 2;
     int sync_queued = PQpipelineSync(pg);
     ok &= sync_queued;
-    /* each statement answers its result, then NULL; the Sync answers
-     * PGRES_PIPELINE_SYNC (see pg_pipeline) */
-    for (PGresult *res; !synced;) {
-        if (!(res = PQgetResult(pg))) {
-            if (PQstatus(pg) != CONNECTION_OK || (!sync_queued && ++ended > sent)) {
-                ok = 0;
-                break;
-            }
-            continue;
-        }
-        ExecStatusType status = PQresultStatus(res);
-        if (status == PGRES_PIPELINE_SYNC) {
-            synced = 1;
-        }
-        else if (status == PGRES_TUPLES_OK) {
-            if (results++ == 1) { /* the select's */
-                int rows = PQntuples(res), cols = PQnfields(res) < ncols ? PQnfields(res) : ncols;
-                for (int r = 0; r < rows; r++) {
-                    for (int c = 0; c < cols; c++) {
-                        values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
-                    }
-                    each(pool, values, baton);
-                }
-            }
-        }
-        else {
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            if (ok && status != PGRES_PIPELINE_ABORTED) {
-                *error = apr_psprintf(pool, "select: %s", PQresultErrorMessage(res));
-                canceled = state && !strcmp(state, PG_QUERY_CANCELED);
-            }
-            ok = 0;
-        }
-        PQclear(res);
-    }
+    pg_select_reading_t reading = { pool, 0, ncols, 0, values, each, baton, error };
+    int synced = pg_pipeline_read(pg, sync_queued, sent, pg_select_result, &reading, &ok);
     int timed_out = pg_unwatch(session);
-    if (synced) {
-        PQexitPipelineMode(pg);
-    }
-    else if (PQstatus(pg) == CONNECTION_OK) {
-        PQreset(pg);
-    }
+    pg_pipeline_leave(pg, synced);
     if (timed_out) {
         return tripped(pool, bound + PG_SELECT_GRACE, 0, "select", error);
     }
@@ -1216,7 +1250,7 @@ static ra_store_result_e select_pgsql(apr_pool_t *pool, const ra_store_conn_t *c
         if (!*error) {
             *error = apr_psprintf(pool, "select: %s", PQerrorMessage(pg));
         }
-        return canceled ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
+        return reading.canceled ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
     }
     return RA_STORE_DONE;
 }

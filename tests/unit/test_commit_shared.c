@@ -472,33 +472,49 @@ static int refuse_connect(void *baton, ra_store_conn_t *conn, const char **error
     return 0;
 }
 
+/* A member with two rows to create (fill), on a fresh database, and a queue
+ * of slots slots: the tests below submit its first row through an access of
+ * theirs, then its second as usual (the_next_create_commits). */
+static ra_commit_shared_t *one_member(member_t *m, int slots)
+{
+    apr_thread_mutex_t *lock;
+
+    setup_db();
+    ra_commit_shared_t *queue = new_queue(slots, 8);
+    ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, pool),
+                     APR_SUCCESS);
+    fill(m, 1, 2, 0);
+    m->thread_lock = lock;
+    m->conn = member_conn();
+    return queue;
+}
+
+/* The member's second row, submitted with the queue's own access, is
+ * committed, and it is the one row stored. */
+static void the_next_create_commits(member_t *m, ra_commit_shared_t *queue)
+{
+    m->rows = 1;
+    m->items[0] = m->items[1];
+    m->queue = queue;
+    m->pool = pool;
+    submit_all(m);
+    apr_dbd_t *h = open_db();
+    ck_assert_int_eq(check_outcomes(h, m, 1), 1);
+    ck_assert_str_eq(row_count(h), "1");
+    close_db(h);
+}
+
 /* A committer without a connection fails its own row and leaves the queue
  * as it was: the next create commits. */
 START_TEST(committer_without_a_connection_fails_its_row)
 {
     static member_t m;
-    apr_thread_mutex_t *lock;
-
-    setup_db();
-    ra_commit_shared_t *queue = new_queue(2, 8);
-    ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, pool),
-                     APR_SUCCESS);
-    fill(&m, 1, 2, 0);
-    m.thread_lock = lock;
-    m.conn = member_conn();
+    ra_commit_shared_t *queue = one_member(&m, 2);
     ra_commit_shared_access_t refusing = { thread_trylock, thread_unlock, refuse_connect, &m };
     ck_assert_int_eq(ra_commit_shared_submit(queue, &m.items[0], &refusing, pool), 1);
     ck_assert_int_eq(m.items[0].result, RA_STORE_FAILED);
     ck_assert_str_eq(m.items[0].error, "no database connection");
-    m.rows = 1;
-    m.items[0] = m.items[1];
-    m.queue = queue;
-    m.pool = pool;
-    submit_all(&m);
-    apr_dbd_t *h = open_db();
-    ck_assert_int_eq(check_outcomes(h, &m, 1), 1);
-    ck_assert_str_eq(row_count(h), "1");
-    close_db(h);
+    the_next_create_commits(&m, queue);
 }
 END_TEST
 
@@ -515,26 +531,10 @@ static int broken_trylock(void *baton)
 START_TEST(row_is_taken_back_when_the_lock_fails)
 {
     static member_t m;
-    apr_thread_mutex_t *lock;
-
-    setup_db();
-    ra_commit_shared_t *queue = new_queue(1, 8);
-    ck_assert_int_eq(apr_thread_mutex_create(&lock, APR_THREAD_MUTEX_DEFAULT, pool),
-                     APR_SUCCESS);
-    fill(&m, 1, 2, 0);
-    m.thread_lock = lock;
-    m.conn = member_conn();
+    ra_commit_shared_t *queue = one_member(&m, 1);
     ra_commit_shared_access_t broken = { broken_trylock, thread_unlock, member_connect, &m };
     ck_assert_int_eq(ra_commit_shared_submit(queue, &m.items[0], &broken, pool), 0);
-    m.rows = 1;
-    m.items[0] = m.items[1];
-    m.queue = queue;
-    m.pool = pool;
-    submit_all(&m);
-    apr_dbd_t *h = open_db();
-    ck_assert_int_eq(check_outcomes(h, &m, 1), 1);
-    ck_assert_str_eq(row_count(h), "1");
-    close_db(h);
+    the_next_create_commits(&m, queue);
 }
 END_TEST
 

@@ -585,6 +585,18 @@ static const row_t filter_rows[] = {
     { "a5", "", NULL, "notOnboarded", "2018-06-01T00:00:00Z" },
 };
 
+/* A database whose tenant T1 holds filter_rows, and a connection to it
+ * (every statement prepared). */
+static apr_dbd_t *with_filter_rows(ra_store_conn_t *conn)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    *conn = make_conn(h, 1);
+    insert_rows(conn, T1, filter_rows, COUNT_OF(filter_rows));
+    return h;
+}
+
+
 /* What OData says each filter selects, on SQLite: null is unequal to any
  * value and not ordered, strings compare by code point, functions count
  * characters, DateTimeOffsets compare by instant. */
@@ -634,10 +646,8 @@ START_TEST(filters_on_rows)
         { "a1", "Contoso", "https://contoso.example/", "onboarded", UNSET },
         { "b1", "Contoso", NULL, "onboarded", "2017-01-01T07:58:36Z" },
     };
-    setup_db();
-    apr_dbd_t *h = open_db();
-    ra_store_conn_t conn = make_conn(h, 1);
-    insert_rows(&conn, T1, filter_rows, COUNT_OF(filter_rows));
+    ra_store_conn_t conn;
+    apr_dbd_t *h = with_filter_rows(&conn);
     insert_rows(&conn, T2, other_tenant, COUNT_OF(other_tenant));
 
     for (size_t i = 0; i < COUNT_OF(cases); i++) {
@@ -713,10 +723,8 @@ START_TEST(list_and_count_per_tenant)
     static const row_t others[] = { { "z9", "Z", NULL, "onboarded", UNSET } };
     apr_int64_t count = -1;
     const char *error;
-    setup_db();
-    apr_dbd_t *h = open_db();
-    ra_store_conn_t conn = make_conn(h, 1);
-    insert_rows(&conn, T1, filter_rows, COUNT_OF(filter_rows));
+    ra_store_conn_t conn;
+    apr_dbd_t *h = with_filter_rows(&conn);
     insert_rows(&conn, T2, others, COUNT_OF(others));
 
     ck_assert_str_eq(list_ids(&conn, T1, NULL, 100, 0), "a1,a2,a3,a4,a5");
@@ -771,10 +779,8 @@ START_TEST(reads_keep_their_statements)
     };
     apr_int64_t count = -1;
     const char *error;
-    setup_db();
-    apr_dbd_t *h = open_db();
-    ra_store_conn_t conn = make_conn(h, 1);
-    insert_rows(&conn, T1, filter_rows, COUNT_OF(filter_rows));
+    ra_store_conn_t conn;
+    apr_dbd_t *h = with_filter_rows(&conn);
     int base = statements_on(h);
 
     for (int i = 0; i < 3; i++) {
