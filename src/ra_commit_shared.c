@@ -331,8 +331,8 @@ static int claim_batch(segment_t *seg, slot_t *mine, slot_t **batch, int room, i
 }
 
 /* The lock holder's part: one batch holding its own row, committed on its
- * connection (conn, taken before the lock; NULL when it could not be had:
- * error); every row's outcome into its slot. */
+ * connection (conn, asked for while the lock was given back; NULL when it
+ * could not be had: error); every row's outcome into its slot. */
 static void commit_batch(ra_commit_shared_t *q, slot_t *mine, const ra_store_conn_t *conn,
                          const char *error, apr_pool_t *pool)
 {
