@@ -806,7 +806,9 @@ static void pg_pipeline_leave(PGconn *pg, int synced)
 
 typedef struct {
     apr_pool_t *pool;
-    int *created, n, k;
+    int *created;
+    const int *order; /* the rows in the order sent */
+    int n, k;
     const char **error;
 } pg_batch_reading_t;
 
@@ -816,7 +818,7 @@ static int pg_batch_result(PGresult *res, ExecStatusType status, int first, void
     pg_batch_reading_t *b = baton;
     if (status == PGRES_COMMAND_OK) {
         if (b->k < b->n) {
-            b->created[b->k] = !strcmp(PQcmdTuples(res), "1");
+            b->created[b->order[b->k]] = !strcmp(PQcmdTuples(res), "1");
         }
         b->k++;
         return 1;
@@ -825,6 +827,31 @@ static int pg_batch_result(PGresult *res, ExecStatusType status, int first, void
         *b->error = apr_psprintf(b->pool, "batch insert: %s", PQresultErrorMessage(res));
     }
     return 0;
+}
+
+static int by_key(const void *a, const void *b, void *rows_arg)
+{
+    const ra_store_row_t *const *rows = rows_arg;
+    const ra_store_row_t *x = rows[*(const int *)a], *y = rows[*(const int *)b];
+    int by_tenant = strcmp(x->tenant, y->tenant);
+    return by_tenant ? by_tenant
+                     : strcmp(x->partner->values[RA_PROP_ID], y->partner->values[RA_PROP_ID]);
+}
+
+/* The rows' indexes ordered by (tenant, id). Batches commit side by side
+ * (each child's, ra_commit.h's leaders), and an insert waits for another
+ * transaction's uncommitted row of the same key: two batches holding the
+ * same two new ids in opposite orders would wait for each other until
+ * PostgreSQL's deadlock_timeout broke one. In one order, the later one
+ * only waits. */
+static int *in_key_order(apr_pool_t *pool, const ra_store_row_t *const *rows, int n)
+{
+    int *order = apr_palloc(pool, sizeof(*order) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    qsort_r(order, (size_t)n, sizeof(*order), by_key, (void *)rows);
+    return order;
 }
 
 /* The batch as one pipeline: each row's prepared insert, each event's, one
@@ -850,20 +877,21 @@ static ra_store_result_e pg_pipeline(apr_pool_t *pool, const ra_store_conn_t *co
         *error = apr_psprintf(pool, "batch insert: %s", PQerrorMessage(pg));
         return RA_STORE_FAILED;
     }
+    int *order = in_key_order(pool, rows, n);
     pg_session_t *session = pg_watch(conn, conn->query_timeout);
     for (int i = 0; ok && i < n; i++) {
-        ok = pg_send_row(pool, pg, rows[i]);
+        ok = pg_send_row(pool, pg, rows[order[i]]);
         sent += ok;
     }
     for (int i = 0; ok && i < n; i++) {
-        if (rows[i]->event) {
-            ok = pg_send_event(pool, pg, rows[i]);
+        if (rows[order[i]]->event) {
+            ok = pg_send_event(pool, pg, rows[order[i]]);
             sent += ok;
         }
     }
     int sync_queued = PQpipelineSync(pg);
     ok &= sync_queued;
-    pg_batch_reading_t reading = { pool, created, n, 0, error };
+    pg_batch_reading_t reading = { pool, created, order, n, 0, error };
     int synced = pg_pipeline_read(pg, sync_queued, sent, pg_batch_result, &reading, &ok);
     int timed_out = pg_unwatch(session);
     pg_pipeline_leave(pg, synced);

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 import uuid
@@ -116,6 +117,90 @@ def test_concurrent_creates_with_duplicate_ids(committing):
     else:
         assert set(batch_sizes(svc)) == {1}
 
+
+
+
+# Each insert of the crossing test's ids takes a moment, as on a busy
+# server: the two batches holding them overlap for certain.
+PG_SLOW_INSERT = """CREATE OR REPLACE FUNCTION slow_insert() RETURNS trigger AS $$
+    BEGIN IF NEW.id LIKE 'cross-%' THEN PERFORM pg_sleep(0.02); END IF;
+    RETURN NEW; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER slow_insert BEFORE INSERT ON remote_assistance_partners
+    FOR EACH ROW EXECUTE FUNCTION slow_insert()"""
+# One child, whose two batches committing at once (RA_PGSQL_COMMIT_LEADERS)
+# are both held whatever way connections would split between children
+ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadsPerChild 64\nThreadLimit 64\n"
+             "MaxRequestWorkers 64\nMinSpareThreads 16\nMaxSpareThreads 64")
+LEADERS = 2
+
+
+def waiting_on_the_table_lock(pg):
+    """Inserts of the partners' table waiting for a lock (prepared: the query
+    is the PREPARE's text)."""
+    return int(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query LIKE '%INSERT INTO remote_assistance_partners%' "
+                       "AND pid <> pg_backend_pid()"))
+
+
+def test_pgsql_batches_with_crossing_duplicates_never_deadlock(private_service, pg):
+    """Two batches committing side by side hold the same two new ids in
+    opposite orders, x then y and y then x: each inserts in key order, so
+    the second waits for the first and finds both taken. In arrival order
+    each would wait for the other until PostgreSQL's deadlock_timeout broke
+    one (the batch then retried a row at a time: right, but a second late).
+    The child's two leaders are first held on a table lock by creates of
+    other ids, while the four creates queue in that order behind them, in
+    batches of two."""
+    # the held creates wait longer than the default bound of a round trip
+    svc = private_service("crossing", pg=pg, mpm="event", mpm_config=ONE_CHILD,
+                          extra_config="RemoteAssistCommitBatch 2\n"
+                                       "RemoteAssistQueryTimeout 30000")
+    tenant = str(uuid.uuid4())
+
+    def create(pid):
+        return Caller(svc, tenant=tenant).request("POST", body={"id": pid}).status_code
+
+    with open(pg.log, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        logged = f.tell()
+    run_sql(svc, "pgsql", PG_SLOW_INSERT)
+    locker = subprocess.Popen(["psql", "-X", "-h", "127.0.0.1", "-p", str(pg.port), "-U",
+                               "postgres", "-d", pg.database, "-c",
+                               "BEGIN; LOCK TABLE remote_assistance_partners IN EXCLUSIVE MODE;"
+                               " SELECT pg_sleep(60)"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    x, y = (f"cross-{uuid.uuid4().hex[:8]}-{side}" for side in "xy")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(LEADERS + 4) as pool:
+            deadline = time.time() + 30
+            while not int(pg.psql("SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' "
+                                  "AND relation = 'remote_assistance_partners'::regclass")):
+                assert time.time() < deadline and locker.poll() is None, "no table lock"
+                time.sleep(0.02)
+            holders = [pool.submit(create, f"hold-{i}") for i in range(LEADERS)]
+            while waiting_on_the_table_lock(pg) < LEADERS:
+                assert time.time() < deadline, "the leaders were not held"
+                time.sleep(0.02)
+            crossing = []
+            for pid in (x, y, y, x):
+                crossing.append((pid, pool.submit(create, pid)))
+                time.sleep(0.05)  # queued in this order
+            time.sleep(0.3)
+            pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE '%LOCK TABLE remote_assistance_partners%' "
+                    "AND pid <> pg_backend_pid()")
+            assert [h.result() for h in holders] == [201] * LEADERS
+            results = [(pid, f.result()) for pid, f in crossing]
+    finally:
+        locker.kill()
+        locker.wait()
+        run_sql(svc, "pgsql", "DROP TRIGGER slow_insert ON remote_assistance_partners")
+    for pid in (x, y):
+        assert sorted(status for p, status in results if p == pid) == [201, 409], results
+    assert stored_ids(svc, tenant) == collections.Counter([x, y, "hold-0", "hold-1"])
+    with open(pg.log, "rb") as f:
+        f.seek(logged)
+        assert b"deadlock detected" not in f.read()
 
 
 # Values that a statement built from text, or an array literal, would have to
