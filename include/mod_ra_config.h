@@ -42,8 +42,6 @@ typedef struct ra_throttle_limits ra_throttle_limits_t;
  * child (25) and then some, small enough that a batch on PostgreSQL (one
  * round trip a row) stays a few milliseconds. */
 #define RA_DEFAULT_COMMIT_BATCH 64
-/* PostgreSQL batches of one child committing at once (ra_commit.h) */
-#define RA_PGSQL_COMMIT_LEADERS 2
 #define RA_MAX_COMMIT_BATCH 1000
 /* Creates that may wait at once in a SQLite database's shared commit
  * queue (RemoteAssistCommitQueue): by default one per worker thread of the

@@ -30,7 +30,6 @@ typedef struct ra_commit_item {
                                    * (ra_commit_shared.h) */
     struct ra_commit_item *next;  /* the queue's */
     struct apr_thread_cond_t *wake; /* the queue's: this item's thread waits on it */
-    int taken;                    /* the queue's: in a batch */
     int done;                     /* the queue's */
 } ra_commit_item_t;
 
@@ -43,12 +42,8 @@ typedef struct {
     void *baton;
 } ra_commit_access_t;
 
-/* A queue whose batches hold at most max_batch rows (>= 1), with at most
- * max_leaders (>= 1) of them committing at once, each on its leader's
- * connection: on PostgreSQL a second batch fills and commits while the
- * first waits for its WAL flush (the server flushes both at once); on
- * SQLite, whose writers take turns, 1. */
-apr_status_t ra_commit_queue_create(apr_pool_t *pool, int max_batch, int max_leaders,
+/* A queue whose batches hold at most max_batch rows (>= 1). */
+apr_status_t ra_commit_queue_create(apr_pool_t *pool, int max_batch,
                                     ra_commit_queue_t **queue);
 
 /* Queues item and returns once its row is committed (RA_STORE_DONE), found

@@ -887,9 +887,7 @@ void ra_startup_child_init(apr_pool_t *p, server_rec *main_server)
         if (!scfg->serves || batch == 1) {
             continue;
         }
-        int leaders = scfg->dbd_driver && ra_dbd_dialect(scfg->dbd_driver) == RA_DIALECT_PGSQL
-                      ? RA_PGSQL_COMMIT_LEADERS : 1;
-        apr_status_t rv = ra_commit_queue_create(p, batch, leaders, &scfg->commit_queue);
+        apr_status_t rv = ra_commit_queue_create(p, batch, &scfg->commit_queue);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, RALOGNO(00026)
                          "cannot create the group-commit queue; each create commits "

@@ -10,20 +10,18 @@
 struct ra_commit_queue {
     apr_thread_mutex_t *mutex;
     ra_commit_item_t *head, *tail;  /* waiting, not yet in a batch */
-    int leading;                    /* batches being committed */
-    int max_leaders;                /* at most this many at once */
+    int leading;                    /* a batch is being committed */
     int max_batch;
     apr_uint64_t batches, rows;
 };
 
-apr_status_t ra_commit_queue_create(apr_pool_t *pool, int max_batch, int max_leaders,
+apr_status_t ra_commit_queue_create(apr_pool_t *pool, int max_batch,
                                     ra_commit_queue_t **queue)
 {
     ra_commit_queue_t *q = apr_pcalloc(pool, sizeof(*q));
     apr_status_t rv = apr_thread_mutex_create(&q->mutex, APR_THREAD_MUTEX_DEFAULT, pool);
 
     q->max_batch = max_batch > 0 ? max_batch : 1;
-    q->max_leaders = max_leaders > 0 ? max_leaders : 1;
     *queue = rv == APR_SUCCESS ? q : NULL;
     return rv;
 }
@@ -33,10 +31,8 @@ static ra_commit_item_t *take_batch(ra_commit_queue_t *q, int *n)
 {
     ra_commit_item_t *first = q->head, *last = first;
 
-    first->taken = 1;
     for (*n = 1; *n < q->max_batch && last->next; (*n)++) {
         last = last->next;
-        last->taken = 1;
     }
     q->head = last->next;
     if (!q->head) {
@@ -89,7 +85,7 @@ void ra_commit_submit(ra_commit_queue_t *q, ra_commit_item_t *item,
                       const ra_commit_access_t *access, apr_pool_t *pool)
 {
     item->next = NULL;
-    item->done = item->taken = 0;
+    item->done = 0;
     if (apr_thread_cond_create(&item->wake, pool) != APR_SUCCESS) {
         item->result = RA_STORE_FAILED;
         apr_cpystrn(item->error, "cannot wait for a group commit", sizeof(item->error));
@@ -105,20 +101,15 @@ void ra_commit_submit(ra_commit_queue_t *q, ra_commit_item_t *item,
     }
     q->tail = item;
     while (!item->done) {
-        if (item->taken || q->leading == q->max_leaders) {
-            /* its row is in a batch being committed, or there is no
-             * room for another batch */
+        if (q->leading) {
             apr_thread_cond_wait(item->wake, q->mutex);
             continue;
         }
-        /* room for another batch: this thread leads the next one, which
+        /* no batch is committing: this thread leads the next one, which
          * holds its own item unless more than a batch was waiting */
         int n;
         ra_commit_item_t *batch = take_batch(q, &n);
-        q->leading++;
-        if (q->head && q->leading < q->max_leaders) {
-            apr_thread_cond_signal(q->head->wake); /* room for one more */
-        }
+        q->leading = 1;
         apr_thread_mutex_unlock(q->mutex);
         commit_batch(batch, n, access, pool);
         apr_thread_mutex_lock(q->mutex);
@@ -131,7 +122,7 @@ void ra_commit_submit(ra_commit_queue_t *q, ra_commit_item_t *item,
         }
         q->batches++;
         q->rows += (apr_uint64_t)n;
-        q->leading--;
+        q->leading = 0;
         if (q->head) {
             apr_thread_cond_signal(q->head->wake); /* the next leader */
         }

@@ -839,7 +839,7 @@ static int by_key(const void *a, const void *b, void *rows_arg)
 }
 
 /* The rows' indexes ordered by (tenant, id). Batches commit side by side
- * (each child's, ra_commit.h's leaders), and an insert waits for another
+ * (each child's, each node's), and an insert waits for another
  * transaction's uncommitted row of the same key: two batches holding the
  * same two new ids in opposite orders would wait for each other until
  * PostgreSQL's deadlock_timeout broke one. In one order, the later one

@@ -127,11 +127,10 @@ PG_SLOW_INSERT = """CREATE OR REPLACE FUNCTION slow_insert() RETURNS trigger AS 
     RETURN NEW; END $$ LANGUAGE plpgsql;
     CREATE TRIGGER slow_insert BEFORE INSERT ON remote_assistance_partners
     FOR EACH ROW EXECUTE FUNCTION slow_insert()"""
-# One child, whose two batches committing at once (RA_PGSQL_COMMIT_LEADERS)
-# are both held whatever way connections would split between children
-ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadsPerChild 64\nThreadLimit 64\n"
-             "MaxRequestWorkers 64\nMinSpareThreads 16\nMaxSpareThreads 64")
-LEADERS = 2
+# One child per node: each node's one batch committing at a time is held,
+# and a create reaches the node it is sent to
+ONE_CHILD = ("StartServers 1\nServerLimit 1\nThreadsPerChild 16\nThreadLimit 16\n"
+             "MaxRequestWorkers 16\nMinSpareThreads 4\nMaxSpareThreads 16")
 
 
 def waiting_on_the_table_lock(pg):
@@ -143,27 +142,26 @@ def waiting_on_the_table_lock(pg):
 
 
 def test_pgsql_batches_with_crossing_duplicates_never_deadlock(private_service, pg):
-    """Two batches committing side by side hold the same two new ids in
-    opposite orders, x then y and y then x: each inserts in key order, so
-    the second waits for the first and finds both taken. In arrival order
-    each would wait for the other until PostgreSQL's deadlock_timeout broke
-    one (the batch then retried a row at a time: right, but a second late).
-    The child's two leaders are first held on a table lock by creates of
-    other ids, while the four creates queue in that order behind them, in
-    batches of two."""
+    """Two nodes on one database commit a batch each at the same moment,
+    holding the same two new ids in opposite orders (x then y, y then x).
+    Each batch inserts in key order, so the second waits for the first and
+    finds both taken. In arrival order each would wait for the other until
+    PostgreSQL's deadlock_timeout broke one (the batch then retried a row at
+    a time: right, but a second late). Each node's leader is first held on
+    a table lock by a create of another id, while the two creates queue
+    behind it in their order."""
     # the held creates wait longer than the default bound of a round trip
-    svc = private_service("crossing", pg=pg, mpm="event", mpm_config=ONE_CHILD,
-                          extra_config="RemoteAssistCommitBatch 2\n"
-                                       "RemoteAssistQueryTimeout 30000")
+    nodes = [private_service(f"crossing-{n}", pg=pg, mpm="event", mpm_config=ONE_CHILD,
+                             extra_config="RemoteAssistQueryTimeout 30000") for n in "ab"]
     tenant = str(uuid.uuid4())
 
-    def create(pid):
-        return Caller(svc, tenant=tenant).request("POST", body={"id": pid}).status_code
+    def create(node, pid):
+        return Caller(node, tenant=tenant).request("POST", body={"id": pid}).status_code
 
     with open(pg.log, "rb") as f:
         f.seek(0, os.SEEK_END)
         logged = f.tell()
-    run_sql(svc, "pgsql", PG_SLOW_INSERT)
+    run_sql(nodes[0], "pgsql", PG_SLOW_INSERT)
     locker = subprocess.Popen(["psql", "-X", "-h", "127.0.0.1", "-p", str(pg.port), "-U",
                                "postgres", "-d", pg.database, "-c",
                                "BEGIN; LOCK TABLE remote_assistance_partners IN EXCLUSIVE MODE;"
@@ -171,33 +169,34 @@ def test_pgsql_batches_with_crossing_duplicates_never_deadlock(private_service, 
                               stderr=subprocess.DEVNULL)
     x, y = (f"cross-{uuid.uuid4().hex[:8]}-{side}" for side in "xy")
     try:
-        with concurrent.futures.ThreadPoolExecutor(LEADERS + 4) as pool:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
             deadline = time.time() + 30
             while not int(pg.psql("SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' "
                                   "AND relation = 'remote_assistance_partners'::regclass")):
                 assert time.time() < deadline and locker.poll() is None, "no table lock"
                 time.sleep(0.02)
-            holders = [pool.submit(create, f"hold-{i}") for i in range(LEADERS)]
-            while waiting_on_the_table_lock(pg) < LEADERS:
+            holders = [pool.submit(create, node, f"hold-{n}") for n, node in enumerate(nodes)]
+            while waiting_on_the_table_lock(pg) < len(nodes):
                 assert time.time() < deadline, "the leaders were not held"
                 time.sleep(0.02)
             crossing = []
-            for pid in (x, y, y, x):
-                crossing.append((pid, pool.submit(create, pid)))
+            for node, pid in ((nodes[0], x), (nodes[1], y), (nodes[0], y), (nodes[1], x)):
+                crossing.append((pid, pool.submit(create, node, pid)))
                 time.sleep(0.05)  # queued in this order
             time.sleep(0.3)
             pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE query LIKE '%LOCK TABLE remote_assistance_partners%' "
                     "AND pid <> pg_backend_pid()")
-            assert [h.result() for h in holders] == [201] * LEADERS
+            assert [h.result() for h in holders] == [201] * len(nodes)
             results = [(pid, f.result()) for pid, f in crossing]
     finally:
         locker.kill()
         locker.wait()
-        run_sql(svc, "pgsql", "DROP TRIGGER slow_insert ON remote_assistance_partners")
+        run_sql(nodes[0], "pgsql", "DROP TRIGGER slow_insert ON remote_assistance_partners")
     for pid in (x, y):
         assert sorted(status for p, status in results if p == pid) == [201, 409], results
-    assert stored_ids(svc, tenant) == collections.Counter([x, y, "hold-0", "hold-1"])
+    assert stored_ids(nodes[0], tenant) == collections.Counter([x, y, "hold-0", "hold-1"])
+    assert sorted(batch_sizes(nodes[0]) + batch_sizes(nodes[1]))[-1] == 2, "no batch of two"
     with open(pg.log, "rb") as f:
         f.seek(logged)
         assert b"deadlock detected" not in f.read()

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <apr_atomic.h>
 #include <apr_dbd.h>
 #include <apr_escape.h>
 #include <apr_hash.h>
@@ -1049,8 +1048,7 @@ START_TEST(commit_queue_shares_transactions_between_threads)
     int done = 0;
 
     setup_db();
-    /* _i: one leader at a time (SQLite's), or two (PostgreSQL's) */
-    ck_assert_int_eq(ra_commit_queue_create(pool, 64, 1 + _i, &queue), APR_SUCCESS);
+    ck_assert_int_eq(ra_commit_queue_create(pool, 64, &queue), APR_SUCCESS);
     /* every fifth id is the same in all workers: one creates it, the
      * others find it taken */
     for (int w = 0; w < WORKERS; w++) {
@@ -1117,7 +1115,7 @@ START_TEST(commit_queue_without_a_connection_fails_the_batch)
     ra_commit_access_t access = { refuse_acquire, worker_release, NULL };
 
     setup_db();
-    ck_assert_int_eq(ra_commit_queue_create(pool, 8, 1, &queue), APR_SUCCESS);
+    ck_assert_int_eq(ra_commit_queue_create(pool, 8, &queue), APR_SUCCESS);
     memset(&item, 0, sizeof(item));
     item.row = *row_of(pool, T1, "nowhere", "x");
     ra_commit_submit(queue, &item, &access, pool);
@@ -1129,101 +1127,6 @@ START_TEST(commit_queue_without_a_connection_fails_the_batch)
 }
 END_TEST
 
-/* Two creates of one child, the first's leader held inside its acquire
- * (as on a connection waiting for its WAL flush) until the second's leader
- * has its connection, or for a bound: with room for two leaders the second
- * batch starts meanwhile, with room for one it waits for the first. */
-typedef struct {
-    ra_commit_queue_t *queue;
-    ra_store_conn_t conn;
-    apr_pool_t *pool;
-    ra_commit_item_t item;
-    struct overlap *overlap;
-} leader_t;
-
-struct overlap {
-    apr_uint32_t first_in, second_in;
-    int second_during_first; /* the second leader had its connection while
-                              * the first one held its own */
-};
-
-static int overlap_acquire(void *baton, ra_store_conn_t *conn, const char **error)
-{
-    leader_t *l = baton;
-    (void)error;
-    *conn = l->conn;
-    if (apr_atomic_cas32(&l->overlap->first_in, 1, 0) == 0) {
-        /* the first leader: held until the second arrives, at most 1 s */
-        for (int waited = 0; waited < 1000 && !apr_atomic_read32(&l->overlap->second_in);
-             waited++) {
-            apr_sleep(apr_time_from_msec(1));
-        }
-        l->overlap->second_during_first = apr_atomic_read32(&l->overlap->second_in);
-    }
-    else {
-        apr_atomic_set32(&l->overlap->second_in, 1);
-    }
-    return 1;
-}
-
-static void *APR_THREAD_FUNC lead(apr_thread_t *thread, void *data)
-{
-    leader_t *l = data;
-    ra_commit_access_t access = { overlap_acquire, worker_release, l };
-    (void)thread;
-    ra_commit_submit(l->queue, &l->item, &access, l->pool);
-    return NULL;
-}
-
-START_TEST(commit_queue_runs_as_many_batches_at_once_as_it_has_leaders)
-{
-    static const struct {
-        int leaders, overlapped;
-    } cases[] = { { 1, 0 }, { 2, 1 } };
-
-    setup_db();
-    for (size_t c = 0; c < COUNT_OF(cases); c++) {
-        struct overlap overlap = { 0, 0, 0 };
-        leader_t leaders[2];
-        apr_thread_t *threads[2];
-        ra_commit_queue_t *queue;
-        apr_uint64_t batches, rows;
-
-        ck_assert_int_eq(ra_commit_queue_create(pool, 64, cases[c].leaders, &queue),
-                         APR_SUCCESS);
-        for (int i = 0; i < 2; i++) {
-            leaders[i].queue = queue;
-            leaders[i].conn = make_conn(open_db(), 1);
-            leaders[i].overlap = &overlap;
-            ck_assert_int_eq(apr_pool_create(&leaders[i].pool, pool), APR_SUCCESS);
-            memset(&leaders[i].item, 0, sizeof(leaders[i].item));
-            leaders[i].item.row = *row_of(pool, T1, apr_psprintf(pool, "lead-%d-%d", (int)c, i),
-                                          "x");
-            ck_assert_int_eq(apr_thread_create(&threads[i], NULL, lead, &leaders[i], pool),
-                             APR_SUCCESS);
-            if (i == 0) { /* the second create comes once the first leads */
-                while (!apr_atomic_read32(&overlap.first_in)) {
-                    apr_sleep(apr_time_from_msec(1));
-                }
-            }
-        }
-        for (int i = 0; i < 2; i++) {
-            apr_status_t rv;
-            apr_thread_join(&rv, threads[i]);
-            ck_assert_msg(leaders[i].item.result == RA_STORE_DONE, "case %zu, create %d: %d %s", c, i, leaders[i].item.result, leaders[i].item.error);
-            ck_assert_int_eq(leaders[i].item.batch_size, 1);
-        }
-        ck_assert_int_eq(overlap.second_during_first, cases[c].overlapped);
-        ra_commit_stats(queue, &batches, &rows);
-        ck_assert_uint_eq(batches, 2);
-        ck_assert_uint_eq(rows, 2);
-    }
-    apr_dbd_t *h = open_db();
-    ck_assert_str_eq(row_count(h), "4");
-    close_db(h);
-}
-END_TEST
-
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1231,9 +1134,8 @@ Suite *store_suite(void)
     tcase_add_test(commit, insert_batch_commits_each_rows_outcome);
     tcase_add_test(commit, insert_batch_failure_retries_rows_one_by_one);
     tcase_add_test(commit, insert_batch_waits_once_for_a_locked_database);
-    tcase_add_loop_test(commit, commit_queue_shares_transactions_between_threads, 0, 2);
+    tcase_add_test(commit, commit_queue_shares_transactions_between_threads);
     tcase_add_test(commit, commit_queue_without_a_connection_fails_the_batch);
-    tcase_add_test(commit, commit_queue_runs_as_many_batches_at_once_as_it_has_leaders);
     TCase *tc = db_tcase(s, "setup");
     tcase_add_test(tc, statement_labels);
     tcase_add_test(tc, connection_setup_pragmas);
