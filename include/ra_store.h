@@ -39,6 +39,7 @@ typedef enum {
     RA_STMT_DELETE,
     RA_STMT_DELETE_IF,  /* only while the ETag is the given one */
     RA_STMT_TOUCH,      /* rewrites a row unchanged: a commit that waits for replication */
+    RA_STMT_EVENT,      /* one audit event, in its write's transaction */
     RA_STMT_INSERT_EVENT, /* PostgreSQL only: a row's audit event, if the row is the one
                            * with its ETag (a pipelined batch, ra_store_insert_batch) */
     RA_STMT_KINDS
@@ -125,8 +126,9 @@ typedef struct {
     const ra_audit_event_t *event;  /* its audit event; NULL: not audited */
 } ra_store_row_t;
 
-/* Inserts n rows in one transaction, one round trip, one commit. SQLite: one
- * statement (a multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING etag).
+/* Inserts n rows in one transaction, one round trip, one commit. SQLite:
+ * each row's prepared insert in turn (ON CONFLICT DO NOTHING: a row it
+ * skips had its id taken) and, for a row it created, its event's.
  * PostgreSQL: the prepared insert of each row, then the prepared insert of
  * each event, sent as one libpq pipeline that one Sync commits (an
  * implicit transaction: atomic). results[i]
@@ -141,7 +143,7 @@ typedef struct {
  * is committed, nor failed or taken when its own insert committed. On SQLite
  * one row is the prepared insert. Rows with an event: the batch, and each
  * row after a failed batch, is one transaction with the events of the rows
- * it created (on SQLite one more multi-row INSERT in it, not another commit).
+ * it created (a row more in it, not another commit).
  * On PostgreSQL a batch whose commit is not known to be replicated
  * (RA_STORE_UNREPLICATED) makes every row of it so, and a row found taken
  * is settled as ra_store_insert's is (a write that waits for replication,

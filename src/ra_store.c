@@ -60,6 +60,10 @@ static const struct {
      * one with this create's ETag (random per create), which only this
      * transaction's insert can have made; ON CONFLICT: a retry of a batch
      * that committed writes no second copy */
+    /* one audit event, inside its write's transaction */
+    [RA_STMT_EVENT] = { .label = "remoteassist_event", .sql =
+        "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
+        "VALUES (%s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s)" },
     [RA_STMT_INSERT_EVENT] = { .label = "remoteassist_insert_event", .sql =
         "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
         "SELECT %s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s "
@@ -467,51 +471,23 @@ static void count_returned(apr_pool_t *pool, const char *const *values, void *ba
     ++*(int *)baton;
 }
 
-/* Inserts n events with one statement, inside the caller's transaction. */
-static int insert_events(apr_pool_t *pool, const ra_store_conn_t *conn,
-                         const ra_audit_event_t *const *events, int n, const char **error)
+/* Inserts event with the prepared statement, inside the caller's
+ * transaction. */
+static int insert_event(apr_pool_t *pool, const ra_store_conn_t *conn,
+                        const ra_audit_event_t *e, const char **error)
 {
-    ra_sql_t sql = { "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") VALUES ",
-                     apr_array_make(pool, 17 * n, sizeof(ra_sql_param_t)), 0, 0 };
-    int inserted = 0;
+    apr_int64_t application = e->actor.application;
+    const void *args[] = { e->tenant, e->id, e->date_time, &e->ticks, RA_AUDIT_CATEGORY,
+                           e->activity, e->operation_type, e->correlation_id, &application,
+                           e->actor.user_id, e->actor.upn, e->actor.app_id,
+                           e->actor.ip_address, e->actor.permissions, e->resource_id,
+                           e->resource_name, e->modified };
+    int nrows = 0;
 
-    for (int i = 0; i < n; i++) {
-        const ra_audit_event_t *e = events[i];
-        apr_int64_t application = e->actor.application;
-        const char *texts[] = { e->activity, e->operation_type, e->correlation_id };
-        const char *actor[] = { e->actor.user_id, e->actor.upn, e->actor.app_id,
-                                e->actor.ip_address, e->actor.permissions, e->resource_id,
-                                e->resource_name, e->modified };
-        ra_sql_append(&sql, i ? ", (" : "(");
-        ra_sql_append_param(&sql, e->tenant, NULL);
-        ra_sql_append(&sql, ", ");
-        ra_sql_append_param(&sql, e->id, NULL);
-        ra_sql_append(&sql, ", ");
-        ra_sql_append_param(&sql, e->date_time, NULL);
-        ra_sql_append(&sql, ", ");
-        ra_sql_append_param(&sql, NULL, &e->ticks);
-        ra_sql_append(&sql, ", ");
-        ra_sql_append_param(&sql, RA_AUDIT_CATEGORY, NULL);
-        for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
-            ra_sql_append(&sql, ", ");
-            ra_sql_append_param(&sql, texts[t], NULL);
-        }
-        ra_sql_append(&sql, ", ");
-        ra_sql_append_param(&sql, NULL, &application);
-        for (size_t t = 0; t < sizeof(actor) / sizeof(actor[0]); t++) {
-            ra_sql_append(&sql, ", ");
-            ra_sql_append_param(&sql, actor[t], NULL);
-        }
-        ra_sql_append(&sql, ")");
-    }
-    /* RETURNING makes it a statement with rows on both drivers' select path,
-     * and the count proves every event went in */
-    ra_sql_append(&sql, " RETURNING id");
-    if (select_generated(pool, conn, &sql, 1, count_returned, &inserted, error)
-        != RA_STORE_DONE) {
+    if (execute_once(pool, conn, RA_STMT_EVENT, args, &nrows, error) != RA_STORE_DONE) {
         return 0;
     }
-    if (inserted != n) {
+    if (nrows != 1) {
         *error = "an audit event was not written";
         return 0;
     }
@@ -540,7 +516,7 @@ static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *
              * bound tripped in here is a failure, not an unconfirmed write */
             int written = execute_once(pool, conn, which, args, &nrows, error)
                               == RA_STORE_DONE
-                          && (nrows == 0 || insert_events(pool, conn, &event, 1, error));
+                          && (nrows == 0 || insert_event(pool, conn, event, error));
             if (written && nrows == 0) {
                 finish(pool, conn, 0, error);
                 return RA_STORE_MISSING;
@@ -560,33 +536,46 @@ static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *
     }
 }
 
+#define INSERT_ARGS 11
+
+/* The prepared insert's arguments for row (ticks: room for its two sort
+ * ticks); 0 when a date-time of it is not an Edm.DateTimeOffset. */
+static int insert_args(const ra_store_row_t *row, apr_int64_t ticks[2],
+                       const void *args[INSERT_ARGS], const char **error)
+{
+    const ra_partner_t *partner = row->partner;
+    if (!partner_ticks(partner, &ticks[0], &ticks[1])) {
+        *error = "a date-time is not an Edm.DateTimeOffset";
+        return 0;
+    }
+    const void *values[INSERT_ARGS] = {
+        row->tenant, partner->values[RA_PROP_ID], partner->values[RA_PROP_DISPLAY_NAME],
+        partner->values[RA_PROP_ONBOARDING_URL], partner->values[RA_PROP_ONBOARDING_STATUS],
+        partner->values[RA_PROP_LAST_CONNECTION], &ticks[0], partner->values[RA_PROP_EXPIRY],
+        &ticks[1], partner->etag, ra_version_name(row->version) };
+    memcpy(args, values, sizeof(values));
+    return 1;
+}
+
 /* One row, with its event if it has one: RA_STORE_CONFLICT when its id is
  * taken. */
 static ra_store_result_e insert_row(apr_pool_t *pool, const ra_store_conn_t *conn,
                                     const ra_store_row_t *row, const char **error)
 {
-    const ra_partner_t *partner = row->partner;
-    apr_int64_t last, expiry;
+    apr_int64_t ticks[2];
+    const void *args[INSERT_ARGS];
 
     *error = NULL;
-    if (!partner_ticks(partner, &last, &expiry)) {
-        *error = "a date-time is not an Edm.DateTimeOffset";
+    if (!insert_args(row, ticks, args, error)) {
         return RA_STORE_FAILED;
     }
-    const void *args[] = { row->tenant, partner->values[RA_PROP_ID],
-                           partner->values[RA_PROP_DISPLAY_NAME],
-                           partner->values[RA_PROP_ONBOARDING_URL],
-                           partner->values[RA_PROP_ONBOARDING_STATUS],
-                           partner->values[RA_PROP_LAST_CONNECTION], &last,
-                           partner->values[RA_PROP_EXPIRY], &expiry, partner->etag,
-                           ra_version_name(row->version) };
     ra_store_result_e result = audited_write(pool, conn, RA_STMT_INSERT, args, row->event,
                                              error);
     if (result != RA_STORE_MISSING) {
         return result;
     }
     return dialect_of(conn->driver) == RA_DIALECT_PGSQL
-           ? settle_taken(pool, conn, row->tenant, partner, error) : RA_STORE_CONFLICT;
+           ? settle_taken(pool, conn, row->tenant, row->partner, error) : RA_STORE_CONFLICT;
 }
 
 ra_store_result_e ra_store_insert(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -609,104 +598,46 @@ static int stored_with_etag(apr_pool_t *pool, const ra_store_conn_t *conn,
            && !strcmp(stored.etag, row->partner->etag);
 }
 
-/* One statement for the whole batch: a multi-row INSERT ... ON CONFLICT DO
- * NOTHING RETURNING etag. It is atomic, one round trip, one commit; the
- * ETags it returns (random per row) are the rows it created, and a row it
- * skipped had its id taken, by the tenant or by an earlier row of the batch.
- * NULL when a row's date-times cannot be sorted (never, once validated). */
-static ra_sql_t *batch_insert_sql(apr_pool_t *pool, const ra_store_row_t *const *rows, int n)
-{
-    ra_sql_t *sql = apr_pcalloc(pool, sizeof(*sql));
-    sql->params = apr_array_make(pool, 11 * n, sizeof(ra_sql_param_t));
-    sql->text = "INSERT INTO " TABLE " (tenant_id, id, display_name, onboarding_url, "
-                "onboarding_status, last_connection_date_time, last_connection_ticks, "
-                "onboarding_request_expiry_date_time, onboarding_request_expiry_ticks, etag, "
-                "api_version) VALUES ";
-    for (int i = 0; i < n; i++) {
-        const ra_partner_t *p = rows[i]->partner;
-        apr_int64_t last, expiry;
-        if (!partner_ticks(p, &last, &expiry)) {
-            return NULL;
-        }
-        const char *texts[] = { rows[i]->tenant, p->values[RA_PROP_ID],
-                                p->values[RA_PROP_DISPLAY_NAME],
-                                p->values[RA_PROP_ONBOARDING_URL],
-                                p->values[RA_PROP_ONBOARDING_STATUS],
-                                p->values[RA_PROP_LAST_CONNECTION] };
-        ra_sql_append(sql, i ? ", (" : "(");
-        for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
-            ra_sql_append_param(sql, texts[t], NULL);
-            ra_sql_append(sql, ", ");
-        }
-        ra_sql_append_param(sql, NULL, &last);
-        ra_sql_append(sql, ", ");
-        ra_sql_append_param(sql, p->values[RA_PROP_EXPIRY], NULL);
-        ra_sql_append(sql, ", ");
-        ra_sql_append_param(sql, NULL, &expiry);
-        ra_sql_append(sql, ", ");
-        ra_sql_append_param(sql, p->etag, NULL);
-        ra_sql_append(sql, ", ");
-        ra_sql_append_param(sql, ra_version_name(rows[i]->version), NULL);
-        ra_sql_append(sql, ")");
-    }
-    ra_sql_append(sql, " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING etag");
-    return sql;
-}
-
-static void created_etag(apr_pool_t *pool, const char *const *values, void *baton)
-{
-    apr_hash_t *created = baton;
-    if (values[0]) {
-        apr_hash_set(created, apr_pstrdup(pool, values[0]), APR_HASH_KEY_STRING, "");
-    }
-}
-
 /* Whether the last statement on an SQLite connection failed because another
  * writer held the database past the busy timeout: it wrote nothing. */
 static int sqlite_busy(const ra_store_conn_t *conn)
 {
-    if (dialect_of(conn->driver) != RA_DIALECT_SQLITE) {
-        return 0;
-    }
     int rc = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle)) & 0xff;
     return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 }
 
-/* The batch's statement once and, when its rows carry events, the events
- * of the rows it created, in one transaction. *busy: it failed because
- * another SQLite writer held the database (nothing was written). */
-static ra_store_result_e batch_once(apr_pool_t *pool, const ra_store_conn_t *conn,
-                                    const ra_sql_t *sql, const ra_store_row_t *const *rows,
-                                    int n, apr_hash_t *created, int *busy, const char **error)
+/* SQLite: the batch in one transaction, each row by the prepared insert
+ * and, when that created it, its event by the prepared event insert; a row
+ * the insert skipped (ON CONFLICT DO NOTHING) had its id taken, by the
+ * tenant or by an earlier row of the batch. A statement per row rather than
+ * one over all rows: inside a transaction, a statement that writes several
+ * rows keeps a journal of every page it changes so that it can be undone
+ * alone (past 64 KiB a temporary file: an open, a write per page, an
+ * unlink), and a text that changes with the batch's size is compiled anew
+ * for each batch; a single-row insert needs neither (bench/NOTES.md,
+ * "Where a SQLite batch's time goes"). created[i]: row i's insert created
+ * it. *busy: it failed because another SQLite writer held the database
+ * (nothing was written). */
+static ra_store_result_e sqlite_batch_once(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                           const ra_store_row_t *const *rows, int n,
+                                           int *created, int *busy, const char **error)
 {
-    const ra_audit_event_t **events = apr_palloc(pool, sizeof(*events) * (size_t)n);
-    int audited = 0, m = 0;
+    int ok = 1;
 
-    for (int i = 0; i < n; i++) {
-        audited |= rows[i]->event != NULL;
-    }
-    if (!audited) { /* one autocommit statement */
-        ra_store_result_e batch = select_generated(pool, conn, sql, 1, created_etag, created,
-                                                   error);
-        *busy = batch == RA_STORE_FAILED && sqlite_busy(conn);
-        return batch;
-    }
     if (!begin(pool, conn, error)) {
         *busy = sqlite_busy(conn);
         return RA_STORE_FAILED;
     }
-    /* inside the transaction nothing is committed before the COMMIT: a
-     * bound that trips on the insert is a failure, not an unconfirmed write */
-    int ok = select_generated(pool, conn, sql, 1, created_etag, created, error)
-             == RA_STORE_DONE;
     for (int i = 0; ok && i < n; i++) {
-        if (rows[i]->event
-            && apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)) {
-            events[m++] = rows[i]->event;
+        apr_int64_t ticks[2];
+        const void *args[INSERT_ARGS];
+        int nrows = 0;
+        ok = insert_args(rows[i], ticks, args, error)
+             && execute_once(pool, conn, RA_STMT_INSERT, args, &nrows, error) == RA_STORE_DONE;
+        created[i] = ok && nrows == 1;
+        if (created[i] && rows[i]->event) {
+            ok = insert_event(pool, conn, rows[i]->event, error);
         }
-    }
-    if (ok && m > 0) {
-        ok = insert_events(pool, conn, events, m, error);
     }
     *busy = !ok && sqlite_busy(conn);
     return finish(pool, conn, ok, error);
@@ -982,30 +913,28 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
         return;
     }
 
-    apr_hash_t *created = apr_hash_make(pool);
-    ra_sql_t *sql = n > 1 ? batch_insert_sql(pool, rows, n) : NULL;
+    int *created = apr_pcalloc(pool, sizeof(*created) * (apr_size_t)n);
     apr_time_t give_up = apr_time_now() + RA_STORE_SQLITE_WRITE_PATIENCE;
     const char *error = NULL;
     ra_store_result_e batch = RA_STORE_FAILED;
-    int busy = 0;
+    int busy = 0, batched = n > 1;
 
     /* SQLite busy: the batch waits as long as one statement through
      * apr_dbd_sqlite3 would, trying again after each busy timeout */
-    while (sql && (batch = batch_once(pool, conn, sql, rows, n, created, &busy, &error))
-                  == RA_STORE_FAILED
-           && busy && apr_time_now() < give_up) {
-        apr_hash_clear(created);
+    if (batched) {
+        do {
+            batch = sqlite_batch_once(pool, conn, rows, n, created, &busy, &error);
+        } while (batch == RA_STORE_FAILED && busy && apr_time_now() < give_up);
     }
     if (batch == RA_STORE_DONE) {
         for (int i = 0; i < n; i++) {
-            results[i] = apr_hash_get(created, rows[i]->partner->etag, APR_HASH_KEY_STRING)
-                         || stored_with_etag(pool, conn, rows[i])
+            results[i] = created[i] || stored_with_etag(pool, conn, rows[i])
                          ? RA_STORE_DONE : RA_STORE_CONFLICT;
             errors[i] = NULL;
         }
         return;
     }
-    if (sql && busy) {
+    if (batched && busy) {
         /* one by one, each row would wait as long again, while this leader
          * holds the writer lock of every child */
         for (int i = 0; i < n; i++) {
