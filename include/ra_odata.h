@@ -56,6 +56,14 @@ int ra_odata_is_json(apr_pool_t *pool, const char *content_type);
 /* A random (version 4) GUID in lower case; never NULL. */
 const char *ra_odata_new_guid(apr_pool_t *pool);
 
+/* A time-ordered (version 7, RFC 9562) GUID in lower case: the Unix time in
+ * milliseconds, then 74 random bits; never NULL. The ids the module makes
+ * for rows: a new row's key then lands at the end of its tenant's part of
+ * the primary-key index, beside the last one, instead of on a page of its
+ * own, so a batch of creates changes a few index pages, not one per row
+ * (bench/NOTES.md, "Where a SQLite batch's time goes"). */
+const char *ra_odata_new_time_guid(apr_pool_t *pool);
+
 /* Whether s begins with a GUID: 8-4-4-4-12 hex digits of either case, the
  * 36 characters of OData's guidValue (what follows them is the caller's). */
 int ra_odata_guid_at(const char *s);

@@ -150,7 +150,7 @@ int ra_op_create(ra_request_t *rq)
         return ra_fail(rq, HTTP_BAD_REQUEST, "BadRequest", message);
     }
     if (!partner.values[RA_PROP_ID]) {
-        partner.values[RA_PROP_ID] = ra_odata_new_guid(r->pool);
+        partner.values[RA_PROP_ID] = ra_odata_new_time_guid(r->pool);
     }
     partner.etag = ra_entity_new_etag(r->pool);
     memset(&item, 0, sizeof(item));

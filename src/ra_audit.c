@@ -112,7 +112,7 @@ ra_audit_event_t *ra_audit_event_make(apr_pool_t *pool, ra_audit_op_e op, const 
     const ra_partner_t *partner = after ? after : before;
 
     event->tenant = tenant;
-    event->id = ra_odata_new_guid(pool);
+    event->id = ra_odata_new_time_guid(pool);
     event->date_time = graph_instant(pool, when);
     ra_entity_datetime_parse(event->date_time, &event->ticks);
     event->activity = ops[op].activity;

@@ -1,5 +1,6 @@
 """Successful creates, on SQLite and PostgreSQL: the seed's examples, the 201's
 headers and body, ids, and what is stored."""
+import time
 import uuid
 
 import pytest
@@ -31,7 +32,11 @@ def test_seed_example_answers_like_the_seed_response(service, version, request_b
     assert context == (f"{service.httpd.base}/{version}/$metadata"
                        "#deviceManagement/remoteAssistancePartners/$entity")
     new_id = body.pop("id")
-    uuid.UUID(new_id)
+    # a time-ordered GUID (version 7): its first 48 bits are the creation's
+    # Unix time in milliseconds, so new rows append to the key's index
+    made = uuid.UUID(new_id)
+    assert new_id == str(made) and made.version == 7, new_id
+    assert abs((made.int >> 80) / 1000 - time.time()) < 300, new_id
     etag = body.pop("@odata.etag")
     assert etag == resp.headers["ETag"] and etag.startswith('W/"')
     expected = {k: v for k, v in expected.items() if k != "id"}

@@ -1,6 +1,7 @@
 /* ra_odata: context and resource URLs, content negotiation, GUIDs, request
  * ids, status codes and the Graph error body. (Paths: test_route.c.) */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_hash.h>
@@ -232,7 +233,7 @@ END_TEST
 
 /* ---- ra_odata_new_guid ---- */
 
-static void check_guid(const char *g)
+static void check_guid_version(const char *g, char version)
 {
     ck_assert_ptr_nonnull(g);
     ck_assert_uint_eq(strlen(g), 36);
@@ -245,8 +246,13 @@ static void check_guid(const char *g)
                           "%s: '%c' at %d is not a lower-case hex digit", g, g[i], i);
         }
     }
-    ck_assert_msg(g[14] == '4', "%s: version nibble is not 4", g);
+    ck_assert_msg(g[14] == version, "%s: version nibble is not %c", g, version);
     ck_assert_msg(strchr("89ab", g[19]) != NULL, "%s: variant nibble not 8-b", g);
+}
+
+static void check_guid(const char *g)
+{
+    check_guid_version(g, '4');
 }
 
 START_TEST(new_guid_format)
@@ -273,6 +279,45 @@ START_TEST(new_guid_many)
         seen[strchr("89ab", g[19]) - "89ab"] = 1;
     }
     ck_assert_int_eq(seen[0] + seen[1] + seen[2] + seen[3], 4);
+}
+END_TEST
+
+/* The milliseconds a version 7 GUID's first 48 bits hold. */
+static apr_int64_t guid_msec(const char *g)
+{
+    char hex[13];
+    memcpy(hex, g, 8);
+    memcpy(hex + 8, g + 9, 4);
+    hex[12] = '\0';
+    return (apr_int64_t)strtoll(hex, NULL, 16);
+}
+
+START_TEST(new_time_guid_sorts_by_time)
+{
+    apr_int64_t before = apr_time_as_msec(apr_time_now());
+    const char *a = ra_odata_new_time_guid(pool);
+    apr_sleep(apr_time_from_msec(3));
+    const char *b = ra_odata_new_time_guid(pool);
+    apr_int64_t after = apr_time_as_msec(apr_time_now());
+
+    check_guid_version(a, '7');
+    check_guid_version(b, '7');
+    ck_assert_int_ge(guid_msec(a), before);
+    ck_assert_int_le(guid_msec(b), after);
+    ck_assert_int_lt(guid_msec(a), guid_msec(b));
+    ck_assert_int_lt(strcmp(a, b), 0); /* as text, in the order made */
+}
+END_TEST
+
+START_TEST(new_time_guids_within_a_millisecond_differ)
+{
+    apr_hash_t *all = apr_hash_make(pool);
+    for (int i = 0; i < 400; i++) {
+        const char *g = ra_odata_new_time_guid(pool);
+        check_guid_version(g, '7');
+        ck_assert_ptr_null(apr_hash_get(all, g, APR_HASH_KEY_STRING));
+        apr_hash_set(all, g, APR_HASH_KEY_STRING, g);
+    }
 }
 END_TEST
 
@@ -481,6 +526,8 @@ Suite *odata_suite(void)
     tc = pool_tcase(s, "ids_and_errors");
     tcase_add_test(tc, new_guid_format);
     tcase_add_test(tc, new_guid_many);
+    tcase_add_test(tc, new_time_guid_sorts_by_time);
+    tcase_add_test(tc, new_time_guids_within_a_millisecond_differ);
     tcase_add_test(tc, client_request_id);
     tcase_add_test(tc, status_codes);
     tcase_add_test(tc, error_body_structure);
