@@ -27,6 +27,8 @@ Environment knobs (make bench VAR=... passes them too):
                          once and cached under build/bench/cache/)
   BENCH_LARGE_ROWS       partners of the large data set's database (1000000; 10,000 tenants;
                          issue 20 names 10000000; made once and cached under build/bench/cache/)
+  BENCH_PG_SETTINGS      more settings of the run's PostgreSQL cluster, space-separated
+                         ("shared_buffers=1GB"; default none: PostgreSQL's defaults)
   BENCH_STEPS            only these steps, by name (default all): verify pg sqlite
                          sqlite-1child shipped features flood pgsql batch mix large
   BENCH_MEMORY_SECONDS   time limit of the memory run (300)

@@ -249,6 +249,9 @@ class Settings:
         # the large data set's partners (issue 20 names 10,000,000; 1,000,000 keep
         # the default run's time and disk in reason), cached under build/bench/cache/
         self.large_rows = env_number("BENCH_LARGE_ROWS", 1000000)
+        # more settings of the run's PostgreSQL cluster ("shared_buffers=1GB ..."),
+        # after PG_SETTINGS; the default run uses PostgreSQL's own defaults
+        self.pg_settings = os.environ.get("BENCH_PG_SETTINGS", "").split()
         # the connections of the large data set's reads
         self.read_conns = 16 if 16 in self.conns else self.conns[-1]
         # the steps to run (bench/bench.py STEPS), all by default
@@ -791,11 +794,12 @@ class Bench:
                                  "one connection (SQLite has one writer)", sync=sync)
 
     def start_pg(self):
-        self.pg = PgCluster(os.path.join(WORK, "pg"), settings=PG_SETTINGS)
+        settings = PG_SETTINGS + self.s.pg_settings
+        self.pg = PgCluster(os.path.join(WORK, "pg"), settings=settings)
         COMMANDS.append(("private PostgreSQL cluster (tools/pg_cluster.py)",
                          f"initdb -A trust; pg_ctl start -o '-p {self.pg.port} "
                          f"-c listen_addresses=127.0.0.1 "
-                         + " ".join(f"-c {s}" for s in PG_SETTINGS) + "'"))
+                         + " ".join(f"-c {s}" for s in settings) + "'"))
         self.pg.start()
         with open(SCHEMA["pgsql"]) as f:
             self.pg.psql(f.read())

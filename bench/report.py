@@ -51,7 +51,7 @@ def render_report(bench, goal_rows, elapsed):
                            [list(g) for g in goal_rows])
     knobs = ("BENCH_SECONDS", "BENCH_CONNS", "BENCH_MEMORY_REQUESTS", "BENCH_MEMORY_CONNS",
              "BENCH_METRICS_REPEATS", "BENCH_FEATURE_REPEATS", "BENCH_SHIPPED_ROWS",
-             "BENCH_LARGE_ROWS", "BENCH_OPS_ROWS", "BENCH_STEPS",
+             "BENCH_LARGE_ROWS", "BENCH_PG_SETTINGS", "BENCH_OPS_ROWS", "BENCH_STEPS",
              "BENCH_MEMORY_SECONDS", "BENCH_OPENSSL_SECONDS", "BENCH_OUTPUT")
     invocation = "make bench" + "".join(f" {k}={shlex.quote(os.environ[k])}"
                                         for k in knobs if os.environ.get(k))

@@ -6,7 +6,8 @@
 # Knobs (environment or make variables): BENCH_SECONDS (10), BENCH_CONNS
 # ("1 16 64"), BENCH_MEMORY_REQUESTS (200000), BENCH_OPS_ROWS (3000),
 # BENCH_SHIPPED_ROWS (100000), BENCH_LARGE_ROWS (1000000: the large data set's
-# partners, in 10,000 tenants; issue 20's goal names 10000000), BENCH_STEPS
+# partners, in 10,000 tenants; issue 20's goal names 10000000),
+# BENCH_PG_SETTINGS (more PostgreSQL settings, "shared_buffers=1GB"), BENCH_STEPS
 # (only these steps, e.g. "batch mix large"), BENCH_OPENSSL_SECONDS (3),
 # BENCH_OUTPUT (docs/BENCHMARKS.md); bench/bench.py lists them all. See
 # docs/BENCHMARKS.md.

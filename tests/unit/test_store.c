@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "ra_audit.h"
 #include "ra_commit.h"
 #include "ra_store.h"
 #include "store_fixture.h"
@@ -931,6 +932,54 @@ START_TEST(insert_batch_commits_each_rows_outcome)
 }
 END_TEST
 
+/* An audited batch: each created row's event in the batch's transaction,
+ * none for a row whose id was taken; an event that cannot be written
+ * rolls the batch back, and its rows then go one by one. */
+START_TEST(insert_batch_writes_the_events_of_the_rows_it_created)
+{
+    static const ra_audit_actor_t actor = { 1, NULL, NULL, "app-1", "192.0.2.1",
+                                            "DeviceManagementServiceConfig.ReadWrite.All" };
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    const char *names[] = { "first", "second", "twin" }, *ids[] = { "a", "b", "a" };
+    const ra_store_row_t *rows[3];
+    ra_store_result_e results[3];
+    const char *errors[3];
+
+    for (int i = 0; i < 3; i++) {
+        ra_store_row_t *row = apr_pmemdup(pool, row_of(pool, T1, ids[i], names[i]),
+                                          sizeof(*row));
+        row->event = ra_audit_event_make(pool, RA_AUDIT_CREATE, T1, &actor, "corr",
+                                         apr_time_now(), NULL, row->partner);
+        rows[i] = row;
+    }
+    ra_store_insert_batch(pool, &conn, rows, 3, results, errors);
+    ck_assert_int_eq(results[0], RA_STORE_DONE);
+    ck_assert_int_eq(results[1], RA_STORE_DONE);
+    ck_assert_int_eq(results[2], RA_STORE_CONFLICT);
+    ck_assert_str_eq(query_value(h, "SELECT group_concat(id, ' ') FROM (SELECT id FROM "
+                                    RA_AUDIT_TABLE " ORDER BY id)"),
+                     strcmp(rows[0]->event->id, rows[1]->event->id) < 0
+                     ? apr_pstrcat(pool, rows[0]->event->id, " ", rows[1]->event->id, NULL)
+                     : apr_pstrcat(pool, rows[1]->event->id, " ", rows[0]->event->id, NULL));
+
+    /* the second event's id taken: the batch rolls back, each row alone */
+    ra_store_row_t *c = apr_pmemdup(pool, row_of(pool, T1, "c", "third"), sizeof(*c));
+    ra_store_row_t *d = apr_pmemdup(pool, row_of(pool, T1, "d", "fourth"), sizeof(*d));
+    c->event = ra_audit_event_make(pool, RA_AUDIT_CREATE, T1, &actor, "corr", apr_time_now(),
+                                   NULL, c->partner);
+    d->event = apr_pmemdup(pool, rows[0]->event, sizeof(*d->event));
+    const ra_store_row_t *again[] = { c, d };
+    ra_store_insert_batch(pool, &conn, again, 2, results, errors);
+    ck_assert_int_eq(results[0], RA_STORE_DONE);
+    ck_assert_int_eq(results[1], RA_STORE_FAILED);
+    ck_assert_str_eq(row_count(h), "3");
+    ck_assert_str_eq(query_value(h, "SELECT count(*) FROM " RA_AUDIT_TABLE), "3");
+    close_db(h);
+}
+END_TEST
+
 /* A statement failing inside the batch: the batch is rolled back and the
  * rows go one by one, so the good ones are created and the bad one alone
  * fails; a row that the batch's own earlier commit stored (its ETag is
@@ -1132,6 +1181,7 @@ Suite *store_suite(void)
     Suite *s = suite_create("store");
     TCase *commit = db_tcase(s, "group commit");
     tcase_add_test(commit, insert_batch_commits_each_rows_outcome);
+    tcase_add_test(commit, insert_batch_writes_the_events_of_the_rows_it_created);
     tcase_add_test(commit, insert_batch_failure_retries_rows_one_by_one);
     tcase_add_test(commit, insert_batch_waits_once_for_a_locked_database);
     tcase_add_test(commit, commit_queue_shares_transactions_between_threads);
