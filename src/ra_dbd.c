@@ -41,8 +41,18 @@ const char *ra_dbd_error(apr_pool_t *pool, const apr_dbd_driver_t *driver,
      * extended code tells them apart */
     if (handle && ra_dbd_dialect(apr_dbd_name(driver)) == RA_DIALECT_SQLITE) {
         int code = sqlite3_extended_errcode(apr_dbd_native_handle(driver, handle));
-        return apr_psprintf(pool, "%s: %s (SQLite code %d)", what,
-                            text ? text : "unknown error", code);
+        /* plain SQLITE_READONLY on a file User may write: this process
+         * opened the -shm file while it was someone else's. SQLite run as
+         * root makes -wal and -shm, then hands them to the database's
+         * owner; a child that opened them in between keeps them read-only
+         * until it ends (docs/operations.md, "Looking into the SQLite
+         * database") */
+        const char *hint = code == SQLITE_READONLY
+            ? "; this process opened the database or its -shm file read-only (made by "
+              "another user, such as root, while httpd ran?): a graceful restart opens "
+              "them again" : "";
+        return apr_psprintf(pool, "%s: %s (SQLite code %d)%s", what,
+                            text ? text : "unknown error", code, hint);
     }
     return apr_psprintf(pool, "%s: %s", what, text ? text : "unknown error");
 }

@@ -5,6 +5,7 @@ benchmarks: a ServerRoot in a work directory, a free 127.0.0.1 port, the
 module under test, and the database of choice. Run with Debian's python3
 (/usr/bin/python3); httpd is /usr/sbin/apache2 called directly.
 """
+import contextlib
 import os
 import pwd
 import grp
@@ -42,6 +43,28 @@ def give_to_run_user(path):
     if os.geteuid() == 0:
         user, group = run_user()
         shutil.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+
+
+@contextlib.contextmanager
+def as_run_user():
+    """Runs the block with the children's user and group as the effective
+    ones. SQLite makes a database's -wal and -shm files as whoever opens it
+    first, and as root it hands them to the database's owner only after it
+    made them: a child that opens the -shm file in between gets it
+    read-only, and every write of that child then fails with "attempt to
+    write a readonly database" (SQLite code 8) until it ends. A test that
+    reads the database while the children start must not be that root."""
+    if os.geteuid() != 0:
+        yield
+        return
+    user, group = run_user()
+    os.setegid(grp.getgrnam(group).gr_gid)
+    os.seteuid(pwd.getpwnam(user).pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
 
 
 def sqlite_db(workdir):

@@ -932,6 +932,31 @@ START_TEST(insert_batch_commits_each_rows_outcome)
 }
 END_TEST
 
+/* A write refused as read-only (here PRAGMA query_only; in the field a
+ * -shm file this process opened while it was root's) says what to look at. */
+START_TEST(a_read_only_connection_says_what_to_look_at)
+{
+    setup_db();
+    apr_dbd_t *h = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    static const ra_audit_actor_t actor = { 1, NULL, NULL, "app-1", "192.0.2.1", "" };
+    ra_store_row_t *row = apr_pmemdup(pool, row_of(pool, T1, "ro", "ro"), sizeof(*row));
+    const ra_store_row_t *rows[] = { row };
+    ra_store_result_e result;
+    const char *error = NULL;
+
+    /* audited: its transaction's BEGIN is what fails, as in the field */
+    row->event = ra_audit_event_make(pool, RA_AUDIT_CREATE, T1, &actor, "corr",
+                                     apr_time_now(), NULL, row->partner);
+    exec_sql(h, "PRAGMA query_only = 1");
+    ra_store_insert_batch(pool, &conn, rows, 1, &result, &error);
+    ck_assert_int_eq(result, RA_STORE_FAILED);
+    ck_assert_msg(error && strstr(error, "(SQLite code 8); this process opened the database "
+                                         "or its -shm file read-only"), "%s", error);
+    close_db(h);
+}
+END_TEST
+
 /* An audited batch: each created row's event in the batch's transaction,
  * none for a row whose id was taken; an event that cannot be written
  * rolls the batch back, and its rows then go one by one. */
@@ -1182,6 +1207,7 @@ Suite *store_suite(void)
     TCase *commit = db_tcase(s, "group commit");
     tcase_add_test(commit, insert_batch_commits_each_rows_outcome);
     tcase_add_test(commit, insert_batch_writes_the_events_of_the_rows_it_created);
+    tcase_add_test(commit, a_read_only_connection_says_what_to_look_at);
     tcase_add_test(commit, insert_batch_failure_retries_rows_one_by_one);
     tcase_add_test(commit, insert_batch_waits_once_for_a_locked_database);
     tcase_add_test(commit, commit_queue_shares_transactions_between_threads);
