@@ -61,7 +61,7 @@ const char *ra_odata_new_guid(apr_pool_t *pool);
  * for rows: a new row's key then lands at the end of its tenant's part of
  * the primary-key index, beside the last one, instead of on a page of its
  * own, so a batch of creates changes a few index pages, not one per row
- * (bench/NOTES.md, "Where a SQLite batch's time goes"). */
+ * (bench/NOTES.md, "where a SQLite batch's time goes"). */
 const char *ra_odata_new_time_guid(apr_pool_t *pool);
 
 /* Whether s begins with a GUID: 8-4-4-4-12 hex digits of either case, the

@@ -55,15 +55,15 @@ static const struct {
      * covers every earlier commit (see settle_taken) */
     [RA_STMT_TOUCH] = { .label = "remoteassist_touch", .sql =
         "UPDATE " TABLE " SET etag = etag WHERE tenant_id = %s AND id = %s" },
+    /* one audit event, inside its write's transaction */
+    [RA_STMT_EVENT] = { .label = "remoteassist_event", .sql =
+        "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
+        "VALUES (%s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s)" },
     /* sent in a pipeline behind the batch's inserts, before any of their
      * outcomes is known: the event goes in only if its partner row is the
      * one with this create's ETag (random per create), which only this
      * transaction's insert can have made; ON CONFLICT: a retry of a batch
      * that committed writes no second copy */
-    /* one audit event, inside its write's transaction */
-    [RA_STMT_EVENT] = { .label = "remoteassist_event", .sql =
-        "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
-        "VALUES (%s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s)" },
     [RA_STMT_INSERT_EVENT] = { .label = "remoteassist_insert_event", .sql =
         "INSERT INTO " RA_AUDIT_TABLE " (" AUDIT_COLUMNS ") "
         "SELECT %s, %s, %s, %lld, %s, %s, %s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s "
@@ -615,7 +615,7 @@ static int sqlite_busy(const ra_store_conn_t *conn)
  * alone (past 64 KiB a temporary file: an open, a write per page, an
  * unlink), and a text that changes with the batch's size is compiled anew
  * for each batch; a single-row insert needs neither (bench/NOTES.md,
- * "Where a SQLite batch's time goes"). created[i]: row i's insert created
+ * "where a SQLite batch's time goes"). created[i]: row i's insert created
  * it. *busy: it failed because another SQLite writer held the database
  * (nothing was written). */
 static ra_store_result_e sqlite_batch_once(apr_pool_t *pool, const ra_store_conn_t *conn,
