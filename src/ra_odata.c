@@ -214,11 +214,9 @@ int ra_odata_is_json(apr_pool_t *pool, const char *content_type)
     return !charset || !strcasecmp(charset, "utf-8");
 }
 
-/* Random GUID bits with the given version and RFC 9562's variant. */
-static const char *new_guid(apr_pool_t *pool, int version, apr_uuid_t *uuid)
+/* Random bits with the given version and RFC 9562's variant. */
+static void random_uuid(apr_uuid_t *uuid, int version)
 {
-    char *text = apr_palloc(pool, APR_UUID_FORMATTED_LENGTH + 1);
-
     /* random, not apr_uuid_get(): its clock state is shared by all threads,
      * which stays the fallback should the system's random source fail */
     if (apr_generate_random_bytes(uuid->data, sizeof(uuid->data)) != APR_SUCCESS) {
@@ -226,28 +224,32 @@ static const char *new_guid(apr_pool_t *pool, int version, apr_uuid_t *uuid)
     }
     uuid->data[6] = (unsigned char)((uuid->data[6] & 0x0F) | (version << 4));
     uuid->data[8] = (unsigned char)((uuid->data[8] & 0x3F) | 0x80);
+}
+
+static const char *formatted(apr_pool_t *pool, const apr_uuid_t *uuid)
+{
+    char *text = apr_palloc(pool, APR_UUID_FORMATTED_LENGTH + 1);
+    apr_uuid_format(text, uuid);
     return text;
 }
 
 const char *ra_odata_new_guid(apr_pool_t *pool)
 {
     apr_uuid_t uuid;
-    char *text = (char *)new_guid(pool, 4, &uuid);
-    apr_uuid_format(text, &uuid);
-    return text;
+    random_uuid(&uuid, 4);
+    return formatted(pool, &uuid);
 }
 
 const char *ra_odata_new_time_guid(apr_pool_t *pool)
 {
     apr_uuid_t uuid;
-    char *text = (char *)new_guid(pool, 7, &uuid);
     apr_uint64_t ms = (apr_uint64_t)apr_time_as_msec(apr_time_now());
 
+    random_uuid(&uuid, 7);
     for (int i = 5; i >= 0; i--, ms >>= 8) { /* 48 bits, big-endian: text sorts by time */
         uuid.data[i] = (unsigned char)(ms & 0xff);
     }
-    apr_uuid_format(text, &uuid);
-    return text;
+    return formatted(pool, &uuid);
 }
 
 int ra_odata_guid_at(const char *s)
