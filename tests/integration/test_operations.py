@@ -167,6 +167,11 @@ def post_fresh(url, token, body):
 def test_parallel_creates_across_two_children_on_sqlite(private_service):
     svc = private_service("parallel")
     token = svc.keys.token()
+    # start() returns once the port answers; the second child may still be
+    # forking (seen under the sanitized module on a busy machine)
+    deadline = time.time() + 10
+    while len(svc.httpd.child_pids()) < 2 and time.time() < deadline:
+        time.sleep(0.05)
     assert len(svc.httpd.child_pids()) == 2
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(lambda i: post_fresh(svc.url(), token,
