@@ -273,6 +273,20 @@ static int pg_reconnect(apr_pool_t *pool, const ra_store_conn_t *conn)
            && !ra_store_prepare_statements(conn);
 }
 
+/* Prepares again, on a PostgreSQL connection that is still open, the n
+ * statements a failed transaction used: a pooler's DISCARD ALL, or a
+ * DEALLOCATE, drops them and leaves the connection. PREPARE fails for one
+ * still there, so the count of those prepared again is 0 when none was
+ * missing, and the failure was the transaction's own. */
+static int prepare_missing(const ra_store_conn_t *conn, const ra_stmt_e *used, int n)
+{
+    int rv, missing = 0;
+    for (int i = 0; i < n; i++) {
+        missing += prepare(conn, used[i], NULL, &rv) != NULL;
+    }
+    return missing;
+}
+
 /* What a round trip whose bound tripped gets: a read failed, a write may
  * have committed without its replication being confirmed. */
 static ra_store_result_e tripped(apr_pool_t *pool, apr_interval_time_t bound, int write,
@@ -497,14 +511,15 @@ static int insert_event(apr_pool_t *pool, const ra_store_conn_t *conn,
 /* A fixed write (replace, delete, insert) and, when it changed a row, its
  * audit event, in one transaction. Inside it a statement is tried once (a
  * reconnect would leave the transaction behind, and a failed statement
- * aborts it), so a PostgreSQL connection that was lost, or lost its
- * prepared statements (a server restart), is opened again or prepares them
- * after the ROLLBACK, and the transaction runs once more. */
+ * aborts it), so a PostgreSQL connection that was lost, or is open but lost
+ * its prepared statements (a pooler's DISCARD ALL), is opened again or
+ * prepares the transaction's statements after the ROLLBACK, and the
+ * transaction runs once more. */
 static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *conn,
                                        ra_stmt_e which, const void **args,
                                        const ra_audit_event_t *event, const char **error)
 {
-    int nrows = 0, rv;
+    int nrows = 0;
 
     if (!event) {
         ra_store_result_e result = execute(pool, conn, which, args, &nrows, NULL, error);
@@ -529,8 +544,9 @@ static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *
         if (attempt > 0 || dialect_of(conn->driver) != RA_DIALECT_PGSQL) {
             return RA_STORE_FAILED;
         }
+        const ra_stmt_e used[] = { which, RA_STMT_EVENT };
         if (pg_connection_lost(conn) ? !pg_reconnect(pool, conn)
-                                     : !prepare(conn, which, NULL, &rv)) {
+                                     : !prepare_missing(conn, used, 2)) {
             return RA_STORE_FAILED;
         }
     }
@@ -853,7 +869,6 @@ static ra_store_result_e pg_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                                   const char **error)
 {
     for (int attempt = 0;; attempt++) {
-        int rv;
         ra_store_result_e result = pg_pipeline(pool, conn, rows, n, created, error);
         if (result != RA_STORE_FAILED || attempt > 0) {
             return result;
@@ -864,10 +879,9 @@ static ra_store_result_e pg_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
             }
         }
         else {
-            int lost = (prepare(conn, RA_STMT_INSERT, NULL, &rv) != NULL)
-                       + (prepare(conn, RA_STMT_INSERT_EVENT, NULL, &rv) != NULL);
-            if (!lost) {
-                return RA_STORE_FAILED; /* both were there: the batch itself failed */
+            static const ra_stmt_e used[] = { RA_STMT_INSERT, RA_STMT_INSERT_EVENT };
+            if (!prepare_missing(conn, used, 2)) {
+                return RA_STORE_FAILED;
             }
         }
     }

@@ -341,6 +341,40 @@ def test_a_failed_commit_leaves_neither_change_nor_event(private_service, reques
     assert stored_events(svc, a.tenant) == 2
 
 
+# What a pooler's DISCARD ALL, or a DEALLOCATE, does to a connection it
+# leaves open: a trigger drops its prepared statements as the audit event of
+# a PATCH to FORGET, the last statement of its transaction, goes in. On one child with one connection the next change finds
+# them gone, rolls back, prepares what its transaction uses and runs it again.
+FORGET = "forget the statements"
+ONE_CONNECTION = ("StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n"
+                  "MaxRequestWorkers 1")
+AFTER_FORGETTING = {
+    "create": lambda a, pid: a.request("POST", body={"displayName": "new"}),
+    "patch": lambda a, pid: a.patch(pid, {"displayName": "after"}),
+    "beginOnboarding": lambda a, pid: a.action(pid, "beginOnboarding"),
+    "delete": lambda a, pid: a.delete(pid),
+    "get": lambda a, pid: a.get(pid),
+}
+
+
+@pytest.mark.parametrize("change", AFTER_FORGETTING)
+def test_statements_a_live_connection_lost_are_prepared_again(private_service, own_pg,
+                                                              change):
+    svc = private_service(f"audit-forget-{change}", pg=own_pg, mpm="prefork",
+                          mpm_config=ONE_CONNECTION)
+    own_pg.psql(
+        "CREATE FUNCTION forget() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NEW; END$$; "
+        "CREATE TRIGGER forget AFTER INSERT ON remoteassist_audit_events FOR EACH ROW "
+        f"WHEN (NEW.resource_display_name = '{FORGET}') EXECUTE FUNCTION forget()")
+    a = Auditor(svc)
+    pid = a.create(displayName="before")["id"]
+    assert a.patch(pid, {"displayName": FORGET}).status_code == 200
+    resp = AFTER_FORGETTING[change](a, pid)
+    assert resp.status_code in (200, 201, 204), resp.text
+    assert stored_events(svc, a.tenant) == (2 if change == "get" else 3)
+
+
 def refuse(svc, on):
     """A trigger that makes every audit event's insert fail, or none."""
     if svc.backend.pg:
