@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -65,6 +66,16 @@ def as_run_user():
     finally:
         os.seteuid(0)
         os.setegid(0)
+
+
+@contextlib.contextmanager
+def children_db(path, **connect_args):
+    """A connection to a SQLite database the children use, opened and used
+    as their user (as_run_user), committed when the block ends cleanly and
+    closed: how a test reads or changes a database while httpd may be
+    opening it."""
+    with as_run_user(), contextlib.closing(sqlite3.connect(path, **connect_args)) as db, db:
+        yield db
 
 
 def sqlite_db(workdir):

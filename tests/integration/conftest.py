@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import struct
 import sys
 import tempfile
@@ -24,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from httpd_harness import COLLECTION, Httpd, as_run_user, location_block, sqlite_db  # noqa: E402,F401
+from httpd_harness import (COLLECTION, Httpd, as_run_user, children_db,  # noqa: E402,F401
+                           location_block, sqlite_db)
 from pg_cluster import PgCluster  # noqa: E402
 
 # The schema level this source's module is at: its last sql/step-NNN.sql.
@@ -206,7 +206,7 @@ class Backend:
             out = self.pg.psql(sql)
             return [tuple(None if v == "\\N" else v for v in line.split("|"))
                     for line in out.splitlines()]
-        with as_run_user(), contextlib.closing(sqlite3.connect(self.dbd[1], timeout=10)) as db:
+        with children_db(self.dbd[1], timeout=10) as db:
             return db.execute(sql).fetchall()
 
     def count(self):

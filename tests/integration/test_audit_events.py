@@ -4,13 +4,12 @@ change writes exactly one auditEvent in its own transaction, readable at
 requests write none; tenants are kept apart; retention removes only what is
 older."""
 import datetime
-import sqlite3
 import time
 import uuid
 
 import pytest
 
-from conftest import COLLECTION, assert_graph_error, location_block
+from conftest import COLLECTION, assert_graph_error, children_db, location_block
 from graph_calls import WRITE, Caller
 
 AUDIT_READ = "DeviceManagementApps.Read.All"
@@ -385,7 +384,7 @@ def refuse(svc, on):
             "FOR EACH ROW EXECUTE FUNCTION refuse_event()" if on else
             "DROP TRIGGER refuse ON remoteassist_audit_events")
         return
-    with sqlite3.connect(svc.backend.dbd[1], timeout=10) as db:
+    with children_db(svc.backend.dbd[1], timeout=10) as db:
         db.execute("CREATE TRIGGER refuse BEFORE INSERT ON remoteassist_audit_events "
                    "BEGIN SELECT RAISE(ABORT, 'refused'); END" if on else
                    "DROP TRIGGER refuse")
@@ -434,7 +433,7 @@ def test_retention_removes_only_what_is_older(private_service, request, backend)
             pg.psql(sql + "(" + ", ".join(f"'{v}'" if isinstance(v, str) else str(v)
                                           for v in row) + ")")
         else:
-            with sqlite3.connect(svc.backend.dbd[1], timeout=10) as db:
+            with children_db(svc.backend.dbd[1], timeout=10) as db:
                 db.execute(sql + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
     Auditor(svc).create(displayName="a write")
     # the step runs once the create has its answer

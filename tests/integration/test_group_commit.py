@@ -10,7 +10,6 @@ import glob
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_graph_error
+from conftest import assert_graph_error, children_db
 from graph_calls import BackgroundLoad, Caller
 
 CLIENTS = 32
@@ -373,7 +372,7 @@ def run_sql(svc, backend, sql):
     if backend == "pgsql":
         svc.backend.pg.psql(sql)
         return
-    with contextlib.closing(sqlite3.connect(svc.backend.dbd[1], timeout=10)) as db:
+    with children_db(svc.backend.dbd[1], timeout=10) as db:
         db.executescript(sql)
 
 

@@ -13,8 +13,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import (COLLECTION, PROXY_BASE, SEED_V1, assert_graph_error,
-                      location_block)
+from conftest import (COLLECTION, PROXY_BASE, SEED_V1, as_run_user, assert_graph_error,
+                      children_db, location_block)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):
@@ -188,9 +188,10 @@ def test_write_lock_held_by_another_process_is_waited_for(private_service):
     svc = private_service("locked")
     backend = svc.backend
     assert svc.post(SEED_V1).status_code == 201
-    holder = sqlite3.connect(backend.dbd[1], isolation_level=None,
-                             check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")
+    with as_run_user():  # its -wal and -shm files may be made now (children_db)
+        holder = sqlite3.connect(backend.dbd[1], isolation_level=None,
+                                 check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
     threading.Timer(0.8, holder.execute, args=("COMMIT",)).start()
     start = time.time()
     resp = svc.post(SEED_V1)
@@ -238,7 +239,7 @@ def test_database_broken_at_a_graceful_restart_keeps_the_site_up(private_service
     svc = private_service("restart-broken")
     backend = svc.backend
     assert svc.post(SEED_V1).status_code == 201
-    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+    with children_db(backend.dbd[1]) as db:
         db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
         db.execute("CREATE VIEW remote_assistance_partners AS SELECT 1 AS x")
     svc.httpd.graceful()
@@ -256,12 +257,12 @@ def test_sqlite_failure_is_503_with_retry_after(private_service):
     svc = private_service("sqlite-fault")
     backend = svc.backend
     assert svc.post(SEED_V1).status_code == 201
-    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+    with children_db(backend.dbd[1]) as db:
         db.execute("ALTER TABLE remote_assistance_partners RENAME TO moved_away")
     resp = svc.post(SEED_V1)
     assert_graph_error(resp, 503, "ServiceNotAvailable")
     assert resp.headers["Retry-After"].isdigit()
-    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+    with children_db(backend.dbd[1]) as db:
         assert db.execute("SELECT count(*) FROM moved_away").fetchone()[0] == 1
     assert wait_for(lambda: "RA00041" in svc.log())
 
@@ -272,7 +273,7 @@ def test_sqlite_schema_change_does_not_break_pooled_connections(private_service)
     svc = private_service("sqlite-schema")
     backend = svc.backend
     assert [svc.post(SEED_V1).status_code for _ in range(10)] == [201] * 10
-    with contextlib.closing(sqlite3.connect(backend.dbd[1])) as db:
+    with children_db(backend.dbd[1]) as db:
         db.execute("CREATE INDEX partners_by_status "
                    "ON remote_assistance_partners (onboarding_status)")
     assert [svc.post(SEED_V1).status_code for _ in range(20)] == [201] * 20

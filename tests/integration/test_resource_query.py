@@ -5,16 +5,14 @@ non-ASCII, date-times written with different offsets); every $filter and
 $orderby case is checked against a reference evaluation in Python with
 OData's rules, and every ordering is also walked page by page through
 @odata.nextLink, which exercises the keyset $skiptoken on each sort key."""
-import contextlib
 import datetime
 import re
-import sqlite3
 import urllib.parse
 
 import pytest
 import requests
 
-from conftest import COLLECTION, assert_graph_error, location_block
+from conftest import COLLECTION, assert_graph_error, children_db, location_block
 from graph_calls import Caller
 
 UNSET = "0001-01-01T00:00:00Z"
@@ -397,7 +395,7 @@ def fill(svc, tenant, n):
             f"'p' || i, 'partner ' || i, 'onboarded', '{unset}', 0, '{unset}', 0, 'e', "
             f"'v1.0' FROM generate_series(1, {n}) AS i")
         return
-    with contextlib.closing(sqlite3.connect(svc.backend.dbd[1], timeout=10)) as db, db:
+    with children_db(svc.backend.dbd[1], timeout=10) as db:
         db.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
                    f"WHERE i < {n}) INSERT INTO remote_assistance_partners ({columns}) "
                    f"SELECT ?, 'p' || i, 'partner ' || i, 'onboarded', ?, 0, ?, 0, 'e', "
