@@ -17,8 +17,7 @@
 #      without the slow groups and never the Debian package's test (the
 #      package holds the plain build)
 #   5. fuzz smoke: each libFuzzer target of tests/fuzz briefly, then its corpus
-#      (beside 4, one target at a time; the two sanitized runs of 2 beside 3,
-#      niced)
+#      (beside 4, one target at a time; the two sanitized runs of 2 side by side)
 # tools/run-tests.sh --check: `make check`, the tier to run every few minutes:
 #   stages 1, the plain unit tests of 2, and 3 on SQLite without the slow groups
 set -u
@@ -134,21 +133,19 @@ if [ "$tier" = check ]; then
     run_pytest "integration, SQLite, not slow" -- tests/integration -m "not slow" \
         -k "not pgsql and not postgresql"
 else
-    # The two sanitized unit runs beside the integration run, niced: they
-    # have no bound on time, and take the cycles those tests leave idle
-    # (they wait on httpd, PostgreSQL and the disk), where before them they
-    # held both cores for over a minute while nothing else ran.
-    start_background asan nice -n 19 env ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests
+    # The two sanitized unit runs side by side: each runs one test at a
+    # time, on one of the two cores, and neither has a bound on time.
+    start_background asan env ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests
     asan_pid=$background_pid
-    start_background tsan nice -n 19 env TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests
+    start_background tsan env TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests
     tsan_pid=$background_pid
-    # the slowest tests named, so that keeping make test under its time budget
-    # starts from evidence
-    run_pytest "integration" -- tests/integration --durations=20
     finish_background asan "$asan_pid"
     tally_check "unit (ASan+UBSan)"
     finish_background tsan "$tsan_pid"
     tally_check "unit (TSan)"
+    # the slowest tests named, so that keeping make test under its time budget
+    # starts from evidence
+    run_pytest "integration" -- tests/integration --durations=20
 
     # The fuzz smoke runs beside the sanitized module's integration run, one
     # target at a time (make fuzz-smoke alone runs two on idle cores): those
