@@ -512,9 +512,9 @@ static int insert_event(apr_pool_t *pool, const ra_store_conn_t *conn,
  * audit event, in one transaction. Inside it a statement is tried once (a
  * reconnect would leave the transaction behind, and a failed statement
  * aborts it), so a PostgreSQL connection that was lost, or is open but lost
- * its prepared statements (a pooler's DISCARD ALL), is opened again or
- * prepares the transaction's statements after the ROLLBACK, and the
- * transaction runs once more. */
+ * its prepared statements (mod_dbd's reset after a server restart, a
+ * pooler's DISCARD ALL), is opened again or prepares the transaction's
+ * statements after the ROLLBACK, and the transaction runs once more. */
 static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *conn,
                                        ra_stmt_e which, const void **args,
                                        const ra_audit_event_t *event, const char **error)

@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,18 +55,25 @@ def as_run_user():
     made them: a child that opens the -shm file in between gets it
     read-only, and every write of that child then fails with "attempt to
     write a readonly database" (SQLite code 8) until it ends. A test that
-    reads the database while the children start must not be that root."""
-    if os.geteuid() != 0:
-        yield
-        return
-    user, group = run_user()
-    os.setegid(grp.getgrnam(group).gr_gid)
-    os.seteuid(pwd.getpwnam(user).pw_uid)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
+    reads the database while the children start must not be that root.
+    The ids are the whole process's (glibc changes every thread's), so one
+    thread at a time holds them: another thread's block waits, and none can
+    give root back while one is still inside."""
+    with RUN_USER_LOCK:
+        if os.geteuid() != 0:  # not root, or this thread's own outer block
+            yield
+            return
+        user, group = run_user()
+        try:
+            os.setegid(grp.getgrnam(group).gr_gid)
+            os.seteuid(pwd.getpwnam(user).pw_uid)
+            yield
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+
+
+RUN_USER_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager

@@ -341,9 +341,11 @@ def test_a_failed_commit_leaves_neither_change_nor_event(private_service, reques
 
 
 # What a pooler's DISCARD ALL, or a DEALLOCATE, does to a connection it
-# leaves open: a trigger drops its prepared statements as the audit event of
-# a PATCH to FORGET, the last statement of its transaction, goes in. On one child with one connection the next change finds
-# them gone, rolls back, prepares what its transaction uses and runs it again.
+# leaves open: a trigger drops prepared statements (all, or only the event's
+# insert) as the audit event of a PATCH to FORGET, the last statement of its
+# transaction, goes in. On one child with one connection the next change
+# finds them gone, rolls back, prepares what its transaction uses and runs
+# it again.
 FORGET = "forget the statements"
 ONE_CONNECTION = ("StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n"
                   "MaxRequestWorkers 1")
@@ -356,14 +358,16 @@ AFTER_FORGETTING = {
 }
 
 
-@pytest.mark.parametrize("change", AFTER_FORGETTING)
-def test_statements_a_live_connection_lost_are_prepared_again(private_service, own_pg,
-                                                              change):
+@pytest.mark.parametrize("change, dropped", [(change, "ALL") for change in AFTER_FORGETTING]
+                         + [("patch", "remoteassist_event")])
+def test_postgresql_statements_a_live_connection_lost_are_prepared_again(private_service,
+                                                                         own_pg, change,
+                                                                         dropped):
     svc = private_service(f"audit-forget-{change}", pg=own_pg, mpm="prefork",
                           mpm_config=ONE_CONNECTION)
     own_pg.psql(
         "CREATE FUNCTION forget() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NEW; END$$; "
+        f"$$BEGIN EXECUTE 'DEALLOCATE {dropped}'; RETURN NEW; END$$; "
         "CREATE TRIGGER forget AFTER INSERT ON remoteassist_audit_events FOR EACH ROW "
         f"WHEN (NEW.resource_display_name = '{FORGET}') EXECUTE FUNCTION forget()")
     a = Auditor(svc)

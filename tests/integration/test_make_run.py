@@ -14,7 +14,6 @@ import queue
 import shlex
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -22,7 +21,7 @@ import time
 import pytest
 
 from conftest import COLLECTION, ROOT, lines_report, unexpected_line
-from httpd_harness import free_port
+from httpd_harness import children_db, free_port
 from mint_token import TENANT
 from test_graph_js_client import (BATCH_SCRIPT, CYCLE_SCRIPT, NODE_TIMEOUT, _ensure_client,
                                   check_batch, run_script)
@@ -108,7 +107,7 @@ def bash(script, timeout):
 
 
 def stored_ids(dev):
-    with sqlite3.connect(os.path.join(dev.var, "db", "partners.db")) as db:
+    with children_db(os.path.join(dev.var, "db", "partners.db")) as db:
         return {row[0] for row in db.execute("SELECT id FROM remote_assistance_partners")}
 
 
@@ -140,7 +139,7 @@ def test_printed_graph_sdk_snippet_creates_a_partner_over_https(dev):
 def tenant_names(dev):
     """The displayNames make run's database holds for the tenant of make
     token's tokens."""
-    with sqlite3.connect(os.path.join(dev.var, "db", "partners.db")) as db:
+    with children_db(os.path.join(dev.var, "db", "partners.db")) as db:
         return [row[0] for row in db.execute(
             "SELECT display_name FROM remote_assistance_partners WHERE tenant_id = ?",
             (TENANT,))]

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from conftest import OLDEST_READER, ROOT, SCHEMA_LEVEL, Backend, Httpd, make_service, sqlite_db
-from httpd_harness import give_to_run_user
+from httpd_harness import children_db, give_to_run_user
 from graph_calls import Caller
 
 # sql/schema.sql as version 0.1 shipped it (commit 7b9b737)
@@ -78,7 +78,7 @@ class V1Database:
             out = self.pg.psql(sql, db=self.name)
             return [tuple(None if v == "\\N" else v for v in line.split("|"))
                     for line in out.splitlines()]
-        with contextlib.closing(sqlite3.connect(self.dbd[1])) as db:
+        with children_db(self.dbd[1]) as db:  # the service may be running
             return db.execute(sql).fetchall()
 
     def fill(self, rows):
