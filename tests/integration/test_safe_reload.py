@@ -302,7 +302,10 @@ def test_a_graceful_restart_into_a_broken_database_keeps_the_site(site, broken):
     assert s.serves_again().status_code == 201
 
 
-@pytest.mark.expect_log("RA00017", *DATABASE_LOG)
+# RA00016: a child the MPM starts while the directory is gone, or is being
+# made again and given to User, cannot set up its connection and says so
+# (seen once, in the sanitized run of a clean-clone CI)
+@pytest.mark.expect_log("RA00017", "RA00016", *DATABASE_LOG)
 def test_a_database_that_worked_before_a_restart_is_retried(site):
     """A cause the tables do not survive (their directory removed) met at a
     graceful restart of a database that worked: 503, then served again
