@@ -47,15 +47,14 @@ deps-%:
 # The schema is compiled in from sql/ so the two never drift: schema.sql is
 # level 2, and each sql/step-NNN.sql one additive step to level NNN (the
 # schema-compatibility rule, docs/operations.md). The SQLite form is the
-# PostgreSQL one without COLLATE "C" (SQLite's default), with each line
-# "--sqlite: TEXT" made TEXT (a comment in the PostgreSQL form). build/schema-*.sql
+# PostgreSQL one without COLLATE "C" (SQLite's default). build/schema-*.sql
 # is a fresh database's whole schema (schema.sql, then every step), and
 # build/step-NNN-*.sql each step alone, as the package installs them for an
 # administrator; the module holds schema.sql and the steps as C strings.
 SCHEMA_STEPS := $(sort $(wildcard sql/step-[0-9][0-9][0-9].sql))
 SQL_FORM_pgsql  := cat
 # (and SQLite's random bytes for PostgreSQL's random UUIDs: step 4's key)
-SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//' -e 's/^--sqlite: //' \
+SQL_FORM_sqlite := sed -e 's/ COLLATE "C"//' \
     -e "s/gen_random_uuid()::text || gen_random_uuid()::text/hex(randomblob(32))/"
 # a SQL file (comment lines dropped) as the lines of a C string literal
 SQL_AS_C := grep -v '^--' | sed -e 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/'

@@ -14,12 +14,6 @@
 -- read returns exactly what was written; the *_ticks columns hold the same
 -- instants in 100 ns ticks since 0001-01-01Z, for $filter and $orderby.
 -- Strings compare by code point ("C") on both databases, so both order alike.
--- On SQLite the partners are one b-tree in key order (WITHOUT ROWID): a
--- tenant's partners share pages, so a list page reads a few pages where a
--- rowid table reads one per partner once tenants' rows interleave. Files
--- made before keep their rowid table, which the module serves alike
--- (docs/operations.md, "SQLite: partners kept in key order").
--- A line "--sqlite: TEXT" is TEXT in the SQLite form, a comment in the other.
 CREATE TABLE IF NOT EXISTS remote_assistance_partners (
     tenant_id TEXT COLLATE "C" NOT NULL,
     id TEXT COLLATE "C" NOT NULL,
@@ -35,9 +29,7 @@ CREATE TABLE IF NOT EXISTS remote_assistance_partners (
     api_version TEXT NOT NULL,
     created_date_time TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT remote_assistance_partners_key PRIMARY KEY (tenant_id, id)
-)
---sqlite: WITHOUT ROWID
-;
+);
 CREATE TABLE IF NOT EXISTS remoteassist_schema (
     version INTEGER NOT NULL
 );

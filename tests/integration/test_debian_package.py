@@ -258,7 +258,6 @@ def test_package_contents_and_dependencies(deb):
                  "/etc/apache2/mods-available/remoteassist.conf", DATA + "/",
                  "/usr/share/libapache2-mod-remoteassist/schema-pgsql.sql",
                  "/usr/share/libapache2-mod-remoteassist/schema-sqlite.sql",
-                 "/usr/share/libapache2-mod-remoteassist/sqlite-partners-by-key.sql",
                  DOC_DIR + "/copyright", TOKEN_COMMAND, TOKEN_MANUAL):
         assert f" .{path}\n" in files, (path, files)
     assert re.search(rf"^-rwxr-xr-x .* \.{TOKEN_COMMAND}$", files, re.M), files

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <apr_file_info.h>
-#include <apr_file_io.h>
 #include <apr_strings.h>
 
 #include <sqlite3.h>
@@ -21,40 +20,31 @@
  * and 5 are additive and keep it. */
 #define OLDEST_READER 3
 
-/* A file of the repository (a path from its root), without its comment
- * lines; with sqlite_lines, each comment line "--sqlite: TEXT" kept as TEXT,
- * as the Makefile makes the SQLite form. Found from the current directory
- * (the repository root) or from this source file's. */
-static char *read_repository_sql(const char *name, int sqlite_lines)
+/* build/schema-pgsql.sql: the whole schema an administrator runs (the
+ * Makefile makes it from sql/schema.sql and the steps before the tests). */
+static char *read_schema_file(void)
 {
     const char *here = __FILE__;
     const char *slash = strrchr(here, '/');
-    FILE *f = fopen(name, "r");
-    if (!f && slash) {
-        f = fopen(apr_pstrcat(pool, apr_pstrmemdup(pool, here, (apr_size_t)(slash - here)),
-                              "/../../", name, NULL), "r");
+    const char *relative = slash ? apr_pstrcat(pool, apr_pstrmemdup(pool, here,
+                                                                     (apr_size_t)(slash - here)),
+                                               "/../../build/schema-pgsql.sql", NULL)
+                                 : "../../build/schema-pgsql.sql";
+    FILE *f = fopen("build/schema-pgsql.sql", "r");
+    if (!f) {
+        f = fopen(relative, "r");
     }
-    ck_assert_msg(f != NULL, "cannot find %s (make schema, then run from the repository root)",
-                  name);
+    ck_assert_msg(f != NULL, "cannot find build/schema-pgsql.sql (make schema, then run from "
+                             "the repository root)");
     char *out = apr_pstrdup(pool, "");
     char line[4096];
-    static const char sqlite_only[] = "--sqlite: ";
     while (fgets(line, sizeof(line), f)) {
-        if (sqlite_lines && strncmp(line, sqlite_only, strlen(sqlite_only)) == 0) {
-            out = apr_pstrcat(pool, out, line + strlen(sqlite_only), NULL);
-        } else if (strncmp(line, "--", 2) != 0) {
+        if (strncmp(line, "--", 2) != 0) {
             out = apr_pstrcat(pool, out, line, NULL);
         }
     }
     fclose(f);
     return out;
-}
-
-/* build/schema-pgsql.sql: the whole schema an administrator runs (the
- * Makefile makes it from sql/schema.sql and the steps before the tests). */
-static char *read_schema_file(int sqlite_lines)
-{
-    return read_repository_sql("build/schema-pgsql.sql", sqlite_lines);
 }
 
 /* The schema objects of a database file, one "type name: sql" per line. */
@@ -71,12 +61,11 @@ static const char *schema_of(const char *path)
 }
 
 /* The module creates exactly the objects of the schema an administrator
- * runs, in its SQLite form: the PostgreSQL text without COLLATE "C", its
- * "--sqlite: " lines, and SQLite's random bytes for PostgreSQL's random
- * UUIDs (step 4's key). */
+ * runs, in its SQLite form: the PostgreSQL text without COLLATE "C", and
+ * SQLite's random bytes for PostgreSQL's random UUIDs (step 4's key). */
 START_TEST(schema_matches_file)
 {
-    char *file = read_schema_file(1);
+    char *file = read_schema_file();
     ck_assert_ptr_nonnull(strstr(file, " COLLATE \"C\""));
     const char *sqlite_form = "";
     char *rest = file;
@@ -106,9 +95,6 @@ START_TEST(schema_matches_file)
     const char *created = schema_of(db_path);
     ck_assert_ptr_nonnull(strstr(created, "table remote_assistance_partners: CREATE TABLE"));
     ck_assert_ptr_null(strstr(created, "COLLATE"));
-    /* the partners are one b-tree in key order: no rowid table, no key index */
-    ck_assert_ptr_nonnull(strstr(created, "WITHOUT ROWID"));
-    ck_assert_ptr_null(strstr(created, "sqlite_autoindex_remote_assistance_partners"));
     ck_assert_str_eq(created, schema_of(reference));
 }
 END_TEST
@@ -255,11 +241,11 @@ START_TEST(setup_serves_a_newer_compatible_schema_untouched)
 }
 END_TEST
 
-/* db_path as module 0.2.0 made it (sql/schema.sql alone: level 2, no
- * oldest_reader, a rowid table of partners), with one partner. */
-static void make_level_2_database(void)
+/* A database of level 2 (module 0.2.0: sql/schema.sql alone, no
+ * oldest_reader) is brought up by the steps, its rows kept. */
+START_TEST(setup_upgrades_level_2_by_the_steps)
 {
-    char *base = read_schema_file(0);
+    char *base = read_schema_file();
     char *step3 = strstr(base, "ALTER TABLE remoteassist_schema");
     ck_assert_ptr_nonnull(step3);
     *step3 = '\0'; /* the file up to the first step: level 2 */
@@ -278,20 +264,6 @@ static void make_level_2_database(void)
                                       "VALUES ('t', 'old', 'onboarded', 'x', 0, 'x', 0, 'e', "
                                       "'v1.0')", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-}
-
-/* The partners' table is in key order (WITHOUT ROWID): "1" or "0". */
-static const char *partners_in_key_order(apr_dbd_t *h)
-{
-    return query_value(h, "SELECT count(*) FROM sqlite_master WHERE name = "
-                          "'remote_assistance_partners' AND sql LIKE '%WITHOUT ROWID%'");
-}
-
-/* A database of level 2 is brought up by the steps, its rows and its
- * table's storage kept. */
-START_TEST(setup_upgrades_level_2_by_the_steps)
-{
-    make_level_2_database();
 
     /* a look says it would work, and changes nothing */
     const char *error = "(unset)";
@@ -313,51 +285,7 @@ START_TEST(setup_upgrades_level_2_by_the_steps)
     ck_assert_str_eq(schema_row(), apr_psprintf(pool, "%d/%d", ra_schema_level(), OLDEST_READER));
     h = open_db();
     ck_assert_str_eq(row_count(h), "1");
-    ck_assert_str_eq(partners_in_key_order(h), "0");
     close_db(h);
-}
-END_TEST
-
-/* sql/sqlite-partners-by-key.sql turns an older file's rowid table into the
- * table a fresh database gets, its rows kept, and the module serves it. */
-START_TEST(rebuild_script_puts_older_partners_in_key_order)
-{
-    setup_db();
-    apr_dbd_t *h = open_db();
-    const char *fresh = query_value(h, "SELECT rtrim(sql, char(10)) FROM sqlite_master WHERE "
-                                       "name = 'remote_assistance_partners'");
-    close_db(h);
-    ck_assert_int_eq(apr_file_remove(db_path, pool), APR_SUCCESS);
-    make_level_2_database();
-    ra_schema_outcome_t outcome;
-    const char *error = NULL;
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &outcome, &error),
-                     RA_SCHEMA_READY);
-
-    sqlite3 *db = NULL;
-    char *failed = NULL;
-    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    int rc = sqlite3_exec(db, read_repository_sql("sql/sqlite-partners-by-key.sql", 0), NULL,
-                          NULL, &failed);
-    char *shown = apr_pstrdup(pool, failed ? failed : "");
-    sqlite3_free(failed);
-    sqlite3_close(db);
-    ck_assert_msg(rc == SQLITE_OK, "sql/sqlite-partners-by-key.sql: %s", shown);
-
-    h = open_db();
-    ck_assert_str_eq(partners_in_key_order(h), "1");
-    ck_assert_str_eq(row_count(h), "1");
-    /* the same definition as a fresh file's, but for the quotes SQLite puts
-     * around a renamed table's name and the line break before the fresh
-     * file's ";" */
-    ck_assert_str_eq(query_value(h, "SELECT replace(sql, '\"remote_assistance_partners\"', "
-                                    "'remote_assistance_partners') FROM sqlite_master WHERE "
-                                    "name = 'remote_assistance_partners'"),
-                     fresh);
-    close_db(h);
-    ck_assert_int_eq(ra_schema_setup(pool, "sqlite3", db_path, T1, &outcome, &error),
-                     RA_SCHEMA_READY);
-    ck_assert_ptr_null(error);
 }
 END_TEST
 
@@ -615,7 +543,6 @@ Suite *schema_suite(void)
     tcase_add_test(tc, setup_refuses_a_schema_it_cannot_serve);
     tcase_add_test(tc, setup_serves_a_newer_compatible_schema_untouched);
     tcase_add_test(tc, setup_upgrades_level_2_by_the_steps);
-    tcase_add_test(tc, rebuild_script_puts_older_partners_in_key_order);
 
     tc = db_tcase(s, "upgrade");
     tcase_add_test(tc, upgrade_keeps_rows_for_legacy_tenant);
