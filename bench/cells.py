@@ -1017,10 +1017,12 @@ EnableMMAP off
         return d
 
     def http_row(self, section, name, kind, server, path, conns, want, method="GET",
-                 body=None, auth=None, count_rows=False, ratio=None, ids=None, changed=False):
+                 body=None, auth=None, count_rows=False, ratio=None, ids=None, changed=False,
+                 warm_up=False):
         """One wrk cell: a row with rate, latencies, unexpected statuses; with
         changed, how many of the tenant's partners the cell changed; for
-        creates, the group commits' mean size (rows ÷ commits in the cell)."""
+        creates, the group commits' mean size (rows ÷ commits in the cell);
+        with warm_up, the same requests first, unmeasured (warm_up_cell)."""
         creates = count_rows and want == 201
 
         def cell():
@@ -1037,6 +1039,8 @@ EnableMMAP off
             d["changed"] = self.changed_since(self.target(server), etags) if changed else None
             return d
         try:
+            if warm_up:  # before the CPU meter of attempt starts
+                self.warm_up_cell(server, path, conns, auth, ids, name)
             d = self.attempt(f"{name} at {conns}", cell, server)
         except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
             self.fail_rows(section, [name], conns, e)
@@ -1353,6 +1357,22 @@ EnableMMAP off
         none with the smoke run's 1 s ones (whose numbers are not judged)."""
         return int(min(2, self.s.seconds / 5))
 
+    def warm_up_cell(self, server, path, conns, auth, ids, what):
+        """A read cell's own requests, unmeasured, right before it: the first
+        request a pooled database connection serves opens it (on PostgreSQL
+        a backend and the module's prepared statements, 40-215 ms on this
+        machine), and wrk's coordinated-omission correction turns each such
+        request into one extra sample per mean request interval below it, so
+        a dozen of them moved a 16-connection cell's p99 from 4 to 100 ms
+        (bench/NOTES.md, "The PostgreSQL reads' tail is the pool's first
+        requests"). Twice the cell's connections: each wrk run's connections
+        fall on the children anew, so a child must already hold more than
+        its share. The rows measure the steady state; docs/deploy.md says
+        what a cold pool costs."""
+        if self.warm_up_seconds():
+            self.wrk(server, path, 2 * conns, seconds=self.warm_up_seconds(), auth=auth,
+                     ids=ids, what=f"{what} warm-up")
+
     def p99_aba(self, label, cells):
         """cells: (side, function -> wrk dict) run in that order, the side "A"
         twice around "B": B's p99 ÷ the mean of A's, and A's spread (their
@@ -1403,13 +1423,12 @@ EnableMMAP off
                                                          pg_database=database)
                         self.sanity(servers[size])  # the partner the rows copy
                         self.generated_pgsql(database, count, LARGE_TENANTS, measured)
-                for server in set(servers.values()) if self.warm_up_seconds() else ():
-                    # the pool's connections opened, the pages read once
-                    self.wrk(server, reads[0].path(), conns, seconds=self.warm_up_seconds(),
-                             auth=self.ops_bearer(), what="large warm-up",
-                             ids=(OPS_FIRST, measured))
                 for op in reads:
                     ids = (OPS_FIRST, measured) if op.by_id else None
+                    for server in set(servers.values()):
+                        # the pool's connections opened, the pages read once
+                        self.warm_up_cell(server, op.path(), conns, self.ops_bearer(), ids,
+                                          f"large {op.kind}")
 
                     def cell(size, when="", op=op, ids=ids):
                         return lambda: self.attempt(
@@ -1917,6 +1936,7 @@ EnableMMAP off
                     section, op.row(backend), f"{op.kind}-{server.backend}", server, op.path(),
                     conns, 200, op.method, op.body, self.ops_bearer(), count_rows=True,
                     ids=(OPS_FIRST, self.s.ops_rows) if op.by_id else None, changed=op.writes,
+                    warm_up=not op.writes,
                     ratio=lambda d, k=key, g=goal: ("÷ raw " if sqlite else "÷ pgbench ")
                     + self.ratio_text(d, k, f" (≥ {g})" if g else ""))
 
