@@ -1022,7 +1022,9 @@ EnableMMAP off
         """One wrk cell: a row with rate, latencies, unexpected statuses; with
         changed, how many of the tenant's partners the cell changed; for
         creates, the group commits' mean size (rows ÷ commits in the cell);
-        with warm_up, the same requests first, unmeasured (warm_up_cell)."""
+        with warm_up, the same requests first, unmeasured (warm_up_cell):
+        reads, and PostgreSQL's creates (create_row); not the PATCH rows, whose
+        count of partners changed is the cell's own."""
         creates = count_rows and want == 201
 
         def cell():
@@ -1040,7 +1042,7 @@ EnableMMAP off
             return d
         try:
             if warm_up:  # before the CPU meter of attempt starts
-                self.warm_up_cell(server, path, conns, auth, ids, name)
+                self.warm_up_cell(server, path, conns, auth, ids, name, method, body)
             d = self.attempt(f"{name} at {conns}", cell, server)
         except (CellError, sqlite3.Error, subprocess.CalledProcessError) as e:
             self.fail_rows(section, [name], conns, e)
@@ -1100,8 +1102,13 @@ EnableMMAP off
     # right before the PostgreSQL create at the same connection count.
 
     def create_row(self, section, name, kind, server, conns, ratio=None):
+        # warmed on PostgreSQL, whose pool opens a backend per new connection
+        # (pgbench connects before its clock starts); a SQLite connection is a
+        # file opened, and a warm-up at twice the connections would make the
+        # shipped configuration's MPM start children the cell itself does not
         return self.http_row(section, name, kind, server, COLLECTION, conns, 201, "POST",
-                             "create.json", self.bearer(), count_rows=True, ratio=ratio)
+                             "create.json", self.bearer(), count_rows=True, ratio=ratio,
+                             warm_up=server.backend.startswith("pgsql"))
 
     # The main SQLite and PostgreSQL servers run without audit events: their
     # rows compare the module's statements with the same statements run raw
@@ -1357,8 +1364,8 @@ EnableMMAP off
         none with the smoke run's 1 s ones (whose numbers are not judged)."""
         return int(min(2, self.s.seconds / 5))
 
-    def warm_up_cell(self, server, path, conns, auth, ids, what):
-        """A read cell's own requests, unmeasured, right before it: the first
+    def warm_up_cell(self, server, path, conns, auth, ids, what, method="GET", body=None):
+        """A cell's own requests, unmeasured, right before it: the first
         request a pooled database connection serves opens it (on PostgreSQL
         a backend and the module's prepared statements, 40-215 ms on this
         machine), and wrk's coordinated-omission correction turns each such
@@ -1370,8 +1377,8 @@ EnableMMAP off
         its share. The rows measure the steady state; docs/deploy.md says
         what a cold pool costs."""
         if self.warm_up_seconds():
-            self.wrk(server, path, 2 * conns, seconds=self.warm_up_seconds(), auth=auth,
-                     ids=ids, what=f"{what} warm-up")
+            self.wrk(server, path, 2 * conns, method, body, auth,
+                     seconds=self.warm_up_seconds(), ids=ids, what=f"{what} warm-up")
 
     def p99_aba(self, label, cells):
         """cells: (side, function -> wrk dict) run in that order, the side "A"
