@@ -174,6 +174,16 @@ Columns:
     separate, the noise the larger interquartile range over its median.
 - **mod_dbd pool, per child**: {dbd}. DBDMax equals ThreadsPerChild, so `ap_dbd_acquire`
   never waits for a connection; DBDKeep 64 means no cell pays for reconnecting.
+- **Warm-ups** ({bench.warm_up_seconds()} s; none with cells under 5 s): each read cell (§ 7,
+  § 8 and the large data set) and each PostgreSQL create cell first sends its own requests,
+  unmeasured, at twice its connections. A child's pool opens a missing connection while
+  holding its lock, one at a time (a PostgreSQL backend took 20-30 ms on two busy cores), so a
+  cell's first requests would wait for it (see the notes, "The PostgreSQL reads' tail is the
+  pool's first requests"). The rows measure the steady state.
+- **Latencies** are wrk's, which corrects them for coordinated omission: wrk 4.1 adds, for
+  each sample at least twice the mean interval between one connection's requests, one sample
+  per interval below it. A stall of n ms on one connection thus counts about n ÷ interval
+  times. pgbench's latencies have no such correction.
 - **mod_remoteassist**, configured as `make run` configures it: the `/v1.0` and `/beta`
   collections, and `RemoteAssistTokenKey` set to a PEM RSA-2048 public key. The database is in
   WAL mode, and on every connection the module sets synchronous FULL and a busy timeout of
