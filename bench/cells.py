@@ -1028,7 +1028,9 @@ EnableMMAP off
         creates = count_rows and want == 201
 
         def cell():
-            before = self.count_rows(server) if count_rows else None
+            # after a warm-up of creates, once those it left in flight committed
+            count = self.settled_count if warm_up and creates else self.count_rows
+            before = count(server) if count_rows else None
             etags = self.etags(self.target(server)) if changed else None
             failures0 = self.db_failures(server)
             batches0 = self.commit_batches(server) if creates else None
@@ -1099,7 +1101,8 @@ EnableMMAP off
     # Each ratio's two cells run close together (the VM's speed drifts by ±20 %
     # within minutes): per connection count the minimal handler, then the
     # rejections; the raw SQLite loop right before the SQLite creates; pgbench
-    # right before the PostgreSQL create at the same connection count.
+    # right before the PostgreSQL create at the same connection count. A
+    # warm-up (warm_up_cell) adds its 2 s between the two.
 
     def create_row(self, section, name, kind, server, conns, ratio=None):
         # warmed on PostgreSQL, whose pool opens a backend per new connection
@@ -1365,14 +1368,17 @@ EnableMMAP off
         return int(min(2, self.s.seconds / 5))
 
     def warm_up_cell(self, server, path, conns, auth, ids, what, method="GET", body=None):
-        """A cell's own requests, unmeasured, right before it: the first
-        request a pooled database connection serves opens it (on PostgreSQL
-        a backend and the module's prepared statements, 40-215 ms on this
-        machine), and wrk's coordinated-omission correction turns each such
-        request into one extra sample per mean request interval below it, so
-        a dozen of them moved a 16-connection cell's p99 from 4 to 100 ms
-        (bench/NOTES.md, "The PostgreSQL reads' tail is the pool's first
-        requests"). Twice the cell's connections: each wrk run's connections
+        """A cell's own requests, unmeasured, right before it: a child's pool
+        opens a missing connection under its lock, one at a time (on
+        PostgreSQL a backend and the module's prepared statements, 20-30 ms
+        each on this machine), so a cell's first requests waited 42-215 ms,
+        and wrk's coordinated-omission correction turns each such request
+        into one extra sample per mean request interval below it: a dozen of
+        them made a 16-connection cell's p99 88 ms where httpd's own was
+        3.5 ms (bench/NOTES.md, "The PostgreSQL reads' tail is the pool's
+        first requests"). On SQLite, where opening a connection costs little,
+        it still reads the pages once and fills each child's token cache, so
+        both databases' cells start alike. Twice the cell's connections: each wrk run's connections
         fall on the children anew, so a child must already hold more than
         its share. The rows measure the steady state; docs/deploy.md says
         what a cold pool costs."""

@@ -38,6 +38,19 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+def warm_ups(bench):
+    """The Settings bullet on warm-ups: none in runs of cells under 5 s."""
+    if not bench.warm_up_seconds():
+        return "- **Warm-ups**: none (cells under 5 s).\n"
+    return f"""- **Warm-ups** ({bench.warm_up_seconds()} s): each read cell (§ 7, § 8 and the large data
+  set) and each PostgreSQL create cell first sends its own requests, unmeasured, at twice its
+  connections. A child's pool opens a missing connection while holding its lock, one at a time
+  (a PostgreSQL backend took 20-30 ms on two busy cores), so a cell's first requests would wait
+  for it (see the notes, "The PostgreSQL reads' tail is the pool's first requests"). The mixed
+  load's warm-up is its own (gets at its connections). The rows measure the steady state.
+"""
+
+
 def render_report(bench, goal_rows, elapsed):
     """The results table, the goals table (of evaluate_goals' rows) and the whole
     report, of a run that took elapsed seconds."""
@@ -109,7 +122,10 @@ Columns:
   script/s (the SQLite loop: an insert, a get, a page's query, or a get and a replace), or
   verifies/s.
 - **Latencies** are per request (wrk `--latency`; p99.9 comes from bench/wrk_report.lua), per
-  transaction (pgbench `-l` log), or per run of the script (the SQLite loop).
+  transaction (pgbench `-l` log), or per run of the script (the SQLite loop). wrk's are
+  corrected for coordinated omission: wrk 4.1 adds, for each sample at least twice the mean
+  interval between one connection's requests, one sample per interval below it, so a stall of
+  n ms on one connection counts about n ÷ interval times. pgbench's have no such correction.
 - **not expected** counts responses whose status differs from the row's (201, 200, 401, 405 or
   400), plus socket errors and timeouts.
 - **rows added** is the table's row count after the cell minus the count before (sqlite3 /
@@ -174,17 +190,7 @@ Columns:
     separate, the noise the larger interquartile range over its median.
 - **mod_dbd pool, per child**: {dbd}. DBDMax equals ThreadsPerChild, so `ap_dbd_acquire`
   never waits for a connection; DBDKeep 64 means no cell pays for reconnecting.
-- **Warm-ups** ({bench.warm_up_seconds()} s; none with cells under 5 s): each read cell (§ 7,
-  § 8 and the large data set) and each PostgreSQL create cell first sends its own requests,
-  unmeasured, at twice its connections. A child's pool opens a missing connection while
-  holding its lock, one at a time (a PostgreSQL backend took 20-30 ms on two busy cores), so a
-  cell's first requests would wait for it (see the notes, "The PostgreSQL reads' tail is the
-  pool's first requests"). The rows measure the steady state.
-- **Latencies** are wrk's, which corrects them for coordinated omission: wrk 4.1 adds, for
-  each sample at least twice the mean interval between one connection's requests, one sample
-  per interval below it. A stall of n ms on one connection thus counts about n ÷ interval
-  times. pgbench's latencies have no such correction.
-- **mod_remoteassist**, configured as `make run` configures it: the `/v1.0` and `/beta`
+{warm_ups(bench)}- **mod_remoteassist**, configured as `make run` configures it: the `/v1.0` and `/beta`
   collections, and `RemoteAssistTokenKey` set to a PEM RSA-2048 public key. The database is in
   WAL mode, and on every connection the module sets synchronous FULL and a busy timeout of
   {busy_timeout()} ms (RA_STORE_SQLITE_BUSY_TIMEOUT_MS).
