@@ -1363,8 +1363,9 @@ EnableMMAP off
     # $batch
 
     def warm_up_seconds(self):
-        """A warm-up before p99s are compared: 2 s with the default 10 s cells,
-        none with the smoke run's 1 s ones (whose numbers are not judged)."""
+        """The length of a warm-up (warm_up_cell, and the mixed load's own): 2 s
+        with the default 10 s cells, none with the smoke run's 1 s ones (whose
+        numbers are not judged)."""
         return int(min(2, self.s.seconds / 5))
 
     def warm_up_cell(self, server, path, conns, auth, ids, what, method="GET", body=None):
@@ -1378,10 +1379,10 @@ EnableMMAP off
         3.5 ms (bench/NOTES.md, "The PostgreSQL reads' tail is the pool's
         first requests"). On SQLite, where opening a connection costs little,
         it still reads the pages once and fills each child's token cache, so
-        both databases' cells start alike. Twice the cell's connections: each wrk run's connections
-        fall on the children anew, so a child must already hold more than
-        its share. The rows measure the steady state; docs/deploy.md says
-        what a cold pool costs."""
+        both databases' cells start alike. Twice the cell's connections: each
+        wrk run's connections fall on the children anew, so a child must
+        already hold more than its share. The rows measure the steady state;
+        docs/deploy.md says what a cold pool costs."""
         if self.warm_up_seconds():
             self.wrk(server, path, 2 * conns, method, body, auth,
                      seconds=self.warm_up_seconds(), ids=ids, what=f"{what} warm-up")

@@ -42,8 +42,8 @@ def warm_ups(bench):
     """The Settings bullet on warm-ups: none in runs of cells under 5 s."""
     if not bench.warm_up_seconds():
         return "- **Warm-ups**: none (cells under 5 s).\n"
-    return f"""- **Warm-ups** ({bench.warm_up_seconds()} s): each read cell (§ 7, § 8 and the large data
-  set) and each PostgreSQL create cell first sends its own requests, unmeasured, at twice its
+    return f"""- **Warm-ups** ({bench.warm_up_seconds()} s): each read cell (§ 7, § 8 and the large
+  data set) and each PostgreSQL create cell first sends its own requests, unmeasured, at twice its
   connections. A child's pool opens a missing connection while holding its lock, one at a time
   (a PostgreSQL backend took 20-30 ms on two busy cores), so a cell's first requests would wait
   for it (see the notes, "The PostgreSQL reads' tail is the pool's first requests"). The mixed
