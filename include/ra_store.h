@@ -2,9 +2,11 @@
  * reaches the database through mod_dbd's connection pool; this unit holds
  * the statements and the driver-facing logic, with no httpd symbols, so it
  * is tested against a real SQLite file. Every value is bound as a
- * parameter: fixed statements are prepared by mod_dbd under the labels
- * below, and a list or count runs the SQL ra_sql.h generates. The schema
- * and its upgrade are ra_schema.h's. */
+ * parameter: fixed statements are prepared on each pooled connection (on
+ * PostgreSQL through apr_dbd, under the labels below; on SQLite on the
+ * native handle, as every SQLite statement of the module runs: see
+ * ra_store.c), and a list or count runs the SQL ra_sql.h generates. The
+ * schema and its upgrade are ra_schema.h's. */
 #ifndef RA_STORE_H
 #define RA_STORE_H
 
@@ -20,18 +22,19 @@
 #include "ra_sql.h"
 
 /* SQLite's own busy handler waits this long for another process's write
- * lock before apr_dbd_sqlite3 sees SQLITE_BUSY; the driver then sleeps
- * 100 ms and retries, 15 times at most, so a stuck writer costs a request
- * about 16 x 300 ms, then 503. */
+ * lock before a statement sees SQLITE_BUSY; the module then pauses 100 ms
+ * and tries again, until RA_STORE_SQLITE_WRITE_PATIENCE has passed. */
 #define RA_STORE_SQLITE_BUSY_TIMEOUT_MS 200
 
-/* How long a create batch, which runs outside apr_dbd's retries, waits in
- * all for that lock: as long as one statement through the driver. */
+/* How long a SQLite statement (a create batch's BEGIN once for all its
+ * rows) waits in all for another writer: about 16 x 300 ms, then 503. The
+ * patience apr_dbd_sqlite3's own retries had, kept when the module stopped
+ * running its statements through that driver. */
 #define RA_STORE_SQLITE_WRITE_PATIENCE (16 * apr_time_from_msec(300))
 
-/* The statements prepared on every pooled connection, kept in mod_dbd's
- * per-connection hash under these labels. Labels are plain identifiers:
- * PostgreSQL uses them as prepared statement names. */
+/* The statements prepared on every pooled connection. Labels are plain
+ * identifiers: PostgreSQL uses them as prepared statement names, under
+ * which mod_dbd's per-connection hash keeps them. */
 typedef enum {
     RA_STMT_INSERT,
     RA_STMT_GET,
@@ -74,16 +77,18 @@ typedef struct {
 void ra_store_connection_observe(const ra_store_conn_t *conn);
 
 /* SQLite: finalizes the statements this module keeps prepared on the
- * connection for its generated reads (lists and counts, prepared once per
- * text), as the connection's pool does when it is destroyed; for whoever
- * closes the handle first (sqlite3_close refuses a connection with a
- * statement left). Nothing on PostgreSQL. */
+ * connection (the fixed ones, its transactions', and those of generated
+ * reads, prepared once per text), as the connection's pool does when it is
+ * destroyed; for whoever closes the handle first (sqlite3_close refuses a
+ * connection with a statement left). Nothing on PostgreSQL. */
 void ra_store_connection_release(const ra_store_conn_t *conn);
 
-/* Prepares every statement on a new connection (after its settings), into
- * conn->prepared. NULL, or what failed; a statement missing there is
- * prepared when first used. */
+/* Prepares every fixed statement on a new connection (after its settings).
+ * NULL, or what failed; a statement missing is prepared when first used. */
 const char *ra_store_prepare_statements(const ra_store_conn_t *conn);
+
+/* Whether the fixed statement which is prepared on conn. */
+int ra_store_statement_prepared(const ra_store_conn_t *conn, ra_stmt_e which);
 
 typedef enum {
     RA_STORE_DONE,      /* created, found, replaced or deleted (and committed) */

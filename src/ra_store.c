@@ -194,34 +194,259 @@ static int pg_connection_lost(const ra_store_conn_t *conn)
            && PQstatus(apr_dbd_native_handle(conn->driver, conn->handle)) != CONNECTION_OK;
 }
 
-/* ---------------------------------------------------- fixed statements */
+/* Receives one row of a read: its values, NULL for SQL NULL. */
+typedef void (*row_fn)(apr_pool_t *pool, const char *const *values, void *baton);
 
-/* Whether a failed statement may be one the connection lost or outgrew, so
- * that preparing it again and retrying is worthwhile; attempt counts the
- * retries so far. Nothing else is retried: on SQLite each new copy stays
- * linked to the connection until it closes. */
-static int statement_may_be_stale(const ra_store_conn_t *conn, int rv, int attempt)
+/* ------------------------------------- SQLite: on the native handle */
+
+/* Every statement of the module's on SQLite runs on the pooled connection's
+ * native handle, none through apr_dbd_sqlite3's query and select calls:
+ * those hold apr-util's one process-wide driver mutex (apr_dbd_mutex_lock)
+ * for the whole of each statement, SQLite's busy wait and a COMMIT's fsync
+ * included, so in a child a single write stalled every other thread's
+ * statements, reads too, and any other module's SQLite queries with them
+ * (bench/NOTES.md, "SQLite statements off apr_dbd's process-wide mutex").
+ * SQLite needs no such lock: mod_dbd hands a pooled connection to one
+ * thread at a time. */
+
+/* The generator's text with apr_dbd's placeholders (%s, %lld; it writes no
+ * other '%') as the engine's own: SQLite's '?', or PostgreSQL's $1, $2, ... */
+static const char *native_placeholders(apr_pool_t *pool, const char *text, int numbered)
 {
-    if (dialect_of(conn->driver) == RA_DIALECT_PGSQL) {
-        /* PQreset after a server restart drops server-side prepared
-         * statements and mod_dbd does not prepare them again. If it still
-         * exists, PREPARE fails and the first error stands. */
-        return attempt == 0;
+    /* room for a '$' and five digits in place of each two-byte %s */
+    char *native = apr_palloc(pool, strlen(text) * 3 + 1), *out = native;
+    int n = 0;
+
+    for (const char *in = text; *in;) {
+        if (*in == '%') {
+            out += numbered ? sprintf(out, "$%d", ++n) : sprintf(out, "?");
+            in += in[1] == 's' ? 2 : 4; /* %s or %lld */
+        }
+        else {
+            *out++ = *in++;
+        }
     }
-    /* apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
-     * statements are not recompiled after a schema change (even a new index
-     * elsewhere) or a PRAGMA that expired them: they fail with SQLITE_ERROR,
-     * then SQLITE_SCHEMA, until prepared again, leaving no code or
-     * SQLITE_SCHEMA on the connection. A lasting failure fails with
-     * SQLITE_ERROR too, but leaves its own (SQLITE_FULL, SQLITE_READONLY). */
-    int code = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle)) & 0xff;
-    return (rv == SQLITE_ERROR || rv == SQLITE_SCHEMA)
-           && (code == SQLITE_OK || code == SQLITE_ERROR || code == SQLITE_SCHEMA);
+    *out = '\0';
+    return native;
 }
 
-/* Prepares a statement (again) on this connection and keeps it where mod_dbd
- * keeps a connection's statements: the hash belongs to the connection, which
- * this request (or mod_dbd's hook) holds. *rv gets the driver's code. */
+/* The statements that open and end a write's transaction. */
+typedef enum { RA_SQLITE_BEGIN, RA_SQLITE_COMMIT, RA_SQLITE_ROLLBACK, RA_SQLITE_CONTROLS } sqlite_control_e;
+
+static const char *const sqlite_control_sql[RA_SQLITE_CONTROLS] = {
+    /* takes the write lock first, so nothing read or written in the
+     * transaction can be changed by another writer before the COMMIT */
+    [RA_SQLITE_BEGIN] = "BEGIN IMMEDIATE",
+    [RA_SQLITE_COMMIT] = "COMMIT",
+    [RA_SQLITE_ROLLBACK] = "ROLLBACK",
+};
+
+/* A SQLite connection's statements, each prepared once on it
+ * (SQLITE_PREPARE_PERSISTENT; SQLite compiles one again by itself after a
+ * schema change): the fixed ones and the transaction's, when first used,
+ * and those of generated reads (lists and counts) by their text, at most
+ * SQLITE_READ_SHAPES of them, replaced in turn, since the text varies with
+ * $filter and $orderby (their values are parameters). Each is reset after
+ * its use, so that none holds a read transaction open. Kept in
+ * conn->prepared under a key no label can be (labels are identifiers). */
+#define SQLITE_READ_SHAPES 16
+#define SQLITE_STATEMENTS_KEY "(remoteassist SQLite statements)"
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *fixed[RA_STMT_KINDS];
+    sqlite3_stmt *control[RA_SQLITE_CONTROLS];
+    int next;                              /* the read shape replaced next */
+    sqlite3_stmt *shape[SQLITE_READ_SHAPES];
+} sqlite_statements_t;
+
+/* Finalizes every statement kept in a sqlite_statements_t. */
+static void sqlite_finalize_all(sqlite3_stmt **stmt, int n)
+{
+    for (int i = 0; i < n; i++) {
+        sqlite3_finalize(stmt[i]);
+        stmt[i] = NULL;
+    }
+}
+
+/* A cleanup of the connection's pool, registered after mod_dbd's own (which
+ * closes the connection) and so run before it: sqlite3_close finds no
+ * statement left. */
+static apr_status_t sqlite_statements_finalize(void *data)
+{
+    sqlite_statements_t *kept = data;
+    sqlite_finalize_all(kept->fixed, RA_STMT_KINDS);
+    sqlite_finalize_all(kept->control, RA_SQLITE_CONTROLS);
+    sqlite_finalize_all(kept->shape, SQLITE_READ_SHAPES);
+    return APR_SUCCESS;
+}
+
+void ra_store_connection_release(const ra_store_conn_t *conn)
+{
+    sqlite_statements_t *kept = dialect_of(conn->driver) == RA_DIALECT_SQLITE
+                                ? apr_hash_get(conn->prepared, SQLITE_STATEMENTS_KEY,
+                                               APR_HASH_KEY_STRING) : NULL;
+    if (kept) {
+        apr_pool_cleanup_run(conn->pool, kept, sqlite_statements_finalize);
+        apr_hash_set(conn->prepared, SQLITE_STATEMENTS_KEY, APR_HASH_KEY_STRING, NULL);
+    }
+}
+
+/* The connection's kept statements, made at the first use. */
+static sqlite_statements_t *sqlite_statements(const ra_store_conn_t *conn)
+{
+    sqlite_statements_t *kept = apr_hash_get(conn->prepared, SQLITE_STATEMENTS_KEY,
+                                             APR_HASH_KEY_STRING);
+    if (!kept) {
+        kept = apr_pcalloc(conn->pool, sizeof(*kept));
+        kept->db = apr_dbd_native_handle(conn->driver, conn->handle);
+        apr_pool_cleanup_register(conn->pool, kept, sqlite_statements_finalize,
+                                  apr_pool_cleanup_null);
+        apr_hash_set(conn->prepared, SQLITE_STATEMENTS_KEY, APR_HASH_KEY_STRING, kept);
+    }
+    return kept;
+}
+
+/* *slot, prepared from text now unless it was before: a SQLite code. */
+static int sqlite_keep(sqlite3 *db, const char *text, sqlite3_stmt **slot)
+{
+    return *slot ? SQLITE_OK
+                 : sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+}
+
+/* The fixed statement which on conn, prepared now or kept from before. */
+static int sqlite_fixed(const ra_store_conn_t *conn, ra_stmt_e which, sqlite3_stmt **stmt)
+{
+    sqlite_statements_t *kept = sqlite_statements(conn);
+    int rc = sqlite_keep(kept->db, native_placeholders(conn->pool, statements[which].sql, 0),
+                         &kept->fixed[which]);
+    *stmt = kept->fixed[which];
+    return rc;
+}
+
+/* The generated read of text on conn, prepared now or kept from before. */
+static int sqlite_read_statement(const ra_store_conn_t *conn, const char *text,
+                                 sqlite3_stmt **stmt)
+{
+    sqlite_statements_t *kept = sqlite_statements(conn);
+
+    for (int i = 0; i < SQLITE_READ_SHAPES; i++) {
+        if (kept->shape[i] && !strcmp(sqlite3_sql(kept->shape[i]), text)) {
+            *stmt = kept->shape[i];
+            return SQLITE_OK;
+        }
+    }
+    int rc = sqlite3_prepare_v3(kept->db, text, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_finalize(kept->shape[kept->next]);
+        kept->shape[kept->next] = *stmt;
+        kept->next = (kept->next + 1) % SQLITE_READ_SHAPES;
+    }
+    return rc;
+}
+
+/* Binds a fixed statement's arguments as apr_dbd's binary form gives them:
+ * text for %s, a pointer to an apr_int64_t for %lld, SQL NULL for NULL. */
+static int sqlite_bind(sqlite3_stmt *stmt, const char *sql, const void **args)
+{
+    int n = 0, rc = SQLITE_OK;
+
+    for (const char *p = strchr(sql, '%'); p && rc == SQLITE_OK; p = strchr(p + 1, '%')) {
+        const void *arg = args[n++];
+        rc = !arg ? sqlite3_bind_null(stmt, n)
+             : p[1] == 's' ? sqlite3_bind_text(stmt, n, arg, -1, SQLITE_STATIC)
+                           : sqlite3_bind_int64(stmt, n, *(const apr_int64_t *)arg);
+    }
+    return rc;
+}
+
+/* Between two tries of a statement that another writer kept out. */
+#define SQLITE_BUSY_PAUSE apr_time_from_msec(100)
+
+/* Runs a bound statement to its end, handing each row (ncols values, NULL
+ * for SQL NULL) to each, then resets it and clears its bindings: SQLITE_DONE,
+ * or the failure, which stays the connection's error code and message. A
+ * statement another writer kept out past SQLite's busy timeout
+ * (SQLITE_BUSY before any row) is tried again after a pause until
+ * RA_STORE_SQLITE_WRITE_PATIENCE has passed, the patience apr_dbd_sqlite3
+ * had with it. */
+static int sqlite_run(apr_pool_t *pool, sqlite3_stmt *stmt, int ncols, row_fn each,
+                      void *baton)
+{
+    const char **values = ncols ? apr_palloc(pool, sizeof(char *) * (apr_size_t)ncols) : NULL;
+    apr_time_t give_up = 0;
+    int rc;
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_BUSY) {
+        apr_time_t now = apr_time_now();
+        if (!give_up) {
+            give_up = now + RA_STORE_SQLITE_WRITE_PATIENCE;
+        }
+        else if (now >= give_up) {
+            break;
+        }
+        sqlite3_reset(stmt);
+        apr_sleep(SQLITE_BUSY_PAUSE);
+    }
+    while (rc == SQLITE_ROW) {
+        for (int i = 0; i < ncols; i++) {
+            values[i] = (const char *)sqlite3_column_text(stmt, i);
+        }
+        each(pool, values, baton);
+        rc = sqlite3_step(stmt);
+    }
+    /* reset, not finalized: it stays prepared; no read transaction is left
+     * open, and no request's text stays bound */
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc;
+}
+
+/* BEGIN IMMEDIATE, COMMIT or ROLLBACK on conn: a SQLite code. */
+static int sqlite_control(const ra_store_conn_t *conn, sqlite_control_e which)
+{
+    sqlite_statements_t *kept = sqlite_statements(conn);
+    int rc = sqlite_keep(kept->db, sqlite_control_sql[which], &kept->control[which]);
+    return rc == SQLITE_OK ? sqlite_run(NULL, kept->control[which], 0, NULL, NULL) : rc;
+}
+
+/* A fixed statement on SQLite: a write (*nrows gets the rows changed) or a
+ * read (each row to each). */
+static ra_store_result_e sqlite_execute(apr_pool_t *pool, const ra_store_conn_t *conn,
+                                        ra_stmt_e which, const void **args, int *nrows,
+                                        int ncols, row_fn each, void *baton,
+                                        const char **error)
+{
+    const char *label = statements[which].label;
+    sqlite3_stmt *stmt;
+    int rc = sqlite_fixed(conn, which, &stmt);
+
+    if (rc != SQLITE_OK) {
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rc,
+                              apr_pstrcat(pool, "prepare ", label, NULL));
+        return RA_STORE_FAILED;
+    }
+    rc = sqlite_bind(stmt, statements[which].sql, args);
+    if (rc == SQLITE_OK) {
+        rc = sqlite_run(pool, stmt, ncols, each, baton);
+    }
+    if (rc != SQLITE_DONE) {
+        sqlite3_clear_bindings(stmt);
+        *error = ra_dbd_error(pool, conn->driver, conn->handle, rc, label);
+        return RA_STORE_FAILED;
+    }
+    if (nrows) {
+        *nrows = sqlite3_changes(sqlite3_db_handle(stmt));
+    }
+    return RA_STORE_DONE;
+}
+
+/* ---------------------------------------------------- fixed statements */
+
+/* PostgreSQL: prepares a statement (again) on this connection and keeps it
+ * where mod_dbd keeps a connection's statements: the hash belongs to the
+ * connection, which this request (or mod_dbd's hook) holds. *rv gets the
+ * driver's code. */
 static apr_dbd_prepared_t *prepare(const ra_store_conn_t *conn, ra_stmt_e which,
                                    apr_dbd_prepared_t *stmt, int *rv)
 {
@@ -238,27 +463,33 @@ static apr_dbd_prepared_t *prepare(const ra_store_conn_t *conn, ra_stmt_e which,
 
 const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
 {
-    int rv;
+    int sqlite = dialect_of(conn->driver) == RA_DIALECT_SQLITE;
+
     for (int i = 0; i < RA_STMT_KINDS; i++) {
-        if (statements[i].pgsql_only && dialect_of(conn->driver) != RA_DIALECT_PGSQL) {
+        sqlite3_stmt *native;
+        int rv;
+        if (sqlite ? statements[i].pgsql_only || sqlite_fixed(conn, (ra_stmt_e)i, &native) == 0
+                   : prepare(conn, (ra_stmt_e)i, NULL, &rv) != NULL) {
             continue;
         }
-        if (!prepare(conn, (ra_stmt_e)i, NULL, &rv)) {
-            return ra_dbd_error(conn->pool, conn->driver, conn->handle, rv,
-                                     apr_pstrcat(conn->pool, "prepare ", statements[i].label,
-                                                 NULL));
+        if (sqlite) {
+            rv = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle));
         }
+        return ra_dbd_error(conn->pool, conn->driver, conn->handle, rv,
+                            apr_pstrcat(conn->pool, "prepare ", statements[i].label, NULL));
     }
     return NULL;
 }
 
-/* How often a failed statement is prepared again. Twice, for SQLite: a
- * statement that the connection expired (a PRAGMA from DBDInitSQL after the
- * statements were prepared does) fails before SQLite has looked at the
- * schema, so after another connection changed it (a trigger, an index) the
- * first new copy is compiled against the old schema and fails once more,
- * which makes SQLite read the new one. */
-#define STALE_RETRIES 2
+int ra_store_statement_prepared(const ra_store_conn_t *conn, ra_stmt_e which)
+{
+    if (dialect_of(conn->driver) == RA_DIALECT_SQLITE) {
+        const sqlite_statements_t *kept = apr_hash_get(conn->prepared, SQLITE_STATEMENTS_KEY,
+                                                       APR_HASH_KEY_STRING);
+        return kept && kept->fixed[which];
+    }
+    return apr_hash_get(conn->prepared, statements[which].label, APR_HASH_KEY_STRING) != NULL;
+}
 
 /* A lost PostgreSQL connection opened again where it stands, once:
  * apr_dbd_check_conn runs PQreset (within DBDParams' connect_timeout; with
@@ -298,16 +529,24 @@ static ra_store_result_e tripped(apr_pool_t *pool, apr_interval_time_t bound, in
     return write ? RA_STORE_UNREPLICATED : RA_STORE_TIMED_OUT;
 }
 
-/* Runs a fixed statement: a write (res NULL: *nrows gets the rows changed)
- * or a read (all rows buffered in *res). Prepares it again after a failure
- * that may mean it is stale; the error reported is the first one. On
- * PostgreSQL each round trip is bounded by conn->query_timeout, a write
- * whose commit drew a WARNING is RA_STORE_UNREPLICATED, and after a lost
- * connection the statement runs once more on a fresh one. */
+/* Runs a fixed statement: a write (each NULL: *nrows gets the rows changed)
+ * or a read (each row, ncols values, to each). On SQLite on the native
+ * handle (sqlite_execute). On PostgreSQL each round trip is bounded by
+ * conn->query_timeout, a write whose commit drew a WARNING is
+ * RA_STORE_UNREPLICATED, a statement the connection lost (PQreset after a
+ * server restart drops them, and mod_dbd does not prepare them again) is
+ * prepared again and run once more, and after a lost connection the
+ * statement runs once more on a fresh one (retry); the error reported is
+ * the first one. */
 static ra_store_result_e execute_as(apr_pool_t *pool, const ra_store_conn_t *conn,
                                     ra_stmt_e which, const void **args, int *nrows,
-                                    apr_dbd_results_t **res, int retry, const char **error)
+                                    int ncols, row_fn each, void *baton, int retry,
+                                    const char **error)
 {
+    if (dialect_of(conn->driver) == RA_DIALECT_SQLITE) {
+        return sqlite_execute(pool, conn, which, args, nrows, ncols, each, baton, error);
+    }
+
     const char *label = statements[which].label;
     apr_dbd_prepared_t *stmt = apr_hash_get(conn->prepared, label, APR_HASH_KEY_STRING);
     const char *first_error = NULL;
@@ -323,28 +562,36 @@ static ra_store_result_e execute_as(apr_pool_t *pool, const ra_store_conn_t *con
         reconnected = 1;
     }
     for (int attempt = 0;; attempt++) {
+        apr_dbd_results_t *res = NULL;
         pg_session_t *session = pg_watch(conn, conn->query_timeout);
-        rv = res ? apr_dbd_pbselect(conn->driver, pool, conn->handle, res, stmt, 1, args)
-                 : apr_dbd_pbquery(conn->driver, pool, conn->handle, nrows, stmt, args);
+        rv = each ? apr_dbd_pbselect(conn->driver, pool, conn->handle, &res, stmt, 1, args)
+                  : apr_dbd_pbquery(conn->driver, pool, conn->handle, nrows, stmt, args);
         int timed_out = pg_unwatch(session);
         if (rv == 0) {
-            if (!res && session && session->warned) {
+            if (!each && session && session->warned) {
                 *error = apr_pstrcat(pool, label, ": committed on the primary, but PostgreSQL "
                                      "warned that its wait for synchronous replication was "
                                      "cancelled", NULL);
                 return RA_STORE_UNREPLICATED;
             }
+            const char **values = each ? apr_palloc(pool, sizeof(char *) * (apr_size_t)ncols)
+                                       : NULL;
+            for (apr_dbd_row_t *row = NULL;
+                 each && apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0;) {
+                for (int i = 0; i < ncols; i++) {
+                    values[i] = entry(conn->driver, row, i);
+                }
+                each(pool, values, baton);
+            }
             return RA_STORE_DONE;
         }
         if (timed_out) {
-            return tripped(pool, conn->query_timeout, !res, label, error);
+            return tripped(pool, conn->query_timeout, !each, label, error);
         }
         if (!first_error) {
             first_error = ra_dbd_error(pool, conn->driver, conn->handle, rv, label);
         }
-        if (!retry && dialect_of(conn->driver) == RA_DIALECT_PGSQL) {
-            /* in a transaction: the failure aborted it (SQLite's stale
-             * statement does not, and is prepared again below) */
+        if (!retry) { /* in a transaction: the failure aborted it */
             *error = first_error;
             return RA_STORE_FAILED;
         }
@@ -357,30 +604,31 @@ static ra_store_result_e execute_as(apr_pool_t *pool, const ra_store_conn_t *con
             *error = first_error;
             return RA_STORE_FAILED;
         }
-        if (attempt == STALE_RETRIES || !statement_may_be_stale(conn, rv, attempt)
-            || !(stmt = prepare(conn, which, stmt, &rv))) {
+        /* a statement the connection lost is prepared again; if it is still
+         * there, PREPARE fails and the first error stands */
+        if (attempt > 0 || !(stmt = prepare(conn, which, stmt, &rv))) {
             *error = first_error;
             return RA_STORE_FAILED;
         }
     }
 }
 
+/* A fixed write, or a fixed read (each row to each). */
 static ra_store_result_e execute(apr_pool_t *pool, const ra_store_conn_t *conn,
                                  ra_stmt_e which, const void **args, int *nrows,
-                                 apr_dbd_results_t **res, const char **error)
+                                 int ncols, row_fn each, void *baton, const char **error)
 {
-    return execute_as(pool, conn, which, args, nrows, res, 1, error);
+    return execute_as(pool, conn, which, args, nrows, ncols, each, baton, 1, error);
 }
 
 /* A write inside the caller's transaction: never on a fresh connection (it
  * would leave the transaction behind), and on PostgreSQL tried once (a
- * failed statement aborts the transaction); SQLite's stale statements are
- * prepared again as outside one. */
+ * failed statement aborts the transaction). */
 static ra_store_result_e execute_once(apr_pool_t *pool, const ra_store_conn_t *conn,
                                       ra_stmt_e which, const void **args, int *nrows,
                                       const char **error)
 {
-    return execute_as(pool, conn, which, args, nrows, NULL, 0, error);
+    return execute_as(pool, conn, which, args, nrows, 0, NULL, NULL, 0, error);
 }
 
 /* The two sort ticks of a partner's DateTimeOffsets; 0 if one is invalid. */
@@ -409,7 +657,8 @@ static ra_store_result_e settle_taken(apr_pool_t *pool, const ra_store_conn_t *c
     ra_partner_t stored;
     int nrows = 0;
 
-    ra_store_result_e proved = execute(pool, conn, RA_STMT_TOUCH, args, &nrows, NULL, error);
+    ra_store_result_e proved = execute(pool, conn, RA_STMT_TOUCH, args, &nrows, 0, NULL, NULL,
+                                          error);
     if (proved != RA_STORE_DONE) {
         return proved;
     }
@@ -426,27 +675,26 @@ static ra_store_result_e settle_taken(apr_pool_t *pool, const ra_store_conn_t *c
 
 /* ------------------------------------------ transactions and audit events */
 
-typedef void (*row_fn)(apr_pool_t *pool, const char *const *values, void *baton);
-
 static int pg_query(const ra_store_conn_t *conn, apr_interval_time_t bound, const char *sql,
                     int *timed_out);
 static ra_store_result_e select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
                                           const ra_sql_t *sql, int ncols, row_fn each,
                                           void *baton, const char **error);
 
-/* A transaction for a write and its audit events. On SQLite BEGIN IMMEDIATE
- * takes the write lock first, so nothing read or written in it can be
- * changed by another writer before the COMMIT. On PostgreSQL its round trip
- * is bounded like every other (RemoteAssistQueryTimeout). */
+/* A transaction for a write and its audit events: on SQLite BEGIN
+ * IMMEDIATE (sqlite_control_sql), on PostgreSQL a round trip bounded like
+ * every other (RemoteAssistQueryTimeout). */
 static int begin(apr_pool_t *pool, const ra_store_conn_t *conn, const char **error)
 {
     int timed_out = 0;
-    int rv = pg_query(conn, conn->query_timeout, dialect_of(conn->driver) == RA_DIALECT_SQLITE
-                                                 ? "BEGIN IMMEDIATE" : "BEGIN", &timed_out);
-    if (rv != 0) {
+    int sqlite = dialect_of(conn->driver) == RA_DIALECT_SQLITE;
+    int rv = sqlite ? sqlite_control(conn, RA_SQLITE_BEGIN)
+                    : pg_query(conn, conn->query_timeout, "BEGIN", &timed_out);
+    if (rv != (sqlite ? SQLITE_DONE : 0)) {
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "begin");
+        return 0;
     }
-    return rv == 0;
+    return 1;
 }
 
 /* COMMIT when commit, else (or when the COMMIT fails) ROLLBACK. The
@@ -458,7 +706,18 @@ static int begin(apr_pool_t *pool, const ra_store_conn_t *conn, const char **err
 static ra_store_result_e finish(apr_pool_t *pool, const ra_store_conn_t *conn, int commit,
                                 const char **error)
 {
-    int nrows, rv = 1;
+    int nrows, rv;
+
+    if (dialect_of(conn->driver) == RA_DIALECT_SQLITE) {
+        if (commit && (rv = sqlite_control(conn, RA_SQLITE_COMMIT)) == SQLITE_DONE) {
+            return RA_STORE_DONE;
+        }
+        if (commit) {
+            *error = ra_dbd_error(pool, conn->driver, conn->handle, rv, "commit");
+        }
+        sqlite_control(conn, RA_SQLITE_ROLLBACK);
+        return RA_STORE_FAILED;
+    }
     if (commit) {
         pg_session_t *session = pg_watch(conn, conn->query_timeout);
         rv = apr_dbd_query(conn->driver, conn->handle, &nrows, "COMMIT");
@@ -522,7 +781,8 @@ static ra_store_result_e audited_write(apr_pool_t *pool, const ra_store_conn_t *
     int nrows = 0;
 
     if (!event) {
-        ra_store_result_e result = execute(pool, conn, which, args, &nrows, NULL, error);
+        ra_store_result_e result = execute(pool, conn, which, args, &nrows, 0, NULL, NULL,
+                                           error);
         return result != RA_STORE_DONE ? result : nrows == 0 ? RA_STORE_MISSING : RA_STORE_DONE;
     }
     for (int attempt = 0;; attempt++) {
@@ -634,7 +894,7 @@ static int sqlite_busy(const ra_store_conn_t *conn)
  * "where a SQLite batch's time goes"). created[i]: row i's insert created
  * it. *busy: it failed because another SQLite writer held the database
  * (nothing was written). */
-static ra_store_result_e sqlite_batch_once(apr_pool_t *pool, const ra_store_conn_t *conn,
+static ra_store_result_e sqlite_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
                                            const ra_store_row_t *const *rows, int n,
                                            int *created, int *busy, const char **error)
 {
@@ -928,18 +1188,14 @@ void ra_store_insert_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
     }
 
     int *created = apr_pcalloc(pool, sizeof(*created) * (apr_size_t)n);
-    apr_time_t give_up = apr_time_now() + RA_STORE_SQLITE_WRITE_PATIENCE;
     const char *error = NULL;
-    ra_store_result_e batch = RA_STORE_FAILED;
     int busy = 0, batched = n > 1;
+    /* SQLite busy: its BEGIN IMMEDIATE waits RA_STORE_SQLITE_WRITE_PATIENCE
+     * (sqlite_run), once for the whole batch */
+    ra_store_result_e batch = batched
+                              ? sqlite_batch(pool, conn, rows, n, created, &busy, &error)
+                              : RA_STORE_FAILED;
 
-    /* SQLite busy: the batch waits as long as one statement through
-     * apr_dbd_sqlite3 would, trying again after each busy timeout */
-    if (batched) {
-        do {
-            batch = sqlite_batch_once(pool, conn, rows, n, created, &busy, &error);
-        } while (batch == RA_STORE_FAILED && busy && apr_time_now() < give_up);
-    }
     if (batch == RA_STORE_DONE) {
         for (int i = 0; i < n; i++) {
             results[i] = created[i] || stored_with_etag(pool, conn, rows[i])
@@ -976,28 +1232,31 @@ static void partner_from_values(apr_pool_t *pool, const char *const *values,
     partner->etag = apr_pstrdup(pool, values[RA_PROP_COUNT] ? values[RA_PROP_COUNT] : "");
 }
 
+typedef struct {
+    ra_partner_t *partner;
+    int found;
+} get_reading_t;
+
+static void got_row(apr_pool_t *pool, const char *const *values, void *baton)
+{
+    get_reading_t *reading = baton;
+    partner_from_values(pool, values, reading->partner);
+    reading->found = 1;
+}
+
 ra_store_result_e ra_store_get(apr_pool_t *pool, const ra_store_conn_t *conn,
                                const char *tenant, const char *id, ra_partner_t *partner,
                                const char **error)
 {
     const void *args[] = { tenant, id };
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    ra_store_result_e result = RA_STORE_MISSING;
+    get_reading_t reading = { partner, 0 };
 
     *error = NULL;
-    if (execute(pool, conn, RA_STMT_GET, args, NULL, &res, error) != RA_STORE_DONE) {
+    if (execute(pool, conn, RA_STMT_GET, args, NULL, SELECTED_COUNT, got_row, &reading, error)
+        != RA_STORE_DONE) {
         return RA_STORE_FAILED;
     }
-    while (apr_dbd_get_row(conn->driver, pool, res, &row, -1) == 0) {
-        const char *values[SELECTED_COUNT];
-        for (int i = 0; i < SELECTED_COUNT; i++) {
-            values[i] = entry(conn->driver, row, i);
-        }
-        partner_from_values(pool, values, partner);
-        result = RA_STORE_DONE;
-    }
-    return result;
+    return reading.found ? RA_STORE_DONE : RA_STORE_MISSING;
 }
 
 ra_store_result_e ra_store_replace(apr_pool_t *pool, const ra_store_conn_t *conn,
@@ -1105,27 +1364,6 @@ static int pg_query(const ra_store_conn_t *conn, apr_interval_time_t bound, cons
     int nrows, rv = apr_dbd_query(conn->driver, conn->handle, &nrows, sql);
     *timed_out |= pg_unwatch(session);
     return rv;
-}
-
-/* The generator's text with apr_dbd's placeholders (%s, %lld; it writes no
- * other '%') as the engine's own: SQLite's '?', or PostgreSQL's $1, $2, ... */
-static const char *native_placeholders(apr_pool_t *pool, const char *text, int numbered)
-{
-    /* room for a '$' and five digits in place of each two-byte %s */
-    char *native = apr_palloc(pool, strlen(text) * 3 + 1), *out = native;
-    int n = 0;
-
-    for (const char *in = text; *in;) {
-        if (*in == '%') {
-            out += numbered ? sprintf(out, "$%d", ++n) : sprintf(out, "?");
-            in += in[1] == 's' ? 2 : 4; /* %s or %lld */
-        }
-        else {
-            *out++ = *in++;
-        }
-    }
-    *out = '\0';
-    return native;
 }
 
 /* SQLSTATE query_canceled: statement_timeout (or a cancel request) */
@@ -1237,80 +1475,11 @@ static int past_deadline(void *deadline)
  * millisecond, while the look itself (a vDSO clock read) costs nothing. */
 #define SQLITE_PROGRESS_STEPS 1000
 
-/* A SQLite connection's statements for generated reads (lists and counts),
- * kept prepared by their text, so that a page parses no SQL: at most
- * SQLITE_READ_SHAPES per connection, replaced in turn, since the text
- * varies with $filter and $orderby (their values are parameters). Each is
- * reset after its use, so that none holds a read transaction open. Kept in
- * conn->prepared under a key no label can be (labels are identifiers). */
-#define SQLITE_READ_SHAPES 16
-#define SQLITE_SHAPES_KEY "(remoteassist SQLite read statements)"
-
-typedef struct {
-    sqlite3 *db;
-    int next;                              /* the one replaced next */
-    sqlite3_stmt *stmt[SQLITE_READ_SHAPES];
-} sqlite_shapes_t;
-
-/* A cleanup of the connection's pool, registered after mod_dbd's own (which
- * closes the connection) and so run before it: sqlite3_close finds no
- * statement left. */
-static apr_status_t sqlite_shapes_finalize(void *data)
-{
-    sqlite_shapes_t *shapes = data;
-    for (int i = 0; i < SQLITE_READ_SHAPES; i++) {
-        sqlite3_finalize(shapes->stmt[i]);
-        shapes->stmt[i] = NULL;
-    }
-    return APR_SUCCESS;
-}
-
-void ra_store_connection_release(const ra_store_conn_t *conn)
-{
-    sqlite_shapes_t *shapes = dialect_of(conn->driver) == RA_DIALECT_SQLITE
-                              ? apr_hash_get(conn->prepared, SQLITE_SHAPES_KEY,
-                                             APR_HASH_KEY_STRING) : NULL;
-    if (shapes) {
-        apr_pool_cleanup_run(conn->pool, shapes, sqlite_shapes_finalize);
-        apr_hash_set(conn->prepared, SQLITE_SHAPES_KEY, APR_HASH_KEY_STRING, NULL);
-    }
-}
-
-/* The statement of text on conn, prepared now or kept from before. */
-static int sqlite_read_statement(const ra_store_conn_t *conn, sqlite3 *db, const char *text,
-                                 sqlite3_stmt **stmt)
-{
-    sqlite_shapes_t *shapes = apr_hash_get(conn->prepared, SQLITE_SHAPES_KEY,
-                                           APR_HASH_KEY_STRING);
-    if (!shapes) {
-        shapes = apr_pcalloc(conn->pool, sizeof(*shapes));
-        shapes->db = db;
-        apr_pool_cleanup_register(conn->pool, shapes, sqlite_shapes_finalize,
-                                  apr_pool_cleanup_null);
-        apr_hash_set(conn->prepared, SQLITE_SHAPES_KEY, APR_HASH_KEY_STRING, shapes);
-    }
-    for (int i = 0; i < SQLITE_READ_SHAPES; i++) {
-        if (shapes->stmt[i] && !strcmp(sqlite3_sql(shapes->stmt[i]), text)) {
-            *stmt = shapes->stmt[i];
-            return SQLITE_OK;
-        }
-    }
-    int rc = sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_finalize(shapes->stmt[shapes->next]);
-        shapes->stmt[shapes->next] = *stmt;
-        shapes->next = (shapes->next + 1) % SQLITE_READ_SHAPES;
-    }
-    return rc;
-}
-
-/* SQLite: apr_dbd_sqlite3 keeps every statement prepared on a connection
- * until the connection closes (dbd_sqlite3_prepare links it into the
- * handle), so preparing each generated query through it would grow a pooled
- * connection without bound. These run on the same pooled connection through
- * its native handle instead: a read (keep) with the statements the
- * connection keeps, a batch insert (whose text varies with its rows)
- * prepared, bound and finalized here. */
+/* SQLite: generated SQL on the native handle, as every statement there
+ * (apr_dbd_sqlite3 would also keep each text it prepared linked to the
+ * connection until it closes): a read (keep) with the statements the
+ * connection keeps, a write (the audit events' retention, whose text comes
+ * once a run) prepared, bound and finalized here. */
 static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *conn,
                                        const ra_sql_t *sql, apr_interval_time_t bound,
                                        int keep, int ncols, row_fn each, void *baton,
@@ -1319,14 +1488,13 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
     sqlite3 *db = apr_dbd_native_handle(conn->driver, conn->handle);
     const char *text = native_placeholders(pool, sql->text, 0);
     sqlite3_stmt *stmt = NULL;
-    const char **values = apr_pcalloc(pool, sizeof(char *) * (size_t)ncols);
     apr_time_t deadline = apr_time_now() + bound;
     int rc;
 
     if (bound > 0) {
         sqlite3_progress_handler(db, SQLITE_PROGRESS_STEPS, past_deadline, &deadline);
     }
-    rc = keep ? sqlite_read_statement(conn, db, text, &stmt)
+    rc = keep ? sqlite_read_statement(conn, text, &stmt)
               : sqlite3_prepare_v2(db, text, -1, &stmt, NULL);
     for (int i = 0; rc == SQLITE_OK && i < sql->params->nelts; i++) {
         ra_sql_param_t *param = &APR_ARRAY_IDX(sql->params, i, ra_sql_param_t);
@@ -1334,22 +1502,17 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
              : param->text ? sqlite3_bind_text(stmt, i + 1, param->text, -1, SQLITE_STATIC)
                            : sqlite3_bind_null(stmt, i + 1);
     }
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        for (int i = 0; i < ncols; i++) {
-            values[i] = (const char *)sqlite3_column_text(stmt, i);
-        }
-        each(pool, values, baton);
-        rc = SQLITE_OK;
+    if (rc == SQLITE_OK) {
+        rc = sqlite_run(pool, stmt, ncols, each, baton);
     }
     if (rc != SQLITE_DONE) {
         *error = apr_psprintf(pool, "select: %s", sqlite3_errmsg(db));
     }
-    if (keep && stmt) { /* no read transaction left open, no text left bound */
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-    }
-    else {
+    if (!keep) {
         sqlite3_finalize(stmt);
+    }
+    else if (stmt) { /* a failed bind left it unrun */
+        sqlite3_clear_bindings(stmt);
     }
     if (bound > 0) { /* the connection's other statements run unbounded */
         sqlite3_progress_handler(db, 0, NULL, NULL);
@@ -1358,7 +1521,8 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
            : rc == SQLITE_INTERRUPT ? RA_STORE_TIMED_OUT : RA_STORE_FAILED;
 }
 
-/* The batch insert: on PostgreSQL within conn->query_timeout, a write. */
+/* A generated write that returns rows: on PostgreSQL within
+ * conn->query_timeout. */
 static ra_store_result_e select_generated(apr_pool_t *pool, const ra_store_conn_t *conn,
                                           const ra_sql_t *sql, int ncols, row_fn each,
                                           void *baton, const char **error)

@@ -148,13 +148,9 @@ ra_store_conn_t make_conn(apr_dbd_t *handle, int prepare)
     if (made_count < (int)COUNT_OF(made)) {
         made[made_count++] = conn;
     }
-    for (int i = 0; prepare && i < RA_STMT_KINDS; i++) {
-        apr_dbd_prepared_t *stmt = NULL;
-        const char *label = ra_store_statement_label((ra_stmt_e)i);
-        int rv = apr_dbd_prepare(driver, pool, handle, ra_store_statement_sql((ra_stmt_e)i),
-                                 label, &stmt);
-        ck_assert_msg(rv == 0, "prepare %s: %s", label, apr_dbd_error(driver, handle, rv));
-        apr_hash_set(conn.prepared, label, APR_HASH_KEY_STRING, stmt);
+    if (prepare) {
+        const char *error = ra_store_prepare_statements(&conn);
+        ck_assert_msg(!error, "%s", error);
     }
     return conn;
 }
