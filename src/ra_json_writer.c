@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -176,6 +177,26 @@ static apr_size_t utf8_length(const unsigned char *s, apr_size_t left)
     return n;
 }
 
+/* 0x01 and 0x80 in each byte of a word. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether none of the eight bytes at s needs a look, being printable ASCII
+ * other than '"' and '\': most of a list page's text is, so it is checked a
+ * word at a time. (x - ONES * n) & ~x & HIGHS is nonzero exactly when some
+ * byte of x is below n (for n <= 0x80); a byte equal to c is a zero byte
+ * of x ^ (ONES * c), below 1; a non-ASCII byte has its high bit set. */
+static int plain_word(const unsigned char *s)
+{
+    apr_uint64_t w, quote, backslash;
+
+    memcpy(&w, s, sizeof(w));
+    quote = w ^ (ONES * '"');
+    backslash = w ^ (ONES * '\\');
+    return ((((w - ONES * 0x20) & ~w) | ((quote - ONES) & ~quote)
+             | ((backslash - ONES) & ~backslash) | w) & HIGHS) == 0;
+}
+
 /* The characters of a string value, escaped: runs that need nothing are
  * copied whole. */
 static void put_escaped(ra_jw_t *jw, const char *text, apr_size_t len)
@@ -184,6 +205,10 @@ static void put_escaped(ra_jw_t *jw, const char *text, apr_size_t len)
     const unsigned char *s = (const unsigned char *)text, *end = s + len, *run = s;
 
     while (s < end) {
+        if (end - s >= 8 && plain_word(s)) {
+            s += 8;
+            continue;
+        }
         unsigned char c = *s;
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             s++;

@@ -106,6 +106,30 @@ START_TEST(test_every_ascii_character)
 }
 END_TEST
 
+/* The writer looks at plain text eight bytes at a time: every ASCII
+ * character, and a 2-, 3- and 4-byte character and U+2028, at every offset
+ * of a word, inside a run of plain text longer than two words. */
+START_TEST(test_every_character_at_every_offset)
+{
+    static const char *const wide[] = { "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                        "\xE2\x80\xA8", "\"\\" };
+    char text[32];
+    for (int offset = 0; offset <= 16; offset++) {
+        for (int c = 0; c < 0x80; c++) {
+            memset(text, 'a', 24);
+            text[offset] = (char)c;
+            same_as_jansson(json_stringn(text, 24));
+        }
+        for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++) {
+            size_t len = strlen(wide[i]);
+            memset(text, 'a', 24 + len);
+            memcpy(text + offset, wide[i], len);
+            same_as_jansson(json_stringn(text, 24 + len));
+        }
+    }
+}
+END_TEST
+
 /* Non-ASCII: 2-, 3- and 4-byte characters at each class's edges, the
  * astral plane, U+FEFF and U+FFFD are written as they are; U+2028 and
  * U+2029 escaped. */
@@ -355,6 +379,7 @@ Suite *json_writer_suite(void)
     TCase *tc = pool_tcase(s, "jansson oracle");
     tcase_add_test(tc, test_every_type);
     tcase_add_test(tc, test_every_ascii_character);
+    tcase_add_test(tc, test_every_character_at_every_offset);
     tcase_add_test(tc, test_non_ascii);
     tcase_add_test(tc, test_invalid_utf8);
     tcase_add_test(tc, test_pieces);
