@@ -504,12 +504,13 @@ int ra_startup_database_ready(request_rec *r, const char **why)
 /* ------------------------------------------------------------ start-up */
 
 /* SQLite has one writer at a time. httpd's children otherwise take turns
- * through SQLite's busy handler, which sleeps while apr_dbd_sqlite3 holds its
- * process-wide mutex (stalling every database call of that child) and then
- * falls back to the driver's 100 ms sleeps: p99 of 0.3-0.6 s at 16
- * connections with two children. A cross-process mutex per database lets the
- * waiting child sleep in the kernel until the writer is done. Without one
- * (it could not be made), SQLite's own locking still keeps the data safe. */
+ * through SQLite's busy handler, which polls with sleeps of growing length
+ * (up to 50 ms), then through the module's 100 ms pauses (ra_store.c): p99
+ * of 0.3-0.6 s at 16 connections with two children when the statements
+ * still ran through apr_dbd_sqlite3. A cross-process mutex per database lets
+ * the waiting child sleep in the kernel until the writer is done. Without
+ * one (it could not be made), SQLite's own locking still keeps the data
+ * safe. */
 static apr_global_mutex_t *sqlite_writer_mutex(apr_pool_t *pconf, server_rec *s,
                                                apr_hash_t *made, const char *path)
 {
