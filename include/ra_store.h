@@ -61,7 +61,9 @@ typedef struct {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_pool_t *pool;       /* the connection's own pool */
-    apr_hash_t *prepared;   /* label -> apr_dbd_prepared_t * */
+    apr_hash_t *prepared;   /* mod_dbd's per-connection hash: PostgreSQL's statements
+                             * (label -> apr_dbd_prepared_t *), and the module's own
+                             * state of the connection under keys no label can be */
     /* how long one list or count statement may run (RemoteAssistQueryTimeout);
      * 0: no bound. On PostgreSQL also the client-side bound of every round
      * trip of the module's (ra_watchdog.h), the commit's wait for

@@ -199,7 +199,7 @@ typedef void (*row_fn)(apr_pool_t *pool, const char *const *values, void *baton)
 
 /* ------------------------------------- SQLite: on the native handle */
 
-/* Every statement of the module's on SQLite runs on the pooled connection's
+/* Every SQLite statement of this unit runs on the pooled connection's
  * native handle, none through apr_dbd_sqlite3's query and select calls:
  * those hold apr-util's one process-wide driver mutex (apr_dbd_mutex_lock)
  * for the whole of each statement, SQLite's busy wait and a COMMIT's fsync
@@ -231,7 +231,9 @@ static const char *native_placeholders(apr_pool_t *pool, const char *text, int n
 }
 
 /* The statements that open and end a write's transaction. */
-typedef enum { RA_SQLITE_BEGIN, RA_SQLITE_COMMIT, RA_SQLITE_ROLLBACK, RA_SQLITE_CONTROLS } sqlite_control_e;
+typedef enum {
+    RA_SQLITE_BEGIN, RA_SQLITE_COMMIT, RA_SQLITE_ROLLBACK, RA_SQLITE_CONTROLS
+} sqlite_control_e;
 
 static const char *const sqlite_control_sql[RA_SQLITE_CONTROLS] = {
     /* takes the write lock first, so nothing read or written in the
@@ -307,19 +309,23 @@ static sqlite_statements_t *sqlite_statements(const ra_store_conn_t *conn)
     return kept;
 }
 
-/* *slot, prepared from text now unless it was before: a SQLite code. */
-static int sqlite_keep(sqlite3 *db, const char *text, sqlite3_stmt **slot)
+/* text prepared into *slot, to be kept: a SQLite code. */
+static int sqlite_prepare_kept(sqlite3 *db, const char *text, sqlite3_stmt **slot)
 {
-    return *slot ? SQLITE_OK
-                 : sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    return sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
 }
 
-/* The fixed statement which on conn, prepared now or kept from before. */
-static int sqlite_fixed(const ra_store_conn_t *conn, ra_stmt_e which, sqlite3_stmt **stmt)
+/* The fixed statement which on conn, prepared now (its text made in pool,
+ * which must not be the connection's: a statement that keeps failing to
+ * prepare would grow it with every request) or kept from before. */
+static int sqlite_fixed(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e which,
+                        sqlite3_stmt **stmt)
 {
     sqlite_statements_t *kept = sqlite_statements(conn);
-    int rc = sqlite_keep(kept->db, native_placeholders(conn->pool, statements[which].sql, 0),
-                         &kept->fixed[which]);
+    int rc = kept->fixed[which]
+             ? SQLITE_OK
+             : sqlite_prepare_kept(kept->db, native_placeholders(pool, statements[which].sql, 0),
+                                   &kept->fixed[which]);
     *stmt = kept->fixed[which];
     return rc;
 }
@@ -336,7 +342,7 @@ static int sqlite_read_statement(const ra_store_conn_t *conn, const char *text,
             return SQLITE_OK;
         }
     }
-    int rc = sqlite3_prepare_v3(kept->db, text, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+    int rc = sqlite_prepare_kept(kept->db, text, stmt);
     if (rc == SQLITE_OK) {
         sqlite3_finalize(kept->shape[kept->next]);
         kept->shape[kept->next] = *stmt;
@@ -367,24 +373,18 @@ static int sqlite_bind(sqlite3_stmt *stmt, const char *sql, const void **args)
  * for SQL NULL) to each, then resets it and clears its bindings: SQLITE_DONE,
  * or the failure, which stays the connection's error code and message. A
  * statement another writer kept out past SQLite's busy timeout
- * (SQLITE_BUSY before any row) is tried again after a pause until
- * RA_STORE_SQLITE_WRITE_PATIENCE has passed, the patience apr_dbd_sqlite3
- * had with it. */
-static int sqlite_run(apr_pool_t *pool, sqlite3_stmt *stmt, int ncols, row_fn each,
-                      void *baton)
+ * (SQLITE_BUSY before any row) is tried again after a pause until patience
+ * has passed: RA_STORE_SQLITE_WRITE_PATIENCE for the fixed statements and
+ * the transactions' (the patience apr_dbd_sqlite3 had with them), 0 for the
+ * generated ones, whose own bound a pause would overrun. */
+static int sqlite_run(apr_pool_t *pool, sqlite3_stmt *stmt, apr_interval_time_t patience,
+                      int ncols, row_fn each, void *baton)
 {
     const char **values = ncols ? apr_palloc(pool, sizeof(char *) * (apr_size_t)ncols) : NULL;
-    apr_time_t give_up = 0;
+    apr_time_t give_up = apr_time_now() + patience;
     int rc;
 
-    while ((rc = sqlite3_step(stmt)) == SQLITE_BUSY) {
-        apr_time_t now = apr_time_now();
-        if (!give_up) {
-            give_up = now + RA_STORE_SQLITE_WRITE_PATIENCE;
-        }
-        else if (now >= give_up) {
-            break;
-        }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_BUSY && apr_time_now() < give_up) {
         sqlite3_reset(stmt);
         apr_sleep(SQLITE_BUSY_PAUSE);
     }
@@ -406,8 +406,12 @@ static int sqlite_run(apr_pool_t *pool, sqlite3_stmt *stmt, int ncols, row_fn ea
 static int sqlite_control(const ra_store_conn_t *conn, sqlite_control_e which)
 {
     sqlite_statements_t *kept = sqlite_statements(conn);
-    int rc = sqlite_keep(kept->db, sqlite_control_sql[which], &kept->control[which]);
-    return rc == SQLITE_OK ? sqlite_run(NULL, kept->control[which], 0, NULL, NULL) : rc;
+    int rc = kept->control[which]
+             ? SQLITE_OK
+             : sqlite_prepare_kept(kept->db, sqlite_control_sql[which], &kept->control[which]);
+    return rc == SQLITE_OK
+           ? sqlite_run(NULL, kept->control[which], RA_STORE_SQLITE_WRITE_PATIENCE, 0, NULL, NULL)
+           : rc;
 }
 
 /* A fixed statement on SQLite: a write (*nrows gets the rows changed) or a
@@ -419,7 +423,7 @@ static ra_store_result_e sqlite_execute(apr_pool_t *pool, const ra_store_conn_t 
 {
     const char *label = statements[which].label;
     sqlite3_stmt *stmt;
-    int rc = sqlite_fixed(conn, which, &stmt);
+    int rc = sqlite_fixed(pool, conn, which, &stmt);
 
     if (rc != SQLITE_OK) {
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rc,
@@ -428,7 +432,7 @@ static ra_store_result_e sqlite_execute(apr_pool_t *pool, const ra_store_conn_t 
     }
     rc = sqlite_bind(stmt, statements[which].sql, args);
     if (rc == SQLITE_OK) {
-        rc = sqlite_run(pool, stmt, ncols, each, baton);
+        rc = sqlite_run(pool, stmt, RA_STORE_SQLITE_WRITE_PATIENCE, ncols, each, baton);
     }
     if (rc != SQLITE_DONE) {
         sqlite3_clear_bindings(stmt);
@@ -464,21 +468,26 @@ static apr_dbd_prepared_t *prepare(const ra_store_conn_t *conn, ra_stmt_e which,
 const char *ra_store_prepare_statements(const ra_store_conn_t *conn)
 {
     int sqlite = dialect_of(conn->driver) == RA_DIALECT_SQLITE;
+    const char *error = NULL;
+    apr_pool_t *scratch;
 
-    for (int i = 0; i < RA_STMT_KINDS; i++) {
+    apr_pool_create(&scratch, conn->pool);
+    for (int i = 0; i < RA_STMT_KINDS && !error; i++) {
         sqlite3_stmt *native;
         int rv;
-        if (sqlite ? statements[i].pgsql_only || sqlite_fixed(conn, (ra_stmt_e)i, &native) == 0
+        if (sqlite ? statements[i].pgsql_only
+                         || sqlite_fixed(scratch, conn, (ra_stmt_e)i, &native) == SQLITE_OK
                    : prepare(conn, (ra_stmt_e)i, NULL, &rv) != NULL) {
             continue;
         }
         if (sqlite) {
             rv = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle));
         }
-        return ra_dbd_error(conn->pool, conn->driver, conn->handle, rv,
-                            apr_pstrcat(conn->pool, "prepare ", statements[i].label, NULL));
+        error = ra_dbd_error(conn->pool, conn->driver, conn->handle, rv,
+                             apr_pstrcat(conn->pool, "prepare ", statements[i].label, NULL));
     }
-    return NULL;
+    apr_pool_destroy(scratch);
+    return error;
 }
 
 int ra_store_statement_prepared(const ra_store_conn_t *conn, ra_stmt_e which)
@@ -875,7 +884,8 @@ static int stored_with_etag(apr_pool_t *pool, const ra_store_conn_t *conn,
 }
 
 /* Whether the last statement on an SQLite connection failed because another
- * writer held the database past the busy timeout: it wrote nothing. */
+ * writer held the database past RA_STORE_SQLITE_WRITE_PATIENCE: it wrote
+ * nothing. */
 static int sqlite_busy(const ra_store_conn_t *conn)
 {
     int rc = sqlite3_errcode(apr_dbd_native_handle(conn->driver, conn->handle)) & 0xff;
@@ -895,8 +905,8 @@ static int sqlite_busy(const ra_store_conn_t *conn)
  * it. *busy: it failed because another SQLite writer held the database
  * (nothing was written). */
 static ra_store_result_e sqlite_batch(apr_pool_t *pool, const ra_store_conn_t *conn,
-                                           const ra_store_row_t *const *rows, int n,
-                                           int *created, int *busy, const char **error)
+                                      const ra_store_row_t *const *rows, int n, int *created,
+                                      int *busy, const char **error)
 {
     int ok = 1;
 
@@ -1503,7 +1513,7 @@ static ra_store_result_e select_sqlite(apr_pool_t *pool, const ra_store_conn_t *
                            : sqlite3_bind_null(stmt, i + 1);
     }
     if (rc == SQLITE_OK) {
-        rc = sqlite_run(pool, stmt, ncols, each, baton);
+        rc = sqlite_run(pool, stmt, 0, ncols, each, baton);
     }
     if (rc != SQLITE_DONE) {
         *error = apr_psprintf(pool, "select: %s", sqlite3_errmsg(db));

@@ -1136,6 +1136,49 @@ START_TEST(insert_batch_failure_retries_rows_one_by_one)
 }
 END_TEST
 
+/* Another writer holds SQLite's lock for longer than SQLite's busy timeout,
+ * then commits: the batch's BEGIN is tried again after its pauses, and the
+ * batch commits. */
+static void *APR_THREAD_FUNC commit_later(apr_thread_t *thread, void *holder)
+{
+    apr_sleep(apr_time_from_msec(3 * RA_STORE_SQLITE_BUSY_TIMEOUT_MS));
+    exec_sql(holder, "COMMIT");
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(insert_batch_waits_out_another_writer)
+{
+    setup_db();
+    apr_dbd_t *h = open_db(), *holder = open_db();
+    ra_store_conn_t conn = make_conn(h, 1);
+    const ra_store_row_t *rows[] = { row_of(pool, T1, "w1", "w1"), row_of(pool, T1, "w2", "w2") };
+    ra_store_result_e results[2];
+    const char *errors[2];
+    apr_thread_t *thread;
+    apr_status_t rv;
+
+    ck_assert_ptr_null(ra_store_connection_setup(pool, driver, h));
+    exec_sql(holder, "BEGIN IMMEDIATE");
+    apr_time_t began = apr_time_now();
+    ck_assert_int_eq(apr_thread_create(&thread, NULL, commit_later, holder, pool), APR_SUCCESS);
+    ra_store_insert_batch(pool, &conn, rows, 2, results, errors);
+    apr_interval_time_t waited = apr_time_now() - began;
+    apr_thread_join(&rv, thread);
+    close_db(holder);
+
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(results[i] == RA_STORE_DONE, "row %d: %d (%s)", i, (int)results[i],
+                      errors[i] ? errors[i] : "no error");
+    }
+    ck_assert_str_eq(row_count(h), "2");
+    /* it did wait past the busy timeout: the try after a pause took it */
+    ck_assert_msg(waited >= apr_time_from_msec(2 * RA_STORE_SQLITE_BUSY_TIMEOUT_MS),
+                  "waited %" APR_TIME_T_FMT " ms", apr_time_as_msec(waited));
+    close_db(h);
+}
+END_TEST
+
 /* Another writer holds SQLite's lock past every timeout: the batch waits
  * about as long as one statement would, once and not once per row, and
  * then fails every row, having written none. */
@@ -1303,6 +1346,7 @@ Suite *store_suite(void)
     tcase_add_test(commit, a_read_only_connection_says_what_to_look_at);
     tcase_add_test(commit, insert_batch_failure_retries_rows_one_by_one);
     tcase_add_test(commit, insert_batch_waits_once_for_a_locked_database);
+    tcase_add_test(commit, insert_batch_waits_out_another_writer);
     tcase_add_test(commit, commit_queue_shares_transactions_between_threads);
     tcase_add_test(commit, commit_queue_without_a_connection_fails_the_batch);
     TCase *tc = db_tcase(s, "setup");
