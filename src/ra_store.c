@@ -257,6 +257,7 @@ static const char *const sqlite_control_sql[RA_SQLITE_CONTROLS] = {
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *fixed[RA_STMT_KINDS];
+    const char *kinds[RA_STMT_KINDS];      /* its placeholders: 's' %s, 'n' %lld */
     sqlite3_stmt *control[RA_SQLITE_CONTROLS];
     int next;                              /* the read shape replaced next */
     sqlite3_stmt *shape[SQLITE_READ_SHAPES];
@@ -315,17 +316,36 @@ static int sqlite_prepare_kept(sqlite3 *db, const char *text, sqlite3_stmt **slo
     return sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
 }
 
-/* The fixed statement which on conn, prepared now (its text made in pool,
- * which must not be the connection's: a statement that keeps failing to
- * prepare would grow it with every request) or kept from before. */
+/* The kinds of a fixed statement's placeholders, in order: 's' for %s,
+ * 'n' for %lld. */
+static const char *placeholder_kinds(apr_pool_t *pool, const char *sql)
+{
+    char *kinds = apr_palloc(pool, strlen(sql) / 2 + 1), *out = kinds;
+    for (const char *p = strchr(sql, '%'); p; p = strchr(p + 1, '%')) {
+        *out++ = p[1] == 's' ? 's' : 'n';
+    }
+    *out = '\0';
+    return kinds;
+}
+
+/* The fixed statement which on conn, prepared now or kept from before.
+ * When prepared, its native text is made in pool, which must not be the
+ * connection's (a statement that keeps failing to prepare would grow it
+ * with every request), and its placeholders' kinds, once, in the
+ * connection's. */
 static int sqlite_fixed(apr_pool_t *pool, const ra_store_conn_t *conn, ra_stmt_e which,
                         sqlite3_stmt **stmt)
 {
     sqlite_statements_t *kept = sqlite_statements(conn);
-    int rc = kept->fixed[which]
-             ? SQLITE_OK
-             : sqlite_prepare_kept(kept->db, native_placeholders(pool, statements[which].sql, 0),
-                                   &kept->fixed[which]);
+    int rc = SQLITE_OK;
+
+    if (!kept->fixed[which]) {
+        rc = sqlite_prepare_kept(kept->db, native_placeholders(pool, statements[which].sql, 0),
+                                 &kept->fixed[which]);
+        if (rc == SQLITE_OK && !kept->kinds[which]) {
+            kept->kinds[which] = placeholder_kinds(conn->pool, statements[which].sql);
+        }
+    }
     *stmt = kept->fixed[which];
     return rc;
 }
@@ -351,17 +371,17 @@ static int sqlite_read_statement(const ra_store_conn_t *conn, const char *text,
     return rc;
 }
 
-/* Binds a fixed statement's arguments as apr_dbd's binary form gives them:
- * text for %s, a pointer to an apr_int64_t for %lld, SQL NULL for NULL. */
-static int sqlite_bind(sqlite3_stmt *stmt, const char *sql, const void **args)
+/* Binds a fixed statement's arguments as apr_dbd's binary form gives them
+ * (kinds: placeholder_kinds): text for %s, a pointer to an apr_int64_t for
+ * %lld, SQL NULL for NULL. */
+static int sqlite_bind(sqlite3_stmt *stmt, const char *kinds, const void **args)
 {
-    int n = 0, rc = SQLITE_OK;
+    int rc = SQLITE_OK;
 
-    for (const char *p = strchr(sql, '%'); p && rc == SQLITE_OK; p = strchr(p + 1, '%')) {
-        const void *arg = args[n++];
-        rc = !arg ? sqlite3_bind_null(stmt, n)
-             : p[1] == 's' ? sqlite3_bind_text(stmt, n, arg, -1, SQLITE_STATIC)
-                           : sqlite3_bind_int64(stmt, n, *(const apr_int64_t *)arg);
+    for (int i = 0; kinds[i] && rc == SQLITE_OK; i++) {
+        rc = !args[i] ? sqlite3_bind_null(stmt, i + 1)
+             : kinds[i] == 's' ? sqlite3_bind_text(stmt, i + 1, args[i], -1, SQLITE_STATIC)
+                               : sqlite3_bind_int64(stmt, i + 1, *(const apr_int64_t *)args[i]);
     }
     return rc;
 }
@@ -430,12 +450,14 @@ static ra_store_result_e sqlite_execute(apr_pool_t *pool, const ra_store_conn_t 
                               apr_pstrcat(pool, "prepare ", label, NULL));
         return RA_STORE_FAILED;
     }
-    rc = sqlite_bind(stmt, statements[which].sql, args);
+    rc = sqlite_bind(stmt, sqlite_statements(conn)->kinds[which], args);
     if (rc == SQLITE_OK) {
         rc = sqlite_run(pool, stmt, RA_STORE_SQLITE_WRITE_PATIENCE, ncols, each, baton);
     }
-    if (rc != SQLITE_DONE) {
+    else { /* not run, so not cleared by sqlite_run */
         sqlite3_clear_bindings(stmt);
+    }
+    if (rc != SQLITE_DONE) {
         *error = ra_dbd_error(pool, conn->driver, conn->handle, rc, label);
         return RA_STORE_FAILED;
     }
