@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 import statements  # noqa: E402  (bench/statements.py: the module's SQL as scripts)
 from goals import (BATCH_GOAL, CREATE_GOALS, FEATURE_GOALS, FLOOD_P99_GOAL,  # noqa: E402
-                   LARGE_P99_GOAL, MIX_P99_GOAL, OPERATION_GOALS, ratio_fmt)
+                   LARGE_P99_GOAL, MIX_P99_GOAL, OPERATION_GOALS, judged_conns, ratio_fmt)
 
 BUILD = os.path.join(ROOT, "build", "bench")
 WORK = os.path.join(ROOT, os.environ.get("BENCH_WORKDIR") or os.path.join(BUILD, "run"))
@@ -93,6 +93,9 @@ ROW_FEATURE = "On ÷ Off:"
 ROW_RAW_SHIPPED = "shipped config: raw SQLite insert loop (C), WAL, synchronous=FULL, on a copy"
 ROW_CREATE_SHIPPED = "shipped config: create, SQLite"
 ROW_LARGE = "large data set:"
+# the second A of a judged ratio's A-B-A: its baseline's row run again right
+# after the module's cell (Bench.baseline_again)
+AGAIN = " (again, after the module's cell)"
 LARGE_TENANTS = 10000  # the large data set's tenants (issue 20)
 LARGE_BASE_ROWS = 10000  # the database its p99s are compared with
 # The mixed load (issue 20): its tenants, each with this many partners (a list
@@ -1102,7 +1105,37 @@ EnableMMAP off
     # within minutes): per connection count the minimal handler, then the
     # rejections; the raw SQLite loop right before the SQLite creates; pgbench
     # right before the PostgreSQL create at the same connection count. A
-    # warm-up (warm_up_cell) adds its 2 s between the two.
+    # warm-up (warm_up_cell) adds its 2 s between the two. The ratios issue 20
+    # judges run A-B-A (baseline_again).
+
+    def baseline_again(self, d, base_key, rerun, ratio):
+        """The second A of a judged ratio's A-B-A. Its baseline (A) ran right
+        before the module's cell d (B, the last row); rerun(kind) runs it once
+        more right after, as its own row, into results[(kind, conns)]. On this
+        host a baseline moved by up to 2.6 times between two runs of the bench
+        (bench/NOTES.md, "Issue 20's goals judged: the full run of 2026-12-08
+        01:18 UTC"), so one run of it cannot judge a ratio: results[base_key]
+        becomes the mean of the two runs' rate and p99, with their spread (the
+        difference over the mean) as the noise, and the module's row gets its
+        ratio(d) again over that mean, the noise beside it. Without the second
+        run (it failed) the first stands alone, and the row says so."""
+        row = self.rows[-1] if d else None
+        kind, conns = base_key
+        first = self.results.get(base_key)
+        rerun(f"{kind}-again")
+        second = self.results.get((f"{kind}-again", conns))
+        if not (first and first.get("rate")):
+            return
+        if not (second and second.get("rate")):
+            if row:
+                row.ratio += "; baseline run once (its second run failed)"
+            return
+        mean = (first["rate"] + second["rate"]) / 2
+        noise = abs(first["rate"] - second["rate"]) / mean
+        self.results[base_key] = dict(first, rate=mean, p99=(first["p99"] + second["p99"]) / 2,
+                                      noise=noise, runs=(first, second))
+        if row:
+            row.ratio = f"{ratio(d)}; baseline mean of 2, noise ±{noise * 100:.1f} %"
 
     def create_row(self, section, name, kind, server, conns, ratio=None):
         # warmed on PostgreSQL, whose pool opens a backend per new connection
@@ -1178,16 +1211,24 @@ EnableMMAP off
         try:
             self.sanity(server)
             self.operations(server)
+            script = self.scripts("pgsql")["insert"]
             for conns in self.s.conns:
                 if self.written.get("pgsql"):
-                    self.pgbench(ROW_PGBENCH, "pgbench", conns, self.scripts("pgsql")["insert"])
+                    self.pgbench(ROW_PGBENCH, "pgbench", conns, script)
                 else:
                     self.fail_rows("1", [ROW_PGBENCH], conns, "no row the module stored to repeat")
                 goal = f" (≥ {CREATE_GOALS['pgsql-ratio']})" if conns in (16, 64) else ""
-                self.create_row(
-                    "3", ROW_CREATE_PGSQL, "create-pgsql", server, conns,
-                    ratio=lambda d, c=conns, g=goal: "÷ pgbench "
-                    + self.ratio_text(d, ("pgbench", c), g) + self.p99_ratio_text(d, c))
+
+                def ratio(d, c=conns, g=goal):
+                    return ("÷ pgbench " + self.ratio_text(d, ("pgbench", c), g)
+                            + self.p99_ratio_text(d, c))
+                d = self.create_row("3", ROW_CREATE_PGSQL, "create-pgsql", server, conns,
+                                    ratio=ratio)
+                if conns in judged_conns(self.s.conns, (16, 64)) and self.written.get("pgsql"):
+                    self.baseline_again(
+                        d, ("pgbench", conns),
+                        lambda kind, c=conns: self.pgbench(ROW_PGBENCH + AGAIN, kind, c, script),
+                        ratio)
             self.memory(server)
         finally:
             self.stop_httpd(server)
@@ -1335,7 +1376,7 @@ EnableMMAP off
                 copy = os.path.join(WORK, f"raw-shipped-{next(copies)}.db")
                 shutil.copy(cache, copy)
                 return copy
-            for conns in [c for c in self.s.conns if c in (16, 64)] or self.s.conns:
+            for conns in judged_conns(self.s.conns, (16, 64)):
                 raw = []
                 for when in ("before", "after"):
                     if when == "after":
@@ -1945,14 +1986,29 @@ EnableMMAP off
                                  changed=op.writes)
                 key = (base, 1 if sqlite and op.writes else conns)
                 goal, goal_conns = OPERATION_GOALS[(op.kind, server.backend)]
+                judged = conns in judged_conns(self.s.ops_conns, goal_conns)
                 goal = goal if conns in goal_conns else None
-                self.http_row(
+
+                def ratio(d, k=key, g=goal):
+                    return (("÷ raw " if sqlite else "÷ pgbench ")
+                            + self.ratio_text(d, k, f" (≥ {g})" if g else ""))
+                d = self.http_row(
                     section, op.row(backend), f"{op.kind}-{server.backend}", server, op.path(),
                     conns, 200, op.method, op.body, self.ops_bearer(), count_rows=True,
                     ids=(OPS_FIRST, self.s.ops_rows) if op.by_id else None, changed=op.writes,
-                    warm_up=not op.writes,
-                    ratio=lambda d, k=key, g=goal: ("÷ raw " if sqlite else "÷ pgbench ")
-                    + self.ratio_text(d, k, f" (≥ {g})" if g else ""))
+                    warm_up=not op.writes, ratio=ratio)
+                # the reads' judged ratios run A-B-A; a write's baseline changes
+                # the partners its cell then changes again (and SQLite's runs
+                # once, at one connection, for every cell), so PATCH keeps one
+                if judged and not op.writes:
+                    self.baseline_again(d, key, lambda kind, c=conns: (
+                        self.sqlite_baseline(
+                            op.raw_row() + AGAIN, kind, c, scripts[op.kind], ops_db,
+                            f"{c} thread(s), a connection each", threads=c, mode=op.mode,
+                            rows_per_query=limit if op.kind == "list" else None)
+                        if sqlite else
+                        self.pgbench(op.pgbench_row() + AGAIN, kind, c, scripts[op.kind],
+                                     op.mode)), ratio)
 
     # ---- section 6: memory
 

@@ -167,6 +167,14 @@ Columns:
   DBD lines are commented out), Debian's {DEBIAN_KEEPALIVE.strip().replace(chr(10), ', ')},
   on a database already holding {bench.s.shipped_rows:,} partners (build/bench/cache/). The
   raw loop runs before and after each of its cells on a fresh copy of that database.
+- **The other ratios issue 20 judges run A-B-A too**: pgbench's INSERT around the PostgreSQL
+  creates at 16 and 64 connections, and the raw SQLite loop and pgbench of the get and the list
+  page around their module cells at 16. Each baseline's second run is its own row ("again, after
+  the module's cell"); the ratio (and the PostgreSQL creates' p99 ratio) is over the mean of
+  the two runs, and their spread is the noise printed beside it. The baselines of this host
+  moved by up to 2.6 times between two runs of the bench, so a baseline run once cannot
+  judge a ratio. PATCH keeps one baseline run: a write's baseline changes the partners its
+  module cell changes, and SQLite's runs once, at one connection, for every cell.
 - **§ 10, the scale rows**:
   - *Large data set* (issue 20): get by id and the list page of the read tenant
     ({min(bench.s.ops_rows, LARGE_BASE_ROWS):,} partners, ids {OPS_FIRST}…) on a database of

@@ -22,6 +22,11 @@ pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+AGAIN = " (again, after the module's cell)"
+# The module's rows whose ratio is judged over a baseline run before and after
+# them (section, start of the label)
+JUDGED_ABA = [("3", "create, PostgreSQL"), ("7", "get by id"), ("7", "list page of 100"),
+              ("8", "get by id"), ("8", "list page of 100")]
 # (section, start of the row's label, whether it has latencies, whether it has
 # a ratio, what it does to the table: "adds" rows, adds "none", or "changes"
 # partners without adding any; None: not counted)
@@ -35,6 +40,16 @@ ROWS = [
     ("1", "pgbench -M prepared, the module's get statement", True, False, "none"),
     ("1", "pgbench -M extended, the SQL the module generates", True, False, "none"),
     ("1", "pgbench -M prepared, the module's get + replace", True, False, "changes"),
+    # the second A of the judged ratios' A-B-A
+    ("1", "raw SQLite loop (C), the module's get statement (SELECT by tenant and id)" + AGAIN,
+     True, False, "none"),
+    ("1", "raw SQLite loop (C), the SQL the module generates for that page" + AGAIN, True, False,
+     "none"),
+    ("1", "pgbench -M prepared, the module's INSERT, same table" + AGAIN, True, False, "adds"),
+    ("1", "pgbench -M prepared, the module's get statement (SELECT by tenant and id)" + AGAIN,
+     True, False, "none"),
+    ("1", "pgbench -M extended, the SQL the module generates for that page" + AGAIN, True,
+     False, "none"),
     ("1", "static GET", True, False, None),
     ("1", "minimal POST handler", True, False, None),
     ("2", "create, SQLite", True, True, "adds"),
@@ -132,7 +147,8 @@ def test_every_row_has_its_numbers(bench_run):
     proc, _ = bench_run
     rows = table_rows(proc.stdout)
     for section, label, latencies, ratio, rows_done in ROWS:
-        found = [r for r in rows if r[0] == section and r[1].startswith(label)]
+        found = [r for r in rows if r[0] == section and r[1].startswith(label)
+                 and (AGAIN in r[1]) == (AGAIN in label)]
         assert len(found) == 1, f"row {label!r}: {len(found)} in\n{proc.stdout}"
         row = found[0]
         assert NUMBER.match(row[3]), f"{label}: ops/s is {row[3]!r}"
@@ -149,6 +165,23 @@ def test_every_row_has_its_numbers(bench_run):
         if rows_done == "changes":
             changed = re.search(r"partners changed ([\d,]+)", row[10])
             assert changed and int(changed.group(1).replace(",", "")) > 0, row
+
+
+def test_judged_ratios_are_over_a_baseline_run_before_and_after(bench_run):
+    """Each ratio issue 20 judges against a baseline of its own statements
+    is over the mean of the baseline's run right before the module's cell
+    and its run right after, with their spread as the noise, in the row and
+    in the goals table."""
+    proc, _ = bench_run
+    rows = table_rows(proc.stdout)
+    for section, label in JUDGED_ABA:
+        row = next(r for r in rows if r[0] == section and r[1].startswith(label))
+        assert re.search(r"; baseline mean of 2, noise ±\d+\.\d %", row[9]), row
+    goals = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    for goal in ISSUE_20_GOALS[2:7]:
+        line = next(g for g in goals if g.startswith("| " + goal))
+        assert "A-B-A" in line and ("baseline noise ±" in line
+                                    or "baseline: mean of 2" in line), line
 
 
 def test_every_goal_is_evaluated(bench_run):
