@@ -238,6 +238,13 @@ def evaluate_goals(results, settings, operations, features=()):
                       f"A-B-A, {settings.feature_repeats} On runs", ", ".join(vals),
                       status(met) if goal else "n/a"))
 
+    d = results.get(("skiptoken",))
+    goals.append(("signed $skiptoken On ÷ Off, a list page that continues (no goal; estimated: "
+                  "its signing timed in the query unit ÷ the list page's httpd CPU)",
+                  f"conns {settings.read_conns}",
+                  f"{d['ratio']:.3f} ({d['signing_us']:.2f} ÷ {d['page_us']:.0f} µs)" if d
+                  else "n/a", "n/a"))
+
     d = results.get(("flood", "p99"))
     goals.append((f"another tenant's p99 during a throttled flood ÷ alone ≤ {FLOOD_P99_GOAL}",
                   "1 conn beside 16", f"{d['ratio']:.2f}" if d else "n/a",

@@ -8,7 +8,7 @@ from cells import (  # noqa: E402  (cells puts tools/ on the path)
     COMMANDS, CREATE_TENANT, DBD_POOL, DEBIAN_KEEPALIVE, LIST_QUERY, LIST_TOP, LOGS,
     MOD_DBD_DEFAULT_POOL, MPM, MPM_ONE_CHILD, NOTES, OPERATIONS, OPS_FIRST, OPS_TENANT,
     PATCH_BODY, PG_SETTINGS, ROOT, ROW_CREATE_PGSQL, ROW_CREATE_SHIPPED, ROW_CREATE_SQLITE,
-    ROW_CREATE_SQLITE_1, ROW_FEATURE, ROW_FLOOD, ROW_MINIMAL, ROW_PGBENCH, ROW_RAW,
+    ROW_CREATE_SQLITE_1, ROW_FEATURE, ROW_FLOOD, ROW_MINIMAL, ROW_SKIPTOKEN, ROW_PGBENCH, ROW_RAW,
     ROW_BATCH, ROW_LARGE, ROW_MIX, ROW_RAW_SHIPPED, ROW_STATIC, BATCH_SIZE, LARGE_BASE_ROWS,
     LARGE_TENANTS, MIX_PARTNERS, MIX_SHARES_TEXT, MIX_TENANTS, busy_timeout, debian_mpm_event, devserver, httpd_harness)
 
@@ -16,7 +16,8 @@ from cells import (  # noqa: E402  (cells puts tools/ on the path)
 ROW_ORDER = ([ROW_RAW] + [op.raw_row() for op in OPERATIONS] + [ROW_PGBENCH]
              + [op.pgbench_row() for op in OPERATIONS]
              + [ROW_STATIC, ROW_MINIMAL, ROW_CREATE_SQLITE, ROW_CREATE_SQLITE_1, ROW_RAW_SHIPPED,
-                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE, ROW_FLOOD, ROW_LARGE, ROW_MIX,
+                ROW_CREATE_SHIPPED, ROW_CREATE_PGSQL, ROW_FEATURE, ROW_SKIPTOKEN, ROW_FLOOD,
+                ROW_LARGE, ROW_MIX,
                 ROW_BATCH]
              + [op.label for op in OPERATIONS]
              + ["401", "405", "400", "RS256 verify", "RS256 cached", "openssl speed rsa", "ES256 verify",
@@ -254,6 +255,11 @@ module runs them. SQLite: one connection, synchronous FULL, on raw-ops.db.
 answers 201 with a fixed 400-byte JSON, then calls `ap_rflush`.
   - bench/verify_speed.c: src/ra_token.c (with src/ra_jose.c) built with the module's flags,
 one thread, compared with `openssl speed`.
+  - bench/skiptoken_speed.c: src/ra_query.c, one thread, timing a `$skiptoken` for
+`{LIST_QUERY}` made, parsed with the query and verified. No directive turns the signature off
+(a site must never serve unsigned tokens), so § 9's row sets the signing (the verify, and the
+make, whose HMAC is a part of it: an upper bound) against the httpd CPU per page of the SQLite
+list row at {bench.s.read_conns} connections in the same run, for an estimated On ÷ Off.
 - **wrk** {i.get('wrk', '')}:
   - `-t2` (`-t1` at 1 connection), `--latency`, bench/wrk_report.lua.
   - `--timeout 10s`: wrk leaves timed-out requests out of its percentiles. At 10 s none should

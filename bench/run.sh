@@ -50,6 +50,10 @@ else
             bench/verify_speed.c src/ra_jose.c src/ra_keyset.c src/ra_token.c \
             src/ra_token_cache.c $(pkg-config --libs $pkgs) -lm
         # shellcheck disable=SC2086
+        gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/skiptoken_speed" \
+            bench/skiptoken_speed.c src/ra_query.c src/ra_entity.c src/ra_odata.c \
+            src/ra_audit.c src/ra_json_writer.c $(pkg-config --libs $pkgs) -lm
+        # shellcheck disable=SC2086
         gcc $cflags -I include $(pkg-config --cflags $pkgs) -o "$out/throttle_lock" \
             bench/throttle_lock.c src/ra_throttle.c $(pkg-config --libs $pkgs) -pthread
         # apxs -c writes its objects beside the source: build from a copy in $out.

@@ -84,6 +84,7 @@ ROWS = [
      "adds"),
     ("9", "On ÷ Off: throttling (RemoteAssistThrottle), SQLite, 2 children, get", True, True,
      "none"),
+    ("9", "signed $skiptoken: made + verified, query unit", False, True, None),
     ("9", "another tenant's get p99 during a throttled flood ÷ alone", True, True, None),
     ("10", "large data set: get by id, SQLite, 10,000 partners ÷ 10,000", True, True, "none"),
     ("10", "large data set: list page of 100, SQLite, 10,000 partners ÷ 10,000", True, True,
