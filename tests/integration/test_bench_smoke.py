@@ -24,9 +24,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 AGAIN = " (again, after the module's cell)"
 # The module's rows whose ratio is judged over a baseline run before and after
-# them (section, start of the label)
-JUDGED_ABA = [("3", "create, PostgreSQL"), ("7", "get by id"), ("7", "list page of 100"),
-              ("8", "get by id"), ("8", "list page of 100")]
+# them: (section, start of the label, its baseline's label)
+JUDGED_ABA = [
+    ("3", "create, PostgreSQL", "pgbench -M prepared, the module's INSERT, same table"),
+    ("7", "get by id", "raw SQLite loop (C), the module's get statement (SELECT by tenant and id)"),
+    ("7", "list page of 100", "raw SQLite loop (C), the SQL the module generates for that page"),
+    ("8", "get by id",
+     "pgbench -M prepared, the module's get statement (SELECT by tenant and id)"),
+    ("8", "list page of 100", "pgbench -M extended, the SQL the module generates for that page"),
+]
+# the goals judged on those rows (issue 20's, and issue 9's SQLite get)
+JUDGED_ABA_GOALS = ["create/s PostgreSQL ÷ pgbench single-row INSERT tps ≥ 1.0",
+                    "create p99 PostgreSQL ÷ pgbench p99 ≤ 2",
+                    "list page of 100, SQLite: req/s ÷ the raw SQLite loop of its statements/s",
+                    "list page of 100, PostgreSQL: req/s ÷ pgbench of its statements/s",
+                    "get by id, PostgreSQL: req/s ÷ pgbench of its statements/s",
+                    "get by id, SQLite: req/s ÷ the raw SQLite loop of its statements/s"]
 # (section, start of the row's label, whether it has latencies, whether it has
 # a ratio, what it does to the table: "adds" rows, adds "none", or "changes"
 # partners without adding any; None: not counted)
@@ -175,11 +188,22 @@ def test_judged_ratios_are_over_a_baseline_run_before_and_after(bench_run):
     in the goals table."""
     proc, _ = bench_run
     rows = table_rows(proc.stdout)
-    for section, label in JUDGED_ABA:
+
+    def rate(row):
+        return float(row[3].replace(",", ""))
+    for section, label, baseline in JUDGED_ABA:
         row = next(r for r in rows if r[0] == section and r[1].startswith(label))
         assert re.search(r"; baseline mean of 2, noise ±\d+\.\d %", row[9]), row
+        # the printed ratio is over the mean of the baseline's two runs at the
+        # row's connections (the table's rates are rounded: a small tolerance)
+        runs = [r for r in rows if r[0] == "1" and r[2] == row[2]
+                and r[1] in (baseline, baseline + AGAIN)]
+        assert len(runs) == 2, (row, runs)
+        printed = float(re.search(r"÷ (?:pgbench|raw) (\d+\.\d+)", row[9]).group(1))
+        mean = sum(rate(r) for r in runs) / 2
+        assert abs(printed - rate(row) / mean) <= 0.0051 + 0.002 * printed, (row, runs)
     goals = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    for goal in ISSUE_20_GOALS[2:7]:
+    for goal in JUDGED_ABA_GOALS:
         line = next(g for g in goals if g.startswith("| " + goal))
         assert "A-B-A" in line and ("baseline noise ±" in line
                                     or "baseline: mean of 2" in line), line
