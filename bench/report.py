@@ -170,7 +170,8 @@ Columns:
   raw loop runs before and after each of its cells on a fresh copy of that database.
 - **The other ratios issue 20 judges run A-B-A too**: pgbench's INSERT around the PostgreSQL
   creates at 16 and 64 connections, and the raw SQLite loop and pgbench of the get and the list
-  page around their module cells at 16. Each baseline's second run is its own row ("again, after
+  page around their module cells at 16 (a run without those counts judges at every count it
+  has). Each baseline's second run is its own row ("again, after
   the module's cell"); the ratio (and the PostgreSQL creates' p99 ratio) is over the mean of
   the two runs, and their spread is the noise printed beside it. The baselines of this host
   moved by up to 2.6 times between two runs of the bench, so a baseline run once cannot
@@ -259,7 +260,7 @@ one thread, compared with `openssl speed`.
 `{LIST_QUERY}` made, parsed with the query and verified. No directive turns the signature off
 (a site must never serve unsigned tokens), so § 9's row sets the signing (the verify, and the
 make, whose HMAC is a part of it: an upper bound) against the httpd CPU per page of the SQLite
-list row at {bench.s.read_conns} connections in the same run, for an estimated On ÷ Off.
+list row at {max(bench.s.ops_conns)} connections in the same run, for an estimated On ÷ Off.
 - **wrk** {i.get('wrk', '')}:
   - `-t2` (`-t1` at 1 connection), `--latency`, bench/wrk_report.lua.
   - `--timeout 10s`: wrk leaves timed-out requests out of its percentiles. At 10 s none should
